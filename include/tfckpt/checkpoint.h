@@ -1,0 +1,91 @@
+// Checkpoint: a read-only view of a TensorFlow V2 checkpoint (a "tensor bundle": PREFIX.index and
+// PREFIX.data-NNNNN-of-MMMMM files).
+//
+// Open() accepts whatever a user points at (see ResolveCheckpointPath in tfckpt/paths.h), reads the
+// whole index into memory (metadata only), and memory-maps every data file. Reading a tensor then
+// costs no copy for fixed-size types: the Tensor is a view on the mapping.
+//
+// Thread-safety: after Open() returns, a Checkpoint is immutable; all const methods may be called
+// from many threads at once.
+
+#ifndef TFCKPT_CHECKPOINT_H_
+#define TFCKPT_CHECKPOINT_H_
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "tfckpt/status.h"
+#include "tfckpt/tensor.h"
+
+namespace tfckpt {
+
+class MappedFile;
+
+struct OpenOptions {
+  // Pick the listed checkpoint whose prefix ends in "-<step>" when the path is a directory with a
+  // `checkpoint` state file (same as a "@<step>" suffix on the path).
+  std::optional<int64_t> step;
+};
+
+struct ReadOptions {
+  // Check each piece of data read against the CRC32C stored in the index (as TensorFlow does).
+  bool verify_checksums = true;
+};
+
+class Checkpoint {
+ public:
+  static Status Open(const std::string& path, const OpenOptions& options,
+                     std::unique_ptr<Checkpoint>* result);
+  static Status Open(const std::string& path, std::unique_ptr<Checkpoint>* result) {
+    return Open(path, OpenOptions(), result);
+  }
+  ~Checkpoint();
+
+  Checkpoint(const Checkpoint&) = delete;
+  Checkpoint& operator=(const Checkpoint&) = delete;
+
+  // The resolved prefix (no ".index").
+  const std::string& prefix() const { return prefix_; }
+  std::string index_path() const { return prefix_ + ".index"; }
+  std::string data_path(int shard_id) const;
+  int num_shards() const { return num_shards_; }
+  // Size in bytes of a data file.
+  int64_t data_file_size(int shard_id) const;
+
+  // Every tensor, in index key order; partitioned tensors once, under their full name and shape.
+  // Per-slice keys are not listed here (they are inside TensorInfo::slices).
+  const std::vector<TensorInfo>& tensors() const { return tensors_; }
+  const TensorInfo* Find(std::string_view name) const;
+
+  // The serialized bytes of one stored piece, exactly as in the data file (no checks).
+  Status RawBytes(const DataLocation& location, std::span<const uint8_t>* bytes) const;
+
+  // Reads a tensor's value. Partitioned tensors are assembled into one full tensor.
+  Status Read(const TensorInfo& info, const ReadOptions& options, Tensor* tensor) const;
+  Status Read(std::string_view name, Tensor* tensor) const;
+
+  // Reads one stored piece of data of the given dtype and shape (a whole tensor or one slice).
+  Status ReadPiece(std::string_view name, DType dtype, const Shape& shape,
+                   const DataLocation& location, const ReadOptions& options, Tensor* tensor) const;
+
+  // A short human description of a location, e.g. "model.ckpt.data-00000-of-00001 at 1024".
+  std::string DescribeLocation(const DataLocation& location) const;
+
+ private:
+  Checkpoint() = default;
+  Status Load(const std::string& prefix);
+
+  std::string prefix_;
+  int num_shards_ = 0;
+  std::vector<TensorInfo> tensors_;
+  std::vector<std::shared_ptr<MappedFile>> data_files_;
+};
+
+}  // namespace tfckpt
+
+#endif  // TFCKPT_CHECKPOINT_H_

@@ -1,0 +1,46 @@
+// Turning what a user typed into a checkpoint prefix, and the `checkpoint` state file that
+// TensorFlow keeps in a training directory.
+//
+// Thread-safety: free functions; safe from any thread (they only read the filesystem, except
+// WriteCheckpointState, which replaces one file atomically).
+
+#ifndef TFCKPT_PATHS_H_
+#define TFCKPT_PATHS_H_
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "tfckpt/status.h"
+
+namespace tfckpt {
+
+// Resolves a user's path to a checkpoint prefix. Accepted forms:
+//   - a prefix: "model.ckpt-1000", "dir/ckpt-3";
+//   - the index or a data file: "model.ckpt-1000.index", "x.data-00000-of-00002";
+//   - a directory with a `checkpoint` state file: its latest checkpoint, or with `step` (or a
+//     "@<step>" suffix, "dir@1000") the listed checkpoint whose prefix ends in "-<step>";
+//   - a SavedModel directory (its variables/variables), or a directory holding one checkpoint.
+// A legacy V1 checkpoint is recognised and refused with a message that says so.
+Status ResolveCheckpointPath(const std::string& path, std::optional<int64_t> step,
+                             std::string* prefix);
+
+// The `checkpoint` state file's contents. Paths are as written in the file (maybe relative).
+struct CheckpointState {
+  std::string model_checkpoint_path;
+  std::vector<std::string> all_model_checkpoint_paths;
+  std::vector<double> all_model_checkpoint_timestamps;
+  std::optional<double> last_preserved_timestamp;
+};
+
+// Parses the text-format state file `<dir>/checkpoint`.
+Status ReadCheckpointState(const std::string& dir, CheckpointState* state);
+
+// Writes `<dir>/checkpoint` atomically (temporary file, fsync, rename), in the text format that
+// TensorFlow writes and reads. The latest path is appended to the list if missing.
+Status WriteCheckpointState(const std::string& dir, const CheckpointState& state);
+
+}  // namespace tfckpt
+
+#endif  // TFCKPT_PATHS_H_

@@ -1,0 +1,65 @@
+// Status: the outcome of a tfckpt operation, either OK or an error code with a message written for
+// people (what was wrong, where, and what to do next).
+//
+// Thread-safety: a Status is a value; distinct objects may be used from distinct threads freely.
+
+#ifndef TFCKPT_STATUS_H_
+#define TFCKPT_STATUS_H_
+
+#include <string>
+#include <string_view>
+
+namespace tfckpt {
+
+class Status {
+ public:
+  enum class Code {
+    kOk = 0,
+    kNotFound,         // a file or tensor that was asked for does not exist
+    kInvalidArgument,  // the request itself is wrong (bad option, bad mapping, ...)
+    kCorruption,       // a file exists but its bytes are not a valid checkpoint
+    kIOError,          // the operating system refused a read or a write
+    kUnsupported,      // valid input that tfckpt does not handle (e.g. the V1 format)
+    kAlreadyExists,    // an output would replace something without being allowed to
+    kFailedPrecondition,
+  };
+
+  Status() = default;
+  static Status OK() { return Status(); }
+  static Status NotFound(std::string msg) { return Status(Code::kNotFound, std::move(msg)); }
+  static Status InvalidArgument(std::string msg) {
+    return Status(Code::kInvalidArgument, std::move(msg));
+  }
+  static Status Corruption(std::string msg) { return Status(Code::kCorruption, std::move(msg)); }
+  static Status IOError(std::string msg) { return Status(Code::kIOError, std::move(msg)); }
+  static Status Unsupported(std::string msg) { return Status(Code::kUnsupported, std::move(msg)); }
+  static Status AlreadyExists(std::string msg) {
+    return Status(Code::kAlreadyExists, std::move(msg));
+  }
+  static Status FailedPrecondition(std::string msg) {
+    return Status(Code::kFailedPrecondition, std::move(msg));
+  }
+  // An IOError whose message ends with strerror(errno_value).
+  static Status FromErrno(std::string_view what, int errno_value);
+
+  bool ok() const { return code_ == Code::kOk; }
+  Code code() const { return code_; }
+  const std::string& message() const { return message_; }
+  // "OK", or a short code name followed by the message.
+  std::string ToString() const;
+
+ private:
+  Status(Code code, std::string msg) : code_(code), message_(std::move(msg)) {}
+  Code code_ = Code::kOk;
+  std::string message_;
+};
+
+}  // namespace tfckpt
+
+#define TFCKPT_RETURN_IF_ERROR(expr) \
+  do {                               \
+    ::tfckpt::Status _st = (expr);   \
+    if (!_st.ok()) return _st;       \
+  } while (0)
+
+#endif  // TFCKPT_STATUS_H_

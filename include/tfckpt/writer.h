@@ -1,0 +1,91 @@
+// BundleWriter: writes a new TensorFlow V2 checkpoint, streaming tensor bytes to the data file(s)
+// through a fixed-size buffer, so memory stays bounded by the buffer plus the index metadata.
+//
+// Output is atomic: data and index go to temporary files named "<prefix>.tfckpt-tmp-<token>...",
+// are fsync'ed, then the data files are renamed to their final names before the index is (as
+// TensorFlow does), so an existing PREFIX.index always implies complete data. Until Finish()
+// succeeds nothing exists under the final names; destroying an unfinished writer removes its
+// temporary files.
+//
+// For the same tensors added in the same order, the .index and .data files are byte-identical to
+// those written by TensorFlow's own BundleWriter (e.g. a non-sharded tf.compat.v1.train.Saver).
+//
+// Thread-safety: a BundleWriter must be used from one thread at a time.
+
+#ifndef TFCKPT_WRITER_H_
+#define TFCKPT_WRITER_H_
+
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "tfckpt/status.h"
+#include "tfckpt/tensor.h"
+
+namespace tfckpt {
+
+struct WriterOptions {
+  // Start a new data file once the current one holds this many bytes (0: a single data file).
+  // A tensor is never split across files.
+  int64_t max_shard_bytes = 0;
+  // Replace an existing checkpoint at the prefix. Without it, an existing PREFIX.index is an error.
+  bool overwrite = false;
+  // fsync files and the directory before committing (turn off only for scratch output in tests).
+  bool sync = true;
+};
+
+class BundleWriter {
+ public:
+  static Status Create(const std::string& prefix, const WriterOptions& options,
+                       std::unique_ptr<BundleWriter>* writer);
+  ~BundleWriter();  // aborts (removes temporary files) if Finish() did not succeed
+
+  BundleWriter(const BundleWriter&) = delete;
+  BundleWriter& operator=(const BundleWriter&) = delete;
+
+  // Adds a fixed-size tensor from its raw element bytes.
+  Status Add(std::string_view name, DType dtype, const Shape& shape,
+             std::span<const uint8_t> bytes);
+  // Adds a DT_STRING tensor.
+  Status AddStrings(std::string_view name, const Shape& shape,
+                    std::span<const std::string_view> values);
+  // Adds any tensor (any dtype, incl. variant) whose bytes are already in the serialized on-disk
+  // form, e.g. copied from another checkpoint. The CRC is computed while copying.
+  Status AddSerialized(std::string_view name, DType dtype, const Shape& shape,
+                       std::span<const uint8_t> serialized);
+  // Adds one value (owned or viewed) in whatever form it has.
+  Status AddTensor(std::string_view name, const Tensor& tensor);
+  // Adds one slice of a partitioned tensor `full_name` (of full shape `full_shape`): the slice's
+  // bytes go under the encoded slice key, and the full entry lists every slice added.
+  Status AddSlice(std::string_view full_name, const Shape& full_shape, const TensorSlice& slice,
+                  DType dtype, std::span<const uint8_t> serialized);
+
+  // Streaming form for a fixed-size tensor produced chunk by chunk (`size` bytes in total).
+  Status BeginTensor(std::string_view name, DType dtype, const Shape& shape, int64_t size);
+  Status Append(std::span<const uint8_t> chunk);
+  Status EndTensor();
+
+  // Writes the index and commits all files under their final names.
+  Status Finish();
+  // Removes every temporary file; the writer is unusable afterwards.
+  void Abort();
+
+  const std::string& prefix() const { return prefix_; }
+  int64_t bytes_written() const { return total_bytes_; }
+
+ private:
+  struct Impl;
+  BundleWriter() = default;
+  std::string prefix_;
+  int64_t total_bytes_ = 0;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace tfckpt
+
+#endif  // TFCKPT_WRITER_H_

@@ -1,0 +1,284 @@
+#include "tfckpt/checkpoint.h"
+
+#include <algorithm>
+#include <cstring>
+#include <map>
+
+#include <fmt/format.h>
+
+#include "bundle/entry_codec.h"
+#include "bundle/slices.h"
+#include "format/crc32c.h"
+#include "format/index_table.h"
+#include "format/slice_key.h"
+#include "format/string_tensor.h"
+#include "io/file_util.h"
+#include "io/mapped_file.h"
+#include "tfckpt/paths.h"
+
+namespace tfckpt {
+namespace {
+
+constexpr int kBundleVersion = 1;  // the consumer version tfckpt reads as
+
+Status CheckHeader(const pb::BundleHeaderProto& header, const std::string& index) {
+  if (header.num_shards() <= 0 || header.num_shards() > 1000000) {
+    return Status::Corruption(
+        fmt::format("'{}' says the checkpoint has {} data files; the index is damaged", index,
+                    header.num_shards()));
+  }
+  if (header.endianness() != pb::BundleHeaderProto::LITTLE) {
+    return Status::Unsupported(fmt::format(
+        "'{}' was written on a big-endian machine; tfckpt reads little-endian checkpoints only",
+        index));
+  }
+  const pb::VersionDef& v = header.version();
+  if (v.producer() < 0 || v.min_consumer() > kBundleVersion) {
+    return Status::Unsupported(fmt::format(
+        "'{}' needs a reader of version {} or newer (producer {}); tfckpt reads version {}", index,
+        v.min_consumer(), v.producer(), kBundleVersion));
+  }
+  for (int bad : v.bad_consumers()) {
+    if (bad == kBundleVersion) {
+      return Status::Unsupported(
+          fmt::format("'{}' disallows readers of version {}", index, kBundleVersion));
+    }
+  }
+  return Status::OK();
+}
+
+DataLocation LocationFromProto(const pb::BundleEntryProto& e) {
+  return DataLocation{e.shard_id(), e.offset(), e.size(), e.crc32c()};
+}
+
+}  // namespace
+
+Checkpoint::~Checkpoint() = default;
+
+std::string Checkpoint::data_path(int shard_id) const {
+  return fmt::format("{}.data-{:05d}-of-{:05d}", prefix_, shard_id, num_shards_);
+}
+
+int64_t Checkpoint::data_file_size(int shard_id) const {
+  if (shard_id < 0 || shard_id >= static_cast<int>(data_files_.size())) return -1;
+  return data_files_[shard_id]->size();
+}
+
+Status Checkpoint::Open(const std::string& path, const OpenOptions& options,
+                        std::unique_ptr<Checkpoint>* result) {
+  std::string prefix;
+  TFCKPT_RETURN_IF_ERROR(ResolveCheckpointPath(path, options.step, &prefix));
+  std::unique_ptr<Checkpoint> ckpt(new Checkpoint());
+  TFCKPT_RETURN_IF_ERROR(ckpt->Load(prefix));
+  *result = std::move(ckpt);
+  return Status::OK();
+}
+
+Status Checkpoint::Load(const std::string& prefix) {
+  prefix_ = prefix;
+  const std::string index = index_path();
+  bool first = true;
+  std::map<std::string, pb::BundleEntryProto, std::less<>> slice_entries;
+  std::vector<pb::BundleEntryProto> full_protos;
+
+  Status s = ForEachIndexEntry(index, [&](std::string_view key, std::string_view value) -> Status {
+    if (first) {
+      first = false;
+      if (!key.empty()) {
+        return Status::Corruption(fmt::format(
+            "'{}' has no header entry (the empty key must come first): it is damaged or is not a "
+            "TensorFlow V2 checkpoint index",
+            index));
+      }
+      pb::BundleHeaderProto header;
+      if (!header.ParseFromArray(value.data(), static_cast<int>(value.size()))) {
+        return Status::Corruption(fmt::format("the header of '{}' is not parseable", index));
+      }
+      TFCKPT_RETURN_IF_ERROR(CheckHeader(header, index));
+      num_shards_ = header.num_shards();
+      return Status::OK();
+    }
+    pb::BundleEntryProto entry;
+    if (!entry.ParseFromArray(value.data(), static_cast<int>(value.size()))) {
+      return Status::Corruption(fmt::format("the entry of tensor '{}' in '{}' is not parseable",
+                                            PrintableKey(key), index));
+    }
+    if (slice_key::LooksLikeSliceKey(key)) {
+      slice_entries.emplace(std::string(key), std::move(entry));
+      return Status::OK();
+    }
+    TensorInfo info;
+    info.name = std::string(key);
+    info.dtype = static_cast<DType>(entry.dtype());
+    Status shape_status = ShapeFromProto(entry.shape(), &info.shape);
+    if (!shape_status.ok()) {
+      return Status::Corruption(
+          fmt::format("tensor '{}' in '{}': {}", PrintableKey(key), index, shape_status.message()));
+    }
+    info.location = LocationFromProto(entry);
+    tensors_.push_back(std::move(info));
+    full_protos.push_back(std::move(entry));
+    return Status::OK();
+  });
+  TFCKPT_RETURN_IF_ERROR(s);
+  if (first) {
+    return Status::Corruption(fmt::format("'{}' is an empty table: it has no header entry", index));
+  }
+
+  // Attach the stored slices of partitioned tensors to their full entries.
+  for (size_t i = 0; i < tensors_.size(); i++) {
+    TensorInfo& info = tensors_[i];
+    for (const pb::TensorSliceProto& sp : full_protos[i].slices()) {
+      SlicePart part;
+      part.slice = SliceFromProto(sp);
+      if (part.slice.extents.size() != info.shape.size()) {
+        return Status::Corruption(fmt::format(
+            "partitioned tensor '{}' in '{}' lists a slice of rank {} for a tensor of rank {}",
+            PrintableKey(info.name), index, part.slice.extents.size(), info.shape.size()));
+      }
+      part.key = slice_key::Encode(info.name, part.slice);
+      auto it = slice_entries.find(part.key);
+      if (it == slice_entries.end()) {
+        return Status::Corruption(fmt::format(
+            "partitioned tensor '{}' in '{}' lists slice [{}] but the index has no entry for it",
+            PrintableKey(info.name), index, part.slice.ToString()));
+      }
+      Status shape_status = ShapeFromProto(it->second.shape(), &part.shape);
+      if (!shape_status.ok() || static_cast<DType>(it->second.dtype()) != info.dtype) {
+        return Status::Corruption(
+            fmt::format("slice [{}] of partitioned tensor '{}' in '{}' has a bad shape or dtype",
+                        part.slice.ToString(), PrintableKey(info.name), index));
+      }
+      part.location = LocationFromProto(it->second);
+      info.slices.push_back(std::move(part));
+    }
+  }
+
+  // Map every data file.
+  data_files_.resize(num_shards_);
+  for (int i = 0; i < num_shards_; i++) {
+    std::string path = data_path(i);
+    if (!file::Exists(path)) {
+      return Status::NotFound(fmt::format(
+          "data file '{}' is missing: the index '{}' says the checkpoint has {} data file{}; "
+          "copy the missing file next to the index",
+          path, index, num_shards_, num_shards_ == 1 ? "" : "s"));
+    }
+    TFCKPT_RETURN_IF_ERROR(MappedFile::Open(path, &data_files_[i]));
+  }
+  return Status::OK();
+}
+
+const TensorInfo* Checkpoint::Find(std::string_view name) const {
+  auto it = std::lower_bound(tensors_.begin(), tensors_.end(), name,
+                             [](const TensorInfo& t, std::string_view n) { return t.name < n; });
+  if (it == tensors_.end() || it->name != name) return nullptr;
+  return &*it;
+}
+
+std::string Checkpoint::DescribeLocation(const DataLocation& loc) const {
+  std::string file = loc.shard_id >= 0 && loc.shard_id < num_shards_
+                         ? data_path(loc.shard_id)
+                         : fmt::format("{}.data-? (shard {})", prefix_, loc.shard_id);
+  return fmt::format("'{}' at offset {}, {} bytes", file, loc.offset, loc.size);
+}
+
+Status Checkpoint::RawBytes(const DataLocation& loc, std::span<const uint8_t>* bytes) const {
+  if (loc.shard_id < 0 || loc.shard_id >= num_shards_) {
+    return Status::Corruption(
+        fmt::format("shard {} does not exist (the checkpoint has {})", loc.shard_id, num_shards_));
+  }
+  const MappedFile& f = *data_files_[loc.shard_id];
+  if (loc.offset < 0 || loc.size < 0 || loc.offset > f.size() || loc.size > f.size() - loc.offset) {
+    return Status::Corruption(fmt::format(
+        "bytes {}..{} lie outside '{}', which has {} bytes (the file is truncated or the index is "
+        "damaged)",
+        loc.offset, loc.offset + loc.size, f.path(), f.size()));
+  }
+  *bytes = f.data().subspan(static_cast<size_t>(loc.offset), static_cast<size_t>(loc.size));
+  return Status::OK();
+}
+
+Status Checkpoint::ReadPiece(std::string_view name, DType dtype, const Shape& shape,
+                             const DataLocation& loc, const ReadOptions& options,
+                             Tensor* tensor) const {
+  auto fail = [&](const Status& s) {
+    if (s.code() != Status::Code::kCorruption) return s;
+    return Status::Corruption(fmt::format("tensor '{}' in {}: {}", PrintableKey(name),
+                                          DescribeLocation(loc), s.message()));
+  };
+  std::span<const uint8_t> bytes;
+  Status s = RawBytes(loc, &bytes);
+  if (!s.ok()) return fail(s);
+  const int64_t n = NumElements(shape).value_or(-1);
+  std::shared_ptr<const void> keepalive = data_files_[loc.shard_id];
+  if (IsFixedSize(dtype)) {
+    int64_t expected = n * DTypeSize(dtype);
+    if (n < 0 || loc.size != expected) {
+      return fail(
+          Status::Corruption(fmt::format("the entry says {} bytes but {} {} elements take {} bytes",
+                                         loc.size, n, DTypeName(dtype), expected)));
+    }
+    if (options.verify_checksums) {
+      uint32_t crc = crc32c::Mask(crc32c::Value(bytes));
+      if (crc != loc.masked_crc32c) {
+        return fail(Status::Corruption(
+            fmt::format("checksum mismatch: the index expects {:#010x}, the data gives {:#010x}",
+                        loc.masked_crc32c, crc)));
+      }
+    }
+    *tensor = Tensor::View(dtype, shape, bytes, std::move(keepalive));
+    return Status::OK();
+  }
+  if (dtype == DType::kString || dtype == DType::kVariant) {
+    std::vector<std::string_view> elements;
+    uint32_t crc = 0;
+    s = dtype == DType::kString ? string_tensor::ParseStrings(bytes, n, &elements, &crc)
+                                : string_tensor::ParseVariants(bytes, n, &elements, &crc);
+    if (!s.ok()) return fail(s);
+    if (options.verify_checksums && crc32c::Mask(crc) != loc.masked_crc32c) {
+      return fail(Status::Corruption(
+          fmt::format("checksum mismatch: the index expects {:#010x}, the data gives {:#010x}",
+                      loc.masked_crc32c, crc32c::Mask(crc))));
+    }
+    *tensor = Tensor::Elements(dtype, shape, std::move(elements), std::move(keepalive));
+    return Status::OK();
+  }
+  return Status::Unsupported(fmt::format("tensor '{}' has dtype {}, which a checkpoint cannot hold",
+                                         PrintableKey(name), DTypeName(dtype)));
+}
+
+Status Checkpoint::Read(const TensorInfo& info, const ReadOptions& options, Tensor* tensor) const {
+  if (!info.partitioned()) {
+    return ReadPiece(info.name, info.dtype, info.shape, info.location, options, tensor);
+  }
+  if (!IsFixedSize(info.dtype)) {
+    return Status::Unsupported(fmt::format(
+        "partitioned tensor '{}' has dtype {}; only fixed-size dtypes can be assembled from slices",
+        PrintableKey(info.name), DTypeName(info.dtype)));
+  }
+  const int64_t esize = DTypeSize(info.dtype);
+  const int64_t total = info.num_elements();
+  TFCKPT_RETURN_IF_ERROR(CheckSliceLayout(info));
+  std::vector<uint8_t> full(static_cast<size_t>(total * esize));
+  for (const SlicePart& part : info.slices) {
+    Tensor piece;
+    TFCKPT_RETURN_IF_ERROR(
+        ReadPiece(info.name, info.dtype, part.shape, part.location, options, &piece));
+    CopySliceIntoFull(piece.bytes().data(), info.shape, part.slice, esize, full.data());
+  }
+  *tensor = Tensor::Owned(info.dtype, info.shape, std::move(full));
+  return Status::OK();
+}
+
+Status Checkpoint::Read(std::string_view name, Tensor* tensor) const {
+  const TensorInfo* info = Find(name);
+  if (info == nullptr) {
+    return Status::NotFound(
+        fmt::format("tensor '{}' is not in checkpoint '{}'; run `tfckpt ls {}` to see its tensors",
+                    PrintableKey(name), prefix_, prefix_));
+  }
+  return Read(*info, ReadOptions(), tensor);
+}
+
+}  // namespace tfckpt

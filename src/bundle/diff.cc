@@ -1,0 +1,124 @@
+#include "tfckpt/diff.h"
+
+#include <cmath>
+#include <complex>
+#include <cstring>
+#include <limits>
+
+#include "tfckpt/values.h"
+
+namespace tfckpt {
+namespace {
+
+bool SameBytes(const Checkpoint& a, const TensorInfo& ta, const Checkpoint& b,
+               const TensorInfo& tb) {
+  if (ta.partitioned() || tb.partitioned()) return false;
+  if (ta.location.size != tb.location.size ||
+      ta.location.masked_crc32c != tb.location.masked_crc32c) {
+    return false;
+  }
+  std::span<const uint8_t> x, y;
+  if (!a.RawBytes(ta.location, &x).ok() || !b.RawBytes(tb.location, &y).ok()) return false;
+  return std::memcmp(x.data(), y.data(), x.size()) == 0;
+}
+
+// |a - b| for element i, exact for integers.
+double AbsDiff(DType dtype, const uint8_t* x, const uint8_t* y, int64_t i, double* ref) {
+  switch (KindOf(dtype)) {
+    case ValueKind::kSigned: {
+      int64_t a = ElementAsInt(dtype, x, i), b = ElementAsInt(dtype, y, i);
+      *ref = std::fabs(static_cast<double>(b));
+      return a >= b ? static_cast<double>(static_cast<uint64_t>(a) - static_cast<uint64_t>(b))
+                    : static_cast<double>(static_cast<uint64_t>(b) - static_cast<uint64_t>(a));
+    }
+    case ValueKind::kUnsigned:
+    case ValueKind::kBool: {
+      uint64_t a = ElementAsUInt(dtype, x, i), b = ElementAsUInt(dtype, y, i);
+      *ref = static_cast<double>(b);
+      return static_cast<double>(a >= b ? a - b : b - a);
+    }
+    case ValueKind::kComplex: {
+      std::complex<double> a = ElementAsComplex(dtype, x, i), b = ElementAsComplex(dtype, y, i);
+      *ref = std::abs(b);
+      bool a_nan = std::isnan(a.real()) || std::isnan(a.imag());
+      bool b_nan = std::isnan(b.real()) || std::isnan(b.imag());
+      if (a_nan && b_nan) return 0;
+      return std::abs(a - b);
+    }
+    default: {
+      double a = ElementAsDouble(dtype, x, i), b = ElementAsDouble(dtype, y, i);
+      *ref = std::fabs(b);
+      if (std::isnan(a) && std::isnan(b)) return 0;
+      if (a == b) return 0;  // equal infinities
+      return std::fabs(a - b);
+    }
+  }
+}
+
+void CompareValues(const Tensor& x, const Tensor& y, const DiffOptions& options, ValueDiff* out) {
+  const int64_t n = x.num_elements();
+  const DType dtype = x.dtype();
+  if (!IsFixedSize(dtype)) {
+    for (int64_t i = 0; i < n; i++) {
+      if (x.elements()[i] != y.elements()[i]) out->differing++;
+    }
+    if (out->differing) out->max_abs = out->max_rel = std::numeric_limits<double>::quiet_NaN();
+    return;
+  }
+  const uint8_t* a = x.bytes().data();
+  const uint8_t* b = y.bytes().data();
+  for (int64_t i = 0; i < n; i++) {
+    double ref = 0;
+    double d = AbsDiff(dtype, a, b, i, &ref);
+    if (std::isnan(d)) d = std::numeric_limits<double>::infinity();
+    if (!(d <= options.atol + options.rtol * ref)) out->differing++;
+    out->max_abs = std::max(out->max_abs, d);
+    if (d > 0) {
+      double rel = ref > 0 ? d / ref : std::numeric_limits<double>::infinity();
+      out->max_rel = std::max(out->max_rel, rel);
+    }
+  }
+}
+
+}  // namespace
+
+Status DiffCheckpoints(const Checkpoint& a, const Checkpoint& b, const DiffOptions& options,
+                       DiffReport* report) {
+  const auto& ta = a.tensors();
+  const auto& tb = b.tensors();
+  size_t i = 0, j = 0;
+  while (i < ta.size() || j < tb.size()) {
+    if (j == tb.size() || (i < ta.size() && ta[i].name < tb[j].name)) {
+      report->only_in_a.push_back(ta[i++].name);
+      continue;
+    }
+    if (i == ta.size() || tb[j].name < ta[i].name) {
+      report->only_in_b.push_back(tb[j++].name);
+      continue;
+    }
+    const TensorInfo& x = ta[i++];
+    const TensorInfo& y = tb[j++];
+    if (x.dtype != y.dtype || x.shape != y.shape) {
+      report->changed.push_back({x.name, x.dtype, y.dtype, x.shape, y.shape});
+      continue;
+    }
+    if (SameBytes(a, x, b, y)) {
+      report->identical++;
+      continue;
+    }
+    Tensor vx, vy;
+    TFCKPT_RETURN_IF_ERROR(a.Read(x, ReadOptions(), &vx));
+    TFCKPT_RETURN_IF_ERROR(b.Read(y, ReadOptions(), &vy));
+    ValueDiff d;
+    d.name = x.name;
+    CompareValues(vx, vy, options, &d);
+    if (d.differing > 0) {
+      report->values_differ.push_back(std::move(d));
+    } else {
+      report->identical++;
+    }
+  }
+  return Status::OK();
+}
+
+}  // namespace tfckpt

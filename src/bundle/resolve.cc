@@ -1,0 +1,199 @@
+// ResolveCheckpointPath (tfckpt/paths.h): from what a user typed to a checkpoint prefix.
+
+#include <algorithm>
+#include <cctype>
+#include <regex>
+
+#include <fmt/format.h>
+
+#include "format/index_table.h"
+#include "io/file_util.h"
+#include "tfckpt/paths.h"
+
+namespace tfckpt {
+namespace {
+
+bool AllDigits(std::string_view s) {
+  return !s.empty() && std::all_of(s.begin(), s.end(), [](char c) { return std::isdigit(c); });
+}
+
+bool EndsWith(std::string_view s, std::string_view suffix) {
+  return s.size() >= suffix.size() && s.substr(s.size() - suffix.size()) == suffix;
+}
+
+// The step number at the end of a prefix: "model.ckpt-1000" -> 1000.
+std::optional<int64_t> StepOf(std::string_view prefix) {
+  size_t dash = prefix.rfind('-');
+  if (dash == std::string_view::npos) return std::nullopt;
+  std::string_view digits = prefix.substr(dash + 1);
+  if (!AllDigits(digits) || digits.size() > 18) return std::nullopt;
+  return std::stoll(std::string(digits));
+}
+
+Status RefuseV1(const std::string& path) {
+  return Status::Unsupported(fmt::format(
+      "'{}' is a legacy V1 checkpoint (TensorSliceReader format, written by TensorFlow before "
+      "the V2 format became the default in 2016); tfckpt reads V2 checkpoints only. Re-save it "
+      "with TensorFlow (restore with a V1 Saver, then save with "
+      "tf.compat.v1.train.Saver(write_version=tf.compat.v1.train.SaverDef.V2))",
+      path));
+}
+
+// Picks a prefix from a directory's `checkpoint` state file.
+Status FromStateFile(const std::string& dir, std::optional<int64_t> step, std::string* prefix) {
+  CheckpointState state;
+  TFCKPT_RETURN_IF_ERROR(ReadCheckpointState(dir, &state));
+  std::string chosen = state.model_checkpoint_path;
+  if (step) {
+    chosen.clear();
+    std::vector<std::string> listed = state.all_model_checkpoint_paths;
+    listed.push_back(state.model_checkpoint_path);
+    for (const std::string& p : listed) {
+      if (StepOf(p) == step) chosen = p;
+    }
+    if (chosen.empty()) {
+      std::vector<std::string> names;
+      for (const std::string& p : state.all_model_checkpoint_paths)
+        names.push_back(file::Basename(p));
+      return Status::NotFound(fmt::format(
+          "no checkpoint of step {} is listed in '{}' (listed: {}); pick one of those steps", *step,
+          file::Join(dir, "checkpoint"), fmt::join(names, ", ")));
+    }
+  }
+  std::string resolved = file::Join(dir, chosen);
+  if (!file::Exists(resolved + ".index")) {
+    // TF1 Saver writes absolute paths; the directory may have been moved since.
+    std::string beside = file::Join(dir, file::Basename(chosen));
+    if (file::Exists(beside + ".index")) {
+      resolved = beside;
+    } else {
+      return Status::NotFound(fmt::format(
+          "'{}' names checkpoint '{}', but '{}.index' does not exist; the checkpoint was deleted "
+          "or moved (pass its prefix directly)",
+          file::Join(dir, "checkpoint"), chosen, resolved));
+    }
+  }
+  *prefix = resolved;
+  return Status::OK();
+}
+
+Status FromDirectory(const std::string& dir, std::optional<int64_t> step, std::string* prefix) {
+  std::string variables = file::Join(dir, "variables/variables");
+  if (file::Exists(variables + ".index") || file::Exists(file::Join(dir, "saved_model.pb"))) {
+    if (step) {
+      return Status::InvalidArgument(
+          fmt::format("'{}' is a SavedModel, which holds one checkpoint; drop the step", dir));
+    }
+    if (!file::Exists(variables + ".index")) {
+      return Status::NotFound(
+          fmt::format("SavedModel '{}' has no variables (no variables/variables.index)", dir));
+    }
+    *prefix = variables;
+    return Status::OK();
+  }
+  if (file::Exists(file::Join(dir, "checkpoint"))) return FromStateFile(dir, step, prefix);
+  std::vector<std::string> names, indexes;
+  TFCKPT_RETURN_IF_ERROR(file::ListDirectory(dir, &names));
+  for (const std::string& n : names) {
+    if (EndsWith(n, ".index") && n.find(file::kTempMarker) == std::string::npos) {
+      indexes.push_back(n.substr(0, n.size() - 6));
+    }
+  }
+  if (step) {
+    std::erase_if(indexes, [&](const std::string& p) { return StepOf(p) != step; });
+  }
+  if (indexes.size() == 1) {
+    *prefix = file::Join(dir, indexes[0]);
+    return Status::OK();
+  }
+  if (indexes.empty()) {
+    return Status::NotFound(fmt::format(
+        "directory '{}' holds no checkpoint (no `checkpoint` state file, no *.index file, no "
+        "SavedModel); pass the checkpoint prefix, e.g. {}/model.ckpt-1000",
+        dir, dir));
+  }
+  return Status::InvalidArgument(fmt::format(
+      "directory '{}' holds {} checkpoints ({}) and no `checkpoint` state file to say which is "
+      "latest; pass one prefix",
+      dir, indexes.size(), fmt::join(indexes, ", ")));
+}
+
+}  // namespace
+
+Status ResolveCheckpointPath(const std::string& path_in, std::optional<int64_t> step,
+                             std::string* prefix) {
+  if (path_in.empty()) return Status::InvalidArgument("the checkpoint path is empty");
+  std::string path = path_in;
+  while (path.size() > 1 && path.back() == '/') path.pop_back();
+
+  // "dir@1000" picks a step, unless a file of that exact name exists.
+  size_t at = path.rfind('@');
+  if (at != std::string::npos && !file::Exists(path) && !file::Exists(path + ".index") &&
+      AllDigits(std::string_view(path).substr(at + 1))) {
+    if (step) {
+      return Status::InvalidArgument(
+          fmt::format("'{}' names a step with '@' and another one was given too", path));
+    }
+    step = std::stoll(path.substr(at + 1));
+    path = path.substr(0, at);
+  }
+
+  if (file::IsDirectory(path)) return FromDirectory(path, step, prefix);
+  if (step) {
+    return Status::InvalidArgument(fmt::format(
+        "a step can only be chosen for a directory with a `checkpoint` file; '{}' is not a "
+        "directory",
+        path));
+  }
+
+  static const std::regex kDataFile(R"((.*)\.data-\d{5,}-of-\d{5,})");
+  std::smatch m;
+  std::string candidate = path;
+  if (EndsWith(path, ".index")) {
+    candidate = path.substr(0, path.size() - 6);
+  } else if (std::regex_match(path, m, kDataFile)) {
+    candidate = m[1].str();
+  }
+  if (file::Exists(candidate + ".index")) {
+    if (file::IsDirectory(candidate + ".index")) {
+      return Status::InvalidArgument(
+          fmt::format("'{}.index' is a directory, not a checkpoint index", candidate));
+    }
+    *prefix = candidate;
+    return Status::OK();
+  }
+  if (file::IsRegularFile(path) && HasTableMagic(path)) return RefuseV1(path);
+  if (file::IsRegularFile(path)) {
+    return Status::InvalidArgument(fmt::format(
+        "'{}' is not a TensorFlow checkpoint: there is no '{}.index' beside it and it is not a "
+        "checkpoint file; pass a checkpoint prefix such as model.ckpt-1000",
+        path, candidate));
+  }
+  // A V1 checkpoint sharded under this prefix?
+  std::string dir = file::Dirname(candidate), base = file::Basename(candidate);
+  std::vector<std::string> names;
+  if (file::IsDirectory(dir) && file::ListDirectory(dir, &names).ok()) {
+    static const std::regex kV1Shard(R"(-\d{5}-of-\d{5})");
+    std::vector<std::string> similar;
+    for (const std::string& n : names) {
+      if (n.rfind(base, 0) != 0) continue;
+      std::string rest = n.substr(base.size());
+      if (std::regex_match(rest, kV1Shard) && HasTableMagic(file::Join(dir, n))) {
+        return RefuseV1(file::Join(dir, n));
+      }
+      if (EndsWith(n, ".index") && n.find(file::kTempMarker) == std::string::npos) {
+        similar.push_back(file::Join(dir, n.substr(0, n.size() - 6)));
+      }
+    }
+    if (!similar.empty()) {
+      return Status::NotFound(
+          fmt::format("no checkpoint at '{}'; did you mean {}?", path, fmt::join(similar, " or ")));
+    }
+  }
+  return Status::NotFound(fmt::format(
+      "no checkpoint at '{}': neither '{}.index' nor a directory exists; pass a checkpoint prefix "
+      "(e.g. model.ckpt-1000), its .index file, a checkpoint directory or a SavedModel directory",
+      path, candidate));
+}
+
+}  // namespace tfckpt

@@ -1,0 +1,69 @@
+#include <gtest/gtest.h>
+
+#include <fstream>
+
+#include "bundle/test_util.h"
+#include "tfckpt/paths.h"
+#include "tfckpt/writer.h"
+
+namespace tfckpt {
+namespace {
+
+void Touch(const std::string& prefix) {
+  std::unique_ptr<BundleWriter> w;
+  WriterOptions o;
+  o.sync = false;
+  ASSERT_TRUE(BundleWriter::Create(prefix, o, &w).ok());
+  ASSERT_TRUE(w->Finish().ok());
+}
+
+TEST(Resolve, EveryForm) {
+  std::string dir = testing::TempDir();
+  Touch(dir + "/model.ckpt-10");
+  Touch(dir + "/model.ckpt-20");
+  std::string p;
+  ASSERT_TRUE(ResolveCheckpointPath(dir + "/model.ckpt-10", std::nullopt, &p).ok());
+  EXPECT_EQ(p, dir + "/model.ckpt-10");
+  ASSERT_TRUE(ResolveCheckpointPath(dir + "/model.ckpt-10.index", std::nullopt, &p).ok());
+  EXPECT_EQ(p, dir + "/model.ckpt-10");
+  ASSERT_TRUE(
+      ResolveCheckpointPath(dir + "/model.ckpt-20.data-00000-of-00001", std::nullopt, &p).ok());
+  EXPECT_EQ(p, dir + "/model.ckpt-20");
+  // Two checkpoints and no state file: ambiguous, with both named.
+  Status s = ResolveCheckpointPath(dir, std::nullopt, &p);
+  EXPECT_EQ(s.code(), Status::Code::kInvalidArgument);
+  EXPECT_NE(s.message().find("model.ckpt-10"), std::string::npos);
+  CheckpointState st;
+  st.model_checkpoint_path = "model.ckpt-20";
+  st.all_model_checkpoint_paths = {"model.ckpt-10", "model.ckpt-20"};
+  ASSERT_TRUE(WriteCheckpointState(dir, st).ok());
+  ASSERT_TRUE(ResolveCheckpointPath(dir, std::nullopt, &p).ok());
+  EXPECT_EQ(p, dir + "/model.ckpt-20");
+  ASSERT_TRUE(ResolveCheckpointPath(dir + "@10", std::nullopt, &p).ok());
+  EXPECT_EQ(p, dir + "/model.ckpt-10");
+  ASSERT_TRUE(ResolveCheckpointPath(dir, 10, &p).ok());
+  EXPECT_EQ(p, dir + "/model.ckpt-10");
+  s = ResolveCheckpointPath(dir + "@30", std::nullopt, &p);
+  EXPECT_EQ(s.code(), Status::Code::kNotFound);
+  EXPECT_NE(s.message().find("30"), std::string::npos);
+}
+
+TEST(Resolve, SavedModelAndMissing) {
+  std::string dir = testing::TempDir();
+  ASSERT_TRUE(file::CreateDirectories(dir + "/sm/variables").ok());
+  Touch(dir + "/sm/variables/variables");
+  std::ofstream(dir + "/sm/saved_model.pb") << "";
+  std::string p;
+  ASSERT_TRUE(ResolveCheckpointPath(dir + "/sm", std::nullopt, &p).ok());
+  EXPECT_EQ(p, dir + "/sm/variables/variables");
+  Status s = ResolveCheckpointPath(dir + "/nothing", std::nullopt, &p);
+  EXPECT_EQ(s.code(), Status::Code::kNotFound);
+  EXPECT_NE(s.message().find(dir + "/nothing"), std::string::npos);
+  // A near miss is suggested.
+  Touch(dir + "/model.ckpt-5");
+  s = ResolveCheckpointPath(dir + "/model.ckpt", std::nullopt, &p);
+  EXPECT_NE(s.message().find("model.ckpt-5"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace tfckpt

@@ -1,0 +1,38 @@
+// Helpers shared by the library's unit tests.
+
+#ifndef TFCKPT_BUNDLE_TEST_UTIL_H_
+#define TFCKPT_BUNDLE_TEST_UTIL_H_
+
+#include <gtest/gtest.h>
+
+#include <cstdlib>
+#include <cstring>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "io/file_util.h"
+
+namespace tfckpt::testing {
+
+inline std::string TempDir() {
+  std::string tmpl = ::testing::TempDir() + "tfckpt_test_XXXXXX";
+  char* d = ::mkdtemp(tmpl.data());
+  EXPECT_NE(d, nullptr);
+  return d ? std::string(d) : std::string();
+}
+
+inline std::string ReadAll(const std::string& path) {
+  std::string s;
+  EXPECT_TRUE(file::ReadFile(path, &s).ok()) << path;
+  return s;
+}
+
+template <typename T>
+std::span<const uint8_t> AsBytes(const std::vector<T>& v) {
+  return {reinterpret_cast<const uint8_t*>(v.data()), v.size() * sizeof(T)};
+}
+
+}  // namespace tfckpt::testing
+
+#endif  // TFCKPT_BUNDLE_TEST_UTIL_H_

@@ -1,0 +1,228 @@
+#include "tfckpt/writer.h"
+
+#include <gtest/gtest.h>
+
+#include <fstream>
+
+#include "bundle/test_util.h"
+#include "tfckpt/checkpoint.h"
+#include "tfckpt/verify.h"
+
+namespace tfckpt {
+namespace {
+
+using testing::AsBytes;
+using testing::ReadAll;
+using testing::TempDir;
+
+std::string Hex(const std::string& s) {
+  static const char* digits = "0123456789abcdef";
+  std::string out;
+  for (unsigned char c : s) {
+    if (!out.empty()) out.push_back(' ');
+    out.push_back(digits[c >> 4]);
+    out.push_back(digits[c & 15]);
+  }
+  return out;
+}
+
+WriterOptions Fast() {
+  WriterOptions o;
+  o.sync = false;
+  return o;
+}
+
+// Four tensors whose encoding was worked out by hand from the format's definition.
+void WriteSmall(const std::string& prefix) {
+  std::unique_ptr<BundleWriter> w;
+  ASSERT_TRUE(BundleWriter::Create(prefix, Fast(), &w).ok());
+  std::vector<float> aw = {1, 2};
+  std::vector<int64_t> step = {7};
+  std::vector<std::string_view> s = {"hi", ""};
+  ASSERT_TRUE(w->Add("a/w", DType::kFloat, {2}, AsBytes(aw)).ok());
+  ASSERT_TRUE(w->Add("step", DType::kInt64, {}, AsBytes(step)).ok());
+  ASSERT_TRUE(w->AddStrings("s", {2}, s).ok());
+  ASSERT_TRUE(w->Add("z", DType::kFloat, {0, 3}, {}).ok());
+  ASSERT_TRUE(w->Finish().ok());
+}
+
+TEST(Writer, SmallBundleBytes) {
+  std::string prefix = TempDir() + "/small";
+  WriteSmall(prefix);
+  EXPECT_EQ(Hex(ReadAll(prefix + ".data-00000-of-00001")),
+            "00 00 80 3f 00 00 00 40 07 00 00 00 00 00 00 00 02 00 78 27 0b 34 68 69");
+  std::string index = ReadAll(prefix + ".index");
+  EXPECT_EQ(index.size(), 184u);
+  // The header entry comes first: key "" with value 08 01 1a 02 08 01.
+  EXPECT_EQ(Hex(index.substr(0, 9)), "00 00 06 08 01 1a 02 08 01");
+  EXPECT_EQ(Hex(index.substr(index.size() - 8)), "57 fb 80 8b 24 75 47 db");
+}
+
+TEST(Writer, ReadBackEveryForm) {
+  std::string prefix = TempDir() + "/small";
+  WriteSmall(prefix);
+  std::unique_ptr<Checkpoint> c;
+  ASSERT_TRUE(Checkpoint::Open(prefix, &c).ok());
+  ASSERT_EQ(c->tensors().size(), 4u);
+  EXPECT_EQ(c->tensors()[0].name, "a/w");
+  Tensor t;
+  ASSERT_TRUE(c->Read("a/w", &t).ok());
+  EXPECT_TRUE(t.zero_copy());
+  ASSERT_EQ(t.bytes().size(), 8u);
+  float v[2];
+  std::memcpy(v, t.bytes().data(), 8);
+  EXPECT_EQ(v[1], 2.0f);
+  ASSERT_TRUE(c->Read("s", &t).ok());
+  ASSERT_EQ(t.elements().size(), 2u);
+  EXPECT_EQ(t.elements()[0], "hi");
+  EXPECT_EQ(t.elements()[1], "");
+  ASSERT_TRUE(c->Read("z", &t).ok());
+  EXPECT_EQ(t.num_elements(), 0);
+  VerifyReport r;
+  ASSERT_TRUE(VerifyCheckpoint(*c, VerifyOptions(), &r).ok());
+  EXPECT_TRUE(r.ok());
+  EXPECT_EQ(r.tensors_checked, 4);
+}
+
+TEST(Writer, PartitionedRoundTrip) {
+  std::string prefix = TempDir() + "/part";
+  std::unique_ptr<BundleWriter> w;
+  ASSERT_TRUE(BundleWriter::Create(prefix, Fast(), &w).ok());
+  // A [5,2] int32 tensor 0..9 in two row slices [0,3) and [3,5).
+  std::vector<int32_t> top = {0, 1, 2, 3, 4, 5}, bottom = {6, 7, 8, 9};
+  TensorSlice s0{{SliceExtent{0, 3}, SliceExtent{0, 2}}},
+      s1{{SliceExtent{3, 2}, SliceExtent{0, 2}}};
+  ASSERT_TRUE(w->AddSlice("emb", {5, 2}, s1, DType::kInt32, AsBytes(bottom)).ok());
+  ASSERT_TRUE(w->AddSlice("emb", {5, 2}, s0, DType::kInt32, AsBytes(top)).ok());
+  ASSERT_TRUE(w->Finish().ok());
+  std::unique_ptr<Checkpoint> c;
+  ASSERT_TRUE(Checkpoint::Open(prefix, &c).ok());
+  ASSERT_EQ(c->tensors().size(), 1u);
+  const TensorInfo& info = c->tensors()[0];
+  EXPECT_TRUE(info.partitioned());
+  EXPECT_EQ(info.shape, (Shape{5, 2}));
+  Tensor t;
+  ASSERT_TRUE(c->Read(info, ReadOptions(), &t).ok());
+  std::vector<int32_t> full(10);
+  std::memcpy(full.data(), t.bytes().data(), 40);
+  for (int i = 0; i < 10; i++) EXPECT_EQ(full[i], i);
+}
+
+TEST(Writer, ColumnSlicesAssemble) {
+  std::string prefix = TempDir() + "/cols";
+  std::unique_ptr<BundleWriter> w;
+  ASSERT_TRUE(BundleWriter::Create(prefix, Fast(), &w).ok());
+  // [2,3] float: column 0 alone, columns 1..2 together.
+  std::vector<float> c0 = {0, 3}, c12 = {1, 2, 4, 5};
+  ASSERT_TRUE(w->AddSlice("m", {2, 3}, TensorSlice{{SliceExtent{0, -1}, SliceExtent{0, 1}}},
+                          DType::kFloat, AsBytes(c0))
+                  .ok());
+  ASSERT_TRUE(w->AddSlice("m", {2, 3}, TensorSlice{{SliceExtent{0, -1}, SliceExtent{1, 2}}},
+                          DType::kFloat, AsBytes(c12))
+                  .ok());
+  ASSERT_TRUE(w->Finish().ok());
+  std::unique_ptr<Checkpoint> c;
+  ASSERT_TRUE(Checkpoint::Open(prefix, &c).ok());
+  Tensor t;
+  ASSERT_TRUE(c->Read("m", &t).ok());
+  std::vector<float> full(6);
+  std::memcpy(full.data(), t.bytes().data(), 24);
+  for (int i = 0; i < 6; i++) EXPECT_EQ(full[i], static_cast<float>(i));
+}
+
+TEST(Writer, MissingSliceIsAnErrorNotGarbage) {
+  std::string prefix = TempDir() + "/half";
+  std::unique_ptr<BundleWriter> w;
+  ASSERT_TRUE(BundleWriter::Create(prefix, Fast(), &w).ok());
+  std::vector<float> top = {1, 2};
+  ASSERT_TRUE(w->AddSlice("m", {2, 2}, TensorSlice{{SliceExtent{0, 1}, SliceExtent{0, -1}}},
+                          DType::kFloat, AsBytes(top))
+                  .ok());
+  ASSERT_TRUE(w->Finish().ok());
+  std::unique_ptr<Checkpoint> c;
+  ASSERT_TRUE(Checkpoint::Open(prefix, &c).ok());
+  Tensor t;
+  Status s = c->Read("m", &t);
+  EXPECT_EQ(s.code(), Status::Code::kCorruption);
+  EXPECT_NE(s.message().find("'m'"), std::string::npos);
+}
+
+TEST(Writer, ShardsBySize) {
+  std::string prefix = TempDir() + "/sharded";
+  WriterOptions o = Fast();
+  o.max_shard_bytes = 100;
+  std::unique_ptr<BundleWriter> w;
+  ASSERT_TRUE(BundleWriter::Create(prefix, o, &w).ok());
+  std::vector<float> x(20, 1.5f);  // 80 bytes each: one per shard
+  for (std::string name : {"t0", "t1", "t2"}) {
+    ASSERT_TRUE(w->Add(name, DType::kFloat, {20}, AsBytes(x)).ok());
+  }
+  ASSERT_TRUE(w->Finish().ok());
+  std::unique_ptr<Checkpoint> c;
+  ASSERT_TRUE(Checkpoint::Open(prefix, &c).ok());
+  EXPECT_EQ(c->num_shards(), 3);
+  EXPECT_TRUE(file::Exists(prefix + ".data-00002-of-00003"));
+  VerifyReport r;
+  ASSERT_TRUE(VerifyCheckpoint(*c, VerifyOptions(), &r).ok());
+  EXPECT_TRUE(r.ok());
+}
+
+TEST(Writer, AbortLeavesNothingAndExistingIsRefused) {
+  std::string dir = TempDir();
+  {
+    std::unique_ptr<BundleWriter> w;
+    ASSERT_TRUE(BundleWriter::Create(dir + "/x", Fast(), &w).ok());
+    std::vector<float> x = {1};
+    ASSERT_TRUE(w->Add("x", DType::kFloat, {1}, AsBytes(x)).ok());
+    // destroyed without Finish()
+  }
+  std::vector<std::string> names;
+  ASSERT_TRUE(file::ListDirectory(dir, &names).ok());
+  EXPECT_TRUE(names.empty());
+  WriteSmall(dir + "/y");
+  std::unique_ptr<BundleWriter> w;
+  Status s = BundleWriter::Create(dir + "/y", Fast(), &w);
+  EXPECT_EQ(s.code(), Status::Code::kAlreadyExists);
+  WriterOptions o = Fast();
+  o.overwrite = true;
+  ASSERT_TRUE(BundleWriter::Create(dir + "/y", o, &w).ok());
+  std::vector<double> d = {2.5};
+  ASSERT_TRUE(w->Add("only", DType::kDouble, {}, AsBytes(d)).ok());
+  ASSERT_TRUE(w->Finish().ok());
+  std::unique_ptr<Checkpoint> c;
+  ASSERT_TRUE(Checkpoint::Open(dir + "/y", &c).ok());
+  ASSERT_EQ(c->tensors().size(), 1u);
+}
+
+TEST(Writer, RejectsBadInput) {
+  std::string dir = TempDir();
+  std::unique_ptr<BundleWriter> w;
+  ASSERT_TRUE(BundleWriter::Create(dir + "/bad", Fast(), &w).ok());
+  std::vector<float> x = {1, 2};
+  EXPECT_FALSE(w->Add("", DType::kFloat, {2}, AsBytes(x)).ok());
+  EXPECT_FALSE(w->Add("x", DType::kFloat, {3}, AsBytes(x)).ok());
+  EXPECT_FALSE(w->Add("r", DType::kResource, {}, {}).ok());
+  ASSERT_TRUE(w->Add("x", DType::kFloat, {2}, AsBytes(x)).ok());
+  EXPECT_EQ(w->Add("x", DType::kFloat, {2}, AsBytes(x)).code(), Status::Code::kAlreadyExists);
+}
+
+TEST(Verify, DetectsFlippedByte) {
+  std::string prefix = TempDir() + "/flip";
+  WriteSmall(prefix);
+  std::string data_path = prefix + ".data-00000-of-00001";
+  std::string data = ReadAll(data_path);
+  data[9] ^= 0x40;  // inside "step"
+  std::ofstream(data_path, std::ios::binary | std::ios::trunc) << data;
+  std::unique_ptr<Checkpoint> c;
+  ASSERT_TRUE(Checkpoint::Open(prefix, &c).ok());
+  VerifyReport r;
+  ASSERT_TRUE(VerifyCheckpoint(*c, VerifyOptions(), &r).ok());
+  ASSERT_EQ(r.problems.size(), 1u);
+  EXPECT_EQ(r.problems[0].tensor, "step");
+  EXPECT_EQ(r.problems[0].file, data_path);
+  Tensor t;
+  EXPECT_EQ(c->Read("step", &t).code(), Status::Code::kCorruption);
+}
+
+}  // namespace
+}  // namespace tfckpt

@@ -1,0 +1,190 @@
+#include "format/index_table.h"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+
+#include <fmt/format.h>
+#include <leveldb/env.h>
+#include <leveldb/iterator.h>
+#include <leveldb/options.h>
+#include <leveldb/table.h>
+#include <leveldb/table_builder.h>
+
+#include "io/mapped_file.h"
+
+namespace tfckpt {
+namespace {
+
+constexpr size_t kBlockSize = 256 * 1024;  // TensorFlow's table_options.h
+constexpr int kRestartInterval = 16;
+constexpr uint8_t kTableMagic[8] = {0x57, 0xfb, 0x80, 0x8b, 0x24, 0x75, 0x47, 0xdb};
+
+// A LevelDB RandomAccessFile over a file we have already mapped.
+class MappedRandomAccessFile : public leveldb::RandomAccessFile {
+ public:
+  explicit MappedRandomAccessFile(std::shared_ptr<MappedFile> file) : file_(std::move(file)) {}
+  leveldb::Status Read(uint64_t offset, size_t n, leveldb::Slice* result,
+                       char* /*scratch*/) const override {
+    auto data = file_->data();
+    if (offset > data.size()) {
+      *result = leveldb::Slice();
+      return leveldb::Status::InvalidArgument("read past the end of the file");
+    }
+    size_t avail = std::min<size_t>(n, data.size() - offset);
+    *result = leveldb::Slice(reinterpret_cast<const char*>(data.data()) + offset, avail);
+    return leveldb::Status::OK();
+  }
+
+ private:
+  std::shared_ptr<MappedFile> file_;
+};
+
+// A LevelDB WritableFile over a file descriptor, buffered.
+class FdWritableFile : public leveldb::WritableFile {
+ public:
+  FdWritableFile(int fd, std::string path) : fd_(fd), path_(std::move(path)) {}
+  ~FdWritableFile() override {
+    if (fd_ >= 0) ::close(fd_);
+  }
+  leveldb::Status Append(const leveldb::Slice& data) override {
+    buf_.append(data.data(), data.size());
+    if (buf_.size() >= (1 << 16)) return Flush();
+    return leveldb::Status::OK();
+  }
+  leveldb::Status Flush() override {
+    const char* p = buf_.data();
+    size_t left = buf_.size();
+    while (left > 0) {
+      ssize_t n = ::write(fd_, p, left);
+      if (n < 0) {
+        if (errno == EINTR) continue;
+        return leveldb::Status::IOError(path_, std::strerror(errno));
+      }
+      p += n;
+      left -= static_cast<size_t>(n);
+    }
+    buf_.clear();
+    return leveldb::Status::OK();
+  }
+  leveldb::Status Sync() override {
+    leveldb::Status s = Flush();
+    if (s.ok() && ::fsync(fd_) != 0) return leveldb::Status::IOError(path_, std::strerror(errno));
+    return s;
+  }
+  leveldb::Status Close() override {
+    leveldb::Status s = Flush();
+    if (::close(fd_) != 0 && s.ok()) s = leveldb::Status::IOError(path_, std::strerror(errno));
+    fd_ = -1;
+    return s;
+  }
+
+ private:
+  int fd_;
+  std::string path_;
+  std::string buf_;
+};
+
+leveldb::Options TableOptions() {
+  leveldb::Options options;
+  options.block_size = kBlockSize;
+  options.block_restart_interval = kRestartInterval;
+  options.compression = leveldb::kNoCompression;
+  options.paranoid_checks = true;
+  return options;
+}
+
+}  // namespace
+
+bool HasTableMagic(const std::string& path) {
+  std::shared_ptr<MappedFile> file;
+  if (!MappedFile::Open(path, &file).ok() || file->size() < 48) return false;
+  auto data = file->data();
+  return std::memcmp(data.data() + data.size() - 8, kTableMagic, 8) == 0;
+}
+
+Status ForEachIndexEntry(
+    const std::string& path,
+    const std::function<Status(std::string_view key, std::string_view value)>& fn) {
+  std::shared_ptr<MappedFile> file;
+  TFCKPT_RETURN_IF_ERROR(MappedFile::Open(path, &file));
+  if (file->size() < 48) {
+    return Status::Corruption(fmt::format(
+        "'{}' is {} bytes, too short to be a checkpoint index (at least 48 bytes); the file is "
+        "truncated or not an index",
+        path, file->size()));
+  }
+  MappedRandomAccessFile raf(file);
+  leveldb::Table* raw = nullptr;
+  leveldb::Status ls = leveldb::Table::Open(TableOptions(), &raf, file->size(), &raw);
+  if (!ls.ok()) {
+    return Status::Corruption(
+        fmt::format("'{}' is not a readable checkpoint index: {}", path, ls.ToString()));
+  }
+  std::unique_ptr<leveldb::Table> table(raw);
+  leveldb::ReadOptions ro;
+  ro.verify_checksums = true;
+  ro.fill_cache = false;
+  std::unique_ptr<leveldb::Iterator> it(table->NewIterator(ro));
+  for (it->SeekToFirst(); it->Valid(); it->Next()) {
+    leveldb::Slice k = it->key(), v = it->value();
+    TFCKPT_RETURN_IF_ERROR(
+        fn(std::string_view(k.data(), k.size()), std::string_view(v.data(), v.size())));
+  }
+  if (!it->status().ok()) {
+    return Status::Corruption(fmt::format("'{}' is damaged: {}", path, it->status().ToString()));
+  }
+  return Status::OK();
+}
+
+struct IndexTableWriter::Impl {
+  std::string path;
+  leveldb::Options options = TableOptions();
+  std::unique_ptr<FdWritableFile> file;
+  std::unique_ptr<leveldb::TableBuilder> builder;
+};
+
+IndexTableWriter::IndexTableWriter() : impl_(new Impl) {}
+IndexTableWriter::~IndexTableWriter() {
+  if (impl_->builder) impl_->builder->Abandon();
+}
+
+Status IndexTableWriter::Create(const std::string& path,
+                                std::unique_ptr<IndexTableWriter>* writer) {
+  int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
+  if (fd < 0) return Status::FromErrno(fmt::format("cannot create '{}'", path), errno);
+  std::unique_ptr<IndexTableWriter> w(new IndexTableWriter());
+  w->impl_->path = path;
+  w->impl_->file = std::make_unique<FdWritableFile>(fd, path);
+  w->impl_->builder =
+      std::make_unique<leveldb::TableBuilder>(w->impl_->options, w->impl_->file.get());
+  *writer = std::move(w);
+  return Status::OK();
+}
+
+Status IndexTableWriter::Add(std::string_view key, std::string_view value) {
+  leveldb::TableBuilder* b = impl_->builder.get();
+  // TensorFlow's table builder starts a new block before an entry of at least two blocks.
+  if (b->NumEntries() > 0 && key.size() + value.size() >= 2 * kBlockSize) b->Flush();
+  b->Add(leveldb::Slice(key.data(), key.size()), leveldb::Slice(value.data(), value.size()));
+  if (!b->status().ok()) {
+    return Status::IOError(
+        fmt::format("cannot write index '{}': {}", impl_->path, b->status().ToString()));
+  }
+  return Status::OK();
+}
+
+Status IndexTableWriter::Finish(bool sync) {
+  leveldb::Status s = impl_->builder->Finish();
+  impl_->builder.reset();
+  if (s.ok() && sync) s = impl_->file->Sync();
+  if (s.ok()) s = impl_->file->Close();
+  if (!s.ok()) {
+    return Status::IOError(fmt::format("cannot write index '{}': {}", impl_->path, s.ToString()));
+  }
+  return Status::OK();
+}
+
+}  // namespace tfckpt

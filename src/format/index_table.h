@@ -1,0 +1,47 @@
+// The .index file of a bundle is a LevelDB-format sorted table. This wraps LevelDB's own Table and
+// TableBuilder with the options TensorFlow uses (256 KiB blocks, restart interval 16, no
+// compression when writing, CRCs always verified when reading; Snappy blocks are read).
+//
+// Thread-safety: functions are safe from any thread; an IndexTableWriter is used by one thread.
+
+#ifndef TFCKPT_FORMAT_INDEX_TABLE_H_
+#define TFCKPT_FORMAT_INDEX_TABLE_H_
+
+#include <functional>
+#include <memory>
+#include <string>
+#include <string_view>
+
+#include "tfckpt/status.h"
+
+namespace tfckpt {
+
+// Calls `fn` for every key/value of the table at `path`, in key order. Stops at the first non-OK
+// status from `fn` and returns it.
+Status ForEachIndexEntry(
+    const std::string& path,
+    const std::function<Status(std::string_view key, std::string_view value)>& fn);
+
+// True when the file at `path` ends with the LevelDB table magic number (V1 and V2 checkpoint
+// files both do).
+bool HasTableMagic(const std::string& path);
+
+class IndexTableWriter {
+ public:
+  // Creates `path` (which must not exist).
+  static Status Create(const std::string& path, std::unique_ptr<IndexTableWriter>* writer);
+  ~IndexTableWriter();
+  // Keys must be added in strictly increasing bytewise order.
+  Status Add(std::string_view key, std::string_view value);
+  // Writes the remaining blocks and footer; fsyncs when `sync`; closes the file.
+  Status Finish(bool sync);
+
+ private:
+  struct Impl;
+  IndexTableWriter();
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace tfckpt
+
+#endif  // TFCKPT_FORMAT_INDEX_TABLE_H_

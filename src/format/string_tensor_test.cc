@@ -1,0 +1,90 @@
+#include "format/string_tensor.h"
+
+#include <gtest/gtest.h>
+
+#include "format/crc32c.h"
+
+namespace tfckpt::string_tensor {
+namespace {
+
+std::span<const uint8_t> Bytes(const std::string& s) {
+  return {reinterpret_cast<const uint8_t*>(s.data()), s.size()};
+}
+
+TEST(StringTensor, LayoutOfTwoElements) {
+  std::vector<std::string_view> values = {"hi", ""};
+  std::string out;
+  uint32_t crc = SerializeStrings(values, &out);
+  // varint lengths 02 00, then Mask(crc32c of the lengths as two uint32), then "hi".
+  const char lengths[8] = {2, 0, 0, 0, 0, 0, 0, 0};
+  uint32_t lcrc = crc32c::Value(lengths, 8);
+  ASSERT_EQ(out.size(), 2u + 4u + 2u);
+  EXPECT_EQ(out[0], 2);
+  EXPECT_EQ(out[1], 0);
+  uint32_t stored = 0;
+  for (int i = 3; i >= 0; i--) stored = (stored << 8) | static_cast<uint8_t>(out[2 + i]);
+  EXPECT_EQ(stored, crc32c::Mask(lcrc));
+  EXPECT_EQ(out.substr(6), "hi");
+  // The entry CRC covers fixed-width lengths, the checksum bytes and the payload.
+  std::string covered(lengths, 8);
+  covered += out.substr(2, 4) + "hi";
+  EXPECT_EQ(crc, crc32c::Value(covered.data(), covered.size()));
+}
+
+TEST(StringTensor, RoundTripBinaryAndEmpty) {
+  std::string binary("\0\xff\x80zz", 5);
+  std::string big(300, 'x');
+  std::vector<std::string_view> values = {"", binary, big, "unicode \xc3\xa9"};
+  std::string out;
+  uint32_t crc = SerializeStrings(values, &out);
+  std::vector<std::string_view> back;
+  uint32_t crc2 = 0;
+  ASSERT_TRUE(ParseStrings(Bytes(out), 4, &back, &crc2).ok());
+  EXPECT_EQ(crc, crc2);
+  ASSERT_EQ(back.size(), 4u);
+  for (size_t i = 0; i < 4; i++) EXPECT_EQ(back[i], values[i]);
+}
+
+TEST(StringTensor, ZeroElements) {
+  std::string out;
+  uint32_t crc = SerializeStrings({}, &out);
+  ASSERT_EQ(out.size(), 4u);
+  EXPECT_EQ(crc, crc32c::Value(out.data(), 4));
+  std::vector<std::string_view> back;
+  uint32_t crc2 = 0;
+  ASSERT_TRUE(ParseStrings(Bytes(out), 0, &back, &crc2).ok());
+  EXPECT_TRUE(back.empty());
+}
+
+TEST(StringTensor, DetectsCorruption) {
+  std::vector<std::string_view> values = {"abc", "de"};
+  std::string out;
+  SerializeStrings(values, &out);
+  std::vector<std::string_view> back;
+  uint32_t crc = 0;
+  std::string bad = out;
+  bad[0] = 4;  // length changed: checksum of lengths no longer matches
+  EXPECT_FALSE(ParseStrings(Bytes(bad), 2, &back, &crc).ok());
+  EXPECT_FALSE(ParseStrings(Bytes(out.substr(0, out.size() - 1)), 2, &back, &crc).ok());
+  EXPECT_FALSE(ParseStrings(Bytes(out + "x"), 2, &back, &crc).ok());
+  EXPECT_FALSE(ParseStrings(Bytes(out), 3, &back, &crc).ok());
+  EXPECT_FALSE(ParseStrings(Bytes(std::string(3, '\xff')), 1, &back, &crc).ok());
+}
+
+TEST(VariantTensor, RoundTrip) {
+  std::vector<std::string_view> elements = {"first", "", std::string_view("\0\x01", 2)};
+  std::string out;
+  uint32_t crc = SerializeVariants(elements, &out);
+  std::vector<std::string_view> back;
+  uint32_t crc2 = 0;
+  ASSERT_TRUE(ParseVariants(Bytes(out), 3, &back, &crc2).ok());
+  EXPECT_EQ(crc, crc2);
+  ASSERT_EQ(back.size(), 3u);
+  EXPECT_EQ(back[0], "first");
+  std::string bad = out;
+  bad[2] ^= 1;
+  EXPECT_FALSE(ParseVariants(Bytes(bad), 3, &back, &crc2).ok());
+}
+
+}  // namespace
+}  // namespace tfckpt::string_tensor

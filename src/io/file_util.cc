@@ -1,0 +1,165 @@
+#include "io/file_util.h"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <random>
+
+#include <fmt/format.h>
+
+namespace tfckpt::file {
+
+std::string Dirname(std::string_view path) {
+  size_t slash = path.rfind('/');
+  if (slash == std::string_view::npos) return ".";
+  if (slash == 0) return "/";
+  return std::string(path.substr(0, slash));
+}
+
+std::string Basename(std::string_view path) {
+  size_t slash = path.rfind('/');
+  return std::string(slash == std::string_view::npos ? path : path.substr(slash + 1));
+}
+
+std::string Join(std::string_view dir, std::string_view name) {
+  if (dir.empty() || dir == ".") return std::string(name);
+  if (!name.empty() && name[0] == '/') return std::string(name);
+  std::string out(dir);
+  if (out.back() != '/') out.push_back('/');
+  out.append(name);
+  return out;
+}
+
+bool Exists(const std::string& path) {
+  struct stat st;
+  return ::stat(path.c_str(), &st) == 0;
+}
+
+bool IsDirectory(const std::string& path) {
+  struct stat st;
+  return ::stat(path.c_str(), &st) == 0 && S_ISDIR(st.st_mode);
+}
+
+bool IsRegularFile(const std::string& path) {
+  struct stat st;
+  return ::stat(path.c_str(), &st) == 0 && S_ISREG(st.st_mode);
+}
+
+int64_t FileSize(const std::string& path) {
+  struct stat st;
+  if (::stat(path.c_str(), &st) != 0) return -1;
+  return st.st_size;
+}
+
+Status ListDirectory(const std::string& dir, std::vector<std::string>* names) {
+  names->clear();
+  DIR* d = ::opendir(dir.c_str());
+  if (d == nullptr) return Status::FromErrno(fmt::format("cannot list directory '{}'", dir), errno);
+  while (struct dirent* e = ::readdir(d)) {
+    std::string name = e->d_name;
+    if (name != "." && name != "..") names->push_back(std::move(name));
+  }
+  ::closedir(d);
+  std::sort(names->begin(), names->end());
+  return Status::OK();
+}
+
+Status ReadFile(const std::string& path, std::string* contents) {
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return Status::FromErrno(fmt::format("cannot open '{}'", path), errno);
+  contents->clear();
+  char buf[65536];
+  while (true) {
+    ssize_t n = ::read(fd, buf, sizeof buf);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      int e = errno;
+      ::close(fd);
+      return Status::FromErrno(fmt::format("cannot read '{}'", path), e);
+    }
+    if (n == 0) break;
+    contents->append(buf, static_cast<size_t>(n));
+  }
+  ::close(fd);
+  return Status::OK();
+}
+
+Status CreateDirectories(const std::string& dir) {
+  if (dir.empty() || IsDirectory(dir)) return Status::OK();
+  std::string parent = Dirname(dir);
+  if (parent != dir) TFCKPT_RETURN_IF_ERROR(CreateDirectories(parent));
+  if (::mkdir(dir.c_str(), 0777) != 0 && errno != EEXIST) {
+    return Status::FromErrno(fmt::format("cannot create directory '{}'", dir), errno);
+  }
+  return Status::OK();
+}
+
+std::string RandomToken() {
+  static thread_local std::mt19937_64 rng(std::random_device{}() ^
+                                          (static_cast<uint64_t>(::getpid()) << 32));
+  return fmt::format("{}-{:016x}", ::getpid(), rng());
+}
+
+Status SyncDirectory(const std::string& dir) {
+  int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd < 0) return Status::FromErrno(fmt::format("cannot open directory '{}'", dir), errno);
+  int rc = ::fsync(fd);
+  int e = errno;
+  ::close(fd);
+  if (rc != 0 && e != EINVAL) {
+    return Status::FromErrno(fmt::format("cannot sync directory '{}'", dir), e);
+  }
+  return Status::OK();
+}
+
+Status Rename(const std::string& from, const std::string& to) {
+  if (::rename(from.c_str(), to.c_str()) != 0) {
+    return Status::FromErrno(fmt::format("cannot rename '{}' to '{}'", from, to), errno);
+  }
+  return Status::OK();
+}
+
+void RemoveQuietly(const std::string& path) { ::unlink(path.c_str()); }
+
+Status WriteFileAtomically(const std::string& path, std::string_view contents, bool sync) {
+  std::string tmp = path + std::string(kTempMarker) + RandomToken();
+  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
+  if (fd < 0) return Status::FromErrno(fmt::format("cannot create '{}'", tmp), errno);
+  const char* p = contents.data();
+  size_t left = contents.size();
+  while (left > 0) {
+    ssize_t n = ::write(fd, p, left);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      int e = errno;
+      ::close(fd);
+      RemoveQuietly(tmp);
+      return Status::FromErrno(fmt::format("cannot write '{}'", tmp), e);
+    }
+    p += n;
+    left -= static_cast<size_t>(n);
+  }
+  if (sync && ::fsync(fd) != 0) {
+    int e = errno;
+    ::close(fd);
+    RemoveQuietly(tmp);
+    return Status::FromErrno(fmt::format("cannot sync '{}'", tmp), e);
+  }
+  if (::close(fd) != 0) {
+    int e = errno;
+    RemoveQuietly(tmp);
+    return Status::FromErrno(fmt::format("cannot close '{}'", tmp), e);
+  }
+  Status s = Rename(tmp, path);
+  if (!s.ok()) {
+    RemoveQuietly(tmp);
+    return s;
+  }
+  return sync ? SyncDirectory(Dirname(path)) : Status::OK();
+}
+
+}  // namespace tfckpt::file

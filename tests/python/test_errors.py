@@ -1,0 +1,96 @@
+"""Bad inputs: a clear one-line message on stderr and a non-zero exit, never a crash."""
+
+import os
+import shutil
+
+import pytest
+
+import tfckpt_testlib as lib
+
+
+def _bad_inputs(tmp_path, shared_testdata, tf1_plain):
+    rnd = tmp_path / "random.bin"
+    rnd.write_bytes(bytes((i * 7919 + 13) % 251 for i in range(4096)))
+    fake_index_prefix = tmp_path / "fake"
+    (tmp_path / "fake.index").write_bytes(bytes((i * 31 + 7) % 256 for i in range(1000)))
+    empty_index = tmp_path / "empty"
+    (tmp_path / "empty.index").write_bytes(b"")
+    truncated = tmp_path / "truncated"
+    data = lib.file_bytes(tf1_plain + ".index")
+    (tmp_path / "truncated.index").write_bytes(data[:len(data) // 2])
+    for f in lib.data_files(tf1_plain):
+        shutil.copy(f, str(tmp_path / os.path.basename(f).replace(
+            os.path.basename(tf1_plain), "truncated")))
+    empty_dir = tmp_path / "empty_dir"
+    empty_dir.mkdir()
+    bad_state = tmp_path / "bad_state"
+    bad_state.mkdir()
+    (bad_state / "checkpoint").write_text('model_checkpoint_path: "does-not-exist"\n')
+    return {
+        "missing": str(tmp_path / "does" / "not" / "exist"),
+        "v1": str(shared_testdata / "real-world" / "serving_v1_session_bundle" /
+                  "export-00000-of-00001"),
+        "random_file": str(rnd),
+        "random_index": str(fake_index_prefix),
+        "empty_index": str(empty_index),
+        "truncated_index": str(truncated),
+        "empty_dir": str(empty_dir),
+        "state_points_nowhere": str(bad_state),
+    }
+
+
+KINDS = ["missing", "v1", "random_file", "random_index", "empty_index", "truncated_index",
+         "empty_dir", "state_points_nowhere"]
+
+
+@pytest.fixture
+def bad(tmp_path, shared_testdata, tf1_plain):
+    return _bad_inputs(tmp_path, shared_testdata, tf1_plain)
+
+
+def _assert_clean_failure(proc):
+    assert proc.returncode > 0, proc.where
+    lines = [line for line in proc.err.splitlines() if line.strip()]
+    assert len(lines) == 1, "expected one message line on stderr:\n" + proc.where
+    assert "terminate called" not in proc.err and "Assertion" not in proc.err, proc.where
+
+
+@pytest.mark.parametrize("kind", KINDS)
+@pytest.mark.parametrize("command", ["ls", "ls --json", "show", "verify", "diff"])
+def test_bad_input(tfckpt, bad, tf1_plain, kind, command):
+    path = bad[kind]
+    args = {"ls": ["ls", path], "ls --json": ["ls", path, "--json"],
+            "show": ["show", path, "a", "--json"], "verify": ["verify", path],
+            "diff": ["diff", tf1_plain, path, "--json"]}[command]
+    proc = tfckpt.run(*args, expect_rc=None)
+    _assert_clean_failure(proc)
+    if command == "diff":
+        assert proc.returncode == 2, proc.where
+
+
+def test_v1_checkpoint_message(tfckpt, shared_testdata):
+    path = shared_testdata / "real-world" / "serving_v1_session_bundle" / "export-00000-of-00001"
+    assert path.is_file()
+    proc = tfckpt.run("ls", str(path), expect_rc=None)
+    _assert_clean_failure(proc)
+    assert "v1" in proc.err.lower(), proc.where
+
+
+def test_missing_path_message_names_it(tfckpt, tmp_path):
+    missing = str(tmp_path / "nope" / "model.ckpt-7")
+    proc = tfckpt.run("ls", missing, expect_rc=None)
+    _assert_clean_failure(proc)
+    assert "model.ckpt-7" in proc.err, proc.where
+
+
+def test_unlisted_step(tfckpt, tf1_steps_dir):
+    for args in (["ls", tf1_steps_dir + "@99"], ["ls", tf1_steps_dir, "--step", "99"]):
+        _assert_clean_failure(tfckpt.run(*args, expect_rc=None))
+
+
+@pytest.mark.parametrize("args", [[], ["frobnicate"], ["ls"], ["show"], ["diff", "x"],
+                                  ["ls", "--no-such-flag", "x"]])
+def test_usage_errors(tfckpt, args):
+    proc = tfckpt.run(*args, expect_rc=None)
+    assert proc.returncode > 0, proc.where
+    assert proc.err.strip(), proc.where

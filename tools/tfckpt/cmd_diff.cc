@@ -1,0 +1,97 @@
+// tfckpt diff: compare two checkpoints.
+
+#include <fmt/format.h>
+
+#include "commands.h"
+#include "format_values.h"
+#include "tfckpt/diff.h"
+
+namespace tfckpt::cli {
+namespace {
+
+struct DiffArgs {
+  std::string a, b;
+  bool json = false;
+  double atol = 0, rtol = 0;
+};
+
+std::string JsonNames(const std::vector<std::string>& names) {
+  std::string out = "[";
+  for (size_t i = 0; i < names.size(); i++) out += (i ? ", " : "") + JsonString(names[i]);
+  return out + "]";
+}
+
+std::string JsonMeta(DType dtype, const Shape& shape) {
+  return fmt::format("{{\"dtype\": \"{}\", \"shape\": [{}]}}", DTypeName(dtype),
+                     fmt::join(shape, ", "));
+}
+
+void RunDiff(const DiffArgs& args) {
+  std::unique_ptr<Checkpoint> a = OpenOrReport(args.a, std::nullopt);
+  if (!a) return;
+  std::unique_ptr<Checkpoint> b = OpenOrReport(args.b, std::nullopt);
+  if (!b) return;
+  DiffOptions options;
+  options.atol = args.atol;
+  options.rtol = args.rtol;
+  DiffReport r;
+  Status s = DiffCheckpoints(*a, *b, options, &r);
+  if (!s.ok()) {
+    ReportError(s);
+    return;
+  }
+  if (args.json) {
+    std::string changed, values;
+    for (const TensorChange& c : r.changed) {
+      changed += fmt::format("{}{{\"name\": {}, \"a\": {}, \"b\": {}}}",
+                             changed.empty() ? "" : ", ", JsonString(c.name),
+                             JsonMeta(c.a_dtype, c.a_shape), JsonMeta(c.b_dtype, c.b_shape));
+    }
+    for (const ValueDiff& v : r.values_differ) {
+      values +=
+          fmt::format("{}{{\"name\": {}, \"differing\": {}, \"max_abs\": {}, \"max_rel\": {}}}",
+                      values.empty() ? "" : ", ", JsonString(v.name), v.differing,
+                      JsonDouble(v.max_abs), JsonDouble(v.max_rel));
+    }
+    fmt::print(
+        "{{\"a\": {}, \"b\": {}, \"only_in_a\": {}, \"only_in_b\": {}, \"changed\": [{}], "
+        "\"values_differ\": [{}], \"identical\": {}}}\n",
+        JsonString(a->prefix()), JsonString(b->prefix()), JsonNames(r.only_in_a),
+        JsonNames(r.only_in_b), changed, values, r.identical);
+  } else {
+    std::string out;
+    for (const std::string& n : r.only_in_a) out += fmt::format("- {}  (only in A)\n", n);
+    for (const std::string& n : r.only_in_b) out += fmt::format("+ {}  (only in B)\n", n);
+    for (const TensorChange& c : r.changed) {
+      out += fmt::format("~ {}  {} {} -> {} {}\n", c.name, DTypeName(c.a_dtype),
+                         ShapeToString(c.a_shape), DTypeName(c.b_dtype), ShapeToString(c.b_shape));
+    }
+    for (const ValueDiff& v : r.values_differ) {
+      out += fmt::format("! {}  {} element(s) differ, max abs {}, max rel {}\n", v.name,
+                         v.differing, JsonDouble(v.max_abs), JsonDouble(v.max_rel));
+    }
+    out += fmt::format(
+        "{} identical, {} with other values, {} with other dtype/shape, {} only in A, {} only in "
+        "B\n",
+        r.identical, r.values_differ.size(), r.changed.size(), r.only_in_a.size(),
+        r.only_in_b.size());
+    fmt::print("{}", out);
+  }
+  if (!r.same()) ExitCode() = kExitFound;
+}
+
+}  // namespace
+
+void RegisterDiff(CLI::App& app) {
+  auto args = std::make_shared<DiffArgs>();
+  CLI::App* cmd = app.add_subcommand(
+      "diff", "Compare two checkpoints; exit 0 when equal, 1 when they differ, 2 on error.");
+  cmd->add_option("A", args->a, "First checkpoint")->required();
+  cmd->add_option("B", args->b, "Second checkpoint")->required();
+  cmd->add_flag("--json", args->json, "Print one JSON object");
+  cmd->add_option("--atol", args->atol, "Absolute tolerance (default 0)");
+  cmd->add_option("--rtol", args->rtol, "Relative tolerance (default 0)");
+  cmd->callback([args] { RunDiff(*args); });
+}
+
+}  // namespace tfckpt::cli

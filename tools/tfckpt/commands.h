@@ -1,0 +1,42 @@
+// The tfckpt subcommands. Each Register* adds one subcommand to the CLI11 app; its callback runs
+// the command over the library and stores the process exit code.
+//
+// Exit codes: 0 success; 1 the command ran and found a problem or a difference (verify, diff);
+// 2 bad input or usage (the message says what to do); 3 an internal error.
+
+#ifndef TFCKPT_TOOLS_COMMANDS_H_
+#define TFCKPT_TOOLS_COMMANDS_H_
+
+#include <CLI/CLI.hpp>
+
+#include <memory>
+#include <optional>
+#include <string>
+
+#include "tfckpt/checkpoint.h"
+#include "tfckpt/status.h"
+
+namespace tfckpt::cli {
+
+inline constexpr int kExitOk = 0;
+inline constexpr int kExitFound = 1;
+inline constexpr int kExitError = 2;
+inline constexpr int kExitInternal = 3;
+
+// Where callbacks leave the exit code.
+int& ExitCode();
+
+// Prints "tfckpt: error: <message>" to stderr and sets the exit code to kExitError.
+void ReportError(const Status& status);
+
+// Opens a checkpoint for a command, reporting failures. Returns nullptr on error.
+std::unique_ptr<Checkpoint> OpenOrReport(const std::string& path, std::optional<int64_t> step);
+
+void RegisterLs(CLI::App& app);
+void RegisterShow(CLI::App& app);
+void RegisterVerify(CLI::App& app);
+void RegisterDiff(CLI::App& app);
+
+}  // namespace tfckpt::cli
+
+#endif  // TFCKPT_TOOLS_COMMANDS_H_
