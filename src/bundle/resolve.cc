@@ -107,6 +107,13 @@ Status FromDirectory(const std::string& dir, std::optional<int64_t> step, std::s
     return Status::OK();
   }
   if (indexes.empty()) {
+    static const std::regex kV1Shard(R"(.*-\d{5}-of-\d{5})");
+    for (const std::string& n : names) {
+      std::string full = file::Join(dir, n);
+      if (std::regex_match(n, kV1Shard) && file::IsRegularFile(full) && HasTableMagic(full)) {
+        return RefuseV1(full);
+      }
+    }
     return Status::NotFound(fmt::format(
         "directory '{}' holds no checkpoint (no `checkpoint` state file, no *.index file, no "
         "SavedModel); pass the checkpoint prefix, e.g. {}/model.ckpt-1000",

@@ -2,6 +2,9 @@
 //
 //   bundle_tool write SPEC.json PREFIX   write the tensors described in SPEC, in order
 //   bundle_tool copy SRC PREFIX          copy every tensor of SRC, in SRC's data-file order
+//   bundle_tool snappy PREFIX            rewrite PREFIX.index with Snappy-compressed blocks (as
+//                                        TensorFlow 1.x and early 2.x merges wrote them)
+//   bundle_tool state DIR LATEST [OLDER...]  write DIR/checkpoint with the library
 //
 // SPEC: {"max_shard_bytes": N (optional), "tensors": [{"name", "dtype", "shape",
 //        "data_b64"} | {"name", "dtype": "string", "shape", "strings_b64": [...]}]}
@@ -14,7 +17,14 @@
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
+#include <leveldb/env.h>
+#include <leveldb/iterator.h>
+#include <leveldb/options.h>
+#include <leveldb/table.h>
+#include <leveldb/table_builder.h>
+
 #include "tfckpt/checkpoint.h"
+#include "tfckpt/paths.h"
 #include "tfckpt/writer.h"
 
 namespace {
@@ -107,17 +117,60 @@ Status Copy(const std::string& src, const std::string& prefix) {
   return w->Finish();
 }
 
+// Reads every entry of PREFIX.index and writes them back with Snappy compression and the
+// block size TensorFlow uses, straight through LevelDB.
+Status Snappy(const std::string& prefix) {
+  std::string path = prefix + ".index";
+  leveldb::Env* env = leveldb::Env::Default();
+  uint64_t size = 0;
+  leveldb::RandomAccessFile* raf = nullptr;
+  if (!env->GetFileSize(path, &size).ok() || !env->NewRandomAccessFile(path, &raf).ok()) {
+    return Status::IOError("cannot open " + path);
+  }
+  std::unique_ptr<leveldb::RandomAccessFile> raf_owner(raf);
+  leveldb::Table* table = nullptr;
+  leveldb::Options options;
+  options.block_size = 256 * 1024;
+  if (!leveldb::Table::Open(options, raf, size, &table).ok()) return Status::Corruption(path);
+  std::unique_ptr<leveldb::Table> table_owner(table);
+  std::vector<std::pair<std::string, std::string>> entries;
+  std::unique_ptr<leveldb::Iterator> it(table->NewIterator(leveldb::ReadOptions()));
+  for (it->SeekToFirst(); it->Valid(); it->Next()) {
+    entries.emplace_back(it->key().ToString(), it->value().ToString());
+  }
+  std::string tmp = path + ".snappy-tmp";
+  leveldb::WritableFile* out = nullptr;
+  if (!env->NewWritableFile(tmp, &out).ok()) return Status::IOError("cannot create " + tmp);
+  std::unique_ptr<leveldb::WritableFile> out_owner(out);
+  options.compression = leveldb::kSnappyCompression;
+  leveldb::TableBuilder builder(options, out);
+  for (const auto& [k, v] : entries) builder.Add(k, v);
+  if (!builder.Finish().ok() || !out->Close().ok()) return Status::IOError("cannot write " + tmp);
+  if (std::rename(tmp.c_str(), path.c_str()) != 0) return Status::IOError("cannot rename " + tmp);
+  return Status::OK();
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
-  if (argc != 4) {
-    std::cerr << "usage: bundle_tool write SPEC.json PREFIX | bundle_tool copy SRC PREFIX\n";
+  if (argc < 3) {
+    std::cerr << "usage: bundle_tool write SPEC.json PREFIX | copy SRC PREFIX | snappy PREFIX | "
+                 "state DIR LATEST [OLDER...]\n";
     return 2;
   }
   std::string cmd = argv[1];
   Status s;
   try {
-    if (cmd == "write") {
+    if (cmd == "snappy") {
+      s = Snappy(argv[2]);
+    } else if (cmd == "state" && argc >= 4) {
+      tfckpt::CheckpointState state;
+      state.model_checkpoint_path = argv[3];
+      for (int i = 4; i < argc; i++) state.all_model_checkpoint_paths.push_back(argv[i]);
+      s = tfckpt::WriteCheckpointState(argv[2], state);
+    } else if (argc != 4) {
+      s = Status::InvalidArgument("wrong number of arguments");
+    } else if (cmd == "write") {
       s = Write(argv[2], argv[3]);
     } else if (cmd == "copy") {
       s = Copy(argv[2], argv[3]);
