@@ -29,6 +29,24 @@
 
 namespace tfckpt {
 
+// How a whole existing data file becomes a data file of the output.
+enum class LinkMode {
+  kAuto,      // reflink (FICLONE) where the filesystem can, else copy_file_range
+  kCopy,      // plain read/write copy
+  kHardlink,  // a hard link: no bytes move, the output shares the input's inode
+  kMove,      // rename: the input loses its data file (TensorFlow's merge behaviour)
+};
+std::string_view LinkModeName(LinkMode mode);
+
+// The way bytes actually moved, as reported after Finish().
+struct TransferStats {
+  int files_reflinked = 0, files_copied = 0, files_linked = 0, files_moved = 0;
+  int64_t bytes_reflinked = 0, bytes_copied = 0, bytes_linked = 0, bytes_moved = 0;
+  int64_t ranges_copied = 0;  // single tensors copied with copy_file_range
+  int64_t bytes_range_copied = 0;
+  int64_t bytes_written = 0;  // bytes that went through the writer's buffer
+};
+
 struct WriterOptions {
   // Start a new data file once the current one holds this many bytes (0: a single data file).
   // A tensor is never split across files.
@@ -65,6 +83,23 @@ class BundleWriter {
   Status AddSlice(std::string_view full_name, const Shape& full_shape, const TensorSlice& slice,
                   DType dtype, std::span<const uint8_t> serialized);
 
+  // Takes a whole existing data file as one data file of the output (`how` says by what means;
+  // kAuto and kCopy copy at once, kHardlink and kMove act at Finish()). Returns its shard id for
+  // AddExisting. Bytes are not checked; the entries added for it keep their CRCs.
+  Status AdoptDataFile(const std::string& path, LinkMode how, int* shard_id);
+  // Registers a tensor, or one slice of a partitioned tensor, whose bytes lie in an adopted file.
+  Status AddExisting(std::string_view name, DType dtype, const Shape& shape,
+                     const DataLocation& location);
+  Status AddExistingSlice(std::string_view full_name, const Shape& full_shape,
+                          const TensorSlice& slice, DType dtype, const DataLocation& location);
+  // Copies `location.size` bytes at `location.offset` of the file `src_path` into the output
+  // with copy_file_range (no pass through user space), keeping the stored CRC.
+  Status AddCopiedRange(std::string_view name, DType dtype, const Shape& shape,
+                        const std::string& src_path, const DataLocation& location);
+  Status AddCopiedSlice(std::string_view full_name, const Shape& full_shape,
+                        const TensorSlice& slice, DType dtype, const std::string& src_path,
+                        const DataLocation& location);
+
   // Streaming form for a fixed-size tensor produced chunk by chunk (`size` bytes in total).
   Status BeginTensor(std::string_view name, DType dtype, const Shape& shape, int64_t size);
   Status Append(std::span<const uint8_t> chunk);
@@ -77,6 +112,7 @@ class BundleWriter {
 
   const std::string& prefix() const { return prefix_; }
   int64_t bytes_written() const { return total_bytes_; }
+  const TransferStats& stats() const;
 
  private:
   struct Impl;

@@ -1,8 +1,12 @@
 #include "tfckpt/writer.h"
 
 #include <fcntl.h>
+#include <linux/fs.h>
+#include <sys/ioctl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <regex>
 
@@ -25,16 +29,81 @@ std::string DataName(const std::string& prefix, int shard, int num_shards) {
   return fmt::format("{}.data-{:05d}-of-{:05d}", prefix, shard, num_shards);
 }
 
+// Copies [offset, offset + size) of `src_fd` to the current position of `dst_fd` in the kernel
+// (copy_file_range), falling back to read/write where the kernel cannot.
+Status CopyRange(int src_fd, const std::string& src, int64_t offset, int64_t size, int dst_fd,
+                 const std::string& dst) {
+  loff_t off = offset;
+  int64_t left = size;
+  bool kernel = true;
+  std::vector<char> buf;
+  while (left > 0) {
+    if (kernel) {
+      ssize_t n = ::copy_file_range(src_fd, &off, dst_fd, nullptr, static_cast<size_t>(left), 0);
+      if (n > 0) {
+        left -= n;
+        continue;
+      }
+      if (n == 0) {
+        return Status::Corruption(fmt::format("'{}' ends before byte {}", src, offset + size));
+      }
+      if (errno == EINTR) continue;
+      if (errno != EXDEV && errno != EINVAL && errno != ENOSYS && errno != EOPNOTSUPP &&
+          errno != EBADF) {
+        return Status::FromErrno(fmt::format("cannot copy from '{}' to '{}'", src, dst), errno);
+      }
+      kernel = false;
+      buf.resize(1 << 20);
+    }
+    ssize_t n = ::pread(src_fd, buf.data(), std::min<int64_t>(left, buf.size()), off);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) return Status::FromErrno(fmt::format("cannot read '{}'", src), errno);
+    if (n == 0)
+      return Status::Corruption(fmt::format("'{}' ends before byte {}", src, offset + size));
+    for (ssize_t done = 0; done < n;) {
+      ssize_t w = ::write(dst_fd, buf.data() + done, static_cast<size_t>(n - done));
+      if (w < 0 && errno == EINTR) continue;
+      if (w < 0) return Status::FromErrno(fmt::format("cannot write '{}'", dst), errno);
+      done += w;
+    }
+    off += n;
+    left -= n;
+  }
+  return Status::OK();
+}
+
 }  // namespace
 
+std::string_view LinkModeName(LinkMode mode) {
+  switch (mode) {
+    case LinkMode::kAuto:
+      return "auto";
+    case LinkMode::kCopy:
+      return "copy";
+    case LinkMode::kHardlink:
+      return "hardlink";
+    case LinkMode::kMove:
+      return "move";
+  }
+  return "?";
+}
+
 struct BundleWriter::Impl {
+  // One data file of the output.
+  struct Shard {
+    std::string temp_path;  // where it lies until the commit (empty for a pending move)
+    std::string move_from;  // a source file renamed into place at the commit
+    int64_t bytes = 0;
+  };
   WriterOptions options;
   std::string token;
   std::string temp_base;  // "<prefix>.tfckpt-tmp-<token>"
-  std::vector<std::string> shard_temps;
-  int fd = -1;
-  int64_t shard_bytes = 0;  // bytes in the current shard
+  std::vector<Shard> shards;
+  int current = -1;  // the shard being written, if any
+  int fd = -1;       // its descriptor
   std::string buffer;
+  std::map<std::string, int> source_fds;  // for range copies
+  TransferStats stats;
   std::map<std::string, pb::BundleEntryProto> entries;  // bytewise key order
   struct Partitioned {
     DType dtype;
@@ -51,14 +120,28 @@ struct BundleWriter::Impl {
   bool finished = false;
   bool failed = false;
 
+  ~Impl() {
+    for (auto& [path, sfd] : source_fds) ::close(sfd);
+  }
+
+  std::string NewTempPath() { return fmt::format("{}.data-{}", temp_base, shards.size()); }
+
   Status OpenShard() {
-    std::string path = fmt::format("{}.data-{}", temp_base, shard_temps.size());
+    std::string path = NewTempPath();
     fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
     if (fd < 0) return Status::FromErrno(fmt::format("cannot create '{}'", path), errno);
-    shard_temps.push_back(path);
-    shard_bytes = 0;
+    shards.push_back({path, "", 0});
+    current = static_cast<int>(shards.size()) - 1;
     return Status::OK();
   }
+
+  int64_t& shard_bytes() { return shards[current].bytes; }
+
+  // Validates a slice of a partitioned tensor and records it; gives its index key and shape.
+  // Sets *whole (and records nothing) when the slice is the whole tensor.
+  Status RegisterSlice(std::string_view full_name, const Shape& full_shape,
+                       const TensorSlice& slice, DType dtype, std::string* key, Shape* slice_shape,
+                       bool* whole);
 
   Status WriteAll(const char* p, size_t n) {
     while (n > 0) {
@@ -66,7 +149,8 @@ struct BundleWriter::Impl {
       if (w < 0) {
         if (errno == EINTR) continue;
         failed = true;
-        return Status::FromErrno(fmt::format("cannot write '{}'", shard_temps.back()), errno);
+        return Status::FromErrno(fmt::format("cannot write '{}'", shards[current].temp_path),
+                                 errno);
       }
       p += w;
       n -= static_cast<size_t>(w);
@@ -93,30 +177,64 @@ struct BundleWriter::Impl {
         buffer.append(p, n);
       }
     }
-    shard_bytes += static_cast<int64_t>(n);
+    shard_bytes() += static_cast<int64_t>(n);
+    stats.bytes_written += static_cast<int64_t>(n);
     return Status::OK();
   }
 
   Status CloseShard() {
     if (fd < 0) return Status::OK();
+    const std::string& path = shards[current].temp_path;
     Status s = FlushBuffer();
     if (s.ok() && options.sync && ::fsync(fd) != 0) {
-      s = Status::FromErrno(fmt::format("cannot sync '{}'", shard_temps.back()), errno);
+      s = Status::FromErrno(fmt::format("cannot sync '{}'", path), errno);
     }
     if (::close(fd) != 0 && s.ok()) {
-      s = Status::FromErrno(fmt::format("cannot close '{}'", shard_temps.back()), errno);
+      s = Status::FromErrno(fmt::format("cannot close '{}'", path), errno);
     }
     fd = -1;
+    current = -1;
     return s;
   }
 
-  // Moves to a new shard when the next `size` bytes would overflow the current one.
+  // Makes sure a shard is open for the next `size` bytes, starting a new one when they would
+  // overflow the current one.
   Status MaybeStartShard(int64_t size) {
-    if (options.max_shard_bytes > 0 && shard_bytes > 0 &&
-        shard_bytes + size > options.max_shard_bytes) {
+    if (current >= 0 && options.max_shard_bytes > 0 && shard_bytes() > 0 &&
+        shard_bytes() + size > options.max_shard_bytes) {
       TFCKPT_RETURN_IF_ERROR(CloseShard());
-      TFCKPT_RETURN_IF_ERROR(OpenShard());
     }
+    if (current < 0) TFCKPT_RETURN_IF_ERROR(OpenShard());
+    return Status::OK();
+  }
+
+  Status SourceFd(const std::string& path, int* out) {
+    auto it = source_fds.find(path);
+    if (it != source_fds.end()) {
+      *out = it->second;
+      return Status::OK();
+    }
+    int sfd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    if (sfd < 0) return Status::FromErrno(fmt::format("cannot open '{}'", path), errno);
+    source_fds[path] = sfd;
+    *out = sfd;
+    return Status::OK();
+  }
+
+  // Copies a byte range of a source file to the end of the current shard.
+  Status CopyIn(const std::string& src, const DataLocation& loc) {
+    TFCKPT_RETURN_IF_ERROR(MaybeStartShard(loc.size));
+    TFCKPT_RETURN_IF_ERROR(FlushBuffer());
+    int sfd = -1;
+    TFCKPT_RETURN_IF_ERROR(SourceFd(src, &sfd));
+    Status s = CopyRange(sfd, src, loc.offset, loc.size, fd, shards[current].temp_path);
+    if (!s.ok()) {
+      failed = true;
+      return s;
+    }
+    shard_bytes() += loc.size;
+    stats.ranges_copied++;
+    stats.bytes_range_copied += loc.size;
     return Status::OK();
   }
 
@@ -141,8 +259,8 @@ struct BundleWriter::Impl {
     pb::BundleEntryProto e;
     e.set_dtype(static_cast<int32_t>(dtype));
     ShapeToProto(shape, e.mutable_shape());
-    e.set_shard_id(static_cast<int32_t>(shard_temps.size() - 1));
-    e.set_offset(shard_bytes);
+    e.set_shard_id(current);
+    e.set_offset(shard_bytes());
     e.set_size(size);
     return e;
   }
@@ -173,7 +291,6 @@ Status BundleWriter::Create(const std::string& prefix, const WriterOptions& opti
   w->impl_->token = file::RandomToken();
   w->impl_->temp_base = prefix + std::string(file::kTempMarker) + w->impl_->token;
   w->impl_->buffer.reserve(kBufferSize);
-  TFCKPT_RETURN_IF_ERROR(w->impl_->OpenShard());
   *writer = std::move(w);
   return Status::OK();
 }
@@ -188,9 +305,11 @@ void BundleWriter::Abort() {
     ::close(impl_->fd);
     impl_->fd = -1;
   }
-  for (const std::string& t : impl_->shard_temps) file::RemoveQuietly(t);
+  for (const Impl::Shard& sh : impl_->shards) {
+    if (!sh.temp_path.empty()) file::RemoveQuietly(sh.temp_path);
+  }
   file::RemoveQuietly(impl_->temp_base + ".index");
-  impl_->shard_temps.clear();
+  impl_->shards.clear();
   impl_->finished = true;
 }
 
@@ -314,16 +433,32 @@ Status BundleWriter::AddTensor(std::string_view name, const Tensor& tensor) {
                        {reinterpret_cast<const uint8_t*>(serialized.data()), serialized.size()});
 }
 
-Status BundleWriter::AddSlice(std::string_view full_name, const Shape& full_shape,
-                              const TensorSlice& slice, DType dtype,
-                              std::span<const uint8_t> serialized) {
-  Impl& m = *impl_;
+namespace {
+
+Status CheckLocation(std::string_view name, const DataLocation& loc, int num_shards,
+                     int64_t shard_bytes) {
+  if (loc.shard_id < 0 || loc.shard_id >= num_shards || loc.offset < 0 || loc.size < 0 ||
+      loc.offset > shard_bytes || loc.size > shard_bytes - loc.offset) {
+    return Status::InvalidArgument(
+        fmt::format("tensor '{}': bytes {}..{} of shard {} are not in an adopted data file",
+                    PrintableKey(name), loc.offset, loc.offset + loc.size, loc.shard_id));
+  }
+  return Status::OK();
+}
+
+}  // namespace
+
+Status BundleWriter::Impl::RegisterSlice(std::string_view full_name, const Shape& full_shape,
+                                         const TensorSlice& slice, DType dtype, std::string* key,
+                                         Shape* slice_shape, bool* whole) {
+  if (finished || failed) return Status::FailedPrecondition("the writer is closed");
+  if (streaming) return Status::FailedPrecondition("another tensor is still being written");
   if (slice.extents.size() != full_shape.size()) {
     return Status::InvalidArgument(fmt::format("slice [{}] of '{}' does not match its rank {}",
                                                slice.ToString(), PrintableKey(full_name),
                                                full_shape.size()));
   }
-  bool whole = true;
+  *whole = true;
   for (size_t d = 0; d < full_shape.size(); d++) {
     const SliceExtent& e = slice.extents[d];
     if (!e.full() && (e.start < 0 || e.length < 0 || e.start > full_shape[d] ||
@@ -332,51 +467,222 @@ Status BundleWriter::AddSlice(std::string_view full_name, const Shape& full_shap
                                                  slice.ToString(), PrintableKey(full_name),
                                                  ShapeToString(full_shape)));
     }
-    if (!e.full()) whole = false;
+    if (!e.full()) *whole = false;  // as TensorFlow: only kFullExtent counts as whole
   }
   // A slice that is the whole tensor is stored as a plain tensor (as TensorFlow does).
-  if (whole) return AddSerialized(full_name, dtype, full_shape, serialized);
-  std::string key(full_name);
-  auto it = m.partitioned.find(key);
-  if (it == m.partitioned.end()) {
-    if (m.entries.count(key)) {
+  if (*whole) return Status::OK();
+  if (!IsFixedSize(dtype)) {
+    return Status::Unsupported(
+        fmt::format("'{}': only fixed-size dtypes can be stored in slices, not {}",
+                    PrintableKey(full_name), DTypeName(dtype)));
+  }
+  std::string name(full_name);
+  auto it = partitioned.find(name);
+  if (it == partitioned.end()) {
+    if (entries.count(name)) {
       return Status::AlreadyExists(
           fmt::format("tensor '{}' was added whole and as a slice", PrintableKey(full_name)));
     }
-    it = m.partitioned.emplace(key, Impl::Partitioned{dtype, full_shape, {}}).first;
+    it = partitioned.emplace(name, Partitioned{dtype, full_shape, {}}).first;
   } else if (it->second.dtype != dtype || it->second.shape != full_shape) {
     return Status::InvalidArgument(fmt::format("slices of '{}' disagree: {} {} before, {} {} now",
                                                PrintableKey(full_name), DTypeName(it->second.dtype),
                                                ShapeToString(it->second.shape), DTypeName(dtype),
                                                ShapeToString(full_shape)));
   }
-  std::string skey = slice_key::Encode(full_name, slice);
-  if (m.entries.count(skey)) {
+  *key = slice_key::Encode(full_name, slice);
+  if (entries.count(*key)) {
     return Status::AlreadyExists(fmt::format("slice [{}] of '{}' was added twice", slice.ToString(),
                                              PrintableKey(full_name)));
   }
-  // Slice entries are added under their binary key; bypass the name check for them.
-  Shape slice_shape = slice.SliceShape(full_shape);
-  if (IsFixedSize(dtype)) {
-    auto n = NumElements(slice_shape);
-    if (static_cast<int64_t>(serialized.size()) != n.value_or(-1) * DTypeSize(dtype)) {
-      return Status::InvalidArgument(fmt::format(
-          "slice [{}] of '{}' needs {} bytes, got {}", slice.ToString(), PrintableKey(full_name),
-          n.value_or(-1) * DTypeSize(dtype), serialized.size()));
-    }
-    TFCKPT_RETURN_IF_ERROR(m.MaybeStartShard(static_cast<int64_t>(serialized.size())));
-    pb::BundleEntryProto e =
-        m.NewEntry(dtype, slice_shape, static_cast<int64_t>(serialized.size()));
-    e.set_crc32c(crc32c::Mask(crc32c::Value(serialized)));
-    TFCKPT_RETURN_IF_ERROR(m.Write(serialized.data(), serialized.size()));
-    total_bytes_ += static_cast<int64_t>(serialized.size());
-    m.entries.emplace(std::move(skey), std::move(e));
-  } else {
-    return Status::Unsupported(
-        fmt::format("'{}': only fixed-size dtypes can be stored in slices, not {}",
-                    PrintableKey(full_name), DTypeName(dtype)));
-  }
+  *slice_shape = slice.SliceShape(full_shape);
   it->second.slices.push_back(slice);
+  return Status::OK();
+}
+
+Status BundleWriter::AddSlice(std::string_view full_name, const Shape& full_shape,
+                              const TensorSlice& slice, DType dtype,
+                              std::span<const uint8_t> serialized) {
+  Impl& m = *impl_;
+  std::string key;
+  Shape slice_shape;
+  bool whole = false;
+  TFCKPT_RETURN_IF_ERROR(
+      m.RegisterSlice(full_name, full_shape, slice, dtype, &key, &slice_shape, &whole));
+  if (whole) return AddSerialized(full_name, dtype, full_shape, serialized);
+  auto n = NumElements(slice_shape);
+  if (static_cast<int64_t>(serialized.size()) != n.value_or(-1) * DTypeSize(dtype)) {
+    return Status::InvalidArgument(
+        fmt::format("slice [{}] of '{}' needs {} bytes, got {}", slice.ToString(),
+                    PrintableKey(full_name), n.value_or(-1) * DTypeSize(dtype), serialized.size()));
+  }
+  TFCKPT_RETURN_IF_ERROR(m.MaybeStartShard(static_cast<int64_t>(serialized.size())));
+  pb::BundleEntryProto e = m.NewEntry(dtype, slice_shape, static_cast<int64_t>(serialized.size()));
+  e.set_crc32c(crc32c::Mask(crc32c::Value(serialized)));
+  TFCKPT_RETURN_IF_ERROR(m.Write(serialized.data(), serialized.size()));
+  total_bytes_ += static_cast<int64_t>(serialized.size());
+  m.entries.emplace(std::move(key), std::move(e));
+  return Status::OK();
+}
+
+Status BundleWriter::AddExistingSlice(std::string_view full_name, const Shape& full_shape,
+                                      const TensorSlice& slice, DType dtype,
+                                      const DataLocation& location) {
+  Impl& m = *impl_;
+  std::string key;
+  Shape slice_shape;
+  bool whole = false;
+  TFCKPT_RETURN_IF_ERROR(
+      m.RegisterSlice(full_name, full_shape, slice, dtype, &key, &slice_shape, &whole));
+  if (whole) return AddExisting(full_name, dtype, full_shape, location);
+  const int n = static_cast<int>(m.shards.size());
+  TFCKPT_RETURN_IF_ERROR(CheckLocation(
+      full_name, location, n,
+      location.shard_id >= 0 && location.shard_id < n ? m.shards[location.shard_id].bytes : 0));
+  pb::BundleEntryProto e;
+  e.set_dtype(static_cast<int32_t>(dtype));
+  ShapeToProto(slice_shape, e.mutable_shape());
+  e.set_shard_id(location.shard_id);
+  e.set_offset(location.offset);
+  e.set_size(location.size);
+  e.set_crc32c(location.masked_crc32c);
+  m.entries.emplace(std::move(key), std::move(e));
+  return Status::OK();
+}
+
+Status BundleWriter::AddCopiedSlice(std::string_view full_name, const Shape& full_shape,
+                                    const TensorSlice& slice, DType dtype,
+                                    const std::string& src_path, const DataLocation& location) {
+  Impl& m = *impl_;
+  std::string key;
+  Shape slice_shape;
+  bool whole = false;
+  TFCKPT_RETURN_IF_ERROR(
+      m.RegisterSlice(full_name, full_shape, slice, dtype, &key, &slice_shape, &whole));
+  if (whole) return AddCopiedRange(full_name, dtype, full_shape, src_path, location);
+  TFCKPT_RETURN_IF_ERROR(m.MaybeStartShard(location.size));
+  pb::BundleEntryProto e = m.NewEntry(dtype, slice_shape, location.size);
+  e.set_crc32c(location.masked_crc32c);
+  TFCKPT_RETURN_IF_ERROR(m.CopyIn(src_path, location));
+  m.entries.emplace(std::move(key), std::move(e));
+  return Status::OK();
+}
+
+Status BundleWriter::AdoptDataFile(const std::string& path, LinkMode how, int* shard_id) {
+  Impl& m = *impl_;
+  if (m.finished || m.failed) return Status::FailedPrecondition("the writer is closed");
+  TFCKPT_RETURN_IF_ERROR(m.CloseShard());  // later written tensors go to a new shard
+  struct stat st;
+  if (::stat(path.c_str(), &st) != 0) {
+    return Status::FromErrno(fmt::format("cannot read '{}'", path), errno);
+  }
+  Impl::Shard shard;
+  shard.bytes = st.st_size;
+  if (how == LinkMode::kMove) {
+    shard.move_from = path;  // renamed into place at the commit
+    m.stats.files_moved++;
+    m.stats.bytes_moved += st.st_size;
+  } else {
+    shard.temp_path = m.NewTempPath();
+    if (how == LinkMode::kHardlink) {
+      if (::link(path.c_str(), shard.temp_path.c_str()) != 0) {
+        return Status::FromErrno(fmt::format("cannot hard-link '{}' into the output (a hard link "
+                                             "needs the same filesystem; use --link auto)",
+                                             path),
+                                 errno);
+      }
+      m.stats.files_linked++;
+      m.stats.bytes_linked += st.st_size;
+    } else {
+      int src = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+      if (src < 0) return Status::FromErrno(fmt::format("cannot open '{}'", path), errno);
+      int dst = ::open(shard.temp_path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
+      if (dst < 0) {
+        int e = errno;
+        ::close(src);
+        return Status::FromErrno(fmt::format("cannot create '{}'", shard.temp_path), e);
+      }
+      m.shards.push_back(shard);  // registered first, so an error below removes the file
+      Status s;
+      if (how == LinkMode::kAuto && ::ioctl(dst, FICLONE, src) == 0) {
+        m.stats.files_reflinked++;
+        m.stats.bytes_reflinked += st.st_size;
+      } else if (how == LinkMode::kAuto) {
+        s = CopyRange(src, path, 0, st.st_size, dst, shard.temp_path);
+        m.stats.files_copied++;
+        m.stats.bytes_copied += st.st_size;
+      } else {
+        // Plain copy through user space.
+        std::vector<char> buf(1 << 20);
+        for (int64_t off = 0; s.ok() && off < st.st_size;) {
+          ssize_t n = ::pread(src, buf.data(), buf.size(), off);
+          if (n < 0 && errno == EINTR) continue;
+          if (n <= 0) {
+            s = Status::FromErrno(fmt::format("cannot read '{}'", path), n < 0 ? errno : EIO);
+            break;
+          }
+          for (ssize_t done = 0; s.ok() && done < n;) {
+            ssize_t w = ::write(dst, buf.data() + done, static_cast<size_t>(n - done));
+            if (w < 0 && errno == EINTR) continue;
+            if (w < 0)
+              s = Status::FromErrno(fmt::format("cannot write '{}'", shard.temp_path), errno);
+            if (w > 0) done += w;
+          }
+          off += n;
+        }
+        m.stats.files_copied++;
+        m.stats.bytes_copied += st.st_size;
+      }
+      if (s.ok() && m.options.sync && ::fsync(dst) != 0) {
+        s = Status::FromErrno(fmt::format("cannot sync '{}'", shard.temp_path), errno);
+      }
+      ::close(src);
+      if (::close(dst) != 0 && s.ok()) {
+        s = Status::FromErrno(fmt::format("cannot close '{}'", shard.temp_path), errno);
+      }
+      if (!s.ok()) {
+        m.failed = true;
+        return s;
+      }
+      *shard_id = static_cast<int>(m.shards.size()) - 1;
+      return Status::OK();
+    }
+  }
+  m.shards.push_back(shard);
+  *shard_id = static_cast<int>(m.shards.size()) - 1;
+  return Status::OK();
+}
+
+Status BundleWriter::AddExisting(std::string_view name, DType dtype, const Shape& shape,
+                                 const DataLocation& location) {
+  Impl& m = *impl_;
+  TFCKPT_RETURN_IF_ERROR(m.CheckName(name));
+  const int n = static_cast<int>(m.shards.size());
+  TFCKPT_RETURN_IF_ERROR(CheckLocation(
+      name, location, n,
+      location.shard_id >= 0 && location.shard_id < n ? m.shards[location.shard_id].bytes : 0));
+  pb::BundleEntryProto e;
+  e.set_dtype(static_cast<int32_t>(dtype));
+  ShapeToProto(shape, e.mutable_shape());
+  e.set_shard_id(location.shard_id);
+  e.set_offset(location.offset);
+  e.set_size(location.size);
+  e.set_crc32c(location.masked_crc32c);
+  m.entries.emplace(std::string(name), std::move(e));
+  return Status::OK();
+}
+
+Status BundleWriter::AddCopiedRange(std::string_view name, DType dtype, const Shape& shape,
+                                    const std::string& src_path, const DataLocation& location) {
+  Impl& m = *impl_;
+  if (m.finished || m.failed) return Status::FailedPrecondition("the writer is closed");
+  if (m.streaming) return Status::FailedPrecondition("another tensor is still being written");
+  TFCKPT_RETURN_IF_ERROR(m.CheckName(name));
+  TFCKPT_RETURN_IF_ERROR(m.MaybeStartShard(location.size));
+  pb::BundleEntryProto e = m.NewEntry(dtype, shape, location.size);
+  e.set_crc32c(location.masked_crc32c);
+  TFCKPT_RETURN_IF_ERROR(m.CopyIn(src_path, location));
+  m.entries.emplace(std::string(name), std::move(e));
   return Status::OK();
 }
 
@@ -394,7 +700,12 @@ Status BundleWriter::Finish() {
   };
   Status s = m.CloseShard();
   if (!s.ok()) return fail(s);
-  const int num_shards = static_cast<int>(m.shard_temps.size());
+  if (m.shards.empty()) {  // an empty checkpoint still has one (empty) data file
+    s = m.OpenShard();
+    if (s.ok()) s = m.CloseShard();
+    if (!s.ok()) return fail(s);
+  }
+  const int num_shards = static_cast<int>(m.shards.size());
 
   // Full entries of partitioned tensors.
   for (auto& [name, p] : m.partitioned) {
@@ -446,23 +757,45 @@ Status BundleWriter::Finish() {
     }
   }
   std::vector<std::string> finals;
+  std::vector<std::pair<std::string, std::string>> moved;  // (final, source) to undo on failure
+  auto undo = [&]() {
+    for (const auto& [fin, src] : moved) ::rename(fin.c_str(), src.c_str());
+    for (const std::string& f : finals) {
+      if (std::none_of(moved.begin(), moved.end(), [&](const auto& p) { return p.first == f; })) {
+        file::RemoveQuietly(f);
+      }
+    }
+  };
   for (int i = 0; i < num_shards; i++) {
-    finals.push_back(DataName(prefix_, i, num_shards));
-    s = file::Rename(m.shard_temps[i], finals.back());
-    if (!s.ok()) return fail(s);
+    Impl::Shard& sh = m.shards[i];
+    std::string fin = DataName(prefix_, i, num_shards);
+    if (!sh.move_from.empty()) {
+      s = file::Rename(sh.move_from, fin);
+      if (s.ok()) moved.emplace_back(fin, sh.move_from);
+    } else {
+      s = file::Rename(sh.temp_path, fin);
+    }
+    if (!s.ok()) {
+      undo();
+      return fail(s);
+    }
+    finals.push_back(fin);
+    sh.temp_path.clear();
   }
   s = file::Rename(index_temp, index_final);
   if (!s.ok()) {
-    for (const std::string& f : finals) file::RemoveQuietly(f);
+    undo();
     return fail(s);
   }
   m.finished = true;
-  m.shard_temps.clear();
+  m.shards.clear();
   for (const std::string& old : old_data) {
     if (std::find(finals.begin(), finals.end(), old) == finals.end()) file::RemoveQuietly(old);
   }
   if (m.options.sync) TFCKPT_RETURN_IF_ERROR(file::SyncDirectory(file::Dirname(prefix_)));
   return Status::OK();
 }
+
+const TransferStats& BundleWriter::stats() const { return impl_->stats; }
 
 }  // namespace tfckpt
