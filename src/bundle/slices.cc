@@ -71,25 +71,28 @@ Status CheckSliceLayout(const TensorInfo& info) {
   return Status::OK();
 }
 
-void CopySliceIntoFull(const uint8_t* src, const Shape& full, const TensorSlice& slice,
-                       int64_t esize, uint8_t* dst) {
+namespace {
+
+// Calls fn(offset_in_full_elements, run_bytes) for every row-major run of the slice.
+template <typename Fn>
+void ForEachRun(const Shape& full, const TensorSlice& slice, int64_t esize, Fn fn) {
   const size_t rank = full.size();
   if (rank == 0) return;
   Shape start(rank), len(rank);
-  for (size_t d = 0; d < rank; d++) Bounds(slice.extents[d], full[d], &start[d], &len[d]);
   for (size_t d = 0; d < rank; d++) {
-    len[d] -= start[d];
+    int64_t end;
+    Bounds(slice.extents[d], full[d], &start[d], &end);
+    len[d] = end - start[d];
     if (len[d] == 0) return;
   }
   std::vector<int64_t> stride(rank, 1);  // strides of the full tensor, in elements
   for (size_t d = rank - 1; d > 0; d--) stride[d - 1] = stride[d] * full[d];
   const size_t run = static_cast<size_t>(len[rank - 1] * esize);
-  std::vector<int64_t> idx(rank, 0);  // position in the slice; the last dim is copied as a run
+  std::vector<int64_t> idx(rank, 0);  // position in the slice; the last dim is one run
   while (true) {
     int64_t off = 0;
     for (size_t d = 0; d < rank; d++) off += (start[d] + idx[d]) * stride[d];
-    std::memcpy(dst + off * esize, src, run);
-    src += run;
+    fn(off * esize, run);
     size_t d = rank - 1;
     while (true) {
       if (d == 0) return;
@@ -98,6 +101,24 @@ void CopySliceIntoFull(const uint8_t* src, const Shape& full, const TensorSlice&
       idx[d] = 0;
     }
   }
+}
+
+}  // namespace
+
+void CopySliceIntoFull(const uint8_t* src, const Shape& full, const TensorSlice& slice,
+                       int64_t esize, uint8_t* dst) {
+  ForEachRun(full, slice, esize, [&](int64_t off, size_t run) {
+    std::memcpy(dst + off, src, run);
+    src += run;
+  });
+}
+
+void CopySliceFromFull(const uint8_t* full_data, const Shape& full, const TensorSlice& slice,
+                       int64_t esize, uint8_t* dst) {
+  ForEachRun(full, slice, esize, [&](int64_t off, size_t run) {
+    std::memcpy(dst, full_data + off, run);
+    dst += run;
+  });
 }
 
 }  // namespace tfckpt

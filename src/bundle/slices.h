@@ -23,6 +23,9 @@ bool SlicesIntersect(const TensorSlice& a, const TensorSlice& b, const Shape& fu
 // Copies a slice's row-major elements (`esize` bytes each) to their place in the full tensor.
 void CopySliceIntoFull(const uint8_t* src, const Shape& full, const TensorSlice& slice,
                        int64_t esize, uint8_t* dst);
+// The reverse: gathers a slice's elements out of the full tensor, row-major.
+void CopySliceFromFull(const uint8_t* full_data, const Shape& full, const TensorSlice& slice,
+                       int64_t esize, uint8_t* dst);
 
 }  // namespace tfckpt
 

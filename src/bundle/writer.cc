@@ -29,49 +29,6 @@ std::string DataName(const std::string& prefix, int shard, int num_shards) {
   return fmt::format("{}.data-{:05d}-of-{:05d}", prefix, shard, num_shards);
 }
 
-// Copies [offset, offset + size) of `src_fd` to the current position of `dst_fd` in the kernel
-// (copy_file_range), falling back to read/write where the kernel cannot.
-Status CopyRange(int src_fd, const std::string& src, int64_t offset, int64_t size, int dst_fd,
-                 const std::string& dst) {
-  loff_t off = offset;
-  int64_t left = size;
-  bool kernel = true;
-  std::vector<char> buf;
-  while (left > 0) {
-    if (kernel) {
-      ssize_t n = ::copy_file_range(src_fd, &off, dst_fd, nullptr, static_cast<size_t>(left), 0);
-      if (n > 0) {
-        left -= n;
-        continue;
-      }
-      if (n == 0) {
-        return Status::Corruption(fmt::format("'{}' ends before byte {}", src, offset + size));
-      }
-      if (errno == EINTR) continue;
-      if (errno != EXDEV && errno != EINVAL && errno != ENOSYS && errno != EOPNOTSUPP &&
-          errno != EBADF) {
-        return Status::FromErrno(fmt::format("cannot copy from '{}' to '{}'", src, dst), errno);
-      }
-      kernel = false;
-      buf.resize(1 << 20);
-    }
-    ssize_t n = ::pread(src_fd, buf.data(), std::min<int64_t>(left, buf.size()), off);
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) return Status::FromErrno(fmt::format("cannot read '{}'", src), errno);
-    if (n == 0)
-      return Status::Corruption(fmt::format("'{}' ends before byte {}", src, offset + size));
-    for (ssize_t done = 0; done < n;) {
-      ssize_t w = ::write(dst_fd, buf.data() + done, static_cast<size_t>(n - done));
-      if (w < 0 && errno == EINTR) continue;
-      if (w < 0) return Status::FromErrno(fmt::format("cannot write '{}'", dst), errno);
-      done += w;
-    }
-    off += n;
-    left -= n;
-  }
-  return Status::OK();
-}
-
 }  // namespace
 
 std::string_view LinkModeName(LinkMode mode) {
@@ -227,7 +184,7 @@ struct BundleWriter::Impl {
     TFCKPT_RETURN_IF_ERROR(FlushBuffer());
     int sfd = -1;
     TFCKPT_RETURN_IF_ERROR(SourceFd(src, &sfd));
-    Status s = CopyRange(sfd, src, loc.offset, loc.size, fd, shards[current].temp_path);
+    Status s = file::CopyRange(sfd, src, loc.offset, loc.size, fd, shards[current].temp_path);
     if (!s.ok()) {
       failed = true;
       return s;
@@ -608,7 +565,7 @@ Status BundleWriter::AdoptDataFile(const std::string& path, LinkMode how, int* s
         m.stats.files_reflinked++;
         m.stats.bytes_reflinked += st.st_size;
       } else if (how == LinkMode::kAuto) {
-        s = CopyRange(src, path, 0, st.st_size, dst, shard.temp_path);
+        s = file::CopyRange(src, path, 0, st.st_size, dst, shard.temp_path);
         m.stats.files_copied++;
         m.stats.bytes_copied += st.st_size;
       } else {

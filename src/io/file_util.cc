@@ -3,6 +3,7 @@
 #include <dirent.h>
 #include <fcntl.h>
 #include <sys/stat.h>
+#include <sys/types.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -124,6 +125,98 @@ Status Rename(const std::string& from, const std::string& to) {
 }
 
 void RemoveQuietly(const std::string& path) { ::unlink(path.c_str()); }
+
+// Copies [offset, offset + size) of `src_fd` to the current position of `dst_fd` in the kernel
+// (copy_file_range), falling back to read/write where the kernel cannot.
+Status CopyRange(int src_fd, const std::string& src, int64_t offset, int64_t size, int dst_fd,
+                 const std::string& dst) {
+  loff_t off = offset;
+  int64_t left = size;
+  bool kernel = true;
+  std::vector<char> buf;
+  while (left > 0) {
+    if (kernel) {
+      ssize_t n = ::copy_file_range(src_fd, &off, dst_fd, nullptr, static_cast<size_t>(left), 0);
+      if (n > 0) {
+        left -= n;
+        continue;
+      }
+      if (n == 0) {
+        return Status::Corruption(fmt::format("'{}' ends before byte {}", src, offset + size));
+      }
+      if (errno == EINTR) continue;
+      if (errno != EXDEV && errno != EINVAL && errno != ENOSYS && errno != EOPNOTSUPP &&
+          errno != EBADF) {
+        return Status::FromErrno(fmt::format("cannot copy from '{}' to '{}'", src, dst), errno);
+      }
+      kernel = false;
+      buf.resize(1 << 20);
+    }
+    ssize_t n = ::pread(src_fd, buf.data(), std::min<int64_t>(left, buf.size()), off);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) return Status::FromErrno(fmt::format("cannot read '{}'", src), errno);
+    if (n == 0)
+      return Status::Corruption(fmt::format("'{}' ends before byte {}", src, offset + size));
+    for (ssize_t done = 0; done < n;) {
+      ssize_t w = ::write(dst_fd, buf.data() + done, static_cast<size_t>(n - done));
+      if (w < 0 && errno == EINTR) continue;
+      if (w < 0) return Status::FromErrno(fmt::format("cannot write '{}'", dst), errno);
+      done += w;
+    }
+    off += n;
+    left -= n;
+  }
+  return Status::OK();
+}
+
+Status CopyTree(const std::string& src, const std::string& dst,
+                const std::function<bool(const std::string&)>& skip, bool sync) {
+  std::function<Status(const std::string&)> walk = [&](const std::string& rel) -> Status {
+    std::string from = rel.empty() ? src : Join(src, rel);
+    std::string to = rel.empty() ? dst : Join(dst, rel);
+    if (IsDirectory(from)) {
+      TFCKPT_RETURN_IF_ERROR(CreateDirectories(to));
+      std::vector<std::string> names;
+      TFCKPT_RETURN_IF_ERROR(ListDirectory(from, &names));
+      for (const std::string& n : names) {
+        std::string child = rel.empty() ? n : Join(rel, n);
+        if (!skip(child)) TFCKPT_RETURN_IF_ERROR(walk(child));
+      }
+      return Status::OK();
+    }
+    int in = ::open(from.c_str(), O_RDONLY | O_CLOEXEC);
+    if (in < 0) return Status::FromErrno(fmt::format("cannot open '{}'", from), errno);
+    int out = ::open(to.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
+    if (out < 0) {
+      int e = errno;
+      ::close(in);
+      return Status::FromErrno(fmt::format("cannot create '{}'", to), e);
+    }
+    Status s = CopyRange(in, from, 0, FileSize(from), out, to);
+    if (s.ok() && sync && ::fsync(out) != 0) {
+      s = Status::FromErrno(fmt::format("cannot sync '{}'", to), errno);
+    }
+    ::close(in);
+    if (::close(out) != 0 && s.ok())
+      s = Status::FromErrno(fmt::format("cannot close '{}'", to), errno);
+    return s;
+  };
+  return walk("");
+}
+
+void RemoveTree(const std::string& path) {
+  struct stat st;
+  if (::lstat(path.c_str(), &st) != 0) return;
+  if (S_ISDIR(st.st_mode)) {
+    std::vector<std::string> names;
+    if (ListDirectory(path, &names).ok()) {
+      for (const std::string& n : names) RemoveTree(Join(path, n));
+    }
+    ::rmdir(path.c_str());
+  } else {
+    ::unlink(path.c_str());
+  }
+}
 
 Status WriteFileAtomically(const std::string& path, std::string_view contents, bool sync) {
   std::string tmp = path + std::string(kTempMarker) + RandomToken();

@@ -7,6 +7,7 @@
 #define TFCKPT_IO_FILE_UTIL_H_
 
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -41,6 +42,19 @@ inline constexpr std::string_view kTempMarker = ".tfckpt-tmp-";
 Status SyncDirectory(const std::string& dir);
 Status Rename(const std::string& from, const std::string& to);
 void RemoveQuietly(const std::string& path);
+
+// Copies [offset, offset + size) of `src_fd` to the current position of `dst_fd` in the kernel
+// (copy_file_range), falling back to read/write where the kernel cannot. Paths are for messages.
+Status CopyRange(int src_fd, const std::string& src, int64_t offset, int64_t size, int dst_fd,
+                 const std::string& dst);
+
+// Copies a directory tree (files and subdirectories), skipping entries for which `skip(relative
+// path)` is true. Files are copied with CopyRange and fsync'ed when `sync`.
+Status CopyTree(const std::string& src, const std::string& dst,
+                const std::function<bool(const std::string&)>& skip, bool sync);
+
+// Removes a directory tree; errors are ignored.
+void RemoveTree(const std::string& path);
 
 // Writes `contents` to a temporary file beside `path`, fsyncs it, and renames it over `path`.
 Status WriteFileAtomically(const std::string& path, std::string_view contents, bool sync = true);

@@ -2,7 +2,7 @@
 
 Test helper only: it lets the tests look at raw bundle entries (shard id, offset,
 size) that TensorFlow's Python API does not expose.  Entries are decoded with
-TensorFlow's own generated protobuf classes.  Uncompressed blocks only.
+TensorFlow's own generated protobuf classes.  Block checksums are not checked.
 """
 
 import struct
@@ -44,11 +44,50 @@ def _block_entries(block):
         yield key, value
 
 
+def snappy_decompress(buf):
+    """Decodes a raw Snappy block (old TF versions wrote Snappy-compressed index blocks)."""
+    length, pos = _varint(buf, 0)
+    out = bytearray()
+    while pos < len(buf):
+        tag = buf[pos]
+        pos += 1
+        kind = tag & 3
+        if kind == 0:  # literal
+            n = tag >> 2
+            if n >= 60:
+                extra = n - 59
+                n = int.from_bytes(buf[pos:pos + extra], "little")
+                pos += extra
+            n += 1
+            out += buf[pos:pos + n]
+            pos += n
+            continue
+        if kind == 1:  # copy, 1-byte offset
+            n = 4 + ((tag >> 2) & 7)
+            offset = ((tag >> 5) << 8) | buf[pos]
+            pos += 1
+        else:  # copy, 2- or 4-byte offset
+            width = 2 if kind == 2 else 4
+            n = (tag >> 2) + 1
+            offset = int.from_bytes(buf[pos:pos + width], "little")
+            pos += width
+        if offset == 0 or offset > len(out):
+            raise ValueError("bad snappy copy offset")
+        for _ in range(n):  # byte by byte: copies may overlap their own output
+            out.append(out[-offset])
+    if len(out) != length:
+        raise ValueError("snappy length mismatch")
+    return bytes(out)
+
+
 def _read_block(data, offset, size):
     kind = data[offset + size]
-    if kind != 0:
-        raise ValueError("compressed block (type %d) not supported by this helper" % kind)
-    return data[offset:offset + size]
+    block = data[offset:offset + size]
+    if kind == 0:
+        return block
+    if kind == 1:
+        return snappy_decompress(block)
+    raise ValueError("unknown block type %d" % kind)
 
 
 def raw_entries(index_path):

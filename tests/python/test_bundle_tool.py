@@ -31,73 +31,25 @@ def saver_ckpt(tmp_path_factory):
     return conftest._tf1_graph_save(tmp_path_factory.mktemp("saver_dtypes"), _saver_vars)[0]
 
 
-def _as_array(value):
-    if isinstance(value, bytes):
-        return np.array(value, dtype=object)
-    return np.asarray(value)
-
-
-def _spec_from_tf(prefix, names, path, max_shard_bytes=None):
-    values = lib.tf_read_all(prefix)
-    tensors = []
-    for name in names:
-        dtype_name, shape, value = values[name]
-        value = _as_array(value)
-        assert list(value.shape) == shape
-        tensors.append((name, dtype_name, value))
-    return lib.write_spec(path, tensors, max_shard_bytes)
-
-
-def _bundle_files(prefix):
-    return [prefix + ".index"] + lib.data_files(prefix)
-
-
-def _assert_same_bundle_bytes(a, b):
-    fa, fb = _bundle_files(a), _bundle_files(b)
-    assert [os.path.basename(f)[len(os.path.basename(a)):] for f in fa] == \
-           [os.path.basename(f)[len(os.path.basename(b)):] for f in fb]
-    for x, y in zip(fa, fb):
-        bx, by = lib.file_bytes(x), lib.file_bytes(y)
-        if bx != by:
-            first = next((i for i, (p, q) in enumerate(zip(bx, by)) if p != q),
-                         min(len(bx), len(by)))
-            raise AssertionError("%s and %s differ (sizes %d vs %d, first difference at byte %d)"
-                                 % (x, y, len(bx), len(by), first))
-
-
-def _assert_same_values(prefix_a, prefix_b):
-    va, vb = lib.tf_read_all(prefix_a), lib.tf_read_all(prefix_b)
-    assert sorted(va) == sorted(vb)
-    for name in va:
-        assert va[name][:2] == vb[name][:2], name
-        if va[name][0] == "variant":
-            continue
-        a, b = _as_array(va[name][2]), _as_array(vb[name][2])
-        if a.dtype == object:
-            assert a.tolist() == b.tolist(), name
-        else:
-            assert a.dtype == b.dtype and a.tobytes() == b.tobytes(), name  # bit-exact, NaNs too
-
-
 # write -----------------------------------------------------------------------------------------
 
 def test_write_matches_tf1_saver_bytes(bundle_tool, saver_ckpt, tmp_path):
     assert len(lib.data_files(saver_ckpt)) == 1
     order = [k.decode() for k in lib.data_file_order(saver_ckpt)]
-    spec = _spec_from_tf(saver_ckpt, order, str(tmp_path / "spec.json"))
+    spec = lib.spec_from_tf(saver_ckpt, order, str(tmp_path / "spec.json"))
     out = str(tmp_path / "out" / "model")
     bundle_tool.run("write", spec, out)
-    _assert_same_bundle_bytes(saver_ckpt, out)
+    lib.assert_same_bundle_bytes(saver_ckpt, out)
 
 
 def test_write_matches_savev2_all_dtypes_bytes(bundle_tool, all_dtypes, tmp_path):
     prefix, names, _ = all_dtypes
     assert [k.decode() for k in lib.data_file_order(prefix)] == names
-    spec = _spec_from_tf(prefix, names, str(tmp_path / "spec.json"))
+    spec = lib.spec_from_tf(prefix, names, str(tmp_path / "spec.json"))
     out = str(tmp_path / "all")
     bundle_tool.run("write", spec, out)
-    _assert_same_bundle_bytes(prefix, out)
-    _assert_same_values(prefix, out)
+    lib.assert_same_bundle_bytes(prefix, out)
+    lib.assert_same_values(prefix, out)
 
 
 def test_write_loads_in_tf(bundle_tool, tmp_path):
@@ -118,7 +70,7 @@ def test_write_loads_in_tf(bundle_tool, tmp_path):
     for name, dtype_name, want in tensors:
         got_dtype, got_shape, got = values[name]
         assert got_dtype == dtype_name and got_shape == list(want.shape), name
-        got = _as_array(got)
+        got = lib.as_array(got)
         if dtype_name == "string":
             assert got.tolist() == want.tolist()
         else:
@@ -127,7 +79,7 @@ def test_write_loads_in_tf(bundle_tool, tmp_path):
 
 def test_write_restores_with_saver(bundle_tool, saver_ckpt, tmp_path):
     order = [k.decode() for k in lib.data_file_order(saver_ckpt)]
-    spec = _spec_from_tf(saver_ckpt, order, str(tmp_path / "spec.json"))
+    spec = lib.spec_from_tf(saver_ckpt, order, str(tmp_path / "spec.json"))
     out = str(tmp_path / "restore" / "model")
     bundle_tool.run("write", spec, out)
     graph = tf.Graph()
@@ -141,7 +93,7 @@ def test_write_restores_with_saver(bundle_tool, saver_ckpt, tmp_path):
     want = lib.tf_read_all(saver_ckpt)
     assert sorted(restored) == sorted(want)
     for name, value in restored.items():
-        a, b = _as_array(value), _as_array(want[name][2])
+        a, b = lib.as_array(value), lib.as_array(want[name][2])
         if a.dtype == object:
             assert a.tolist() == b.tolist(), name
         else:
@@ -165,7 +117,7 @@ def test_write_several_shards(bundle_tool, tfckpt, tmp_path):
     assert len({e.shard_id for e in entries.values()}) == len(files)
     values = lib.tf_read_all(out)
     for name, _, want in tensors:
-        got = _as_array(values[name][2])
+        got = lib.as_array(values[name][2])
         assert (got.tolist() == want.tolist()) if want.dtype == object else (
             got.tobytes() == want.tobytes()), name
     listing = tfckpt.json("ls", out, "--json")
@@ -183,14 +135,14 @@ def test_copy_is_byte_identical(bundle_tool, request, tmp_path, fixture_name):
         src = src[0]
     out = str(tmp_path / "copy")
     bundle_tool.run("copy", src, out)
-    _assert_same_bundle_bytes(src, out)
+    lib.assert_same_bundle_bytes(src, out)
 
 
 def test_copy_tf2_byte_identical(bundle_tool, tf2_dir, tmp_path):
     src = tf.train.latest_checkpoint(tf2_dir)
     out = str(tmp_path / "copy")
     bundle_tool.run("copy", src, out)
-    _assert_same_bundle_bytes(src, out)
+    lib.assert_same_bundle_bytes(src, out)
 
 
 def test_copy_tf2_restores(bundle_tool, tf2_dir, tmp_path):
@@ -216,13 +168,13 @@ def test_copy_tf2_restores(bundle_tool, tf2_dir, tmp_path):
 def test_copy_sharded_reads_the_same_in_tf(bundle_tool, tf1_sharded, tmp_path):
     out = str(tmp_path / "copy")
     bundle_tool.run("copy", tf1_sharded, out)
-    _assert_same_values(tf1_sharded, out)
+    lib.assert_same_values(tf1_sharded, out)
 
 
 def test_copy_saved_model_dir(bundle_tool, saved_model_dir, tmp_path):
     out = str(tmp_path / "copy")
     bundle_tool.run("copy", saved_model_dir, out)
-    _assert_same_bundle_bytes(os.path.join(saved_model_dir, "variables", "variables"), out)
+    lib.assert_same_bundle_bytes(os.path.join(saved_model_dir, "variables", "variables"), out)
 
 
 def test_copy_variant_restores_in_tf(bundle_tool, variant_ckpt, tmp_path):

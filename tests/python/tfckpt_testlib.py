@@ -384,3 +384,55 @@ def data_file_order(prefix):
 def file_bytes(path):
     with open(path, "rb") as f:
         return f.read()
+
+
+# ---------------------------------------------------------------------------------------------
+# Comparing bundles
+# ---------------------------------------------------------------------------------------------
+
+def as_array(value):
+    if isinstance(value, bytes):
+        return np.array(value, dtype=object)
+    return np.asarray(value)
+
+
+def spec_from_tf(prefix, names, path, max_shard_bytes=None):
+    values = tf_read_all(prefix)
+    tensors = []
+    for name in names:
+        dtype_name, shape, value = values[name]
+        value = as_array(value)
+        assert list(value.shape) == shape
+        tensors.append((name, dtype_name, value))
+    return write_spec(path, tensors, max_shard_bytes)
+
+
+def bundle_files(prefix):
+    return [prefix + ".index"] + data_files(prefix)
+
+
+def assert_same_bundle_bytes(a, b):
+    fa, fb = bundle_files(a), bundle_files(b)
+    assert [os.path.basename(f)[len(os.path.basename(a)):] for f in fa] == \
+           [os.path.basename(f)[len(os.path.basename(b)):] for f in fb]
+    for x, y in zip(fa, fb):
+        bx, by = file_bytes(x), file_bytes(y)
+        if bx != by:
+            first = next((i for i, (p, q) in enumerate(zip(bx, by)) if p != q),
+                         min(len(bx), len(by)))
+            raise AssertionError("%s and %s differ (sizes %d vs %d, first difference at byte %d)"
+                                 % (x, y, len(bx), len(by), first))
+
+
+def assert_same_values(prefix_a, prefix_b):
+    va, vb = tf_read_all(prefix_a), tf_read_all(prefix_b)
+    assert sorted(va) == sorted(vb)
+    for name in va:
+        assert va[name][:2] == vb[name][:2], name
+        if va[name][0] == "variant":
+            continue
+        a, b = as_array(va[name][2]), as_array(vb[name][2])
+        if a.dtype == object:
+            assert a.tolist() == b.tolist(), name
+        else:
+            assert a.dtype == b.dtype and a.tobytes() == b.tobytes(), name  # bit-exact, NaNs too

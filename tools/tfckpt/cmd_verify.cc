@@ -64,11 +64,12 @@ void RunVerify(const VerifyArgs& args) {
         fmt::print("FAIL tensor '{}' in '{}': {}\n", p.tensor, p.file, p.message);
       }
     }
-    fmt::print("{} {}: {} tensors ({} data entries), {} bytes checked in {:.3f} s ({:.2f} GB/s){}\n",
-               report.ok() ? "ok" : "FAILED", ckpt->prefix(), ckpt->tensors().size(),
-               report.tensors_checked,
-               report.bytes_checked, secs, secs > 0 ? report.bytes_checked / secs / 1e9 : 0.0,
-               report.ok() ? "" : fmt::format(", {} problem(s)", report.problems.size()));
+    fmt::print(
+        "{} {}: {} tensors ({} data entries), {} bytes checked in {:.3f} s ({:.2f} GB/s){}\n",
+        report.ok() ? "ok" : "FAILED", ckpt->prefix(), ckpt->tensors().size(),
+        report.tensors_checked, report.bytes_checked, secs,
+        secs > 0 ? report.bytes_checked / secs / 1e9 : 0.0,
+        report.ok() ? "" : fmt::format(", {} problem(s)", report.problems.size()));
   }
   if (args.json) {
     fmt::print("{}\n",

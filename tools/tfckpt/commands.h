@@ -36,6 +36,9 @@ void RegisterLs(CLI::App& app);
 void RegisterShow(CLI::App& app);
 void RegisterVerify(CLI::App& app);
 void RegisterDiff(CLI::App& app);
+void RegisterMerge(CLI::App& app);
+void RegisterTransfer(CLI::App& app);
+void RegisterEdit(CLI::App& app);
 
 }  // namespace tfckpt::cli
 

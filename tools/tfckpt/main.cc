@@ -36,7 +36,8 @@ std::unique_ptr<Checkpoint> OpenOrReport(const std::string& path, std::optional<
 int main(int argc, char** argv) {
   using namespace tfckpt::cli;
   CLI::App app{
-      "tfckpt: inspect, verify and compare TensorFlow checkpoints without TensorFlow.\n"
+      "tfckpt: inspect, verify, compare, merge, transfer and edit TensorFlow checkpoints without\n"
+      "TensorFlow.\n"
       "CKPT may be a prefix (model.ckpt-1000), its .index or .data file, a training directory\n"
       "with a `checkpoint` file (DIR@STEP picks a listed step), or a SavedModel directory."};
   app.set_version_flag("--version", "tfckpt 0.1.0");
@@ -45,6 +46,9 @@ int main(int argc, char** argv) {
   RegisterShow(app);
   RegisterVerify(app);
   RegisterDiff(app);
+  RegisterMerge(app);
+  RegisterTransfer(app);
+  RegisterEdit(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

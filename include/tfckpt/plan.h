@@ -1,0 +1,123 @@
+// Plans: what an operation (merge, transfer, edit) will write, built and checked completely
+// before any byte moves, printable as a dry run, then carried out by ExecutePlan.
+//
+// A Plan owns the checkpoints it reads (shared with the Tensors it may hand out).
+//
+// Thread-safety: building and executing a plan are single-threaded; a finished Plan is
+// immutable and may be described from any thread.
+
+#ifndef TFCKPT_PLAN_H_
+#define TFCKPT_PLAN_H_
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "tfckpt/checkpoint.h"
+#include "tfckpt/status.h"
+#include "tfckpt/writer.h"
+
+namespace tfckpt {
+
+// One input of a plan.
+struct PlanSource {
+  std::string label;  // the path as the user gave it
+  std::shared_ptr<Checkpoint> ckpt;
+  std::string saved_model_dir;  // non-empty when the input is a SavedModel
+};
+
+// Where some bytes of an output tensor come from: a whole source tensor, or one stored slice of a
+// partitioned source tensor.
+struct PieceSource {
+  int source = -1;                     // index into Plan::sources
+  const TensorInfo* tensor = nullptr;  // the source tensor
+  const SlicePart* part = nullptr;     // the stored slice, or null for the whole tensor
+};
+
+// One tensor of the output.
+struct PlannedTensor {
+  enum class Action {
+    kCopy,      // bytes pass through unchanged (whole tensor, or stored slices)
+    kKeep,      // like kCopy, from the --into target: its own value is kept
+    kAssemble,  // a partitioned source written whole
+    kReslice,   // written as `out_slices`, cut from the (assembled) source tensor
+    kReplace,   // a new value computed by the planner (`replacement`)
+  };
+  std::string name;
+  DType dtype = DType::kInvalid;
+  Shape shape;
+  Action action = Action::kCopy;
+  std::vector<PieceSource> pieces;      // kCopy/kKeep: every piece; else pieces[0] is the source
+  std::vector<TensorSlice> out_slices;  // kReslice
+  std::shared_ptr<const std::string> replacement;  // kReplace: a scalar string's value
+  int64_t bytes() const;
+};
+
+std::string_view ActionName(PlannedTensor::Action action);
+
+struct Plan {
+  std::string operation;  // "merge", "transfer", "edit"
+  std::string output;     // a prefix, or a SavedModel directory when saved_model_from is set
+  std::vector<PlanSource> sources;
+  std::vector<PlannedTensor> tensors;  // in output key order
+  int saved_model_from = -1;           // index of the SavedModel source the output copies
+  bool move_sources = false;           // merge --move: data files are moved, sources consumed
+  std::vector<std::string> notes;      // one line each, for the summary
+
+  // The output checkpoint prefix (inside the directory for a SavedModel output).
+  std::string output_prefix() const;
+  // A dry-run description: one line per output tensor, then notes.
+  std::string Describe() const;
+  // The same as one JSON object.
+  std::string DescribeJson(bool executed, const TransferStats* stats) const;
+};
+
+// --- merge ---
+struct MergeOptions {
+  enum class OnConflict { kError, kFirst, kLast };
+  OnConflict on_conflict = OnConflict::kError;
+  bool move = false;
+};
+Status PlanMerge(const std::vector<std::string>& sources, const std::string& output,
+                 const MergeOptions& options, Plan* plan);
+
+// --- transfer (init_from_checkpoint) ---
+struct AssignmentGroup {
+  std::string source;                                    // like init_from_checkpoint's first arg
+  std::vector<std::pair<std::string, std::string>> map;  // (name in checkpoint, target)
+};
+struct TransferOptions {
+  std::optional<std::string> into;  // the model: a checkpoint or a SavedModel
+  std::vector<AssignmentGroup> groups;
+};
+Status PlanTransfer(const TransferOptions& options, const std::string& output, Plan* plan);
+
+// --- edit ---
+struct EditOptions {
+  std::vector<std::pair<std::string, std::string>> renames;  // assignment-map forms
+  std::vector<std::string> keep;                             // regexes (search)
+  std::vector<std::string> drop;                             // regexes (search)
+  bool strip_optimizer = false;
+};
+Status PlanEdit(const std::string& source, const std::string& output, const EditOptions& options,
+                Plan* plan);
+
+// --- execution ---
+struct ExecuteOptions {
+  LinkMode link = LinkMode::kAuto;  // how whole data files are taken (kMove only via the plan)
+  bool overwrite = false;
+  bool sync = true;
+};
+struct ExecuteReport {
+  TransferStats stats;
+  int64_t tensors = 0;
+  int64_t bytes = 0;
+};
+Status ExecutePlan(const Plan& plan, const ExecuteOptions& options, ExecuteReport* report);
+
+}  // namespace tfckpt
+
+#endif  // TFCKPT_PLAN_H_

@@ -1,0 +1,206 @@
+// ExecutePlan: carries out a checked plan through BundleWriter, moving bytes the cheapest safe
+// way: a source data file whose every piece is used passes whole (reflink, copy_file_range, hard
+// link or move); single tensors are copied by range in the kernel; only assembled, re-sliced or
+// rewritten tensors pass through user space.
+
+#include <algorithm>
+#include <map>
+#include <set>
+#include <tuple>
+
+#include <fmt/format.h>
+
+#include "bundle/slices.h"
+#include "io/file_util.h"
+#include "tfckpt/plan.h"
+
+namespace tfckpt {
+namespace {
+
+using FileKey = std::pair<int, int>;                      // (source, shard)
+using PieceKey = std::tuple<int, int, int64_t, int64_t>;  // (source, shard, offset, size)
+
+const DataLocation& LocationOf(const PieceSource& p) {
+  return p.part ? p.part->location : p.tensor->location;
+}
+
+PieceKey KeyOf(const PieceSource& p) {
+  const DataLocation& l = LocationOf(p);
+  return {p.source, l.shard_id, l.offset, l.size};
+}
+
+bool PassThrough(const PlannedTensor& t) {
+  return t.action == PlannedTensor::Action::kCopy || t.action == PlannedTensor::Action::kKeep;
+}
+
+// Data files whose every stored piece the plan passes through unchanged.
+std::set<FileKey> AdoptableFiles(const Plan& plan) {
+  std::map<FileKey, std::set<PieceKey>> all, used;
+  for (int s = 0; s < static_cast<int>(plan.sources.size()); s++) {
+    for (const TensorInfo& t : plan.sources[s].ckpt->tensors()) {
+      std::vector<const DataLocation*> locs;
+      if (t.partitioned()) {
+        for (const SlicePart& p : t.slices) locs.push_back(&p.location);
+      } else {
+        locs.push_back(&t.location);
+      }
+      for (const DataLocation* l : locs) {
+        all[{s, l->shard_id}].insert({s, l->shard_id, l->offset, l->size});
+      }
+    }
+  }
+  for (const PlannedTensor& t : plan.tensors) {
+    if (!PassThrough(t)) continue;
+    for (const PieceSource& p : t.pieces) {
+      const DataLocation& l = LocationOf(p);
+      used[{p.source, l.shard_id}].insert(KeyOf(p));
+    }
+  }
+  std::set<FileKey> out;
+  for (const auto& [file, pieces] : all) {
+    auto it = used.find(file);
+    if (it != used.end() && it->second == pieces &&
+        plan.sources[file.first].ckpt->data_file_size(file.second) > 0) {
+      out.insert(file);
+    }
+  }
+  return out;
+}
+
+Status WriteComputed(const Plan& plan, const PlannedTensor& t, BundleWriter* w) {
+  if (t.action == PlannedTensor::Action::kReplace) {
+    std::string_view value = *t.replacement;
+    return w->AddStrings(t.name, t.shape, std::span<const std::string_view>(&value, 1));
+  }
+  const PieceSource& p = t.pieces[0];
+  Tensor value;
+  TFCKPT_RETURN_IF_ERROR(plan.sources[p.source].ckpt->Read(*p.tensor, ReadOptions(), &value));
+  if (t.action == PlannedTensor::Action::kAssemble) return w->AddTensor(t.name, value);
+  // kReslice: cut each output slice out of the full value.
+  if (!IsFixedSize(t.dtype)) {
+    return Status::Unsupported(fmt::format(
+        "'{}' has dtype {}; only fixed-size tensors can be re-sliced", t.name, DTypeName(t.dtype)));
+  }
+  const int64_t esize = DTypeSize(t.dtype);
+  std::vector<uint8_t> buf;
+  for (const TensorSlice& slice : t.out_slices) {
+    buf.resize(static_cast<size_t>(NumElements(slice.SliceShape(t.shape)).value_or(0) * esize));
+    CopySliceFromFull(value.bytes().data(), t.shape, slice, esize, buf.data());
+    TFCKPT_RETURN_IF_ERROR(w->AddSlice(t.name, t.shape, slice, t.dtype, buf));
+  }
+  return Status::OK();
+}
+
+}  // namespace
+
+Status ExecutePlan(const Plan& plan, const ExecuteOptions& options, ExecuteReport* report) {
+  // A SavedModel output is built in a temporary directory and renamed into place.
+  std::string temp_dir;
+  std::string prefix = plan.output;
+  if (plan.saved_model_from >= 0) {
+    if (file::Exists(plan.output) && !options.overwrite) {
+      return Status::AlreadyExists(fmt::format(
+          "'{}' already exists; choose another output directory or allow replacing it (--force)",
+          plan.output));
+    }
+    temp_dir = plan.output + std::string(file::kTempMarker) + file::RandomToken();
+    const std::string& from = plan.sources[plan.saved_model_from].saved_model_dir;
+    Status s = file::CopyTree(
+        from, temp_dir, [](const std::string& rel) { return rel == "variables"; }, options.sync);
+    if (s.ok()) s = file::CreateDirectories(file::Join(temp_dir, "variables"));
+    if (!s.ok()) {
+      file::RemoveTree(temp_dir);
+      return s;
+    }
+    prefix = file::Join(temp_dir, "variables/variables");
+  }
+  auto cleanup = [&](Status s) {
+    if (!temp_dir.empty()) file::RemoveTree(temp_dir);
+    return s;
+  };
+
+  WriterOptions wo;
+  wo.overwrite = options.overwrite;
+  wo.sync = options.sync;
+  std::unique_ptr<BundleWriter> w;
+  Status s = BundleWriter::Create(prefix, wo, &w);
+  if (!s.ok()) return cleanup(s);
+
+  // Whole files first.
+  const LinkMode mode = plan.move_sources ? LinkMode::kMove : options.link;
+  std::map<FileKey, int> adopted;
+  for (const FileKey& f : AdoptableFiles(plan)) {
+    int id = -1;
+    s = w->AdoptDataFile(plan.sources[f.first].ckpt->data_path(f.second), mode, &id);
+    if (!s.ok()) return cleanup(s);
+    adopted[f] = id;
+  }
+
+  // Pass-through pieces, in source order so reads stay sequential.
+  struct Item {
+    const PlannedTensor* tensor;
+    const PieceSource* piece;
+  };
+  std::vector<Item> items;
+  for (const PlannedTensor& t : plan.tensors) {
+    if (!PassThrough(t)) continue;
+    for (const PieceSource& p : t.pieces) items.push_back({&t, &p});
+  }
+  std::stable_sort(items.begin(), items.end(),
+                   [](const Item& a, const Item& b) { return KeyOf(*a.piece) < KeyOf(*b.piece); });
+  std::set<PieceKey> placed;  // pieces already referenced in an adopted file
+  for (const Item& it : items) {
+    const PlannedTensor& t = *it.tensor;
+    const PieceSource& p = *it.piece;
+    const Checkpoint& ckpt = *plan.sources[p.source].ckpt;
+    DataLocation loc = LocationOf(p);
+    auto a = adopted.find({p.source, loc.shard_id});
+    if (a != adopted.end() && placed.insert(KeyOf(p)).second) {
+      loc.shard_id = a->second;
+      s = p.part ? w->AddExistingSlice(t.name, t.shape, p.part->slice, t.dtype, loc)
+                 : w->AddExisting(t.name, t.dtype, t.shape, loc);
+    } else {
+      const std::string src = ckpt.data_path(loc.shard_id);
+      s = p.part ? w->AddCopiedSlice(t.name, t.shape, p.part->slice, t.dtype, src, loc)
+                 : w->AddCopiedRange(t.name, t.dtype, t.shape, src, loc);
+    }
+    if (!s.ok()) return cleanup(s);
+  }
+  for (const PlannedTensor& t : plan.tensors) {
+    if (PassThrough(t)) continue;
+    s = WriteComputed(plan, t, w.get());
+    if (!s.ok()) return cleanup(s);
+  }
+  s = w->Finish();
+  if (!s.ok()) return cleanup(s);
+  report->stats = w->stats();
+  report->tensors = static_cast<int64_t>(plan.tensors.size());
+  for (const PlannedTensor& t : plan.tensors) report->bytes += t.bytes();
+
+  if (!temp_dir.empty()) {
+    std::string old;
+    if (file::Exists(plan.output)) {
+      old = plan.output + std::string(file::kTempMarker) + "old-" + file::RandomToken();
+      s = file::Rename(plan.output, old);
+      if (!s.ok()) return cleanup(s);
+    }
+    s = file::Rename(temp_dir, plan.output);
+    if (!s.ok()) {
+      if (!old.empty()) file::Rename(old, plan.output);
+      return cleanup(s);
+    }
+    if (!old.empty()) file::RemoveTree(old);
+    if (options.sync) TFCKPT_RETURN_IF_ERROR(file::SyncDirectory(file::Dirname(plan.output)));
+  }
+  if (plan.move_sources) {
+    // The sources' data went into the output: remove what is left of them (their index and any
+    // data file that held nothing), as TensorFlow's merge does.
+    for (const PlanSource& src : plan.sources) {
+      file::RemoveQuietly(src.ckpt->index_path());
+      for (int i = 0; i < src.ckpt->num_shards(); i++) file::RemoveQuietly(src.ckpt->data_path(i));
+    }
+  }
+  return Status::OK();
+}
+
+}  // namespace tfckpt

@@ -1,0 +1,167 @@
+// PlanEdit: rename, filter and strip optimizer state from one checkpoint, keeping a TF2 object
+// graph consistent with the keys that remain.
+
+#include <map>
+#include <optional>
+#include <regex>
+#include <set>
+
+#include <fmt/format.h>
+
+#include "bundle/entry_codec.h"
+#include "plan/object_graph.h"
+#include "plan/plan_util.h"
+
+namespace tfckpt {
+namespace {
+
+bool EndsWith(std::string_view s, std::string_view suffix) {
+  return s.size() >= suffix.size() && s.substr(s.size() - suffix.size()) == suffix;
+}
+
+// Optimizer state of TF1 name-based checkpoints: slots named after their variable, and the
+// optimizers' own variables.
+const std::regex& Tf1OptimizerPattern() {
+  static const std::regex re(
+      R"((^|/)(Adam|Adam_\d+|AdamW|AdamW_\d+|LazyAdam|LazyAdam_\d+|Momentum|RMSProp|RMSProp_\d+|)"
+      R"(Adagrad|AdagradDA|AdagradDA_\d+|Adadelta|Adadelta_\d+|Ftrl|Ftrl_\d+|ProximalAdagrad|)"
+      R"(ProximalGradientDescent|LAMB|LAMB_\d+|adam_m|adam_v|beta1_power|beta2_power)$)");
+  return re;
+}
+
+Status CompileAll(const std::vector<std::string>& patterns, const char* flag,
+                  std::vector<std::regex>* out) {
+  for (const std::string& p : patterns) {
+    try {
+      out->emplace_back(p);
+    } catch (const std::regex_error& e) {
+      return Status::InvalidArgument(
+          fmt::format("{} '{}' is not a valid regular expression: {}", flag, p, e.what()));
+    }
+  }
+  return Status::OK();
+}
+
+bool AnyMatch(const std::vector<std::regex>& res, const std::string& name) {
+  for (const std::regex& re : res) {
+    if (std::regex_search(name, re)) return true;
+  }
+  return false;
+}
+
+}  // namespace
+
+Status PlanEdit(const std::string& source, const std::string& output, const EditOptions& options,
+                Plan* plan) {
+  plan->operation = "edit";
+  plan->output = output;
+  for (const auto& [from, to] : options.renames) {
+    bool scope_from = EndsWith(from, "/"), scope_to = EndsWith(to, "/");
+    if (from.empty() || to.empty() || scope_from != scope_to) {
+      return Status::InvalidArgument(fmt::format(
+          "--rename {}={}: a scope maps to a scope ('scope/=other/', '/=scope/', 'scope/=/') and "
+          "a name to a name ('a=b')",
+          from, to));
+    }
+  }
+  std::vector<std::regex> keep, drop;
+  TFCKPT_RETURN_IF_ERROR(CompileAll(options.keep, "--keep", &keep));
+  TFCKPT_RETURN_IF_ERROR(CompileAll(options.drop, "--drop", &drop));
+  PlanSource src;
+  TFCKPT_RETURN_IF_ERROR(OpenPlanSource(source, &src));
+  plan->sources.push_back(std::move(src));
+  TFCKPT_RETURN_IF_ERROR(CheckOutputIsNotAnInput(*plan));
+  const Checkpoint& ckpt = *plan->sources[0].ckpt;
+
+  std::string graph;
+  const TensorInfo* graph_info = ckpt.Find(kObjectGraphKey);
+  if (graph_info && graph_info->dtype == DType::kString && graph_info->shape.empty()) {
+    Tensor t;
+    TFCKPT_RETURN_IF_ERROR(ckpt.Read(*graph_info, ReadOptions(), &t));
+    graph = std::string(t.elements()[0]);
+  }
+  std::set<std::string> optimizer_keys;
+  if (options.strip_optimizer && !graph.empty()) {
+    TFCKPT_RETURN_IF_ERROR(OptimizerKeys(graph, &optimizer_keys));
+  }
+
+  // New name of every key, or nullopt when it is dropped.
+  auto new_name = [&](const std::string& name) -> std::optional<std::string> {
+    if (name != kObjectGraphKey) {
+      if (!keep.empty() && !AnyMatch(keep, name)) return std::nullopt;
+      if (AnyMatch(drop, name)) return std::nullopt;
+      if (options.strip_optimizer &&
+          (optimizer_keys.count(name) || name.find("/.OPTIMIZER_SLOT/") != std::string::npos ||
+           (graph.empty() && std::regex_search(name, Tf1OptimizerPattern())))) {
+        return std::nullopt;
+      }
+    }
+    for (const auto& [from, to] : options.renames) {
+      if (EndsWith(from, "/")) {
+        if (from == "/") return to == "/" ? name : to + name;
+        if (name.rfind(from, 0) == 0) {
+          std::string rest = name.substr(from.size());
+          return to == "/" ? rest : to + rest;
+        }
+      } else if (name == from) {
+        return to;
+      }
+    }
+    return name;
+  };
+
+  std::map<std::string, std::string> taken;  // new name -> old name
+  std::vector<std::string> clashes;
+  int dropped = 0, renamed = 0;
+  std::vector<std::pair<std::string, const TensorInfo*>> kept;
+  for (const TensorInfo& t : ckpt.tensors()) {
+    std::optional<std::string> to = new_name(t.name);
+    if (!to) {
+      dropped++;
+      continue;
+    }
+    if (to->empty()) {
+      clashes.push_back(
+          fmt::format("'{}' would be renamed to an empty name", PrintableKey(t.name)));
+      continue;
+    }
+    auto [it, inserted] = taken.emplace(*to, t.name);
+    if (!inserted) {
+      clashes.push_back(fmt::format("'{}' and '{}' would both be named '{}'",
+                                    PrintableKey(it->second), PrintableKey(t.name),
+                                    PrintableKey(*to)));
+      continue;
+    }
+    if (*to != t.name) renamed++;
+    kept.emplace_back(*to, &t);
+  }
+  if (!clashes.empty()) {
+    return Status::InvalidArgument(
+        fmt::format("the renames clash; nothing was written:\n  {}", fmt::join(clashes, "\n  ")));
+  }
+  for (const auto& [name, t] : kept) {
+    PlannedTensor p;
+    p.name = name;
+    p.dtype = t->dtype;
+    p.shape = t->shape;
+    p.pieces = PiecesOf(0, *t);
+    if (t == graph_info && !graph.empty()) {
+      std::string rewritten;
+      bool changed = false;
+      TFCKPT_RETURN_IF_ERROR(RewriteObjectGraph(graph, new_name, &rewritten, &changed));
+      if (changed) {
+        p.action = PlannedTensor::Action::kReplace;
+        p.replacement = std::make_shared<const std::string>(std::move(rewritten));
+        plan->notes.push_back("the TF2 object graph was rewritten to match the remaining keys");
+      }
+    }
+    plan->tensors.push_back(std::move(p));
+  }
+  std::sort(plan->tensors.begin(), plan->tensors.end(),
+            [](const PlannedTensor& a, const PlannedTensor& b) { return a.name < b.name; });
+  plan->notes.push_back(
+      fmt::format("{} tensor(s) kept ({} renamed), {} dropped", kept.size(), renamed, dropped));
+  return Status::OK();
+}
+
+}  // namespace tfckpt

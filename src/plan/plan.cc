@@ -1,0 +1,191 @@
+#include <sys/stat.h>
+
+#include <climits>
+#include <cstdlib>
+
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+
+#include "bundle/entry_codec.h"
+#include "io/file_util.h"
+#include "plan/plan_util.h"
+#include "tfckpt/paths.h"
+
+namespace tfckpt {
+namespace {
+
+// An absolute, symlink-free spelling of a path whose last component may not exist yet.
+std::string Canonical(const std::string& path) {
+  std::string dir = file::Dirname(path), base = file::Basename(path);
+  char buf[PATH_MAX];
+  if (::realpath(dir.c_str(), buf) != nullptr) return file::Join(buf, base);
+  return path;
+}
+
+bool SameFile(const std::string& a, const std::string& b) {
+  struct stat sa, sb;
+  return ::stat(a.c_str(), &sa) == 0 && ::stat(b.c_str(), &sb) == 0 && sa.st_dev == sb.st_dev &&
+         sa.st_ino == sb.st_ino;
+}
+
+}  // namespace
+
+std::string_view ActionName(PlannedTensor::Action action) {
+  switch (action) {
+    case PlannedTensor::Action::kCopy:
+      return "copy";
+    case PlannedTensor::Action::kKeep:
+      return "keep";
+    case PlannedTensor::Action::kAssemble:
+      return "assemble";
+    case PlannedTensor::Action::kReslice:
+      return "reslice";
+    case PlannedTensor::Action::kReplace:
+      return "replace";
+  }
+  return "?";
+}
+
+int64_t PlannedTensor::bytes() const {
+  if (action == Action::kReplace)
+    return replacement ? static_cast<int64_t>(replacement->size()) : 0;
+  if (action == Action::kAssemble || action == Action::kReslice) {
+    return NumElements(shape).value_or(0) * DTypeSize(dtype);
+  }
+  int64_t total = 0;
+  for (const PieceSource& p : pieces) {
+    total += p.part ? p.part->location.size : p.tensor->stored_bytes();
+  }
+  return total;
+}
+
+Status OpenPlanSource(const std::string& path, PlanSource* source) {
+  source->label = path;
+  std::unique_ptr<Checkpoint> ckpt;
+  TFCKPT_RETURN_IF_ERROR(Checkpoint::Open(path, &ckpt));
+  std::string dir = path;
+  while (dir.size() > 1 && dir.back() == '/') dir.pop_back();
+  if (file::IsDirectory(dir) && file::Exists(file::Join(dir, "saved_model.pb"))) {
+    source->saved_model_dir = dir;
+  }
+  source->ckpt = std::move(ckpt);
+  return Status::OK();
+}
+
+std::vector<PieceSource> PiecesOf(int source, const TensorInfo& tensor) {
+  std::vector<PieceSource> pieces;
+  if (!tensor.partitioned()) {
+    pieces.push_back({source, &tensor, nullptr});
+  } else {
+    for (const SlicePart& part : tensor.slices) pieces.push_back({source, &tensor, &part});
+  }
+  return pieces;
+}
+
+std::string SourceRef(const Plan& plan, const PieceSource& piece) {
+  std::string ref =
+      fmt::format("{} : {}", plan.sources[piece.source].label, PrintableKey(piece.tensor->name));
+  if (piece.part) ref += "[" + piece.part->slice.ToString() + "]";
+  return ref;
+}
+
+std::string Plan::output_prefix() const {
+  return saved_model_from >= 0 ? file::Join(output, "variables/variables") : output;
+}
+
+Status CheckOutputIsNotAnInput(const Plan& plan) {
+  const std::string out = Canonical(plan.output_prefix());
+  for (const PlanSource& src : plan.sources) {
+    const Checkpoint& c = *src.ckpt;
+    bool same = Canonical(c.prefix()) == out || SameFile(out + ".index", c.index_path());
+    for (int i = 0; !same && i < c.num_shards(); i++) {
+      same =
+          SameFile(fmt::format("{}.data-{:05d}-of-{:05d}", out, i, c.num_shards()), c.data_path(i));
+    }
+    if (!src.saved_model_dir.empty() && plan.saved_model_from >= 0 &&
+        Canonical(plan.output) == Canonical(src.saved_model_dir)) {
+      same = true;
+    }
+    if (same) {
+      return Status::InvalidArgument(fmt::format(
+          "the output '{}' is the input '{}'; tfckpt never writes over its inputs: choose another "
+          "output",
+          plan.output, src.label));
+    }
+  }
+  return Status::OK();
+}
+
+std::string Plan::Describe() const {
+  int64_t total = 0;
+  size_t name_w = 4;
+  for (const PlannedTensor& t : tensors) {
+    total += t.bytes();
+    name_w = std::max(name_w, PrintableKey(t.name).size());
+  }
+  std::string out =
+      fmt::format("{} -> {}: {} tensors, {} bytes\n", operation, output, tensors.size(), total);
+  for (const PlannedTensor& t : tensors) {
+    std::string from;
+    if (t.action == PlannedTensor::Action::kReplace) {
+      from = "(rewritten)";
+    } else if (!t.pieces.empty()) {
+      from = "<- " + SourceRef(*this, t.pieces[0]);
+      if (t.pieces.size() > 1) from += fmt::format(" (+{} more slices)", t.pieces.size() - 1);
+    }
+    out += fmt::format("  {:<{}}  {:<9} {:<12} {:>12}  {:<8} {}\n", PrintableKey(t.name), name_w,
+                       DTypeName(t.dtype), ShapeToString(t.shape), t.bytes(), ActionName(t.action),
+                       from);
+  }
+  for (const std::string& n : notes) out += "note: " + n + "\n";
+  return out;
+}
+
+std::string Plan::DescribeJson(bool executed, const TransferStats* stats) const {
+  using json = nlohmann::ordered_json;
+  json j;
+  j["operation"] = operation;
+  j["output"] = output;
+  j["dry_run"] = !executed;
+  json srcs = json::array();
+  for (const PlanSource& s : sources) {
+    srcs.push_back({{"path", s.label}, {"prefix", s.ckpt->prefix()}});
+  }
+  j["sources"] = std::move(srcs);
+  json ts = json::array();
+  int64_t total = 0;
+  for (const PlannedTensor& t : tensors) {
+    json from = json::array();
+    for (const PieceSource& p : t.pieces) {
+      json f = {{"source", sources[p.source].label}, {"key", p.tensor->name}};
+      if (p.part) f["slice"] = p.part->slice.ToString();
+      from.push_back(std::move(f));
+    }
+    ts.push_back({{"name", t.name},
+                  {"dtype", DTypeName(t.dtype)},
+                  {"shape", t.shape},
+                  {"bytes", t.bytes()},
+                  {"action", ActionName(t.action)},
+                  {"from", std::move(from)}});
+    total += t.bytes();
+  }
+  j["tensors"] = std::move(ts);
+  j["totals"] = {{"tensors", tensors.size()}, {"bytes", total}};
+  j["notes"] = notes;
+  if (stats) {
+    j["data"] = {{"files_reflinked", stats->files_reflinked},
+                 {"files_copied", stats->files_copied},
+                 {"files_linked", stats->files_linked},
+                 {"files_moved", stats->files_moved},
+                 {"ranges_copied", stats->ranges_copied},
+                 {"bytes_reflinked", stats->bytes_reflinked},
+                 {"bytes_copied", stats->bytes_copied},
+                 {"bytes_linked", stats->bytes_linked},
+                 {"bytes_moved", stats->bytes_moved},
+                 {"bytes_range_copied", stats->bytes_range_copied},
+                 {"bytes_written", stats->bytes_written}};
+  }
+  return j.dump(-1, ' ', false, json::error_handler_t::replace);
+}
+
+}  // namespace tfckpt

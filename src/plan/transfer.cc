@@ -1,0 +1,226 @@
+// PlanTransfer: tf.compat.v1.train.init_from_checkpoint without TensorFlow. Each assignment group
+// is one init_from_checkpoint(source, map) call; the --into checkpoint plays the variable store.
+// Every problem is collected and reported together before anything is written.
+
+#include <algorithm>
+#include <map>
+#include <regex>
+#include <set>
+
+#include <fmt/format.h>
+
+#include "bundle/entry_codec.h"
+#include "plan/plan_util.h"
+
+namespace tfckpt {
+namespace {
+
+struct Assignment {
+  int source;
+  const TensorInfo* tensor;
+};
+
+bool EndsWith(std::string_view s, std::string_view suffix) {
+  return s.size() >= suffix.size() && s.substr(s.size() - suffix.size()) == suffix;
+}
+
+bool SameSlices(const TensorInfo& a, const TensorInfo& b) {
+  if (a.slices.size() != b.slices.size()) return false;
+  for (const SlicePart& pa : a.slices) {
+    bool found = false;
+    for (const SlicePart& pb : b.slices) found = found || pa.slice == pb.slice;
+    if (!found) return false;
+  }
+  return true;
+}
+
+// Checks one (target, source tensor) pair the way restoring it would; appends problems.
+void CheckPair(const std::string& target, const TensorInfo* t, const std::string& ckpt_name,
+               const TensorInfo& s, const std::string& src_label,
+               std::vector<std::string>* errors) {
+  if (t == nullptr) return;
+  if (t->shape != s.shape) {
+    errors->push_back(fmt::format(
+        "Shape of variable {} ({}) doesn't match with shape of tensor {} ({}) from checkpoint "
+        "{}.",
+        target, ShapeToString(t->shape), ckpt_name, ShapeToString(s.shape), src_label));
+  }
+  if (t->dtype != s.dtype) {
+    errors->push_back(fmt::format(
+        "dtype of variable {} ({}) doesn't match dtype of tensor {} ({}) in checkpoint {}; "
+        "TensorFlow would fail when restoring it.",
+        target, DTypeName(t->dtype), ckpt_name, DTypeName(s.dtype), src_label));
+  }
+}
+
+}  // namespace
+
+Status PlanTransfer(const TransferOptions& options, const std::string& output, Plan* plan) {
+  plan->operation = "transfer";
+  plan->output = output;
+  if (options.groups.empty()) {
+    return Status::InvalidArgument("transfer needs at least one --from SRC with --map CKPT=TARGET");
+  }
+  int into = -1;
+  if (options.into) {
+    PlanSource src;
+    TFCKPT_RETURN_IF_ERROR(OpenPlanSource(*options.into, &src));
+    into = 0;
+    if (!src.saved_model_dir.empty()) plan->saved_model_from = 0;
+    plan->sources.push_back(std::move(src));
+  }
+  const Checkpoint* store = into >= 0 ? plan->sources[into].ckpt.get() : nullptr;
+
+  std::map<std::string, Assignment> assigned;  // target name -> source tensor
+  std::vector<std::string> errors;
+  static const std::regex kPart(R"((.*)/part_(\d+))");
+  for (const AssignmentGroup& group : options.groups) {
+    PlanSource src;
+    TFCKPT_RETURN_IF_ERROR(OpenPlanSource(group.source, &src));
+    const int s = static_cast<int>(plan->sources.size());
+    plan->sources.push_back(std::move(src));
+    const Checkpoint& ckpt = *plan->sources[s].ckpt;
+    const std::string& label = plan->sources[s].label;
+    if (group.map.empty()) {
+      errors.push_back(fmt::format("--from {} has no --map CKPT=TARGET after it", label));
+    }
+    // Like init_from_checkpoint, process the map sorted by the names in the checkpoint.
+    auto map = group.map;
+    std::stable_sort(map.begin(), map.end(),
+                     [](const auto& a, const auto& b) { return a.first < b.first; });
+    for (const auto& [ckpt_name, target] : map) {
+      auto assign = [&](const std::string& tgt, const TensorInfo* t, const std::string& name) {
+        const TensorInfo* st = ckpt.Find(name);
+        CheckPair(tgt, t, name, *st, label, &errors);
+        assigned[tgt] = Assignment{s, st};
+      };
+      const TensorInfo* direct = store ? store->Find(target) : nullptr;
+      if (store && direct == nullptr) {
+        std::smatch m;
+        if (std::regex_match(target, m, kPart) && store->Find(m[1].str()) &&
+            store->Find(m[1].str())->partitioned()) {
+          errors.push_back(fmt::format(
+              "target {} is one partition of the partitioned variable {}; map the whole "
+              "variable ({}={}) instead",
+              target, m[1].str(), ckpt_name, m[1].str()));
+          continue;
+        }
+      }
+      bool scope_form = store ? direct == nullptr : EndsWith(ckpt_name, "/");
+      if (!scope_form) {
+        if (ckpt.Find(ckpt_name) == nullptr) {
+          errors.push_back(
+              fmt::format("Tensor {} is not found in {} checkpoint", ckpt_name, label));
+          continue;
+        }
+        assign(target, direct, ckpt_name);
+        continue;
+      }
+      // Scope form: 'scope/': 'other_scope/', '/': 'scope/', 'scope/': '/'.
+      std::string scopes =
+          target.find('/') != std::string::npos ? target.substr(0, target.rfind('/')) : "";
+      if (!EndsWith(ckpt_name, "/")) {
+        errors.push_back(fmt::format(
+            "Assignment map with scope only name {} should map to scope only {}. Should be "
+            "'scope/': 'other_scope/'.",
+            scopes, ckpt_name));
+        continue;
+      }
+      int matched = 0;
+      if (store) {
+        // The model's variables under the target scope, looked up under the checkpoint scope.
+        for (const TensorInfo& var : store->tensors()) {
+          const std::string& var_name = var.name;
+          if (!scopes.empty() && var_name.rfind(scopes + "/", 0) != 0) continue;
+          std::string full = var_name.substr(scopes.size());
+          if (target != "/") full = full.substr(1);
+          if (ckpt_name != "/") full = ckpt_name + full;
+          if (EndsWith(full, "/")) full.pop_back();
+          matched++;
+          if (ckpt.Find(full) == nullptr) {
+            errors.push_back(fmt::format(
+                "Tensor {} ({} in {}) is not found in {} checkpoint", full,
+                var_name.size() > scopes.size() ? var_name.substr(scopes.size() + 1) : "",
+                ckpt_name, label));
+            continue;
+          }
+          assign(var_name, &var, full);
+        }
+      } else {
+        // No model: every checkpoint tensor under the checkpoint scope goes under the target one.
+        if (!EndsWith(target, "/")) {
+          errors.push_back(fmt::format(
+              "Assignment map with scope only name {} should map to scope only {}. Should be "
+              "'scope/': 'other_scope/'.",
+              ckpt_name, target));
+          continue;
+        }
+        for (const TensorInfo& t : ckpt.tensors()) {
+          if (ckpt_name != "/" && t.name.rfind(ckpt_name, 0) != 0) continue;
+          std::string rest = ckpt_name == "/" ? t.name : t.name.substr(ckpt_name.size());
+          std::string tgt = target == "/" ? rest : target + rest;
+          if (tgt.empty()) continue;
+          matched++;
+          assign(tgt, nullptr, t.name);
+        }
+      }
+      if (matched == 0) {
+        plan->notes.push_back(
+            fmt::format("--map {}={} (from {}) matched no tensor", ckpt_name, target, label));
+      }
+    }
+  }
+  if (!errors.empty()) {
+    return Status::InvalidArgument(
+        fmt::format("the transfer cannot be done ({} problem{}); nothing was written:\n  {}",
+                    errors.size(), errors.size() == 1 ? "" : "s", fmt::join(errors, "\n  ")));
+  }
+  if (store) TFCKPT_RETURN_IF_ERROR(CheckOutputIsNotAnInput(*plan));
+
+  // The output: every variable of the model (or every mapped target), in key order.
+  std::set<std::string> names;
+  if (store) {
+    for (const TensorInfo& t : store->tensors()) names.insert(t.name);
+  }
+  for (const auto& [name, a] : assigned) names.insert(name);
+  int kept = 0;
+  for (const std::string& name : names) {
+    PlannedTensor p;
+    p.name = name;
+    const TensorInfo* t = store ? store->Find(name) : nullptr;
+    auto it = assigned.find(name);
+    if (it == assigned.end()) {
+      p.dtype = t->dtype;
+      p.shape = t->shape;
+      p.action = PlannedTensor::Action::kKeep;
+      p.pieces = PiecesOf(into, *t);
+      kept++;
+    } else {
+      const Assignment& a = it->second;
+      const TensorInfo& s = *a.tensor;
+      p.dtype = s.dtype;
+      p.shape = s.shape;
+      if (t == nullptr || (!t->partitioned() && !s.partitioned()) ||
+          (t->partitioned() && s.partitioned() && SameSlices(*t, s))) {
+        p.action = PlannedTensor::Action::kCopy;
+        p.pieces = PiecesOf(a.source, s);
+      } else if (t->partitioned()) {
+        p.action = PlannedTensor::Action::kReslice;
+        p.pieces = {PieceSource{a.source, &s, nullptr}};
+        for (const SlicePart& part : t->slices) p.out_slices.push_back(part.slice);
+      } else {
+        p.action = PlannedTensor::Action::kAssemble;
+        p.pieces = {PieceSource{a.source, &s, nullptr}};
+      }
+    }
+    plan->tensors.push_back(std::move(p));
+  }
+  if (store) {
+    plan->notes.push_back(fmt::format("{} tensor(s) mapped, {} kept from {}", assigned.size(), kept,
+                                      plan->sources[into].label));
+  }
+  if (!store) TFCKPT_RETURN_IF_ERROR(CheckOutputIsNotAnInput(*plan));
+  return Status::OK();
+}
+
+}  // namespace tfckpt

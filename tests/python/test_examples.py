@@ -1,0 +1,50 @@
+"""The committed example checkpoints (examples/make_examples.py) read the same in tfckpt and TF."""
+
+import os
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+import tfckpt_testlib as lib
+
+
+@pytest.fixture(scope="module")
+def examples(repo_root):
+    return str(repo_root / "examples")
+
+
+@pytest.mark.parametrize("ckpt, prefix", [
+    ("models/a/model-a", "models/a/model-a"),
+    ("models/a", "models/a/model-a"),
+    ("models/b/model-b.index", "models/b/model-b"),
+    ("tf2", "tf2/ckpt-2"),
+    ("tf2@1", "tf2/ckpt-1"),
+    ("saved_model", "saved_model/variables/variables"),
+    ("mixed/mixed", "mixed/mixed"),
+])
+def test_example(tfckpt, examples, ckpt, prefix):
+    ckpt, prefix = os.path.join(examples, ckpt), os.path.join(examples, prefix)
+    assert os.path.exists(prefix + ".index"), "run examples/make_examples.py"
+    tf_values = lib.tf_read_all(prefix)
+    listing = tfckpt.json("ls", ckpt, "--json")
+    assert os.path.abspath(listing["prefix"]) == os.path.abspath(prefix)
+    lib.assert_ls_matches_tf(listing, prefix, tf_values)
+    lib.assert_show_matches_tf(tfckpt, ckpt, prefix, tf_values=tf_values)
+    tfckpt.run("verify", ckpt)
+
+
+def test_example_single_values(tfckpt, examples):
+    a = tfckpt.json("show", os.path.join(examples, "models/a"), "a", "--json")[0]
+    b = tfckpt.json("show", os.path.join(examples, "models/b"), "b", "--json")[0]
+    assert (a["values"], b["values"]) == (3.0, 4.0)
+
+
+def test_example_mixed_partitioned(tfckpt, examples):
+    prefix = os.path.join(examples, "mixed", "mixed")
+    listing = {t["name"]: t for t in tfckpt.json("ls", prefix, "--json")["tensors"]}
+    assert listing["emb"]["partitioned"] is True and listing["emb"]["slices"] == 3
+    assert listing["emb"]["shape"] == [10, 4]
+    shown = tfckpt.json("show", prefix, "emb", "--json")[0]
+    np.testing.assert_array_equal(np.array(shown["values"], np.float32),
+                                  tf.train.load_checkpoint(prefix).get_tensor("emb"))

@@ -1,0 +1,208 @@
+// tfckpt merge / transfer / edit: build a plan, print it (--dry-run) or execute it.
+
+#include <fmt/format.h>
+
+#include "commands.h"
+#include "tfckpt/plan.h"
+
+namespace tfckpt::cli {
+namespace {
+
+struct CommonArgs {
+  std::string output;
+  bool force = false;
+  bool dry_run = false;
+  bool json = false;
+  std::string link = "auto";
+};
+
+void AddCommon(CLI::App* cmd, CommonArgs* args) {
+  cmd->add_option("-o,--output", args->output, "Output checkpoint prefix (or directory)")
+      ->required();
+  cmd->add_flag("--force", args->force, "Replace an existing output (atomically)");
+  cmd->add_flag("--dry-run", args->dry_run, "Print the plan; write nothing");
+  cmd->add_flag("--json", args->json, "Print the plan or the summary as one JSON object");
+  cmd->add_option("--link", args->link,
+                  "How whole data files are taken: auto (reflink where the filesystem can, "
+                  "else copy_file_range), copy (plain copies) or hardlink (shares the inputs' "
+                  "inodes)")
+      ->check(CLI::IsMember({"auto", "copy", "hardlink"}));
+}
+
+std::string Summary(const Plan& plan, const ExecuteReport& r) {
+  const TransferStats& s = r.stats;
+  std::vector<std::string> how;
+  if (s.files_reflinked) how.push_back(fmt::format("{} file(s) reflinked", s.files_reflinked));
+  if (s.files_copied) {
+    how.push_back(fmt::format("{} file(s) copied ({} bytes)", s.files_copied, s.bytes_copied));
+  }
+  if (s.files_linked) how.push_back(fmt::format("{} file(s) hard-linked", s.files_linked));
+  if (s.files_moved) how.push_back(fmt::format("{} file(s) moved", s.files_moved));
+  if (s.ranges_copied) {
+    how.push_back(fmt::format("{} tensor(s) copied with copy_file_range ({} bytes)",
+                              s.ranges_copied, s.bytes_range_copied));
+  }
+  if (s.bytes_written) how.push_back(fmt::format("{} bytes written", s.bytes_written));
+  std::string out = fmt::format("{} -> {}: {} tensors, {} bytes\n", plan.operation, plan.output,
+                                r.tensors, r.bytes);
+  if (!how.empty()) out += fmt::format("data: {}\n", fmt::join(how, ", "));
+  for (const std::string& n : plan.notes) out += "note: " + n + "\n";
+  return out;
+}
+
+void Run(const Status& built, const Plan& plan, const CommonArgs& args) {
+  if (!built.ok()) {
+    ReportError(built);
+    return;
+  }
+  if (args.dry_run) {
+    fmt::print("{}", args.json ? plan.DescribeJson(false, nullptr) + "\n" : plan.Describe());
+    return;
+  }
+  ExecuteOptions eo;
+  eo.overwrite = args.force;
+  eo.link = args.link == "copy"       ? LinkMode::kCopy
+            : args.link == "hardlink" ? LinkMode::kHardlink
+                                      : LinkMode::kAuto;
+  ExecuteReport report;
+  Status s = ExecutePlan(plan, eo, &report);
+  if (!s.ok()) {
+    ReportError(s);
+    return;
+  }
+  fmt::print("{}",
+             args.json ? plan.DescribeJson(true, &report.stats) + "\n" : Summary(plan, report));
+}
+
+bool SplitMapping(const std::string& text, const char* flag,
+                  std::pair<std::string, std::string>* out) {
+  size_t eq = text.find('=');
+  if (eq == std::string::npos) {
+    ReportError(Status::InvalidArgument(
+        fmt::format("{} '{}' needs the form OLD=NEW (e.g. scope/=other_scope/ or name=other_name)",
+                    flag, text)));
+    return false;
+  }
+  *out = {text.substr(0, eq), text.substr(eq + 1)};
+  return true;
+}
+
+}  // namespace
+
+void RegisterMerge(CLI::App& app) {
+  struct Args : CommonArgs {
+    std::vector<std::string> sources;
+    std::string on_conflict = "error";
+    bool move = false;
+  };
+  auto args = std::make_shared<Args>();
+  CLI::App* cmd = app.add_subcommand(
+      "merge", "Merge whole checkpoints into one prefix that restores in one go.");
+  cmd->add_option("SRC", args->sources, "Checkpoints to merge")->required();
+  AddCommon(cmd, args.get());
+  cmd->add_option("--on-conflict", args->on_conflict,
+                  "A name in several sources: error (default), first or last wins")
+      ->check(CLI::IsMember({"error", "first", "last"}));
+  cmd->add_flag("--move", args->move,
+                "Move the sources' data files into the output and delete the sources (as "
+                "TensorFlow's merge does); saves space, consumes the inputs");
+  cmd->callback([args] {
+    MergeOptions mo;
+    mo.move = args->move;
+    mo.on_conflict = args->on_conflict == "first"  ? MergeOptions::OnConflict::kFirst
+                     : args->on_conflict == "last" ? MergeOptions::OnConflict::kLast
+                                                   : MergeOptions::OnConflict::kError;
+    Plan plan;
+    Status s = PlanMerge(args->sources, args->output, mo, &plan);
+    Run(s, plan, *args);
+  });
+}
+
+void RegisterTransfer(CLI::App& app) {
+  struct Args : CommonArgs {
+    std::string into;
+    std::vector<std::string> from, map;
+  };
+  auto args = std::make_shared<Args>();
+  CLI::App* cmd = app.add_subcommand(
+      "transfer",
+      "Fill a model's tensors from other checkpoints, as tf.compat.v1.train.init_from_checkpoint "
+      "does: each --map belongs to the --from before it.");
+  cmd->add_option("--into", args->into,
+                  "The model: a checkpoint or SavedModel whose names, dtypes and shapes the "
+                  "output has; its values stay where no mapping applies");
+  CLI::Option* from = cmd->add_option("--from", args->from, "A checkpoint to take tensors from")
+                          ->expected(1)
+                          ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll)
+                          ->required();
+  CLI::Option* map =
+      cmd->add_option("--map", args->map, "CKPT=TARGET: scope/=other/, /=scope/, scope/=/ or a=b")
+          ->expected(1)
+          ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll)
+          ->required();
+  AddCommon(cmd, args.get());
+  cmd->callback([args, cmd, from, map] {
+    TransferOptions to;
+    if (!args->into.empty()) to.into = args->into;
+    size_t next_from = 0, next_map = 0;
+    for (CLI::Option* opt : cmd->parse_order()) {
+      if (opt == from) {
+        to.groups.push_back({args->from[next_from++], {}});
+      } else if (opt == map) {
+        std::pair<std::string, std::string> m;
+        if (!SplitMapping(args->map[next_map++], "--map", &m)) return;
+        if (to.groups.empty()) {
+          ReportError(Status::InvalidArgument(
+              "--map must follow the --from it belongs to: --from SRC --map CKPT=TARGET"));
+          return;
+        }
+        to.groups.back().map.push_back(m);
+      }
+    }
+    Plan plan;
+    Status s = PlanTransfer(to, args->output, &plan);
+    Run(s, plan, *args);
+  });
+}
+
+void RegisterEdit(CLI::App& app) {
+  struct Args : CommonArgs {
+    std::string source;
+    std::vector<std::string> rename, keep, drop;
+    bool strip = false;
+  };
+  auto args = std::make_shared<Args>();
+  CLI::App* cmd = app.add_subcommand(
+      "edit", "Rename, filter, or strip optimizer state, writing a new checkpoint.");
+  cmd->add_option("SRC", args->source, "Checkpoint to edit")->required();
+  AddCommon(cmd, args.get());
+  cmd->add_option("--rename", args->rename,
+                  "OLD=NEW: scope/=other/, /=scope/, scope/=/ or a=b; the first rule that "
+                  "matches a name applies")
+      ->expected(1)
+      ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
+  cmd->add_option("--keep", args->keep, "Keep only names matching this regex (repeatable)")
+      ->expected(1)
+      ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
+  cmd->add_option("--drop", args->drop, "Drop names matching this regex (repeatable)")
+      ->expected(1)
+      ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
+  cmd->add_flag("--strip-optimizer", args->strip,
+                "Drop optimizer slots and the optimizers' own variables (TF1 and TF2)");
+  cmd->callback([args] {
+    EditOptions eo;
+    for (const std::string& r : args->rename) {
+      std::pair<std::string, std::string> m;
+      if (!SplitMapping(r, "--rename", &m)) return;
+      eo.renames.push_back(m);
+    }
+    eo.keep = args->keep;
+    eo.drop = args->drop;
+    eo.strip_optimizer = args->strip;
+    Plan plan;
+    Status s = PlanEdit(args->source, args->output, eo, &plan);
+    Run(s, plan, *args);
+  });
+}
+
+}  // namespace tfckpt::cli
