@@ -21,6 +21,13 @@ def _bad_inputs(tmp_path, shared_testdata, tf1_plain):
     for f in lib.data_files(tf1_plain):
         shutil.copy(f, str(tmp_path / os.path.basename(f).replace(
             os.path.basename(tf1_plain), "truncated")))
+    corrupt = tmp_path / "corrupt"
+    data = bytearray(lib.file_bytes(tf1_plain + ".index"))
+    data[data.find(b"dense/bias")] ^= 0x01  # a key byte: the block checksum no longer matches
+    (tmp_path / "corrupt.index").write_bytes(bytes(data))
+    for f in lib.data_files(tf1_plain):
+        shutil.copy(f, str(tmp_path / os.path.basename(f).replace(
+            os.path.basename(tf1_plain), "corrupt")))
     empty_dir = tmp_path / "empty_dir"
     empty_dir.mkdir()
     bad_state = tmp_path / "bad_state"
@@ -34,13 +41,14 @@ def _bad_inputs(tmp_path, shared_testdata, tf1_plain):
         "random_index": str(fake_index_prefix),
         "empty_index": str(empty_index),
         "truncated_index": str(truncated),
+        "corrupt_index": str(corrupt),
         "empty_dir": str(empty_dir),
         "state_points_nowhere": str(bad_state),
     }
 
 
 KINDS = ["missing", "v1", "random_file", "random_index", "empty_index", "truncated_index",
-         "empty_dir", "state_points_nowhere"]
+         "corrupt_index", "empty_dir", "state_points_nowhere"]
 
 
 @pytest.fixture
@@ -94,3 +102,20 @@ def test_usage_errors(tfckpt, args):
     proc = tfckpt.run(*args, expect_rc=None)
     assert proc.returncode > 0, proc.where
     assert proc.err.strip(), proc.where
+
+
+@pytest.mark.parametrize("damage", ["missing", "truncated"])
+def test_show_with_damaged_data_file(tfckpt, tf1_plain, tmp_path, damage):
+    """The index is fine, the data file is not: reading values fails cleanly."""
+    base = os.path.basename(tf1_plain)
+    shutil.copy(tf1_plain + ".index", str(tmp_path / (base + ".index")))
+    prefix = str(tmp_path / base)
+    if damage == "truncated":
+        for f in lib.data_files(tf1_plain):
+            data = lib.file_bytes(f)
+            (tmp_path / os.path.basename(f)).write_bytes(data[:len(data) // 3])
+    names = sorted(lib.tf_read_all(tf1_plain))
+    proc = tfckpt.run("show", prefix, *names, "--json", expect_rc=None)
+    _assert_clean_failure(proc)
+    proc = tfckpt.run("diff", tf1_plain, prefix, "--json", expect_rc=None)
+    assert proc.returncode == 2, proc.where

@@ -64,3 +64,14 @@ def test_tf2_dir_relative_state_paths(tfckpt, tf2_dir, step):
 def test_tf2_dir_show_step(tfckpt, tf2_dir):
     prefix = _prefix_for_step(tf2_dir, 1)
     lib.assert_show_matches_tf(tfckpt, tf2_dir + "@1", prefix)
+
+
+def test_at_sign_in_a_plain_prefix(tfckpt, tmp_path):
+    """`@N` selects a step only for directories; a prefix may itself contain '@'."""
+    prefix = str(tmp_path / "model@2")
+    tf.raw_ops.SaveV2(prefix=prefix, tensor_names=["x"], shape_and_slices=[""],
+                      tensors=[tf.constant([1.0, 2.0])])
+    for ckpt in (prefix, prefix + ".index"):
+        listing = tfckpt.json("ls", ckpt, "--json")
+        assert os.path.abspath(listing["prefix"]) == prefix
+        lib.assert_ls_matches_tf(listing, prefix)

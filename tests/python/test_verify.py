@@ -79,6 +79,14 @@ def test_verify_flipped_byte_in_tensor(tfckpt, ckpt):
     np.testing.assert_array_equal(reader.get_tensor("after"), [7, 8, 9])
 
 
+def test_verify_reports_every_damaged_tensor(tfckpt, ckpt):
+    for name in ("small/a", "victim", "after"):
+        path, offset, size = _entry_location(ckpt, name)
+        _flip(path, offset + size - 1)
+    proc = tfckpt.run("verify", ckpt, expect_rc=None)
+    _assert_reports(proc, "small/a", "victim", "after")
+
+
 def test_verify_flipped_byte_in_string_payload(tfckpt, ckpt):
     path, offset, size = _entry_location(ckpt, "words")
     _flip(path, offset + size - 2)  # inside "world!"

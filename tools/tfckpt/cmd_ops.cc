@@ -13,6 +13,7 @@ struct CommonArgs {
   bool force = false;
   bool dry_run = false;
   bool json = false;
+  bool no_sync = false;
   std::string link = "auto";
 };
 
@@ -22,6 +23,8 @@ void AddCommon(CLI::App* cmd, CommonArgs* args) {
   cmd->add_flag("--force", args->force, "Replace an existing output (atomically)");
   cmd->add_flag("--dry-run", args->dry_run, "Print the plan; write nothing");
   cmd->add_flag("--json", args->json, "Print the plan or the summary as one JSON object");
+  cmd->add_flag("--no-sync", args->no_sync,
+                "Skip fsync of the output (faster; a crash may then lose or damage it)");
   cmd->add_option("--link", args->link,
                   "How whole data files are taken: auto (reflink where the filesystem can, "
                   "else copy_file_range), copy (plain copies) or hardlink (shares the inputs' "
@@ -61,6 +64,7 @@ void Run(const Status& built, const Plan& plan, const CommonArgs& args) {
   }
   ExecuteOptions eo;
   eo.overwrite = args.force;
+  eo.sync = !args.no_sync;
   eo.link = args.link == "copy"       ? LinkMode::kCopy
             : args.link == "hardlink" ? LinkMode::kHardlink
                                       : LinkMode::kAuto;
