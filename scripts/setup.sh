@@ -9,7 +9,7 @@ want_test=0
 
 APT_PACKAGES=(
   g++ cmake ninja-build pkg-config clang-format
-  libleveldb-dev libsnappy-dev libisal-dev libprotobuf-dev protobuf-compiler
+  libleveldb-dev libsnappy-dev libisal-dev libre2-dev libprotobuf-dev protobuf-compiler
   libcli11-dev libfmt-dev nlohmann-json3-dev
   libgtest-dev libgmock-dev libbenchmark-dev
 )

@@ -3,7 +3,6 @@
 
 #include <map>
 #include <optional>
-#include <regex>
 #include <set>
 
 #include <fmt/format.h>
@@ -11,6 +10,7 @@
 #include "bundle/entry_codec.h"
 #include "plan/object_graph.h"
 #include "plan/plan_util.h"
+#include "tfckpt/name_pattern.h"
 
 namespace tfckpt {
 namespace {
@@ -21,30 +21,31 @@ bool EndsWith(std::string_view s, std::string_view suffix) {
 
 // Optimizer state of TF1 name-based checkpoints: slots named after their variable, and the
 // optimizers' own variables.
-const std::regex& Tf1OptimizerPattern() {
-  static const std::regex re(
-      R"((^|/)(Adam|Adam_\d+|AdamW|AdamW_\d+|LazyAdam|LazyAdam_\d+|Momentum|RMSProp|RMSProp_\d+|)"
-      R"(Adagrad|AdagradDA|AdagradDA_\d+|Adadelta|Adadelta_\d+|Ftrl|Ftrl_\d+|ProximalAdagrad|)"
-      R"(ProximalGradientDescent|LAMB|LAMB_\d+|adam_m|adam_v|beta1_power|beta2_power)$)");
-  return re;
+const NamePattern& Tf1OptimizerPattern() {
+  static const NamePattern* pattern = [] {
+    auto* p = new NamePattern();
+    Status s = NamePattern::Compile(
+        R"((^|/)(Adam|Adam_\d+|AdamW|AdamW_\d+|LazyAdam|LazyAdam_\d+|Momentum|RMSProp|RMSProp_\d+|)"
+        R"(Adagrad|AdagradDA|AdagradDA_\d+|Adadelta|Adadelta_\d+|Ftrl|Ftrl_\d+|ProximalAdagrad|)"
+        R"(ProximalGradientDescent|LAMB|LAMB_\d+|adam_m|adam_v|beta1_power|beta2_power)$)",
+        "the optimizer pattern", p);
+    (void)s;
+    return p;
+  }();
+  return *pattern;
 }
 
 Status CompileAll(const std::vector<std::string>& patterns, const char* flag,
-                  std::vector<std::regex>* out) {
+                  std::vector<NamePattern>* out) {
   for (const std::string& p : patterns) {
-    try {
-      out->emplace_back(p);
-    } catch (const std::regex_error& e) {
-      return Status::InvalidArgument(
-          fmt::format("{} '{}' is not a valid regular expression: {}", flag, p, e.what()));
-    }
+    TFCKPT_RETURN_IF_ERROR(NamePattern::Compile(p, flag, &out->emplace_back()));
   }
   return Status::OK();
 }
 
-bool AnyMatch(const std::vector<std::regex>& res, const std::string& name) {
-  for (const std::regex& re : res) {
-    if (std::regex_search(name, re)) return true;
+bool AnyMatch(const std::vector<NamePattern>& patterns, const std::string& name) {
+  for (const NamePattern& p : patterns) {
+    if (p.Search(name)) return true;
   }
   return false;
 }
@@ -64,7 +65,7 @@ Status PlanEdit(const std::string& source, const std::string& output, const Edit
           from, to));
     }
   }
-  std::vector<std::regex> keep, drop;
+  std::vector<NamePattern> keep, drop;
   TFCKPT_RETURN_IF_ERROR(CompileAll(options.keep, "--keep", &keep));
   TFCKPT_RETURN_IF_ERROR(CompileAll(options.drop, "--drop", &drop));
   PlanSource src;
@@ -92,7 +93,7 @@ Status PlanEdit(const std::string& source, const std::string& output, const Edit
       if (AnyMatch(drop, name)) return std::nullopt;
       if (options.strip_optimizer &&
           (optimizer_keys.count(name) || name.find("/.OPTIMIZER_SLOT/") != std::string::npos ||
-           (graph.empty() && std::regex_search(name, Tf1OptimizerPattern())))) {
+           (graph.empty() && Tf1OptimizerPattern().Search(name)))) {
         return std::nullopt;
       }
     }

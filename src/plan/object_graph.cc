@@ -125,20 +125,35 @@ Status RewriteObjectGraph(
 Status OptimizerKeys(const std::string& serialized, std::set<std::string>* keys) {
   Graph g;
   TFCKPT_RETURN_IF_ERROR(Parse(serialized, &g));
-  std::vector<bool> optimizer(g.nodes_size(), false);
-  for (int i = 0; i < g.nodes_size(); i++) {
-    if (g.nodes(i).slot_variables_size() > 0) CollectSubtree(g, i, &optimizer);
-  }
+  const int n = g.nodes_size();
+  // Optimizer objects: those holding slot variables, and the root's child named "optimizer".
+  std::vector<bool> is_optimizer(n, false);
+  for (int i = 0; i < n; i++) is_optimizer[i] = g.nodes(i).slot_variables_size() > 0;
   for (const auto& c : g.nodes(0).children()) {
-    if (c.local_name() == "optimizer") CollectSubtree(g, c.node_id(), &optimizer);
+    if (c.local_name() == "optimizer") is_optimizer[c.node_id()] = true;
   }
-  for (int i = 0; i < g.nodes_size(); i++) {
+  // Objects the model reaches without going through an optimizer (an optimizer may track the
+  // model's variables it trains, as Keras 3 optimizers do): never optimizer state.
+  std::vector<bool> model(n, false);
+  std::vector<int> stack = {0};
+  while (!stack.empty()) {
+    int i = stack.back();
+    stack.pop_back();
+    if (model[i] || is_optimizer[i]) continue;
+    model[i] = true;
+    for (const auto& c : g.nodes(i).children()) stack.push_back(c.node_id());
+  }
+  std::vector<bool> optimizer(n, false);
+  for (int i = 0; i < n; i++) {
+    if (is_optimizer[i]) CollectSubtree(g, i, &optimizer);
+  }
+  for (int i = 0; i < n; i++) {
     for (const auto& s : g.nodes(i).slot_variables()) {
       for (const auto& a : g.nodes(s.slot_variable_node_id()).attributes()) {
         keys->insert(a.checkpoint_key());
       }
     }
-    if (!optimizer[i]) continue;
+    if (!optimizer[i] || model[i]) continue;
     for (const auto& a : g.nodes(i).attributes()) keys->insert(a.checkpoint_key());
   }
   return Status::OK();

@@ -28,8 +28,9 @@ Status RewriteObjectGraph(
     std::string* rewritten, bool* changed);
 
 // The checkpoint keys held by optimizers: the attributes of every object that holds slot
-// variables or is a child named "optimizer" of the root (and everything below them), and of every
-// slot variable.
+// variables or is a child named "optimizer" of the root, and of everything below them that the
+// root does not also reach without passing through an optimizer (the model's own variables), and
+// of every slot variable.
 Status OptimizerKeys(const std::string& serialized, std::set<std::string>* keys);
 
 }  // namespace tfckpt

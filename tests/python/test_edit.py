@@ -326,16 +326,22 @@ def tf2_model_ckpt(tmp_path_factory):
     return prefix, {n: v.numpy() for n, v in model.variables_by_name().items()}
 
 
-def test_rename_tf2_key(tfckpt, tmp_path, tf2_model_ckpt):
+@pytest.mark.parametrize("rule, old, new", [
+    ("model/w/.ATTRIBUTES/VARIABLE_VALUE=model/w2/.ATTRIBUTES/VARIABLE_VALUE",
+     "model/w/.ATTRIBUTES/VARIABLE_VALUE", "model/w2/.ATTRIBUTES/VARIABLE_VALUE"),
+    ("model/inner/=model/core/",
+     "model/inner/k/.ATTRIBUTES/VARIABLE_VALUE", "model/core/k/.ATTRIBUTES/VARIABLE_VALUE"),
+])
+def test_rename_tf2_key(tfckpt, tmp_path, tf2_model_ckpt, rule, old, new):
     prefix, values = tf2_model_ckpt
-    old, new = "model/w/.ATTRIBUTES/VARIABLE_VALUE", "model/w2/.ATTRIBUTES/VARIABLE_VALUE"
     before = ops.snapshot(prefix)
     out = str(tmp_path / "ck")
-    tfckpt.run("edit", prefix, "-o", out, "--rename", "%s=%s" % (old, new))
+    tfckpt.run("edit", prefix, "-o", out, "--rename", rule)
     keys = [k for k, _ in tf.train.list_variables(out)]
     assert new in keys and old not in keys, keys
     source = ops.tf_values(prefix)
     got = ops.tf_values(out)
+    assert len(got) == len(source)
     ops.assert_array_identical(got[new][2], source[old][2], new)
     fresh = _Model(seed=4)
     tf.train.Checkpoint(model=fresh).restore(out).assert_consumed()

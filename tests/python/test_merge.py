@@ -247,6 +247,7 @@ def test_merge_link_modes_report(tfckpt, tmp_path, tf1_plain, tf1_sharded, link)
     out_inodes = {os.stat(f).st_ino for f in lib.data_files(out)}
     assert not out_inodes & {os.stat(f).st_ino for f in _input_data_files(sources)}
     want, err = _tf_merge(sources, tmp_path / "tf")
+    assert err is None, err
     ops.assert_same_checkpoint(out, want)
     ops.assert_shards_consistent(tfckpt, out)
     ops.assert_unchanged(before, *sources)
@@ -297,5 +298,6 @@ def test_merge_force(tfckpt, tmp_path, tf1_plain, tf1_partitioned, conflicting):
     ops.assert_unchanged(first, out)
     tfckpt.run("merge", tf1_partitioned, conflicting[0], "-o", out, "--force")
     want, err = _tf_merge([tf1_partitioned, conflicting[0]], tmp_path / "tf")
+    assert err is None, err
     ops.assert_same_checkpoint(out, want)
     ops.assert_shards_consistent(tfckpt, out)

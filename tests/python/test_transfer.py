@@ -52,13 +52,16 @@ def _build_target():
 @pytest.fixture(scope="module")
 def ckpts(tmp_path_factory):
     d = tmp_path_factory.mktemp("transfer")
-    return {
+    out = {
         "T": ops.tf1_save(d / "target" / "model", _build_target),
         "S1": ops.tf1_save(d / "s1" / "src", lambda: ops.get_variables(S1_SPEC, seed=1)),
         # Source 2: the whole model under pre/, partitioned like the target
         "S2": ops.tf1_save(d / "s2" / "src",
                            lambda: ops.get_variables(TARGET_SPEC, seed=2, scope="pre/")),
     }
+    out["S1dir"] = os.path.dirname(out["S1"])
+    assert os.path.isfile(os.path.join(out["S1dir"], "checkpoint"))
+    return out
 
 
 def _cli_args(ckpts, groups):
@@ -102,6 +105,8 @@ CASES = {
                          ("S2", [("pre/a", "a"), ("pre/emb", "emb")])],
     # one group, two entries for scope/w: TF applies them sorted by checkpoint name
     "same_group_sorted": [("S1", [("x3", "scope/w"), ("scope/", "scope/")])],
+    # a training directory: its `checkpoint` state file names the prefix
+    "source_dir": [("S1dir", [("a", "a"), ("emb", "emb")])],
 }
 
 

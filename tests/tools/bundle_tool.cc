@@ -99,7 +99,8 @@ Status Copy(const std::string& src, const std::string& prefix) {
     }
   }
   std::stable_sort(pieces.begin(), pieces.end(), [](const Piece& a, const Piece& b) {
-    return std::tie(a.loc.shard_id, a.loc.offset) < std::tie(b.loc.shard_id, b.loc.offset);
+    return std::tie(a.loc.shard_id, a.loc.offset, a.loc.size) <
+           std::tie(b.loc.shard_id, b.loc.offset, b.loc.size);
   });
   std::unique_ptr<tfckpt::BundleWriter> w;
   TFCKPT_RETURN_IF_ERROR(tfckpt::BundleWriter::Create(prefix, tfckpt::WriterOptions(), &w));

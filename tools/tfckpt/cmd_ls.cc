@@ -1,11 +1,10 @@
 // tfckpt ls: list a checkpoint's tensors.
 
-#include <regex>
-
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
 #include "commands.h"
+#include "tfckpt/name_pattern.h"
 
 namespace tfckpt::cli {
 namespace {
@@ -20,19 +19,17 @@ struct LsArgs {
 void RunLs(const LsArgs& args) {
   std::unique_ptr<Checkpoint> ckpt = OpenOrReport(args.path, args.step);
   if (!ckpt) return;
-  std::optional<std::regex> filter;
+  std::optional<NamePattern> filter;
   if (!args.filter.empty()) {
-    try {
-      filter.emplace(args.filter);
-    } catch (const std::regex_error& e) {
-      ReportError(Status::InvalidArgument(fmt::format(
-          "--filter '{}' is not a valid regular expression: {}", args.filter, e.what())));
+    Status s = NamePattern::Compile(args.filter, "--filter", &filter.emplace());
+    if (!s.ok()) {
+      ReportError(s);
       return;
     }
   }
   std::vector<const TensorInfo*> shown;
   for (const TensorInfo& t : ckpt->tensors()) {
-    if (!filter || std::regex_search(t.name, *filter)) shown.push_back(&t);
+    if (!filter || filter->Search(t.name)) shown.push_back(&t);
   }
   int64_t params = 0, bytes = 0;
   for (const TensorInfo* t : shown) {
