@@ -47,8 +47,12 @@ std::string_view ActionName(PlannedTensor::Action action) {
 }
 
 int64_t PlannedTensor::bytes() const {
-  if (action == Action::kReplace)
-    return replacement ? static_cast<int64_t>(replacement->size()) : 0;
+  if (action == Action::kReplace) {  // a scalar string: varint length, length checksum, bytes
+    int64_t n = replacement ? static_cast<int64_t>(replacement->size()) : 0;
+    int64_t varint = 1;
+    for (uint64_t v = static_cast<uint64_t>(n); v >= 0x80; v >>= 7) varint++;
+    return varint + 4 + n;
+  }
   if (action == Action::kAssemble || action == Action::kReslice) {
     return NumElements(shape).value_or(0) * DTypeSize(dtype);
   }
