@@ -9,6 +9,8 @@ Outputs, relative to this script's directory:
 
   models/a/model-a    TF1 Saver checkpoint: variable ``a`` (float32 scalar) = 3.0
   models/b/model-b    TF1 Saver checkpoint: variable ``b`` (float32 scalar) = 4.0
+  models/ab/model-ab  TF1 Saver checkpoint of the combined model: ``a`` = ``b`` = 1.0 (the target
+                      of the classic transfer example)
   tf2/                TF2 tf.train.Checkpoint (dense layer + Adam slots), ckpt-1 and ckpt-2
   saved_model/        tf.saved_model.save of a small tf.Module
   mixed/mixed         TF1 Saver checkpoint with many dtypes and a partitioned variable ``emb``
@@ -53,8 +55,13 @@ def make_single_var_models():
     def model_b():
         tf.compat.v1.get_variable("b", initializer=tf.constant(4.0, tf.float32))
 
+    def model_ab():
+        tf.compat.v1.get_variable("a", initializer=tf.constant(1.0, tf.float32))
+        tf.compat.v1.get_variable("b", initializer=tf.constant(1.0, tf.float32))
+
     _tf1_save(model_a, "models/a", "model-a")
     _tf1_save(model_b, "models/b", "model-b")
+    _tf1_save(model_ab, "models/ab", "model-ab")
 
 
 class Dense(tf.Module):
