@@ -69,35 +69,95 @@ std::string Shortest(T v, std::chars_format fmt = std::chars_format::general) {
   return std::string(buf, r.ptr);
 }
 
-// The shortest decimal that reads back to the same 16-bit float.
-std::string Shortest16(float v, uint16_t (*to16)(float), std::chars_format fmt) {
-  uint16_t bits = to16(v);
-  for (int p = 1; p <= 9; p++) {
-    char buf[64];
-    auto r = std::to_chars(buf, buf + sizeof buf, v, fmt, p);
-    std::string s(buf, r.ptr);
-    float back = 0;
-    std::from_chars(s.data(), s.data() + s.size(), back);
-    if (to16(back) == bits) return s;
-  }
-  return Shortest(v, fmt);
+// Number of digits after the decimal point in a formatted number's mantissa.
+int FractionDigits(const std::string& s) {
+  size_t dot = s.find('.');
+  if (dot == std::string::npos) return 0;
+  size_t e = s.find('e');
+  return static_cast<int>((e == std::string::npos ? s.size() : e) - dot - 1);
 }
 
-// Shortest text of element i of a real floating tensor, in `fmt`.
+// Removes trailing zeros of the mantissa (keeping the decimal point).
+std::string TrimZeros(const std::string& s) {
+  size_t e = s.find('e');
+  std::string mant = e == std::string::npos ? s : s.substr(0, e);
+  std::string exp = e == std::string::npos ? "" : s.substr(e);
+  if (mant.find('.') != std::string::npos) {
+    while (mant.back() == '0') mant.pop_back();
+  }
+  return mant + exp;
+}
+
+// The shortest decimal (in `fmt`) that reads back to the same value in `dtype`; with
+// max_frac >= 0, rounded to at most that many fraction digits, as numpy's printer does.
+std::string FloatDigits(DType dtype, double v, std::chars_format fmt, int max_frac) {
+  std::string s;
+  if (dtype == DType::kHalf || dtype == DType::kBFloat16) {
+    uint16_t (*to16)(float) = dtype == DType::kHalf ? FloatToHalf : FloatToBFloat16;
+    float f = static_cast<float>(v);
+    for (int p = 0; p <= 9 && s.empty(); p++) {
+      char buf[64];
+      auto r = std::to_chars(buf, buf + sizeof buf, f, fmt, p);
+      std::string cand(buf, r.ptr);
+      float back = 0;
+      std::from_chars(cand.data(), cand.data() + cand.size(), back);
+      if (to16(back) == to16(f)) s = cand;
+    }
+    if (s.empty()) s = Shortest(f, fmt);
+  } else if (dtype == DType::kDouble || dtype == DType::kComplex128) {
+    s = Shortest(v, fmt);
+  } else {
+    s = Shortest(static_cast<float>(v), fmt);
+  }
+  if (max_frac >= 0 && FractionDigits(s) > max_frac) {
+    char buf[512];
+    auto r = std::to_chars(buf, buf + sizeof buf, v, fmt, max_frac);
+    s = TrimZeros(std::string(buf, r.ptr));
+  }
+  return s;
+}
+
+// Text of element i of a real floating tensor, for JSON (exact round trip).
 std::string FloatText(DType dtype, const uint8_t* data, int64_t i, std::chars_format fmt) {
   double v = ElementAsDouble(dtype, data, i);
   if (std::isnan(v)) return "nan";
   if (std::isinf(v)) return v > 0 ? "inf" : "-inf";
-  switch (dtype) {
-    case DType::kDouble:
-      return Shortest(v, fmt);
-    case DType::kHalf:
-      return Shortest16(static_cast<float>(v), FloatToHalf, fmt);
-    case DType::kBFloat16:
-      return Shortest16(static_cast<float>(v), FloatToBFloat16, fmt);
-    default:
-      return Shortest(static_cast<float>(v), fmt);
+  return FloatDigits(dtype, v, fmt, -1);
+}
+
+// "1.5e-5" -> "1.5e-05": a decimal point in the mantissa, a signed exponent of two digits or more.
+std::string ExponentForm(const std::string& s) {
+  size_t e = s.find('e');
+  std::string mant = s.substr(0, e), exp = s.substr(e + 1);
+  if (mant.find('.') == std::string::npos) mant += ".";
+  char sign = exp[0] == '-' ? '-' : '+';
+  std::string digits = exp.substr(exp[0] == '-' || exp[0] == '+' ? 1 : 0);
+  if (digits.size() < 2) digits = "0" + digits;
+  return mant + "e" + sign + digits;
+}
+
+// numpy's text for one float in positional (or scientific) mode: "1.", "-0.5", "1.5e-05".
+std::string NumpyFloat(DType dtype, double v, bool scientific) {
+  if (std::isnan(v)) return "nan";
+  if (std::isinf(v)) return v > 0 ? "inf" : "-inf";
+  std::string s = FloatDigits(
+      dtype, v, scientific ? std::chars_format::scientific : std::chars_format::fixed, 8);
+  if (scientific) return ExponentForm(s);
+  return s.find('.') == std::string::npos ? s + "." : s;
+}
+
+// numpy's text for a float scalar (0-d array): the shortest round trip, like Python's repr.
+std::string NumpyScalar(DType dtype, double v) {
+  if (std::isnan(v)) return "nan";
+  if (std::isinf(v)) return v > 0 ? "inf" : "-inf";
+  double a = std::fabs(v);
+  if (a != 0 && (a < 1e-4 || a >= 1e16)) {
+    std::string s = ExponentForm(FloatDigits(dtype, v, std::chars_format::scientific, -1));
+    size_t dot = s.find(".e");  // Python's repr has no bare point: "1e-05"
+    return dot == std::string::npos ? s : s.erase(dot, 1);
   }
+  std::string s = FloatDigits(dtype, v, std::chars_format::fixed, -1);
+  return s.find('.') == std::string::npos ? s + ".0" : s;
 }
 
 std::string ComponentText(DType dtype, double v) {
@@ -200,17 +260,33 @@ class ElementFormatter {
         min_abs = std::min(min_abs, v);
       }
       scientific_ = max_abs >= 1e8 || (max_abs > 0 && (min_abs < 1e-4 || max_abs / min_abs > 1e3));
+      if (scientific_) {
+        // numpy prints every mantissa with as many digits as the longest shortest form needs,
+        // each correctly rounded (not zero-padded).
+        for (int64_t i : shown) {
+          double v = ElementAsDouble(dtype, data, i);
+          if (std::isfinite(v)) {
+            sci_digits_ =
+                std::max(sci_digits_,
+                         FractionDigits(FloatDigits(dtype, v, std::chars_format::scientific, 8)));
+          }
+        }
+      }
       for (int64_t i : shown) {
         std::string s = Text(i);
         size_t dot = s.find('.');
         size_t e = s.find('e');
-        if (dot == std::string::npos) {
-          int_w_ = std::max(int_w_, s.size());
-          continue;
-        }
+        if (dot == std::string::npos) continue;  // nan, inf: below
         int_w_ = std::max(int_w_, dot);
         frac_w_ = std::max(frac_w_, (e == std::string::npos ? s.size() : e) - dot - 1);
         if (e != std::string::npos) exp_w_ = std::max(exp_w_, s.size() - e);
+      }
+      // Non-finite values widen the integer part so they fit (numpy's rule).
+      for (int64_t i : shown) {
+        std::string s = Text(i);
+        if (s.find('.') == std::string::npos && s.size() > frac_w_ + 1) {
+          int_w_ = std::max(int_w_, s.size() - frac_w_ - 1);
+        }
       }
     } else {
       for (int64_t i : shown) width_ = std::max(width_, Text(i).size());
@@ -224,16 +300,16 @@ class ElementFormatter {
       return std::string(width_ - std::min(width_, s.size()), ' ') + s;
     }
     size_t dot = s.find('.');
-    if (dot == std::string::npos) {  // nan, inf
-      return std::string(int_w_ - std::min(int_w_, s.size()), ' ') + s +
-             std::string(frac_w_ + 1 + exp_w_, ' ');
+    if (dot == std::string::npos) {  // nan, inf: right-aligned to the whole width
+      size_t width = int_w_ + 1 + frac_w_ + exp_w_;
+      return std::string(width - std::min(width, s.size()), ' ') + s;
     }
     size_t e = s.find('e');
     std::string mant = e == std::string::npos ? s : s.substr(0, e);
     std::string exp = e == std::string::npos ? "" : s.substr(e);
     std::string out(int_w_ - std::min(int_w_, dot), ' ');
     out += mant;
-    out += std::string(frac_w_ - (mant.size() - dot - 1), scientific_ ? '0' : ' ');
+    out += std::string(frac_w_ - (mant.size() - dot - 1), ' ');
     out += exp;
     return out;
   }
@@ -252,33 +328,28 @@ class ElementFormatter {
         return std::to_string(ElementAsUInt(dtype, data, i));
       case ValueKind::kComplex: {
         auto c = ElementAsComplex(dtype, data, i);
-        std::string re = ComponentText(dtype, c.real()), im = ComponentText(dtype, c.imag());
+        std::string re = NumpyFloat(dtype, c.real(), false);
+        std::string im = NumpyFloat(dtype, c.imag(), false);
         if (im[0] != '-') im = "+" + im;
         return re + im + "j";
       }
       case ValueKind::kFloat:
         break;
     }
-    std::string s = FloatText(
-        dtype, data, i, scientific_ ? std::chars_format::scientific : std::chars_format::fixed);
-    if (s == "nan" || s == "inf" || s == "-inf") return s;
-    size_t e = s.find('e');
-    if (scientific_) {
-      std::string mant = s.substr(0, e), exp = s.substr(e + 1);
-      if (mant.find('.') == std::string::npos) mant += ".";
-      char sign = exp[0] == '-' ? '-' : '+';
-      std::string digits = exp.substr(exp[0] == '-' || exp[0] == '+' ? 1 : 0);
-      if (digits.size() < 2) digits = "0" + digits;
-      return mant + "e" + sign + digits;
+    double v = ElementAsDouble(dtype, data, i);
+    if (scientific_ && std::isfinite(v)) {
+      char buf[512];
+      auto r = std::to_chars(buf, buf + sizeof buf, v, std::chars_format::scientific, sci_digits_);
+      return ExponentForm(std::string(buf, r.ptr));
     }
-    if (s.find('.') == std::string::npos) s += ".";
-    return s;
+    return NumpyFloat(dtype, v, scientific_);
   }
 
  private:
   const Tensor& t_;
   ValueKind kind_;
   bool scientific_ = false;
+  int sci_digits_ = 0;
   size_t width_ = 0, int_w_ = 0, frac_w_ = 0, exp_w_ = 0;
 };
 
@@ -321,6 +392,7 @@ void NestedText(const ElementFormatter& f, const Shape& shape, bool summarise, s
       bool first = out->back() == '[';
       if (!first) {
         if (line + 1 + item.size() + 1 > kLineWidth) {
+          while (out->back() == ' ') out->pop_back();
           *out += "\n" + next_indent;
           line = next_indent.size();
         } else {
@@ -422,7 +494,12 @@ std::string ValuesToText(const Tensor& t, int64_t threshold) {
   ShownIndices(shape, summarise, 0, 0, &shown);
   if (n == 0) shown.clear();
   ElementFormatter f(t, shown);
-  if (shape.empty()) return f.Text(0);
+  if (shape.empty()) {
+    if (KindOf(t.dtype()) == ValueKind::kFloat) {
+      return NumpyScalar(t.dtype(), ElementAsDouble(t.dtype(), t.bytes().data(), 0));
+    }
+    return f.Text(0);
+  }
   if (n == 0) return "[]";
   std::string out;
   NestedText(f, shape, summarise, 0, 0, "", &out);
