@@ -37,6 +37,21 @@ struct PieceSource {
   const SlicePart* part = nullptr;     // the stored slice, or null for the whole tensor
 };
 
+// Methods that compute an output tensor from several inputs (average, model merging).
+enum class BlendMethod { kLinear, kTaskArithmetic, kSlerp, kTies, kDare };
+std::string_view BlendMethodName(BlendMethod method);
+std::optional<BlendMethod> BlendMethodFromName(std::string_view name);
+
+// What a computed tensor is made of (see docs/METHODS.md for the exact arithmetic).
+struct ComputeSpec {
+  BlendMethod method = BlendMethod::kLinear;
+  bool has_base = false;  // pieces[0] of the tensor is the base model
+  std::vector<double> weights;  // one per model (after the base)
+  double lambda = 1, t = 0.5, density = 0.5, p = 0.5;
+  uint64_t seed = 0;
+  bool normalize = true;
+};
+
 // One tensor of the output.
 struct PlannedTensor {
   enum class Action {
@@ -45,6 +60,7 @@ struct PlannedTensor {
     kAssemble,  // a partitioned source written whole
     kReslice,   // written as `out_slices`, cut from the (assembled) source tensor
     kReplace,   // a new value computed by the planner (`replacement`)
+    kCompute,   // computed element-wise from `pieces` (whole source tensors) by `compute`
   };
   std::string name;
   DType dtype = DType::kInvalid;
@@ -53,6 +69,7 @@ struct PlannedTensor {
   std::vector<PieceSource> pieces;      // kCopy/kKeep: every piece; else pieces[0] is the source
   std::vector<TensorSlice> out_slices;  // kReslice
   std::shared_ptr<const std::string> replacement;  // kReplace: a scalar string's value
+  std::shared_ptr<const ComputeSpec> compute;       // kCompute
   int64_t bytes() const;
 };
 
@@ -105,11 +122,49 @@ struct EditOptions {
 Status PlanEdit(const std::string& source, const std::string& output, const EditOptions& options,
                 Plan* plan);
 
+// --- average ---
+struct AverageOptions {
+  std::vector<double> weights;  // one per source; empty: equal weights
+  bool normalize = true;        // divide the weights by their sum
+  int take_nonfloat_from = -1;  // integer/bool/string/variant tensors come from this source
+                                // (0-based; negative counts from the end)
+  bool keep_optimizer = false;  // else optimizer slots and variables are dropped
+};
+Status PlanAverage(const std::vector<std::string>& sources, const std::string& output,
+                   const AverageOptions& options, Plan* plan);
+
+// The last `n` checkpoints listed in `dir`'s `checkpoint` state file, oldest first.
+Status LastCheckpoints(const std::string& dir, int n, std::vector<std::string>* prefixes);
+
+// --- model-merge methods ---
+// Parameters that may differ per tensor: a rule applies to the tensors its pattern matches; the
+// last matching rule wins for each parameter it sets.
+struct BlendOverride {
+  std::string pattern;  // RE2, searched in the tensor name
+  std::optional<std::vector<double>> weights;
+  std::optional<double> lambda, t, density, p;
+};
+struct BlendOptions {
+  BlendMethod method = BlendMethod::kLinear;
+  std::optional<std::string> base;
+  std::vector<std::string> models;
+  std::vector<double> weights;  // empty: 1 each
+  double lambda = 1, t = 0.5, density = 0.5, p = 0.5;
+  uint64_t seed = 0;
+  bool normalize = true;
+  bool keep_optimizer = false;
+  std::vector<BlendOverride> overrides;
+};
+Status PlanBlend(const BlendOptions& options, const std::string& output, Plan* plan);
+
 // --- execution ---
 struct ExecuteOptions {
   LinkMode link = LinkMode::kAuto;  // how whole data files are taken (kMove only via the plan)
   bool overwrite = false;
   bool sync = true;
+  int threads = 0;                   // for computed tensors; 0: one per core
+  int64_t chunk_elements = 1 << 20;  // computed tensors are processed in chunks of this size
+  bool progress = false;             // a progress bar on stderr
 };
 struct ExecuteReport {
   TransferStats stats;

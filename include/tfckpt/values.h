@@ -33,6 +33,13 @@ uint64_t ElementAsUInt(DType dtype, const uint8_t* data, int64_t index);
 double ElementAsDouble(DType dtype, const uint8_t* data, int64_t index);
 std::complex<double> ElementAsComplex(DType dtype, const uint8_t* data, int64_t index);
 
+// Writes `value` as one element of a real floating dtype, rounded to nearest even directly from
+// double (no double rounding). Out of range: infinity where the format has one, else NaN (float8
+// formats) or the largest finite value (float4_e2m1fn).
+void StoreDouble(DType dtype, double value, uint8_t* dst);
+// Complex dtypes: both components rounded like their real type.
+void StoreComplex(DType dtype, std::complex<double> value, uint8_t* dst);
+
 }  // namespace tfckpt
 
 #endif  // TFCKPT_VALUES_H_

@@ -216,4 +216,103 @@ std::complex<double> ElementAsComplex(DType dtype, const uint8_t* data, int64_t 
   return {ElementAsDouble(dtype, data, i), 0.0};
 }
 
+namespace {
+
+// A binary floating-point format narrower than double.
+struct SmallFormat {
+  int ebits, mbits, bias;
+  bool ieee;       // the top exponent field is reserved for inf/NaN
+  bool fn;         // (e4m3fn) only all-ones exponent and mantissa is NaN
+  bool unsigned_zero_nan;  // (fnuz) 0x80 is NaN, there is no negative zero
+  bool has_nan;
+};
+
+SmallFormat FormatOf(DType dtype) {
+  switch (dtype) {
+    case DType::kHalf: return {5, 10, 15, true, false, false, true};
+    case DType::kBFloat16: return {8, 7, 127, true, false, false, true};
+    case DType::kFloat8E5M2: return {5, 2, 15, true, false, false, true};
+    case DType::kFloat8E4M3FN: return {4, 3, 7, false, true, false, true};
+    case DType::kFloat8E4M3FNUZ: return {4, 3, 8, false, false, true, true};
+    case DType::kFloat8E4M3B11FNUZ: return {4, 3, 11, false, false, true, true};
+    case DType::kFloat8E5M2FNUZ: return {5, 2, 16, false, false, true, true};
+    default: return {2, 1, 1, false, false, false, false};  // float4_e2m1fn
+  }
+}
+
+// Rounds to the format with round-to-nearest-even and returns its bit pattern.
+uint32_t RoundToSmall(const SmallFormat& f, double v) {
+  const uint32_t sign_bit = 1u << (f.ebits + f.mbits);
+  const uint32_t max_field = (1u << f.ebits) - 1;
+  const uint32_t mant_all = (1u << f.mbits) - 1;
+  auto nan_bits = [&]() -> uint32_t {
+    if (f.unsigned_zero_nan) return sign_bit;
+    return (max_field << f.mbits) | mant_all;
+  };
+  if (std::isnan(v)) return f.has_nan ? nan_bits() : 0;
+  const bool neg = std::signbit(v);
+  double a = std::fabs(v);
+  // Largest finite value.
+  uint32_t top_field = f.ieee ? max_field - 1 : max_field;
+  uint32_t top_mant = f.fn ? mant_all - 1 : mant_all;
+  double max_finite = std::ldexp(1.0 + std::ldexp(static_cast<double>(top_mant), -f.mbits),
+                                 static_cast<int>(top_field) - f.bias);
+  const int emin = 1 - f.bias;
+  uint32_t bits = 0;
+  if (a != 0 && !std::isinf(a)) {
+    int e = std::ilogb(a);
+    double quantum = std::ldexp(1.0, std::max(e, emin) - f.mbits);
+    a = std::nearbyint(a / quantum) * quantum;  // exact scaling; RNE in the default mode
+  }
+  if (a > max_finite) {
+    if (f.ieee) return (neg ? sign_bit : 0) | (max_field << f.mbits);
+    if (f.has_nan) return nan_bits();
+    a = max_finite;
+  }
+  if (a == 0) {
+    bits = 0;
+  } else if (a < std::ldexp(1.0, emin)) {
+    bits = static_cast<uint32_t>(std::ldexp(a, f.mbits - emin));  // subnormal
+  } else {
+    int e = std::ilogb(a);
+    uint32_t mant = static_cast<uint32_t>(std::ldexp(a, f.mbits - e)) & mant_all;
+    bits = (static_cast<uint32_t>(e + f.bias) << f.mbits) | mant;
+  }
+  if (neg && !(f.unsigned_zero_nan && bits == 0)) bits |= sign_bit;
+  return bits;
+}
+
+}  // namespace
+
+void StoreDouble(DType dtype, double value, uint8_t* dst) {
+  switch (dtype) {
+    case DType::kFloat: {
+      float f = static_cast<float>(value);
+      std::memcpy(dst, &f, 4);
+      return;
+    }
+    case DType::kDouble:
+      std::memcpy(dst, &value, 8);
+      return;
+    case DType::kHalf:
+    case DType::kBFloat16: {
+      uint16_t b = static_cast<uint16_t>(RoundToSmall(FormatOf(dtype), value));
+      std::memcpy(dst, &b, 2);
+      return;
+    }
+    default:
+      *dst = static_cast<uint8_t>(RoundToSmall(FormatOf(dtype), value));
+  }
+}
+
+void StoreComplex(DType dtype, std::complex<double> value, uint8_t* dst) {
+  if (dtype == DType::kComplex64) {
+    float c[2] = {static_cast<float>(value.real()), static_cast<float>(value.imag())};
+    std::memcpy(dst, c, 8);
+  } else {
+    double c[2] = {value.real(), value.imag()};
+    std::memcpy(dst, c, 16);
+  }
+}
+
 }  // namespace tfckpt

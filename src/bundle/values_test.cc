@@ -64,5 +64,44 @@ TEST(Values, SubByteIntegers) {
   EXPECT_EQ(ElementAsInt(DType::kInt2, data, 3), -1);
 }
 
+// Rounding from double goes straight to the narrow format: every value that lies exactly halfway
+// between two neighbours rounds to the even one, and every representable value is exact.
+TEST(Values, StoreDoubleRoundTripsAndRoundsToEven) {
+  for (DType d : {DType::kHalf, DType::kBFloat16}) {
+    for (uint32_t b = 0; b < 0x10000; b += 7) {
+      uint16_t bits = static_cast<uint16_t>(b);
+      double v = d == DType::kHalf ? HalfToFloat(bits) : BFloat16ToFloat(bits);
+      if (std::isnan(v)) continue;
+      uint8_t out[2];
+      StoreDouble(d, v, out);
+      uint16_t back = static_cast<uint16_t>(out[0] | (out[1] << 8));
+      EXPECT_EQ(back, bits) << std::hex << b;
+    }
+  }
+  uint8_t out[2];
+  // Halfway between 1 and 1 + 2^-10 (half): ties to even, i.e. 1.0.
+  StoreDouble(DType::kHalf, 1.0 + std::ldexp(1.0, -11), out);
+  EXPECT_EQ(out[0] | (out[1] << 8), 0x3c00);
+  // Slightly above halfway: up. (double rounding through float would lose this.)
+  StoreDouble(DType::kHalf, 1.0 + std::ldexp(1.0, -11) + std::ldexp(1.0, -40), out);
+  EXPECT_EQ(out[0] | (out[1] << 8), 0x3c01);
+  StoreDouble(DType::kHalf, 1e6, out);
+  EXPECT_EQ(out[0] | (out[1] << 8), 0x7c00);
+  for (DType d : {DType::kFloat8E5M2, DType::kFloat8E4M3FN, DType::kFloat8E4M3FNUZ,
+                  DType::kFloat8E4M3B11FNUZ, DType::kFloat8E5M2FNUZ, DType::kFloat4E2M1FN}) {
+    for (int b = 0; b < (d == DType::kFloat4E2M1FN ? 16 : 256); b++) {
+      float v = Float8ToFloat(d, static_cast<uint8_t>(b));
+      if (std::isnan(v) || std::isinf(v)) continue;
+      uint8_t o = 0;
+      StoreDouble(d, v, &o);
+      if (v == 0 && b != 0) continue;  // negative zero
+      EXPECT_EQ(o, b) << DTypeName(d) << " " << b;
+    }
+  }
+  uint8_t o = 0;
+  StoreDouble(DType::kFloat8E4M3FN, 1000.0, &o);
+  EXPECT_EQ(o, 0x7f);  // no infinity: NaN
+}
+
 }  // namespace
 }  // namespace tfckpt

@@ -4,13 +4,16 @@
 // rewritten tensors pass through user space.
 
 #include <algorithm>
+#include <cstdio>
 #include <map>
 #include <set>
+#include <thread>
 #include <tuple>
 
 #include <fmt/format.h>
 
 #include "bundle/slices.h"
+#include "exec/compute.h"
 #include "io/file_util.h"
 #include "tfckpt/plan.h"
 
@@ -166,9 +169,33 @@ Status ExecutePlan(const Plan& plan, const ExecuteOptions& options, ExecuteRepor
     }
     if (!s.ok()) return cleanup(s);
   }
+  // Computed tensors: element-wise across a pool of threads, with an optional progress bar.
+  int64_t compute_total = 0, compute_done = 0;
+  for (const PlannedTensor& t : plan.tensors) {
+    if (t.action == PlannedTensor::Action::kCompute) compute_total += t.bytes();
+  }
+  std::unique_ptr<ThreadPool> pool;
+  if (compute_total > 0) {
+    int threads = options.threads > 0
+                      ? options.threads
+                      : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+    pool = std::make_unique<ThreadPool>(threads);
+  }
+  auto progress = [&](int64_t bytes) {
+    compute_done += bytes;
+    if (!options.progress || compute_total == 0) return;
+    int width = 40, filled = static_cast<int>(width * compute_done / compute_total);
+    std::fprintf(stderr, "\r[%s%s] %3d%% %.2f/%.2f GB", std::string(filled, '=').c_str(),
+                 std::string(width - filled, ' ').c_str(),
+                 static_cast<int>(100 * compute_done / compute_total), compute_done / 1e9,
+                 compute_total / 1e9);
+    if (compute_done == compute_total) std::fprintf(stderr, "\n");
+  };
   for (const PlannedTensor& t : plan.tensors) {
     if (PassThrough(t)) continue;
-    s = WriteComputed(plan, t, w.get());
+    s = t.action == PlannedTensor::Action::kCompute
+            ? WriteComputedTensor(plan, t, pool.get(), options.chunk_elements, w.get(), progress)
+            : WriteComputed(plan, t, w.get());
     if (!s.ok()) return cleanup(s);
   }
   s = w->Finish();

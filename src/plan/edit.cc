@@ -19,22 +19,6 @@ bool EndsWith(std::string_view s, std::string_view suffix) {
   return s.size() >= suffix.size() && s.substr(s.size() - suffix.size()) == suffix;
 }
 
-// Optimizer state of TF1 name-based checkpoints: slots named after their variable, and the
-// optimizers' own variables.
-const NamePattern& Tf1OptimizerPattern() {
-  static const NamePattern* pattern = [] {
-    auto* p = new NamePattern();
-    Status s = NamePattern::Compile(
-        R"((^|/)(Adam|Adam_\d+|AdamW|AdamW_\d+|LazyAdam|LazyAdam_\d+|Momentum|RMSProp|RMSProp_\d+|)"
-        R"(Adagrad|AdagradDA|AdagradDA_\d+|Adadelta|Adadelta_\d+|Ftrl|Ftrl_\d+|ProximalAdagrad|)"
-        R"(ProximalGradientDescent|LAMB|LAMB_\d+|adam_m|adam_v|beta1_power|beta2_power)$)",
-        "the optimizer pattern", p);
-    (void)s;
-    return p;
-  }();
-  return *pattern;
-}
-
 Status CompileAll(const std::vector<std::string>& patterns, const char* flag,
                   std::vector<NamePattern>* out) {
   for (const std::string& p : patterns) {
@@ -74,28 +58,17 @@ Status PlanEdit(const std::string& source, const std::string& output, const Edit
   TFCKPT_RETURN_IF_ERROR(CheckOutputIsNotAnInput(*plan));
   const Checkpoint& ckpt = *plan->sources[0].ckpt;
 
-  std::string graph;
-  const TensorInfo* graph_info = ckpt.Find(kObjectGraphKey);
-  if (graph_info && graph_info->dtype == DType::kString && graph_info->shape.empty()) {
-    Tensor t;
-    TFCKPT_RETURN_IF_ERROR(ckpt.Read(*graph_info, ReadOptions(), &t));
-    graph = std::string(t.elements()[0]);
-  }
-  std::set<std::string> optimizer_keys;
-  if (options.strip_optimizer && !graph.empty()) {
-    TFCKPT_RETURN_IF_ERROR(OptimizerKeys(graph, &optimizer_keys));
-  }
+  OptimizerFilter optimizer;
+  TFCKPT_RETURN_IF_ERROR(OptimizerFilter::Create(ckpt, &optimizer));
+  const std::string& graph = optimizer.object_graph();
+  const TensorInfo* graph_info = graph.empty() ? nullptr : ckpt.Find(kObjectGraphKey);
 
   // New name of every key, or nullopt when it is dropped.
   auto new_name = [&](const std::string& name) -> std::optional<std::string> {
     if (name != kObjectGraphKey) {
       if (!keep.empty() && !AnyMatch(keep, name)) return std::nullopt;
       if (AnyMatch(drop, name)) return std::nullopt;
-      if (options.strip_optimizer &&
-          (optimizer_keys.count(name) || name.find("/.OPTIMIZER_SLOT/") != std::string::npos ||
-           (graph.empty() && Tf1OptimizerPattern().Search(name)))) {
-        return std::nullopt;
-      }
+      if (options.strip_optimizer && optimizer.IsOptimizer(name)) return std::nullopt;
     }
     for (const auto& [from, to] : options.renames) {
       if (EndsWith(from, "/")) {
@@ -146,7 +119,7 @@ Status PlanEdit(const std::string& source, const std::string& output, const Edit
     p.dtype = t->dtype;
     p.shape = t->shape;
     p.pieces = PiecesOf(0, *t);
-    if (t == graph_info && !graph.empty()) {
+    if (t == graph_info) {
       std::string rewritten;
       bool changed = false;
       TFCKPT_RETURN_IF_ERROR(RewriteObjectGraph(graph, new_name, &rewritten, &changed));

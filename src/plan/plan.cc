@@ -8,7 +8,9 @@
 
 #include "bundle/entry_codec.h"
 #include "io/file_util.h"
+#include "plan/object_graph.h"
 #include "plan/plan_util.h"
+#include "tfckpt/name_pattern.h"
 #include "tfckpt/paths.h"
 
 namespace tfckpt {
@@ -30,6 +32,30 @@ bool SameFile(const std::string& a, const std::string& b) {
 
 }  // namespace
 
+std::string_view BlendMethodName(BlendMethod method) {
+  switch (method) {
+    case BlendMethod::kLinear:
+      return "linear";
+    case BlendMethod::kTaskArithmetic:
+      return "task_arithmetic";
+    case BlendMethod::kSlerp:
+      return "slerp";
+    case BlendMethod::kTies:
+      return "ties";
+    case BlendMethod::kDare:
+      return "dare";
+  }
+  return "?";
+}
+
+std::optional<BlendMethod> BlendMethodFromName(std::string_view name) {
+  for (BlendMethod m : {BlendMethod::kLinear, BlendMethod::kTaskArithmetic, BlendMethod::kSlerp,
+                        BlendMethod::kTies, BlendMethod::kDare}) {
+    if (BlendMethodName(m) == name) return m;
+  }
+  return std::nullopt;
+}
+
 std::string_view ActionName(PlannedTensor::Action action) {
   switch (action) {
     case PlannedTensor::Action::kCopy:
@@ -42,6 +68,8 @@ std::string_view ActionName(PlannedTensor::Action action) {
       return "reslice";
     case PlannedTensor::Action::kReplace:
       return "replace";
+    case PlannedTensor::Action::kCompute:
+      return "compute";
   }
   return "?";
 }
@@ -53,7 +81,7 @@ int64_t PlannedTensor::bytes() const {
     for (uint64_t v = static_cast<uint64_t>(n); v >= 0x80; v >>= 7) varint++;
     return varint + 4 + n;
   }
-  if (action == Action::kAssemble || action == Action::kReslice) {
+  if (action == Action::kAssemble || action == Action::kReslice || action == Action::kCompute) {
     return NumElements(shape).value_or(0) * DTypeSize(dtype);
   }
   int64_t total = 0;
@@ -135,7 +163,10 @@ std::string Plan::Describe() const {
       from = "(rewritten)";
     } else if (!t.pieces.empty()) {
       from = "<- " + SourceRef(*this, t.pieces[0]);
-      if (t.pieces.size() > 1) from += fmt::format(" (+{} more slices)", t.pieces.size() - 1);
+      if (t.pieces.size() > 1) {
+        from += fmt::format(" (+{} more {})", t.pieces.size() - 1,
+                            t.action == PlannedTensor::Action::kCompute ? "inputs" : "slices");
+      }
     }
     out += fmt::format("  {:<{}}  {:<9} {:<12} {:>12}  {:<8} {}\n", PrintableKey(t.name), name_w,
                        DTypeName(t.dtype), ShapeToString(t.shape), t.bytes(), ActionName(t.action),
@@ -190,6 +221,78 @@ std::string Plan::DescribeJson(bool executed, const TransferStats* stats) const 
                  {"bytes_written", stats->bytes_written}};
   }
   return j.dump(-1, ' ', false, json::error_handler_t::replace);
+}
+
+namespace {
+
+// Optimizer state of TF1 name-based checkpoints: slots named after their variable, and the
+// optimizers' own variables.
+const NamePattern& Tf1OptimizerPattern() {
+  static const NamePattern* pattern = [] {
+    auto* p = new NamePattern();
+    Status s = NamePattern::Compile(
+        R"((^|/)(Adam|Adam_\d+|AdamW|AdamW_\d+|LazyAdam|LazyAdam_\d+|Momentum|RMSProp|RMSProp_\d+|)"
+        R"(Adagrad|AdagradDA|AdagradDA_\d+|Adadelta|Adadelta_\d+|Ftrl|Ftrl_\d+|ProximalAdagrad|)"
+        R"(ProximalGradientDescent|LAMB|LAMB_\d+|adam_m|adam_v|beta1_power|beta2_power)$)",
+        "the optimizer pattern", p);
+    (void)s;
+    return p;
+  }();
+  return *pattern;
+}
+
+}  // namespace
+
+Status OptimizerFilter::Create(const Checkpoint& ckpt, OptimizerFilter* out) {
+  out->graph_.clear();
+  out->keys_.clear();
+  const TensorInfo* info = ckpt.Find(kObjectGraphKey);
+  if (info && info->dtype == DType::kString && info->shape.empty()) {
+    Tensor t;
+    TFCKPT_RETURN_IF_ERROR(ckpt.Read(*info, ReadOptions(), &t));
+    out->graph_ = std::string(t.elements()[0]);
+    TFCKPT_RETURN_IF_ERROR(OptimizerKeys(out->graph_, &out->keys_));
+  }
+  return Status::OK();
+}
+
+bool OptimizerFilter::IsOptimizer(const std::string& name) const {
+  if (name.find("/.OPTIMIZER_SLOT/") != std::string::npos || keys_.count(name)) return true;
+  return graph_.empty() && Tf1OptimizerPattern().Search(name);
+}
+
+Status CheckSameLayout(const Plan& plan, const std::vector<int>& inputs,
+                       const std::function<bool(const std::string&)>& skip) {
+  std::vector<std::string> problems;
+  const Checkpoint& first = *plan.sources[inputs[0]].ckpt;
+  const std::string& first_label = plan.sources[inputs[0]].label;
+  for (size_t k = 1; k < inputs.size(); k++) {
+    const Checkpoint& other = *plan.sources[inputs[k]].ckpt;
+    const std::string& label = plan.sources[inputs[k]].label;
+    for (const TensorInfo& t : first.tensors()) {
+      if (skip(t.name)) continue;
+      const TensorInfo* o = other.Find(t.name);
+      if (o == nullptr) {
+        problems.push_back(fmt::format("tensor '{}' is in '{}' but not in '{}'",
+                                       PrintableKey(t.name), first_label, label));
+      } else if (o->dtype != t.dtype || o->shape != t.shape) {
+        problems.push_back(fmt::format("tensor '{}' is {} {} in '{}' but {} {} in '{}'",
+                                       PrintableKey(t.name), DTypeName(t.dtype),
+                                       ShapeToString(t.shape), first_label, DTypeName(o->dtype),
+                                       ShapeToString(o->shape), label));
+      }
+    }
+    for (const TensorInfo& o : other.tensors()) {
+      if (!skip(o.name) && first.Find(o.name) == nullptr) {
+        problems.push_back(fmt::format("tensor '{}' is in '{}' but not in '{}'",
+                                       PrintableKey(o.name), label, first_label));
+      }
+    }
+  }
+  if (problems.empty()) return Status::OK();
+  return Status::InvalidArgument(fmt::format(
+      "the inputs do not have the same tensors ({} problem{}); nothing was written:\n  {}",
+      problems.size(), problems.size() == 1 ? "" : "s", fmt::join(problems, "\n  ")));
 }
 
 }  // namespace tfckpt

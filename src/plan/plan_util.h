@@ -6,7 +6,9 @@
 #ifndef TFCKPT_PLAN_PLAN_UTIL_H_
 #define TFCKPT_PLAN_PLAN_UTIL_H_
 
+#include <functional>
 #include <optional>
+#include <set>
 #include <string>
 
 #include "tfckpt/plan.h"
@@ -24,6 +26,26 @@ std::vector<PieceSource> PiecesOf(int source, const TensorInfo& tensor);
 
 // A printable source reference: "label : name".
 std::string SourceRef(const Plan& plan, const PieceSource& piece);
+
+// Which keys of a checkpoint are optimizer state: in a TF2 checkpoint, slot variables and the
+// optimizer objects' own variables (found through the object graph) and any key with
+// "/.OPTIMIZER_SLOT/"; in a TF1 checkpoint, the slot and variable names TF1 optimizers use.
+class OptimizerFilter {
+ public:
+  static Status Create(const Checkpoint& ckpt, OptimizerFilter* out);
+  bool IsOptimizer(const std::string& name) const;
+  // The serialized object graph, empty for a name-based (TF1) checkpoint.
+  const std::string& object_graph() const { return graph_; }
+
+ private:
+  std::string graph_;
+  std::set<std::string> keys_;
+};
+
+// Checks that every listed input has the same tensor names, dtypes and shapes (names for which
+// `skip` is true are ignored); lists every disagreement.
+Status CheckSameLayout(const Plan& plan, const std::vector<int>& inputs,
+                       const std::function<bool(const std::string&)>& skip);
 
 }  // namespace tfckpt
 

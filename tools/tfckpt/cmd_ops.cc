@@ -1,5 +1,7 @@
 // tfckpt merge / transfer / edit: build a plan, print it (--dry-run) or execute it.
 
+#include <unistd.h>
+
 #include <fmt/format.h>
 
 #include "commands.h"
@@ -53,7 +55,7 @@ std::string Summary(const Plan& plan, const ExecuteReport& r) {
   return out;
 }
 
-void Run(const Status& built, const Plan& plan, const CommonArgs& args) {
+void Run(const Status& built, const Plan& plan, const CommonArgs& args, int threads = 0) {
   if (!built.ok()) {
     ReportError(built);
     return;
@@ -65,6 +67,8 @@ void Run(const Status& built, const Plan& plan, const CommonArgs& args) {
   ExecuteOptions eo;
   eo.overwrite = args.force;
   eo.sync = !args.no_sync;
+  eo.progress = ::isatty(STDERR_FILENO) && !args.json;
+  eo.threads = threads;
   eo.link = args.link == "copy"       ? LinkMode::kCopy
             : args.link == "hardlink" ? LinkMode::kHardlink
                                       : LinkMode::kAuto;
@@ -206,6 +210,188 @@ void RegisterEdit(CLI::App& app) {
     Plan plan;
     Status s = PlanEdit(args->source, args->output, eo, &plan);
     Run(s, plan, *args);
+  });
+}
+
+namespace {
+
+// "0.2,0.3" -> {0.2, 0.3}
+bool ParseList(const std::string& text, const char* flag, std::vector<double>* out) {
+  out->clear();
+  size_t start = 0;
+  while (start <= text.size()) {
+    size_t comma = text.find(',', start);
+    std::string item =
+        text.substr(start, comma == std::string::npos ? std::string::npos : comma - start);
+    try {
+      size_t used = 0;
+      out->push_back(std::stod(item, &used));
+      if (used != item.size()) throw std::invalid_argument(item);
+    } catch (const std::exception&) {
+      ReportError(Status::InvalidArgument(fmt::format(
+          "{} '{}': '{}' is not a number; give numbers separated by commas", flag, text, item)));
+      return false;
+    }
+    if (comma == std::string::npos) break;
+    start = comma + 1;
+  }
+  return true;
+}
+
+}  // namespace
+
+void RegisterAverage(CLI::App& app) {
+  struct Args : CommonArgs {
+    std::vector<std::string> sources;
+    std::string weights;
+    bool no_normalize = false;
+    std::vector<std::string> last;
+    int take_nonfloat_from = -1;
+    bool keep_optimizer = false;
+    int threads = 0;
+  };
+  auto args = std::make_shared<Args>();
+  CLI::App* cmd = app.add_subcommand(
+      "average",
+      "Average checkpoints tensor by tensor, keeping every dtype (e.g. the last N of a "
+      "training run).");
+  cmd->add_option("SRC", args->sources, "Checkpoints to average");
+  AddCommon(cmd, args.get());
+  cmd->add_option("--weights", args->weights, "w1,w2,...: one weight per source (default equal)");
+  cmd->add_flag("--no-normalize", args->no_normalize,
+                "Use the weights as given (no division by "
+                "their sum)");
+  cmd->add_option("--last", args->last, "N DIR: the last N checkpoints listed in DIR/checkpoint")
+      ->expected(2);
+  cmd->add_option("--take-nonfloat-from", args->take_nonfloat_from,
+                  "Integer, bool, string and variant tensors come from this source (0-based; "
+                  "-1, the default, is the last/newest)");
+  cmd->add_flag("--keep-optimizer", args->keep_optimizer,
+                "Keep (and average) optimizer slots; by default they are dropped");
+  cmd->add_option("--threads", args->threads, "Worker threads (default: one per core)");
+  cmd->callback([args] {
+    std::vector<std::string> sources = args->sources;
+    if (!args->last.empty()) {
+      if (!sources.empty()) {
+        ReportError(Status::InvalidArgument("give either SRC... or --last N DIR, not both"));
+        return;
+      }
+      int n = 0;
+      try {
+        n = std::stoi(args->last[0]);
+      } catch (const std::exception&) {
+        ReportError(Status::InvalidArgument(fmt::format(
+            "--last '{}': the first value is the number of checkpoints", args->last[0])));
+        return;
+      }
+      Status s = LastCheckpoints(args->last[1], n, &sources);
+      if (!s.ok()) {
+        ReportError(s);
+        return;
+      }
+    }
+    if (sources.empty()) {
+      ReportError(Status::InvalidArgument("give the checkpoints to average, or --last N DIR"));
+      return;
+    }
+    AverageOptions ao;
+    if (!args->weights.empty() && !ParseList(args->weights, "--weights", &ao.weights)) return;
+    ao.normalize = !args->no_normalize;
+    ao.take_nonfloat_from = args->take_nonfloat_from;
+    ao.keep_optimizer = args->keep_optimizer;
+    Plan plan;
+    Status s = PlanAverage(sources, args->output, ao, &plan);
+    Run(s, plan, *args, args->threads);
+  });
+}
+
+void RegisterBlend(CLI::App& app) {
+  struct Args : CommonArgs {
+    std::string method;
+    std::string base;
+    std::vector<std::string> models;
+    std::string weights;
+    std::optional<double> lambda, t, density, p;
+    uint64_t seed = 0;
+    std::vector<std::string> sets;
+    bool no_normalize = false;
+    bool keep_optimizer = false;
+    int threads = 0;
+  };
+  auto args = std::make_shared<Args>();
+  CLI::App* cmd = app.add_subcommand(
+      "blend", "Merge same-architecture models: linear, task_arithmetic, slerp, ties, dare.");
+  cmd->add_option("METHOD", args->method, "linear | task_arithmetic | slerp | ties | dare")
+      ->required()
+      ->check(CLI::IsMember({"linear", "task_arithmetic", "slerp", "ties", "dare"}));
+  cmd->add_option("MODEL", args->models, "Models to combine")->required();
+  AddCommon(cmd, args.get());
+  cmd->add_option("--base", args->base, "The base model the others were fine-tuned from");
+  cmd->add_option("--weights", args->weights, "w1,w2,...: one weight per model (default 1 each)");
+  cmd->add_option("--lambda", args->lambda, "Scale of the merged task vector (default 1)");
+  cmd->add_option("--t", args->t, "slerp: 0 gives the base, 1 the model (default 0.5)");
+  cmd->add_option("--density", args->density, "ties: fraction of each delta kept (default 0.5)");
+  cmd->add_option("--p", args->p, "dare: drop probability (default 0.5)");
+  cmd->add_option("--seed", args->seed, "dare: random seed (default 0); same seed, same output");
+  cmd->add_option("--set", args->sets,
+                  "REGEX:KEY=VALUE: for tensors matching REGEX use another weights, lambda, t, "
+                  "density or p (the last matching --set wins)")
+      ->expected(1)
+      ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
+  cmd->add_flag("--no-normalize", args->no_normalize,
+                "linear: do not divide by the sum of weights; ties: sum instead of mean");
+  cmd->add_flag("--keep-optimizer", args->keep_optimizer, "Keep optimizer slots (else dropped)");
+  cmd->add_option("--threads", args->threads, "Worker threads (default: one per core)");
+  cmd->callback([args] {
+    BlendOptions bo;
+    bo.method = *BlendMethodFromName(args->method);
+    if (!args->base.empty()) bo.base = args->base;
+    bo.models = args->models;
+    if (!args->weights.empty() && !ParseList(args->weights, "--weights", &bo.weights)) return;
+    if (args->lambda) bo.lambda = *args->lambda;
+    if (args->t) bo.t = *args->t;
+    if (args->density) bo.density = *args->density;
+    if (args->p) bo.p = *args->p;
+    bo.seed = args->seed;
+    bo.normalize = !args->no_normalize;
+    bo.keep_optimizer = args->keep_optimizer;
+    for (const std::string& set : args->sets) {
+      size_t colon = set.rfind(':');
+      size_t eq = colon == std::string::npos ? std::string::npos : set.find('=', colon);
+      if (eq == std::string::npos) {
+        ReportError(Status::InvalidArgument(fmt::format(
+            "--set '{}' needs the form REGEX:KEY=VALUE, e.g. 'attention:density=0.7'", set)));
+        return;
+      }
+      BlendOverride o;
+      o.pattern = set.substr(0, colon);
+      std::string key = set.substr(colon + 1, eq - colon - 1), value = set.substr(eq + 1);
+      std::vector<double> nums;
+      if (!ParseList(value, "--set", &nums)) return;
+      if (key == "weights") {
+        o.weights = nums;
+      } else if (nums.size() != 1) {
+        ReportError(
+            Status::InvalidArgument(fmt::format("--set '{}': {} takes one number", set, key)));
+        return;
+      } else if (key == "lambda") {
+        o.lambda = nums[0];
+      } else if (key == "t") {
+        o.t = nums[0];
+      } else if (key == "density") {
+        o.density = nums[0];
+      } else if (key == "p") {
+        o.p = nums[0];
+      } else {
+        ReportError(Status::InvalidArgument(fmt::format(
+            "--set '{}': unknown parameter '{}' (weights, lambda, t, density or p)", set, key)));
+        return;
+      }
+      bo.overrides.push_back(std::move(o));
+    }
+    Plan plan;
+    Status s = PlanBlend(bo, args->output, &plan);
+    Run(s, plan, *args, args->threads);
   });
 }
 

@@ -39,6 +39,8 @@ void RegisterDiff(CLI::App& app);
 void RegisterMerge(CLI::App& app);
 void RegisterTransfer(CLI::App& app);
 void RegisterEdit(CLI::App& app);
+void RegisterAverage(CLI::App& app);
+void RegisterBlend(CLI::App& app);
 
 }  // namespace tfckpt::cli
 

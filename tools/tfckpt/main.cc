@@ -49,6 +49,8 @@ int main(int argc, char** argv) {
   RegisterMerge(app);
   RegisterTransfer(app);
   RegisterEdit(app);
+  RegisterAverage(app);
+  RegisterBlend(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

@@ -1,0 +1,318 @@
+#include "exec/compute.h"
+
+#include <algorithm>
+#include <cmath>
+#include <complex>
+#include <cstring>
+#include <deque>
+
+#include <fmt/format.h>
+
+#include "tfckpt/values.h"
+
+namespace tfckpt {
+namespace {
+
+constexpr int64_t kBlock = 4096;  // elements converted to double at a time
+
+uint64_t Fnv1a64(std::string_view s) {
+  uint64_t h = 0xcbf29ce484222325ull;
+  for (unsigned char c : s) {
+    h ^= c;
+    h *= 0x100000001b3ull;
+  }
+  return h;
+}
+
+constexpr uint64_t kGolden = 0x9E3779B97F4A7C15ull;
+
+// The splitmix64 output after `steps` + 1 calls of next() from `state`.
+inline uint64_t SplitMixAt(uint64_t state, uint64_t steps) {
+  uint64_t z = state + (steps + 1) * kGolden;
+  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+  z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+  return z ^ (z >> 31);
+}
+
+void LoadReal(DType dtype, const uint8_t* data, int64_t begin, int64_t count, double* out) {
+  if (dtype == DType::kFloat) {
+    const float* p = reinterpret_cast<const float*>(data) + begin;
+    for (int64_t j = 0; j < count; j++) out[j] = p[j];
+  } else if (dtype == DType::kDouble) {
+    std::memcpy(out, data + begin * 8, static_cast<size_t>(count) * 8);
+  } else {
+    for (int64_t j = 0; j < count; j++) out[j] = ElementAsDouble(dtype, data, begin + j);
+  }
+}
+
+void StoreReal(DType dtype, const double* in, int64_t count, uint8_t* out) {
+  if (dtype == DType::kFloat) {
+    float* p = reinterpret_cast<float*>(out);
+    for (int64_t j = 0; j < count; j++) p[j] = static_cast<float>(in[j]);
+  } else if (dtype == DType::kDouble) {
+    std::memcpy(out, in, static_cast<size_t>(count) * 8);
+  } else {
+    const int64_t es = DTypeSize(dtype);
+    for (int64_t j = 0; j < count; j++) StoreDouble(dtype, in[j], out + j * es);
+  }
+}
+
+int Sign(double x) { return (x > 0) - (x < 0); }
+
+// Everything a tensor's chunks share, computed once per tensor.
+struct Prepared {
+  const PlannedTensor* t = nullptr;
+  const ComputeSpec* spec = nullptr;
+  std::vector<Tensor> values;  // base first when spec->has_base, then the models
+  int64_t n = 0;
+  double weight_sum = 0;
+  double s0 = 0, s1 = 0;                // slerp coefficients
+  std::vector<std::vector<bool>> keep;  // ties: kept elements per model
+  std::vector<uint64_t> dare_state;     // dare: stream state per model
+  const uint8_t* data(size_t i) const { return values[i].bytes().data(); }
+  size_t models() const { return values.size() - (spec->has_base ? 1 : 0); }
+  size_t model(size_t i) const { return i + (spec->has_base ? 1 : 0); }
+};
+
+// Whole-tensor passes some methods need before any chunk can be computed.
+Status Prepare(Prepared* p) {
+  const ComputeSpec& s = *p->spec;
+  const DType dtype = p->t->dtype;
+  for (double w : s.weights) p->weight_sum += w;
+  if (IsComplex(dtype) && s.method != BlendMethod::kLinear &&
+      s.method != BlendMethod::kTaskArithmetic) {
+    return Status::Unsupported(fmt::format(
+        "'{}' is {}: {} works on real tensors only (linear and task_arithmetic handle complex)",
+        p->t->name, DTypeName(dtype), BlendMethodName(s.method)));
+  }
+  std::vector<double> a(kBlock), b(kBlock);
+  if (s.method == BlendMethod::kSlerp) {
+    double n0 = 0, n1 = 0;
+    for (int64_t j = 0; j < p->n; j += kBlock) {
+      int64_t c = std::min(kBlock, p->n - j);
+      LoadReal(dtype, p->data(0), j, c, a.data());
+      LoadReal(dtype, p->data(1), j, c, b.data());
+      for (int64_t k = 0; k < c; k++) {
+        n0 += a[k] * a[k];
+        n1 += b[k] * b[k];
+      }
+    }
+    n0 = std::sqrt(n0);
+    n1 = std::sqrt(n1);
+    const double d0 = n0 > 1e-8 ? n0 : 1.0, d1 = n1 > 1e-8 ? n1 : 1.0;
+    double dot = 0;
+    for (int64_t j = 0; j < p->n; j += kBlock) {
+      int64_t c = std::min(kBlock, p->n - j);
+      LoadReal(dtype, p->data(0), j, c, a.data());
+      LoadReal(dtype, p->data(1), j, c, b.data());
+      for (int64_t k = 0; k < c; k++) dot += (a[k] / d0) * (b[k] / d1);
+    }
+    dot = std::clamp(dot, -1.0, 1.0);
+    if (std::fabs(dot) > 0.9995) {
+      p->s0 = 1 - s.t;
+      p->s1 = s.t;
+    } else {
+      double theta0 = std::acos(dot), theta_t = theta0 * s.t, sin0 = std::sin(theta0);
+      p->s0 = std::sin(theta0 - theta_t) / sin0;
+      p->s1 = std::sin(theta_t) / sin0;
+    }
+  }
+  if (s.method == BlendMethod::kTies) {
+    const int64_t k = static_cast<int64_t>(std::floor(s.density * static_cast<double>(p->n)));
+    std::vector<double> mag(static_cast<size_t>(p->n));
+    for (size_t m = 0; m < p->models(); m++) {
+      for (int64_t j = 0; j < p->n; j += kBlock) {
+        int64_t c = std::min(kBlock, p->n - j);
+        LoadReal(dtype, p->data(0), j, c, a.data());
+        LoadReal(dtype, p->data(p->model(m)), j, c, b.data());
+        for (int64_t q = 0; q < c; q++) {
+          double d = std::fabs(b[q] - a[q]);
+          mag[j + q] = std::isnan(d) ? -1.0 : d;  // NaN sorts last, as in numpy
+        }
+      }
+      std::vector<bool> keep(static_cast<size_t>(p->n), false);
+      if (k >= p->n) {
+        keep.assign(static_cast<size_t>(p->n), true);
+      } else if (k > 0) {
+        std::vector<double> sorted = mag;
+        std::nth_element(sorted.begin(), sorted.begin() + (k - 1), sorted.end(),
+                         std::greater<double>());
+        const double thr = sorted[k - 1];
+        int64_t above = 0;
+        for (double v : mag) above += v > thr;
+        int64_t ties = k - above;  // elements equal to the threshold kept, lowest index first
+        for (int64_t j = 0; j < p->n; j++) {
+          keep[j] = mag[j] > thr || (mag[j] == thr && ties-- > 0);
+        }
+      }
+      p->keep.push_back(std::move(keep));
+    }
+  }
+  if (s.method == BlendMethod::kDare) {
+    const uint64_t h = Fnv1a64(p->t->name);
+    for (size_t m = 0; m < p->models(); m++) {
+      p->dare_state.push_back(s.seed ^ h ^ ((m + 1) * kGolden));
+    }
+  }
+  return Status::OK();
+}
+
+// Computes elements [begin, begin + count) into `out` (count * element size bytes).
+void ComputeChunk(const Prepared& p, int64_t begin, int64_t count, uint8_t* out) {
+  const ComputeSpec& s = *p.spec;
+  const DType dtype = p.t->dtype;
+  const size_t nm = p.models();
+  const int64_t es = DTypeSize(dtype);
+  if (IsComplex(dtype)) {
+    for (int64_t j = begin; j < begin + count; j++) {
+      std::complex<double> base = s.has_base ? ElementAsComplex(dtype, p.data(0), j) : 0.0;
+      std::complex<double> acc = 0;
+      for (size_t m = 0; m < nm; m++) {
+        std::complex<double> x = ElementAsComplex(dtype, p.data(p.model(m)), j);
+        acc += s.weights[m] * (s.method == BlendMethod::kLinear ? x : x - base);
+      }
+      std::complex<double> r = s.method == BlendMethod::kLinear
+                                   ? (s.normalize ? acc / p.weight_sum : acc)
+                                   : base + s.lambda * acc;
+      StoreComplex(dtype, r, out + (j - begin) * es);
+    }
+    return;
+  }
+  std::vector<double> base(kBlock), acc(kBlock), x(kBlock), num(kBlock), den(kBlock), sum(kBlock);
+  for (int64_t j0 = 0; j0 < count; j0 += kBlock) {
+    const int64_t c = std::min(kBlock, count - j0);
+    const int64_t g = begin + j0;  // global index of the block's first element
+    if (s.has_base) LoadReal(dtype, p.data(0), g, c, base.data());
+    std::fill(acc.begin(), acc.begin() + c, 0.0);
+    switch (s.method) {
+      case BlendMethod::kLinear:
+        for (size_t m = 0; m < nm; m++) {
+          LoadReal(dtype, p.data(p.model(m)), g, c, x.data());
+          const double w = s.weights[m];
+          for (int64_t k = 0; k < c; k++) acc[k] += w * x[k];
+        }
+        if (s.normalize) {
+          for (int64_t k = 0; k < c; k++) acc[k] /= p.weight_sum;
+        }
+        break;
+      case BlendMethod::kTaskArithmetic:
+        for (size_t m = 0; m < nm; m++) {
+          LoadReal(dtype, p.data(p.model(m)), g, c, x.data());
+          const double w = s.weights[m];
+          for (int64_t k = 0; k < c; k++) acc[k] += w * (x[k] - base[k]);
+        }
+        for (int64_t k = 0; k < c; k++) acc[k] = base[k] + s.lambda * acc[k];
+        break;
+      case BlendMethod::kSlerp:
+        LoadReal(dtype, p.data(1), g, c, x.data());
+        for (int64_t k = 0; k < c; k++) acc[k] = p.s0 * base[k] + p.s1 * x[k];
+        break;
+      case BlendMethod::kDare: {
+        const double scale = 1.0 / (1.0 - s.p);
+        for (size_t m = 0; m < nm; m++) {
+          LoadReal(dtype, p.data(p.model(m)), g, c, x.data());
+          const double w = s.weights[m];
+          for (int64_t k = 0; k < c; k++) {
+            double u = static_cast<double>(SplitMixAt(p.dare_state[m], g + k) >> 11) * 0x1.0p-53;
+            double kept = u < s.p ? 0.0 : (x[k] - base[k]) * scale;
+            acc[k] += w * kept;
+          }
+        }
+        for (int64_t k = 0; k < c; k++) acc[k] = base[k] + s.lambda * acc[k];
+        break;
+      }
+      case BlendMethod::kTies: {
+        // Pass 1: the elected sign of the weighted, trimmed deltas.
+        std::fill(sum.begin(), sum.begin() + c, 0.0);
+        std::fill(num.begin(), num.begin() + c, 0.0);
+        std::fill(den.begin(), den.begin() + c, 0.0);
+        for (size_t m = 0; m < nm; m++) {
+          LoadReal(dtype, p.data(p.model(m)), g, c, x.data());
+          for (int64_t k = 0; k < c; k++) {
+            double d = p.keep[m][g + k] ? x[k] - base[k] : 0.0;
+            sum[k] += s.weights[m] * d;
+          }
+        }
+        // Pass 2: the mean of the deltas that agree with it.
+        for (size_t m = 0; m < nm; m++) {
+          LoadReal(dtype, p.data(p.model(m)), g, c, x.data());
+          for (int64_t k = 0; k < c; k++) {
+            double d = p.keep[m][g + k] ? x[k] - base[k] : 0.0;
+            if (d != 0 && Sign(d) == Sign(sum[k])) {
+              num[k] += s.weights[m] * d;
+              den[k] += s.weights[m];
+            }
+          }
+        }
+        for (int64_t k = 0; k < c; k++) {
+          double merged = s.normalize ? num[k] / (den[k] == 0 ? 1.0 : den[k]) : num[k];
+          acc[k] = base[k] + s.lambda * merged;
+        }
+        break;
+      }
+    }
+    StoreReal(dtype, acc.data(), c, out + j0 * es);
+  }
+}
+
+}  // namespace
+
+Status WriteComputedTensor(const Plan& plan, const PlannedTensor& t, ThreadPool* pool,
+                           int64_t chunk_elements, BundleWriter* writer,
+                           const std::function<void(int64_t)>& progress) {
+  Prepared p;
+  p.t = &t;
+  p.spec = t.compute.get();
+  p.n = NumElements(t.shape).value_or(0);
+  for (const PieceSource& piece : t.pieces) {
+    Tensor v;
+    TFCKPT_RETURN_IF_ERROR(plan.sources[piece.source].ckpt->Read(*piece.tensor, ReadOptions(), &v));
+    p.values.push_back(std::move(v));
+  }
+  TFCKPT_RETURN_IF_ERROR(Prepare(&p));
+  const int64_t es = DTypeSize(t.dtype);
+  TFCKPT_RETURN_IF_ERROR(writer->BeginTensor(t.name, t.dtype, t.shape, p.n * es));
+  const int64_t chunk = std::max<int64_t>(kBlock, chunk_elements);
+  const int64_t chunks = (p.n + chunk - 1) / chunk;
+  if (chunks <= 1 || pool == nullptr || pool->size() <= 1) {
+    std::vector<uint8_t> out(static_cast<size_t>(std::min(p.n, chunk) * es));
+    for (int64_t c = 0; c < chunks; c++) {
+      int64_t begin = c * chunk, count = std::min(chunk, p.n - begin);
+      ComputeChunk(p, begin, count, out.data());
+      TFCKPT_RETURN_IF_ERROR(writer->Append({out.data(), static_cast<size_t>(count * es)}));
+      progress(count * es);
+    }
+    return writer->EndTensor();
+  }
+  // A window of chunks in flight; results are appended in order.
+  struct Pending {
+    std::vector<uint8_t> out;
+    int64_t count;
+    std::future<void> done;
+  };
+  std::deque<Pending> window;
+  const size_t max_window = static_cast<size_t>(pool->size()) * 2;
+  int64_t next = 0;
+  Status status;
+  while (next < chunks || !window.empty()) {
+    while (next < chunks && window.size() < max_window) {
+      int64_t begin = next * chunk, count = std::min(chunk, p.n - begin);
+      window.push_back({std::vector<uint8_t>(static_cast<size_t>(count * es)), count, {}});
+      Pending& slot = window.back();
+      uint8_t* dst = slot.out.data();
+      slot.done = pool->Submit([&p, begin, count, dst] { ComputeChunk(p, begin, count, dst); });
+      next++;
+    }
+    Pending& front = window.front();
+    front.done.get();
+    if (status.ok()) {
+      status = writer->Append({front.out.data(), front.out.size()});
+      progress(static_cast<int64_t>(front.out.size()));
+    }
+    window.pop_front();
+  }
+  TFCKPT_RETURN_IF_ERROR(status);
+  return writer->EndTensor();
+}
+
+}  // namespace tfckpt

@@ -1,0 +1,242 @@
+// PlanAverage and PlanBlend: tensors computed element-wise from several same-shaped inputs.
+// Floating tensors are computed (docs/METHODS.md); every other tensor is copied from one input.
+
+#include <cmath>
+
+#include <fmt/format.h>
+
+#include "bundle/entry_codec.h"
+#include "io/file_util.h"
+#include "plan/object_graph.h"
+#include "plan/plan_util.h"
+#include "tfckpt/name_pattern.h"
+#include "tfckpt/paths.h"
+
+namespace tfckpt {
+namespace {
+
+// Shared by average and blend: inputs already opened in plan->sources; `computed` builds the
+// spec of a floating tensor; non-floating tensors come from source `copy_from`.
+Status BuildComputed(Plan* plan, const std::vector<int>& inputs, int copy_from, bool keep_optimizer,
+                     const std::function<Status(const std::string&,
+                                                std::shared_ptr<const ComputeSpec>*)>& spec_for) {
+  OptimizerFilter optimizer;
+  TFCKPT_RETURN_IF_ERROR(OptimizerFilter::Create(*plan->sources[copy_from].ckpt, &optimizer));
+  auto dropped = [&](const std::string& name) {
+    return !keep_optimizer && optimizer.IsOptimizer(name);
+  };
+  TFCKPT_RETURN_IF_ERROR(CheckSameLayout(*plan, inputs, dropped));
+  const Checkpoint& reference = *plan->sources[copy_from].ckpt;
+  int computed = 0, copied = 0, removed = 0;
+  for (const TensorInfo& t : reference.tensors()) {
+    if (dropped(t.name)) {
+      removed++;
+      continue;
+    }
+    PlannedTensor p;
+    p.name = t.name;
+    p.dtype = t.dtype;
+    p.shape = t.shape;
+    if (IsFloating(t.dtype)) {
+      p.action = PlannedTensor::Action::kCompute;
+      for (int s : inputs) {
+        p.pieces.push_back(PieceSource{s, plan->sources[s].ckpt->Find(t.name), nullptr});
+      }
+      TFCKPT_RETURN_IF_ERROR(spec_for(t.name, &p.compute));
+      computed++;
+    } else if (t.name == kObjectGraphKey && removed > 0) {
+      // Filled in below, once every dropped key is known.
+      p.pieces = PiecesOf(copy_from, t);
+      copied++;
+    } else {
+      p.pieces = PiecesOf(copy_from, t);
+      copied++;
+    }
+    plan->tensors.push_back(std::move(p));
+  }
+  if (removed > 0 && !optimizer.object_graph().empty()) {
+    for (PlannedTensor& p : plan->tensors) {
+      if (p.name != kObjectGraphKey) continue;
+      std::string rewritten;
+      bool changed = false;
+      TFCKPT_RETURN_IF_ERROR(RewriteObjectGraph(
+          optimizer.object_graph(),
+          [&](const std::string& k) -> std::optional<std::string> {
+            if (dropped(k)) return std::nullopt;
+            return k;
+          },
+          &rewritten, &changed));
+      if (changed) {
+        p.action = PlannedTensor::Action::kReplace;
+        p.replacement = std::make_shared<const std::string>(std::move(rewritten));
+      }
+    }
+  }
+  plan->notes.push_back(fmt::format(
+      "{} floating tensor(s) computed; {} other tensor(s) (integers, bools, strings, variants) "
+      "copied unchanged from '{}'",
+      computed, copied, plan->sources[copy_from].label));
+  if (removed > 0) {
+    plan->notes.push_back(
+        fmt::format("{} optimizer tensor(s) dropped (keep them with --keep-optimizer)", removed));
+  }
+  return Status::OK();
+}
+
+Status OpenAll(Plan* plan, const std::vector<std::string>& paths, std::vector<int>* indexes) {
+  for (const std::string& path : paths) {
+    PlanSource src;
+    TFCKPT_RETURN_IF_ERROR(OpenPlanSource(path, &src));
+    indexes->push_back(static_cast<int>(plan->sources.size()));
+    plan->sources.push_back(std::move(src));
+  }
+  return Status::OK();
+}
+
+}  // namespace
+
+Status LastCheckpoints(const std::string& dir, int n, std::vector<std::string>* prefixes) {
+  if (n <= 0) return Status::InvalidArgument("--last needs a positive number of checkpoints");
+  CheckpointState state;
+  TFCKPT_RETURN_IF_ERROR(ReadCheckpointState(dir, &state));
+  std::vector<std::string> listed = state.all_model_checkpoint_paths;
+  if (listed.empty() || listed.back() != state.model_checkpoint_path) {
+    listed.push_back(state.model_checkpoint_path);
+  }
+  if (static_cast<int>(listed.size()) < n) {
+    return Status::InvalidArgument(fmt::format("--last {}: '{}' lists only {} checkpoint(s)", n,
+                                               file::Join(dir, "checkpoint"), listed.size()));
+  }
+  prefixes->clear();
+  for (size_t i = listed.size() - n; i < listed.size(); i++) {
+    std::string p = file::Join(dir, listed[i]);
+    if (!file::Exists(p + ".index")) p = file::Join(dir, file::Basename(listed[i]));
+    prefixes->push_back(p);
+  }
+  return Status::OK();
+}
+
+Status PlanAverage(const std::vector<std::string>& sources, const std::string& output,
+                   const AverageOptions& options, Plan* plan) {
+  plan->operation = "average";
+  plan->output = output;
+  if (sources.empty()) return Status::InvalidArgument("average needs at least one source");
+  const int n = static_cast<int>(sources.size());
+  if (!options.weights.empty() && static_cast<int>(options.weights.size()) != n) {
+    return Status::InvalidArgument(
+        fmt::format("--weights has {} value(s) for {} source(s)", options.weights.size(), n));
+  }
+  std::vector<double> w = options.weights.empty() ? std::vector<double>(n, 1.0) : options.weights;
+  if (options.normalize) {
+    double sum = 0;
+    for (double x : w) sum += x;
+    if (sum == 0 || !std::isfinite(sum)) {
+      return Status::InvalidArgument(
+          "the weights add up to 0 (or are not finite): cannot normalize");
+    }
+    for (double& x : w) x /= sum;
+  }
+  int k =
+      options.take_nonfloat_from < 0 ? n + options.take_nonfloat_from : options.take_nonfloat_from;
+  if (k < 0 || k >= n) {
+    return Status::InvalidArgument(fmt::format(
+        "--take-nonfloat-from {} is not one of the {} sources (0..{}, or -1 for the last)",
+        options.take_nonfloat_from, n, n - 1));
+  }
+  std::vector<int> inputs;
+  TFCKPT_RETURN_IF_ERROR(OpenAll(plan, sources, &inputs));
+  TFCKPT_RETURN_IF_ERROR(CheckOutputIsNotAnInput(*plan));
+  auto spec = std::make_shared<ComputeSpec>();
+  spec->method = BlendMethod::kLinear;
+  spec->weights = w;
+  spec->normalize = false;  // already normalized
+  return BuildComputed(plan, inputs, inputs[k], options.keep_optimizer,
+                       [&](const std::string&, std::shared_ptr<const ComputeSpec>* out) {
+                         *out = spec;
+                         return Status::OK();
+                       });
+}
+
+Status PlanBlend(const BlendOptions& options, const std::string& output, Plan* plan) {
+  plan->operation = fmt::format("blend ({})", BlendMethodName(options.method));
+  plan->output = output;
+  const bool needs_base = options.method != BlendMethod::kLinear;
+  if (needs_base && !options.base) {
+    return Status::InvalidArgument(
+        fmt::format("{} needs --base BASE (the model the others were "
+                    "fine-tuned from)",
+                    BlendMethodName(options.method)));
+  }
+  if (!needs_base && options.base) {
+    return Status::InvalidArgument("linear takes no --base: list every model to combine");
+  }
+  if (options.models.empty()) return Status::InvalidArgument("blend needs at least one model");
+  if (options.method == BlendMethod::kSlerp && options.models.size() != 1) {
+    return Status::InvalidArgument("slerp interpolates between --base and exactly one model");
+  }
+  const size_t n = options.models.size();
+  std::vector<int> inputs;
+  std::vector<std::string> paths;
+  if (options.base) paths.push_back(*options.base);
+  paths.insert(paths.end(), options.models.begin(), options.models.end());
+  TFCKPT_RETURN_IF_ERROR(OpenAll(plan, paths, &inputs));
+  TFCKPT_RETURN_IF_ERROR(CheckOutputIsNotAnInput(*plan));
+
+  std::vector<NamePattern> patterns(options.overrides.size());
+  for (size_t i = 0; i < options.overrides.size(); i++) {
+    TFCKPT_RETURN_IF_ERROR(
+        NamePattern::Compile(options.overrides[i].pattern, "--set", &patterns[i]));
+  }
+  auto check = [&](const ComputeSpec& s, const std::string& name) -> Status {
+    std::string where = name.empty() ? "" : fmt::format(" (for '{}')", PrintableKey(name));
+    if (s.weights.size() != n) {
+      return Status::InvalidArgument(
+          fmt::format("{} weight(s) given for {} model(s){}", s.weights.size(), n, where));
+    }
+    if (s.density < 0 || s.density > 1) {
+      return Status::InvalidArgument(
+          fmt::format("density {} is not in [0, 1]{}", s.density, where));
+    }
+    if (s.p < 0 || s.p >= 1) {
+      return Status::InvalidArgument(fmt::format("p {} is not in [0, 1){}", s.p, where));
+    }
+    return Status::OK();
+  };
+  ComputeSpec global;
+  global.method = options.method;
+  global.has_base = needs_base;
+  global.weights = options.weights.empty() ? std::vector<double>(n, 1.0) : options.weights;
+  global.lambda = options.lambda;
+  global.t = options.t;
+  global.density = options.density;
+  global.p = options.p;
+  global.seed = options.seed;
+  global.normalize = options.normalize;
+  TFCKPT_RETURN_IF_ERROR(check(global, ""));
+  auto shared_global = std::make_shared<const ComputeSpec>(global);
+  return BuildComputed(
+      plan, inputs, inputs[0], options.keep_optimizer,
+      [&](const std::string& name, std::shared_ptr<const ComputeSpec>* out) -> Status {
+        ComputeSpec s = global;
+        bool changed = false;
+        for (size_t i = 0; i < patterns.size(); i++) {
+          if (!patterns[i].Search(name)) continue;
+          const BlendOverride& o = options.overrides[i];
+          if (o.weights) s.weights = *o.weights;
+          if (o.lambda) s.lambda = *o.lambda;
+          if (o.t) s.t = *o.t;
+          if (o.density) s.density = *o.density;
+          if (o.p) s.p = *o.p;
+          changed = true;
+        }
+        if (!changed) {
+          *out = shared_global;
+          return Status::OK();
+        }
+        TFCKPT_RETURN_IF_ERROR(check(s, name));
+        *out = std::make_shared<const ComputeSpec>(std::move(s));
+        return Status::OK();
+      });
+}
+
+}  // namespace tfckpt
