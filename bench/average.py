@@ -2,7 +2,8 @@
 users average checkpoints today (a Python script that loads each checkpoint with TensorFlow,
 accumulates every float tensor in float64 numpy arrays, divides and saves) and against the floor
 (reading the five data files and writing one at page-cache speed: `cat` + `cp`), alternating,
-median of --runs.
+median of --runs. tfckpt fsyncs its output unless --no-sync, so both are timed, and the floor is
+also given with a `sync` of the copied file.
 
 Usage: python3 bench/average.py [--cache DIR] [--runs N] [--scale S] [--bin DIR]
 
@@ -89,13 +90,19 @@ a, b = tf.train.load_checkpoint(sys.argv[1]), tf.train.load_checkpoint(sys.argv[
 ma, mb = a.get_variable_to_dtype_map(), b.get_variable_to_dtype_map()
 assert ma == mb, (sorted(ma), sorted(mb))
 assert a.get_variable_to_shape_map() == b.get_variable_to_shape_map()
-worst, unequal = 0.0, 0
+worst, ulps, unequal, differ, total = 0.0, 0.0, 0, 0, 0
 for name in sorted(ma):
     x, y = a.get_tensor(name), b.get_tensor(name)
+    total += x.size
     if not np.array_equal(x, y):
         unequal += 1
-        worst = max(worst, float(np.max(np.abs(x.astype(np.float64) - y.astype(np.float64)))))
-print(f"{len(ma)} tensors, {unequal} not bit-identical, max abs difference {worst:.3g}")
+        diff = np.abs(x.astype(np.float64) - y.astype(np.float64))
+        differ += int(np.count_nonzero(diff))
+        worst = max(worst, float(diff.max()))
+        if np.issubdtype(y.dtype, np.floating):
+            ulps = max(ulps, float(np.max(diff / np.spacing(np.abs(y)).astype(np.float64))))
+print(f"{len(ma)} tensors, {unequal} not bit-identical ({differ} of {total} values differ, "
+      f"by at most {worst:.3g} or {ulps:.0f} ulp)")
 '''
 
 
@@ -232,6 +239,8 @@ def main():
     if not args.skip_tfckpt:
         jobs[f"(a) tfckpt average --last {last} DIR -o OUT"] = [
             tfckpt, "average", "--last", last, ckpt_dir, "-o", out]
+        jobs["(a') the same with --no-sync"] = [
+            tfckpt, "average", "--last", last, ckpt_dir, "-o", out, "--no-sync"]
     jobs["(b) Python: tf.train.load_checkpoint + numpy float64 + SaveV2"] = [
         sys.executable, "-c", PYTHON_AVERAGE, ckpt_dir, last, out]
     jobs["(c) floor: cat 5 data files + cp 1"] = ["sh", "-c", floor, "sh", *data]

@@ -10,7 +10,7 @@ want_test=0
 APT_PACKAGES=(
   g++ cmake ninja-build pkg-config clang-format
   libleveldb-dev libsnappy-dev libisal-dev libre2-dev libprotobuf-dev protobuf-compiler
-  libcli11-dev libfmt-dev nlohmann-json3-dev
+  libcli11-dev libfmt-dev nlohmann-json3-dev libyaml-cpp-dev
   libgtest-dev libgmock-dev libbenchmark-dev
 )
 TF_VERSION=2.21.0

@@ -133,6 +133,16 @@ def _notes(report):
     return report["notes"]
 
 
+def _assert_nonfloat_note(report, source, inputs):
+    """A note says the non-float tensors were copied from `source` (and names no other input)."""
+    notes = [n for n in _notes(report) if source in n]
+    assert notes, "no note names %s, the source of the non-float tensors: %r" % (
+        source, report["notes"])
+    for other in inputs:
+        if other != source:
+            assert not any(other in n for n in notes), notes
+
+
 def test_average_tf1_default(tfckpt, tmp_path, train_dir):
     inputs = train_dir["prefixes"]
     before = ops.snapshot(train_dir["dir"])
@@ -144,9 +154,7 @@ def test_average_tf1_default(tfckpt, tmp_path, train_dir):
     got = check_average(out, inputs, train_dir["model"])
     # the non-float tensors (global_step too) are the newest input's; the summary says so
     assert int(got["global_step"][2]) == 1 + 2 + 3
-    notes = " ".join(_notes(report))
-    assert "global_step" in notes or inputs[-1] in notes or os.path.basename(inputs[-1]) in notes, (
-        "notes do not say where non-float tensors come from: %r" % notes)
+    _assert_nonfloat_note(report, inputs[-1], inputs)
     # TF1 Saver restores the model from it
     restored = ops.tf1_restore(out, _build_model)
     for name, value in restored.items():
@@ -159,7 +167,8 @@ def test_average_tf1_default(tfckpt, tmp_path, train_dir):
 def test_average_take_nonfloat_from(tfckpt, tmp_path, train_dir, take, index):
     inputs = train_dir["prefixes"]
     out = str(tmp_path / "model")
-    tfckpt.run("average", *inputs, "-o", out, "--take-nonfloat-from", take)
+    report = tfckpt.json("average", *inputs, "-o", out, "--take-nonfloat-from", take, "--json")
+    _assert_nonfloat_note(report, inputs[index], inputs)
     got = check_average(out, inputs, train_dir["model"], take=index)
     assert int(got["global_step"][2]) == sum(range(1, index + 2))
     assert got["vocab"][2].tolist()[0] == b"step-%d" % (index + 1)
@@ -352,7 +361,7 @@ def test_average_float8_and_complex_plain(tfckpt, tmp_path, rounding_pair):
 
 
 def test_average_disagreement(tfckpt, tmp_path):
-    base = {"same": ("float32", [1.0, 2.0]), "step": ("int64", 5)}
+    base = {"agreed_t": ("float32", [1.0, 2.0]), "counter_t": ("int64", 5)}
     a = dict(base, shape_t=("float32", [[1.0, 2.0, 3.0]]), dtype_t=("float32", [1.0, 2.0]),
              missing_t=("float32", [4.0]))
     b = dict(base, shape_t=("float32", [[1.0], [2.0], [3.0]]), dtype_t=("float64", [1.0, 2.0]))
@@ -366,15 +375,17 @@ def test_average_disagreement(tfckpt, tmp_path):
     assert ops.dir_entries(tmp_path / "o") == []
     lines = proc.err.splitlines()
     # tensor -> inputs its problem must name
-    problems = {"shape_t": ["in_b"], "dtype_t": ["in_b"], "missing_t": ["in_b"],
-                "extra_t": ["in_a", "in_b"]}
+    problems = {"shape_t": ["in_a", "in_b"], "dtype_t": ["in_a", "in_b"],
+                "missing_t": ["in_b"], "extra_t": ["in_c"]}
     for tensor, inputs in problems.items():
         hits = [ln for ln in lines if re.search(r"\b%s\b" % tensor, ln)]
         assert hits, "%s not reported: %s" % (tensor, proc.where)
         for inp in inputs:
             assert any(inp in ln for ln in hits), "%s: input %s not named in %r" % (
                 tensor, inp, hits)
-    assert not [ln for ln in lines if re.search(r"\bsame\b|\bstep\b", ln)], proc.err
+    # a name only some inputs have is reported with an input that lacks it
+    assert any("in_a" in ln or "in_b" in ln for ln in lines if "extra_t" in ln), proc.err
+    assert not [ln for ln in lines if re.search(r"agreed_t|counter_t", ln)], proc.err
 
 
 # ---------------------------------------------------------------------------------------------

@@ -6,6 +6,7 @@
 
 #include "commands.h"
 #include "tfckpt/plan.h"
+#include "tfckpt/recipe.h"
 
 namespace tfckpt::cli {
 namespace {
@@ -392,6 +393,39 @@ void RegisterBlend(CLI::App& app) {
     Plan plan;
     Status s = PlanBlend(bo, args->output, &plan);
     Run(s, plan, *args, args->threads);
+  });
+}
+
+void RegisterApply(CLI::App& app) {
+  struct Args {
+    std::string recipe, output, link = "auto";
+    bool dry_run = false, force = false, no_sync = false;
+  };
+  auto args = std::make_shared<Args>();
+  CLI::App* cmd = app.add_subcommand(
+      "apply",
+      "Run a recipe: one YAML file describing inputs, a pipeline of steps and the output.");
+  cmd->add_option("RECIPE", args->recipe, "The recipe (.yaml)")->required();
+  cmd->add_option("-o,--output", args->output, "Write here instead of the recipe's output");
+  cmd->add_flag("--dry-run", args->dry_run, "Print every step's resolved plan; write nothing");
+  cmd->add_flag("--force", args->force, "Replace an existing output");
+  cmd->add_flag("--no-sync", args->no_sync, "Skip fsync of the outputs");
+  cmd->add_option("--link", args->link, "auto, copy or hardlink (as for merge)")
+      ->check(CLI::IsMember({"auto", "copy", "hardlink"}));
+  cmd->callback([args] {
+    RecipeOptions ro;
+    if (!args->output.empty()) ro.output = args->output;
+    ro.dry_run = args->dry_run;
+    ro.execute.overwrite = args->force;
+    ro.execute.sync = !args->no_sync;
+    ro.execute.progress = ::isatty(STDERR_FILENO);
+    ro.execute.link = args->link == "copy"       ? LinkMode::kCopy
+                      : args->link == "hardlink" ? LinkMode::kHardlink
+                                                 : LinkMode::kAuto;
+    std::string report;
+    Status s = ApplyRecipe(args->recipe, ro, &report);
+    fmt::print("{}", report);
+    if (!s.ok()) ReportError(s);
   });
 }
 

@@ -41,6 +41,7 @@ void RegisterTransfer(CLI::App& app);
 void RegisterEdit(CLI::App& app);
 void RegisterAverage(CLI::App& app);
 void RegisterBlend(CLI::App& app);
+void RegisterApply(CLI::App& app);
 
 }  // namespace tfckpt::cli
 

@@ -51,6 +51,7 @@ int main(int argc, char** argv) {
   RegisterEdit(app);
   RegisterAverage(app);
   RegisterBlend(app);
+  RegisterApply(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

@@ -1,0 +1,441 @@
+#include "tfckpt/recipe.h"
+
+#include <yaml-cpp/yaml.h>
+
+#include <map>
+#include <set>
+
+#include <fmt/format.h>
+
+#include "io/file_util.h"
+
+namespace tfckpt {
+namespace {
+
+// A recipe being read: knows its file, to point errors at lines.
+class Reader {
+ public:
+  explicit Reader(std::string path) : path_(std::move(path)), dir_(file::Dirname(path_)) {}
+
+  Status Error(const YAML::Node& node, const std::string& message) const {
+    const YAML::Mark mark = node.Mark();
+    if (mark.line < 0) return Status::InvalidArgument(fmt::format("{}: {}", path_, message));
+    return Status::InvalidArgument(fmt::format("{}:{}: {}", path_, mark.line + 1, message));
+  }
+
+  // Rejects keys outside `allowed`.
+  Status Keys(const YAML::Node& map, const std::set<std::string>& allowed,
+              const std::string& what) const {
+    if (!map.IsMap())
+      return Error(map, fmt::format("{} must be a mapping of keys to values", what));
+    for (const auto& kv : map) {
+      std::string key = kv.first.as<std::string>();
+      if (!allowed.count(key)) {
+        return Error(kv.first, fmt::format("unknown key '{}' in {} (expected one of: {})", key,
+                                           what, fmt::join(allowed, ", ")));
+      }
+    }
+    return Status::OK();
+  }
+
+  template <typename T>
+  Status Scalar(const YAML::Node& node, const std::string& what, T* out) const {
+    if (!node.IsScalar()) return Error(node, fmt::format("{} must be a single value", what));
+    try {
+      *out = node.as<T>();
+    } catch (const YAML::Exception&) {
+      return Error(node, fmt::format("{} has the wrong type ('{}')", what, node.Scalar()));
+    }
+    return Status::OK();
+  }
+
+  Status Numbers(const YAML::Node& node, const std::string& what, std::vector<double>* out) const {
+    if (!node.IsSequence()) return Error(node, fmt::format("{} must be a list of numbers", what));
+    out->clear();
+    for (const auto& item : node) {
+      double v = 0;
+      TFCKPT_RETURN_IF_ERROR(Scalar(item, what, &v));
+      out->push_back(v);
+    }
+    return Status::OK();
+  }
+
+  Status Strings(const YAML::Node& node, const std::string& what,
+                 std::vector<std::string>* out) const {
+    if (!node.IsSequence()) return Error(node, fmt::format("{} must be a list", what));
+    out->clear();
+    for (const auto& item : node) {
+      std::string v;
+      TFCKPT_RETURN_IF_ERROR(Scalar(item, what, &v));
+      out->push_back(v);
+    }
+    return Status::OK();
+  }
+
+  // Ordered (key, value) string pairs from a mapping, or from a list of one-key mappings.
+  Status Pairs(const YAML::Node& node, const std::string& what,
+               std::vector<std::pair<std::string, std::string>>* out) const {
+    auto add = [&](const YAML::Node& map) -> Status {
+      for (const auto& kv : map) {
+        std::string k, v;
+        TFCKPT_RETURN_IF_ERROR(Scalar(kv.first, what, &k));
+        TFCKPT_RETURN_IF_ERROR(Scalar(kv.second, what, &v));
+        out->emplace_back(k, v);
+      }
+      return Status::OK();
+    };
+    if (node.IsMap()) return add(node);
+    if (node.IsSequence()) {
+      for (const auto& item : node) {
+        if (!item.IsMap()) return Error(item, fmt::format("{} entries must be OLD: NEW", what));
+        TFCKPT_RETURN_IF_ERROR(add(item));
+      }
+      return Status::OK();
+    }
+    return Error(node, fmt::format("{} must be a mapping of names", what));
+  }
+
+  // A path written in the recipe, relative to its directory.
+  std::string Path(const std::string& p) const {
+    return p.empty() || p[0] == '/' ? p : file::Join(dir_, p);
+  }
+  const std::string& path() const { return path_; }
+
+ private:
+  std::string path_;
+  std::string dir_;
+};
+
+// The keys each kind of step takes.
+const std::map<std::string, std::set<std::string>>& StepKeys() {
+  static const auto* keys = new std::map<std::string, std::set<std::string>>{
+      {"merge", {"sources", "on_conflict", "move"}},
+      {"transfer", {"into", "from"}},
+      {"edit", {"source", "rename", "keep", "drop", "strip_optimizer"}},
+      {"average",
+       {"sources", "last", "weights", "normalize", "take_nonfloat_from", "keep_optimizer"}},
+      {"blend",
+       {"method", "base", "models", "weights", "lambda", "t", "density", "p", "seed", "normalize",
+        "keep_optimizer", "per_tensor"}},
+  };
+  return *keys;
+}
+
+struct Step {
+  std::string op;
+  std::string name;
+  YAML::Node body;
+  YAML::Node node;
+};
+
+// Turns references into paths: an input's name, an earlier step's name, or a path.
+struct Refs {
+  const Reader* reader;
+  std::map<std::string, std::string> inputs;        // name -> path
+  std::map<std::string, std::string> step_outputs;  // name -> path
+  std::string previous;                             // the previous step's output
+  std::set<std::string> produced;                   // paths written by earlier steps
+
+  Status Resolve(const YAML::Node& node, const std::string& what, std::string* path) const {
+    std::string ref;
+    TFCKPT_RETURN_IF_ERROR(reader->Scalar(node, what, &ref));
+    if (auto it = inputs.find(ref); it != inputs.end()) {
+      *path = it->second;
+    } else if (auto st = step_outputs.find(ref); st != step_outputs.end()) {
+      *path = st->second;
+    } else if (ref.find('/') != std::string::npos || file::Exists(reader->Path(ref)) ||
+               file::Exists(reader->Path(ref) + ".index")) {
+      *path = reader->Path(ref);
+    } else {
+      return reader->Error(node, fmt::format("'{}' is neither an input, an earlier step's name, "
+                                             "nor an existing path",
+                                             ref));
+    }
+    return Status::OK();
+  }
+  Status List(const YAML::Node& node, const std::string& what,
+              std::vector<std::string>* paths) const {
+    if (!node.IsSequence()) return reader->Error(node, fmt::format("{} must be a list", what));
+    paths->clear();
+    for (const auto& item : node) {
+      std::string p;
+      TFCKPT_RETURN_IF_ERROR(Resolve(item, what, &p));
+      paths->push_back(p);
+    }
+    return Status::OK();
+  }
+  // The step's single input: `key` if present, else the previous step's output.
+  Status InputOr(const YAML::Node& body, const std::string& key, const YAML::Node& step,
+                 std::string* path) const {
+    if (body[key]) return Resolve(body[key], key, path);
+    if (previous.empty()) {
+      return reader->Error(step,
+                           fmt::format("this step needs '{}' (there is no previous step)", key));
+    }
+    *path = previous;
+    return Status::OK();
+  }
+};
+
+Status BuildStep(const Reader& r, const Refs& refs, const Step& step, const std::string& output,
+                 Plan* plan) {
+  const YAML::Node& b = step.body;
+  if (step.op == "merge") {
+    TFCKPT_RETURN_IF_ERROR(r.Keys(b, {"sources", "on_conflict", "move"}, "a merge step"));
+    if (!b["sources"]) return r.Error(b, "a merge step needs 'sources'");
+    std::vector<std::string> sources;
+    TFCKPT_RETURN_IF_ERROR(refs.List(b["sources"], "sources", &sources));
+    MergeOptions mo;
+    if (b["on_conflict"]) {
+      std::string c;
+      TFCKPT_RETURN_IF_ERROR(r.Scalar(b["on_conflict"], "on_conflict", &c));
+      if (c == "first") {
+        mo.on_conflict = MergeOptions::OnConflict::kFirst;
+      } else if (c == "last") {
+        mo.on_conflict = MergeOptions::OnConflict::kLast;
+      } else if (c != "error") {
+        return r.Error(b["on_conflict"], "on_conflict must be error, first or last");
+      }
+    }
+    return PlanMerge(sources, output, mo, plan);
+  }
+  if (step.op == "transfer") {
+    TFCKPT_RETURN_IF_ERROR(r.Keys(b, {"into", "from"}, "a transfer step"));
+    TransferOptions to;
+    if (b["into"]) {
+      std::string into;
+      TFCKPT_RETURN_IF_ERROR(refs.Resolve(b["into"], "into", &into));
+      to.into = into;
+    }
+    if (!b["from"] || !b["from"].IsSequence()) {
+      return r.Error(b,
+                     "a transfer step needs 'from': a list of {source: ..., map: {CKPT: TARGET}}");
+    }
+    for (const auto& g : b["from"]) {
+      TFCKPT_RETURN_IF_ERROR(r.Keys(g, {"source", "map"}, "a transfer 'from' entry"));
+      if (!g["source"] || !g["map"])
+        return r.Error(g, "each 'from' entry needs 'source' and 'map'");
+      AssignmentGroup group;
+      TFCKPT_RETURN_IF_ERROR(refs.Resolve(g["source"], "source", &group.source));
+      TFCKPT_RETURN_IF_ERROR(r.Pairs(g["map"], "map", &group.map));
+      to.groups.push_back(std::move(group));
+    }
+    return PlanTransfer(to, output, plan);
+  }
+  if (step.op == "edit") {
+    TFCKPT_RETURN_IF_ERROR(
+        r.Keys(b, {"source", "rename", "keep", "drop", "strip_optimizer"}, "an edit step"));
+    std::string source;
+    TFCKPT_RETURN_IF_ERROR(refs.InputOr(b, "source", step.node, &source));
+    EditOptions eo;
+    if (b["rename"]) TFCKPT_RETURN_IF_ERROR(r.Pairs(b["rename"], "rename", &eo.renames));
+    if (b["keep"]) TFCKPT_RETURN_IF_ERROR(r.Strings(b["keep"], "keep", &eo.keep));
+    if (b["drop"]) TFCKPT_RETURN_IF_ERROR(r.Strings(b["drop"], "drop", &eo.drop));
+    if (b["strip_optimizer"]) {
+      TFCKPT_RETURN_IF_ERROR(
+          r.Scalar(b["strip_optimizer"], "strip_optimizer", &eo.strip_optimizer));
+    }
+    return PlanEdit(source, output, eo, plan);
+  }
+  if (step.op == "average") {
+    TFCKPT_RETURN_IF_ERROR(r.Keys(
+        b, {"sources", "last", "weights", "normalize", "take_nonfloat_from", "keep_optimizer"},
+        "an average step"));
+    std::vector<std::string> sources;
+    if (b["sources"] && b["last"]) return r.Error(b, "give either 'sources' or 'last', not both");
+    if (b["sources"]) {
+      TFCKPT_RETURN_IF_ERROR(refs.List(b["sources"], "sources", &sources));
+    } else if (b["last"]) {
+      TFCKPT_RETURN_IF_ERROR(r.Keys(b["last"], {"n", "dir"}, "'last'"));
+      int n = 0;
+      std::string dir;
+      if (!b["last"]["n"] || !b["last"]["dir"]) return r.Error(b["last"], "'last' needs n and dir");
+      TFCKPT_RETURN_IF_ERROR(r.Scalar(b["last"]["n"], "n", &n));
+      TFCKPT_RETURN_IF_ERROR(refs.Resolve(b["last"]["dir"], "dir", &dir));
+      Status s = LastCheckpoints(dir, n, &sources);
+      if (!s.ok()) return r.Error(b["last"], s.message());
+    } else {
+      return r.Error(b, "an average step needs 'sources' or 'last'");
+    }
+    AverageOptions ao;
+    if (b["weights"]) TFCKPT_RETURN_IF_ERROR(r.Numbers(b["weights"], "weights", &ao.weights));
+    if (b["normalize"])
+      TFCKPT_RETURN_IF_ERROR(r.Scalar(b["normalize"], "normalize", &ao.normalize));
+    if (b["take_nonfloat_from"]) {
+      TFCKPT_RETURN_IF_ERROR(
+          r.Scalar(b["take_nonfloat_from"], "take_nonfloat_from", &ao.take_nonfloat_from));
+    }
+    if (b["keep_optimizer"]) {
+      TFCKPT_RETURN_IF_ERROR(r.Scalar(b["keep_optimizer"], "keep_optimizer", &ao.keep_optimizer));
+    }
+    return PlanAverage(sources, output, ao, plan);
+  }
+  // blend
+  TFCKPT_RETURN_IF_ERROR(r.Keys(b,
+                                {"method", "base", "models", "weights", "lambda", "t", "density",
+                                 "p", "seed", "normalize", "keep_optimizer", "per_tensor"},
+                                "a blend step"));
+  BlendOptions bo;
+  std::string method;
+  if (!b["method"]) return r.Error(b, "a blend step needs 'method'");
+  TFCKPT_RETURN_IF_ERROR(r.Scalar(b["method"], "method", &method));
+  auto m = BlendMethodFromName(method);
+  if (!m) {
+    return r.Error(
+        b["method"],
+        fmt::format("unknown method '{}' (linear, task_arithmetic, slerp, ties, dare)", method));
+  }
+  bo.method = *m;
+  if (b["base"]) {
+    std::string base;
+    TFCKPT_RETURN_IF_ERROR(refs.Resolve(b["base"], "base", &base));
+    bo.base = base;
+  }
+  if (!b["models"]) return r.Error(b, "a blend step needs 'models'");
+  TFCKPT_RETURN_IF_ERROR(refs.List(b["models"], "models", &bo.models));
+  if (b["weights"]) TFCKPT_RETURN_IF_ERROR(r.Numbers(b["weights"], "weights", &bo.weights));
+  for (auto [key, field] : {std::pair{"lambda", &bo.lambda}, std::pair{"t", &bo.t},
+                            std::pair{"density", &bo.density}, std::pair{"p", &bo.p}}) {
+    if (b[key]) TFCKPT_RETURN_IF_ERROR(r.Scalar(b[key], key, field));
+  }
+  if (b["seed"]) TFCKPT_RETURN_IF_ERROR(r.Scalar(b["seed"], "seed", &bo.seed));
+  if (b["normalize"]) TFCKPT_RETURN_IF_ERROR(r.Scalar(b["normalize"], "normalize", &bo.normalize));
+  if (b["keep_optimizer"]) {
+    TFCKPT_RETURN_IF_ERROR(r.Scalar(b["keep_optimizer"], "keep_optimizer", &bo.keep_optimizer));
+  }
+  if (b["per_tensor"]) {
+    if (!b["per_tensor"].IsSequence()) return r.Error(b["per_tensor"], "per_tensor must be a list");
+    for (const auto& rule : b["per_tensor"]) {
+      TFCKPT_RETURN_IF_ERROR(
+          r.Keys(rule, {"match", "weights", "lambda", "t", "density", "p"}, "a per_tensor rule"));
+      BlendOverride o;
+      if (!rule["match"]) return r.Error(rule, "a per_tensor rule needs 'match' (a regex)");
+      TFCKPT_RETURN_IF_ERROR(r.Scalar(rule["match"], "match", &o.pattern));
+      if (rule["weights"]) {
+        std::vector<double> w;
+        TFCKPT_RETURN_IF_ERROR(r.Numbers(rule["weights"], "weights", &w));
+        o.weights = w;
+      }
+      for (auto [key, field] : {std::pair{"lambda", &o.lambda}, std::pair{"t", &o.t},
+                                std::pair{"density", &o.density}, std::pair{"p", &o.p}}) {
+        if (rule[key]) {
+          double v = 0;
+          TFCKPT_RETURN_IF_ERROR(r.Scalar(rule[key], key, &v));
+          *field = v;
+        }
+      }
+      bo.overrides.push_back(std::move(o));
+    }
+  }
+  return PlanBlend(bo, output, plan);
+}
+
+}  // namespace
+
+Status ApplyRecipe(const std::string& path, const RecipeOptions& options, std::string* report) {
+  Reader r(path);
+  YAML::Node root;
+  try {
+    root = YAML::LoadFile(path);
+  } catch (const YAML::BadFile&) {
+    return Status::NotFound(fmt::format("cannot read recipe '{}'", path));
+  } catch (const YAML::ParserException& e) {
+    return Status::InvalidArgument(
+        fmt::format("{}:{}: not valid YAML: {}", path, e.mark.line + 1, e.msg));
+  }
+  TFCKPT_RETURN_IF_ERROR(r.Keys(root, {"inputs", "steps", "output"}, "the recipe"));
+  Refs refs{&r, {}, {}, "", {}};
+  if (root["inputs"]) {
+    if (!root["inputs"].IsMap()) return r.Error(root["inputs"], "inputs must map names to paths");
+    for (const auto& kv : root["inputs"]) {
+      std::string name, p;
+      TFCKPT_RETURN_IF_ERROR(r.Scalar(kv.first, "an input name", &name));
+      TFCKPT_RETURN_IF_ERROR(r.Scalar(kv.second, "an input path", &p));
+      refs.inputs[name] = r.Path(p);
+    }
+  }
+  std::string output;
+  if (options.output) {
+    output = *options.output;
+  } else if (root["output"]) {
+    TFCKPT_RETURN_IF_ERROR(r.Scalar(root["output"], "output", &output));
+    output = r.Path(output);
+  } else {
+    return r.Error(root, "the recipe has no 'output' (or pass -o)");
+  }
+  if (!root["steps"] || !root["steps"].IsSequence() || root["steps"].size() == 0) {
+    return r.Error(root,
+                   "the recipe needs 'steps': a list of merge / transfer / edit / average / "
+                   "blend steps");
+  }
+  // Read every step's shape first, so a typo late in the file fails before any work.
+  std::set<std::string> kOps;
+  for (const auto& [op, keys] : StepKeys()) kOps.insert(op);
+  std::vector<Step> steps;
+  std::set<std::string> names;
+  const YAML::Node step_list = root["steps"];
+  for (size_t n = 0; n < step_list.size(); n++) {
+    const YAML::Node node = step_list[n];
+    if (!node.IsMap()) return r.Error(node, "each step is a mapping such as {merge: {...}}");
+    Step step;
+    step.node = node;
+    for (const auto& kv : node) {
+      std::string key = kv.first.as<std::string>();
+      if (key == "name") {
+        TFCKPT_RETURN_IF_ERROR(r.Scalar(kv.second, "name", &step.name));
+        if (!names.insert(step.name).second || refs.inputs.count(step.name)) {
+          return r.Error(kv.second, fmt::format("the name '{}' is already used", step.name));
+        }
+      } else if (kOps.count(key)) {
+        if (!step.op.empty()) return r.Error(kv.first, "a step does exactly one thing");
+        step.op = key;
+        step.body = kv.second;
+      } else {
+        return r.Error(kv.first, fmt::format("unknown step '{}' (expected one of: {}, name)", key,
+                                             fmt::join(kOps, ", ")));
+      }
+    }
+    if (step.op.empty()) return r.Error(node, "this step names no operation");
+    const std::string what =
+        (step.op == "edit" || step.op == "average" ? "an " : "a ") + step.op + " step";
+    TFCKPT_RETURN_IF_ERROR(r.Keys(step.body, StepKeys().at(step.op), what));
+    steps.push_back(std::move(step));
+  }
+
+  const std::string scratch =
+      output + std::string(file::kTempMarker) + file::RandomToken() + "-steps";
+  auto cleanup = [&](Status s) {
+    file::RemoveTree(scratch);
+    return s;
+  };
+  for (size_t i = 0; i < steps.size(); i++) {
+    const Step& step = steps[i];
+    const bool last = i + 1 == steps.size();
+    std::string out = last ? output : file::Join(scratch, fmt::format("step{}/ckpt", i + 1));
+    Plan plan;
+    Status s = BuildStep(r, refs, step, out, &plan);
+    *report +=
+        fmt::format("step {} ({}{}):\n", i + 1, step.op, step.name.empty() ? "" : ", " + step.name);
+    if (!s.ok()) {
+      // An input written by an earlier step does not exist during a dry run.
+      bool waits = options.dry_run && s.code() == Status::Code::kNotFound;
+      if (!waits) {
+        return cleanup(s.message().rfind(path, 0) == 0 ? s : r.Error(step.node, s.message()));
+      }
+      *report += "  (its plan depends on an earlier step's output, made when the recipe runs)\n";
+    } else if (options.dry_run) {
+      *report += plan.Describe();
+    } else {
+      ExecuteReport er;
+      s = ExecutePlan(plan, options.execute, &er);
+      if (!s.ok()) return cleanup(s);
+      *report += fmt::format("  {} tensors, {} bytes -> {}\n", er.tensors, er.bytes, out);
+    }
+    refs.previous = out;
+    if (!step.name.empty()) refs.step_outputs[step.name] = out;
+  }
+  file::RemoveTree(scratch);
+  return Status::OK();
+}
+
+}  // namespace tfckpt
