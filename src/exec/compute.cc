@@ -5,6 +5,7 @@
 #include <complex>
 #include <cstring>
 #include <deque>
+#include <memory>
 
 #include <fmt/format.h>
 
@@ -208,13 +209,13 @@ void ComputeChunk(const Prepared& p, int64_t begin, int64_t count, uint8_t* out)
         for (int64_t k = 0; k < c; k++) acc[k] = p.s0 * base[k] + p.s1 * x[k];
         break;
       case BlendMethod::kDare: {
-        const double scale = 1.0 / (1.0 - s.p);
+        const double keep_fraction = 1.0 - s.p;
         for (size_t m = 0; m < nm; m++) {
           LoadReal(dtype, p.data(p.model(m)), g, c, x.data());
           const double w = s.weights[m];
           for (int64_t k = 0; k < c; k++) {
             double u = static_cast<double>(SplitMixAt(p.dare_state[m], g + k) >> 11) * 0x1.0p-53;
-            double kept = u < s.p ? 0.0 : (x[k] - base[k]) * scale;
+            double kept = u < s.p ? 0.0 : (x[k] - base[k]) / keep_fraction;
             acc[k] += w * kept;
           }
         }
@@ -284,31 +285,44 @@ Status WriteComputedTensor(const Plan& plan, const PlannedTensor& t, ThreadPool*
     }
     return writer->EndTensor();
   }
-  // A window of chunks in flight; results are appended in order.
+  // A window of chunks in flight; results are appended in order. Output buffers are reused
+  // across chunks and tensors (fresh allocations would cost a page fault per 4 KiB).
   struct Pending {
-    std::vector<uint8_t> out;
+    uint8_t* out;
     int64_t count;
     std::future<void> done;
   };
   std::deque<Pending> window;
   const size_t max_window = static_cast<size_t>(pool->size()) * 2;
+  const size_t chunk_bytes = static_cast<size_t>(chunk * es);
+  static thread_local std::vector<std::unique_ptr<uint8_t[]>> buffers;
+  static thread_local size_t buffer_bytes = 0;
+  if (buffer_bytes < chunk_bytes || buffers.size() < max_window) {
+    buffers.clear();
+    for (size_t i = 0; i < max_window; i++) buffers.emplace_back(new uint8_t[chunk_bytes]);
+    buffer_bytes = chunk_bytes;
+  }
+  std::vector<uint8_t*> free_buffers;
+  for (size_t i = 0; i < max_window; i++) free_buffers.push_back(buffers[i].get());
   int64_t next = 0;
   Status status;
   while (next < chunks || !window.empty()) {
     while (next < chunks && window.size() < max_window) {
       int64_t begin = next * chunk, count = std::min(chunk, p.n - begin);
-      window.push_back({std::vector<uint8_t>(static_cast<size_t>(count * es)), count, {}});
-      Pending& slot = window.back();
-      uint8_t* dst = slot.out.data();
-      slot.done = pool->Submit([&p, begin, count, dst] { ComputeChunk(p, begin, count, dst); });
+      uint8_t* dst = free_buffers.back();
+      free_buffers.pop_back();
+      window.push_back({dst, count, {}});
+      window.back().done =
+          pool->Submit([&p, begin, count, dst] { ComputeChunk(p, begin, count, dst); });
       next++;
     }
     Pending& front = window.front();
     front.done.get();
     if (status.ok()) {
-      status = writer->Append({front.out.data(), front.out.size()});
-      progress(static_cast<int64_t>(front.out.size()));
+      status = writer->Append({front.out, static_cast<size_t>(front.count * es)});
+      progress(front.count * es);
     }
+    free_buffers.push_back(front.out);
     window.pop_front();
   }
   TFCKPT_RETURN_IF_ERROR(status);
