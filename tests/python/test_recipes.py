@@ -286,7 +286,7 @@ def test_recipe_dry_run_writes_nothing(tfckpt, tmp_path, workspace):
     before = _files_under(tmp_path)
     proc = tfckpt.run("apply", recipe, "--dry-run")
     assert _files_under(tmp_path) == before
-    for word in ("recent", "average", "task_arithmetic", "edit"):
+    for word in ("recent", "average", "blend", "edit"):  # every step: its kind, its name
         assert word in proc.out, (word, proc.out)
 
 
