@@ -94,6 +94,27 @@ struct BundleWriter::Impl {
 
   int64_t& shard_bytes() { return shards[current].bytes; }
 
+  // Records an entry whose bytes already lie in an adopted data file.
+  Status AddEntryAt(std::string key, DType dtype, const Shape& shape, const DataLocation& loc) {
+    const int n = static_cast<int>(shards.size());
+    const int64_t bytes = loc.shard_id >= 0 && loc.shard_id < n ? shards[loc.shard_id].bytes : 0;
+    if (loc.shard_id < 0 || loc.shard_id >= n || loc.offset < 0 || loc.size < 0 ||
+        loc.offset > bytes || loc.size > bytes - loc.offset) {
+      return Status::InvalidArgument(
+          fmt::format("tensor '{}': bytes {}..{} of shard {} are not in an adopted data file",
+                      PrintableKey(key), loc.offset, loc.offset + loc.size, loc.shard_id));
+    }
+    pb::BundleEntryProto e;
+    e.set_dtype(static_cast<int32_t>(dtype));
+    ShapeToProto(shape, e.mutable_shape());
+    e.set_shard_id(loc.shard_id);
+    e.set_offset(loc.offset);
+    e.set_size(loc.size);
+    e.set_crc32c(loc.masked_crc32c);
+    entries.emplace(std::move(key), std::move(e));
+    return Status::OK();
+  }
+
   // Validates a slice of a partitioned tensor and records it; gives its index key and shape.
   // Sets *whole (and records nothing) when the slice is the whole tensor.
   Status RegisterSlice(std::string_view full_name, const Shape& full_shape,
@@ -390,21 +411,6 @@ Status BundleWriter::AddTensor(std::string_view name, const Tensor& tensor) {
                        {reinterpret_cast<const uint8_t*>(serialized.data()), serialized.size()});
 }
 
-namespace {
-
-Status CheckLocation(std::string_view name, const DataLocation& loc, int num_shards,
-                     int64_t shard_bytes) {
-  if (loc.shard_id < 0 || loc.shard_id >= num_shards || loc.offset < 0 || loc.size < 0 ||
-      loc.offset > shard_bytes || loc.size > shard_bytes - loc.offset) {
-    return Status::InvalidArgument(
-        fmt::format("tensor '{}': bytes {}..{} of shard {} are not in an adopted data file",
-                    PrintableKey(name), loc.offset, loc.offset + loc.size, loc.shard_id));
-  }
-  return Status::OK();
-}
-
-}  // namespace
-
 Status BundleWriter::Impl::RegisterSlice(std::string_view full_name, const Shape& full_shape,
                                          const TensorSlice& slice, DType dtype, std::string* key,
                                          Shape* slice_shape, bool* whole) {
@@ -492,19 +498,7 @@ Status BundleWriter::AddExistingSlice(std::string_view full_name, const Shape& f
   TFCKPT_RETURN_IF_ERROR(
       m.RegisterSlice(full_name, full_shape, slice, dtype, &key, &slice_shape, &whole));
   if (whole) return AddExisting(full_name, dtype, full_shape, location);
-  const int n = static_cast<int>(m.shards.size());
-  TFCKPT_RETURN_IF_ERROR(CheckLocation(
-      full_name, location, n,
-      location.shard_id >= 0 && location.shard_id < n ? m.shards[location.shard_id].bytes : 0));
-  pb::BundleEntryProto e;
-  e.set_dtype(static_cast<int32_t>(dtype));
-  ShapeToProto(slice_shape, e.mutable_shape());
-  e.set_shard_id(location.shard_id);
-  e.set_offset(location.offset);
-  e.set_size(location.size);
-  e.set_crc32c(location.masked_crc32c);
-  m.entries.emplace(std::move(key), std::move(e));
-  return Status::OK();
+  return m.AddEntryAt(std::move(key), dtype, slice_shape, location);
 }
 
 Status BundleWriter::AddCopiedSlice(std::string_view full_name, const Shape& full_shape,
@@ -614,19 +608,7 @@ Status BundleWriter::AddExisting(std::string_view name, DType dtype, const Shape
                                  const DataLocation& location) {
   Impl& m = *impl_;
   TFCKPT_RETURN_IF_ERROR(m.CheckName(name));
-  const int n = static_cast<int>(m.shards.size());
-  TFCKPT_RETURN_IF_ERROR(CheckLocation(
-      name, location, n,
-      location.shard_id >= 0 && location.shard_id < n ? m.shards[location.shard_id].bytes : 0));
-  pb::BundleEntryProto e;
-  e.set_dtype(static_cast<int32_t>(dtype));
-  ShapeToProto(shape, e.mutable_shape());
-  e.set_shard_id(location.shard_id);
-  e.set_offset(location.offset);
-  e.set_size(location.size);
-  e.set_crc32c(location.masked_crc32c);
-  m.entries.emplace(std::string(name), std::move(e));
-  return Status::OK();
+  return m.AddEntryAt(std::string(name), dtype, shape, location);
 }
 
 Status BundleWriter::AddCopiedRange(std::string_view name, DType dtype, const Shape& shape,
