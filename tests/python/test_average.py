@@ -475,3 +475,81 @@ def test_average_tf2_last_keep_optimizer(tfckpt, tmp_path, tf2_steps):
     tf.train.Checkpoint(model=model, optimizer=opt).restore(out).assert_existing_objects_matched()
     for attr, var in model.by_name().items():
         R.assert_bits_equal(var.numpy(), got["model/%s/.ATTRIBUTES/VARIABLE_VALUE" % attr][2], attr)
+
+
+# ---------------------------------------------------------------------------------------------
+# Every float dtype TF can save; variants; partitioned variables
+# ---------------------------------------------------------------------------------------------
+
+ALL_FLOATS = ["bfloat16", "float16", "float32", "float64", "float8_e4m3fn", "float8_e5m2",
+              "float8_e4m3fnuz", "float8_e5m2fnuz", "float8_e4m3b11fnuz", "float4_e2m1fn"]
+
+
+def _variants(seed):
+    l1 = tf.raw_ops.TensorListFromTensor(tensor=tf.constant([1.0, 2.0, 3.0]) * seed,
+                                         element_shape=tf.constant([], tf.int32))
+    l2 = tf.raw_ops.TensorListFromTensor(tensor=tf.constant([[seed, 2], [3, 4]], tf.int32),
+                                         element_shape=tf.constant([2], tf.int32))
+    return l1, l2
+
+
+@pytest.fixture(scope="module")
+def float_family(tmp_path_factory):
+    """Three SaveV2 bundles: one tensor per float dtype, complex, a variant and an int."""
+    d = tmp_path_factory.mktemp("avg_family")
+    prefixes = []
+    for i in range(3):
+        rng = np.random.default_rng(50 + i)
+        names, tensors = [], []
+        for dt in ALL_FLOATS:
+            ndt = R.np_dtype(dt)
+            scale = min(float(ml_dtypes.finfo(ndt).max) / 8, 4.0)
+            names.append("f/" + dt)
+            tensors.append(tf.constant((rng.normal(size=(3, 5)) * scale).astype(ndt)))
+        for dt in ("complex64", "complex128"):
+            names.append("c/" + dt)
+            tensors.append(tf.constant((rng.normal(size=4) + 1j * rng.normal(size=4)).astype(dt)))
+        l1, l2 = _variants(i + 1)
+        names += ["v/list", "v/lists", "step"]
+        tensors += [l1, tf.stack([l2, l2]), tf.constant(i, tf.int64)]
+        prefix = str(d / ("in%d" % i) / "ck")
+        os.makedirs(os.path.dirname(prefix))
+        tf.raw_ops.SaveV2(prefix=prefix, tensor_names=names, shape_and_slices=[""] * len(names),
+                          tensors=tensors)
+        prefixes.append(prefix)
+    return prefixes
+
+
+@pytest.mark.parametrize("take", [-1, 0])
+def test_average_every_float_dtype_and_variants(tfckpt, tmp_path, float_family, take):
+    out = str(tmp_path / "model")
+    tfckpt.run("average", *float_family, "-o", out, "--take-nonfloat-from", take)
+    src = ops.tf_values(float_family[0])
+    got = check_average(out, float_family, sorted(src), take=take)
+    assert sorted(n for n in got if got[n][0] in ALL_FLOATS) == ["f/" + d for d in sorted(
+        ALL_FLOATS)]
+    for name in ("v/list", "v/lists"):  # variants: input `take`'s serialized elements
+        assert got[name][0] == "variant"
+        assert lib.variant_elements_from_file(out, name) == lib.variant_elements_from_file(
+            float_family[take], name)
+        assert lib.variant_elements_from_file(out, name) != lib.variant_elements_from_file(
+            float_family[take + 1], name)
+
+
+PARTITIONED = {
+    "emb": ((10, 4), F32, 3),
+    "wide": ((3, 7), F64, None),
+    "ids": ((6,), np.int64, 2),
+}
+
+
+def test_average_partitioned_tf1(tfckpt, tmp_path):
+    inputs = [ops.tf1_save(tmp_path / ("s%d" % s) / "model",
+                           lambda s=s: ops.get_variables(PARTITIONED, seed=s)[0])
+              for s in (1, 2, 5)]
+    out = str(tmp_path / "out" / "model")
+    tfckpt.run("average", *inputs, "-o", out, "--weights", "1,2,3")
+    got = check_average(out, inputs, sorted(PARTITIONED), weights=[1, 2, 3])
+    restored = ops.tf1_restore(out, lambda: ops.get_variables(PARTITIONED, seed=9)[0])
+    for name, value in restored.items():
+        ops.assert_array_identical(value, got[name][2], name)

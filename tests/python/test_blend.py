@@ -333,3 +333,19 @@ def test_blend_optimizer_slots(tfckpt, tmp_path):
             R.assert_bits_equal(value, want, name)
         else:
             ops.assert_array_identical(value, src[0][name][2], name)
+
+
+def test_blend_dry_run_json_force(tfckpt, tmp_path, models):
+    out = str(tmp_path / "o" / "model")
+    common = ["--base", models["base"]] + models["models"] + ["-o", out]
+    proc = tfckpt.run("blend", "ties", *common, "--dry-run")
+    assert proc.out.strip() and ops.dir_entries(tmp_path / "o") == []
+    plan = tfckpt.json("blend", "ties", *common, "--dry-run", "--json")
+    assert ops.dir_entries(tmp_path / "o") == []
+    assert sorted(t["name"] for t in plan["tensors"]) == sorted(SPEC), plan
+    tfckpt.run("blend", "linear", *models["models"], "-o", out)
+    first = ops.snapshot(out)
+    tfckpt.run("blend", "ties", *common, expect_rc=2)
+    ops.assert_unchanged(first, out)
+    tfckpt.run("blend", "ties", *common, "--force")
+    check_blend(out, models, "ties", True, 3)
