@@ -4,8 +4,6 @@ A base model and three fine-tuned models are written by a TF1 Saver; each method
 back by TensorFlow (tf.train.load_checkpoint and a Saver restore of the model) and compared bit for
 bit with the reference computed in float64 on the TF-read inputs and rounded once to each dtype."""
 
-import os
-
 import ml_dtypes
 import numpy as np
 import pytest
@@ -234,6 +232,10 @@ def test_dare_same_seed_same_bytes(tfckpt, tmp_path, models):
     a = _run(tfckpt, models, tmp_path, "dare", args, True, 3, out_name="a")
     b = _run(tfckpt, models, tmp_path, "dare", args, True, 3, out_name="b")
     lib.assert_same_bundle_bytes(a, b)
+    for threads in ("1", "3"):  # the streams do not depend on how the work is split
+        t = _run(tfckpt, models, tmp_path, "dare", args + ["--threads", threads], True, 3,
+                 out_name="threads" + threads)
+        lib.assert_same_bundle_bytes(a, t)
     c = _run(tfckpt, models, tmp_path, "dare", ["--p", "0.4", "--seed", "100"], True, 3,
              out_name="c")
     va, vc = ops.tf_values(a), ops.tf_values(c)
