@@ -2,6 +2,8 @@
 
 #include <yaml-cpp/yaml.h>
 
+#include <unistd.h>
+
 #include <map>
 #include <set>
 
@@ -128,6 +130,14 @@ struct Step {
   YAML::Node node;
 };
 
+// Whether a path names something a checkpoint can be opened from (a prefix, a file, a directory,
+// or a directory with an "@step" suffix).
+bool Present(const std::string& path) {
+  if (file::Exists(path) || file::Exists(path + ".index")) return true;
+  size_t at = path.rfind('@');
+  return at != std::string::npos && file::IsDirectory(path.substr(0, at));
+}
+
 // Turns references into paths: an input's name, an earlier step's name, or a path.
 struct Refs {
   const Reader* reader;
@@ -143,9 +153,12 @@ struct Refs {
       *path = it->second;
     } else if (auto st = step_outputs.find(ref); st != step_outputs.end()) {
       *path = st->second;
-    } else if (ref.find('/') != std::string::npos || file::Exists(reader->Path(ref)) ||
-               file::Exists(reader->Path(ref) + ".index")) {
+    } else if (Present(reader->Path(ref))) {
       *path = reader->Path(ref);
+    } else if (ref.find('/') != std::string::npos) {
+      return reader->Error(node, fmt::format("no checkpoint at '{}' (relative paths are relative "
+                                             "to the recipe's directory)",
+                                             reader->Path(ref)));
     } else {
       return reader->Error(node, fmt::format("'{}' is neither an input, an earlier step's name, "
                                              "nor an existing path",
@@ -351,6 +364,11 @@ Status ApplyRecipe(const std::string& path, const RecipeOptions& options, std::s
       std::string name, p;
       TFCKPT_RETURN_IF_ERROR(r.Scalar(kv.first, "an input name", &name));
       TFCKPT_RETURN_IF_ERROR(r.Scalar(kv.second, "an input path", &p));
+      if (!Present(r.Path(p))) {
+        return r.Error(kv.second, fmt::format("input '{}': no checkpoint at '{}' (relative paths "
+                                              "are relative to the recipe's directory)",
+                                              name, r.Path(p)));
+      }
       refs.inputs[name] = r.Path(p);
     }
   }
@@ -363,10 +381,15 @@ Status ApplyRecipe(const std::string& path, const RecipeOptions& options, std::s
   } else {
     return r.Error(root, "the recipe has no 'output' (or pass -o)");
   }
-  if (!root["steps"] || !root["steps"].IsSequence() || root["steps"].size() == 0) {
+  if (!root["steps"]) {
     return r.Error(root,
                    "the recipe needs 'steps': a list of merge / transfer / edit / average / "
                    "blend steps");
+  }
+  if (!root["steps"].IsSequence() || root["steps"].size() == 0) {
+    return r.Error(root["steps"],
+                   "'steps' must be a list of steps, each starting with '- ' (e.g. "
+                   "'- merge: {sources: [a, b]}')");
   }
   // Read every step's shape first, so a typo late in the file fails before any work.
   std::set<std::string> kOps;
@@ -404,9 +427,21 @@ Status ApplyRecipe(const std::string& path, const RecipeOptions& options, std::s
 
   const std::string scratch =
       output + std::string(file::kTempMarker) + file::RandomToken() + "-steps";
+  const std::string out_dir = file::Dirname(output);
+  const bool out_dir_existed = file::IsDirectory(out_dir);
+  std::vector<std::pair<std::string, std::string>> labels;  // intermediate path -> its step
   auto cleanup = [&](Status s) {
     file::RemoveTree(scratch);
-    return s;
+    if (!out_dir_existed) ::rmdir(out_dir.c_str());  // only if still empty
+    if (s.ok()) return s;
+    // Name intermediate results by their step, not by their temporary path.
+    std::string msg = s.message();
+    for (const auto& [p, label] : labels) {
+      for (size_t at = msg.find(p); at != std::string::npos; at = msg.find(p, at + label.size())) {
+        msg.replace(at, p.size(), label);
+      }
+    }
+    return Status::InvalidArgument(msg);
   };
   for (size_t i = 0; i < steps.size(); i++) {
     const Step& step = steps[i];
@@ -433,6 +468,8 @@ Status ApplyRecipe(const std::string& path, const RecipeOptions& options, std::s
     }
     refs.previous = out;
     if (!step.name.empty()) refs.step_outputs[step.name] = out;
+    labels.emplace_back(out, step.name.empty() ? fmt::format("(result of step {})", i + 1)
+                                               : fmt::format("(step '{}')", step.name));
   }
   file::RemoveTree(scratch);
   return Status::OK();
