@@ -73,6 +73,11 @@ class Checkpoint {
   Status ReadPiece(std::string_view name, DType dtype, const Shape& shape,
                    const DataLocation& location, const ReadOptions& options, Tensor* tensor) const;
 
+  // Lets go of the memory pages of a piece this process has read (they stay in the page cache).
+  // Readers that stream through a whole checkpoint call it to keep resident memory bounded;
+  // views on the piece stay valid (a later access maps the pages again).
+  void Release(const DataLocation& location) const;
+
   // A short human description of a location, e.g. "model.ckpt.data-00000-of-00001 at 1024".
   std::string DescribeLocation(const DataLocation& location) const;
 

@@ -45,7 +45,7 @@ std::optional<BlendMethod> BlendMethodFromName(std::string_view name);
 // What a computed tensor is made of (see docs/METHODS.md for the exact arithmetic).
 struct ComputeSpec {
   BlendMethod method = BlendMethod::kLinear;
-  bool has_base = false;  // pieces[0] of the tensor is the base model
+  bool has_base = false;        // pieces[0] of the tensor is the base model
   std::vector<double> weights;  // one per model (after the base)
   double lambda = 1, t = 0.5, density = 0.5, p = 0.5;
   uint64_t seed = 0;
@@ -69,7 +69,7 @@ struct PlannedTensor {
   std::vector<PieceSource> pieces;      // kCopy/kKeep: every piece; else pieces[0] is the source
   std::vector<TensorSlice> out_slices;  // kReslice
   std::shared_ptr<const std::string> replacement;  // kReplace: a scalar string's value
-  std::shared_ptr<const ComputeSpec> compute;       // kCompute
+  std::shared_ptr<const ComputeSpec> compute;      // kCompute
   int64_t bytes() const;
 };
 

@@ -183,6 +183,12 @@ std::string Checkpoint::DescribeLocation(const DataLocation& loc) const {
   return fmt::format("'{}' at offset {}, {} bytes", file, loc.offset, loc.size);
 }
 
+void Checkpoint::Release(const DataLocation& loc) const {
+  if (loc.shard_id >= 0 && loc.shard_id < num_shards_) {
+    data_files_[loc.shard_id]->Release(loc.offset, loc.size);
+  }
+}
+
 Status Checkpoint::RawBytes(const DataLocation& loc, std::span<const uint8_t>* bytes) const {
   if (loc.shard_id < 0 || loc.shard_id >= num_shards_) {
     return Status::Corruption(

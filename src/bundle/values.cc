@@ -221,22 +221,30 @@ namespace {
 // A binary floating-point format narrower than double.
 struct SmallFormat {
   int ebits, mbits, bias;
-  bool ieee;       // the top exponent field is reserved for inf/NaN
-  bool fn;         // (e4m3fn) only all-ones exponent and mantissa is NaN
+  bool ieee;               // the top exponent field is reserved for inf/NaN
+  bool fn;                 // (e4m3fn) only all-ones exponent and mantissa is NaN
   bool unsigned_zero_nan;  // (fnuz) 0x80 is NaN, there is no negative zero
   bool has_nan;
 };
 
 SmallFormat FormatOf(DType dtype) {
   switch (dtype) {
-    case DType::kHalf: return {5, 10, 15, true, false, false, true};
-    case DType::kBFloat16: return {8, 7, 127, true, false, false, true};
-    case DType::kFloat8E5M2: return {5, 2, 15, true, false, false, true};
-    case DType::kFloat8E4M3FN: return {4, 3, 7, false, true, false, true};
-    case DType::kFloat8E4M3FNUZ: return {4, 3, 8, false, false, true, true};
-    case DType::kFloat8E4M3B11FNUZ: return {4, 3, 11, false, false, true, true};
-    case DType::kFloat8E5M2FNUZ: return {5, 2, 16, false, false, true, true};
-    default: return {2, 1, 1, false, false, false, false};  // float4_e2m1fn
+    case DType::kHalf:
+      return {5, 10, 15, true, false, false, true};
+    case DType::kBFloat16:
+      return {8, 7, 127, true, false, false, true};
+    case DType::kFloat8E5M2:
+      return {5, 2, 15, true, false, false, true};
+    case DType::kFloat8E4M3FN:
+      return {4, 3, 7, false, true, false, true};
+    case DType::kFloat8E4M3FNUZ:
+      return {4, 3, 8, false, false, true, true};
+    case DType::kFloat8E4M3B11FNUZ:
+      return {4, 3, 11, false, false, true, true};
+    case DType::kFloat8E5M2FNUZ:
+      return {5, 2, 16, false, false, true, true};
+    default:
+      return {2, 1, 1, false, false, false, false};  // float4_e2m1fn
   }
 }
 

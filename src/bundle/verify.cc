@@ -171,6 +171,7 @@ Status VerifyCheckpoint(const Checkpoint& ckpt, const VerifyOptions& options,
                               p.location.offset, p.location.size, p.location.masked_crc32c,
                               crc32c::Mask(crc)));
         }
+        ckpt.Release(p.location);
         bytes += p.location.size;
         count++;
       }

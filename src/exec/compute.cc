@@ -256,6 +256,18 @@ void ComputeChunk(const Prepared& p, int64_t begin, int64_t count, uint8_t* out)
   }
 }
 
+// The inputs' pages are not needed again: keep resident memory bounded.
+void ReleaseInputs(const Plan& plan, const PlannedTensor& t) {
+  for (const PieceSource& piece : t.pieces) {
+    const Checkpoint& c = *plan.sources[piece.source].ckpt;
+    if (!piece.tensor->partitioned()) {
+      c.Release(piece.tensor->location);
+    } else {
+      for (const SlicePart& part : piece.tensor->slices) c.Release(part.location);
+    }
+  }
+}
+
 }  // namespace
 
 Status WriteComputedTensor(const Plan& plan, const PlannedTensor& t, ThreadPool* pool,
@@ -283,6 +295,7 @@ Status WriteComputedTensor(const Plan& plan, const PlannedTensor& t, ThreadPool*
       TFCKPT_RETURN_IF_ERROR(writer->Append({out.data(), static_cast<size_t>(count * es)}));
       progress(count * es);
     }
+    ReleaseInputs(plan, t);
     return writer->EndTensor();
   }
   // A window of chunks in flight; results are appended in order. Output buffers are reused
@@ -326,6 +339,7 @@ Status WriteComputedTensor(const Plan& plan, const PlannedTensor& t, ThreadPool*
     window.pop_front();
   }
   TFCKPT_RETURN_IF_ERROR(status);
+  ReleaseInputs(plan, t);
   return writer->EndTensor();
 }
 

@@ -45,14 +45,14 @@ MappedFile::~MappedFile() {
   if (data_ != nullptr) ::munmap(const_cast<uint8_t*>(data_), size_);
 }
 
-void MappedFile::AdviseSequential(int64_t offset, int64_t n) const {
+void MappedFile::Release(int64_t offset, int64_t n) const {
   if (data_ == nullptr || n <= 0) return;
-  long page = ::sysconf(_SC_PAGESIZE);
-  uintptr_t begin = reinterpret_cast<uintptr_t>(data_) + offset;
-  uintptr_t aligned = begin & ~static_cast<uintptr_t>(page - 1);
-  size_t len = static_cast<size_t>(n) + (begin - aligned);
-  ::madvise(reinterpret_cast<void*>(aligned), len, MADV_SEQUENTIAL);
-  ::madvise(reinterpret_cast<void*>(aligned), len, MADV_WILLNEED);
+  const uintptr_t page = static_cast<uintptr_t>(::sysconf(_SC_PAGESIZE));
+  uintptr_t begin = reinterpret_cast<uintptr_t>(data_) + static_cast<uintptr_t>(offset);
+  uintptr_t end = begin + static_cast<uintptr_t>(n);
+  begin = (begin + page - 1) & ~(page - 1);
+  end &= ~(page - 1);
+  if (end > begin) ::madvise(reinterpret_cast<void*>(begin), end - begin, MADV_DONTNEED);
 }
 
 }  // namespace tfckpt

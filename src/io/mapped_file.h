@@ -26,8 +26,10 @@ class MappedFile {
   const std::string& path() const { return path_; }
   std::span<const uint8_t> data() const { return {data_, size_}; }
   int64_t size() const { return static_cast<int64_t>(size_); }
-  // Hints the kernel that [offset, offset + n) will be read sequentially soon.
-  void AdviseSequential(int64_t offset, int64_t n) const;
+  // Unmaps the whole pages inside [offset, offset + n) from this process (they stay in the page
+  // cache, and a later read maps them again): keeps resident memory bounded when a process reads
+  // through files larger than memory.
+  void Release(int64_t offset, int64_t n) const;
 
  private:
   MappedFile() = default;
