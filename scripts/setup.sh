@@ -14,11 +14,13 @@ APT_PACKAGES=(
   libgtest-dev libgmock-dev libbenchmark-dev
 )
 TF_VERSION=2.21.0
+APT_TEST_PACKAGES=(xfsprogs)
 PIP_TEST_PACKAGES=("tensorflow-cpu==${TF_VERSION}" numpy pytest)
 
 SUDO=""
 if [[ $(id -u) -ne 0 ]]; then SUDO="sudo"; fi
 
+if ((want_test)); then APT_PACKAGES+=("${APT_TEST_PACKAGES[@]}"); fi
 missing=()
 for p in "${APT_PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
