@@ -10,12 +10,12 @@ want_test=0
 APT_PACKAGES=(
   g++ cmake ninja-build pkg-config clang-format
   libleveldb-dev libsnappy-dev libisal-dev libre2-dev libprotobuf-dev protobuf-compiler
-  libcli11-dev libfmt-dev nlohmann-json3-dev libyaml-cpp-dev
+  libcli11-dev libfmt-dev nlohmann-json3-dev libyaml-cpp-dev zlib1g-dev
   libgtest-dev libgmock-dev libbenchmark-dev
 )
 TF_VERSION=2.21.0
 APT_TEST_PACKAGES=(xfsprogs)
-PIP_TEST_PACKAGES=("tensorflow-cpu==${TF_VERSION}" numpy pytest)
+PIP_TEST_PACKAGES=("tensorflow-cpu==${TF_VERSION}" numpy pytest safetensors)
 
 SUDO=""
 if [[ $(id -u) -ne 0 ]]; then SUDO="sudo"; fi
@@ -36,7 +36,7 @@ if ((want_test)); then
   if ! "$PY" - <<PYEOF 2>/dev/null
 import importlib.metadata as m, sys
 ok = m.version("tensorflow-cpu") == "${TF_VERSION}"
-import numpy, pytest  # noqa: F401
+import numpy, pytest, safetensors  # noqa: F401
 sys.exit(0 if ok else 1)
 PYEOF
   then

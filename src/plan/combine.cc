@@ -134,7 +134,6 @@ Status PlanAverage(const std::vector<std::string>& sources, const std::string& o
       return Status::InvalidArgument(
           "the weights add up to 0 (or are not finite): cannot normalize");
     }
-    for (double& x : w) x /= sum;
   }
   int k =
       options.take_nonfloat_from < 0 ? n + options.take_nonfloat_from : options.take_nonfloat_from;
@@ -149,7 +148,9 @@ Status PlanAverage(const std::vector<std::string>& sources, const std::string& o
   auto spec = std::make_shared<ComputeSpec>();
   spec->method = BlendMethod::kLinear;
   spec->weights = w;
-  spec->normalize = false;  // already normalized
+  // Divide the weighted sum by the sum of the weights at the end (not each weight first): with
+  // equal weights this is sum / n, correctly rounded, so exact ties round to even.
+  spec->normalize = options.normalize;
   return BuildComputed(plan, inputs, inputs[k], options.keep_optimizer,
                        [&](const std::string&, std::shared_ptr<const ComputeSpec>* out) {
                          *out = spec;

@@ -13,45 +13,13 @@
 #include "tfckpt/name_pattern.h"
 
 namespace tfckpt {
-namespace {
-
-bool EndsWith(std::string_view s, std::string_view suffix) {
-  return s.size() >= suffix.size() && s.substr(s.size() - suffix.size()) == suffix;
-}
-
-Status CompileAll(const std::vector<std::string>& patterns, const char* flag,
-                  std::vector<NamePattern>* out) {
-  for (const std::string& p : patterns) {
-    TFCKPT_RETURN_IF_ERROR(NamePattern::Compile(p, flag, &out->emplace_back()));
-  }
-  return Status::OK();
-}
-
-bool AnyMatch(const std::vector<NamePattern>& patterns, const std::string& name) {
-  for (const NamePattern& p : patterns) {
-    if (p.Search(name)) return true;
-  }
-  return false;
-}
-
-}  // namespace
 
 Status PlanEdit(const std::string& source, const std::string& output, const EditOptions& options,
                 Plan* plan) {
   plan->operation = "edit";
   plan->output = output;
-  for (const auto& [from, to] : options.renames) {
-    bool scope_from = EndsWith(from, "/"), scope_to = EndsWith(to, "/");
-    if (from.empty() || to.empty() || scope_from != scope_to) {
-      return Status::InvalidArgument(fmt::format(
-          "--rename {}={}: a scope maps to a scope ('scope/=other/', '/=scope/', 'scope/=/') and "
-          "a name to a name ('a=b')",
-          from, to));
-    }
-  }
-  std::vector<NamePattern> keep, drop;
-  TFCKPT_RETURN_IF_ERROR(CompileAll(options.keep, "--keep", &keep));
-  TFCKPT_RETURN_IF_ERROR(CompileAll(options.drop, "--drop", &drop));
+  NameMapper mapper;
+  TFCKPT_RETURN_IF_ERROR(NameMapper::Create(options, &mapper));
   PlanSource src;
   TFCKPT_RETURN_IF_ERROR(OpenPlanSource(source, &src));
   plan->sources.push_back(std::move(src));
@@ -64,25 +32,7 @@ Status PlanEdit(const std::string& source, const std::string& output, const Edit
   const TensorInfo* graph_info = graph.empty() ? nullptr : ckpt.Find(kObjectGraphKey);
 
   // New name of every key, or nullopt when it is dropped.
-  auto new_name = [&](const std::string& name) -> std::optional<std::string> {
-    if (name != kObjectGraphKey) {
-      if (!keep.empty() && !AnyMatch(keep, name)) return std::nullopt;
-      if (AnyMatch(drop, name)) return std::nullopt;
-      if (options.strip_optimizer && optimizer.IsOptimizer(name)) return std::nullopt;
-    }
-    for (const auto& [from, to] : options.renames) {
-      if (EndsWith(from, "/")) {
-        if (from == "/") return to == "/" ? name : to + name;
-        if (name.rfind(from, 0) == 0) {
-          std::string rest = name.substr(from.size());
-          return to == "/" ? rest : to + rest;
-        }
-      } else if (name == from) {
-        return to;
-      }
-    }
-    return name;
-  };
+  auto new_name = [&](const std::string& name) { return mapper.Map(name, optimizer); };
 
   std::map<std::string, std::string> taken;  // new name -> old name
   std::vector<std::string> clashes;

@@ -261,6 +261,54 @@ bool OptimizerFilter::IsOptimizer(const std::string& name) const {
   return graph_.empty() && Tf1OptimizerPattern().Search(name);
 }
 
+Status NameMapper::Create(const EditOptions& options, NameMapper* out) {
+  for (const auto& [from, to] : options.renames) {
+    bool scope_from = !from.empty() && from.back() == '/';
+    bool scope_to = !to.empty() && to.back() == '/';
+    if (from.empty() || to.empty() || scope_from != scope_to) {
+      return Status::InvalidArgument(fmt::format(
+          "--rename {}={}: a scope maps to a scope ('scope/=other/', '/=scope/', 'scope/=/') and "
+          "a name to a name ('a=b')",
+          from, to));
+    }
+  }
+  out->options_ = options;
+  for (const std::string& p : options.keep) {
+    TFCKPT_RETURN_IF_ERROR(NamePattern::Compile(p, "--keep", &out->keep_.emplace_back()));
+  }
+  for (const std::string& p : options.drop) {
+    TFCKPT_RETURN_IF_ERROR(NamePattern::Compile(p, "--drop", &out->drop_.emplace_back()));
+  }
+  return Status::OK();
+}
+
+std::optional<std::string> NameMapper::Map(const std::string& name,
+                                           const OptimizerFilter& optimizer) const {
+  auto any = [&](const std::vector<NamePattern>& ps) {
+    for (const NamePattern& p : ps) {
+      if (p.Search(name)) return true;
+    }
+    return false;
+  };
+  if (name != kObjectGraphKey) {
+    if (!keep_.empty() && !any(keep_)) return std::nullopt;
+    if (any(drop_)) return std::nullopt;
+    if (options_.strip_optimizer && optimizer.IsOptimizer(name)) return std::nullopt;
+  }
+  for (const auto& [from, to] : options_.renames) {
+    if (from.back() == '/') {
+      if (from == "/") return to == "/" ? name : to + name;
+      if (name.rfind(from, 0) == 0) {
+        std::string rest = name.substr(from.size());
+        return to == "/" ? rest : to + rest;
+      }
+    } else if (name == from) {
+      return to;
+    }
+  }
+  return name;
+}
+
 Status CheckSameLayout(const Plan& plan, const std::vector<int>& inputs,
                        const std::function<bool(const std::string&)>& skip) {
   std::vector<std::string> problems;

@@ -11,6 +11,7 @@
 #include <set>
 #include <string>
 
+#include "tfckpt/name_pattern.h"
 #include "tfckpt/plan.h"
 
 namespace tfckpt {
@@ -40,6 +41,19 @@ class OptimizerFilter {
  private:
   std::string graph_;
   std::set<std::string> keys_;
+};
+
+// The name part of an edit: keep, drop, strip optimizer state, then the first matching rename.
+class NameMapper {
+ public:
+  static Status Create(const EditOptions& options, NameMapper* out);
+  // The new name of a key, or nullopt when it is dropped. The object-graph key is never dropped
+  // or renamed here (it is rewritten, or left out, by the caller).
+  std::optional<std::string> Map(const std::string& name, const OptimizerFilter& optimizer) const;
+
+ private:
+  EditOptions options_;
+  std::vector<NamePattern> keep_, drop_;
 };
 
 // Checks that every listed input has the same tensor names, dtypes and shapes (names for which

@@ -168,17 +168,23 @@ def _weights(n, weights):
 
 
 def average(xs, weights=None, normalize=True):
-    """out = sum_i w_i x_i in float64 (input order), weights normalised to sum 1."""
+    """out = sum_i w_i x_i in float64 (input order), divided by sum_i w_i unless not normalize."""
     w = _weights(len(xs), weights)
-    if normalize:
-        total = 0.0
-        for wi in w:
-            total += wi
-        w = [wi / total for wi in w]
     acc = None
     for wi, x in zip(w, xs):
         term = wi * widen(x)
         acc = term if acc is None else acc + term
+    if normalize:
+        total = 0.0
+        for wi in w:
+            total += wi
+        if np.iscomplexobj(acc):  # divide each component by the real total (no complex division)
+            out = np.empty_like(acc)
+            out.real = acc.real / total
+            out.imag = acc.imag / total
+            acc = out
+        else:
+            acc = acc / total
     return round_to_dtype(acc, np.asarray(xs[0]).dtype)
 
 

@@ -4,7 +4,10 @@
 
 #include <fmt/format.h>
 
+#include <nlohmann/json.hpp>
 #include "commands.h"
+
+#include "tfckpt/convert.h"
 #include "tfckpt/plan.h"
 #include "tfckpt/recipe.h"
 
@@ -393,6 +396,91 @@ void RegisterBlend(CLI::App& app) {
     Plan plan;
     Status s = PlanBlend(bo, args->output, &plan);
     Run(s, plan, *args, args->threads);
+  });
+}
+
+void RegisterConvert(CLI::App& app) {
+  struct Args {
+    std::string src, out, max_shard_size;
+    std::vector<std::string> rename, keep, drop;
+    bool strip = false, skip = false, force = false, json = false, no_sync = false;
+  };
+  auto args = std::make_shared<Args>();
+  CLI::App* cmd = app.add_subcommand(
+      "convert",
+      "Convert a TensorFlow checkpoint to safetensors or .npz (OUT ending in .safetensors or "
+      ".npz), or back (SRC a .safetensors file, a *.safetensors.index.json, a directory of "
+      "them, or a .npz).");
+  cmd->add_option("SRC", args->src, "What to convert")->required();
+  cmd->add_option("OUT", args->out, "Where to write it")->required();
+  cmd->add_option("--rename", args->rename, "OLD=NEW, as for edit")
+      ->expected(1)
+      ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
+  cmd->add_option("--keep", args->keep, "Keep only names matching this regex")
+      ->expected(1)
+      ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
+  cmd->add_option("--drop", args->drop, "Drop names matching this regex")
+      ->expected(1)
+      ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
+  cmd->add_flag("--strip-optimizer", args->strip, "Drop optimizer slots and variables");
+  cmd->add_flag("--skip-unsupported", args->skip,
+                "Leave out tensors the target format cannot hold (listed in the summary)");
+  cmd->add_option("--max-shard-size", args->max_shard_size,
+                  "safetensors: write Hugging Face's sharded form with shards of at most this "
+                  "size (e.g. 5GB, 500MiB)");
+  cmd->add_flag("--force", args->force, "Replace existing outputs");
+  cmd->add_flag("--json", args->json, "Print the summary as JSON");
+  cmd->add_flag("--no-sync", args->no_sync, "Skip fsync of the outputs");
+  cmd->callback([args] {
+    ConvertOptions co;
+    for (const std::string& r : args->rename) {
+      std::pair<std::string, std::string> m;
+      if (!SplitMapping(r, "--rename", &m)) return;
+      co.names.renames.push_back(m);
+    }
+    co.names.keep = args->keep;
+    co.names.drop = args->drop;
+    co.names.strip_optimizer = args->strip;
+    co.skip_unsupported = args->skip;
+    co.overwrite = args->force;
+    co.sync = !args->no_sync;
+    if (!args->max_shard_size.empty()) {
+      Status s = ParseByteSize(args->max_shard_size, &co.max_shard_bytes);
+      if (!s.ok()) {
+        ReportError(s);
+        return;
+      }
+    }
+    ConvertReport r;
+    Status s = Convert(args->src, args->out, co, &r);
+    if (!s.ok()) {
+      ReportError(s);
+      return;
+    }
+    if (args->json) {
+      nlohmann::ordered_json j;
+      j["from"] = r.from;
+      j["to"] = r.to;
+      j["outputs"] = r.outputs;
+      j["tensors"] = r.tensors;
+      j["bytes"] = r.bytes;
+      nlohmann::ordered_json skipped = nlohmann::ordered_json::array();
+      for (const auto& [name, dtype] : r.skipped) {
+        skipped.push_back({{"name", name}, {"dtype", DTypeName(dtype)}});
+      }
+      j["skipped"] = std::move(skipped);
+      j["notes"] = r.notes;
+      fmt::print("{}\n", j.dump(-1, ' ', false, nlohmann::ordered_json::error_handler_t::replace));
+      return;
+    }
+    std::string out =
+        fmt::format("convert {} -> {}: {} tensors, {} bytes\n", r.from, r.to, r.tensors, r.bytes);
+    for (const std::string& o : r.outputs) out += "wrote " + o + "\n";
+    for (const auto& [name, dtype] : r.skipped) {
+      out += fmt::format("skipped {} ({})\n", name, DTypeName(dtype));
+    }
+    for (const std::string& n : r.notes) out += "note: " + n + "\n";
+    fmt::print("{}", out);
   });
 }
 

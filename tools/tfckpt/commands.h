@@ -42,6 +42,7 @@ void RegisterEdit(CLI::App& app);
 void RegisterAverage(CLI::App& app);
 void RegisterBlend(CLI::App& app);
 void RegisterApply(CLI::App& app);
+void RegisterConvert(CLI::App& app);
 
 }  // namespace tfckpt::cli
 

@@ -52,6 +52,7 @@ int main(int argc, char** argv) {
   RegisterAverage(app);
   RegisterBlend(app);
   RegisterApply(app);
+  RegisterConvert(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

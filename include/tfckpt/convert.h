@@ -1,0 +1,49 @@
+// Converting between TensorFlow checkpoints and safetensors (single files and Hugging Face's
+// sharded form) or NumPy .npz files, in both directions, with the name options of `edit`.
+// Tensor bytes are copied in the kernel (copy_file_range) wherever both layouts hold the raw
+// little-endian array; memory stays bounded except for partitioned, compressed or string tensors.
+//
+// Thread-safety: Convert is self-contained.
+
+#ifndef TFCKPT_CONVERT_H_
+#define TFCKPT_CONVERT_H_
+
+#include <cstdint>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "tfckpt/plan.h"
+#include "tfckpt/status.h"
+
+namespace tfckpt {
+
+struct ConvertOptions {
+  EditOptions names;              // rename / keep / drop / strip-optimizer, as for edit
+  bool skip_unsupported = false;  // leave out tensors the target format cannot hold
+  int64_t max_shard_bytes = 0;    // safetensors output: shard at this size (0: one file)
+  bool overwrite = false;
+  bool sync = true;
+};
+
+struct ConvertReport {
+  std::string from, to;              // "tensorflow", "safetensors", "npz"
+  std::vector<std::string> outputs;  // files written
+  int64_t tensors = 0;
+  int64_t bytes = 0;
+  std::vector<std::pair<std::string, DType>> skipped;
+  std::vector<std::string> notes;
+};
+
+// SRC: a TF checkpoint (any form ResolveCheckpointPath takes), a .safetensors file, a
+// *.safetensors.index.json, a directory holding one of those, or a .npz file. OUT: a path ending
+// in .safetensors or .npz for a TF source, else a TF checkpoint prefix.
+Status Convert(const std::string& src, const std::string& out, const ConvertOptions& options,
+               ConvertReport* report);
+
+// "5GB", "500MiB", "1048576" -> bytes.
+Status ParseByteSize(const std::string& text, int64_t* bytes);
+
+}  // namespace tfckpt
+
+#endif  // TFCKPT_CONVERT_H_

@@ -1,0 +1,515 @@
+#include "tfckpt/convert.h"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cmath>
+#include <map>
+#include <set>
+
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+
+#include "bundle/entry_codec.h"
+#include "format/crc32c.h"
+#include "format/npz.h"
+#include "format/safetensors.h"
+#include "io/file_util.h"
+#include "io/mapped_file.h"
+#include "plan/object_graph.h"
+#include "plan/plan_util.h"
+#include "tfckpt/checkpoint.h"
+#include "tfckpt/writer.h"
+
+namespace tfckpt {
+namespace {
+
+constexpr const char* kVersion = "tfckpt 0.1.0";
+
+bool EndsWith(std::string_view s, std::string_view suffix) {
+  return s.size() >= suffix.size() && s.substr(s.size() - suffix.size()) == suffix;
+}
+
+// A file written at a temporary name and renamed into place by Commit.
+struct TempFile {
+  std::string final_path, temp_path;
+  int fd = -1;
+  Status Open(const std::string& path) {
+    final_path = path;
+    temp_path = path + std::string(file::kTempMarker) + file::RandomToken();
+    TFCKPT_RETURN_IF_ERROR(file::CreateDirectories(file::Dirname(path)));
+    fd = ::open(temp_path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
+    if (fd < 0) return Status::FromErrno(fmt::format("cannot create '{}'", temp_path), errno);
+    return Status::OK();
+  }
+  Status Write(std::string_view bytes) {
+    while (!bytes.empty()) {
+      ssize_t w = ::write(fd, bytes.data(), bytes.size());
+      if (w < 0 && errno == EINTR) continue;
+      if (w < 0) return Status::FromErrno(fmt::format("cannot write '{}'", temp_path), errno);
+      bytes.remove_prefix(static_cast<size_t>(w));
+    }
+    return Status::OK();
+  }
+  Status Close(bool sync) {
+    Status s;
+    if (sync && ::fsync(fd) != 0)
+      s = Status::FromErrno(fmt::format("cannot sync '{}'", temp_path), errno);
+    if (::close(fd) != 0 && s.ok())
+      s = Status::FromErrno(fmt::format("cannot close '{}'", temp_path), errno);
+    fd = -1;
+    return s;
+  }
+  ~TempFile() {
+    if (fd >= 0) ::close(fd);
+    if (!temp_path.empty()) file::RemoveQuietly(temp_path);
+  }
+};
+
+Status CommitAll(std::vector<std::unique_ptr<TempFile>>* files, bool sync) {
+  for (auto& f : *files) {
+    TFCKPT_RETURN_IF_ERROR(file::Rename(f->temp_path, f->final_path));
+    f->temp_path.clear();
+  }
+  if (sync && !files->empty()) {
+    TFCKPT_RETURN_IF_ERROR(file::SyncDirectory(file::Dirname(files->front()->final_path)));
+  }
+  return Status::OK();
+}
+
+// One tensor of a TF source on its way out.
+struct Outgoing {
+  std::string name;
+  const TensorInfo* info;
+  int64_t bytes;
+};
+
+// Copies a TF tensor's array bytes to `fd` (in the kernel when it is stored whole), after
+// checking its CRC.
+Status CopyTensorTo(const Checkpoint& ckpt, const TensorInfo& info, int fd, const std::string& dst,
+                    uint32_t* zip_crc) {
+  Tensor t;
+  TFCKPT_RETURN_IF_ERROR(ckpt.Read(info, ReadOptions(), &t));
+  if (zip_crc) *zip_crc = npz::Crc32(0, t.bytes().data(), t.bytes().size());
+  if (info.partitioned()) {
+    std::string_view b(reinterpret_cast<const char*>(t.bytes().data()), t.bytes().size());
+    for (size_t done = 0; done < b.size();) {
+      ssize_t w = ::write(fd, b.data() + done, b.size() - done);
+      if (w < 0 && errno == EINTR) continue;
+      if (w < 0) return Status::FromErrno(fmt::format("cannot write '{}'", dst), errno);
+      done += static_cast<size_t>(w);
+    }
+    return Status::OK();
+  }
+  const std::string src = ckpt.data_path(info.location.shard_id);
+  int in = ::open(src.c_str(), O_RDONLY | O_CLOEXEC);
+  if (in < 0) return Status::FromErrno(fmt::format("cannot open '{}'", src), errno);
+  Status s = file::CopyRange(in, src, info.location.offset, info.location.size, fd, dst);
+  ::close(in);
+  ckpt.Release(info.location);
+  return s;
+}
+
+Status ToSafetensors(const Checkpoint& ckpt, const std::vector<Outgoing>& tensors,
+                     const std::string& out, const ConvertOptions& options, ConvertReport* report) {
+  // Group into shards.
+  std::vector<std::vector<const Outgoing*>> shards(1);
+  int64_t in_shard = 0, total = 0;
+  for (const Outgoing& t : tensors) {
+    if (options.max_shard_bytes > 0 && in_shard > 0 &&
+        in_shard + t.bytes > options.max_shard_bytes) {
+      shards.emplace_back();
+      in_shard = 0;
+    }
+    shards.back().push_back(&t);
+    in_shard += t.bytes;
+    total += t.bytes;
+  }
+  const bool sharded = options.max_shard_bytes > 0;
+  const std::string dir = file::Dirname(out);
+  const std::string stem = file::Basename(out).substr(0, file::Basename(out).size() - 12);
+  std::vector<std::string> names;
+  for (size_t i = 0; i < shards.size(); i++) {
+    names.push_back(sharded
+                        ? fmt::format("{}-{:05d}-of-{:05d}.safetensors", stem, i + 1, shards.size())
+                        : file::Basename(out));
+  }
+  const std::string index_path = file::Join(dir, stem + ".safetensors.index.json");
+  for (const std::string& n : names) {
+    if (!options.overwrite && file::Exists(file::Join(dir, n))) {
+      return Status::AlreadyExists(
+          fmt::format("'{}' already exists; choose another output or allow replacing it (--force)",
+                      file::Join(dir, n)));
+    }
+  }
+  std::map<std::string, std::string> metadata = {{"source", ckpt.prefix()},
+                                                 {"converted_by", kVersion}};
+  std::vector<std::unique_ptr<TempFile>> files;
+  nlohmann::ordered_json weight_map = nlohmann::ordered_json::object();
+  for (size_t i = 0; i < shards.size(); i++) {
+    std::vector<safetensors::Entry> entries;
+    for (const Outgoing* t : shards[i]) {
+      entries.push_back({t->name, t->info->dtype, t->info->shape, 0, t->bytes});
+      weight_map[t->name] = names[i];
+    }
+    auto f = std::make_unique<TempFile>();
+    TFCKPT_RETURN_IF_ERROR(f->Open(file::Join(dir, names[i])));
+    TFCKPT_RETURN_IF_ERROR(f->Write(safetensors::Header(entries, metadata)));
+    for (const Outgoing* t : shards[i]) {
+      TFCKPT_RETURN_IF_ERROR(CopyTensorTo(ckpt, *t->info, f->fd, f->temp_path, nullptr));
+    }
+    TFCKPT_RETURN_IF_ERROR(f->Close(options.sync));
+    files.push_back(std::move(f));
+  }
+  if (sharded) {
+    nlohmann::ordered_json index = {{"metadata", {{"total_size", total}}},
+                                    {"weight_map", weight_map}};
+    auto f = std::make_unique<TempFile>();
+    TFCKPT_RETURN_IF_ERROR(f->Open(index_path));
+    TFCKPT_RETURN_IF_ERROR(f->Write(index.dump(2) + "\n"));
+    TFCKPT_RETURN_IF_ERROR(f->Close(options.sync));
+    files.push_back(std::move(f));
+  }
+  TFCKPT_RETURN_IF_ERROR(CommitAll(&files, options.sync));
+  for (const auto& f : files) report->outputs.push_back(f->final_path);
+  report->bytes = total;
+  return Status::OK();
+}
+
+Status ToNpz(const Checkpoint& ckpt, const std::vector<Outgoing>& tensors, const std::string& out,
+             const ConvertOptions& options, ConvertReport* report) {
+  if (!options.overwrite && file::Exists(out)) {
+    return Status::AlreadyExists(fmt::format(
+        "'{}' already exists; choose another output or allow replacing it (--force)", out));
+  }
+  TempFile f;
+  TFCKPT_RETURN_IF_ERROR(f.Open(out));
+  ::close(f.fd);
+  f.fd = -1;
+  file::RemoveQuietly(f.temp_path);
+  std::unique_ptr<npz::Writer> w;
+  TFCKPT_RETURN_IF_ERROR(npz::Writer::Create(f.temp_path, &w));
+  for (const Outgoing& t : tensors) {
+    const TensorInfo& info = *t.info;
+    int fd = -1;
+    if (info.dtype == DType::kString) {
+      Tensor v;
+      TFCKPT_RETURN_IF_ERROR(ckpt.Read(info, ReadOptions(), &v));
+      size_t width = 1;
+      for (std::string_view e : v.elements()) width = std::max(width, e.size());
+      std::string buf(width * v.elements().size(), '\0');
+      for (size_t i = 0; i < v.elements().size(); i++) {
+        std::memcpy(buf.data() + i * width, v.elements()[i].data(), v.elements()[i].size());
+      }
+      TFCKPT_RETURN_IF_ERROR(w->Begin(t.name, fmt::format("|S{}", width), info.shape,
+                                      static_cast<int64_t>(buf.size()),
+                                      npz::Crc32(0, buf.data(), buf.size()), &fd));
+      TFCKPT_RETURN_IF_ERROR(w->Append({reinterpret_cast<const uint8_t*>(buf.data()), buf.size()}));
+      TFCKPT_RETURN_IF_ERROR(w->End());
+      report->bytes += static_cast<int64_t>(buf.size());
+      continue;
+    }
+    // The zip CRC precedes the data: read the tensor once for it, then copy it in the kernel.
+    Tensor v;
+    TFCKPT_RETURN_IF_ERROR(ckpt.Read(info, ReadOptions(), &v));
+    uint32_t crc = npz::Crc32(0, v.bytes().data(), v.bytes().size());
+    TFCKPT_RETURN_IF_ERROR(
+        w->Begin(t.name, *npz::Descr(info.dtype), info.shape, t.bytes, crc, &fd));
+    TFCKPT_RETURN_IF_ERROR(CopyTensorTo(ckpt, info, fd, f.temp_path, nullptr));
+    TFCKPT_RETURN_IF_ERROR(w->End());
+    report->bytes += t.bytes;
+  }
+  TFCKPT_RETURN_IF_ERROR(w->Finish(options.sync));
+  TFCKPT_RETURN_IF_ERROR(file::Rename(f.temp_path, out));
+  f.temp_path.clear();
+  if (options.sync) TFCKPT_RETURN_IF_ERROR(file::SyncDirectory(file::Dirname(out)));
+  report->outputs.push_back(out);
+  return Status::OK();
+}
+
+// Strings can go to .npz only when no element ends with a NUL byte (numpy strips those).
+bool NpzStringsLossless(const Checkpoint& ckpt, const TensorInfo& info) {
+  Tensor v;
+  if (!ckpt.Read(info, ReadOptions(), &v).ok()) return false;
+  for (std::string_view e : v.elements()) {
+    if (!e.empty() && e.back() == '\0') return false;
+  }
+  return true;
+}
+
+Status FromTensorFlow(const std::string& src, const std::string& out, bool to_npz,
+                      const ConvertOptions& options, ConvertReport* report) {
+  std::unique_ptr<Checkpoint> ckpt;
+  TFCKPT_RETURN_IF_ERROR(Checkpoint::Open(src, &ckpt));
+  OptimizerFilter optimizer;
+  TFCKPT_RETURN_IF_ERROR(OptimizerFilter::Create(*ckpt, &optimizer));
+  NameMapper mapper;
+  TFCKPT_RETURN_IF_ERROR(NameMapper::Create(options.names, &mapper));
+  std::vector<Outgoing> tensors;
+  std::vector<std::string> unsupported;
+  std::map<std::string, std::string> taken;
+  for (const TensorInfo& t : ckpt->tensors()) {
+    if (t.name == kObjectGraphKey) {
+      report->notes.push_back(
+          "the TF2 object graph (_CHECKPOINTABLE_OBJECT_GRAPH) is TensorFlow "
+          "bookkeeping and was left out");
+      continue;
+    }
+    auto name = mapper.Map(t.name, optimizer);
+    if (!name) continue;
+    bool ok = to_npz ? (npz::Descr(t.dtype).has_value() ||
+                        (t.dtype == DType::kString && NpzStringsLossless(*ckpt, t)))
+                     : safetensors::DTypeCode(t.dtype).has_value();
+    if (!ok) {
+      if (options.skip_unsupported) {
+        report->skipped.emplace_back(t.name, t.dtype);
+      } else {
+        unsupported.push_back(fmt::format("'{}' ({})", PrintableKey(t.name), DTypeName(t.dtype)));
+      }
+      continue;
+    }
+    if (auto [it, inserted] = taken.emplace(*name, t.name); !inserted) {
+      return Status::InvalidArgument(
+          fmt::format("'{}' and '{}' would both be named '{}'", it->second, t.name, *name));
+    }
+    tensors.push_back({*name, &t, t.num_elements() * DTypeSize(t.dtype)});
+  }
+  if (!unsupported.empty()) {
+    return Status::InvalidArgument(fmt::format(
+        "{} tensor(s) cannot be stored in {}: {}; leave them out with --skip-unsupported, or "
+        "drop them with --drop",
+        unsupported.size(), to_npz ? ".npz" : "safetensors", fmt::join(unsupported, ", ")));
+  }
+  report->from = "tensorflow";
+  report->to = to_npz ? "npz" : "safetensors";
+  report->tensors = static_cast<int64_t>(tensors.size());
+  return to_npz ? ToNpz(*ckpt, tensors, out, options, report)
+                : ToSafetensors(*ckpt, tensors, out, options, report);
+}
+
+// One tensor of a foreign source.
+struct Incoming {
+  std::string name;
+  DType dtype;
+  Shape shape;
+  std::shared_ptr<MappedFile> file;
+  int64_t offset = 0, size = 0;
+  const npz::Member* member = nullptr;  // npz members that need decoding
+  std::string unsupported;
+};
+
+Status ReadSafetensorsSources(const std::string& src, std::vector<Incoming>* out,
+                              std::string* label) {
+  std::vector<std::string> files;
+  std::string index;
+  if (file::IsDirectory(src)) {
+    std::vector<std::string> names, indexes, singles;
+    TFCKPT_RETURN_IF_ERROR(file::ListDirectory(src, &names));
+    for (const std::string& n : names) {
+      if (EndsWith(n, ".safetensors.index.json")) indexes.push_back(n);
+      if (EndsWith(n, ".safetensors")) singles.push_back(n);
+    }
+    if (indexes.size() == 1) {
+      index = file::Join(src, indexes[0]);
+    } else if (indexes.empty() && singles.size() == 1) {
+      files.push_back(file::Join(src, singles[0]));
+    } else {
+      return Status::InvalidArgument(fmt::format(
+          "directory '{}' holds {} safetensors index file(s) and {} safetensors file(s); pass "
+          "the one to convert",
+          src, indexes.size(), singles.size()));
+    }
+  } else if (EndsWith(src, ".json")) {
+    index = src;
+  } else {
+    files.push_back(src);
+  }
+  if (!index.empty()) {
+    std::string text;
+    TFCKPT_RETURN_IF_ERROR(file::ReadFile(index, &text));
+    std::set<std::string> shard_names;
+    try {
+      auto j = nlohmann::json::parse(text);
+      for (auto& [name, shard] : j.at("weight_map").items())
+        shard_names.insert(shard.get<std::string>());
+    } catch (const nlohmann::json::exception& e) {
+      return Status::Corruption(
+          fmt::format("'{}' is not a safetensors index: {}", index, e.what()));
+    }
+    for (const std::string& s : shard_names) files.push_back(file::Join(file::Dirname(index), s));
+  }
+  *label = index.empty() ? files[0] : index;
+  for (const std::string& f : files) {
+    std::shared_ptr<MappedFile> mf;
+    TFCKPT_RETURN_IF_ERROR(MappedFile::Open(f, &mf));
+    std::vector<safetensors::Entry> entries;
+    std::map<std::string, std::string> metadata;
+    TFCKPT_RETURN_IF_ERROR(safetensors::Parse(mf->data(), f, &entries, &metadata));
+    for (const auto& e : entries) {
+      out->push_back({e.name, e.dtype, e.shape, mf, e.offset, e.size, nullptr, ""});
+    }
+  }
+  return Status::OK();
+}
+
+Status FromForeign(const std::string& src, const std::string& out, bool npz_source,
+                   const ConvertOptions& options, ConvertReport* report) {
+  std::vector<Incoming> tensors;
+  std::vector<npz::Member> members;
+  std::string label = src;
+  if (npz_source) {
+    std::shared_ptr<MappedFile> mf;
+    TFCKPT_RETURN_IF_ERROR(MappedFile::Open(src, &mf));
+    TFCKPT_RETURN_IF_ERROR(npz::List(mf->data(), src, &members));
+    for (const npz::Member& m : members) {
+      Incoming in{m.name, m.dtype, m.shape, mf, m.data_offset, m.data_size, &m, m.unsupported};
+      tensors.push_back(std::move(in));
+    }
+  } else {
+    TFCKPT_RETURN_IF_ERROR(ReadSafetensorsSources(src, &tensors, &label));
+  }
+  NameMapper mapper;
+  TFCKPT_RETURN_IF_ERROR(NameMapper::Create(options.names, &mapper));
+  OptimizerFilter optimizer;  // no object graph: name-based rules
+  std::vector<std::string> unsupported;
+  std::map<std::string, std::string> taken;
+  std::vector<std::pair<std::string, const Incoming*>> kept;
+  for (const Incoming& t : tensors) {
+    auto name = mapper.Map(t.name, optimizer);
+    if (!name) continue;
+    if (!t.unsupported.empty()) {
+      if (!options.skip_unsupported) {
+        unsupported.push_back(fmt::format("'{}': {}", t.name, t.unsupported));
+      } else {
+        report->skipped.emplace_back(t.name, DType::kInvalid);
+      }
+      continue;
+    }
+    if (auto [it, inserted] = taken.emplace(*name, t.name); !inserted) {
+      return Status::InvalidArgument(
+          fmt::format("'{}' and '{}' would both be named '{}'", it->second, t.name, *name));
+    }
+    kept.emplace_back(*name, &t);
+  }
+  if (!unsupported.empty()) {
+    return Status::InvalidArgument(
+        fmt::format("{} array(s) cannot become TensorFlow tensors: {}; leave them out with "
+                    "--skip-unsupported",
+                    unsupported.size(), fmt::join(unsupported, ", ")));
+  }
+  WriterOptions wo;
+  wo.overwrite = options.overwrite;
+  wo.sync = options.sync;
+  std::unique_ptr<BundleWriter> w;
+  TFCKPT_RETURN_IF_ERROR(BundleWriter::Create(out, wo, &w));
+  for (const auto& [name, t] : kept) {
+    std::span<const uint8_t> bytes = t->file->data().subspan(t->offset, t->size);
+    std::string inflated;
+    if (t->member && t->member->deflated) {
+      TFCKPT_RETURN_IF_ERROR(npz::Inflate(t->file->data(), *t->member, &inflated));
+      bytes = {reinterpret_cast<const uint8_t*>(inflated.data()), inflated.size()};
+    }
+    if (t->dtype == DType::kString) {
+      const int64_t width = t->member->string_width;
+      const int64_t n = NumElements(t->shape).value_or(0);
+      if (width * n != static_cast<int64_t>(bytes.size())) {
+        return Status::Corruption(fmt::format("array '{}' has the wrong size", t->name));
+      }
+      std::vector<std::string_view> values;
+      for (int64_t i = 0; i < n; i++) {
+        std::string_view e(reinterpret_cast<const char*>(bytes.data()) + i * width, width);
+        while (!e.empty() && e.back() == '\0') e.remove_suffix(1);
+        values.push_back(e);
+      }
+      TFCKPT_RETURN_IF_ERROR(w->AddStrings(name, t->shape, values));
+    } else if ((t->member && (t->member->byteswap || t->member->deflated))) {
+      std::vector<uint8_t> copy(bytes.begin(), bytes.end());
+      if (t->member->byteswap) {
+        const int es = IsComplex(t->dtype) ? DTypeSize(t->dtype) / 2 : DTypeSize(t->dtype);
+        for (size_t i = 0; i + es <= copy.size(); i += es) std::reverse(&copy[i], &copy[i] + es);
+      }
+      TFCKPT_RETURN_IF_ERROR(w->Add(name, t->dtype, t->shape, copy));
+    } else {
+      auto n = NumElements(t->shape);
+      if (!n || *n * DTypeSize(t->dtype) != t->size) {
+        return Status::Corruption(fmt::format("array '{}' has the wrong size", t->name));
+      }
+      DataLocation loc{0, t->offset, t->size, crc32c::Mask(crc32c::Value(bytes))};
+      TFCKPT_RETURN_IF_ERROR(w->AddCopiedRange(name, t->dtype, t->shape, t->file->path(), loc));
+      t->file->Release(t->offset, t->size);
+    }
+    report->bytes += t->size;
+  }
+  TFCKPT_RETURN_IF_ERROR(w->Finish());
+  report->from = npz_source ? "npz" : "safetensors";
+  report->to = "tensorflow";
+  report->tensors = static_cast<int64_t>(kept.size());
+  report->outputs.push_back(out);
+  report->notes.push_back(fmt::format("converted from '{}'", label));
+  return Status::OK();
+}
+
+}  // namespace
+
+Status ParseByteSize(const std::string& text, int64_t* bytes) {
+  size_t used = 0;
+  double value = 0;
+  try {
+    value = std::stod(text, &used);
+  } catch (const std::exception&) {
+    used = 0;
+  }
+  std::string unit = text.substr(used);
+  static const std::map<std::string, double> kUnits = {{"", 1},
+                                                       {"B", 1},
+                                                       {"KB", 1e3},
+                                                       {"MB", 1e6},
+                                                       {"GB", 1e9},
+                                                       {"TB", 1e12},
+                                                       {"KiB", 1024.0},
+                                                       {"MiB", 1048576.0},
+                                                       {"GiB", 1073741824.0},
+                                                       {"TiB", 1099511627776.0},
+                                                       {"K", 1e3},
+                                                       {"M", 1e6},
+                                                       {"G", 1e9}};
+  auto it = kUnits.find(unit);
+  if (used == 0 || it == kUnits.end() || value <= 0 || !std::isfinite(value)) {
+    return Status::InvalidArgument(
+        fmt::format("'{}' is not a size; write e.g. 5GB, 500MB, 2GiB or a number of bytes", text));
+  }
+  *bytes = static_cast<int64_t>(value * it->second);
+  return Status::OK();
+}
+
+Status Convert(const std::string& src, const std::string& out, const ConvertOptions& options,
+               ConvertReport* report) {
+  std::string s = src;
+  while (s.size() > 1 && s.back() == '/') s.pop_back();
+  const bool npz_source = EndsWith(s, ".npz");
+  bool st_source = EndsWith(s, ".safetensors") || EndsWith(s, ".safetensors.index.json");
+  if (!st_source && file::IsDirectory(s) && !file::Exists(file::Join(s, "checkpoint")) &&
+      !file::Exists(file::Join(s, "saved_model.pb"))) {
+    std::vector<std::string> names;
+    if (file::ListDirectory(s, &names).ok()) {
+      for (const std::string& n : names) st_source = st_source || EndsWith(n, ".safetensors");
+    }
+  }
+  if (npz_source || st_source) {
+    if (EndsWith(out, ".safetensors") || EndsWith(out, ".npz")) {
+      return Status::InvalidArgument(
+          "convert goes between TensorFlow and safetensors or .npz: give a TensorFlow checkpoint "
+          "prefix as the output");
+    }
+    return FromForeign(s, out, npz_source, options, report);
+  }
+  if (EndsWith(out, ".safetensors")) return FromTensorFlow(s, out, false, options, report);
+  if (EndsWith(out, ".npz")) return FromTensorFlow(s, out, true, options, report);
+  return Status::InvalidArgument(fmt::format(
+      "cannot tell the direction: '{}' should end in .safetensors or .npz (from a TensorFlow "
+      "checkpoint), or '{}' should be a .safetensors, .safetensors.index.json or .npz file",
+      out, src));
+}
+
+}  // namespace tfckpt

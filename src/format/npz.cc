@@ -1,0 +1,440 @@
+#include "format/npz.h"
+
+#include <fcntl.h>
+#include <unistd.h>
+#include <zlib.h>
+
+#include <cerrno>
+#include <cstring>
+#include <regex>
+
+#include <fmt/format.h>
+#include <isa-l/crc.h>
+
+#include "format/varint.h"
+
+namespace tfckpt::npz {
+namespace {
+
+struct DescrCode {
+  DType dtype;
+  const char* descr;
+};
+constexpr DescrCode kDescrs[] = {
+    {DType::kBool, "|b1"},      {DType::kInt8, "|i1"},        {DType::kUInt8, "|u1"},
+    {DType::kInt16, "<i2"},     {DType::kUInt16, "<u2"},      {DType::kInt32, "<i4"},
+    {DType::kUInt32, "<u4"},    {DType::kInt64, "<i8"},       {DType::kUInt64, "<u8"},
+    {DType::kHalf, "<f2"},      {DType::kFloat, "<f4"},       {DType::kDouble, "<f8"},
+    {DType::kComplex64, "<c8"}, {DType::kComplex128, "<c16"},
+};
+
+uint16_t U16(const uint8_t* p) { return static_cast<uint16_t>(p[0] | (p[1] << 8)); }
+uint32_t U32(const uint8_t* p) { return DecodeFixed32(reinterpret_cast<const char*>(p)); }
+uint64_t U64(const uint8_t* p) { return U32(p) | (static_cast<uint64_t>(U32(p + 4)) << 32); }
+
+void Put16(std::string* s, uint16_t v) {
+  s->push_back(static_cast<char>(v & 0xff));
+  s->push_back(static_cast<char>(v >> 8));
+}
+void Put32(std::string* s, uint32_t v) {
+  char b[4];
+  EncodeFixed32(b, v);
+  s->append(b, 4);
+}
+void Put64(std::string* s, uint64_t v) {
+  char b[8];
+  EncodeFixed64(b, v);
+  s->append(b, 8);
+}
+
+// Parses an npy header dict into the member's dtype and shape.
+void ParseNpyHeader(const std::string& header, Member* m) {
+  static const std::regex kDescr(R"('descr'\s*:\s*'([^']*)')");
+  static const std::regex kFortran(R"('fortran_order'\s*:\s*(True|False))");
+  static const std::regex kShape(R"('shape'\s*:\s*\(([^)]*)\))");
+  std::smatch d, f, sh;
+  if (!std::regex_search(header, d, kDescr) || !std::regex_search(header, f, kFortran) ||
+      !std::regex_search(header, sh, kShape)) {
+    m->unsupported = "its .npy header is not understood";
+    return;
+  }
+  std::string descr = d[1].str();
+  std::string dims = sh[1].str();
+  static const std::regex kInt(R"(\d+)");
+  for (auto it = std::sregex_iterator(dims.begin(), dims.end(), kInt); it != std::sregex_iterator();
+       ++it) {
+    m->shape.push_back(std::stoll(it->str()));
+  }
+  if (f[1].str() == "True" && m->shape.size() > 1) {
+    m->unsupported = "it is stored in Fortran order";
+    return;
+  }
+  if (descr.size() >= 3 && descr[1] == 'S') {
+    m->dtype = DType::kString;
+    m->string_width = std::stoll(descr.substr(2));
+    return;
+  }
+  std::string canonical = descr;
+  if (!descr.empty() && (descr[0] == '>' || descr[0] == '=')) {
+    m->byteswap = descr[0] == '>';
+    canonical[0] = '<';
+  }
+  for (const DescrCode& c : kDescrs) {
+    std::string want = c.descr;
+    if (canonical == want || (want[0] == '|' && canonical == "<" + want.substr(1))) {
+      m->dtype = c.dtype;
+      if (DTypeSize(c.dtype) == 1) m->byteswap = false;
+      return;
+    }
+  }
+  m->unsupported = fmt::format("its numpy type '{}' has no TensorFlow dtype", descr);
+}
+
+// Splits member bytes at the end of the npy header; returns the header text and its length.
+bool NpyPrefix(std::span<const uint8_t> bytes, std::string* header, int64_t* length) {
+  if (bytes.size() < 10 || std::memcmp(bytes.data(), "\x93NUMPY", 6) != 0) return false;
+  int major = bytes[6];
+  int64_t hlen, start;
+  if (major == 1) {
+    hlen = U16(bytes.data() + 8);
+    start = 10;
+  } else {
+    if (bytes.size() < 12) return false;
+    hlen = U32(bytes.data() + 8);
+    start = 12;
+  }
+  if (start + hlen > static_cast<int64_t>(bytes.size())) return false;
+  header->assign(reinterpret_cast<const char*>(bytes.data()) + start, hlen);
+  *length = start + hlen;
+  return true;
+}
+
+}  // namespace
+
+uint32_t Crc32(uint32_t crc, const void* data, size_t n) {
+  const auto* p = static_cast<const unsigned char*>(data);
+  while (n > 0) {
+    size_t len = std::min<size_t>(n, size_t{1} << 30);
+    crc = crc32_gzip_refl(crc, const_cast<unsigned char*>(p), len);
+    p += len;
+    n -= len;
+  }
+  return crc;
+}
+
+std::optional<std::string> Descr(DType dtype) {
+  for (const DescrCode& c : kDescrs) {
+    if (c.dtype == dtype) return std::string(c.descr);
+  }
+  return std::nullopt;
+}
+
+Status List(std::span<const uint8_t> file, const std::string& path, std::vector<Member>* members) {
+  auto bad = [&](const std::string& why) {
+    return Status::Corruption(fmt::format("'{}' is not a readable .npz archive: {}", path, why));
+  };
+  const int64_t size = static_cast<int64_t>(file.size());
+  const uint8_t* d = file.data();
+  // End of central directory: the last signature within the final 64 KiB + 22 bytes.
+  int64_t eocd = -1;
+  for (int64_t i = size - 22; i >= 0 && i >= size - 22 - 65535; i--) {
+    if (U32(d + i) == 0x06054b50) {
+      eocd = i;
+      break;
+    }
+  }
+  if (eocd < 0) return bad("no zip end-of-directory record");
+  uint64_t count = U16(d + eocd + 10), cd_size = U32(d + eocd + 12), cd_offset = U32(d + eocd + 16);
+  if (count == 0xffff || cd_offset == 0xffffffff || cd_size == 0xffffffff) {
+    int64_t loc = eocd - 20;
+    if (loc < 0 || U32(d + loc) != 0x07064b50) return bad("a ZIP64 locator is missing");
+    uint64_t rec = U64(d + loc + 8);
+    if (rec + 56 > static_cast<uint64_t>(size) || U32(d + rec) != 0x06064b50) {
+      return bad("the ZIP64 directory record is missing");
+    }
+    count = U64(d + rec + 32);
+    cd_size = U64(d + rec + 40);
+    cd_offset = U64(d + rec + 48);
+  }
+  if (cd_offset + cd_size > static_cast<uint64_t>(size))
+    return bad("the directory lies outside the file");
+  members->clear();
+  uint64_t pos = cd_offset;
+  for (uint64_t k = 0; k < count; k++) {
+    if (pos + 46 > cd_offset + cd_size || U32(d + pos) != 0x02014b50)
+      return bad("a directory entry is damaged");
+    Member m;
+    uint16_t method = U16(d + pos + 10);
+    uint64_t comp = U32(d + pos + 20), raw = U32(d + pos + 24);
+    uint16_t nlen = U16(d + pos + 28), elen = U16(d + pos + 30), clen = U16(d + pos + 32);
+    uint64_t local = U32(d + pos + 42);
+    std::string name(reinterpret_cast<const char*>(d + pos + 46), nlen);
+    // ZIP64 extra field: the 64-bit values of the fields that were saturated, in order.
+    const uint8_t* extra = d + pos + 46 + nlen;
+    for (uint16_t e = 0; e + 4 <= elen;) {
+      uint16_t id = U16(extra + e), len = U16(extra + e + 2);
+      if (id == 0x0001) {
+        const uint8_t* f = extra + e + 4;
+        if (raw == 0xffffffff) raw = U64(f), f += 8;
+        if (comp == 0xffffffff) comp = U64(f), f += 8;
+        if (local == 0xffffffff) local = U64(f);
+      }
+      e = static_cast<uint16_t>(e + 4 + len);
+    }
+    pos += 46 + nlen + elen + clen;
+    if (local + 30 > static_cast<uint64_t>(size) || U32(d + local) != 0x04034b50) {
+      return bad(fmt::format("the entry of member '{}' is damaged", name));
+    }
+    uint64_t start = local + 30 + U16(d + local + 26) + U16(d + local + 28);
+    if (start + comp > static_cast<uint64_t>(size)) {
+      return bad(fmt::format("member '{}' runs past the end of the file", name));
+    }
+    if (name.size() < 4 || name.substr(name.size() - 4) != ".npy") continue;
+    m.name = name.substr(0, name.size() - 4);
+    m.raw_size = static_cast<int64_t>(raw);
+    if (method == 8) {
+      m.deflated = true;
+      m.data_offset = static_cast<int64_t>(start);
+      m.data_size = static_cast<int64_t>(comp);
+      std::string array;
+      Status s = Inflate(file, m, &array);  // header needed for dtype and shape
+      if (!s.ok()) return s;
+    } else if (method == 0) {
+      std::string header;
+      int64_t hlen = 0;
+      if (!NpyPrefix(file.subspan(start, comp), &header, &hlen)) {
+        m.unsupported = "it is not a .npy array";
+      } else {
+        ParseNpyHeader(header, &m);
+        m.data_offset = static_cast<int64_t>(start) + hlen;
+        m.data_size = static_cast<int64_t>(comp) - hlen;
+      }
+    } else {
+      m.unsupported = fmt::format("it is compressed with zip method {}", method);
+    }
+    members->push_back(std::move(m));
+  }
+  return Status::OK();
+}
+
+Status Inflate(std::span<const uint8_t> file, const Member& member, std::string* array) {
+  // Members parsed by List carry their metadata; re-derive it here for deflated ones.
+  Member& m = const_cast<Member&>(member);
+  std::string raw(static_cast<size_t>(m.raw_size), '\0');
+  z_stream z{};
+  if (inflateInit2(&z, -15) != Z_OK) return Status::IOError("cannot start zlib");
+  z.next_in = const_cast<Bytef*>(file.data() + m.data_offset);
+  z.avail_in = static_cast<uInt>(m.data_size);
+  z.next_out = reinterpret_cast<Bytef*>(raw.data());
+  z.avail_out = static_cast<uInt>(raw.size());
+  int rc = inflate(&z, Z_FINISH);
+  inflateEnd(&z);
+  if (rc != Z_STREAM_END || z.total_out != raw.size()) {
+    return Status::Corruption(fmt::format("member '{}.npy' does not decompress", m.name));
+  }
+  std::string header;
+  int64_t hlen = 0;
+  if (!NpyPrefix({reinterpret_cast<const uint8_t*>(raw.data()), raw.size()}, &header, &hlen)) {
+    m.unsupported = "it is not a .npy array";
+    return Status::OK();
+  }
+  if (m.dtype == DType::kInvalid && m.unsupported.empty()) {
+    m.shape.clear();
+    ParseNpyHeader(header, &m);
+  }
+  *array = raw.substr(static_cast<size_t>(hlen));
+  return Status::OK();
+}
+
+struct Writer::Impl {
+  std::string path;
+  int fd = -1;
+  int64_t pos = 0;
+  struct Entry {
+    std::string name;
+    uint32_t crc;
+    uint64_t size;
+    uint64_t offset;
+  };
+  std::vector<Entry> entries;
+  int64_t left = 0;  // array bytes still expected for the current member
+
+  Status WriteAll(const std::string& s) {
+    const char* p = s.data();
+    size_t n = s.size();
+    while (n > 0) {
+      ssize_t w = ::write(fd, p, n);
+      if (w < 0 && errno == EINTR) continue;
+      if (w < 0) return Status::FromErrno(fmt::format("cannot write '{}'", path), errno);
+      p += w;
+      n -= static_cast<size_t>(w);
+    }
+    pos += static_cast<int64_t>(s.size());
+    return Status::OK();
+  }
+};
+
+Writer::Writer() : impl_(new Impl) {}
+Writer::~Writer() {
+  if (impl_->fd >= 0) ::close(impl_->fd);
+}
+
+Status Writer::Create(const std::string& path, std::unique_ptr<Writer>* writer) {
+  std::unique_ptr<Writer> w(new Writer());
+  w->impl_->path = path;
+  w->impl_->fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
+  if (w->impl_->fd < 0) return Status::FromErrno(fmt::format("cannot create '{}'", path), errno);
+  *writer = std::move(w);
+  return Status::OK();
+}
+
+Status Writer::Begin(const std::string& name, const std::string& descr, const Shape& shape,
+                     int64_t size, uint32_t array_crc, int* fd) {
+  Impl& m = *impl_;
+  std::string dims;
+  for (int64_t d : shape) dims += std::to_string(d) + ", ";
+  if (shape.size() > 1) dims.resize(dims.size() - 2);
+  if (shape.size() == 1) dims.resize(dims.size() - 1);
+  std::string dict =
+      fmt::format("{{'descr': '{}', 'fortran_order': False, 'shape': ({}), }}", descr, dims);
+  // Pad so that magic + version + length + dict + "\n" is a multiple of 64.
+  size_t fixed = 10;
+  bool v2 = dict.size() + 1 + fixed > 65535;
+  if (v2) fixed = 12;
+  size_t total = fixed + dict.size() + 1;
+  dict.append((64 - total % 64) % 64, ' ');
+  dict.push_back('\n');
+  std::string npy = "\x93NUMPY";
+  npy.push_back(v2 ? 2 : 1);
+  npy.push_back(0);
+  if (v2) {
+    Put32(&npy, static_cast<uint32_t>(dict.size()));
+  } else {
+    Put16(&npy, static_cast<uint16_t>(dict.size()));
+  }
+  npy += dict;
+  // The member's CRC covers the npy header and the array: combine the two.
+  uint32_t crc = static_cast<uint32_t>(
+      crc32_combine(Crc32(0, npy.data(), npy.size()), array_crc, static_cast<z_off_t>(size)));
+  const std::string member = name + ".npy";
+  const uint64_t msize = npy.size() + static_cast<uint64_t>(size);
+  const bool z64 = msize >= 0xffffffffull || static_cast<uint64_t>(m.pos) >= 0xffffffffull;
+  std::string local;
+  Put32(&local, 0x04034b50);
+  Put16(&local, z64 ? 45 : 20);
+  Put16(&local, 0x0800);  // UTF-8 names
+  Put16(&local, 0);       // stored
+  Put16(&local, 0);       // time
+  Put16(&local, 0x21);    // date: 1980-01-01
+  Put32(&local, crc);
+  Put32(&local, z64 ? 0xffffffffu : static_cast<uint32_t>(msize));
+  Put32(&local, z64 ? 0xffffffffu : static_cast<uint32_t>(msize));
+  Put16(&local, static_cast<uint16_t>(member.size()));
+  Put16(&local, z64 ? 20 : 0);
+  local += member;
+  if (z64) {
+    Put16(&local, 0x0001);
+    Put16(&local, 16);
+    Put64(&local, msize);
+    Put64(&local, msize);
+  }
+  m.entries.push_back({member, crc, msize, static_cast<uint64_t>(m.pos)});
+  TFCKPT_RETURN_IF_ERROR(m.WriteAll(local + npy));
+  m.left = size;
+  *fd = m.fd;
+  return Status::OK();
+}
+
+Status Writer::Append(std::span<const uint8_t> bytes) {
+  Impl& m = *impl_;
+  TFCKPT_RETURN_IF_ERROR(
+      m.WriteAll(std::string(reinterpret_cast<const char*>(bytes.data()), bytes.size())));
+  m.left -= static_cast<int64_t>(bytes.size());
+  return Status::OK();
+}
+
+Status Writer::End() {
+  Impl& m = *impl_;
+  // Bytes appended through the descriptor by the caller moved the file offset.
+  off_t now = ::lseek(m.fd, 0, SEEK_CUR);
+  if (now < 0) return Status::FromErrno(fmt::format("cannot seek '{}'", m.path), errno);
+  m.pos = now;
+  const Impl::Entry& e = m.entries.back();
+  if (static_cast<uint64_t>(m.pos) !=
+      e.offset + e.size + 30 + e.name.size() +
+          (e.size >= 0xffffffffull || e.offset >= 0xffffffffull ? 20 : 0)) {
+    return Status::IOError(fmt::format("member '{}' of '{}' has the wrong size", e.name, m.path));
+  }
+  return Status::OK();
+}
+
+Status Writer::Finish(bool sync) {
+  Impl& m = *impl_;
+  std::string cd;
+  for (const Impl::Entry& e : m.entries) {
+    const bool z64 = e.size >= 0xffffffffull || e.offset >= 0xffffffffull;
+    Put32(&cd, 0x02014b50);
+    Put16(&cd, z64 ? 45 : 20);  // made by
+    Put16(&cd, z64 ? 45 : 20);  // needed
+    Put16(&cd, 0x0800);
+    Put16(&cd, 0);
+    Put16(&cd, 0);
+    Put16(&cd, 0x21);
+    Put32(&cd, e.crc);
+    Put32(&cd, z64 ? 0xffffffffu : static_cast<uint32_t>(e.size));
+    Put32(&cd, z64 ? 0xffffffffu : static_cast<uint32_t>(e.size));
+    Put16(&cd, static_cast<uint16_t>(e.name.size()));
+    Put16(&cd, z64 ? 28 : 0);
+    Put16(&cd, 0);  // comment
+    Put16(&cd, 0);  // disk
+    Put16(&cd, 0);  // internal attributes
+    Put32(&cd, 0);  // external attributes
+    Put32(&cd, z64 ? 0xffffffffu : static_cast<uint32_t>(e.offset));
+    cd += e.name;
+    if (z64) {
+      Put16(&cd, 0x0001);
+      Put16(&cd, 24);
+      Put64(&cd, e.size);
+      Put64(&cd, e.size);
+      Put64(&cd, e.offset);
+    }
+  }
+  const uint64_t cd_offset = static_cast<uint64_t>(m.pos), n = m.entries.size();
+  const bool z64 = cd_offset >= 0xffffffffull || n >= 0xffff || cd.size() >= 0xffffffffull;
+  std::string tail;
+  if (z64) {
+    const uint64_t rec = cd_offset + cd.size();
+    Put32(&tail, 0x06064b50);
+    Put64(&tail, 44);
+    Put16(&tail, 45);
+    Put16(&tail, 45);
+    Put32(&tail, 0);
+    Put32(&tail, 0);
+    Put64(&tail, n);
+    Put64(&tail, n);
+    Put64(&tail, cd.size());
+    Put64(&tail, cd_offset);
+    Put32(&tail, 0x07064b50);
+    Put32(&tail, 0);
+    Put64(&tail, rec);
+    Put32(&tail, 1);
+  }
+  Put32(&tail, 0x06054b50);
+  Put16(&tail, 0);
+  Put16(&tail, 0);
+  Put16(&tail, z64 ? 0xffff : static_cast<uint16_t>(n));
+  Put16(&tail, z64 ? 0xffff : static_cast<uint16_t>(n));
+  Put32(&tail, z64 ? 0xffffffffu : static_cast<uint32_t>(cd.size()));
+  Put32(&tail, z64 ? 0xffffffffu : static_cast<uint32_t>(cd_offset));
+  Put16(&tail, 0);
+  TFCKPT_RETURN_IF_ERROR(m.WriteAll(cd + tail));
+  if (sync && ::fsync(m.fd) != 0) {
+    return Status::FromErrno(fmt::format("cannot sync '{}'", m.path), errno);
+  }
+  int fd = m.fd;
+  m.fd = -1;
+  if (::close(fd) != 0) return Status::FromErrno(fmt::format("cannot close '{}'", m.path), errno);
+  return Status::OK();
+}
+
+}  // namespace tfckpt::npz
