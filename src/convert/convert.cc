@@ -5,6 +5,7 @@
 
 #include <cerrno>
 #include <cmath>
+#include <cstring>
 #include <map>
 #include <set>
 
@@ -353,6 +354,25 @@ Status ReadSafetensorsSources(const std::string& src, std::vector<Incoming>* out
   return Status::OK();
 }
 
+// Column-major elements to row-major.
+std::vector<uint8_t> FortranToC(const std::vector<uint8_t>& in, const Shape& shape, int64_t es) {
+  std::vector<uint8_t> out(in.size());
+  const size_t rank = shape.size();
+  std::vector<int64_t> fstride(rank, 1), idx(rank, 0);
+  for (size_t d = 1; d < rank; d++) fstride[d] = fstride[d - 1] * shape[d - 1];
+  const int64_t n = NumElements(shape).value_or(0);
+  for (int64_t c = 0; c < n; c++) {
+    int64_t f = 0;
+    for (size_t d = 0; d < rank; d++) f += idx[d] * fstride[d];
+    std::memcpy(out.data() + c * es, in.data() + f * es, static_cast<size_t>(es));
+    for (size_t d = rank; d-- > 0;) {  // the next row-major index
+      if (++idx[d] < shape[d]) break;
+      idx[d] = 0;
+    }
+  }
+  return out;
+}
+
 Status FromForeign(const std::string& src, const std::string& out, bool npz_source,
                    const ConvertOptions& options, ConvertReport* report) {
   std::vector<Incoming> tensors;
@@ -423,12 +443,17 @@ Status FromForeign(const std::string& src, const std::string& out, bool npz_sour
         values.push_back(e);
       }
       TFCKPT_RETURN_IF_ERROR(w->AddStrings(name, t->shape, values));
-    } else if ((t->member && (t->member->byteswap || t->member->deflated))) {
+    } else if (t->member && (t->member->byteswap || t->member->deflated || t->member->fortran)) {
       std::vector<uint8_t> copy(bytes.begin(), bytes.end());
+      if (static_cast<int64_t>(copy.size()) !=
+          NumElements(t->shape).value_or(-1) * DTypeSize(t->dtype)) {
+        return Status::Corruption(fmt::format("array '{}' has the wrong size", t->name));
+      }
       if (t->member->byteswap) {
         const int es = IsComplex(t->dtype) ? DTypeSize(t->dtype) / 2 : DTypeSize(t->dtype);
         for (size_t i = 0; i + es <= copy.size(); i += es) std::reverse(&copy[i], &copy[i] + es);
       }
+      if (t->member->fortran) copy = FortranToC(copy, t->shape, DTypeSize(t->dtype));
       TFCKPT_RETURN_IF_ERROR(w->Add(name, t->dtype, t->shape, copy));
     } else {
       auto n = NumElements(t->shape);

@@ -65,10 +65,7 @@ void ParseNpyHeader(const std::string& header, Member* m) {
        ++it) {
     m->shape.push_back(std::stoll(it->str()));
   }
-  if (f[1].str() == "True" && m->shape.size() > 1) {
-    m->unsupported = "it is stored in Fortran order";
-    return;
-  }
+  m->fortran = f[1].str() == "True" && m->shape.size() > 1;
   if (descr.size() >= 3 && descr[1] == 'S') {
     m->dtype = DType::kString;
     m->string_width = std::stoll(descr.substr(2));

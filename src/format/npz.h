@@ -30,6 +30,7 @@ struct Member {
   Shape shape;
   int64_t string_width = 0;  // for "|S<n>" arrays (dtype kString)
   bool byteswap = false;     // big-endian data
+  bool fortran = false;      // column-major data
   bool deflated = false;
   int64_t data_offset = 0;  // of the member's bytes in the archive (stored: the array itself)
   int64_t data_size = 0;    // stored size; for stored members, the array's byte size

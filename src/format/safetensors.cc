@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <tuple>
 
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
@@ -101,13 +102,16 @@ Status Parse(std::span<const uint8_t> file, const std::string& path, std::vector
       return bad(fmt::format("the entry of tensor '{}' is malformed ({})", name, ex.what()));
     }
   }
-  std::sort(entries->begin(), entries->end(),
-            [](const Entry& a, const Entry& b) { return a.offset < b.offset; });
-  for (size_t i = 1; i < entries->size(); i++) {
-    if ((*entries)[i - 1].offset + (*entries)[i - 1].size > (*entries)[i].offset) {
-      return bad(
-          fmt::format("tensors '{}' and '{}' overlap", (*entries)[i - 1].name, (*entries)[i].name));
+  std::sort(entries->begin(), entries->end(), [](const Entry& a, const Entry& b) {
+    return std::tie(a.offset, a.size) < std::tie(b.offset, b.size);
+  });
+  const Entry* prev = nullptr;
+  for (const Entry& e : *entries) {
+    if (e.size == 0) continue;  // empty tensors share their neighbour's offset
+    if (prev && prev->offset + prev->size > e.offset) {
+      return bad(fmt::format("tensors '{}' and '{}' overlap", prev->name, e.name));
     }
+    prev = &e;
   }
   return Status::OK();
 }
