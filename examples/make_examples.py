@@ -14,6 +14,9 @@ Outputs, relative to this script's directory:
   tf2/                TF2 tf.train.Checkpoint (dense layer + Adam slots), ckpt-1 and ckpt-2
   saved_model/        tf.saved_model.save of a small tf.Module
   mixed/mixed         TF1 Saver checkpoint with many dtypes and a partitioned variable ``emb``
+  bert_like/model.ckpt-1000
+                      a tiny BERT-shaped TF1 checkpoint (BERT's variable names, 2 layers, hidden
+                      size 8) with AdamWeightDecay slots ``adam_m``/``adam_v`` and ``global_step``
 """
 
 import os
@@ -139,11 +142,42 @@ def make_mixed():
     _tf1_save(build, "mixed", "mixed")
 
 
+def make_bert_like():
+    """BERT's names and layout at a toy size, as a BERT pre-training run saves them."""
+    directory = _fresh_dir("bert_like")
+    rng = np.random.default_rng(1000)
+    hidden, vocab, layers = 8, 32, 2
+    shapes = {"bert/embeddings/word_embeddings": [vocab, hidden],
+              "bert/embeddings/position_embeddings": [16, hidden],
+              "bert/embeddings/LayerNorm/gamma": [hidden],
+              "bert/embeddings/LayerNorm/beta": [hidden]}
+    for i in range(layers):
+        p = "bert/encoder/layer_%d/" % i
+        for w in ("attention/self/query", "attention/self/key", "attention/self/value",
+                  "attention/output/dense"):
+            shapes[p + w + "/kernel"] = [hidden, hidden]
+            shapes[p + w + "/bias"] = [hidden]
+        shapes[p + "intermediate/dense/kernel"] = [hidden, 4 * hidden]
+        shapes[p + "intermediate/dense/bias"] = [4 * hidden]
+        shapes[p + "output/dense/kernel"] = [4 * hidden, hidden]
+        shapes[p + "output/dense/bias"] = [hidden]
+    names, values = [], []
+    for name, shape in sorted(shapes.items()):
+        for suffix in ("", "/adam_m", "/adam_v"):
+            names.append(name + suffix)
+            values.append(rng.standard_normal(shape).astype(np.float32) * 0.02)
+    names.append("global_step")
+    values.append(np.int64(1000))
+    tf.raw_ops.SaveV2(prefix=os.path.join(directory, "model.ckpt-1000"), tensor_names=names,
+                      shape_and_slices=[""] * len(names), tensors=values)
+
+
 def main():
     make_single_var_models()
     make_tf2()
     make_saved_model()
     make_mixed()
+    make_bert_like()
     total = 0
     for root, _, files in os.walk(HERE):
         for f in files:

@@ -34,3 +34,8 @@ run ls tf2 --filter 'kernel|save_counter'
 run edit tf2 --strip-optimizer -o "$OUT/stripped/ckpt"
 run ls saved_model
 run diff tf2@1 tf2
+echo
+echo "== Average the two TF2 steps; convert a BERT-like checkpoint to safetensors, optimizer stripped"
+run average --last 2 tf2 -o "$OUT/averaged/ckpt"
+run convert bert_like "$OUT/bert.safetensors" --strip-optimizer
+run apply recipes/classic-merge.yaml -o "$OUT/recipe/merged"

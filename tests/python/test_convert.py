@@ -129,6 +129,56 @@ def test_source_path_forms(tfckpt, tmp_path, tf1_partitioned, tf1_steps_dir, ver
     assert v10.tolist() != v20.tolist()
 
 
+def test_multi_file_source(tfckpt, tmp_path, tf1_sharded):
+    """A TF1 Saver(sharded=True) checkpoint: one data file per device."""
+    assert len(lib.data_files(tf1_sharded)) == 2
+    source = cv.tf_expected(tf1_sharded)
+    npz = tmp_path / "s.npz"
+    tfckpt.run("convert", tf1_sharded, npz)
+    cv.assert_npz_matches(npz, source)
+    st = tmp_path / "s.safetensors"
+    report = tfckpt.json("convert", tf1_sharded, st, "--skip-unsupported", "--json")
+    assert _skip_list(report) == [("dev0/names", "string")]
+    cv.assert_safetensors_matches(st, {n: v for n, v in source.items() if v[0] != "string"})
+    back = str(tmp_path / "back")
+    tfckpt.run("convert", npz, back)
+    cv.assert_tf_equals(back, source)
+
+
+def test_large_tensors(tfckpt, tmp_path):
+    """Tensors of several MiB each, next to small ones, survive both formats bit for bit."""
+    rng = np.random.default_rng(3)
+    tensors = {"big/f32": rng.standard_normal((1024, 3000)).astype(np.float32),
+               "big/i64": rng.integers(-2**62, 2**62, size=(700, 1001)),
+               "small/b": np.array([1.0, -0.0], np.float32),
+               "z/f16": rng.standard_normal(4099).astype(np.float16)}
+    src = cv.save_tensors(tmp_path / "src", tensors)
+    want = cv.tf_expected(src)
+    for ext in ("safetensors", "npz"):
+        mid = tmp_path / ("big." + ext)
+        tfckpt.run("convert", src, mid)
+        (cv.assert_safetensors_matches if ext == "safetensors" else cv.assert_npz_matches)(
+            mid, want)
+        back = str(tmp_path / ("back_" + ext))
+        tfckpt.run("convert", mid, back)
+        cv.assert_tf_equals(back, want, ext)
+
+
+def test_tf2_checkpoint_object_graph_left_out(tfckpt, tmp_path, tf2_dir):
+    """A TF2 checkpoint's variables convert under their TF keys; the object graph (a string of
+    TF bookkeeping) is not a tensor of the model and is left out rather than refused."""
+    prefix = tf.train.latest_checkpoint(tf2_dir)
+    source = cv.tf_expected(prefix)
+    graph_key = "_CHECKPOINTABLE_OBJECT_GRAPH"
+    assert graph_key in source
+    want = {n: v for n, v in source.items() if n != graph_key}
+    for ext in ("safetensors", "npz"):
+        mid = tmp_path / ("tf2." + ext)
+        tfckpt.run("convert", tf2_dir, mid)
+        (cv.assert_safetensors_matches if ext == "safetensors" else cv.assert_npz_matches)(
+            mid, want)
+
+
 # ---------------------------------------------------------------------------------------------
 # 2. Files the safetensors package and numpy wrote
 # ---------------------------------------------------------------------------------------------
@@ -161,6 +211,40 @@ def test_reads_safetensors_written_by_package(tfckpt, tmp_path):
     out = str(tmp_path / "ckpt")
     tfckpt.run("convert", src, out)
     cv.assert_tf_equals(out, {n: (n.split("/")[0], a) for n, a in arrays.items()})
+
+
+def test_reads_safetensors_without_metadata_or_padding(tfckpt, tmp_path):
+    """The format allows a header that is not padded to 8 bytes (data then unaligned) and no
+    __metadata__; the safetensors package reads such a file, and so must we."""
+    arrays = {"w": np.arange(6, dtype=np.float32).reshape(2, 3) - 2.5,
+              "ids": np.array([2**40, -1, 0], np.int64),
+              "h": np.array([0.5, np.inf], np.float16)}
+    header, data, offset = {}, b"", 0
+    for name in ("h", "w", "ids"):
+        raw = arrays[name].tobytes()
+        header[name] = {"dtype": {"float32": "F32", "int64": "I64", "float16": "F16"}[
+            arrays[name].dtype.name], "shape": list(arrays[name].shape),
+            "data_offsets": [offset, offset + len(raw)]}
+        data += raw
+        offset += len(raw)
+    text = json.dumps(header, separators=(",", ":")).encode()
+    while (8 + len(text)) % 4 == 0:
+        text += b" "
+    src = tmp_path / "raw.safetensors"
+    with open(src, "wb") as f:
+        f.write(len(text).to_bytes(8, "little") + text + data)
+    _, read = cv.read_safetensors(src)  # the package accepts the file
+    for name, a in arrays.items():
+        cv.assert_identical(read[name][2], a, name)
+    out = str(tmp_path / "ckpt")
+    tfckpt.run("convert", src, out)
+    cv.assert_tf_equals(out, {n: (a.dtype.name, a) for n, a in arrays.items()})
+    # and a file written by the package with no metadata at all
+    plain = tmp_path / "plain.safetensors"
+    safetensors.numpy.save_file(arrays, str(plain))
+    out2 = str(tmp_path / "ckpt2")
+    tfckpt.run("convert", plain, out2)
+    cv.assert_tf_equals(out2, {n: (a.dtype.name, a) for n, a in arrays.items()})
 
 
 @pytest.mark.parametrize("saver", ["savez", "savez_compressed"])
