@@ -15,7 +15,7 @@ APT_PACKAGES=(
 )
 TF_VERSION=2.21.0
 APT_TEST_PACKAGES=(xfsprogs)
-PIP_TEST_PACKAGES=("tensorflow-cpu==${TF_VERSION}" numpy pytest safetensors)
+PIP_TEST_PACKAGES=("tensorflow-cpu==${TF_VERSION}" numpy pytest safetensors pybind11)
 
 SUDO=""
 if [[ $(id -u) -ne 0 ]]; then SUDO="sudo"; fi
@@ -36,7 +36,7 @@ if ((want_test)); then
   if ! "$PY" - <<PYEOF 2>/dev/null
 import importlib.metadata as m, sys
 ok = m.version("tensorflow-cpu") == "${TF_VERSION}"
-import numpy, pytest, safetensors  # noqa: F401
+import numpy, pytest, safetensors, pybind11  # noqa: F401
 sys.exit(0 if ok else 1)
 PYEOF
   then

@@ -108,9 +108,32 @@ struct AssignmentGroup {
 };
 struct TransferOptions {
   std::optional<std::string> into;  // the model: a checkpoint or a SavedModel
+  std::vector<TensorInfo> model;    // or the model's variables (names, dtypes, shapes) in memory
   std::vector<AssignmentGroup> groups;
 };
 Status PlanTransfer(const TransferOptions& options, const std::string& output, Plan* plan);
+
+// init_from_checkpoint for variables that are not TensorFlow's: a custom storage, another
+// framework's parameters, a dict of arrays. The variables are described by name, dtype and shape;
+// each value the assignment map gives them is handed to the sink, after every check has passed.
+struct TargetVariable {
+  std::string name;
+  DType dtype = DType::kInvalid;
+  Shape shape;
+};
+class TensorSink {
+ public:
+  virtual ~TensorSink() = default;
+  // Receives the value for `target`; the tensor's bytes may be a view on the mapped checkpoint,
+  // valid while `value` (or a copy of it) lives.
+  virtual Status Assign(const std::string& target, const Tensor& value) = 0;
+};
+// One call of init_from_checkpoint(ckpt, assignment_map). `assigned`, if given, receives
+// (target, checkpoint tensor) for every assignment made.
+Status InitFromCheckpoint(const std::string& ckpt,
+                          const std::vector<std::pair<std::string, std::string>>& assignment_map,
+                          const std::vector<TargetVariable>& variables, TensorSink* sink,
+                          std::vector<std::pair<std::string, std::string>>* assigned);
 
 // --- edit ---
 struct EditOptions {

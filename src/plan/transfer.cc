@@ -69,7 +69,24 @@ Status PlanTransfer(const TransferOptions& options, const std::string& output, P
     if (!src.saved_model_dir.empty()) plan->saved_model_from = 0;
     plan->sources.push_back(std::move(src));
   }
-  const Checkpoint* store = into >= 0 ? plan->sources[into].ckpt.get() : nullptr;
+  // The variable store: the --into checkpoint's tensors, or the variables given in memory.
+  std::vector<TensorInfo> model = options.model;
+  std::sort(model.begin(), model.end(),
+            [](const TensorInfo& a, const TensorInfo& b) { return a.name < b.name; });
+  const std::vector<TensorInfo>* store_list = into >= 0 ? &plan->sources[into].ckpt->tensors()
+                                              : options.model.empty() ? nullptr
+                                                                      : &model;
+  struct Store {
+    const std::vector<TensorInfo>* list;
+    const TensorInfo* Find(std::string_view name) const {
+      auto it =
+          std::lower_bound(list->begin(), list->end(), name,
+                           [](const TensorInfo& t, std::string_view n) { return t.name < n; });
+      return it != list->end() && it->name == name ? &*it : nullptr;
+    }
+    const std::vector<TensorInfo>& tensors() const { return *list; }
+  } store_value{store_list};
+  const Store* store = store_list ? &store_value : nullptr;
 
   std::map<std::string, Assignment> assigned;  // target name -> source tensor
   std::vector<std::string> errors;
@@ -175,7 +192,7 @@ Status PlanTransfer(const TransferOptions& options, const std::string& output, P
         fmt::format("the transfer cannot be done ({} problem{}); nothing was written:\n  {}",
                     errors.size(), errors.size() == 1 ? "" : "s", fmt::join(errors, "\n  ")));
   }
-  if (store) TFCKPT_RETURN_IF_ERROR(CheckOutputIsNotAnInput(*plan));
+  if (into >= 0) TFCKPT_RETURN_IF_ERROR(CheckOutputIsNotAnInput(*plan));
 
   // The output: every variable of the model (or every mapped target), in key order.
   std::set<std::string> names;
@@ -193,6 +210,7 @@ Status PlanTransfer(const TransferOptions& options, const std::string& output, P
       p.dtype = t->dtype;
       p.shape = t->shape;
       p.action = PlannedTensor::Action::kKeep;
+      if (into < 0) continue;  // an in-memory variable keeps its own value
       p.pieces = PiecesOf(into, *t);
       kept++;
     } else {
@@ -215,11 +233,37 @@ Status PlanTransfer(const TransferOptions& options, const std::string& output, P
     }
     plan->tensors.push_back(std::move(p));
   }
-  if (store) {
+  if (into >= 0) {
     plan->notes.push_back(fmt::format("{} tensor(s) mapped, {} kept from {}", assigned.size(), kept,
                                       plan->sources[into].label));
   }
-  if (!store) TFCKPT_RETURN_IF_ERROR(CheckOutputIsNotAnInput(*plan));
+  if (into < 0 && !plan->output.empty()) TFCKPT_RETURN_IF_ERROR(CheckOutputIsNotAnInput(*plan));
+  return Status::OK();
+}
+
+Status InitFromCheckpoint(const std::string& ckpt,
+                          const std::vector<std::pair<std::string, std::string>>& assignment_map,
+                          const std::vector<TargetVariable>& variables, TensorSink* sink,
+                          std::vector<std::pair<std::string, std::string>>* assigned) {
+  if (variables.empty()) return Status::InvalidArgument("there are no variables to fill");
+  TransferOptions options;
+  for (const TargetVariable& v : variables) {
+    TensorInfo t;
+    t.name = v.name;
+    t.dtype = v.dtype;
+    t.shape = v.shape;
+    options.model.push_back(std::move(t));
+  }
+  options.groups.push_back({ckpt, assignment_map});
+  Plan plan;
+  TFCKPT_RETURN_IF_ERROR(PlanTransfer(options, "", &plan));
+  for (const PlannedTensor& t : plan.tensors) {
+    const PieceSource& p = t.pieces[0];
+    Tensor value;
+    TFCKPT_RETURN_IF_ERROR(plan.sources[p.source].ckpt->Read(*p.tensor, ReadOptions(), &value));
+    TFCKPT_RETURN_IF_ERROR(sink->Assign(t.name, value));
+    if (assigned) assigned->emplace_back(t.name, p.tensor->name);
+  }
   return Status::OK();
 }
 

@@ -1,0 +1,371 @@
+// tfckpt._core: the Python face of the tfckpt library (pybind11). Thin: every operation is the
+// library's; this file only converts between numpy/Python values and the library's types.
+// Tensor values of fixed-size dtypes come back as read-only numpy views on the mapped file.
+
+#include <pybind11/numpy.h>
+#include <pybind11/pybind11.h>
+#include <pybind11/stl.h>
+
+#include <memory>
+#include <stdexcept>
+#include <string>
+
+#include "tfckpt/checkpoint.h"
+#include "tfckpt/convert.h"
+#include "tfckpt/plan.h"
+#include "tfckpt/recipe.h"
+#include "tfckpt/verify.h"
+#include "tfckpt/writer.h"
+
+namespace py = pybind11;
+using namespace tfckpt;
+
+namespace {
+
+struct TfckptError : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+
+void Check(const Status& s) {
+  if (!s.ok()) throw TfckptError(s.message());
+}
+
+// The numpy dtype of a tfckpt dtype; the narrow float and sub-byte types come from ml_dtypes.
+py::dtype NumpyDType(DType dtype) {
+  switch (dtype) {
+    case DType::kQInt8: return py::dtype("int8");
+    case DType::kQUInt8: return py::dtype("uint8");
+    case DType::kQInt16: return py::dtype("int16");
+    case DType::kQUInt16: return py::dtype("uint16");
+    case DType::kQInt32: return py::dtype("int32");
+    default: break;
+  }
+  const std::string name = DTypeName(dtype);
+  switch (dtype) {
+    case DType::kBFloat16:
+    case DType::kFloat8E5M2:
+    case DType::kFloat8E4M3FN:
+    case DType::kFloat8E4M3FNUZ:
+    case DType::kFloat8E4M3B11FNUZ:
+    case DType::kFloat8E5M2FNUZ:
+    case DType::kInt4:
+    case DType::kUInt4:
+    case DType::kInt2:
+    case DType::kUInt2:
+    case DType::kFloat4E2M1FN: {
+      py::object ml;
+      try {
+        ml = py::module_::import("ml_dtypes");
+      } catch (const py::error_already_set&) {
+        throw TfckptError(name + " arrays need the ml_dtypes package (pip install ml_dtypes), or "
+                                 "read the raw bytes with read(name, raw=True)");
+      }
+      return py::dtype::from_args(ml.attr(name.c_str()));
+    }
+    default:
+      return py::dtype(name);
+  }
+}
+
+// Keeps a Tensor (and so its mapping or buffer) alive for as long as numpy needs its bytes.
+py::capsule Keep(const Tensor& t) {
+  auto* held = new Tensor(t);
+  return py::capsule(held, [](void* p) { delete static_cast<Tensor*>(p); });
+}
+
+py::array ToNumpy(const Tensor& t, bool raw) {
+  std::vector<py::ssize_t> shape(t.shape().begin(), t.shape().end());
+  if (!IsFixedSize(t.dtype())) {
+    py::array_t<py::object> out(shape);
+    py::object* p = out.mutable_data();
+    for (size_t i = 0; i < t.elements().size(); i++) {
+      p[i] = py::bytes(t.elements()[i].data(), t.elements()[i].size());
+    }
+    return out;
+  }
+  py::dtype dt = raw ? py::dtype("uint8") : NumpyDType(t.dtype());
+  if (raw) shape.push_back(DTypeSize(t.dtype()));
+  py::array arr(dt, shape, {}, t.bytes().data(), Keep(t));
+  arr.attr("setflags")(py::arg("write") = false);
+  return arr;
+}
+
+// numpy dtype name -> tfckpt dtype.
+DType FromNumpy(const py::array& a) {
+  std::string name = py::str(a.dtype().attr("name"));
+  auto d = DTypeFromName(name);
+  if (!d || !IsFixedSize(*d)) {
+    throw TfckptError("numpy dtype '" + name + "' has no TensorFlow checkpoint dtype");
+  }
+  return *d;
+}
+
+class PyCheckpoint {
+ public:
+  PyCheckpoint(const std::string& path, std::optional<int64_t> step) {
+    OpenOptions o;
+    o.step = step;
+    std::unique_ptr<Checkpoint> c;
+    Check(Checkpoint::Open(path, o, &c));
+    ckpt_ = std::move(c);
+  }
+  const TensorInfo& Info(const std::string& name) const {
+    const TensorInfo* t = ckpt_->Find(name);
+    if (t == nullptr) {
+      throw py::key_error("tensor '" + name + "' is not in checkpoint '" + ckpt_->prefix() + "'");
+    }
+    return *t;
+  }
+  std::vector<std::string> Names() const {
+    std::vector<std::string> out;
+    for (const TensorInfo& t : ckpt_->tensors()) out.push_back(t.name);
+    return out;
+  }
+  py::array Read(const std::string& name, bool raw) const {
+    Tensor t;
+    Check(ckpt_->Read(Info(name), ReadOptions(), &t));
+    return ToNumpy(t, raw);
+  }
+  py::dict Verify() const {
+    VerifyReport r;
+    Check(VerifyCheckpoint(*ckpt_, VerifyOptions(), &r));
+    py::list problems;
+    for (const VerifyProblem& p : r.problems) {
+      py::dict d;
+      d["tensor"] = p.tensor;
+      d["file"] = p.file;
+      d["message"] = p.message;
+      problems.append(d);
+    }
+    py::dict out;
+    out["ok"] = r.ok();
+    out["problems"] = problems;
+    out["tensors_checked"] = r.tensors_checked;
+    out["bytes_checked"] = r.bytes_checked;
+    return out;
+  }
+  std::shared_ptr<Checkpoint> ckpt_;
+};
+
+class PyWriter {
+ public:
+  PyWriter(const std::string& prefix, bool overwrite) {
+    WriterOptions o;
+    o.overwrite = overwrite;
+    Check(BundleWriter::Create(prefix, o, &w_));
+  }
+  void Add(const std::string& name, const py::array& array) {
+    if (!w_) throw TfckptError("the writer is closed");
+    Shape shape(array.shape(), array.shape() + array.ndim());
+    const char kind = array.dtype().kind();
+    if (kind == 'O' || kind == 'S' || kind == 'U') {
+      std::vector<std::string> values;
+      py::list flat = array.attr("ravel")().attr("tolist")();
+      for (py::handle item : flat) {
+        if (py::isinstance<py::bytes>(item)) {
+          values.push_back(item.cast<std::string>());
+        } else if (py::isinstance<py::str>(item)) {
+          values.push_back(item.cast<std::string>());  // UTF-8
+        } else {
+          throw TfckptError("tensor '" + name + "': string tensors hold bytes or str elements");
+        }
+      }
+      std::vector<std::string_view> views(values.begin(), values.end());
+      Check(w_->AddStrings(name, shape, views));
+      return;
+    }
+    py::array c = py::array::ensure(array, py::array::c_style);
+    DType dtype = FromNumpy(c);
+    const auto* p = static_cast<const uint8_t*>(c.data());
+    Check(w_->Add(name, dtype, shape, {p, static_cast<size_t>(c.nbytes())}));
+  }
+  void Close() {
+    if (!w_) return;
+    Status s = w_->Finish();
+    w_.reset();
+    Check(s);
+  }
+  void Abort() {
+    if (w_) w_->Abort();
+    w_.reset();
+  }
+  std::unique_ptr<BundleWriter> w_;
+};
+
+// Runs a plan (or describes it) and returns the JSON the CLI prints.
+std::string RunPlan(const Status& built, const Plan& plan, bool dry_run, bool force,
+                    const std::string& link) {
+  Check(built);
+  if (dry_run) return plan.DescribeJson(false, nullptr);
+  ExecuteOptions eo;
+  eo.overwrite = force;
+  eo.link = link == "copy" ? LinkMode::kCopy : link == "hardlink" ? LinkMode::kHardlink : LinkMode::kAuto;
+  ExecuteReport r;
+  {
+    py::gil_scoped_release release;
+    Check(ExecutePlan(plan, eo, &r));
+  }
+  return plan.DescribeJson(true, &r.stats);
+}
+
+class PySink : public TensorSink {
+ public:
+  explicit PySink(py::function fn) : fn_(std::move(fn)) {}
+  Status Assign(const std::string& target, const Tensor& value) override {
+    fn_(target, ToNumpy(value, false));
+    return Status::OK();
+  }
+
+ private:
+  py::function fn_;
+};
+
+}  // namespace
+
+PYBIND11_MODULE(_core, m) {
+  m.doc() = "tfckpt's C++ library (use the tfckpt package, not this module)";
+  py::register_exception<TfckptError>(m, "Error");
+
+  py::class_<PyCheckpoint>(m, "Checkpoint")
+      .def(py::init<const std::string&, std::optional<int64_t>>(), py::arg("path"),
+           py::arg("step") = py::none())
+      .def_property_readonly("prefix", [](const PyCheckpoint& c) { return c.ckpt_->prefix(); })
+      .def_property_readonly("num_shards", [](const PyCheckpoint& c) { return c.ckpt_->num_shards(); })
+      .def("names", &PyCheckpoint::Names)
+      .def("dtype", [](const PyCheckpoint& c, const std::string& n) { return DTypeName(c.Info(n).dtype); })
+      .def("shape",
+           [](const PyCheckpoint& c, const std::string& n) {
+             const Shape& s = c.Info(n).shape;
+             py::tuple t(s.size());
+             for (size_t i = 0; i < s.size(); i++) t[i] = s[i];
+             return t;
+           })
+      .def("partitioned", [](const PyCheckpoint& c, const std::string& n) { return c.Info(n).partitioned(); })
+      .def("contains", [](const PyCheckpoint& c, const std::string& n) { return c.ckpt_->Find(n) != nullptr; })
+      .def("read", &PyCheckpoint::Read, py::arg("name"), py::arg("raw") = false)
+      .def("verify", &PyCheckpoint::Verify);
+
+  py::class_<PyWriter>(m, "Writer")
+      .def(py::init<const std::string&, bool>(), py::arg("prefix"), py::arg("overwrite") = false)
+      .def("add", &PyWriter::Add)
+      .def("close", &PyWriter::Close)
+      .def("abort", &PyWriter::Abort);
+
+  m.def("merge",
+        [](const std::vector<std::string>& sources, const std::string& output,
+           const std::string& on_conflict, const std::string& link, bool move, bool force,
+           bool dry_run) {
+          MergeOptions mo;
+          mo.move = move;
+          mo.on_conflict = on_conflict == "first"  ? MergeOptions::OnConflict::kFirst
+                           : on_conflict == "last" ? MergeOptions::OnConflict::kLast
+                                                   : MergeOptions::OnConflict::kError;
+          if (on_conflict != "first" && on_conflict != "last" && on_conflict != "error") {
+            throw TfckptError("on_conflict must be 'error', 'first' or 'last'");
+          }
+          Plan plan;
+          Status s = PlanMerge(sources, output, mo, &plan);
+          return RunPlan(s, plan, dry_run, force, link);
+        });
+  m.def("transfer",
+        [](const std::string& output,
+           const std::vector<std::pair<std::string, std::vector<std::pair<std::string, std::string>>>>&
+               groups,
+           std::optional<std::string> into, bool force, bool dry_run) {
+          TransferOptions to;
+          to.into = into;
+          for (const auto& [src, map] : groups) to.groups.push_back({src, map});
+          Plan plan;
+          Status s = PlanTransfer(to, output, &plan);
+          return RunPlan(s, plan, dry_run, force, "auto");
+        });
+  m.def("edit", [](const std::string& src, const std::string& output,
+                   const std::vector<std::pair<std::string, std::string>>& rename,
+                   const std::vector<std::string>& keep, const std::vector<std::string>& drop,
+                   bool strip, bool force, bool dry_run) {
+    EditOptions eo;
+    eo.renames = rename;
+    eo.keep = keep;
+    eo.drop = drop;
+    eo.strip_optimizer = strip;
+    Plan plan;
+    Status s = PlanEdit(src, output, eo, &plan);
+    return RunPlan(s, plan, dry_run, force, "auto");
+  });
+  m.def("average", [](const std::vector<std::string>& sources, const std::string& output,
+                      const std::vector<double>& weights, bool normalize, int take_nonfloat_from,
+                      bool keep_optimizer, bool force, bool dry_run) {
+    AverageOptions ao;
+    ao.weights = weights;
+    ao.normalize = normalize;
+    ao.take_nonfloat_from = take_nonfloat_from;
+    ao.keep_optimizer = keep_optimizer;
+    Plan plan;
+    Status s = PlanAverage(sources, output, ao, &plan);
+    return RunPlan(s, plan, dry_run, force, "auto");
+  });
+  m.def("last_checkpoints", [](const std::string& dir, int n) {
+    std::vector<std::string> out;
+    Check(LastCheckpoints(dir, n, &out));
+    return out;
+  });
+  m.def("apply", [](const std::string& recipe, std::optional<std::string> output, bool force,
+                    bool dry_run) {
+    RecipeOptions ro;
+    ro.output = output;
+    ro.dry_run = dry_run;
+    ro.execute.overwrite = force;
+    std::string report;
+    Status s;
+    {
+      py::gil_scoped_release release;
+      s = ApplyRecipe(recipe, ro, &report);
+    }
+    Check(s);
+    return report;
+  });
+  m.def("convert", [](const std::string& src, const std::string& out, bool skip_unsupported,
+                      bool strip_optimizer, std::optional<std::string> max_shard_size, bool force) {
+    ConvertOptions co;
+    co.skip_unsupported = skip_unsupported;
+    co.names.strip_optimizer = strip_optimizer;
+    co.overwrite = force;
+    if (max_shard_size) Check(ParseByteSize(*max_shard_size, &co.max_shard_bytes));
+    ConvertReport r;
+    {
+      py::gil_scoped_release release;
+      Check(Convert(src, out, co, &r));
+    }
+    py::dict d;
+    d["from"] = r.from;
+    d["to"] = r.to;
+    d["outputs"] = r.outputs;
+    d["tensors"] = r.tensors;
+    d["bytes"] = r.bytes;
+    py::list skipped;
+    for (const auto& [name, dtype] : r.skipped) {
+      py::dict e;
+      e["name"] = name;
+      e["dtype"] = DTypeName(dtype);
+      skipped.append(e);
+    }
+    d["skipped"] = skipped;
+    d["notes"] = r.notes;
+    return d;
+  });
+  m.def("init_from_checkpoint",
+        [](const std::string& ckpt, const std::vector<std::pair<std::string, std::string>>& map,
+           const std::vector<std::tuple<std::string, std::string, std::vector<int64_t>>>& targets,
+           py::function assign) {
+          std::vector<TargetVariable> variables;
+          for (const auto& [name, dtype, shape] : targets) {
+            auto d = DTypeFromName(dtype);
+            if (!d) throw TfckptError("variable '" + name + "' has dtype '" + dtype + "', which a checkpoint cannot hold");
+            variables.push_back({name, *d, shape});
+          }
+          PySink sink(assign);
+          std::vector<std::pair<std::string, std::string>> assigned;
+          Check(InitFromCheckpoint(ckpt, map, variables, &sink, &assigned));
+          return assigned;
+        });
+}

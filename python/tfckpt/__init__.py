@@ -1,0 +1,210 @@
+"""tfckpt: read, write, merge, transfer, edit, average and convert TensorFlow checkpoints
+without TensorFlow.
+
+    import tfckpt
+    ckpt = tfckpt.open("model.ckpt-1000")      # a prefix, .index, training dir, SavedModel, ...
+    ckpt.names(); ckpt["dense/kernel"]          # a read-only numpy view on the mapped file
+    tfckpt.merge(["a/model-a", "b/model-b"], "merged/model")
+    tfckpt.transfer("out/model", [("a/model-a", {"a": "a"}), ("b/model-b", {"b": "b"})],
+                    into="ab/model-ab")
+
+Every function raises tfckpt.Error with the same message the command line prints.
+"""
+
+import json as _json
+
+import numpy as _np
+
+from . import _core
+from ._core import Error
+
+__version__ = "0.1.0"
+__all__ = ["Checkpoint", "Error", "Writer", "apply", "average", "convert", "edit",
+           "init_from_checkpoint", "merge", "open", "save", "transfer"]
+
+
+class Checkpoint:
+    """A TensorFlow checkpoint opened for reading (see tfckpt.open)."""
+
+    def __init__(self, path, step=None):
+        self._c = _core.Checkpoint(str(path), step)
+
+    @property
+    def prefix(self):
+        """The resolved checkpoint prefix."""
+        return self._c.prefix
+
+    @property
+    def num_shards(self):
+        return self._c.num_shards
+
+    def names(self):
+        """Tensor names in key order; partitioned tensors once, under their full name."""
+        return self._c.names()
+
+    def dtype(self, name):
+        """The numpy-style dtype name: 'float32', 'bfloat16', 'string', ..."""
+        return self._c.dtype(name)
+
+    def shape(self, name):
+        return self._c.shape(name)
+
+    def read(self, name, raw=False):
+        """The tensor as a numpy array: a read-only view on the mapped file for fixed-size dtypes
+        (assembled for partitioned tensors), an object array of bytes for strings and variants.
+        bfloat16, float8 and 4-bit types need ml_dtypes; raw=True gives their bytes as uint8."""
+        return self._c.read(name, raw)
+
+    def __getitem__(self, name):
+        return self._c.read(name, False)
+
+    def __contains__(self, name):
+        return self._c.contains(name)
+
+    def __len__(self):
+        return len(self._c.names())
+
+    def __iter__(self):
+        return iter(self._c.names())
+
+    def verify(self):
+        """Checks structure and every CRC32C: {'ok', 'problems', 'tensors_checked', ...}."""
+        return self._c.verify()
+
+    def to_dict(self):
+        """{name: array} for every tensor."""
+        return {name: self._c.read(name, False) for name in self._c.names()}
+
+    def __repr__(self):
+        return "tfckpt.Checkpoint(%r, %d tensors)" % (self.prefix, len(self))
+
+
+def open(path, step=None):  # noqa: A001 - mirrors the built-in on purpose, like tarfile.open
+    """Opens a checkpoint: a prefix, its .index or .data file, a training directory (latest, or
+    `step`), 'dir@step', or a SavedModel directory."""
+    return Checkpoint(path, step)
+
+
+class Writer:
+    """Writes a new checkpoint, committed atomically by close() (or on leaving a `with` block
+    without an exception; with one, nothing is left behind)."""
+
+    def __init__(self, prefix, overwrite=False):
+        self._w = _core.Writer(str(prefix), overwrite)
+
+    def add(self, name, array):
+        array = _np.asarray(array)
+        if array.dtype.kind == "U":
+            array = _np.array([s.encode("utf-8") for s in array.ravel()],
+                              dtype=object).reshape(array.shape)
+        self._w.add(name, array)
+
+    def close(self):
+        self._w.close()
+
+    def abort(self):
+        self._w.abort()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, exc_type, exc, tb):
+        if exc_type is None:
+            self.close()
+        else:
+            self.abort()
+        return False
+
+
+def save(prefix, tensors, overwrite=False):
+    """Writes {name: array} as a checkpoint at `prefix`."""
+    with Writer(prefix, overwrite) as w:
+        for name, array in tensors.items():
+            w.add(name, array)
+
+
+def _pairs(mapping):
+    if mapping is None:
+        return []
+    if isinstance(mapping, dict):
+        return [(str(k), str(v)) for k, v in mapping.items()]
+    return [(str(k), str(v)) for k, v in mapping]
+
+
+def merge(sources, output, on_conflict="error", link="auto", move=False, force=False,
+          dry_run=False):
+    """Merges whole checkpoints into one (tfckpt merge); returns the plan or summary."""
+    return _json.loads(_core.merge([str(s) for s in sources], str(output), on_conflict, link,
+                                   move, force, dry_run))
+
+
+def transfer(output, sources, into=None, force=False, dry_run=False):
+    """init_from_checkpoint into a new checkpoint (tfckpt transfer). `sources` is a list of
+    (checkpoint, {name_in_checkpoint: target}) pairs, one per init_from_checkpoint call."""
+    groups = [(str(src), _pairs(m)) for src, m in sources]
+    return _json.loads(_core.transfer(str(output), groups, None if into is None else str(into),
+                                      force, dry_run))
+
+
+def edit(source, output, rename=None, keep=None, drop=None, strip_optimizer=False, force=False,
+         dry_run=False):
+    """Renames, filters or strips optimizer state (tfckpt edit)."""
+    return _json.loads(_core.edit(str(source), str(output), _pairs(rename), list(keep or []),
+                                  list(drop or []), strip_optimizer, force, dry_run))
+
+
+def average(sources, output, weights=None, normalize=True, take_nonfloat_from=-1,
+            keep_optimizer=False, force=False, dry_run=False, last=None):
+    """Averages checkpoints (tfckpt average). last=(n, directory) picks the last n listed in
+    the directory's `checkpoint` file instead of `sources`."""
+    if last is not None:
+        sources = _core.last_checkpoints(str(last[1]), int(last[0]))
+    return _json.loads(_core.average([str(s) for s in sources], str(output),
+                                     [float(w) for w in (weights or [])], normalize,
+                                     take_nonfloat_from, keep_optimizer, force, dry_run))
+
+
+def apply(recipe, output=None, force=False, dry_run=False):
+    """Runs a recipe file (tfckpt apply); returns its report."""
+    return _core.apply(str(recipe), None if output is None else str(output), force, dry_run)
+
+
+def convert(source, output, skip_unsupported=False, strip_optimizer=False, max_shard_size=None,
+            force=False):
+    """Converts to or from safetensors / .npz (tfckpt convert)."""
+    return _core.convert(str(source), str(output), skip_unsupported, strip_optimizer,
+                         None if max_shard_size is None else str(max_shard_size), force)
+
+
+def _dtype_name(dtype):
+    name = getattr(dtype, "name", None)
+    return str(name if name is not None else _np.dtype(dtype).name)
+
+
+def init_from_checkpoint(ckpt, assignment_map, variables):
+    """tf.compat.v1.train.init_from_checkpoint for variables that are not TensorFlow's.
+
+    `variables` maps target names to objects that receive values: anything with an
+    `assign(array)` method (a tf.Variable, a custom parameter), or a writable numpy array,
+    filled in place. Dtypes and shapes come from the objects' `.dtype` and `.shape`. The
+    assignment map takes init_from_checkpoint's forms ('scope/': 'other/', '/': 'scope/',
+    'name': 'other_name'); every problem is reported before anything is assigned. Returns
+    {target: name in the checkpoint} for each assignment.
+    """
+    targets = []
+    for name, obj in variables.items():
+        shape = getattr(obj, "shape")
+        shape = shape.as_list() if hasattr(shape, "as_list") else list(shape)
+        targets.append((str(name), _dtype_name(obj.dtype), [int(d) for d in shape]))
+
+    received = {}
+    assigned = _core.init_from_checkpoint(str(ckpt), _pairs(assignment_map), targets,
+                                          lambda name, value: received.__setitem__(name, value))
+    # Every check passed before the first value arrived: assign them all now.
+    for name, value in received.items():
+        obj = variables[name]
+        if hasattr(obj, "assign"):
+            obj.assign(_np.array(value))
+        else:
+            _np.copyto(obj, value)
+    return dict(assigned)
