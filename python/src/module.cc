@@ -33,12 +33,18 @@ void Check(const Status& s) {
 // The numpy dtype of a tfckpt dtype; the narrow float and sub-byte types come from ml_dtypes.
 py::dtype NumpyDType(DType dtype) {
   switch (dtype) {
-    case DType::kQInt8: return py::dtype("int8");
-    case DType::kQUInt8: return py::dtype("uint8");
-    case DType::kQInt16: return py::dtype("int16");
-    case DType::kQUInt16: return py::dtype("uint16");
-    case DType::kQInt32: return py::dtype("int32");
-    default: break;
+    case DType::kQInt8:
+      return py::dtype("int8");
+    case DType::kQUInt8:
+      return py::dtype("uint8");
+    case DType::kQInt16:
+      return py::dtype("int16");
+    case DType::kQUInt16:
+      return py::dtype("uint16");
+    case DType::kQInt32:
+      return py::dtype("int32");
+    default:
+      break;
   }
   const std::string name = DTypeName(dtype);
   switch (dtype) {
@@ -57,8 +63,9 @@ py::dtype NumpyDType(DType dtype) {
       try {
         ml = py::module_::import("ml_dtypes");
       } catch (const py::error_already_set&) {
-        throw TfckptError(name + " arrays need the ml_dtypes package (pip install ml_dtypes), or "
-                                 "read the raw bytes with read(name, raw=True)");
+        throw TfckptError(name +
+                          " arrays need the ml_dtypes package (pip install ml_dtypes), or "
+                          "read the raw bytes with read(name, raw=True)");
       }
       return py::dtype::from_args(ml.attr(name.c_str()));
     }
@@ -121,9 +128,13 @@ class PyCheckpoint {
     for (const TensorInfo& t : ckpt_->tensors()) out.push_back(t.name);
     return out;
   }
-  py::array Read(const std::string& name, bool raw) const {
+  py::array Read(const std::string& name, bool raw, bool verify) const {
+    // Not checking the CRC by default keeps indexing lazy: a view costs no reads until its data
+    // is touched (verify() or verify=True check the bytes).
+    ReadOptions ro;
+    ro.verify_checksums = verify;
     Tensor t;
-    Check(ckpt_->Read(Info(name), ReadOptions(), &t));
+    Check(ckpt_->Read(Info(name), ro, &t));
     return ToNumpy(t, raw);
   }
   py::dict Verify() const {
@@ -199,7 +210,9 @@ std::string RunPlan(const Status& built, const Plan& plan, bool dry_run, bool fo
   if (dry_run) return plan.DescribeJson(false, nullptr);
   ExecuteOptions eo;
   eo.overwrite = force;
-  eo.link = link == "copy" ? LinkMode::kCopy : link == "hardlink" ? LinkMode::kHardlink : LinkMode::kAuto;
+  eo.link = link == "copy"       ? LinkMode::kCopy
+            : link == "hardlink" ? LinkMode::kHardlink
+                                 : LinkMode::kAuto;
   ExecuteReport r;
   {
     py::gil_scoped_release release;
@@ -230,9 +243,11 @@ PYBIND11_MODULE(_core, m) {
       .def(py::init<const std::string&, std::optional<int64_t>>(), py::arg("path"),
            py::arg("step") = py::none())
       .def_property_readonly("prefix", [](const PyCheckpoint& c) { return c.ckpt_->prefix(); })
-      .def_property_readonly("num_shards", [](const PyCheckpoint& c) { return c.ckpt_->num_shards(); })
+      .def_property_readonly("num_shards",
+                             [](const PyCheckpoint& c) { return c.ckpt_->num_shards(); })
       .def("names", &PyCheckpoint::Names)
-      .def("dtype", [](const PyCheckpoint& c, const std::string& n) { return DTypeName(c.Info(n).dtype); })
+      .def("dtype",
+           [](const PyCheckpoint& c, const std::string& n) { return DTypeName(c.Info(n).dtype); })
       .def("shape",
            [](const PyCheckpoint& c, const std::string& n) {
              const Shape& s = c.Info(n).shape;
@@ -240,9 +255,12 @@ PYBIND11_MODULE(_core, m) {
              for (size_t i = 0; i < s.size(); i++) t[i] = s[i];
              return t;
            })
-      .def("partitioned", [](const PyCheckpoint& c, const std::string& n) { return c.Info(n).partitioned(); })
-      .def("contains", [](const PyCheckpoint& c, const std::string& n) { return c.ckpt_->Find(n) != nullptr; })
-      .def("read", &PyCheckpoint::Read, py::arg("name"), py::arg("raw") = false)
+      .def("partitioned",
+           [](const PyCheckpoint& c, const std::string& n) { return c.Info(n).partitioned(); })
+      .def("contains",
+           [](const PyCheckpoint& c, const std::string& n) { return c.ckpt_->Find(n) != nullptr; })
+      .def("read", &PyCheckpoint::Read, py::arg("name"), py::arg("raw") = false,
+           py::arg("verify") = false)
       .def("verify", &PyCheckpoint::Verify);
 
   py::class_<PyWriter>(m, "Writer")
@@ -251,26 +269,25 @@ PYBIND11_MODULE(_core, m) {
       .def("close", &PyWriter::Close)
       .def("abort", &PyWriter::Abort);
 
-  m.def("merge",
-        [](const std::vector<std::string>& sources, const std::string& output,
-           const std::string& on_conflict, const std::string& link, bool move, bool force,
-           bool dry_run) {
-          MergeOptions mo;
-          mo.move = move;
-          mo.on_conflict = on_conflict == "first"  ? MergeOptions::OnConflict::kFirst
-                           : on_conflict == "last" ? MergeOptions::OnConflict::kLast
-                                                   : MergeOptions::OnConflict::kError;
-          if (on_conflict != "first" && on_conflict != "last" && on_conflict != "error") {
-            throw TfckptError("on_conflict must be 'error', 'first' or 'last'");
-          }
-          Plan plan;
-          Status s = PlanMerge(sources, output, mo, &plan);
-          return RunPlan(s, plan, dry_run, force, link);
-        });
+  m.def("merge", [](const std::vector<std::string>& sources, const std::string& output,
+                    const std::string& on_conflict, const std::string& link, bool move, bool force,
+                    bool dry_run) {
+    MergeOptions mo;
+    mo.move = move;
+    mo.on_conflict = on_conflict == "first"  ? MergeOptions::OnConflict::kFirst
+                     : on_conflict == "last" ? MergeOptions::OnConflict::kLast
+                                             : MergeOptions::OnConflict::kError;
+    if (on_conflict != "first" && on_conflict != "last" && on_conflict != "error") {
+      throw TfckptError("on_conflict must be 'error', 'first' or 'last'");
+    }
+    Plan plan;
+    Status s = PlanMerge(sources, output, mo, &plan);
+    return RunPlan(s, plan, dry_run, force, link);
+  });
   m.def("transfer",
         [](const std::string& output,
-           const std::vector<std::pair<std::string, std::vector<std::pair<std::string, std::string>>>>&
-               groups,
+           const std::vector<
+               std::pair<std::string, std::vector<std::pair<std::string, std::string>>>>& groups,
            std::optional<std::string> into, bool force, bool dry_run) {
           TransferOptions to;
           to.into = into;
@@ -309,21 +326,21 @@ PYBIND11_MODULE(_core, m) {
     Check(LastCheckpoints(dir, n, &out));
     return out;
   });
-  m.def("apply", [](const std::string& recipe, std::optional<std::string> output, bool force,
-                    bool dry_run) {
-    RecipeOptions ro;
-    ro.output = output;
-    ro.dry_run = dry_run;
-    ro.execute.overwrite = force;
-    std::string report;
-    Status s;
-    {
-      py::gil_scoped_release release;
-      s = ApplyRecipe(recipe, ro, &report);
-    }
-    Check(s);
-    return report;
-  });
+  m.def("apply",
+        [](const std::string& recipe, std::optional<std::string> output, bool force, bool dry_run) {
+          RecipeOptions ro;
+          ro.output = output;
+          ro.dry_run = dry_run;
+          ro.execute.overwrite = force;
+          std::string report;
+          Status s;
+          {
+            py::gil_scoped_release release;
+            s = ApplyRecipe(recipe, ro, &report);
+          }
+          Check(s);
+          return report;
+        });
   m.def("convert", [](const std::string& src, const std::string& out, bool skip_unsupported,
                       bool strip_optimizer, std::optional<std::string> max_shard_size, bool force) {
     ConvertOptions co;
@@ -360,7 +377,9 @@ PYBIND11_MODULE(_core, m) {
           std::vector<TargetVariable> variables;
           for (const auto& [name, dtype, shape] : targets) {
             auto d = DTypeFromName(dtype);
-            if (!d) throw TfckptError("variable '" + name + "' has dtype '" + dtype + "', which a checkpoint cannot hold");
+            if (!d)
+              throw TfckptError("variable '" + name + "' has dtype '" + dtype +
+                                "', which a checkpoint cannot hold");
             variables.push_back({name, *d, shape});
           }
           PySink sink(assign);

@@ -49,14 +49,16 @@ class Checkpoint:
     def shape(self, name):
         return self._c.shape(name)
 
-    def read(self, name, raw=False):
+    def read(self, name, raw=False, verify=False):
         """The tensor as a numpy array: a read-only view on the mapped file for fixed-size dtypes
         (assembled for partitioned tensors), an object array of bytes for strings and variants.
-        bfloat16, float8 and 4-bit types need ml_dtypes; raw=True gives their bytes as uint8."""
-        return self._c.read(name, raw)
+        bfloat16, float8 and 4-bit types need ml_dtypes; raw=True gives their bytes as uint8.
+        The view reads nothing until it is touched; verify=True first checks the bytes against
+        the stored CRC32C (which reads them all), as verify() does for every tensor."""
+        return self._c.read(name, raw, verify)
 
     def __getitem__(self, name):
-        return self._c.read(name, False)
+        return self._c.read(name, False, False)
 
     def __contains__(self, name):
         return self._c.contains(name)
@@ -73,7 +75,7 @@ class Checkpoint:
 
     def to_dict(self):
         """{name: array} for every tensor."""
-        return {name: self._c.read(name, False) for name in self._c.names()}
+        return {name: self._c.read(name, False, False) for name in self._c.names()}
 
     def __repr__(self):
         return "tfckpt.Checkpoint(%r, %d tensors)" % (self.prefix, len(self))
