@@ -186,7 +186,13 @@ class PyWriter {
       return;
     }
     py::array c = py::array::ensure(array, py::array::c_style);
-    DType dtype = FromNumpy(c);
+    DType dtype;
+    try {
+      dtype = FromNumpy(c);
+    } catch (const TfckptError& e) {
+      throw TfckptError("tensor '" + name + "': " + e.what() +
+                        "; convert the array (e.g. with astype) before saving it");
+    }
     const auto* p = static_cast<const uint8_t*>(c.data());
     Check(w_->Add(name, dtype, shape, {p, static_cast<size_t>(c.nbytes())}));
   }
@@ -206,6 +212,9 @@ class PyWriter {
 // Runs a plan (or describes it) and returns the JSON the CLI prints.
 std::string RunPlan(const Status& built, const Plan& plan, bool dry_run, bool force,
                     const std::string& link) {
+  if (link != "auto" && link != "copy" && link != "hardlink") {
+    throw TfckptError("link='" + link + "': it must be 'auto', 'copy' or 'hardlink'");
+  }
   Check(built);
   if (dry_run) return plan.DescribeJson(false, nullptr);
   ExecuteOptions eo;
@@ -278,7 +287,7 @@ PYBIND11_MODULE(_core, m) {
                      : on_conflict == "last" ? MergeOptions::OnConflict::kLast
                                              : MergeOptions::OnConflict::kError;
     if (on_conflict != "first" && on_conflict != "last" && on_conflict != "error") {
-      throw TfckptError("on_conflict must be 'error', 'first' or 'last'");
+      throw TfckptError("on_conflict='" + on_conflict + "': it must be 'error', 'first' or 'last'");
     }
     Plan plan;
     Status s = PlanMerge(sources, output, mo, &plan);

@@ -18,8 +18,15 @@ import numpy as _np
 from . import _core
 from ._core import Error
 
+
+class NotFoundError(Error, KeyError):
+    """A tensor name that is not in the checkpoint (also a KeyError, as for a dict)."""
+
+    def __str__(self):
+        return str(self.args[0]) if self.args else ""
+
 __version__ = "0.1.0"
-__all__ = ["Checkpoint", "Error", "Writer", "apply", "average", "convert", "edit",
+__all__ = ["Checkpoint", "Error", "NotFoundError", "Writer", "apply", "average", "convert", "edit",
            "init_from_checkpoint", "merge", "open", "save", "transfer"]
 
 
@@ -42,11 +49,18 @@ class Checkpoint:
         """Tensor names in key order; partitioned tensors once, under their full name."""
         return self._c.names()
 
+    def _check(self, name):
+        if not isinstance(name, str) or not self._c.contains(name):
+            raise NotFoundError("tensor %r is not in checkpoint '%s'; its tensors are listed by "
+                                "names()" % (name, self.prefix))
+
     def dtype(self, name):
         """The numpy-style dtype name: 'float32', 'bfloat16', 'string', ..."""
+        self._check(name)
         return self._c.dtype(name)
 
     def shape(self, name):
+        self._check(name)
         return self._c.shape(name)
 
     def read(self, name, raw=False, verify=False):
@@ -55,13 +69,15 @@ class Checkpoint:
         bfloat16, float8 and 4-bit types need ml_dtypes; raw=True gives their bytes as uint8.
         The view reads nothing until it is touched; verify=True first checks the bytes against
         the stored CRC32C (which reads them all), as verify() does for every tensor."""
+        self._check(name)
         return self._c.read(name, raw, verify)
 
     def __getitem__(self, name):
+        self._check(name)
         return self._c.read(name, False, False)
 
     def __contains__(self, name):
-        return self._c.contains(name)
+        return isinstance(name, str) and self._c.contains(name)
 
     def __len__(self):
         return len(self._c.names())
@@ -195,6 +211,12 @@ def init_from_checkpoint(ckpt, assignment_map, variables):
     """
     targets = []
     for name, obj in variables.items():
+        if not hasattr(obj, "assign"):
+            if not isinstance(obj, _np.ndarray):
+                raise Error("variable '%s' can receive no value: give a writable numpy array or "
+                            "an object with an assign() method" % name)
+            if not obj.flags.writeable:
+                raise Error("variable '%s' is a read-only array; give a writable one" % name)
         shape = getattr(obj, "shape")
         shape = shape.as_list() if hasattr(shape, "as_list") else list(shape)
         targets.append((str(name), _dtype_name(obj.dtype), [int(d) for d in shape]))

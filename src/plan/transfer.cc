@@ -139,8 +139,9 @@ Status PlanTransfer(const TransferOptions& options, const std::string& output, P
       if (!EndsWith(ckpt_name, "/")) {
         errors.push_back(fmt::format(
             "Assignment map with scope only name {} should map to scope only {}. Should be "
-            "'scope/': 'other_scope/'.",
-            scopes, ckpt_name));
+            "'scope/': 'other_scope/'. (The target '{}' is not a variable of the model, so it is "
+            "taken as a scope.)",
+            scopes, ckpt_name, target));
         continue;
       }
       int matched = 0;
