@@ -28,6 +28,18 @@ inline std::string ReadAll(const std::string& path) {
   return s;
 }
 
+// "08 01 1a" for the bytes 0x08 0x01 0x1a.
+inline std::string Hex(const std::string& s) {
+  static const char* digits = "0123456789abcdef";
+  std::string out;
+  for (unsigned char c : s) {
+    if (!out.empty()) out.push_back(' ');
+    out.push_back(digits[c >> 4]);
+    out.push_back(digits[c & 15]);
+  }
+  return out;
+}
+
 template <typename T>
 std::span<const uint8_t> AsBytes(const std::vector<T>& v) {
   return {reinterpret_cast<const uint8_t*>(v.data()), v.size() * sizeof(T)};

@@ -15,16 +15,7 @@ using testing::AsBytes;
 using testing::ReadAll;
 using testing::TempDir;
 
-std::string Hex(const std::string& s) {
-  static const char* digits = "0123456789abcdef";
-  std::string out;
-  for (unsigned char c : s) {
-    if (!out.empty()) out.push_back(' ');
-    out.push_back(digits[c >> 4]);
-    out.push_back(digits[c & 15]);
-  }
-  return out;
-}
+using ::tfckpt::testing::Hex;
 
 WriterOptions Fast() {
   WriterOptions o;

@@ -3,21 +3,14 @@
 
 #include <gtest/gtest.h>
 
+#include "bundle/test_util.h"
+
 #include "tfckpt.pb.h"
 
 namespace tfckpt {
 namespace {
 
-std::string Hex(const std::string& s) {
-  static const char* digits = "0123456789abcdef";
-  std::string out;
-  for (unsigned char c : s) {
-    if (!out.empty()) out.push_back(' ');
-    out.push_back(digits[c >> 4]);
-    out.push_back(digits[c & 15]);
-  }
-  return out;
-}
+using ::tfckpt::testing::Hex;
 
 TEST(Proto, HeaderOneShard) {
   pb::BundleHeaderProto h;

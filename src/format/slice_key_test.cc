@@ -2,22 +2,15 @@
 
 #include <gtest/gtest.h>
 
+#include "bundle/test_util.h"
+
 #include <limits>
 #include <string>
 
 namespace tfckpt::slice_key {
 namespace {
 
-std::string Hex(const std::string& s) {
-  static const char* digits = "0123456789abcdef";
-  std::string out;
-  for (unsigned char c : s) {
-    if (!out.empty()) out.push_back(' ');
-    out.push_back(digits[c >> 4]);
-    out.push_back(digits[c & 15]);
-  }
-  return out;
-}
+using ::tfckpt::testing::Hex;
 
 std::string Signed(int64_t v) {
   std::string s;
