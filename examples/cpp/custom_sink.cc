@@ -55,8 +55,8 @@ int main(int argc, char** argv) {
   std::vector<std::pair<std::string, std::string>> assigned;
   // Only the parameters whose names the checkpoint has are filled; a missing one is an error,
   // exactly as init_from_checkpoint reports it.
-  tfckpt::Status s = tfckpt::InitFromCheckpoint(argv[1], {{"/", "enc/"}}, variables, &sink,
-                                                &assigned);
+  tfckpt::Status s =
+      tfckpt::InitFromCheckpoint(argv[1], {{"/", "enc/"}}, variables, &sink, &assigned);
   if (!s.ok()) {
     std::cerr << "custom_sink: " << s.message() << "\n";
     return 1;

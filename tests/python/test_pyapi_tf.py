@@ -1,0 +1,557 @@
+"""The tfckpt Python package judged by TensorFlow: arrays read by tfckpt.open equal what
+tf.train.load_checkpoint reads, checkpoints written by tfckpt.save restore in TensorFlow, and
+tfckpt.init_from_checkpoint fills numpy arrays and eager tf.Variables with the values TensorFlow's
+own tf.compat.v1.train.init_from_checkpoint gives in a TF1 graph."""
+
+import os
+import re
+import subprocess
+import sys
+import textwrap
+
+import ml_dtypes
+import numpy as np
+import pytest
+import tensorflow as tf
+
+import ops_testlib as ops
+import tfckpt_testlib as lib
+
+import tfckpt  # the Python package (not the `tfckpt` fixture, which is the command line)
+
+F32, F64, I64 = np.float32, np.float64, np.int64
+
+DTYPE_NAMES = [n for n in lib.all_tf_dtype_names()
+               if n not in lib.NOT_STORABLE and n != "variant"]
+
+# ---------------------------------------------------------------------------------------------
+# tfckpt must work in a process that imported TensorFlow first (as this suite's conftest does)
+# ---------------------------------------------------------------------------------------------
+
+_AFTER_TF = textwrap.dedent("""
+    import sys
+    import tensorflow as tf  # first, as a TF user's program would
+    import tfckpt
+    c = tfckpt.open(sys.argv[1])
+    print(c.names(), c["matrix"].tolist())
+    tfckpt.save(sys.argv[2], {"x": c["matrix"]})
+    print(tfckpt.open(sys.argv[2])["x"].tolist())
+    """)
+
+
+def _package_env():
+    env = dict(os.environ)
+    path = os.path.abspath(tfckpt.__file__)
+    if os.path.basename(path).startswith("__init__."):
+        path = os.path.dirname(path)
+    env["PYTHONPATH"] = os.pathsep.join(
+        [os.path.dirname(path)] + [p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p])
+    env["TF_CPP_MIN_LOG_LEVEL"] = "3"
+    return env
+
+
+def _run_after_tf(repo_root, tmp_dir):
+    proc = subprocess.run(
+        [sys.executable, "-X", "faulthandler", "-c", _AFTER_TF,
+         str(repo_root / "examples" / "mixed" / "mixed"), os.path.join(str(tmp_dir), "x")],
+        capture_output=True, timeout=300, env=_package_env())
+    err = proc.stderr.decode("utf-8", "replace")
+    err = "\n".join(line for line in err.splitlines()
+                    if not line.startswith("Extension modules:")
+                    and "site-packages/_pytest" not in line)
+    return proc, err[-3000:]
+
+
+def _imported_before_tf():
+    mods = list(sys.modules)
+    ours = [i for i, m in enumerate(mods) if m == "tfckpt" or m.startswith("tfckpt.")]
+    return bool(ours) and "tensorflow" in mods and min(ours) < mods.index("tensorflow")
+
+
+def test_works_after_importing_tensorflow(repo_root, tmp_path):
+    proc, err = _run_after_tf(repo_root, tmp_path)
+    rc = proc.returncode
+    assert rc == 0, (
+        "`import tensorflow` then `import tfckpt`: tfckpt.open/save fail (rc %d; a negative rc "
+        "is a signal: TensorFlow's globally exported symbols, e.g. protobuf's, were bound "
+        "instead of the ones tfckpt was built with):\n%s" % (rc, err))
+    assert b"[[-0.5, -0.25, 0.0], [0.25, 0.5, 0.75]]" in proc.stdout
+
+
+_PROBE = {}
+
+
+@pytest.fixture(autouse=True)
+def _usable_in_this_process(request, repo_root, tmp_path_factory):
+    """This process imported TensorFlow first (conftest): if that breaks tfckpt, fail each test
+    here instead of letting a crash end the whole session."""
+    if _imported_before_tf() or request.node.name == "test_works_after_importing_tensorflow":
+        return
+    if "result" not in _PROBE:
+        _PROBE["result"] = _run_after_tf(repo_root, tmp_path_factory.mktemp("after_tf"))
+    proc, err = _PROBE["result"]
+    if proc.returncode != 0:
+        pytest.fail("tfckpt is unusable after `import tensorflow` (rc %d), see "
+                    "test_works_after_importing_tensorflow:\n%s" % (proc.returncode, err[-1500:]))
+
+
+QUANTIZED_BASE = {"qint8": np.int8, "quint8": np.uint8, "qint16": np.int16,
+                  "quint16": np.uint16, "qint32": np.int32}
+
+
+def _tf_array(value):
+    """TF's value as an ndarray (a scalar string comes back from TF as bytes)."""
+    if isinstance(value, bytes):
+        return np.array(value, dtype=object)
+    return np.asarray(value)
+
+
+def assert_like_tf(got, dtype_name, want, what):
+    """tfckpt's array against TF's numpy value: dtype, shape and bits."""
+    want = _tf_array(want)
+    assert isinstance(got, np.ndarray), "%s: %r" % (what, type(got))
+    assert got.shape == want.shape, "%s: shape %s vs TF %s" % (what, got.shape, want.shape)
+    if dtype_name in ("string", "variant"):
+        assert got.dtype == object, "%s: dtype %s" % (what, got.dtype)
+        assert got.tolist() == want.tolist(), "%s:\ngot  %r\nTF   %r" % (what, got, want)
+        return
+    if dtype_name in QUANTIZED_BASE:  # TF gives a structured dtype; tfckpt its integer base
+        assert got.dtype == np.dtype(QUANTIZED_BASE[dtype_name]), (what, got.dtype)
+    else:
+        assert got.dtype == want.dtype, "%s: dtype %s vs TF %s" % (what, got.dtype, want.dtype)
+    assert got.dtype.itemsize == want.dtype.itemsize, what
+    assert np.ascontiguousarray(got).tobytes() == np.ascontiguousarray(want).tobytes(), (
+        "%s:\ngot  %r\nTF   %r" % (what, got, want))
+
+
+def assert_checkpoint_like_tf(prefix, tf_values=None):
+    tf_values = tf_values if tf_values is not None else lib.tf_read_all(str(prefix))
+    c = tfckpt.open(str(prefix))
+    assert sorted(c.names()) == sorted(tf_values)
+    assert c.names() == sorted(c.names(), key=lambda n: n.encode("utf-8"))
+    for name, (dtype_name, shape, value) in tf_values.items():
+        assert c.dtype(name) == dtype_name, name
+        assert c.shape(name) == tuple(shape), name
+        if dtype_name == "variant":
+            continue
+        assert_like_tf(c[name], dtype_name, value, name)
+    return c
+
+
+# ---------------------------------------------------------------------------------------------
+# Reading: every dtype TF writes
+# ---------------------------------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def dtype_bundle(all_dtypes):
+    prefix, names, failures = all_dtypes
+    return prefix, names, failures, lib.tf_read_all(prefix)
+
+
+def test_listing_of_every_dtype(dtype_bundle):
+    prefix, names, _, tf_values = dtype_bundle
+    c = tfckpt.open(prefix)
+    assert c.names() == sorted(names, key=str.encode)
+    assert len(c) == len(names) and list(c) == c.names()
+    for name in names:
+        assert name in c
+        assert c.dtype(name) == tf_values[name][0], name
+        assert c.shape(name) == tuple(tf_values[name][1]), name
+
+
+@pytest.mark.parametrize("dtype_name", DTYPE_NAMES)
+def test_read_every_dtype_like_tf(dtype_bundle, dtype_name):
+    prefix, names, failures, tf_values = dtype_bundle
+    if dtype_name in failures:
+        pytest.skip("TensorFlow itself cannot save %s: %s" % (dtype_name, failures[dtype_name]))
+    c = tfckpt.open(prefix)
+    mine = [n for n in names if n.split("/")[1] == dtype_name]
+    assert len(mine) == 4
+    for name in mine:
+        dt, shape, value = tf_values[name]
+        got = c[name]
+        assert_like_tf(got, dt, value, name)
+        assert_like_tf(c.read(name), dt, value, name)
+        if dt == "string":
+            assert all(type(x) is bytes for x in got.reshape(-1).tolist()), name
+            continue
+        # fixed size: a read-only view on the mapped data file
+        assert got.flags.writeable is False and not got.flags.owndata, name
+        raw = c.read(name, raw=True)
+        want = _tf_array(value)
+        assert raw.dtype == np.uint8, name
+        assert raw.shape == tuple(shape) + (want.dtype.itemsize,), (name, raw.shape)
+        assert raw.tobytes() == want.tobytes(), name
+
+
+def test_to_dict_and_verify_of_every_dtype(dtype_bundle):
+    prefix, names, _, tf_values = dtype_bundle
+    c = tfckpt.open(prefix)
+    d = c.to_dict()
+    assert sorted(d) == sorted(names)
+    for name, arr in d.items():
+        assert_like_tf(arr, tf_values[name][0], tf_values[name][2], name)
+    r = c.verify()
+    assert r["ok"] is True and r["problems"] == [] and r["tensors_checked"] == len(names), r
+
+
+def test_read_variants(variant_ckpt):
+    c = tfckpt.open(variant_ckpt)
+    assert c.dtype("list") == "variant" and c.shape("list") == ()
+    assert c.dtype("lists") == "variant" and c.shape("lists") == (2,)
+    scalar, vector = c["list"], c["lists"]
+    assert scalar.dtype == object and scalar.shape == ()
+    assert [scalar[()]] == lib.variant_elements_from_file(variant_ckpt, "list")
+    assert vector.dtype == object and vector.shape == (2,)
+    assert vector.tolist() == lib.variant_elements_from_file(variant_ckpt, "lists")
+    assert_like_tf(c["x"], "float32", tf.train.load_checkpoint(variant_ckpt).get_tensor("x"), "x")
+
+
+@pytest.mark.parametrize("fixture", ["tf1_plain", "tf1_sharded", "tf1_partitioned",
+                                     "grid_partitioned"])
+def test_read_tf1_checkpoints_like_tf(request, fixture):
+    prefix = request.getfixturevalue(fixture)
+    c = assert_checkpoint_like_tf(prefix)
+    assert c.num_shards == len(lib.data_files(prefix))
+    if fixture == "tf1_sharded":
+        assert c.num_shards == 2
+
+
+def test_partitioned_are_assembled(tf1_partitioned, grid_partitioned):
+    c = tfckpt.open(tf1_partitioned)
+    assert c.names() == ["emb", "ids", "plain", "wide"]  # each partitioned tensor once
+    reader = tf.train.load_checkpoint(tf1_partitioned)
+    for name in ("emb", "ids", "wide"):
+        assert_like_tf(c[name], c.dtype(name), reader.get_tensor(name), name)
+    g = tfckpt.open(grid_partitioned)
+    assert g.shape("grid") == (6, 4)
+    assert_like_tf(g["grid"], "float32", tf.train.load_checkpoint(grid_partitioned).get_tensor(
+        "grid"), "grid")
+
+
+def test_path_forms_like_tf(tf2_dir, saved_model_dir, tf1_steps_dir):
+    latest = tf.train.latest_checkpoint(tf2_dir)
+    c = tfckpt.open(tf2_dir)
+    assert c.prefix == latest or c.prefix.endswith(latest.rsplit("/", 1)[-1])
+    assert_checkpoint_like_tf(tf2_dir, lib.tf_read_all(latest))
+    state = tf.train.get_checkpoint_state(tf1_steps_dir)
+    for step, prefix in ((10, state.all_model_checkpoint_paths[0]),
+                         (20, state.all_model_checkpoint_paths[1])):
+        assert prefix.endswith("-%d" % step)
+        want = tf.train.load_checkpoint(prefix).get_tensor("v")
+        assert_like_tf(tfckpt.open(tf1_steps_dir, step=step)["v"], "float32", want, "v@%d" % step)
+        assert_like_tf(tfckpt.open("%s@%d" % (tf1_steps_dir, step))["v"], "float32", want, "v")
+    sm = tfckpt.open(saved_model_dir)
+    want = lib.tf_read_all(saved_model_dir + "/variables/variables")
+    assert sorted(sm.names()) == sorted(want)
+    for name, (dt, _, value) in want.items():
+        assert_like_tf(sm[name], dt, value, name)
+
+
+# ---------------------------------------------------------------------------------------------
+# Writing: tfckpt.save, read and restored by TF
+# ---------------------------------------------------------------------------------------------
+
+def _float_values(dtype):
+    info = ml_dtypes.finfo(dtype)
+    base = [0.0, -0.0, 1.0, -1.5, 0.1, 1 / 3, float(info.max), -float(info.max),
+            float(info.smallest_subnormal), float(info.tiny), np.nan, np.inf, -np.inf]
+    with np.errstate(all="ignore"):
+        return np.array(base, np.float64).astype(dtype)
+
+
+def saved_values():
+    v = {}
+    for dt in (np.float16, np.float32, np.float64, ml_dtypes.bfloat16, ml_dtypes.float8_e4m3fn,
+               ml_dtypes.float8_e5m2):
+        name = np.dtype(dt).name
+        v["f/%s/vec" % name] = _float_values(dt)
+        v["f/%s/mat" % name] = _float_values(dt)[:12].reshape(3, 4)
+        v["f/%s/scalar" % name] = _float_values(dt)[4:5].reshape(())
+        v["f/%s/empty" % name] = _float_values(dt)[:0].reshape(0, 2)
+    for dt in (np.int8, np.int16, np.int32, np.int64, np.uint8, np.uint16, np.uint32, np.uint64):
+        info = np.iinfo(dt)
+        name = np.dtype(dt).name
+        v["i/%s/vec" % name] = np.array([info.min, info.max, 0, 1, 42], dt)
+        v["i/%s/mat" % name] = np.arange(6).astype(dt).reshape(2, 3)
+        v["i/%s/scalar" % name] = np.array(info.max, dt)
+    v["bool/vec"] = np.array([True, False, True])
+    v["bool/scalar"] = np.array(False)
+    for dt in (np.complex64, np.complex128):
+        c = np.empty(5, dt)
+        c.real = [0.0, -0.0, 1.5, np.nan, np.inf]
+        c.imag = [1.0, -2.5, -0.0, 0.0, np.nan]
+        v["c/%s" % np.dtype(dt).name] = c
+    v["s/bytes"] = np.array(lib.STRINGS, dtype=object)
+    v["s/matrix"] = np.array(lib.STRINGS[:6], dtype=object).reshape(2, 3)
+    v["s/scalar"] = np.array(b"one\x00", dtype=object)
+    v["s/unicode"] = np.array(["\u00fcber", "", "\u4e2d\U0001f600"])
+    v["s/empty"] = np.zeros((0, 2), dtype=object)
+    return v
+
+
+def _want_from_saved(value):
+    if value.dtype.kind == "U":
+        return np.array([s.encode("utf-8") for s in value.reshape(-1).tolist()],
+                        dtype=object).reshape(value.shape)
+    return value
+
+
+def _dtype_name_of(value):
+    return "string" if value.dtype.kind in "OSU" else value.dtype.name
+
+
+def test_saved_checkpoint_reads_in_tf(tmp_path):
+    values = saved_values()
+    prefix = str(tmp_path / "saved" / "model")
+    tfckpt.save(prefix, values)
+    tf_values = lib.tf_read_all(prefix)
+    assert sorted(tf_values) == sorted(values)
+    for name, value in values.items():
+        dt, shape, tf_value = tf_values[name]
+        assert dt == _dtype_name_of(value), (name, dt)
+        assert tuple(shape) == value.shape, name
+        assert_like_tf(tfckpt.open(prefix)[name], dt, tf_value, name)  # tfckpt reads what TF reads
+        want = _want_from_saved(value)
+        if dt == "string":
+            assert _tf_array(tf_value).tolist() == want.tolist(), name
+        else:
+            assert np.asarray(tf_value).dtype == want.dtype, name
+            assert np.asarray(tf_value).tobytes() == want.tobytes(), name
+    # TF's own reader agrees with every CRC: RestoreV2 of all tensors
+    restored = tf.raw_ops.RestoreV2(prefix=prefix, tensor_names=sorted(values),
+                                    shape_and_slices=[""] * len(values),
+                                    dtypes=[tf.as_dtype(tf_values[n][0]) for n in sorted(values)])
+    assert len(restored) == len(values)
+
+
+@pytest.mark.parametrize("writer", ["save", "Writer"])
+def test_saved_checkpoint_restores_in_tf1_saver(tmp_path, writer):
+    values = {
+        "dense/kernel": np.arange(6, dtype=F32).reshape(2, 3) / 3,
+        "dense/bias": np.array([0.1, -0.0, np.inf], F64),
+        "global_step": np.array(123456789012, I64),
+        "vocab": np.array([b"a", b"", b"\xff\xfe"], dtype=object),
+        "flag": np.array(True),
+        "brain": np.array([1.0, -0.5, 3.25], F32).astype(ml_dtypes.bfloat16),
+        "emb": np.arange(40, dtype=F32).reshape(10, 4) - 3,
+    }
+    prefix = str(tmp_path / "w" / "model")
+    if writer == "save":
+        tfckpt.save(prefix, values)
+    else:
+        with tfckpt.Writer(prefix) as w:
+            for name, value in values.items():
+                w.add(name, value)
+
+    def build():
+        out = {}
+        for name, value in values.items():
+            dt = tf.string if value.dtype == object else tf.as_dtype(value.dtype)
+            if name == "emb":  # restored into a partitioned variable: TF slices it
+                out[name] = tf.compat.v1.get_variable(
+                    name, shape=value.shape, dtype=dt,
+                    initializer=tf.compat.v1.zeros_initializer(),
+                    partitioner=tf.compat.v1.fixed_size_partitioner(3))
+            elif value.dtype == object:
+                out[name] = tf.compat.v1.get_variable(
+                    name, initializer=tf.constant([b"?"] * value.size), trainable=False)
+            else:
+                out[name] = tf.compat.v1.get_variable(
+                    name, shape=value.shape, dtype=dt,
+                    initializer=tf.compat.v1.zeros_initializer())
+        return out
+
+    restored = ops.tf1_restore(prefix, build)
+    for name, value in values.items():
+        if value.dtype == object:
+            assert restored[name].tolist() == value.tolist(), name
+        else:
+            ops.assert_array_identical(restored[name], value, name)
+
+
+# ---------------------------------------------------------------------------------------------
+# init_from_checkpoint: TF's values, into numpy arrays and eager tf.Variables
+# ---------------------------------------------------------------------------------------------
+
+# The model (targets): {name: (shape, dtype)}; no partitioned targets (numpy / eager variables)
+TARGETS = {
+    "a": ((2, 3), F32),
+    "scope/w": ((3,), F32),
+    "scope/inner/b": ((), F32),
+    "other/w": ((3,), F32),
+    "emb": ((10, 4), F32),
+    "ids": ((5,), I64),
+    "step": ((), I64),
+    "dbl": ((2, 2), F64),
+}
+
+# Source 1 (TF1 Saver): the model's names, one of them partitioned, plus names for the map forms
+S1_SPEC = {name: (shape, dtype, None) for name, (shape, dtype) in TARGETS.items()}
+S1_SPEC.update({
+    "emb": ((10, 4), F32, 2),          # partitioned in the source, whole in the target
+    "emb_full": ((10, 4), F32, None),
+    "x3": ((3,), F32, None),
+    "w": ((3,), F32, None),            # for '/': 'scope/'
+    "inner/b": ((), F32, None),
+    "src_scope/w": ((3,), F32, None),  # for 'src_scope/': 'scope/'
+    "src_scope/inner/b": ((), F32, None),
+})
+# Source 2: the whole model under pre/ (for 'pre/': '/')
+S2_SPEC = {name: (shape, dtype, 2 if name == "emb" else None)
+           for name, (shape, dtype) in TARGETS.items()}
+
+
+@pytest.fixture(scope="module")
+def ifc_sources(tmp_path_factory):
+    d = tmp_path_factory.mktemp("pyapi_ifc")
+    return {
+        "S1": ops.tf1_save(d / "s1" / "src", lambda: ops.get_variables(S1_SPEC, seed=1)),
+        "S2": ops.tf1_save(d / "s2" / "src",
+                           lambda: ops.get_variables(S2_SPEC, seed=2, scope="pre/")),
+    }
+
+
+def _initial(name):
+    shape, dtype = TARGETS[name]
+    return ops.make_value(name, shape, dtype, seed=0)
+
+
+def _tf_init(sources, groups):
+    """The oracle: a TF1 graph of the model, init_from_checkpoint per group, initializers run."""
+    graph = tf.Graph()
+    with graph.as_default():
+        variables = {}
+        for name in TARGETS:
+            value = _initial(name)
+            variables[name] = tf.compat.v1.get_variable(
+                name, initializer=tf.constant(value), dtype=tf.as_dtype(value.dtype))
+        for src, amap in groups:
+            tf.compat.v1.train.init_from_checkpoint(sources[src], dict(amap))
+        with tf.compat.v1.Session(graph=graph) as sess:
+            sess.run(tf.compat.v1.global_variables_initializer())
+            return {n: sess.run(v) for n, v in variables.items()}
+
+
+IFC_CASES = {
+    "exact": [("S1", {"a": "a", "ids": "ids", "dbl": "dbl"})],
+    "other_name": [("S1", {"x3": "scope/w", "emb_full": "emb"})],
+    "partitioned_source": [("S1", {"emb": "emb"})],
+    "scope_same": [("S1", {"scope/": "scope/"})],
+    "scope_other": [("S1", {"src_scope/": "scope/"})],
+    "scope_nested": [("S1", {"scope/inner/": "scope/inner/"})],
+    "root_to_scope": [("S1", {"/": "scope/"})],
+    "scope_to_root": [("S2", {"pre/": "/"})],
+    "two_calls": [("S1", {"a": "a", "scope/": "scope/"}),
+                  ("S2", {"pre/other/": "other/", "pre/emb": "emb", "pre/step": "step"})],
+    "later_call_wins": [("S1", {"a": "a", "emb": "emb"}), ("S2", {"pre/a": "a", "pre/emb": "emb"})],
+    "same_call_sorted": [("S1", {"x3": "scope/w", "scope/": "scope/"})],
+}
+
+
+class Param:
+    """A non-TF parameter with assign(), as another framework would have."""
+
+    def __init__(self, value):
+        self.value = np.array(value)
+        self.dtype = self.value.dtype
+        self.shape = self.value.shape
+
+    def assign(self, value):
+        value = np.asarray(value)
+        assert value.dtype == self.dtype and value.shape == self.shape
+        self.value = value.copy()
+
+
+def _check_mapping(sources, groups, returned, want):
+    """Each returned {target: ckpt name} names the tensor whose value (as TF reads it) the
+    target ends up with, unless a later call assigned the target again."""
+    final = {}
+    for (src, _), mapping in zip(groups, returned):
+        assert isinstance(mapping, dict), mapping
+        for target, ckpt_name in mapping.items():
+            assert target in TARGETS, target
+            final[target] = (src, ckpt_name)
+    for target, (src, ckpt_name) in final.items():
+        reader = tf.train.load_checkpoint(sources[src])
+        assert reader.has_tensor(ckpt_name), (target, ckpt_name)
+        ops.assert_array_identical(reader.get_tensor(ckpt_name), want[target],
+                                   "%s <- %s" % (target, ckpt_name))
+
+
+@pytest.mark.parametrize("case", sorted(IFC_CASES))
+@pytest.mark.parametrize("kind", ["numpy", "tf_variable", "assign_object"])
+def test_init_from_checkpoint_like_tf(ifc_sources, case, kind):
+    groups = IFC_CASES[case]
+    want = _tf_init(ifc_sources, groups)
+    # not vacuous: TF changed some values
+    assert any(want[n].tobytes() != _initial(n).tobytes() for n in TARGETS)
+    if kind == "numpy":
+        variables = {n: _initial(n).copy() for n in TARGETS}
+    elif kind == "tf_variable":
+        variables = {n: tf.Variable(_initial(n)) for n in TARGETS}
+    else:
+        variables = {n: Param(_initial(n)) for n in TARGETS}
+    returned = [tfckpt.init_from_checkpoint(ifc_sources[src], dict(amap), variables)
+                for src, amap in groups]
+    _check_mapping(ifc_sources, groups, returned, want)
+    for name in TARGETS:
+        v = variables[name]
+        got = v if kind == "numpy" else (v.numpy() if kind == "tf_variable" else v.value)
+        ops.assert_array_identical(got, want[name], name)
+    # exactly the targets whose value TF set are reported (values here never coincide)
+    changed = {n for n in TARGETS if want[n].tobytes() != _initial(n).tobytes()}
+    assert set().union(*[set(r) for r in returned]) == changed
+
+
+def test_init_from_checkpoint_mapping_values(ifc_sources):
+    variables = {n: _initial(n).copy() for n in TARGETS}
+    got = tfckpt.init_from_checkpoint(ifc_sources["S1"], {"/": "scope/"}, variables)
+    assert got == {"scope/w": "w", "scope/inner/b": "inner/b"}
+    got = tfckpt.init_from_checkpoint(ifc_sources["S2"], {"pre/": "/"}, variables)
+    assert got == {n: "pre/" + n for n in TARGETS}
+
+
+IFC_ERRORS = {
+    "missing": {"nope/missing": "a"},
+    "missing_in_scope": {"absent_scope/": "scope/"},
+    "scope_only": {"x3": "scope/"},
+    "shape": {"x3": "a"},
+}
+
+_TF_ERROR_PATTERNS = [
+    r"Tensor (\S+) \(\S+ in \S+\) is not found",
+    r"Tensor (\S+) is not found",
+    r"scope only name (\S*) should map to scope only (\S+)\. ",
+    r"Shape of variable (\S+?)(?::0)? \(.*?\) doesn't match with shape of tensor (\S+) \(",
+]
+
+
+def _tf_error_names(sources, amap):
+    with pytest.raises((ValueError, tf.errors.OpError)) as info:
+        _tf_init(sources, [("S1", amap)])
+    message = getattr(info.value, "message", None) or str(info.value)
+    for pattern in _TF_ERROR_PATTERNS:
+        m = re.search(pattern, message)
+        if m:
+            return [g for g in m.groups() if g], message
+    raise AssertionError("unexpected TF error: %s" % message)
+
+
+@pytest.mark.parametrize("case", sorted(IFC_ERRORS))
+@pytest.mark.parametrize("kind", ["numpy", "tf_variable"])
+def test_init_from_checkpoint_errors_like_tf(ifc_sources, case, kind):
+    amap = IFC_ERRORS[case]
+    names, tf_message = _tf_error_names(ifc_sources, amap)
+    if kind == "numpy":
+        variables = {n: _initial(n).copy() for n in TARGETS}
+    else:
+        variables = {n: tf.Variable(_initial(n)) for n in TARGETS}
+    with pytest.raises(tfckpt.Error) as info:
+        # plus a valid entry, which must not be assigned either
+        tfckpt.init_from_checkpoint(ifc_sources["S1"], dict(amap, ids="ids"), variables)
+    for n in names:
+        assert n in str(info.value), "TF names %r (%s); ours: %s" % (n, tf_message, info.value)
+    for name in TARGETS:
+        v = variables[name]
+        ops.assert_array_identical(v if kind == "numpy" else v.numpy(), _initial(name), name)
