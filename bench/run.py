@@ -35,6 +35,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 TF_WAY = os.path.join(HERE, "tf_way")
 DATA = ".data-00000-of-00001"
+os.environ["TF_CPP_MIN_LOG_LEVEL"] = "3"  # inherited by every TensorFlow process
 
 
 # ----------------------------------------------------------------------------- measurement
@@ -198,7 +199,7 @@ def groups(cache, tfckpt):
                        "-o", o + "/t", "--no-sync"], files(base)),
         Job("tf", "TF1: variables + `init_from_checkpoint` + `Saver.save`", "tf",
             lambda o: [py, tfw("transfer.py"), base, scope, o + "/t"], files(base), result="t"),
-        Job("cp", f"`cp` of {moved / 1e9:.2f} GB", "floor",
+        Job("cp", f"`cp` of {fmt_bytes(moved)}", "floor",
             lambda o: ["cp", floor_src, o + "/x"], [floor_src]),
         Job("cpsync", "`cp` + `sync`", "floor",
             lambda o: sh('cp "$1" "$2/x" && sync "$2/x"', floor_src, o), [floor_src]),
@@ -215,7 +216,7 @@ def groups(cache, tfckpt):
             files(base)),
         Job("tf", "`load_checkpoint` + keep non-slots + `SaveV2`", "tf",
             lambda o: [py, tfw("strip.py"), base, o + "/s"], files(base), result="s"),
-        Job("cp", f"`cp` of {kept / 1e9:.2f} GB", "floor",
+        Job("cp", f"`cp` of {fmt_bytes(kept)}", "floor",
             lambda o: ["cp", kept_src, o + "/x"], [kept_src]),
         Job("cpsync", "`cp` + `sync`", "floor",
             lambda o: sh('cp "$1" "$2/x" && sync "$2/x"', kept_src, o), [kept_src]),
@@ -238,6 +239,9 @@ def groups(cache, tfckpt):
             lambda o: sh(floor + ' && sync "$o/x"', o, *step_data), step_files),
     ]
 
+    listing = subprocess.run([tfckpt, "ls", "--json", many], check=True, capture_output=True,
+                             text=True).stdout
+    TITLES["ls"] = f"ls, {len(json.loads(listing)['tensors']):,} tensors"
     out["ls"] = [
         Job("ls", "`tfckpt ls`", "tfckpt", lambda o: [tfckpt, "ls", many], files(many)),
         Job("tf", "`tf.train.list_variables` (incl. interpreter start)", "tf",
@@ -266,6 +270,11 @@ ROWS = [
     ("ls", "ls", "tf", "cat"), ("verify", "verify", "tf", "cat"),
 ]
 
+# Targets on tfckpt time ÷ floor time (verify: at least 0.8 × cat's throughput).
+FLOOR_TARGETS = {(g, k): t for gs, t in ((("merge-base", "merge-large"), 1.2),
+                                          (("transfer", "strip"), 1.3), (("average",), 1.5))
+                 for g in gs for k in ("copy", "nosync")} | {("verify", "verify"): 1 / 0.8}
+
 TITLES = {
     "merge-base": "merge BERT-base + embedding",
     "merge-large": "merge BERT-large + embedding",
@@ -278,6 +287,10 @@ TITLES = {
 
 
 # ----------------------------------------------------------------------------- reporting
+
+def fmt_bytes(n):
+    return f"{n / 1e9:.2f} GB" if n >= 1e8 else f"{n / 1e6:.1f} MB"
+
 
 def fmt_time(s):
     return f"{s:.2f} s" if s >= 1 else f"{s * 1e3:.0f} ms" if s >= 0.01 else f"{s * 1e3:.1f} ms"
@@ -317,7 +330,8 @@ def table(med, jobs):
             f"| {speed:.1f}× | {ratio:.2f} | {fmt_time(ma['cpu'])} "
             f"| {fmt_mem(ma['rss'])} ({fmt_mem(ma['anon'])}) "
             f"| {fmt_mem(mt['rss']) + ' (' + fmt_mem(mt['anon']) + ')' if mt else '—'} |")
-        chart.append((f"{TITLES[g]}: {ja.label.strip('`').split(' (')[0]}", speed, ratio))
+        chart.append((f"{TITLES[g]}: {ja.label.strip('`').split(' (')[0]}", speed, ratio,
+                      FLOOR_TARGETS.get((g, a))))
     return "\n".join(lines), chart
 
 
@@ -340,6 +354,16 @@ def draw(chart, path):
     right.barh(ys, [c[2] for c in chart], color="#d1843c")
     right.set_xscale("log")
     right.set_title("tfckpt time ÷ floor time (log; 1 = as fast as cp/ln/cat)")
+    from matplotlib.ticker import FixedLocator, NullFormatter, ScalarFormatter
+
+    right.xaxis.set_major_locator(FixedLocator([0.5, 1, 2, 5, 10, 20]))
+    right.xaxis.set_major_formatter(ScalarFormatter())
+    right.xaxis.set_minor_formatter(NullFormatter())
+    marks = [(y, c[3]) for y, c in zip(ys, chart) if c[3]]
+    if marks:
+        right.scatter([m[1] for m in marks], [m[0] for m in marks], marker="|", s=300,
+                      color="black", zorder=3, label="target (at most)")
+        right.legend(loc="lower right", fontsize=8)
     right.axvline(1, color="black", lw=0.8)
     for y, c in zip(ys, chart):
         right.text(c[2], y, f" {c[2]:.2f}", va="center", fontsize=8)

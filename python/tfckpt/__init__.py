@@ -12,11 +12,22 @@ Every function raises tfckpt.Error with the same message the command line prints
 """
 
 import json as _json
+import os as _os
+import sys as _sys
 
 import numpy as _np
 
-from . import _core
-from ._core import Error
+# tfckpt links its own protobuf, RE2 and friends. A process that imported TensorFlow first has
+# TensorFlow's copies of those libraries' symbols in its global scope; bind ours to our own
+# copies (RTLD_DEEPBIND) so the two never mix.
+_flags = _sys.getdlopenflags()
+if hasattr(_os, "RTLD_DEEPBIND"):
+    _sys.setdlopenflags(_flags | _os.RTLD_DEEPBIND)
+try:
+    from . import _core
+finally:
+    _sys.setdlopenflags(_flags)
+from ._core import Error  # noqa: E402
 
 
 class NotFoundError(Error, KeyError):

@@ -262,6 +262,7 @@ Status BundleWriter::Create(const std::string& prefix, const WriterOptions& opti
         prefix, prefix));
   }
   TFCKPT_RETURN_IF_ERROR(file::CreateDirectories(file::Dirname(prefix)));
+  file::RemoveStaleTemporaries(prefix);
   std::unique_ptr<BundleWriter> w(new BundleWriter());
   w->prefix_ = prefix;
   w->impl_ = std::make_unique<Impl>();
@@ -677,8 +678,18 @@ Status BundleWriter::Finish() {
   if (!s.ok()) return fail(s);
 
   // Commit: an existing index goes first (so a crash leaves no index pointing at new data), then
-  // data files, then the new index.
+  // data files, then the new index. Commits into one directory are serialised (a lock on the
+  // directory), so two writers of the same output never leave a mix of both.
+  file::DirectoryLock lock;
+  s = lock.Acquire(file::Dirname(prefix_));
+  if (!s.ok()) return fail(s);
   const std::string index_final = prefix_ + ".index";
+  if (!m.options.overwrite && file::Exists(index_final)) {
+    return fail(Status::AlreadyExists(fmt::format(
+        "a checkpoint appeared at '{}' while this one was written; choose another output or "
+        "allow replacing it (--force)",
+        prefix_)));
+  }
   std::vector<std::string> old_data;
   if (m.options.overwrite && file::Exists(index_final)) {
     std::vector<std::string> names;

@@ -2,12 +2,15 @@
 
 #include <dirent.h>
 #include <fcntl.h>
+#include <signal.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <sys/types.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
+#include <cstdlib>
 #include <random>
 
 #include <fmt/format.h>
@@ -113,6 +116,41 @@ Status SyncDirectory(const std::string& dir) {
   ::close(fd);
   if (rc != 0 && e != EINVAL) {
     return Status::FromErrno(fmt::format("cannot sync directory '{}'", dir), e);
+  }
+  return Status::OK();
+}
+
+void RemoveStaleTemporaries(const std::string& prefix) {
+  const std::string dir = Dirname(prefix);
+  const std::string start = Basename(prefix) + std::string(kTempMarker);
+  std::vector<std::string> names;
+  if (!ListDirectory(dir, &names).ok()) return;
+  for (const std::string& n : names) {
+    if (n.rfind(start, 0) != 0) continue;
+    long pid = std::strtol(n.c_str() + start.size(), nullptr, 10);
+    if (pid <= 0 || pid == ::getpid()) continue;
+    if (::kill(static_cast<pid_t>(pid), 0) != 0 && errno == ESRCH) {
+      const std::string path = Join(dir, n);
+      if (IsDirectory(path)) {
+        RemoveTree(path);
+      } else {
+        RemoveQuietly(path);
+      }
+    }
+  }
+}
+
+DirectoryLock::~DirectoryLock() {
+  if (fd_ >= 0) ::close(fd_);  // closing releases the lock
+}
+
+Status DirectoryLock::Acquire(const std::string& dir) {
+  fd_ = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd_ < 0) return Status::FromErrno(fmt::format("cannot open directory '{}'", dir), errno);
+  while (::flock(fd_, LOCK_EX) != 0) {
+    if (errno != EINTR) {
+      return Status::FromErrno(fmt::format("cannot lock directory '{}'", dir), errno);
+    }
   }
   return Status::OK();
 }

@@ -40,6 +40,23 @@ std::string RandomToken();
 inline constexpr std::string_view kTempMarker = ".tfckpt-tmp-";
 
 Status SyncDirectory(const std::string& dir);
+
+// Removes temporary files "<prefix>.tfckpt-tmp-<pid>-..." left by processes that no longer
+// exist (a killed run); files of live processes are left alone.
+void RemoveStaleTemporaries(const std::string& prefix);
+
+// An exclusive lock (flock) on a directory, released when the object goes away.
+class DirectoryLock {
+ public:
+  DirectoryLock() = default;
+  ~DirectoryLock();
+  DirectoryLock(const DirectoryLock&) = delete;
+  DirectoryLock& operator=(const DirectoryLock&) = delete;
+  Status Acquire(const std::string& dir);
+
+ private:
+  int fd_ = -1;
+};
 Status Rename(const std::string& from, const std::string& to);
 void RemoveQuietly(const std::string& path);
 
