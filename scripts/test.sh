@@ -26,7 +26,9 @@ for variant in release asan; do
   echo "== TensorFlow oracle tests ($variant)"
   TFCKPT_BIN_DIR="$PWD/$dir/bin" "$PY" -m pytest tests/python -q -p no:cacheprovider
 done
-echo "== pip install . into a virtual environment without TensorFlow"
+echo "== Python package tests with ml_dtypes and safetensors present (the build's module)"
+TFCKPT_CLI="$PWD/build/bin/tfckpt" "$PY" -m pytest tests/pypkg -q -p no:cacheprovider
+echo "== pip install . into a virtual environment without TensorFlow (nor ml_dtypes)"
 venv=build/venv-notf
 rm -rf "$venv"
 "$PY" -m venv "$venv"
