@@ -33,6 +33,9 @@ struct ConvertReport {
   int64_t bytes = 0;
   std::vector<std::pair<std::string, DType>> skipped;
   std::vector<std::string> notes;
+  // One JSON object: {"from", "to", "outputs", "tensors", "bytes", "skipped": [{"name",
+  // "dtype"}], "notes"}.
+  std::string ToJson() const;
 };
 
 // SRC: a TF checkpoint (any form ResolveCheckpointPath takes), a .safetensors file, a

@@ -362,22 +362,7 @@ PYBIND11_MODULE(_core, m) {
       py::gil_scoped_release release;
       Check(Convert(src, out, co, &r));
     }
-    py::dict d;
-    d["from"] = r.from;
-    d["to"] = r.to;
-    d["outputs"] = r.outputs;
-    d["tensors"] = r.tensors;
-    d["bytes"] = r.bytes;
-    py::list skipped;
-    for (const auto& [name, dtype] : r.skipped) {
-      py::dict e;
-      e["name"] = name;
-      e["dtype"] = DTypeName(dtype);
-      skipped.append(e);
-    }
-    d["skipped"] = skipped;
-    d["notes"] = r.notes;
-    return d;
+    return r.ToJson();
   });
   m.def("init_from_checkpoint",
         [](const std::string& ckpt, const std::vector<std::pair<std::string, std::string>>& map,

@@ -201,8 +201,9 @@ def apply(recipe, output=None, force=False, dry_run=False):
 def convert(source, output, skip_unsupported=False, strip_optimizer=False, max_shard_size=None,
             force=False):
     """Converts to or from safetensors / .npz (tfckpt convert)."""
-    return _core.convert(str(source), str(output), skip_unsupported, strip_optimizer,
-                         None if max_shard_size is None else str(max_shard_size), force)
+    return _json.loads(_core.convert(str(source), str(output), skip_unsupported, strip_optimizer,
+                                     None if max_shard_size is None else str(max_shard_size),
+                                     force))
 
 
 def _dtype_name(dtype):

@@ -477,6 +477,22 @@ Status FromForeign(const std::string& src, const std::string& out, bool npz_sour
 
 }  // namespace
 
+std::string ConvertReport::ToJson() const {
+  nlohmann::ordered_json j;
+  j["from"] = from;
+  j["to"] = to;
+  j["outputs"] = outputs;
+  j["tensors"] = tensors;
+  j["bytes"] = bytes;
+  nlohmann::ordered_json list = nlohmann::ordered_json::array();
+  for (const auto& [name, dtype] : skipped) {
+    list.push_back({{"name", name}, {"dtype", DTypeName(dtype)}});
+  }
+  j["skipped"] = std::move(list);
+  j["notes"] = notes;
+  return j.dump(-1, ' ', false, nlohmann::ordered_json::error_handler_t::replace);
+}
+
 Status ParseByteSize(const std::string& text, int64_t* bytes) {
   size_t used = 0;
   double value = 0;

@@ -458,19 +458,7 @@ void RegisterConvert(CLI::App& app) {
       return;
     }
     if (args->json) {
-      nlohmann::ordered_json j;
-      j["from"] = r.from;
-      j["to"] = r.to;
-      j["outputs"] = r.outputs;
-      j["tensors"] = r.tensors;
-      j["bytes"] = r.bytes;
-      nlohmann::ordered_json skipped = nlohmann::ordered_json::array();
-      for (const auto& [name, dtype] : r.skipped) {
-        skipped.push_back({{"name", name}, {"dtype", DTypeName(dtype)}});
-      }
-      j["skipped"] = std::move(skipped);
-      j["notes"] = r.notes;
-      fmt::print("{}\n", j.dump(-1, ' ', false, nlohmann::ordered_json::error_handler_t::replace));
+      fmt::print("{}\n", r.ToJson());
       return;
     }
     std::string out =
