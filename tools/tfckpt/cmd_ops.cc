@@ -4,7 +4,6 @@
 
 #include <fmt/format.h>
 
-#include <nlohmann/json.hpp>
 #include "commands.h"
 
 #include "tfckpt/convert.h"
