@@ -26,6 +26,10 @@ for variant in release asan; do
   echo "== TensorFlow oracle tests ($variant)"
   TFCKPT_BIN_DIR="$PWD/$dir/bin" "$PY" -m pytest tests/python -q -p no:cacheprovider
 done
+echo "== benchmark smoke run (every job once, tiny inputs; outputs compared with TensorFlow's)"
+"$PY" bench/run.py --smoke --bin "$PWD/build/bin"
+echo "== fuzzing: every target ${FUZZ_SECONDS:-60} s (clang, ASan + UBSan)"
+bash scripts/fuzz.sh
 echo "== Python package tests with ml_dtypes and safetensors present (the build's module)"
 TFCKPT_CLI="$PWD/build/bin/tfckpt" "$PY" -m pytest tests/pypkg -q -p no:cacheprovider
 echo "== pip install . into a virtual environment without TensorFlow (nor ml_dtypes)"

@@ -5,6 +5,7 @@
 
 #include <cerrno>
 #include <cstring>
+#include <new>
 
 #include <fmt/format.h>
 #include <leveldb/env.h>
@@ -13,6 +14,7 @@
 #include <leveldb/table.h>
 #include <leveldb/table_builder.h>
 
+#include "format/varint.h"
 #include "io/mapped_file.h"
 
 namespace tfckpt {
@@ -116,9 +118,36 @@ Status ForEachIndexEntry(
         "truncated or not an index",
         path, file->size()));
   }
+  // The footer is not covered by any CRC: check its block handles before LevelDB allocates
+  // buffers of the sizes they claim.
+  {
+    auto data = file->data();
+    std::string_view footer(reinterpret_cast<const char*>(data.data()) + data.size() - 48, 48);
+    if (std::memcmp(footer.data() + 40, kTableMagic, 8) != 0) {
+      return Status::Corruption(fmt::format(
+          "'{}' is not a checkpoint index (its last 8 bytes are not the table magic number); "
+          "the file is damaged, truncated or of another kind",
+          path));
+    }
+    const uint64_t limit = static_cast<uint64_t>(file->size()) - 48;
+    for (const char* what : {"metaindex", "index"}) {
+      uint64_t offset = 0, size = 0;
+      if (!ReadVarint64(&footer, &offset) || !ReadVarint64(&footer, &size) || offset > limit ||
+          size > limit - offset || limit - offset - size < 5) {
+        return Status::Corruption(fmt::format(
+            "'{}' is damaged: its footer points its {} block outside the file", path, what));
+      }
+    }
+  }
   MappedRandomAccessFile raf(file);
   leveldb::Table* raw = nullptr;
-  leveldb::Status ls = leveldb::Table::Open(TableOptions(), &raf, file->size(), &raw);
+  leveldb::Status ls;
+  try {
+    ls = leveldb::Table::Open(TableOptions(), &raf, file->size(), &raw);
+  } catch (const std::bad_alloc&) {
+    return Status::Corruption(
+        fmt::format("'{}' is damaged: it claims a block larger than memory", path));
+  }
   if (!ls.ok()) {
     return Status::Corruption(
         fmt::format("'{}' is not a readable checkpoint index: {}", path, ls.ToString()));
@@ -128,10 +157,15 @@ Status ForEachIndexEntry(
   ro.verify_checksums = true;
   ro.fill_cache = false;
   std::unique_ptr<leveldb::Iterator> it(table->NewIterator(ro));
-  for (it->SeekToFirst(); it->Valid(); it->Next()) {
-    leveldb::Slice k = it->key(), v = it->value();
-    TFCKPT_RETURN_IF_ERROR(
-        fn(std::string_view(k.data(), k.size()), std::string_view(v.data(), v.size())));
+  try {
+    for (it->SeekToFirst(); it->Valid(); it->Next()) {
+      leveldb::Slice k = it->key(), v = it->value();
+      TFCKPT_RETURN_IF_ERROR(
+          fn(std::string_view(k.data(), k.size()), std::string_view(v.data(), v.size())));
+    }
+  } catch (const std::bad_alloc&) {
+    return Status::Corruption(
+        fmt::format("'{}' is damaged: it claims a block larger than memory", path));
   }
   if (!it->status().ok()) {
     return Status::Corruption(fmt::format("'{}' is damaged: {}", path, it->status().ToString()));

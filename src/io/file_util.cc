@@ -122,12 +122,12 @@ Status SyncDirectory(const std::string& dir) {
 
 void RemoveStaleTemporaries(const std::string& prefix) {
   const std::string dir = Dirname(prefix);
-  const std::string start = Basename(prefix) + std::string(kTempMarker);
   std::vector<std::string> names;
   if (!ListDirectory(dir, &names).ok()) return;
   for (const std::string& n : names) {
-    if (n.rfind(start, 0) != 0) continue;
-    long pid = std::strtol(n.c_str() + start.size(), nullptr, 10);
+    size_t at = n.find(kTempMarker);
+    if (at == std::string::npos) continue;
+    long pid = std::strtol(n.c_str() + at + kTempMarker.size(), nullptr, 10);
     if (pid <= 0 || pid == ::getpid()) continue;
     if (::kill(static_cast<pid_t>(pid), 0) != 0 && errno == ESRCH) {
       const std::string path = Join(dir, n);

@@ -41,8 +41,9 @@ inline constexpr std::string_view kTempMarker = ".tfckpt-tmp-";
 
 Status SyncDirectory(const std::string& dir);
 
-// Removes temporary files "<prefix>.tfckpt-tmp-<pid>-..." left by processes that no longer
-// exist (a killed run); files of live processes are left alone.
+// Removes the temporary files and directories "*.tfckpt-tmp-<pid>-..." in the prefix's directory
+// that processes which no longer exist left behind (a killed run); those of live processes are
+// left alone.
 void RemoveStaleTemporaries(const std::string& prefix);
 
 // An exclusive lock (flock) on a directory, released when the object goes away.

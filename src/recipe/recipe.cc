@@ -31,6 +31,8 @@ class Reader {
     if (!map.IsMap())
       return Error(map, fmt::format("{} must be a mapping of keys to values", what));
     for (const auto& kv : map) {
+      if (!kv.first.IsScalar())
+        return Error(kv.first, fmt::format("a key in {} is not a name", what));
       std::string key = kv.first.as<std::string>();
       if (!allowed.count(key)) {
         return Error(kv.first, fmt::format("unknown key '{}' in {} (expected one of: {})", key,
@@ -345,7 +347,23 @@ Status BuildStep(const Reader& r, const Refs& refs, const Step& step, const std:
 
 }  // namespace
 
+Status ApplyRecipeChecked(const std::string& path, const RecipeOptions& options,
+                          std::string* report);
+
 Status ApplyRecipe(const std::string& path, const RecipeOptions& options, std::string* report) {
+  // yaml-cpp reports some malformed shapes by throwing; they are recipe errors like the others.
+  try {
+    return ApplyRecipeChecked(path, options, report);
+  } catch (const YAML::Exception& e) {
+    if (e.mark.line >= 0) {
+      return Status::InvalidArgument(fmt::format("{}:{}: {}", path, e.mark.line + 1, e.msg));
+    }
+    return Status::InvalidArgument(fmt::format("{}: {}", path, e.msg));
+  }
+}
+
+Status ApplyRecipeChecked(const std::string& path, const RecipeOptions& options,
+                          std::string* report) {
   Reader r(path);
   YAML::Node root;
   try {

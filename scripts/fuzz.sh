@@ -1,0 +1,46 @@
+#!/usr/bin/env bash
+# Builds the libFuzzer targets (clang, ASan + UBSan) into build-fuzz and runs each for
+# FUZZ_SECONDS (default 60) on a corpus seeded from the TensorFlow-written examples. Prints the
+# executions of every target; exits non-zero on the first crash (its input is saved in
+# build-fuzz/crashes/ — add it as a regression test and fix the bug).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+SECONDS_EACH=${FUZZ_SECONDS:-60}
+CC=clang CXX=clang++ cmake -S . -B build-fuzz -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+  -DTFCKPT_FUZZ=ON -DTFCKPT_BUILD_TESTS=OFF -DTFCKPT_BUILD_PYTHON=OFF >/dev/null
+cmake --build build-fuzz -j"$(nproc)" >/dev/null
+corpus=build-fuzz/corpus
+rm -rf "$corpus" build-fuzz/crashes
+mkdir -p build-fuzz/crashes
+for t in index_table protos string_tensor slice_key checkpoint_state recipe checkpoint; do
+  mkdir -p "$corpus/$t"
+done
+i=0
+for f in $(git ls-files 'examples/*.index'); do
+  cp "$f" "$corpus/index_table/seed$i"; cp "$f" "$corpus/protos/seed$i"; i=$((i + 1))
+done
+for f in $(git ls-files 'examples/*.data-*'); do cp "$f" "$corpus/string_tensor/seed$i"; i=$((i + 1)); done
+for f in $(git ls-files 'examples/*checkpoint'); do cp "$f" "$corpus/checkpoint_state/seed$i"; i=$((i + 1)); done
+for f in $(git ls-files 'examples/recipes/*.yaml'); do cp "$f" "$corpus/recipe/seed$i"; i=$((i + 1)); done
+printf '\0foo\0\001\001\002\200\177\200\201' > "$corpus/slice_key/seed0"
+# Whole checkpoints: 2-byte index length, index, data.
+for p in examples/mixed/mixed examples/models/a/model-a examples/tf2/ckpt-1; do
+  python3 - "$p" "$corpus/checkpoint/seed$i" <<'PY'
+import sys
+index = open(sys.argv[1] + ".index", "rb").read()
+data = open(sys.argv[1] + ".data-00000-of-00001", "rb").read()
+open(sys.argv[2], "wb").write(len(index).to_bytes(2, "little") + index + data)
+PY
+  i=$((i + 1))
+done
+for t in index_table protos string_tensor slice_key checkpoint_state recipe checkpoint; do
+  log=build-fuzz/$t.log
+  # Absurd sizes in damaged files must fail cleanly (bad_alloc is caught), not abort.
+  if ! ASAN_OPTIONS=allocator_may_return_null=1 ./build-fuzz/bin/fuzz_$t -max_total_time="$SECONDS_EACH" -timeout=10 -rss_limit_mb=2048 \
+       -artifact_prefix=build-fuzz/crashes/$t- "$corpus/$t" >"$log" 2>&1; then
+    tail -n 40 "$log"
+    echo "fuzz_$t found a crash: see build-fuzz/crashes/" >&2
+    exit 1
+  fi
+  echo "fuzz_$t: $(grep -o 'Done [0-9]* runs' "$log" | tail -n 1) in ${SECONDS_EACH} s"
+done
