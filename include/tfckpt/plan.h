@@ -97,6 +97,10 @@ struct MergeOptions {
   enum class OnConflict { kError, kFirst, kLast };
   OnConflict on_conflict = OnConflict::kError;
   bool move = false;
+  // One per source, or empty. A named source goes under its own scope: in a TF2 source, its root
+  // becomes the child NAME of the output's root (keys "NAME/..."); in a TF1 source, every key
+  // gets the prefix "NAME/". Empty names leave a source's keys as they are.
+  std::vector<std::string> names;
 };
 Status PlanMerge(const std::vector<std::string>& sources, const std::string& output,
                  const MergeOptions& options, Plan* plan);
@@ -106,12 +110,31 @@ struct AssignmentGroup {
   std::string source;                                    // like init_from_checkpoint's first arg
   std::vector<std::pair<std::string, std::string>> map;  // (name in checkpoint, target)
 };
+// How the tensors of a TF2 (object-based) checkpoint are named in a transfer: by checkpoint key
+// ("model/dense/kernel/.ATTRIBUTES/VARIABLE_VALUE") or by the full name its object graph records
+// for each variable ("dense/kernel": the name a TF1 Saver would have used). kAuto: full names
+// when the model (--into) and the sources mix name-based and object-based checkpoints, else keys.
+enum class Tf2Names { kAuto, kKeys, kFullNames };
+
 struct TransferOptions {
   std::optional<std::string> into;  // the model: a checkpoint or a SavedModel
   std::vector<TensorInfo> model;    // or the model's variables (names, dtypes, shapes) in memory
+  // A group with an empty map and a model matches by name: every variable of the model that the
+  // source has is taken from it; the others keep their value.
   std::vector<AssignmentGroup> groups;
+  Tf2Names tf2_names = Tf2Names::kAuto;
 };
 Status PlanTransfer(const TransferOptions& options, const std::string& output, Plan* plan);
+
+// TF2 -> TF1: the object-based checkpoint `source` as a name-based one, each variable keyed by
+// the full name its object graph records (the object graph and metadata without a full name are
+// left out).
+Status PlanToTf1(const std::string& source, const std::string& output, Plan* plan);
+// TF1 (or TF2) -> TF2: `tf2_template`, a TF2 checkpoint or SavedModel of the model, with every
+// variable whose full name `source` holds taken from `source` (by key in a TF1 source, by full
+// name in a TF2 one); the rest, object graph included, as in the template.
+Status PlanToTf2(const std::string& source, const std::string& tf2_template,
+                 const std::string& output, Plan* plan);
 
 // init_from_checkpoint for variables that are not TensorFlow's: a custom storage, another
 // framework's parameters, a dict of arrays. The variables are described by name, dtype and shape;

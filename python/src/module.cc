@@ -12,6 +12,7 @@
 
 #include "tfckpt/checkpoint.h"
 #include "tfckpt/convert.h"
+#include "tfckpt/objects.h"
 #include "tfckpt/plan.h"
 #include "tfckpt/recipe.h"
 #include "tfckpt/verify.h"
@@ -278,10 +279,11 @@ PYBIND11_MODULE(_core, m) {
       .def("close", &PyWriter::Close)
       .def("abort", &PyWriter::Abort);
 
-  m.def("merge", [](const std::vector<std::string>& sources, const std::string& output,
-                    const std::string& on_conflict, const std::string& link, bool move, bool force,
-                    bool dry_run) {
+  m.def("merge", [](const std::vector<std::string>& sources, const std::vector<std::string>& names,
+                    const std::string& output, const std::string& on_conflict,
+                    const std::string& link, bool move, bool force, bool dry_run) {
     MergeOptions mo;
+    mo.names = names;
     mo.move = move;
     mo.on_conflict = on_conflict == "first"  ? MergeOptions::OnConflict::kFirst
                      : on_conflict == "last" ? MergeOptions::OnConflict::kLast
@@ -293,18 +295,25 @@ PYBIND11_MODULE(_core, m) {
     Status s = PlanMerge(sources, output, mo, &plan);
     return RunPlan(s, plan, dry_run, force, link);
   });
-  m.def("transfer",
-        [](const std::string& output,
-           const std::vector<
-               std::pair<std::string, std::vector<std::pair<std::string, std::string>>>>& groups,
-           std::optional<std::string> into, bool force, bool dry_run) {
-          TransferOptions to;
-          to.into = into;
-          for (const auto& [src, map] : groups) to.groups.push_back({src, map});
-          Plan plan;
-          Status s = PlanTransfer(to, output, &plan);
-          return RunPlan(s, plan, dry_run, force, "auto");
-        });
+  m.def(
+      "transfer",
+      [](const std::string& output,
+         const std::vector<
+             std::pair<std::string, std::vector<std::pair<std::string, std::string>>>>& groups,
+         std::optional<std::string> into, const std::string& tf2_names, bool force, bool dry_run) {
+        TransferOptions to;
+        to.into = into;
+        if (tf2_names != "auto" && tf2_names != "keys" && tf2_names != "full") {
+          throw TfckptError("tf2_names='" + tf2_names + "': it must be 'auto', 'keys' or 'full'");
+        }
+        to.tf2_names = tf2_names == "keys"   ? Tf2Names::kKeys
+                       : tf2_names == "full" ? Tf2Names::kFullNames
+                                             : Tf2Names::kAuto;
+        for (const auto& [src, map] : groups) to.groups.push_back({src, map});
+        Plan plan;
+        Status s = PlanTransfer(to, output, &plan);
+        return RunPlan(s, plan, dry_run, force, "auto");
+      });
   m.def("edit", [](const std::string& src, const std::string& output,
                    const std::vector<std::pair<std::string, std::string>>& rename,
                    const std::vector<std::string>& keep, const std::vector<std::string>& drop,
@@ -329,6 +338,24 @@ PYBIND11_MODULE(_core, m) {
     Plan plan;
     Status s = PlanAverage(sources, output, ao, &plan);
     return RunPlan(s, plan, dry_run, force, "auto");
+  });
+  m.def("to_tf1", [](const std::string& src, const std::string& output, bool force, bool dry_run) {
+    Plan plan;
+    Status s = PlanToTf1(src, output, &plan);
+    return RunPlan(s, plan, dry_run, force, "auto");
+  });
+  m.def("to_tf2", [](const std::string& src, const std::string& tf2_template,
+                     const std::string& output, bool force, bool dry_run) {
+    Plan plan;
+    Status s = PlanToTf2(src, tf2_template, output, &plan);
+    return RunPlan(s, plan, dry_run, force, "auto");
+  });
+  m.def("objects", [](const std::string& path) {
+    std::unique_ptr<Checkpoint> ckpt;
+    Check(Checkpoint::Open(path, &ckpt));
+    ObjectGraph graph;
+    Check(ReadObjectGraph(*ckpt, &graph));
+    return ObjectGraphJson(*ckpt, graph);
   });
   m.def("last_checkpoints", [](const std::string& dir, int n) {
     std::vector<std::string> out;

@@ -12,6 +12,7 @@ Every function raises tfckpt.Error with the same message the command line prints
 """
 
 import json as _json
+from collections.abc import Mapping as _Mapping
 import os as _os
 import sys as _sys
 
@@ -38,7 +39,8 @@ class NotFoundError(Error, KeyError):
 
 __version__ = "0.1.0"
 __all__ = ["Checkpoint", "Error", "NotFoundError", "Writer", "apply", "average", "convert", "edit",
-           "init_from_checkpoint", "merge", "open", "save", "transfer"]
+           "init_from_checkpoint", "merge", "objects", "open", "save", "to_tf1", "to_tf2",
+           "transfer"]
 
 
 class Checkpoint:
@@ -162,17 +164,46 @@ def _pairs(mapping):
 
 def merge(sources, output, on_conflict="error", link="auto", move=False, force=False,
           dry_run=False):
-    """Merges whole checkpoints into one (tfckpt merge); returns the plan or summary."""
-    return _json.loads(_core.merge([str(s) for s in sources], str(output), on_conflict, link,
-                                   move, force, dry_run))
+    """Merges whole checkpoints into one (tfckpt merge); returns the plan or summary.
+
+    `sources` is a list of checkpoints, or a dict {name: checkpoint} to put each source under its
+    own name (TF2: a child of the root, so tf.train.Checkpoint(name=model, ...) restores it; TF1:
+    a scope)."""
+    if isinstance(sources, _Mapping):
+        names = [str(n) for n in sources]
+        paths = [str(p) for p in sources.values()]
+    else:
+        paths = [str(s) for s in sources]
+        names = [""] * len(paths)
+    return _json.loads(_core.merge(paths, names, str(output), on_conflict, link, move, force,
+                                   dry_run))
 
 
-def transfer(output, sources, into=None, force=False, dry_run=False):
+def transfer(output, sources, into=None, tf2_names="auto", force=False, dry_run=False):
     """init_from_checkpoint into a new checkpoint (tfckpt transfer). `sources` is a list of
-    (checkpoint, {name_in_checkpoint: target}) pairs, one per init_from_checkpoint call."""
+    (checkpoint, {name_in_checkpoint: target}) pairs, one per init_from_checkpoint call; an empty
+    map takes every tensor of `into` the checkpoint has, by name. `tf2_names`: how TF2
+    checkpoints' tensors are named, "keys", "full" (the variables' full names) or "auto" (full
+    when TF1 and TF2 checkpoints meet)."""
     groups = [(str(src), _pairs(m)) for src, m in sources]
     return _json.loads(_core.transfer(str(output), groups, None if into is None else str(into),
-                                      force, dry_run))
+                                      tf2_names, force, dry_run))
+
+
+def to_tf1(source, output, force=False, dry_run=False):
+    """A TF2 checkpoint as a name-based (TF1) one keyed by full names (tfckpt convert --to-tf1)."""
+    return _json.loads(_core.to_tf1(str(source), str(output), force, dry_run))
+
+
+def to_tf2(source, template, output, force=False, dry_run=False):
+    """The TF2 `template` with every variable whose full name `source` holds taken from it
+    (tfckpt convert --to-tf2 --template TEMPLATE)."""
+    return _json.loads(_core.to_tf2(str(source), str(template), str(output), force, dry_run))
+
+
+def objects(path):
+    """The object graph of a TF2 checkpoint, as `tfckpt ls --objects --json` prints it."""
+    return _json.loads(_core.objects(str(path)))
 
 
 def edit(source, output, rename=None, keep=None, drop=None, strip_optimizer=False, force=False,

@@ -1,8 +1,16 @@
 #include "plan/object_graph.h"
 
+#include <deque>
+
+#include <map>
 #include <vector>
 
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+
+#include "plan/plan_util.h"
 #include "tfckpt.pb.h"
+#include "tfckpt/objects.h"
 
 namespace tfckpt {
 namespace {
@@ -37,62 +45,48 @@ void CollectSubtree(const Graph& g, int node, std::vector<bool>* seen) {
   for (const auto& c : g.nodes(node).children()) CollectSubtree(g, c.node_id(), seen);
 }
 
-}  // namespace
-
-Status RewriteObjectGraph(
-    const std::string& serialized,
-    const std::function<std::optional<std::string>(const std::string&)>& key_map,
-    std::string* rewritten, bool* changed) {
-  Graph g;
-  TFCKPT_RETURN_IF_ERROR(Parse(serialized, &g));
-  *changed = false;
+// Keeps the objects reachable from the root (through children and slot references) and, with
+// `prune_valueless`, only those holding values or leading to some; renumbers the nodes.
+Status Compact(const Graph& g, bool prune_valueless, std::string* serialized) {
   const int n = g.nodes_size();
-  // Rewrite or remove attributes.
-  for (auto& node : *g.mutable_nodes()) {
-    auto* attrs = node.mutable_attributes();
-    for (int i = attrs->size() - 1; i >= 0; i--) {
-      auto* a = attrs->Mutable(i);
-      std::optional<std::string> to = key_map(a->checkpoint_key());
-      if (!to) {
-        attrs->DeleteSubrange(i, 1);
-        *changed = true;
-      } else if (*to != a->checkpoint_key()) {
-        a->set_checkpoint_key(*to);
-        *changed = true;
-      }
-    }
+  std::vector<bool> reachable(n, false);
+  std::vector<int> stack = {0};
+  while (!stack.empty()) {
+    int i = stack.back();
+    stack.pop_back();
+    if (reachable[i]) continue;
+    reachable[i] = true;
+    for (const auto& c : g.nodes(i).children()) stack.push_back(c.node_id());
+    for (const auto& s : g.nodes(i).slot_variables()) stack.push_back(s.slot_variable_node_id());
   }
-  if (!*changed) {
-    *rewritten = serialized;
-    return Status::OK();
-  }
-  // Objects still holding values: those with attributes or a registered saver, and everything on
-  // a path to them.
-  std::vector<bool> alive(n, false);
-  for (int i = 0; i < n; i++) {
-    alive[i] = g.nodes(i).attributes_size() > 0 || g.nodes(i).has_registered_saver();
-  }
-  for (bool grew = true; grew;) {
-    grew = false;
+  std::vector<bool> keep = reachable;
+  if (prune_valueless) {
+    std::vector<bool> alive(n, false);
     for (int i = 0; i < n; i++) {
-      if (alive[i]) continue;
-      for (const auto& c : g.nodes(i).children()) {
-        if (alive[c.node_id()]) {
-          alive[i] = grew = true;
-          break;
+      alive[i] = g.nodes(i).attributes_size() > 0 || g.nodes(i).has_registered_saver();
+    }
+    for (bool grew = true; grew;) {
+      grew = false;
+      for (int i = 0; i < n; i++) {
+        if (alive[i]) continue;
+        for (const auto& c : g.nodes(i).children()) alive[i] = alive[i] || alive[c.node_id()];
+        for (const auto& s : g.nodes(i).slot_variables()) {
+          alive[i] = alive[i] || alive[s.slot_variable_node_id()];
         }
+        grew = grew || alive[i];
       }
     }
+    for (int i = 0; i < n; i++) keep[i] = reachable[i] && alive[i];
   }
-  alive[0] = true;
+  keep[0] = true;
   std::vector<int> new_id(n, -1);
   int next = 0;
   for (int i = 0; i < n; i++) {
-    if (alive[i]) new_id[i] = next++;
+    if (keep[i]) new_id[i] = next++;
   }
   Graph out;
   for (int i = 0; i < n; i++) {
-    if (!alive[i]) continue;
+    if (!keep[i]) continue;
     auto* node = out.add_nodes();
     *node = g.nodes(i);
     node->clear_children();
@@ -116,10 +110,49 @@ Status RewriteObjectGraph(
       node->mutable_has_checkpoint_values()->set_value(true);
     }
   }
-  if (!out.SerializeToString(rewritten)) {
+  if (!out.SerializeToString(serialized)) {
     return Status::Corruption("cannot serialize the rewritten object graph");
   }
   return Status::OK();
+}
+
+// Rewrites or removes attributes by `key_map`; tells whether anything changed.
+bool MapKeys(Graph* g,
+             const std::function<std::optional<std::string>(const std::string&)>& key_map) {
+  bool changed = false;
+  for (auto& node : *g->mutable_nodes()) {
+    auto* attrs = node.mutable_attributes();
+    for (int i = attrs->size() - 1; i >= 0; i--) {
+      auto* a = attrs->Mutable(i);
+      std::optional<std::string> to = key_map(a->checkpoint_key());
+      if (!to) {
+        attrs->DeleteSubrange(i, 1);
+        changed = true;
+      } else if (*to != a->checkpoint_key()) {
+        a->set_checkpoint_key(*to);
+        changed = true;
+      }
+    }
+  }
+  return changed;
+}
+
+constexpr std::string_view kSlotMarker = "/.OPTIMIZER_SLOT/";
+
+}  // namespace
+
+Status RewriteObjectGraph(
+    const std::string& serialized,
+    const std::function<std::optional<std::string>(const std::string&)>& key_map,
+    std::string* rewritten, bool* changed) {
+  Graph g;
+  TFCKPT_RETURN_IF_ERROR(Parse(serialized, &g));
+  *changed = MapKeys(&g, key_map);
+  if (!*changed) {
+    *rewritten = serialized;
+    return Status::OK();
+  }
+  return Compact(g, /*prune_valueless=*/true, rewritten);
 }
 
 Status OptimizerKeys(const std::string& serialized, std::set<std::string>* keys) {
@@ -157,6 +190,210 @@ Status OptimizerKeys(const std::string& serialized, std::set<std::string>* keys)
     for (const auto& a : g.nodes(i).attributes()) keys->insert(a.checkpoint_key());
   }
   return Status::OK();
+}
+
+std::string EscapeLocalName(std::string_view name) {
+  std::string out;
+  for (char c : name) {
+    if (c == '.') {
+      out += "..";
+    } else if (c == '/') {
+      out += ".S";
+    } else {
+      out += c;
+    }
+  }
+  return out;
+}
+
+std::string ScopeObjectKey(std::string_view scope, const std::string& key) {
+  const std::string prefix = EscapeLocalName(scope) + "/";
+  size_t slot = key.find(kSlotMarker);
+  if (slot == std::string::npos) return prefix + key;
+  return prefix + key.substr(0, slot + kSlotMarker.size()) + prefix +
+         key.substr(slot + kSlotMarker.size());
+}
+
+Status SaveCounterKeys(const std::string& serialized, std::vector<std::string>* keys) {
+  Graph g;
+  TFCKPT_RETURN_IF_ERROR(Parse(serialized, &g));
+  for (const auto& c : g.nodes(0).children()) {
+    if (c.local_name() != "save_counter") continue;
+    for (const auto& a : g.nodes(c.node_id()).attributes()) keys->push_back(a.checkpoint_key());
+  }
+  return Status::OK();
+}
+
+Status FullNameKeys(const std::string& serialized,
+                    std::vector<std::pair<std::string, std::string>>* names) {
+  Graph g;
+  TFCKPT_RETURN_IF_ERROR(Parse(serialized, &g));
+  for (const auto& node : g.nodes()) {
+    for (const auto& a : node.attributes()) {
+      if (!a.full_name().empty()) names->emplace_back(a.full_name(), a.checkpoint_key());
+    }
+  }
+  return Status::OK();
+}
+
+Status MergeObjectGraphs(const std::vector<GraphPart>& parts, std::string* merged) {
+  Graph out;
+  out.add_nodes()->mutable_has_checkpoint_values()->set_value(true);
+  std::map<std::string, std::string> owner;  // child of the merged root -> source label
+  auto add_root_child = [&](const std::string& name, int node, const std::string& label) {
+    auto [it, inserted] = owner.emplace(name, label);
+    if (!inserted) {
+      return Status::InvalidArgument(fmt::format(
+          "the TF2 checkpoints '{}' and '{}' both have an object '{}' under their root, so their "
+          "object graphs cannot be united; give each source a name (NAME=SRC) to put each under "
+          "its own child of the root, e.g. `tfckpt merge a={} b={} -o OUT`",
+          it->second, label, name, it->second, label));
+    }
+    auto* e = out.mutable_nodes(0)->add_children();
+    e->set_local_name(name);
+    e->set_node_id(node);
+    return Status::OK();
+  };
+  for (const GraphPart& part : parts) {
+    Graph g;
+    Status parsed = Parse(part.serialized, &g);
+    if (!parsed.ok()) {
+      return Status::Corruption(fmt::format("{} (in '{}')", parsed.message(), part.label));
+    }
+    for (const auto& node : g.nodes()) {
+      if (node.has_registered_saver() && !part.scope.empty()) {
+        return Status::InvalidArgument(fmt::format(
+            "'{}' holds an object saved by the registered saver '{}', whose keys cannot be "
+            "moved under '{}'; merge it without a name",
+            part.label, node.registered_saver().name(), part.scope));
+      }
+    }
+    MapKeys(&g, part.key_map);
+    const int offset = out.nodes_size();
+    for (const auto& node : g.nodes()) {
+      auto* copy = out.add_nodes();
+      *copy = node;
+      for (auto& c : *copy->mutable_children()) c.set_node_id(c.node_id() + offset);
+      for (auto& s : *copy->mutable_slot_variables()) {
+        s.set_original_variable_node_id(s.original_variable_node_id() + offset);
+        s.set_slot_variable_node_id(s.slot_variable_node_id() + offset);
+      }
+    }
+    auto* root = out.mutable_nodes(offset);
+    auto* children = root->mutable_children();
+    for (int i = children->size() - 1; i >= 0; i--) {
+      if (children->Get(i).local_name() != "save_counter") continue;
+      if (part.keep_save_counter) {
+        TFCKPT_RETURN_IF_ERROR(
+            add_root_child("save_counter", children->Get(i).node_id(), part.label));
+      }
+      children->DeleteSubrange(i, 1);
+    }
+    if (!part.scope.empty()) {
+      TFCKPT_RETURN_IF_ERROR(add_root_child(part.scope, offset, part.label));
+      continue;
+    }
+    for (const auto& c : root->children()) {
+      TFCKPT_RETURN_IF_ERROR(add_root_child(c.local_name(), c.node_id(), part.label));
+    }
+    for (const auto& a : root->attributes()) *out.mutable_nodes(0)->add_attributes() = a;
+    for (const auto& s : root->slot_variables()) *out.mutable_nodes(0)->add_slot_variables() = s;
+  }
+  return Compact(out, /*prune_valueless=*/false, merged);
+}
+
+bool IsObjectBased(const Checkpoint& ckpt) { return ckpt.Find(kObjectGraphKey) != nullptr; }
+
+Status ReadObjectGraph(const Checkpoint& ckpt, ObjectGraph* graph) {
+  std::string bytes;
+  TFCKPT_RETURN_IF_ERROR(ReadObjectGraphBytes(ckpt, &bytes));
+  if (bytes.empty()) {
+    return Status::NotFound(
+        fmt::format("{} is a name-based (TF1) checkpoint: it has no object graph, its keys are the "
+                    "variables' names",
+                    ckpt.prefix()));
+  }
+  Graph g;
+  Status parsed = Parse(bytes, &g);
+  if (!parsed.ok())
+    return Status::Corruption(fmt::format("{}: {}", ckpt.prefix(), parsed.message()));
+  graph->nodes.assign(g.nodes_size(), ObjectNode());
+  for (int i = 0; i < g.nodes_size(); i++) {
+    ObjectNode& node = graph->nodes[i];
+    for (const auto& c : g.nodes(i).children())
+      node.children.emplace_back(c.local_name(), c.node_id());
+    for (const auto& a : g.nodes(i).attributes()) {
+      node.attributes.push_back({a.name(), a.full_name(), a.checkpoint_key()});
+    }
+    for (const auto& s : g.nodes(i).slot_variables()) {
+      node.slots.push_back(
+          {s.original_variable_node_id(), s.slot_name(), s.slot_variable_node_id()});
+    }
+  }
+  // Paths: breadth first from the root, as TensorFlow names keys; then slot variables, which
+  // hang off their optimizer, get "VARIABLE/.OPTIMIZER_SLOT/OPTIMIZER/SLOT".
+  std::vector<bool> named(g.nodes_size(), false);
+  std::deque<int> queue = {0};
+  named[0] = true;
+  while (!queue.empty()) {
+    int i = queue.front();
+    queue.pop_front();
+    for (const auto& [name, child] : graph->nodes[i].children) {
+      if (named[child]) continue;
+      named[child] = true;
+      graph->nodes[child].parent = i;
+      graph->nodes[child].local_name = name;
+      const std::string& parent = graph->nodes[i].path;
+      graph->nodes[child].path = (parent.empty() ? "" : parent + "/") + EscapeLocalName(name);
+      queue.push_back(child);
+    }
+  }
+  for (const ObjectNode& node : graph->nodes) {
+    for (const ObjectSlot& s : node.slots) {
+      if (named[s.slot]) continue;
+      named[s.slot] = true;
+      graph->nodes[s.slot].path = graph->nodes[s.variable].path + std::string(kSlotMarker) +
+                                  node.path + "/" + EscapeLocalName(s.slot_name);
+    }
+  }
+  return Status::OK();
+}
+
+std::string ObjectGraphJson(const Checkpoint& ckpt, const ObjectGraph& g) {
+  const int n = static_cast<int>(g.nodes.size());
+  nlohmann::ordered_json out;
+  out["prefix"] = ckpt.prefix();
+  nlohmann::ordered_json objects = nlohmann::ordered_json::array();
+  for (int i = 0; i < n; i++) {
+    const ObjectNode& node = g.nodes[i];
+    nlohmann::ordered_json j;
+    j["id"] = i;
+    j["path"] = node.path;
+    nlohmann::ordered_json children = nlohmann::ordered_json::array();
+    for (const auto& [name, c] : node.children) children.push_back({{"name", name}, {"node", c}});
+    j["children"] = std::move(children);
+    nlohmann::ordered_json attrs = nlohmann::ordered_json::array();
+    for (const ObjectAttribute& a : node.attributes) {
+      nlohmann::ordered_json aj;
+      aj["name"] = a.name;
+      aj["full_name"] = a.full_name;
+      aj["key"] = a.checkpoint_key;
+      if (const TensorInfo* t = ckpt.Find(a.checkpoint_key)) {
+        aj["dtype"] = DTypeName(t->dtype);
+        aj["shape"] = t->shape;
+      }
+      attrs.push_back(std::move(aj));
+    }
+    j["attributes"] = std::move(attrs);
+    nlohmann::ordered_json slots = nlohmann::ordered_json::array();
+    for (const ObjectSlot& s : node.slots) {
+      slots.push_back({{"variable", s.variable}, {"slot_name", s.slot_name}, {"slot", s.slot}});
+    }
+    j["slot_variables"] = std::move(slots);
+    objects.push_back(std::move(j));
+  }
+  out["objects"] = std::move(objects);
+  return out.dump(-1, ' ', false, nlohmann::ordered_json::error_handler_t::replace);
 }
 
 }  // namespace tfckpt

@@ -11,6 +11,8 @@
 #include <optional>
 #include <set>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "tfckpt/status.h"
 
@@ -26,6 +28,39 @@ Status RewriteObjectGraph(
     const std::string& serialized,
     const std::function<std::optional<std::string>(const std::string&)>& key_map,
     std::string* rewritten, bool* changed);
+
+// One input of MergeObjectGraphs.
+struct GraphPart {
+  std::string label;       // the source as the user named it, for messages
+  std::string serialized;  // its object graph
+  // The child of the merged root that the source's root becomes; empty: the source root's
+  // children become children of the merged root.
+  std::string scope;
+  // New key of each of the source's keys, or nullopt to leave the value out.
+  std::function<std::optional<std::string>(const std::string&)> key_map;
+  // The source's "save_counter" becomes the merged root's (at most one part sets this); every
+  // other part's save_counter is left out.
+  bool keep_save_counter = false;
+};
+
+// One object graph holding several: a new root with each part hung under it. Node ids, children,
+// slot-variable references and checkpoint keys are rewritten; objects no longer reachable are
+// dropped. Fails naming both sources when two parts put the same child under the root.
+Status MergeObjectGraphs(const std::vector<GraphPart>& parts, std::string* merged);
+
+// One local name escaped as TensorFlow writes it in checkpoint keys ('.' -> "..", '/' -> ".S").
+std::string EscapeLocalName(std::string_view name);
+
+// The key a value of a checkpoint gets when its root becomes the child `scope` of a new root:
+// the object path is prefixed, and so is the optimizer path inside a slot variable's key.
+std::string ScopeObjectKey(std::string_view scope, const std::string& key);
+
+// The checkpoint keys of the root's "save_counter" child.
+Status SaveCounterKeys(const std::string& serialized, std::vector<std::string>* keys);
+
+// (full name, checkpoint key) of every attribute that records a full name, in graph order.
+Status FullNameKeys(const std::string& serialized,
+                    std::vector<std::pair<std::string, std::string>>* names);
 
 // The checkpoint keys held by optimizers: the attributes of every object that holds slot
 // variables or is a child named "optimizer" of the root, and of everything below them that the

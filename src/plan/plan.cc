@@ -1,7 +1,10 @@
 #include <sys/stat.h>
 
+#include <algorithm>
 #include <climits>
 #include <cstdlib>
+#include <map>
+#include <set>
 
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
@@ -28,6 +31,33 @@ bool SameFile(const std::string& a, const std::string& b) {
   struct stat sa, sb;
   return ::stat(a.c_str(), &sa) == 0 && ::stat(b.c_str(), &sb) == 0 && sa.st_dev == sb.st_dev &&
          sa.st_ino == sb.st_ino;
+}
+
+// An optimizer slot of the variable a single-name rename `from=to` renames, under its new name:
+// TF1 "from/Adam" -> "to/Adam"; TF2 "P/.OPTIMIZER_SLOT/..." -> "P'/.OPTIMIZER_SLOT/..." where P
+// and P' are the object paths of "P/.ATTRIBUTES/VARIABLE_VALUE" and its new key.
+std::optional<std::string> SlotFollows(const std::string& name, const std::string& from,
+                                       const std::string& to, const OptimizerFilter& optimizer) {
+  if (optimizer.object_graph().empty()) {
+    if (name.size() > from.size() && name.compare(0, from.size(), from) == 0 &&
+        name[from.size()] == '/' && optimizer.IsOptimizer(name)) {
+      return to + name.substr(from.size());
+    }
+    return std::nullopt;
+  }
+  static constexpr std::string_view kValue = "/.ATTRIBUTES/VARIABLE_VALUE";
+  auto path_of = [](const std::string& key) -> std::optional<std::string> {
+    if (key.size() <= kValue.size() ||
+        key.compare(key.size() - kValue.size(), kValue.size(), kValue.data(), kValue.size()) != 0) {
+      return std::nullopt;
+    }
+    return key.substr(0, key.size() - kValue.size());
+  };
+  std::optional<std::string> old_path = path_of(from), new_path = path_of(to);
+  if (!old_path || !new_path) return std::nullopt;
+  const std::string marker = *old_path + "/.OPTIMIZER_SLOT/";
+  if (name.compare(0, marker.size(), marker) != 0) return std::nullopt;
+  return *new_path + name.substr(old_path->size());
 }
 
 }  // namespace
@@ -243,16 +273,75 @@ const NamePattern& Tf1OptimizerPattern() {
 
 }  // namespace
 
-Status OptimizerFilter::Create(const Checkpoint& ckpt, OptimizerFilter* out) {
-  out->graph_.clear();
-  out->keys_.clear();
+Status ReadObjectGraphBytes(const Checkpoint& ckpt, std::string* graph) {
+  graph->clear();
   const TensorInfo* info = ckpt.Find(kObjectGraphKey);
-  if (info && info->dtype == DType::kString && info->shape.empty()) {
-    Tensor t;
-    TFCKPT_RETURN_IF_ERROR(ckpt.Read(*info, ReadOptions(), &t));
-    out->graph_ = std::string(t.elements()[0]);
-    TFCKPT_RETURN_IF_ERROR(OptimizerKeys(out->graph_, &out->keys_));
+  if (info == nullptr) return Status::OK();
+  if (info->dtype != DType::kString || !info->shape.empty()) {
+    return Status::Corruption(fmt::format(
+        "{}: {} is a {} {}, not a scalar string; the checkpoint is damaged", ckpt.prefix(),
+        kObjectGraphKey, DTypeName(info->dtype), ShapeToString(info->shape)));
   }
+  Tensor t;
+  TFCKPT_RETURN_IF_ERROR(ckpt.Read(*info, ReadOptions(), &t));
+  *graph = std::string(t.elements()[0]);
+  return Status::OK();
+}
+
+NameView NameView::Keys(const std::vector<TensorInfo>& tensors) {
+  NameView view;
+  for (const TensorInfo& t : tensors) view.entries_.emplace_back(t.name, &t);
+  return view;
+}
+
+Status NameView::FullNames(const Checkpoint& ckpt, const std::string& label, NameView* view) {
+  *view = NameView();
+  view->by_full_name_ = true;
+  std::string graph;
+  TFCKPT_RETURN_IF_ERROR(ReadObjectGraphBytes(ckpt, &graph));
+  if (graph.empty()) return Status::OK();
+  std::vector<std::pair<std::string, std::string>> names;
+  TFCKPT_RETURN_IF_ERROR(FullNameKeys(graph, &names));
+  std::set<std::string> named_keys;
+  std::map<std::string, std::vector<std::string>> keys_of;
+  for (const auto& [full, key] : names) {
+    const TensorInfo* t = ckpt.Find(key);
+    if (t == nullptr) continue;  // a value the object graph promises but the index lacks
+    if (!named_keys.insert(key).second) continue;
+    keys_of[full].push_back(key);
+    view->entries_.emplace_back(full, t);
+  }
+  for (const auto& [full, keys] : keys_of) {
+    if (keys.size() > 1) {
+      view->ambiguous_[full] = fmt::format(
+          "the full name '{}' belongs to {} tensors of {} ('{}'); address them by key "
+          "(--tf2-names keys)",
+          full, keys.size(), label, fmt::join(keys, "', '"));
+    }
+  }
+  std::stable_sort(view->entries_.begin(), view->entries_.end(),
+                   [](const auto& a, const auto& b) { return a.first < b.first; });
+  for (const TensorInfo& t : ckpt.tensors()) {
+    if (!named_keys.count(t.name)) view->hidden_.push_back(&t);
+  }
+  return Status::OK();
+}
+
+const TensorInfo* NameView::Find(std::string_view name) const {
+  auto it = std::lower_bound(entries_.begin(), entries_.end(), name,
+                             [](const auto& e, std::string_view n) { return e.first < n; });
+  return it != entries_.end() && it->first == name ? it->second : nullptr;
+}
+
+std::string NameView::Ambiguity(const std::string& name) const {
+  auto it = ambiguous_.find(name);
+  return it == ambiguous_.end() ? "" : it->second;
+}
+
+Status OptimizerFilter::Create(const Checkpoint& ckpt, OptimizerFilter* out) {
+  out->keys_.clear();
+  TFCKPT_RETURN_IF_ERROR(ReadObjectGraphBytes(ckpt, &out->graph_));
+  if (!out->graph_.empty()) TFCKPT_RETURN_IF_ERROR(OptimizerKeys(out->graph_, &out->keys_));
   return Status::OK();
 }
 
@@ -304,6 +393,8 @@ std::optional<std::string> NameMapper::Map(const std::string& name,
       }
     } else if (name == from) {
       return to;
+    } else if (std::optional<std::string> slot = SlotFollows(name, from, to, optimizer)) {
+      return slot;
     }
   }
   return name;

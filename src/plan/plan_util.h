@@ -7,6 +7,7 @@
 #define TFCKPT_PLAN_PLAN_UTIL_H_
 
 #include <functional>
+#include <map>
 #include <optional>
 #include <set>
 #include <string>
@@ -18,6 +19,34 @@ namespace tfckpt {
 
 // Opens `path` (any form ResolveCheckpointPath accepts) as a plan input.
 Status OpenPlanSource(const std::string& path, PlanSource* source);
+
+// The serialized TF2 object graph of a checkpoint, or "" for a name-based (TF1) one.
+Status ReadObjectGraphBytes(const Checkpoint& ckpt, std::string* graph);
+
+// The names by which a plan addresses a checkpoint's tensors: their keys, or (for a TF2 checkpoint)
+// the full names its object graph records, which are what a TF1 Saver would have keyed.
+class NameView {
+ public:
+  // Every tensor by its key (`tensors` sorted by name, as Checkpoint::tensors() is).
+  static NameView Keys(const std::vector<TensorInfo>& tensors);
+  // The tensors of a TF2 checkpoint that have a full name, by that name; the others (the object
+  // graph, Keras metadata) are listed in hidden().
+  static Status FullNames(const Checkpoint& ckpt, const std::string& label, NameView* view);
+
+  const TensorInfo* Find(std::string_view name) const;
+  // (name, tensor), sorted by name.
+  const std::vector<std::pair<std::string, const TensorInfo*>>& entries() const { return entries_; }
+  const std::vector<const TensorInfo*>& hidden() const { return hidden_; }
+  bool by_full_name() const { return by_full_name_; }
+  // A full name that several tensors share: a message naming them, else "".
+  std::string Ambiguity(const std::string& name) const;
+
+ private:
+  std::vector<std::pair<std::string, const TensorInfo*>> entries_;
+  std::vector<const TensorInfo*> hidden_;
+  std::map<std::string, std::string> ambiguous_;
+  bool by_full_name_ = false;
+};
 
 // Refuses an output that is, or would overwrite, one of the plan's inputs.
 Status CheckOutputIsNotAnInput(const Plan& plan);

@@ -10,6 +10,7 @@
 #include <fmt/format.h>
 
 #include "bundle/entry_codec.h"
+#include "plan/object_graph.h"
 #include "plan/plan_util.h"
 
 namespace tfckpt {
@@ -69,48 +70,100 @@ Status PlanTransfer(const TransferOptions& options, const std::string& output, P
     if (!src.saved_model_dir.empty()) plan->saved_model_from = 0;
     plan->sources.push_back(std::move(src));
   }
+  std::vector<int> group_source;
+  for (const AssignmentGroup& group : options.groups) {
+    PlanSource src;
+    TFCKPT_RETURN_IF_ERROR(OpenPlanSource(group.source, &src));
+    group_source.push_back(static_cast<int>(plan->sources.size()));
+    plan->sources.push_back(std::move(src));
+  }
+  // Name TF2 checkpoints by full name when TF1 and TF2 checkpoints meet in one transfer.
+  bool full_names = options.tf2_names == Tf2Names::kFullNames;
+  if (options.tf2_names == Tf2Names::kAuto && into >= 0) {
+    bool tf1 = false, tf2 = false;
+    for (const PlanSource& src : plan->sources) {
+      (src.ckpt->Find(kObjectGraphKey) ? tf2 : tf1) = true;
+    }
+    full_names = tf1 && tf2;
+  }
+  auto view_of = [&](int s, NameView* view) -> Status {
+    const Checkpoint& ckpt = *plan->sources[s].ckpt;
+    if (full_names && ckpt.Find(kObjectGraphKey)) {
+      return NameView::FullNames(ckpt, plan->sources[s].label, view);
+    }
+    *view = NameView::Keys(ckpt.tensors());
+    return Status::OK();
+  };
+  if (full_names) {
+    plan->notes.push_back("TF2 checkpoints are addressed by their variables' full names");
+  }
+
   // The variable store: the --into checkpoint's tensors, or the variables given in memory.
   std::vector<TensorInfo> model = options.model;
   std::sort(model.begin(), model.end(),
             [](const TensorInfo& a, const TensorInfo& b) { return a.name < b.name; });
-  const std::vector<TensorInfo>* store_list = into >= 0 ? &plan->sources[into].ckpt->tensors()
-                                              : options.model.empty() ? nullptr
-                                                                      : &model;
-  struct Store {
-    const std::vector<TensorInfo>* list;
-    const TensorInfo* Find(std::string_view name) const {
-      auto it =
-          std::lower_bound(list->begin(), list->end(), name,
-                           [](const TensorInfo& t, std::string_view n) { return t.name < n; });
-      return it != list->end() && it->name == name ? &*it : nullptr;
-    }
-    const std::vector<TensorInfo>& tensors() const { return *list; }
-  } store_value{store_list};
-  const Store* store = store_list ? &store_value : nullptr;
+  NameView store_view;
+  const NameView* store = nullptr;
+  if (into >= 0) {
+    TFCKPT_RETURN_IF_ERROR(view_of(into, &store_view));
+    store = &store_view;
+  } else if (!model.empty()) {
+    store_view = NameView::Keys(model);
+    store = &store_view;
+  }
 
   std::map<std::string, Assignment> assigned;  // target name -> source tensor
   std::vector<std::string> errors;
   static const std::regex kPart(R"((.*)/part_(\d+))");
-  for (const AssignmentGroup& group : options.groups) {
-    PlanSource src;
-    TFCKPT_RETURN_IF_ERROR(OpenPlanSource(group.source, &src));
-    const int s = static_cast<int>(plan->sources.size());
-    plan->sources.push_back(std::move(src));
-    const Checkpoint& ckpt = *plan->sources[s].ckpt;
+  for (size_t g = 0; g < options.groups.size(); g++) {
+    const AssignmentGroup& group = options.groups[g];
+    const int s = group_source[g];
+    NameView ckpt;
+    TFCKPT_RETURN_IF_ERROR(view_of(s, &ckpt));
     const std::string& label = plan->sources[s].label;
+    auto assign = [&](const std::string& tgt, const TensorInfo* t, const std::string& name) {
+      const TensorInfo* st = ckpt.Find(name);
+      std::string ambiguous = ckpt.Ambiguity(name);
+      if (ambiguous.empty() && store) ambiguous = store->Ambiguity(tgt);
+      if (!ambiguous.empty()) {
+        errors.push_back(ambiguous);
+        return;
+      }
+      CheckPair(tgt, t, name, *st, label, &errors);
+      assigned[tgt] = Assignment{s, st};
+    };
     if (group.map.empty()) {
-      errors.push_back(fmt::format("--from {} has no --map CKPT=TARGET after it", label));
+      if (store == nullptr) {
+        errors.push_back(fmt::format("--from {} has no --map CKPT=TARGET after it", label));
+        continue;
+      }
+      // No map: match by name.
+      int matched = 0, missing = 0;
+      std::string first_missing;
+      for (const auto& [name, t] : store->entries()) {
+        if (ckpt.Find(name) == nullptr) {
+          if (missing++ == 0) first_missing = name;
+          continue;
+        }
+        matched++;
+        assign(name, t, name);
+      }
+      if (matched == 0) {
+        errors.push_back(fmt::format(
+            "no {} of the model is in {}; map names with --map CKPT=TARGET",
+            ckpt.by_full_name() || store->by_full_name() ? "full name" : "tensor name", label));
+      }
+      plan->notes.push_back(fmt::format(
+          "{} tensor(s) matched by {} in {}{}", matched,
+          ckpt.by_full_name() || store->by_full_name() ? "full name" : "name", label,
+          missing ? fmt::format("; {} not found there (e.g. {})", missing, first_missing) : ""));
+      continue;
     }
     // Like init_from_checkpoint, process the map sorted by the names in the checkpoint.
     auto map = group.map;
     std::stable_sort(map.begin(), map.end(),
                      [](const auto& a, const auto& b) { return a.first < b.first; });
     for (const auto& [ckpt_name, target] : map) {
-      auto assign = [&](const std::string& tgt, const TensorInfo* t, const std::string& name) {
-        const TensorInfo* st = ckpt.Find(name);
-        CheckPair(tgt, t, name, *st, label, &errors);
-        assigned[tgt] = Assignment{s, st};
-      };
       const TensorInfo* direct = store ? store->Find(target) : nullptr;
       if (store && direct == nullptr) {
         std::smatch m;
@@ -147,8 +200,7 @@ Status PlanTransfer(const TransferOptions& options, const std::string& output, P
       int matched = 0;
       if (store) {
         // The model's variables under the target scope, looked up under the checkpoint scope.
-        for (const TensorInfo& var : store->tensors()) {
-          const std::string& var_name = var.name;
+        for (const auto& [var_name, var] : store->entries()) {
           if (!scopes.empty() && var_name.rfind(scopes + "/", 0) != 0) continue;
           std::string full = var_name.substr(scopes.size());
           if (target != "/") full = full.substr(1);
@@ -162,7 +214,7 @@ Status PlanTransfer(const TransferOptions& options, const std::string& output, P
                 ckpt_name, label));
             continue;
           }
-          assign(var_name, &var, full);
+          assign(var_name, var, full);
         }
       } else {
         // No model: every checkpoint tensor under the checkpoint scope goes under the target one.
@@ -173,13 +225,13 @@ Status PlanTransfer(const TransferOptions& options, const std::string& output, P
               ckpt_name, target));
           continue;
         }
-        for (const TensorInfo& t : ckpt.tensors()) {
-          if (ckpt_name != "/" && t.name.rfind(ckpt_name, 0) != 0) continue;
-          std::string rest = ckpt_name == "/" ? t.name : t.name.substr(ckpt_name.size());
+        for (const auto& [name, t] : ckpt.entries()) {
+          if (ckpt_name != "/" && name.rfind(ckpt_name, 0) != 0) continue;
+          std::string rest = ckpt_name == "/" ? name : name.substr(ckpt_name.size());
           std::string tgt = target == "/" ? rest : target + rest;
           if (tgt.empty()) continue;
           matched++;
-          assign(tgt, nullptr, t.name);
+          assign(tgt, nullptr, name);
         }
       }
       if (matched == 0) {
@@ -195,17 +247,18 @@ Status PlanTransfer(const TransferOptions& options, const std::string& output, P
   }
   if (into >= 0) TFCKPT_RETURN_IF_ERROR(CheckOutputIsNotAnInput(*plan));
 
-  // The output: every variable of the model (or every mapped target), in key order.
+  // The output: every variable of the model (or every mapped target), then the model's tensors
+  // that have no full name, under their own keys.
   std::set<std::string> names;
   if (store) {
-    for (const TensorInfo& t : store->tensors()) names.insert(t.name);
+    for (const auto& [name, t] : store->entries()) names.insert(name);
   }
   for (const auto& [name, a] : assigned) names.insert(name);
   int kept = 0;
   for (const std::string& name : names) {
     PlannedTensor p;
-    p.name = name;
     const TensorInfo* t = store ? store->Find(name) : nullptr;
+    p.name = t && into >= 0 ? t->name : name;  // a model variable keeps its key
     auto it = assigned.find(name);
     if (it == assigned.end()) {
       p.dtype = t->dtype;
@@ -234,11 +287,64 @@ Status PlanTransfer(const TransferOptions& options, const std::string& output, P
     }
     plan->tensors.push_back(std::move(p));
   }
+  if (store) {
+    for (const TensorInfo* t : store->hidden()) {
+      PlannedTensor p;
+      p.name = t->name;
+      p.dtype = t->dtype;
+      p.shape = t->shape;
+      p.action = PlannedTensor::Action::kKeep;
+      p.pieces = PiecesOf(into, *t);
+      kept++;
+      plan->tensors.push_back(std::move(p));
+    }
+  }
+  std::sort(plan->tensors.begin(), plan->tensors.end(),
+            [](const PlannedTensor& a, const PlannedTensor& b) { return a.name < b.name; });
+  for (size_t i = 1; i < plan->tensors.size(); i++) {
+    if (plan->tensors[i].name == plan->tensors[i - 1].name) {
+      return Status::InvalidArgument(
+          fmt::format("two targets would both be written as '{}'; check the --map rules",
+                      PrintableKey(plan->tensors[i].name)));
+    }
+  }
   if (into >= 0) {
     plan->notes.push_back(fmt::format("{} tensor(s) mapped, {} kept from {}", assigned.size(), kept,
                                       plan->sources[into].label));
   }
   if (into < 0 && !plan->output.empty()) TFCKPT_RETURN_IF_ERROR(CheckOutputIsNotAnInput(*plan));
+  return Status::OK();
+}
+
+Status PlanToTf1(const std::string& source, const std::string& output, Plan* plan) {
+  TransferOptions options;
+  options.groups.push_back({source, {{"/", "/"}}});
+  options.tf2_names = Tf2Names::kFullNames;
+  TFCKPT_RETURN_IF_ERROR(PlanTransfer(options, output, plan));
+  if (!plan->sources[0].ckpt->Find(kObjectGraphKey)) {
+    return Status::InvalidArgument(fmt::format(
+        "{} is already name-based (a TF1 checkpoint: no object graph); --to-tf1 converts "
+        "object-based TF2 checkpoints",
+        source));
+  }
+  plan->operation = "convert --to-tf1";
+  return Status::OK();
+}
+
+Status PlanToTf2(const std::string& source, const std::string& tf2_template,
+                 const std::string& output, Plan* plan) {
+  TransferOptions options;
+  options.into = tf2_template;
+  options.groups.push_back({source, {}});
+  options.tf2_names = Tf2Names::kFullNames;
+  TFCKPT_RETURN_IF_ERROR(PlanTransfer(options, output, plan));
+  if (!plan->sources[0].ckpt->Find(kObjectGraphKey)) {
+    return Status::InvalidArgument(fmt::format(
+        "the template {} is name-based (no object graph); --to-tf2 needs a TF2 checkpoint or "
+        "SavedModel of the model, e.g. one written by tf.train.Checkpoint(model).write()",
+        tf2_template));
+  }
+  plan->operation = "convert --to-tf2";
   return Status::OK();
 }
 

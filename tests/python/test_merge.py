@@ -146,17 +146,30 @@ def test_merge_saved_model_with_tf1(tfckpt, tmp_path, saved_model_dir, tf1_parti
 
 
 @pytest.mark.parametrize("which", ["tf2+tf2", "tf2+saved_model"])
-def test_merge_tf2_object_graph_collision(tfckpt, tmp_path, tf2_dir, saved_model_dir, which):
+def test_merge_tf2_object_graphs(tfckpt, tmp_path, tf2_dir, saved_model_dir, which):
+    """TensorFlow cannot merge two TF2 checkpoints at all. Ours unites object graphs whose roots
+    have different children, and says what to do when they collide."""
     a = os.path.join(tf2_dir, "ckpt-1")
     b = os.path.join(tf2_dir, "ckpt-2") if which == "tf2+tf2" else saved_model_dir
     b_prefix = b if which == "tf2+tf2" else os.path.join(b, "variables", "variables")
     before = ops.snapshot(a, b)
     out = str(tmp_path / "ours" / "merged")
-    proc = tfckpt.run("merge", a, b, "-o", out, expect_rc=2)
-    assert "_CHECKPOINTABLE_OBJECT_GRAPH" in proc.err, proc.where
-    assert ops.dir_entries(tmp_path / "ours") == [], "wrote something on error"
     want, err = _tf_merge([a, b_prefix], tmp_path / "tf")
     assert want is None and "Duplicate tensor keyed by _CHECKPOINTABLE_OBJECT_GRAPH" in err, err
+    if which == "tf2+tf2":
+        proc = tfckpt.run("merge", a, b, "-o", out, expect_rc=2)
+        # both object graphs have the same child of the root: ours says which and how to name them
+        assert "both have an object 'model'" in proc.err and "NAME=SRC" in proc.err, proc.where
+        assert ops.dir_entries(tmp_path / "ours") == [], "wrote something on error"
+    else:
+        tfckpt.run("merge", a, b, "-o", out)
+        got = ops.tf_values(out)
+        want = {}
+        for prefix in (b_prefix, a):  # one save_counter: the first source's
+            want.update(ops.tf_values(prefix))
+        graph = "_CHECKPOINTABLE_OBJECT_GRAPH"
+        assert sorted(got) == sorted(want)
+        ops.assert_same_tensors(got, want, names=[n for n in want if n != graph])
     ops.assert_unchanged(before, a, b)
 
 

@@ -1,10 +1,13 @@
-// tfckpt ls: list a checkpoint's tensors.
+// tfckpt ls: list a checkpoint's tensors, or (--objects) the object tree of a TF2 checkpoint.
+
+#include <functional>
 
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
 #include "commands.h"
 #include "tfckpt/name_pattern.h"
+#include "tfckpt/objects.h"
 
 namespace tfckpt::cli {
 namespace {
@@ -13,12 +16,115 @@ struct LsArgs {
   std::string path;
   std::optional<int64_t> step;
   bool json = false;
+  bool objects = false;
   std::string filter;
 };
+
+std::string Describe(const Checkpoint& ckpt, const std::string& key) {
+  const TensorInfo* t = ckpt.Find(key);
+  if (t == nullptr) return "(missing from the index)";
+  return fmt::format("{} {}", DTypeName(t->dtype), ShapeToString(t->shape));
+}
+
+// The object tree, depth first in child order. An object reached again is shown as a reference;
+// objects with no value anywhere below them are counted, not shown.
+void RunLsObjects(const Checkpoint& ckpt, const ObjectGraph& g, bool json) {
+  const int n = static_cast<int>(g.nodes.size());
+  std::vector<bool> has_value(n, false);
+  for (int i = 0; i < n; i++) has_value[i] = !g.nodes[i].attributes.empty();
+  for (bool grew = true; grew;) {
+    grew = false;
+    for (int i = 0; i < n; i++) {
+      if (has_value[i]) continue;
+      for (const auto& [name, c] : g.nodes[i].children) has_value[i] = has_value[i] || has_value[c];
+      for (const ObjectSlot& s : g.nodes[i].slots) has_value[i] = has_value[i] || has_value[s.slot];
+      grew = grew || has_value[i];
+    }
+  }
+  // Slots by the variable they belong to: (optimizer node, slot).
+  std::vector<std::vector<std::pair<int, const ObjectSlot*>>> slots_of(n);
+  for (int i = 0; i < n; i++) {
+    for (const ObjectSlot& s : g.nodes[i].slots) slots_of[s.variable].emplace_back(i, &s);
+  }
+  if (json) {
+    fmt::print("{}\n", ObjectGraphJson(ckpt, g));
+    return;
+  }
+  std::string out = "(root)\n";
+  std::vector<bool> shown(n, false);
+  int hidden = 0;
+  shown[0] = true;
+  // Lines under a node: its attributes, then its slots, then its children.
+  auto value_text = [&](const ObjectAttribute& a) {
+    std::string text = Describe(ckpt, a.checkpoint_key);
+    if (!a.full_name.empty()) text += fmt::format("  ({})", a.full_name);
+    return text;
+  };
+  std::function<void(int, const std::string&)> walk = [&](int i, const std::string& indent) {
+    const ObjectNode& node = g.nodes[i];
+    struct Line {
+      std::string head;
+      int child = -1;  // a child to descend into after the head
+    };
+    std::vector<Line> lines;
+    for (const auto& [optimizer, s] : slots_of[i]) {
+      std::string text =
+          fmt::format("slot {} of {}", s->slot_name,
+                      g.nodes[optimizer].path.empty() ? "(root)" : g.nodes[optimizer].path);
+      for (const ObjectAttribute& a : g.nodes[s->slot].attributes) {
+        text += ": " + value_text(a);
+      }
+      lines.push_back({text});
+    }
+    for (const auto& [name, c] : node.children) {
+      if (!has_value[c]) {
+        hidden++;
+        continue;
+      }
+      if (shown[c] || g.nodes[c].parent != i || g.nodes[c].local_name != name) {
+        // Shown where its path (the one its keys are named by) leads.
+        lines.push_back(
+            {fmt::format("{} -> {}", name, g.nodes[c].path.empty() ? "(root)" : g.nodes[c].path)});
+        continue;
+      }
+      shown[c] = true;
+      const auto& attrs = g.nodes[c].attributes;
+      std::string head = name;
+      if (attrs.size() == 1 && attrs[0].name == "VARIABLE_VALUE") {
+        head += ": " + value_text(attrs[0]);
+      } else {
+        for (const ObjectAttribute& a : attrs)
+          head += fmt::format(" [{}: {}]", a.name, value_text(a));
+      }
+      lines.push_back({head, c});
+    }
+    for (size_t k = 0; k < lines.size(); k++) {
+      bool last = k + 1 == lines.size();
+      out += indent + (last ? "└─ " : "├─ ") + lines[k].head + "\n";
+      if (lines[k].child >= 0) walk(lines[k].child, indent + (last ? "   " : "│  "));
+    }
+  };
+  walk(0, "");
+  if (hidden) out += fmt::format("({} object(s) without values not shown)\n", hidden);
+  fmt::print("{}", out);
+}
 
 void RunLs(const LsArgs& args) {
   std::unique_ptr<Checkpoint> ckpt = OpenOrReport(args.path, args.step);
   if (!ckpt) return;
+  if (args.objects) {
+    ObjectGraph graph;
+    Status s = ReadObjectGraph(*ckpt, &graph);
+    if (!s.ok()) {
+      ReportError(
+          s.code() == Status::Code::kNotFound
+              ? Status::InvalidArgument(s.message() + "; list its tensors with `tfckpt ls` instead")
+              : s);
+      return;
+    }
+    RunLsObjects(*ckpt, graph, args.json);
+    return;
+  }
   std::optional<NamePattern> filter;
   if (!args.filter.empty()) {
     Status s = NamePattern::Compile(args.filter, "--filter", &filter.emplace());
@@ -88,6 +194,9 @@ void RegisterLs(CLI::App& app) {
   cmd->add_option("--step", args->step, "Pick the listed checkpoint of this step in a directory");
   cmd->add_flag("--json", args->json, "Print one JSON object");
   cmd->add_option("--filter", args->filter, "Only tensors whose name matches this regex");
+  cmd->add_flag("--objects", args->objects,
+                "TF2 checkpoints: print the object tree (objects, their values, optimizer slots) "
+                "that tf.train.Checkpoint restores by");
   cmd->callback([args] { RunLs(*args); });
 }
 

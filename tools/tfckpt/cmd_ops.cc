@@ -2,6 +2,8 @@
 
 #include <unistd.h>
 
+#include <cctype>
+
 #include <fmt/format.h>
 
 #include "commands.h"
@@ -98,6 +100,23 @@ bool SplitMapping(const std::string& text, const char* flag,
   return true;
 }
 
+// "NAME=SRC" -> (NAME, SRC) when NAME looks like a name and the whole argument is not an
+// existing path; else ("", arg).
+void SplitNamedSource(const std::string& arg, std::string* name, std::string* path) {
+  name->clear();
+  *path = arg;
+  size_t eq = arg.find('=');
+  if (eq == std::string::npos || eq == 0 || ::access(arg.c_str(), F_OK) == 0 ||
+      ::access((arg + ".index").c_str(), F_OK) == 0) {
+    return;
+  }
+  for (char c : arg.substr(0, eq)) {
+    if (!std::isalnum(static_cast<unsigned char>(c)) && c != '_' && c != '-' && c != '.') return;
+  }
+  *name = arg.substr(0, eq);
+  *path = arg.substr(eq + 1);
+}
+
 }  // namespace
 
 void RegisterMerge(CLI::App& app) {
@@ -109,7 +128,10 @@ void RegisterMerge(CLI::App& app) {
   auto args = std::make_shared<Args>();
   CLI::App* cmd = app.add_subcommand(
       "merge", "Merge whole checkpoints into one prefix that restores in one go.");
-  cmd->add_option("SRC", args->sources, "Checkpoints to merge")->required();
+  cmd->add_option("SRC", args->sources,
+                  "Checkpoints to merge; NAME=SRC puts a source under its own scope (TF1) or "
+                  "child of the root (TF2)")
+      ->required();
   AddCommon(cmd, args.get());
   cmd->add_option("--on-conflict", args->on_conflict,
                   "A name in several sources: error (default), first or last wins")
@@ -123,8 +145,15 @@ void RegisterMerge(CLI::App& app) {
     mo.on_conflict = args->on_conflict == "first"  ? MergeOptions::OnConflict::kFirst
                      : args->on_conflict == "last" ? MergeOptions::OnConflict::kLast
                                                    : MergeOptions::OnConflict::kError;
+    std::vector<std::string> sources;
+    for (const std::string& arg : args->sources) {
+      std::string name, path;
+      SplitNamedSource(arg, &name, &path);
+      mo.names.push_back(name);
+      sources.push_back(path);
+    }
     Plan plan;
-    Status s = PlanMerge(args->sources, args->output, mo, &plan);
+    Status s = PlanMerge(sources, args->output, mo, &plan);
     Run(s, plan, *args);
   });
 }
@@ -133,6 +162,7 @@ void RegisterTransfer(CLI::App& app) {
   struct Args : CommonArgs {
     std::string into;
     std::vector<std::string> from, map;
+    std::string tf2_names = "auto";
   };
   auto args = std::make_shared<Args>();
   CLI::App* cmd = app.add_subcommand(
@@ -147,13 +177,22 @@ void RegisterTransfer(CLI::App& app) {
                           ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll)
                           ->required();
   CLI::Option* map =
-      cmd->add_option("--map", args->map, "CKPT=TARGET: scope/=other/, /=scope/, scope/=/ or a=b")
+      cmd->add_option("--map", args->map,
+                      "CKPT=TARGET: scope/=other/, /=scope/, scope/=/ or a=b; a --from without "
+                      "--map takes every tensor of --into that it has, by name")
           ->expected(1)
-          ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll)
-          ->required();
+          ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
+  cmd->add_option("--tf2-names", args->tf2_names,
+                  "How TF2 checkpoints' tensors are named in the maps: keys (object paths), "
+                  "full (the variables' full names, as TF1 names them) or auto (full when TF1 "
+                  "and TF2 checkpoints meet, the default)")
+      ->check(CLI::IsMember({"auto", "keys", "full"}));
   AddCommon(cmd, args.get());
   cmd->callback([args, cmd, from, map] {
     TransferOptions to;
+    to.tf2_names = args->tf2_names == "keys"   ? Tf2Names::kKeys
+                   : args->tf2_names == "full" ? Tf2Names::kFullNames
+                                               : Tf2Names::kAuto;
     if (!args->into.empty()) to.into = args->into;
     size_t next_from = 0, next_map = 0;
     for (CLI::Option* opt : cmd->parse_order()) {
@@ -400,9 +439,11 @@ void RegisterBlend(CLI::App& app) {
 
 void RegisterConvert(CLI::App& app) {
   struct Args {
-    std::string src, out, max_shard_size;
+    std::string src, out, output, max_shard_size, to_tf2;
     std::vector<std::string> rename, keep, drop;
     bool strip = false, skip = false, force = false, json = false, no_sync = false;
+    bool to_tf1 = false;
+    std::string link = "auto";
   };
   auto args = std::make_shared<Args>();
   CLI::App* cmd = app.add_subcommand(
@@ -411,7 +452,14 @@ void RegisterConvert(CLI::App& app) {
       ".npz), or back (SRC a .safetensors file, a *.safetensors.index.json, a directory of "
       "them, or a .npz).");
   cmd->add_option("SRC", args->src, "What to convert")->required();
-  cmd->add_option("OUT", args->out, "Where to write it")->required();
+  cmd->add_option("OUT", args->out, "Where to write it (or -o OUT)");
+  cmd->add_option("-o,--output", args->output, "Where to write it");
+  cmd->add_flag("--to-tf1", args->to_tf1,
+                "TF2 checkpoint -> name-based checkpoint keyed by the variables' full names");
+  cmd->add_option("--to-tf2,--template", args->to_tf2,
+                  "TEMPLATE: a TF2 checkpoint (or SavedModel) of the model; writes it with every "
+                  "variable whose full name SRC has taken from SRC")
+      ->expected(1);
   cmd->add_option("--rename", args->rename, "OLD=NEW, as for edit")
       ->expected(1)
       ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
@@ -431,6 +479,35 @@ void RegisterConvert(CLI::App& app) {
   cmd->add_flag("--json", args->json, "Print the summary as JSON");
   cmd->add_flag("--no-sync", args->no_sync, "Skip fsync of the outputs");
   cmd->callback([args] {
+    if (!args->output.empty() && !args->out.empty()) {
+      ReportError(Status::InvalidArgument("give the output once: OUT or -o OUT"));
+      return;
+    }
+    const std::string output = args->out.empty() ? args->output : args->out;
+    if (output.empty()) {
+      ReportError(Status::InvalidArgument("convert needs an output: OUT or -o OUT"));
+      return;
+    }
+    if (args->to_tf1 || !args->to_tf2.empty()) {
+      if (!args->rename.empty() || !args->keep.empty() || !args->drop.empty() || args->strip ||
+          args->skip || !args->max_shard_size.empty()) {
+        ReportError(Status::InvalidArgument(
+            "--to-tf1/--to-tf2 take no name options; run `tfckpt edit` on the result"));
+        return;
+      }
+      CommonArgs common;
+      common.output = output;
+      common.force = args->force;
+      common.json = args->json;
+      common.no_sync = args->no_sync;
+      Plan plan;
+      Status s = args->to_tf1 && !args->to_tf2.empty()
+                     ? Status::InvalidArgument("give --to-tf1 or --to-tf2, not both")
+                 : args->to_tf1 ? PlanToTf1(args->src, output, &plan)
+                                : PlanToTf2(args->src, args->to_tf2, output, &plan);
+      Run(s, plan, common);
+      return;
+    }
     ConvertOptions co;
     for (const std::string& r : args->rename) {
       std::pair<std::string, std::string> m;
@@ -451,7 +528,7 @@ void RegisterConvert(CLI::App& app) {
       }
     }
     ConvertReport r;
-    Status s = Convert(args->src, args->out, co, &r);
+    Status s = Convert(args->src, output, co, &r);
     if (!s.ok()) {
       ReportError(s);
       return;
