@@ -159,11 +159,15 @@ Status OptimizerKeys(const std::string& serialized, std::set<std::string>* keys)
   Graph g;
   TFCKPT_RETURN_IF_ERROR(Parse(serialized, &g));
   const int n = g.nodes_size();
-  // Optimizer objects: those holding slot variables, and the root's child named "optimizer".
+  // Optimizer objects: those holding slot variables, and every object tracked under the name
+  // "optimizer" (tf.train.Checkpoint(optimizer=...), a Keras model's optimizer, and so also
+  // after a merge put them under a scope).
   std::vector<bool> is_optimizer(n, false);
   for (int i = 0; i < n; i++) is_optimizer[i] = g.nodes(i).slot_variables_size() > 0;
-  for (const auto& c : g.nodes(0).children()) {
-    if (c.local_name() == "optimizer") is_optimizer[c.node_id()] = true;
+  for (int i = 0; i < n; i++) {
+    for (const auto& c : g.nodes(i).children()) {
+      if (c.local_name() == "optimizer" && c.node_id() != 0) is_optimizer[c.node_id()] = true;
+    }
   }
   // Objects the model reaches without going through an optimizer (an optimizer may track the
   // model's variables it trains, as Keras 3 optimizers do): never optimizer state.
@@ -300,6 +304,173 @@ Status MergeObjectGraphs(const std::vector<GraphPart>& parts, std::string* merge
     for (const auto& s : root->slot_variables()) *out.mutable_nodes(0)->add_slot_variables() = s;
   }
   return Compact(out, /*prune_valueless=*/false, merged);
+}
+
+namespace {
+
+// The node at `path` (escaped local names joined by '/'; "" is the root), or -1.
+int Resolve(const Graph& g, const std::string& path) {
+  int node = 0;
+  size_t start = 0;
+  while (start < path.size()) {
+    size_t slash = path.find('/', start);
+    std::string part =
+        path.substr(start, slash == std::string::npos ? std::string::npos : slash - start);
+    int next = -1;
+    for (const auto& c : g.nodes(node).children()) {
+      if (EscapeLocalName(c.local_name()) == part) {
+        next = c.node_id();
+        break;
+      }
+    }
+    if (next < 0) return -1;
+    node = next;
+    if (slash == std::string::npos) break;
+    start = slash + 1;
+  }
+  return node;
+}
+
+std::string Unescape(const std::string& part) {
+  std::string out;
+  for (size_t i = 0; i < part.size(); i++) {
+    if (part[i] == '.' && i + 1 < part.size() && (part[i + 1] == '.' || part[i + 1] == 'S')) {
+      out += part[i + 1] == '.' ? '.' : '/';
+      i++;
+    } else {
+      out += part[i];
+    }
+  }
+  return out;
+}
+
+std::pair<std::string, std::string> SplitParent(const std::string& path) {
+  size_t slash = path.rfind('/');
+  if (slash == std::string::npos) return {"", path};
+  return {path.substr(0, slash), path.substr(slash + 1)};
+}
+
+// The node at `path`, created (as an empty object) with its missing ancestors.
+int Ensure(Graph* g, const std::string& path) {
+  if (path.empty()) return 0;
+  int node = Resolve(*g, path);
+  if (node >= 0) return node;
+  auto [parent_path, last] = SplitParent(path);
+  int parent = Ensure(g, parent_path);
+  auto* created = g->add_nodes();
+  created->mutable_has_checkpoint_values()->set_value(true);
+  auto* e = g->mutable_nodes(parent)->add_children();
+  e->set_local_name(Unescape(last));
+  e->set_node_id(g->nodes_size() - 1);
+  return g->nodes_size() - 1;
+}
+
+Status AddChild(Graph* g, int parent, const std::string& escaped_name, int child,
+                const std::string& where) {
+  for (const auto& c : g->nodes(parent).children()) {
+    if (EscapeLocalName(c.local_name()) == escaped_name) {
+      return Status::InvalidArgument(
+          fmt::format("there is already an object at '{}'; rename or drop it first", where));
+    }
+  }
+  auto* e = g->mutable_nodes(parent)->add_children();
+  e->set_local_name(Unescape(escaped_name));
+  e->set_node_id(child);
+  return Status::OK();
+}
+
+}  // namespace
+
+Status MoveObjects(const std::string& serialized,
+                   const std::vector<std::pair<std::string, std::string>>& moves,
+                   std::string* rewritten, std::map<std::string, std::string>* renamed) {
+  Graph g;
+  TFCKPT_RETURN_IF_ERROR(Parse(serialized, &g));
+  for (const auto& [from, to] : moves) {
+    const int node = Resolve(g, from);
+    if (node < 0) {
+      return Status::InvalidArgument(fmt::format(
+          "there is no object at '{}': in a TF2 checkpoint --rename moves objects, so its names "
+          "are object paths (see `tfckpt ls --objects`), e.g. model/dense/=model/encoder/",
+          from));
+    }
+    if (from == to) continue;
+    if (!from.empty() && !to.empty() && to.rfind(from + "/", 0) == 0) {
+      return Status::InvalidArgument(
+          fmt::format("cannot move the object at '{}' inside itself ('{}')", from, to));
+    }
+    // The edges to move: the object itself, or (from the root) the root's children.
+    std::vector<std::pair<std::string, int>> edges;
+    if (from.empty()) {
+      auto* children = g.mutable_nodes(0)->mutable_children();
+      for (int i = children->size() - 1; i >= 0; i--) {
+        if (children->Get(i).local_name() == "save_counter") continue;
+        edges.insert(edges.begin(), {children->Get(i).local_name(), children->Get(i).node_id()});
+        children->DeleteSubrange(i, 1);
+      }
+    } else {
+      auto [parent_path, last] = SplitParent(from);
+      auto* children = g.mutable_nodes(Resolve(g, parent_path))->mutable_children();
+      for (int i = 0; i < children->size(); i++) {
+        if (EscapeLocalName(children->Get(i).local_name()) == last) {
+          children->DeleteSubrange(i, 1);
+          break;
+        }
+      }
+      if (to.empty()) {
+        for (const auto& c : g.nodes(node).children())
+          edges.emplace_back(c.local_name(), c.node_id());
+        g.mutable_nodes(node)->clear_children();
+      }
+    }
+    if (from.empty()) {
+      int target = Ensure(&g, to);
+      for (const auto& [name, child] : edges) {
+        std::string escaped = EscapeLocalName(name);
+        TFCKPT_RETURN_IF_ERROR(AddChild(&g, target, escaped, child, to + "/" + escaped));
+      }
+    } else if (to.empty()) {
+      for (const auto& [name, child] : edges) {
+        TFCKPT_RETURN_IF_ERROR(
+            AddChild(&g, 0, EscapeLocalName(name), child, EscapeLocalName(name)));
+      }
+    } else {
+      auto [parent_path, last] = SplitParent(to);
+      TFCKPT_RETURN_IF_ERROR(AddChild(&g, Ensure(&g, parent_path), last, node, to));
+    }
+  }
+  // Key every value as TensorFlow does: breadth first from the root, then slot variables.
+  const int n = g.nodes_size();
+  std::vector<std::optional<std::string>> path(n);
+  path[0] = "";
+  std::deque<int> queue = {0};
+  while (!queue.empty()) {
+    int i = queue.front();
+    queue.pop_front();
+    for (const auto& c : g.nodes(i).children()) {
+      if (path[c.node_id()]) continue;
+      path[c.node_id()] = (i == 0 ? "" : *path[i] + "/") + EscapeLocalName(c.local_name());
+      queue.push_back(c.node_id());
+    }
+  }
+  for (int i = 0; i < n; i++) {
+    if (!path[i]) continue;
+    for (const auto& s : g.nodes(i).slot_variables()) {
+      int v = s.original_variable_node_id(), slot = s.slot_variable_node_id();
+      if (path[slot] || !path[v]) continue;
+      path[slot] =
+          *path[v] + std::string(kSlotMarker) + *path[i] + "/" + EscapeLocalName(s.slot_name());
+    }
+  }
+  for (int i = 1; i < n; i++) {
+    if (!path[i]) continue;  // unreachable now: dropped by Compact below
+    for (auto& a : *g.mutable_nodes(i)->mutable_attributes()) {
+      std::string key = *path[i] + "/.ATTRIBUTES/" + EscapeLocalName(a.name());
+      (*renamed)[a.checkpoint_key()] = key;
+      a.set_checkpoint_key(key);
+    }
+  }
+  return Compact(g, /*prune_valueless=*/true, rewritten);
 }
 
 bool IsObjectBased(const Checkpoint& ckpt) { return ckpt.Find(kObjectGraphKey) != nullptr; }

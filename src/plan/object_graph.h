@@ -8,6 +8,7 @@
 #define TFCKPT_PLAN_OBJECT_GRAPH_H_
 
 #include <functional>
+#include <map>
 #include <optional>
 #include <set>
 #include <string>
@@ -48,6 +49,16 @@ struct GraphPart {
 // dropped. Fails naming both sources when two parts put the same child under the root.
 Status MergeObjectGraphs(const std::vector<GraphPart>& parts, std::string* merged);
 
+// Renames in a TF2 checkpoint move objects: each (old path, new path) pair, in order, hangs the
+// object at the old path (local names escaped as in keys, joined by '/'; "" is the root) at the
+// new path, creating empty objects on the way; moving the root moves its children (except
+// save_counter), and moving to the root lifts the object's children. Then every value is keyed as
+// TensorFlow keys it for the new structure, slot variables included. `renamed` receives old key
+// -> new key for every value the graph names.
+Status MoveObjects(const std::string& serialized,
+                   const std::vector<std::pair<std::string, std::string>>& moves,
+                   std::string* rewritten, std::map<std::string, std::string>* renamed);
+
 // One local name escaped as TensorFlow writes it in checkpoint keys ('.' -> "..", '/' -> ".S").
 std::string EscapeLocalName(std::string_view name);
 
@@ -63,9 +74,9 @@ Status FullNameKeys(const std::string& serialized,
                     std::vector<std::pair<std::string, std::string>>* names);
 
 // The checkpoint keys held by optimizers: the attributes of every object that holds slot
-// variables or is a child named "optimizer" of the root, and of everything below them that the
-// root does not also reach without passing through an optimizer (the model's own variables), and
-// of every slot variable.
+// variables or is tracked under the name "optimizer" (at any depth), and of everything below them
+// that the root does not also reach without passing through an optimizer (the model's own
+// variables), and of every slot variable.
 Status OptimizerKeys(const std::string& serialized, std::set<std::string>* keys);
 
 }  // namespace tfckpt

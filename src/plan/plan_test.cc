@@ -1,5 +1,8 @@
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <map>
+
 #include "bundle/test_util.h"
 #include "plan/object_graph.h"
 #include "tfckpt.pb.h"
@@ -196,6 +199,132 @@ TEST(ObjectGraph, DropPrunesAndRenumbers) {
                   .ok());
   EXPECT_FALSE(changed);
   EXPECT_EQ(out, serialized);
+}
+
+// root -> model -> w; root -> optimizer (slot m of w, no values of its own); root -> save_counter.
+std::string SmallGraph(const std::string& prefix = "") {
+  pb::TrackableObjectGraph g;
+  for (int i = 0; i < 6; i++) g.add_nodes();  // root, model, optimizer, w, save_counter, m
+  auto edge = [&](int from, int to, const char* name) {
+    auto* c = g.mutable_nodes(from)->add_children();
+    c->set_node_id(to);
+    c->set_local_name(name);
+  };
+  auto attr = [&](int node, const std::string& key) {
+    auto* a = g.mutable_nodes(node)->add_attributes();
+    a->set_name("VARIABLE_VALUE");
+    a->set_checkpoint_key(prefix + key);
+  };
+  edge(0, 1, "model");
+  edge(0, 2, "optimizer");
+  edge(0, 4, "save_counter");
+  edge(1, 3, "w");
+  auto* slot = g.mutable_nodes(2)->add_slot_variables();
+  slot->set_original_variable_node_id(3);
+  slot->set_slot_name("m");
+  slot->set_slot_variable_node_id(5);
+  attr(3, "model/w/.ATTRIBUTES/VARIABLE_VALUE");
+  attr(5, "model/w/.OPTIMIZER_SLOT/optimizer/m/.ATTRIBUTES/VARIABLE_VALUE");
+  attr(4, "save_counter/.ATTRIBUTES/VARIABLE_VALUE");
+  return g.SerializeAsString();
+}
+
+std::vector<std::string> Keys(const pb::TrackableObjectGraph& g) {
+  std::vector<std::string> keys;
+  for (const auto& n : g.nodes()) {
+    for (const auto& a : n.attributes()) keys.push_back(a.checkpoint_key());
+  }
+  std::sort(keys.begin(), keys.end());
+  return keys;
+}
+
+TEST(ObjectGraph, EscapesAndScopesKeys) {
+  EXPECT_EQ(EscapeLocalName("a.b/c"), "a..b.Sc");
+  EXPECT_EQ(ScopeObjectKey("enc", "model/w/.ATTRIBUTES/VARIABLE_VALUE"),
+            "enc/model/w/.ATTRIBUTES/VARIABLE_VALUE");
+  EXPECT_EQ(ScopeObjectKey("enc", "model/w/.OPTIMIZER_SLOT/optimizer/m/.ATTRIBUTES/X"),
+            "enc/model/w/.OPTIMIZER_SLOT/enc/optimizer/m/.ATTRIBUTES/X");
+}
+
+TEST(ObjectGraph, MergeNamedSourcesKeepsOneSaveCounter) {
+  std::vector<GraphPart> parts(2);
+  for (int i = 0; i < 2; i++) {
+    parts[i].label = i == 0 ? "a" : "b";
+    parts[i].serialized = SmallGraph();
+    parts[i].scope = parts[i].label;
+    parts[i].keep_save_counter = i == 0;
+    parts[i].key_map = [i](const std::string& k) -> std::optional<std::string> {
+      if (k.rfind("save_counter/", 0) == 0)
+        return i == 0 ? std::optional<std::string>(k) : std::nullopt;
+      return ScopeObjectKey(i == 0 ? "a" : "b", k);
+    };
+  }
+  std::string merged;
+  ASSERT_TRUE(MergeObjectGraphs(parts, &merged).ok());
+  pb::TrackableObjectGraph g;
+  ASSERT_TRUE(g.ParseFromString(merged));
+  std::vector<std::string> root;
+  for (const auto& c : g.nodes(0).children()) root.push_back(c.local_name());
+  EXPECT_EQ(root, (std::vector<std::string>{"save_counter", "a", "b"}));
+  EXPECT_EQ(Keys(g), (std::vector<std::string>{
+                         "a/model/w/.ATTRIBUTES/VARIABLE_VALUE",
+                         "a/model/w/.OPTIMIZER_SLOT/a/optimizer/m/.ATTRIBUTES/VARIABLE_VALUE",
+                         "b/model/w/.ATTRIBUTES/VARIABLE_VALUE",
+                         "b/model/w/.OPTIMIZER_SLOT/b/optimizer/m/.ATTRIBUTES/VARIABLE_VALUE",
+                         "save_counter/.ATTRIBUTES/VARIABLE_VALUE"}));
+  // Every slot reference points at the slot holding that source's key.
+  int slots = 0;
+  for (const auto& n : g.nodes()) {
+    for (const auto& s : n.slot_variables()) {
+      const std::string& var =
+          g.nodes(s.original_variable_node_id()).attributes(0).checkpoint_key();
+      const std::string& slot = g.nodes(s.slot_variable_node_id()).attributes(0).checkpoint_key();
+      EXPECT_EQ(var.substr(0, 2), slot.substr(0, 2));
+      slots++;
+    }
+  }
+  EXPECT_EQ(slots, 2);
+
+  // Unnamed, the same roots collide: the message names the object and the way out.
+  for (GraphPart& p : parts) p.scope.clear();
+  Status s = MergeObjectGraphs(parts, &merged);
+  EXPECT_EQ(s.code(), Status::Code::kInvalidArgument);
+  EXPECT_NE(s.message().find("'model'"), std::string::npos) << s.message();
+  EXPECT_NE(s.message().find("NAME=SRC"), std::string::npos) << s.message();
+}
+
+TEST(ObjectGraph, MovedObjectsTakeTheirSlotsAlong) {
+  std::string out;
+  std::map<std::string, std::string> renamed;
+  ASSERT_TRUE(MoveObjects(SmallGraph(), {{"model/w", "net/kernel"}}, &out, &renamed).ok());
+  EXPECT_EQ(renamed["model/w/.ATTRIBUTES/VARIABLE_VALUE"], "net/kernel/.ATTRIBUTES/VARIABLE_VALUE");
+  EXPECT_EQ(renamed["model/w/.OPTIMIZER_SLOT/optimizer/m/.ATTRIBUTES/VARIABLE_VALUE"],
+            "net/kernel/.OPTIMIZER_SLOT/optimizer/m/.ATTRIBUTES/VARIABLE_VALUE");
+  pb::TrackableObjectGraph g;
+  ASSERT_TRUE(g.ParseFromString(out));
+  // "model" held nothing else: it is gone; the optimizer, holding only a slot, stays.
+  std::vector<std::string> root;
+  for (const auto& c : g.nodes(0).children()) root.push_back(c.local_name());
+  EXPECT_EQ(root, (std::vector<std::string>{"optimizer", "save_counter", "net"}));
+
+  Status s = MoveObjects(SmallGraph(), {{"model/nothing", "x"}}, &out, &renamed);
+  EXPECT_NE(s.message().find("no object at 'model/nothing'"), std::string::npos) << s.message();
+  s = MoveObjects(SmallGraph(), {{"model", "optimizer"}}, &out, &renamed);
+  EXPECT_NE(s.message().find("already an object at 'optimizer'"), std::string::npos) << s.message();
+}
+
+TEST(ObjectGraph, OptimizerHoldingOnlySlotsSurvivesARename) {
+  std::string out;
+  bool changed = false;
+  auto map = [](const std::string& k) -> std::optional<std::string> {
+    return k == "model/w/.ATTRIBUTES/VARIABLE_VALUE" ? "model/v/.ATTRIBUTES/VARIABLE_VALUE" : k;
+  };
+  ASSERT_TRUE(RewriteObjectGraph(SmallGraph(), map, &out, &changed).ok());
+  pb::TrackableObjectGraph g;
+  ASSERT_TRUE(g.ParseFromString(out));
+  int slots = 0;
+  for (const auto& n : g.nodes()) slots += n.slot_variables_size();
+  EXPECT_EQ(slots, 1);
 }
 
 }  // namespace

@@ -114,7 +114,7 @@ class Reader {
 const std::map<std::string, std::set<std::string>>& StepKeys() {
   static const auto* keys = new std::map<std::string, std::set<std::string>>{
       {"merge", {"sources", "on_conflict", "move"}},
-      {"transfer", {"into", "from"}},
+      {"transfer", {"into", "from", "tf2_names"}},
       {"edit", {"source", "rename", "keep", "drop", "strip_optimizer"}},
       {"average",
        {"sources", "last", "weights", "normalize", "take_nonfloat_from", "keep_optimizer"}},
@@ -199,8 +199,21 @@ Status BuildStep(const Reader& r, const Refs& refs, const Step& step, const std:
     TFCKPT_RETURN_IF_ERROR(r.Keys(b, {"sources", "on_conflict", "move"}, "a merge step"));
     if (!b["sources"]) return r.Error(b, "a merge step needs 'sources'");
     std::vector<std::string> sources;
-    TFCKPT_RETURN_IF_ERROR(refs.List(b["sources"], "sources", &sources));
     MergeOptions mo;
+    if (b["sources"].IsMap()) {  // {name: source, ...}: each under its own name
+      for (const auto& kv : b["sources"]) {
+        std::string name, path;
+        TFCKPT_RETURN_IF_ERROR(r.Scalar(kv.first, "a source's name", &name));
+        if (name.empty() || name.find('/') != std::string::npos) {
+          return r.Error(kv.first, "a source's name is one plain name (no '/'), e.g. encoder");
+        }
+        TFCKPT_RETURN_IF_ERROR(refs.Resolve(kv.second, "sources", &path));
+        mo.names.push_back(name);
+        sources.push_back(path);
+      }
+    } else {
+      TFCKPT_RETURN_IF_ERROR(refs.List(b["sources"], "sources", &sources));
+    }
     if (b["on_conflict"]) {
       std::string c;
       TFCKPT_RETURN_IF_ERROR(r.Scalar(b["on_conflict"], "on_conflict", &c));
@@ -215,8 +228,19 @@ Status BuildStep(const Reader& r, const Refs& refs, const Step& step, const std:
     return PlanMerge(sources, output, mo, plan);
   }
   if (step.op == "transfer") {
-    TFCKPT_RETURN_IF_ERROR(r.Keys(b, {"into", "from"}, "a transfer step"));
+    TFCKPT_RETURN_IF_ERROR(r.Keys(b, {"into", "from", "tf2_names"}, "a transfer step"));
     TransferOptions to;
+    if (b["tf2_names"]) {
+      std::string names;
+      TFCKPT_RETURN_IF_ERROR(r.Scalar(b["tf2_names"], "tf2_names", &names));
+      if (names == "keys") {
+        to.tf2_names = Tf2Names::kKeys;
+      } else if (names == "full") {
+        to.tf2_names = Tf2Names::kFullNames;
+      } else if (names != "auto") {
+        return r.Error(b["tf2_names"], "tf2_names must be auto, keys or full");
+      }
+    }
     if (b["into"]) {
       std::string into;
       TFCKPT_RETURN_IF_ERROR(refs.Resolve(b["into"], "into", &into));
@@ -228,11 +252,12 @@ Status BuildStep(const Reader& r, const Refs& refs, const Step& step, const std:
     }
     for (const auto& g : b["from"]) {
       TFCKPT_RETURN_IF_ERROR(r.Keys(g, {"source", "map"}, "a transfer 'from' entry"));
-      if (!g["source"] || !g["map"])
-        return r.Error(g, "each 'from' entry needs 'source' and 'map'");
+      if (!g["source"] || (!g["map"] && !b["into"])) {
+        return r.Error(g, "each 'from' entry needs 'source' and (without 'into') 'map'");
+      }
       AssignmentGroup group;
       TFCKPT_RETURN_IF_ERROR(refs.Resolve(g["source"], "source", &group.source));
-      TFCKPT_RETURN_IF_ERROR(r.Pairs(g["map"], "map", &group.map));
+      if (g["map"]) TFCKPT_RETURN_IF_ERROR(r.Pairs(g["map"], "map", &group.map));
       to.groups.push_back(std::move(group));
     }
     return PlanTransfer(to, output, plan);

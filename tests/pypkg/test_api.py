@@ -986,6 +986,60 @@ def test_merge_classic(ab, tmp_path, cli_or_none):
             {k: v for k, v in want.items() if k != "output"}
 
 
+def test_merge_named_tf1_sources_are_scoped(ab, tmp_path, cli_or_none):
+    out = str(tmp_path / "named" / "model")
+    r = tfckpt.merge({"left": ab["a"], "right": ab["ab"]}, out)
+    assert [t["name"] for t in r["tensors"]] == ["left/a", "right/a", "right/b"]
+    assert _values(out) == {"left/a": 3.0, "right/a": 1.0, "right/b": 1.0}
+    if cli_or_none is not None:
+        out2 = str(tmp_path / "named_cli" / "model")
+        want = cli_or_none.json("merge", "left=" + ab["a"], "right=" + ab["ab"], "-o", out2,
+                                "--json")
+        assert [t["name"] for t in want["tensors"]] == ["left/a", "right/a", "right/b"]
+    raises_error(lambda: tfckpt.merge({"x/y": ab["a"]}, str(tmp_path / "bad" / "m")), "x/y",
+                 "without '/'")
+
+
+def test_tf2_objects_and_named_merge(ex, tmp_path, cli_or_none):
+    ckpt1, ckpt2 = str(ex / "tf2" / "ckpt-1"), str(ex / "tf2" / "ckpt-2")
+    graph = tfckpt.objects(ckpt2)
+    nodes = graph["objects"]
+    assert [c["name"] for c in nodes[0]["children"]] == ["model", "optimizer", "save_counter"]
+    keys = {a["key"]: a["full_name"] for n in nodes for a in n["attributes"]}
+    assert keys["model/kernel/.ATTRIBUTES/VARIABLE_VALUE"] == "kernel"
+    assert keys["model/kernel/.OPTIMIZER_SLOT/optimizer/m/.ATTRIBUTES/VARIABLE_VALUE"] == \
+        "kernel/Adam"
+    assert sorted(keys) == sorted(n for n in tfckpt.open(ckpt2).names()
+                                  if n != "_CHECKPOINTABLE_OBJECT_GRAPH")
+    if cli_or_none is not None:
+        assert graph == cli_or_none.json("ls", "--objects", "--json", ckpt2)
+    raises_error(lambda: tfckpt.objects(str(ex / "models" / "a" / "model-a")), "name-based")
+
+    # Two steps of one run, side by side: every key under its source's name, slots included.
+    out = str(tmp_path / "both" / "ck")
+    tfckpt.merge({"old": ckpt1, "new": ckpt2}, out)
+    merged = tfckpt.open(out)
+    for name, src in (("old", ckpt1), ("new", ckpt2)):
+        source = tfckpt.open(src)
+        for key in keys:
+            if key.startswith("save_counter/"):
+                continue
+            scoped = name + "/" + key.replace("/.OPTIMIZER_SLOT/", "/.OPTIMIZER_SLOT/%s/" % name)
+            np.testing.assert_array_equal(merged[scoped], source[key])
+    assert merged["save_counter/.ATTRIBUTES/VARIABLE_VALUE"] == \
+        tfckpt.open(ckpt1)["save_counter/.ATTRIBUTES/VARIABLE_VALUE"]
+    paths = {n["path"] for n in tfckpt.objects(out)["objects"]}
+    assert {"old/model/kernel", "new/optimizer/beta1_power"} <= paths
+
+    # TF2 -> TF1: keyed by full names
+    tf1 = str(tmp_path / "tf1" / "model")
+    tfckpt.to_tf1(ckpt2, tf1)
+    got = tfckpt.open(tf1)
+    assert sorted(got.names()) == sorted(keys.values())
+    for key, full in keys.items():
+        np.testing.assert_array_equal(got[full], tfckpt.open(ckpt2)[key])
+
+
 def test_merge_dry_run(ab, tmp_path, cli_or_none):
     out = str(tmp_path / "dry" / "model")
     r = tfckpt.merge([ab["a"], ab["b"]], out, dry_run=True)

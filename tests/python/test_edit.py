@@ -326,13 +326,33 @@ def tf2_model_ckpt(tmp_path_factory):
     return prefix, {n: v.numpy() for n, v in model.variables_by_name().items()}
 
 
-@pytest.mark.parametrize("rule, old, new", [
+class _Renamed(tf.Module):
+    """_Model with `w` named `w2` and `inner` named `core`, as a renamed checkpoint describes."""
+
+    def __init__(self, seed, w_name="w", inner_name="inner"):
+        super().__init__()
+        base = _Model(seed)
+        setattr(self, w_name, base.w)
+        self.b = base.b
+        setattr(self, inner_name, base.inner)
+        self.names = {"w": w_name, "inner": inner_name}
+
+    def variables_by_name(self):
+        return {"w": getattr(self, self.names["w"]), "b": self.b,
+                "inner.k": getattr(self, self.names["inner"]).k}
+
+
+@pytest.mark.parametrize("rule, old, new, names", [
     ("model/w/.ATTRIBUTES/VARIABLE_VALUE=model/w2/.ATTRIBUTES/VARIABLE_VALUE",
-     "model/w/.ATTRIBUTES/VARIABLE_VALUE", "model/w2/.ATTRIBUTES/VARIABLE_VALUE"),
+     "model/w/.ATTRIBUTES/VARIABLE_VALUE", "model/w2/.ATTRIBUTES/VARIABLE_VALUE",
+     {"w_name": "w2"}),
     ("model/inner/=model/core/",
-     "model/inner/k/.ATTRIBUTES/VARIABLE_VALUE", "model/core/k/.ATTRIBUTES/VARIABLE_VALUE"),
+     "model/inner/k/.ATTRIBUTES/VARIABLE_VALUE", "model/core/k/.ATTRIBUTES/VARIABLE_VALUE",
+     {"inner_name": "core"}),
 ])
-def test_rename_tf2_key(tfckpt, tmp_path, tf2_model_ckpt, rule, old, new):
+def test_rename_tf2_moves_the_object(tfckpt, tmp_path, tf2_model_ckpt, rule, old, new, names):
+    """In a TF2 checkpoint a rename moves the object: the model whose attribute carries the new
+    name restores it, and the keys are the ones TensorFlow writes for that model."""
     prefix, values = tf2_model_ckpt
     before = ops.snapshot(prefix)
     out = str(tmp_path / "ck")
@@ -343,11 +363,25 @@ def test_rename_tf2_key(tfckpt, tmp_path, tf2_model_ckpt, rule, old, new):
     got = ops.tf_values(out)
     assert len(got) == len(source)
     ops.assert_array_identical(got[new][2], source[old][2], new)
-    fresh = _Model(seed=4)
+    fresh = _Renamed(seed=4, **names)
     tf.train.Checkpoint(model=fresh).restore(out).assert_consumed()
     for name, var in fresh.variables_by_name().items():
         ops.assert_array_identical(var.numpy(), values[name], name)
+    want = tf.train.Checkpoint(model=fresh).save(str(tmp_path / "tf" / "ck"))
+    assert sorted(keys) == sorted(k for k, _ in tf.train.list_variables(want))
     ops.assert_unchanged(before, prefix)
+
+
+def test_rename_tf2_names_objects_not_keys(tfckpt, tmp_path, tf2_model_ckpt):
+    prefix, _ = tf2_model_ckpt
+    out = tmp_path / "out"
+    proc = tfckpt.run("edit", prefix, "-o", out / "ck", "--rename", "model/nothing/=model/x/",
+                      expect_rc=2)
+    assert "no object at 'model/nothing'" in proc.err and "ls --objects" in proc.err, proc.err
+    proc = tfckpt.run("edit", prefix, "-o", out / "ck", "--rename",
+                      "model/w/.ATTRIBUTES/VARIABLE_VALUE=model/w2", expect_rc=2)
+    assert "moves an object" in proc.err, proc.err
+    assert not out.exists()
 
 
 def test_drop_tf2_variable(tfckpt, tmp_path, tf2_model_ckpt):

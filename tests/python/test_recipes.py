@@ -361,8 +361,13 @@ output: out/model
 output: out/model
 """,
     "wrong_type_list": HEAD + """\
-  - merge:
+  - average:
       sources: {a: b}  # <-
+output: out/model
+""",
+    "merge_name_with_slash": HEAD + """\
+  - merge:
+      sources: {x/y: a}  # <-
 output: out/model
 """,
     "wrong_type_lambda": HEAD + """\

@@ -77,8 +77,9 @@ def _trained_module(seed, width):
 
 def _module_state(holder):
     opt = holder.optimizer
-    out = [holder.model.w, holder.model.b]
-    for var in (holder.model.w, holder.model.b):
+    out = list(holder.model.trainable_variables)  # by attribute name: b, then w (or its rename)
+    assert len(out) == 2
+    for var in list(out):
         out += [opt.get_slot(var, "m"), opt.get_slot(var, "v")]
     return out + list(opt._get_beta_accumulators())
 
@@ -136,6 +137,34 @@ def test_named_merge_keeps_slot_variables(tfckpt, tmp_path):
     holder_a.model, holder_b.model = ma, mb
     tf.train.Checkpoint(first=holder_a, second=holder_b).restore(stripped).assert_consumed()
     _assert_vars_equal([ma.w, ma.b], [a.model.w, a.model.b], "first (stripped)")
+
+
+def _plain_keras(units):
+    """The model of _keras, built but never compiled: no optimizer."""
+    return tf.keras.Sequential([tf.keras.Input((3,)), tf.keras.layers.Dense(units, name="dense"),
+                                tf.keras.layers.Dense(2, name="out")], name="sequential")
+
+
+def test_named_merge_then_strip_in_a_recipe(tfckpt, tmp_path):
+    a, b = _keras(1, 4), _keras(2, 5)
+    pa = tf.train.Checkpoint(a).save(str(tmp_path / "a" / "ck"))
+    pb = tf.train.Checkpoint(b).save(str(tmp_path / "b" / "ck"))
+    recipe = tmp_path / "r.yaml"
+    recipe.write_text("inputs: {a: %s, b: %s}\n"
+                      "steps:\n"
+                      "  - merge: {sources: {enc: a, dec: b}}\n"
+                      "  - edit: {strip_optimizer: true}\n"
+                      "output: out/ck\n" % (pa, pb))
+    tfckpt.run("apply", recipe)
+    out = str(tmp_path / "out" / "ck")
+    fa, fb = _plain_keras(4), _plain_keras(5)
+    tf.train.Checkpoint(enc=fa, dec=fb).restore(out).assert_consumed()
+    _assert_vars_equal(list(fa.variables), list(a.variables), "enc")
+    _assert_vars_equal(list(fb.variables), list(b.variables), "dec")
+    got = tf.train.load_checkpoint(out)
+    assert got.get_variable_to_shape_map().keys() >= {"save_counter/.ATTRIBUTES/VARIABLE_VALUE"}
+    # no optimizer state is left: the values are the models' and the one save_counter
+    assert len(_keys(out)) == len(a.variables) + len(b.variables) + 2
 
 
 def test_unnamed_merge_unites_disjoint_graphs(tfckpt, tmp_path):
@@ -395,19 +424,45 @@ def test_tf1_slots_follow_a_renamed_variable(tfckpt, tmp_path, tf1_and_template)
     ops.assert_same_tensors(got, want)
 
 
-def test_tf2_slots_follow_a_renamed_variable(tfckpt, tmp_path):
+def _restore_renamed(out, build):
+    """A fresh trained holder built by build(holder) restores `out` completely."""
+    fresh = _trained_module(5, 4)
+    root = build(fresh)
+    tf.train.Checkpoint(**root).restore(out).assert_consumed()
+    return fresh, root
+
+
+@pytest.mark.parametrize("rule, build", [
+    # one variable: its object moves, its slots with it
+    ("model/w/.ATTRIBUTES/VARIABLE_VALUE=model/kernel/.ATTRIBUTES/VARIABLE_VALUE",
+     lambda h: _rename_attr(h, "w", "kernel")),
+    # a scope
+    ("model/=net/", lambda h: {"net": h.model, "optimizer": h.optimizer}),
+    # everything under a new scope, and back
+    ("/=trainer/", lambda h: {"trainer": h}),
+])
+def test_tf2_slots_follow_a_renamed_variable(tfckpt, tmp_path, rule, build):
     h = _trained_module(2, 4)
     src = tf.train.Checkpoint(model=h.model, optimizer=h.optimizer).save(str(tmp_path / "a" / "ck"))
     out = str(tmp_path / "out" / "ck")
-    tfckpt.run("edit", src, "-o", out, "--rename",
-               "model/w/.ATTRIBUTES/VARIABLE_VALUE=model/kernel/.ATTRIBUTES/VARIABLE_VALUE")
-    keys = _keys(out)
-    assert not [k for k in keys if k.startswith("model/w/")], keys
-    assert "model/kernel/.OPTIMIZER_SLOT/optimizer/m/.ATTRIBUTES/VARIABLE_VALUE" in keys
-    fresh = _trained_module(5, 4)
-    tf.train.Checkpoint(model=fresh.model, optimizer=fresh.optimizer).restore(
-        out).assert_consumed()
-    _assert_vars_equal(_module_state(fresh), _module_state(h), "renamed")
+    tfckpt.run("edit", src, "-o", out, "--rename", rule)
+    fresh, root = _restore_renamed(out, build)
+    _assert_vars_equal(_module_state(fresh), _module_state(h), rule)
+    # the keys TensorFlow writes for the renamed structure, slot keys included
+    want = tf.train.Checkpoint(**root).save(str(tmp_path / "tf" / "ck"))
+    assert _keys(out) == _keys(want)
+    assert any(".OPTIMIZER_SLOT" in k for k in _keys(out))
+    if rule.startswith("/="):
+        back = str(tmp_path / "back" / "ck")
+        tfckpt.run("edit", out, "-o", back, "--rename", "trainer/=/")
+        assert _keys(back) == _keys(src)
+
+
+def _rename_attr(holder, old, new):
+    value = getattr(holder.model, old)
+    delattr(holder.model, old)
+    setattr(holder.model, new, value)
+    return {"model": holder.model, "optimizer": holder.optimizer}
 
 
 # ---------------------------------------------------------------------------------------------
