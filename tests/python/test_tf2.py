@@ -253,7 +253,7 @@ def test_tf1_to_tf2_by_full_name_and_back(tfckpt, tmp_path, tf1_and_template):
     tf1, template = tf1_and_template
     before = ops.snapshot(tf1, template)
     out = str(tmp_path / "tf2" / "ck")
-    tfckpt.run("convert", "--to-tf2", template, tf1, "-o", out)
+    tfckpt.run("convert", "--to-tf2", "--template", template, tf1, "-o", out)
     ops.assert_unchanged(before, tf1, template)
 
     model = _keras(12, 4)
@@ -322,24 +322,30 @@ def test_to_tf1_refuses_a_tf1_checkpoint(tfckpt, tmp_path, tf1_and_template):
     tf1, _ = tf1_and_template
     proc = tfckpt.run("convert", "--to-tf1", tf1, "-o", tmp_path / "x", expect_rc=2)
     assert "already name-based" in proc.err, proc.err
-    proc = tfckpt.run("convert", "--to-tf2", tf1, tf1, "-o", tmp_path / "x", expect_rc=2)
+    proc = tfckpt.run("convert", "--to-tf2", "--template", tf1, tf1, "-o", tmp_path / "x",
+                      expect_rc=2)
     assert "template" in proc.err and "name-based" in proc.err, proc.err
+    proc = tfckpt.run("convert", "--to-tf2", tf1, "-o", tmp_path / "x", expect_rc=2)
+    assert "--to-tf2 needs --template" in proc.err, proc.err
     assert not (tmp_path / "x.index").exists()
 
 
+class _SavedLayer(tf.Module):
+    """A layer for a SavedModel: variables named as a TF1 graph names them."""
+
+    def __init__(self):
+        super().__init__()
+        self.kernel = tf.Variable(tf.zeros((3, 4)), name="layer/kernel")
+        self.bias = tf.Variable(tf.zeros(4), name="layer/bias")
+
+    @tf.function(input_signature=[tf.TensorSpec((None, 3), tf.float32)], autograph=False)
+    def __call__(self, x):
+        return tf.matmul(x, self.kernel) + self.bias
+
+
 def test_savedmodel_with_transferred_weights_computes_with_them(tfckpt, tmp_path):
-    class Dense(tf.Module):
-        def __init__(self):
-            super().__init__()
-            self.kernel = tf.Variable(tf.zeros((3, 4)), name="layer/kernel")
-            self.bias = tf.Variable(tf.zeros(4), name="layer/bias")
-
-        @tf.function(input_signature=[tf.TensorSpec((None, 3), tf.float32)])
-        def __call__(self, x):
-            return tf.matmul(x, self.kernel) + self.bias
-
     saved = str(tmp_path / "saved")
-    tf.saved_model.save(Dense(), saved)
+    tf.saved_model.save(_SavedLayer(), saved)
 
     def build():
         rng = np.random.default_rng(4)

@@ -442,8 +442,7 @@ void RegisterConvert(CLI::App& app) {
     std::string src, out, output, max_shard_size, to_tf2;
     std::vector<std::string> rename, keep, drop;
     bool strip = false, skip = false, force = false, json = false, no_sync = false;
-    bool to_tf1 = false;
-    std::string link = "auto";
+    bool to_tf1 = false, to_tf2_flag = false;
   };
   auto args = std::make_shared<Args>();
   CLI::App* cmd = app.add_subcommand(
@@ -456,10 +455,11 @@ void RegisterConvert(CLI::App& app) {
   cmd->add_option("-o,--output", args->output, "Where to write it");
   cmd->add_flag("--to-tf1", args->to_tf1,
                 "TF2 checkpoint -> name-based checkpoint keyed by the variables' full names");
-  cmd->add_option("--to-tf2,--template", args->to_tf2,
-                  "TEMPLATE: a TF2 checkpoint (or SavedModel) of the model; writes it with every "
-                  "variable whose full name SRC has taken from SRC")
-      ->expected(1);
+  cmd->add_flag("--to-tf2", args->to_tf2_flag,
+                "Name-based (or TF2) SRC -> a TF2 checkpoint shaped like --template");
+  cmd->add_option("--template", args->to_tf2,
+                  "With --to-tf2: a TF2 checkpoint (or SavedModel) of the model; the output is it "
+                  "with every variable whose full name SRC has taken from SRC");
   cmd->add_option("--rename", args->rename, "OLD=NEW, as for edit")
       ->expected(1)
       ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
@@ -486,6 +486,12 @@ void RegisterConvert(CLI::App& app) {
     const std::string output = args->out.empty() ? args->output : args->out;
     if (output.empty()) {
       ReportError(Status::InvalidArgument("convert needs an output: OUT or -o OUT"));
+      return;
+    }
+    if (args->to_tf2_flag && args->to_tf2.empty()) {
+      ReportError(Status::InvalidArgument(
+          "--to-tf2 needs --template TF2_CKPT: a TF2 checkpoint (or SavedModel) of the model, "
+          "e.g. written by tf.train.Checkpoint(model=model).save(...)"));
       return;
     }
     if (args->to_tf1 || !args->to_tf2.empty()) {
