@@ -23,6 +23,8 @@ for f in $(git ls-files 'examples/*.data-*'); do cp "$f" "$corpus/string_tensor/
 for f in $(git ls-files 'examples/*checkpoint'); do cp "$f" "$corpus/checkpoint_state/seed$i"; i=$((i + 1)); done
 for f in $(git ls-files 'examples/recipes/*.yaml'); do cp "$f" "$corpus/recipe/seed$i"; i=$((i + 1)); done
 printf '\0foo\0\001\001\002\200\177\200\201' > "$corpus/slice_key/seed0"
+# Object graphs TensorFlow wrote (a slot-based optimizer; a Keras model saved as the root).
+cp fuzz/seeds/protos/* "$corpus/protos/"
 # Whole checkpoints: 2-byte index length, index, data.
 for p in examples/mixed/mixed examples/models/a/model-a examples/tf2/ckpt-1; do
   python3 - "$p" "$corpus/checkpoint/seed$i" <<'PY'

@@ -318,6 +318,28 @@ def test_tf2_slot_variables_go_to_tf1_slot_names(tfckpt, tmp_path):
             ops.assert_array_identical(got[key][2], slot.numpy(), key)
 
 
+@pytest.mark.parametrize("scope", ["dense", "layer"])
+def test_transfer_from_tf2_into_a_tf1_model(tfckpt, tmp_path, scope):
+    """TF2 -> an existing TF1 model: the TF2 values are found by full name (directly, or through
+    an assignment map), and a TF1 Saver restores the result."""
+    h = _trained_module(4, 3)
+    src = tf.train.Checkpoint(model=h.model, optimizer=h.optimizer).save(str(tmp_path / "a" / "ck"))
+
+    def build():
+        return {n: tf.compat.v1.get_variable(n, initializer=tf.zeros(shape))
+                for n, shape in (("%s/kernel" % scope, (3, 3)), ("%s/bias" % scope, (3,)),
+                                 ("other", (2,)))}
+    tf1 = ops.tf1_save(str(tmp_path / "tf1" / "m"), build)
+    out = str(tmp_path / "out" / "m")
+    mapping = [] if scope == "dense" else ["--map", "dense/=layer/"]
+    tfckpt.run("transfer", "--into", tf1, "--from", src, *mapping, "-o", out)
+    restored = ops.tf1_restore(out, build)
+    ops.assert_array_identical(restored["%s/kernel" % scope], h.model.w.numpy(), "kernel")
+    ops.assert_array_identical(restored["%s/bias" % scope], h.model.b.numpy(), "bias")
+    ops.assert_array_identical(restored["other"], np.zeros(2, np.float32), "other (kept)")
+    assert _keys(out) == _keys(tf1)
+
+
 def test_to_tf1_refuses_a_tf1_checkpoint(tfckpt, tmp_path, tf1_and_template):
     tf1, _ = tf1_and_template
     proc = tfckpt.run("convert", "--to-tf1", tf1, "-o", tmp_path / "x", expect_rc=2)
