@@ -316,34 +316,50 @@ Status PlanTransfer(const TransferOptions& options, const std::string& output, P
   return Status::OK();
 }
 
+namespace {
+
+// Whether the checkpoint at `path` is object-based (TF2).
+Status IsTf2(const std::string& path, bool* tf2) {
+  std::unique_ptr<Checkpoint> ckpt;
+  TFCKPT_RETURN_IF_ERROR(Checkpoint::Open(path, &ckpt));
+  *tf2 = ckpt->Find(kObjectGraphKey) != nullptr;
+  return Status::OK();
+}
+
+}  // namespace
+
 Status PlanToTf1(const std::string& source, const std::string& output, Plan* plan) {
-  TransferOptions options;
-  options.groups.push_back({source, {{"/", "/"}}});
-  options.tf2_names = Tf2Names::kFullNames;
-  TFCKPT_RETURN_IF_ERROR(PlanTransfer(options, output, plan));
-  if (!plan->sources[0].ckpt->Find(kObjectGraphKey)) {
+  bool tf2 = false;
+  TFCKPT_RETURN_IF_ERROR(IsTf2(source, &tf2));
+  if (!tf2) {
     return Status::InvalidArgument(fmt::format(
         "{} is already name-based (a TF1 checkpoint: no object graph); --to-tf1 converts "
         "object-based TF2 checkpoints",
         source));
   }
+  TransferOptions options;
+  options.groups.push_back({source, {{"/", "/"}}});
+  options.tf2_names = Tf2Names::kFullNames;
+  TFCKPT_RETURN_IF_ERROR(PlanTransfer(options, output, plan));
   plan->operation = "convert --to-tf1";
   return Status::OK();
 }
 
 Status PlanToTf2(const std::string& source, const std::string& tf2_template,
                  const std::string& output, Plan* plan) {
+  bool tf2 = false;
+  TFCKPT_RETURN_IF_ERROR(IsTf2(tf2_template, &tf2));
+  if (!tf2) {
+    return Status::InvalidArgument(fmt::format(
+        "the template {} is name-based (no object graph); --to-tf2 needs a TF2 checkpoint or "
+        "SavedModel of the model, e.g. one written by tf.train.Checkpoint(model=model).save()",
+        tf2_template));
+  }
   TransferOptions options;
   options.into = tf2_template;
   options.groups.push_back({source, {}});
   options.tf2_names = Tf2Names::kFullNames;
   TFCKPT_RETURN_IF_ERROR(PlanTransfer(options, output, plan));
-  if (!plan->sources[0].ckpt->Find(kObjectGraphKey)) {
-    return Status::InvalidArgument(fmt::format(
-        "the template {} is name-based (no object graph); --to-tf2 needs a TF2 checkpoint or "
-        "SavedModel of the model, e.g. one written by tf.train.Checkpoint(model).write()",
-        tf2_template));
-  }
   plan->operation = "convert --to-tf2";
   return Status::OK();
 }

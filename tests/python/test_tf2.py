@@ -88,24 +88,30 @@ def _module_state(holder):
 # merge
 # ---------------------------------------------------------------------------------------------
 
+def _named_merge(tfckpt, tmp_path, saved, originals, fresh, state):
+    """Merges {name: prefix} as NAME=SRC...; a tf.train.Checkpoint of {name: fresh object} must
+    restore it with assert_consumed() to state(original) for each, and the keys must be the ones
+    TensorFlow writes for that combination. Returns the output prefix."""
+    before = ops.snapshot(*saved.values())
+    out = str(tmp_path / "out" / "ck")
+    tfckpt.run("merge", *["%s=%s" % (n, p) for n, p in saved.items()], "-o", out)
+    ops.assert_unchanged(before, *saved.values())
+    tf.train.Checkpoint(**fresh).restore(out).assert_consumed()
+    for name in saved:
+        _assert_vars_equal(state(fresh[name]), state(originals[name]), name)
+    want = tf.train.Checkpoint(**fresh).save(str(tmp_path / "tf" / "ck"))
+    assert _keys(out) == _keys(want)
+    return out
+
+
 def test_named_merge_of_keras_models(tfckpt, tmp_path):
     a, b = _keras(1, 4), _keras(2, 5)
     pa = tf.train.Checkpoint(a).save(str(tmp_path / "a" / "ck"))
     pb = tf.train.Checkpoint(b).save(str(tmp_path / "b" / "ck"))
-    before = ops.snapshot(pa, pb)
-    out = str(tmp_path / "out" / "ck")
-    tfckpt.run("merge", "enc=" + pa, "dec=" + pb, "-o", out)
-    ops.assert_unchanged(before, pa, pb)
-
-    fresh_a, fresh_b = _keras(3, 4), _keras(4, 5)
-    tf.train.Checkpoint(enc=fresh_a, dec=fresh_b).restore(out).assert_consumed()
-    _assert_vars_equal(_keras_state(fresh_a), _keras_state(a), "enc")
-    _assert_vars_equal(_keras_state(fresh_b), _keras_state(b), "dec")
-    # the same keys TensorFlow writes for the combined object
-    want = tf.train.Checkpoint(enc=fresh_a, dec=fresh_b).save(str(tmp_path / "tf" / "ck"))
-    assert _keys(out) == _keys(want)
     # TensorFlow itself cannot merge them: both hold the object graph and save_counter
     assert {GRAPH_KEY, "save_counter/.ATTRIBUTES/VARIABLE_VALUE"} <= set(_keys(pa)) & set(_keys(pb))
+    _named_merge(tfckpt, tmp_path, {"enc": pa, "dec": pb}, {"enc": a, "dec": b},
+                 {"enc": _keras(3, 4), "dec": _keras(4, 5)}, _keras_state)
 
 
 def test_named_merge_keeps_slot_variables(tfckpt, tmp_path):
@@ -113,15 +119,9 @@ def test_named_merge_keeps_slot_variables(tfckpt, tmp_path):
     pa = tf.train.Checkpoint(model=a.model, optimizer=a.optimizer).save(str(tmp_path / "a" / "ck"))
     pb = tf.train.Checkpoint(model=b.model, optimizer=b.optimizer).save(str(tmp_path / "b" / "ck"))
     assert any(len(n.slot_variables) for n in _tf_graph(pa).nodes)
-    out = str(tmp_path / "out" / "ck")
-    tfckpt.run("merge", "first=" + pa, "second=" + pb, "-o", out)
-
-    fa, fb = _trained_module(7, 4), _trained_module(8, 5)
-    tf.train.Checkpoint(first=fa, second=fb).restore(out).assert_consumed()
-    _assert_vars_equal(_module_state(fa), _module_state(a), "first")
-    _assert_vars_equal(_module_state(fb), _module_state(b), "second")
-    want = tf.train.Checkpoint(first=fa, second=fb).save(str(tmp_path / "tf" / "ck"))
-    assert _keys(out) == _keys(want)
+    out = _named_merge(tfckpt, tmp_path, {"first": pa, "second": pb}, {"first": a, "second": b},
+                       {"first": _trained_module(7, 4), "second": _trained_module(8, 5)},
+                       _module_state)
     assert "first/model/w/.OPTIMIZER_SLOT/first/optimizer/m/.ATTRIBUTES/VARIABLE_VALUE" in _keys(out)
     # one save_counter, the first source's
     got = tf.train.load_checkpoint(out)

@@ -442,7 +442,7 @@ void RegisterConvert(CLI::App& app) {
     std::string src, out, output, max_shard_size, to_tf2;
     std::vector<std::string> rename, keep, drop;
     bool strip = false, skip = false, force = false, json = false, no_sync = false;
-    bool to_tf1 = false, to_tf2_flag = false;
+    bool to_tf1 = false, to_tf2_flag = false, dry_run = false;
   };
   auto args = std::make_shared<Args>();
   CLI::App* cmd = app.add_subcommand(
@@ -475,6 +475,8 @@ void RegisterConvert(CLI::App& app) {
   cmd->add_option("--max-shard-size", args->max_shard_size,
                   "safetensors: write Hugging Face's sharded form with shards of at most this "
                   "size (e.g. 5GB, 500MiB)");
+  cmd->add_flag("--dry-run", args->dry_run,
+                "With --to-tf1/--to-tf2: print the plan; write nothing");
   cmd->add_flag("--force", args->force, "Replace existing outputs");
   cmd->add_flag("--json", args->json, "Print the summary as JSON");
   cmd->add_flag("--no-sync", args->no_sync, "Skip fsync of the outputs");
@@ -506,12 +508,19 @@ void RegisterConvert(CLI::App& app) {
       common.force = args->force;
       common.json = args->json;
       common.no_sync = args->no_sync;
+      common.dry_run = args->dry_run;
       Plan plan;
       Status s = args->to_tf1 && !args->to_tf2.empty()
                      ? Status::InvalidArgument("give --to-tf1 or --to-tf2, not both")
                  : args->to_tf1 ? PlanToTf1(args->src, output, &plan)
                                 : PlanToTf2(args->src, args->to_tf2, output, &plan);
       Run(s, plan, common);
+      return;
+    }
+    if (args->dry_run) {
+      ReportError(Status::InvalidArgument(
+          "--dry-run applies to --to-tf1 and --to-tf2; `tfckpt ls SRC` shows what a format "
+          "conversion would write"));
       return;
     }
     ConvertOptions co;
