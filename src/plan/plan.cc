@@ -314,8 +314,8 @@ Status NameView::FullNames(const Checkpoint& ckpt, const std::string& label, Nam
   for (const auto& [full, keys] : keys_of) {
     if (keys.size() > 1) {
       view->ambiguous_[full] = fmt::format(
-          "the full name '{}' belongs to {} tensors of {} ('{}'); address them by key "
-          "(--tf2-names keys)",
+          "the full name '{}' belongs to {} tensors of {} ('{}'), so it does not say which; "
+          "map them by key (transfer --tf2-names keys) or rename them apart first (tfckpt edit)",
           full, keys.size(), label, fmt::join(keys, "', '"));
     }
   }

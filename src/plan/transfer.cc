@@ -249,15 +249,17 @@ Status PlanTransfer(const TransferOptions& options, const std::string& output, P
 
   // The output: every variable of the model (or every mapped target), then the model's tensors
   // that have no full name, under their own keys.
-  std::set<std::string> names;
+  // (Every target is a variable of the model when there is one; several variables may share a
+  // full name, and then none of them was assigned.)
+  std::vector<std::pair<std::string, const TensorInfo*>> targets;
   if (store) {
-    for (const auto& [name, t] : store->entries()) names.insert(name);
+    targets = store->entries();
+  } else {
+    for (const auto& [name, a] : assigned) targets.emplace_back(name, nullptr);
   }
-  for (const auto& [name, a] : assigned) names.insert(name);
   int kept = 0;
-  for (const std::string& name : names) {
+  for (const auto& [name, t] : targets) {
     PlannedTensor p;
-    const TensorInfo* t = store ? store->Find(name) : nullptr;
     p.name = t && into >= 0 ? t->name : name;  // a model variable keeps its key
     auto it = assigned.find(name);
     if (it == assigned.end()) {

@@ -340,6 +340,40 @@ def test_transfer_from_tf2_into_a_tf1_model(tfckpt, tmp_path, scope):
     assert _keys(out) == _keys(tf1)
 
 
+def test_shared_full_names_are_never_guessed(tfckpt, tmp_path):
+    """tf.Variable's default name is "Variable": several variables may share a full name. Those
+    are kept as they are, and never picked by that name."""
+    holder = tf.Module()
+    holder.first = tf.Variable(tf.fill((2,), 1.0))
+    holder.second = tf.Variable(tf.fill((2,), 2.0))
+    holder.named = tf.Variable(tf.fill((3,), 3.0), name="named")
+    template = tf.train.Checkpoint(m=holder).save(str(tmp_path / "t" / "ck"))
+    assert len([1 for n in _tf_graph(template).nodes for a in n.attributes
+                if a.full_name == "Variable"]) == 2
+
+    def build():
+        return {"named": tf.compat.v1.get_variable("named", initializer=tf.fill((3,), 7.0)),
+                "Variable": tf.compat.v1.get_variable("Variable", initializer=tf.fill((2,), 9.0))}
+    tf1 = ops.tf1_save(str(tmp_path / "tf1" / "m"), build)
+    out = str(tmp_path / "out" / "ck")
+    proc = tfckpt.run("convert", "--to-tf2", "--template", template, tf1, "-o", out, expect_rc=2)
+    assert "full name 'Variable' belongs to 2 tensors" in proc.err, proc.err
+    # Without the ambiguous name in the source, both variables named "Variable" are kept.
+    tf1b = ops.tf1_save(str(tmp_path / "tf1b" / "m"), lambda: {"named": tf.compat.v1.get_variable(
+        "named", initializer=tf.fill((3,), 7.0))})
+    tfckpt.run("convert", "--to-tf2", "--template", template, tf1b, "-o", out)
+    assert _keys(out) == _keys(template)
+    fresh = tf.Module()
+    fresh.first, fresh.second = tf.Variable(tf.zeros(2)), tf.Variable(tf.zeros(2))
+    fresh.named = tf.Variable(tf.zeros(3), name="named")
+    tf.train.Checkpoint(m=fresh).restore(out).assert_consumed()
+    ops.assert_array_identical(fresh.first.numpy(), holder.first.numpy(), "first")
+    ops.assert_array_identical(fresh.second.numpy(), holder.second.numpy(), "second")
+    ops.assert_array_identical(fresh.named.numpy(), np.full(3, 7.0, np.float32), "named")
+    proc = tfckpt.run("convert", "--to-tf1", template, "-o", tmp_path / "tf1c" / "m", expect_rc=2)
+    assert "full name 'Variable' belongs to 2 tensors" in proc.err, proc.err
+
+
 def test_to_tf1_refuses_a_tf1_checkpoint(tfckpt, tmp_path, tf1_and_template):
     tf1, _ = tf1_and_template
     proc = tfckpt.run("convert", "--to-tf1", tf1, "-o", tmp_path / "x", expect_rc=2)
