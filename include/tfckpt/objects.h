@@ -12,6 +12,7 @@
 #define TFCKPT_OBJECTS_H_
 
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -35,9 +36,12 @@ struct ObjectSlot {
 struct ObjectNode {
   // The object's path from the root (local names, escaped as in checkpoint keys, joined by '/'),
   // along the first path a breadth-first walk finds; "" for the root.
+  // Slot variables that are no object's child are named VARIABLE/.OPTIMIZER_SLOT/OPTIMIZER/SLOT.
   std::string path;
-  int parent = -1;         // the object that path passes through last (-1: root, slots)
-  std::string local_name;  // this object's name under `parent`
+  bool reached = false;       // false: no path from the root leads here (the path is "")
+  int parent = -1;            // the object that path passes through last (-1: root, slots)
+  std::string local_name;     // this object's name under `parent`
+  bool holds_values = false;  // it, or something below it or in its slots, has values
   std::vector<std::pair<std::string, int>> children;  // (local name, node)
   std::vector<ObjectAttribute> attributes;
   std::vector<ObjectSlot> slots;  // slot variables this object (an optimizer) holds
@@ -47,15 +51,27 @@ struct ObjectGraph {
   std::vector<ObjectNode> nodes;  // nodes[0] is the root
 };
 
+// One local name escaped as TensorFlow writes it in keys and paths ('.' -> "..", '/' -> ".S").
+std::string EscapeLocalName(std::string_view name);
+
 // True when the checkpoint is object-based (holds _CHECKPOINTABLE_OBJECT_GRAPH).
 bool IsObjectBased(const Checkpoint& ckpt);
 
 // Reads and checks the object graph. NotFound for a name-based checkpoint.
 Status ReadObjectGraph(const Checkpoint& ckpt, ObjectGraph* graph);
 
+// The tensors holding an attribute's value: the one under its key or, for objects TensorFlow
+// saves as several tensors under one attribute (lookup tables: "KEY-keys", "KEY-values"), those
+// whose keys extend it. Empty when the index lacks them.
+std::vector<const TensorInfo*> AttributeTensors(const Checkpoint& ckpt,
+                                                const ObjectAttribute& attribute);
+
 // The graph as one JSON object: {"prefix", "objects": [{"id", "path", "children": [{"name",
-// "node"}], "attributes": [{"name", "full_name", "key", "dtype", "shape"}], "slot_variables":
-// [{"variable", "slot_name", "slot"}]}]}; node ids index "objects".
+// "node"}], "attributes": [{"name", "full_name", "key", "dtype", "shape"} or, for a value held in
+// several tensors, {"name", "full_name", "key", "tensors": [{"key", "dtype", "shape"}]}],
+// "slot_variables":
+// [{"variable", "slot_name", "slot"}]}]}; node ids index "objects"; "path" is null for an
+// object no path from the root reaches.
 std::string ObjectGraphJson(const Checkpoint& ckpt, const ObjectGraph& graph);
 
 }  // namespace tfckpt

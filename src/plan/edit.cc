@@ -64,39 +64,67 @@ Status PlanEdit(const std::string& source, const std::string& output, const Edit
   // New name of every key, or nullopt when it is dropped.
   std::function<std::optional<std::string>(const std::string&)> new_name =
       [&](const std::string& name) { return mapper.Map(name, optimizer); };
-  // In a TF2 checkpoint, renames move objects, and keys follow the new structure.
-  std::string moved_graph;
-  std::map<std::string, std::string> rekeyed;
-  if (!graph.empty() && !options.renames.empty()) {
-    std::vector<std::pair<std::string, std::string>> moves;
-    for (const auto& [from, to] : options.renames) {
-      std::string a, b;
-      TFCKPT_RETURN_IF_ERROR(ObjectRename(from, to, &a, &b));
-      moves.emplace_back(a, b);
+  // A TF2 checkpoint gets a new object graph: renames move objects (and every key follows the
+  // new structure), dropped values leave it, and so do the objects left empty with their slots.
+  std::string new_graph;
+  bool graph_changed = false;
+  std::set<std::string> old_attrs, new_attrs;
+  if (!graph.empty()) {
+    TFCKPT_RETURN_IF_ERROR(AttributeKeys(graph, &old_attrs));
+    if (!options.renames.empty()) {
+      std::vector<std::pair<std::string, std::string>> moves;
+      for (const auto& [from, to] : options.renames) {
+        std::string a, b;
+        TFCKPT_RETURN_IF_ERROR(ObjectRename(from, to, &a, &b));
+        moves.emplace_back(a, b);
+      }
+      std::string moved;
+      std::map<std::string, std::string> rekeyed;  // old attribute key -> new
+      Status s = MoveObjects(graph, moves, &moved, &rekeyed);
+      if (!s.ok()) return Status::InvalidArgument(fmt::format("{}: {}", source, s.message()));
+      EditOptions filters = options;
+      filters.renames.clear();
+      TFCKPT_RETURN_IF_ERROR(NameMapper::Create(filters, &mapper));
+      new_name = [&, rekeyed](const std::string& name) -> std::optional<std::string> {
+        if (!mapper.Map(name, optimizer)) return std::nullopt;
+        std::optional<std::string> attr = OwningAttribute(old_attrs, name);
+        if (!attr || !rekeyed.count(*attr)) return name;
+        return rekeyed.at(*attr) + name.substr(attr->size());
+      };
+      // Values the filters drop leave the moved graph too.
+      std::map<std::string, std::string> old_of;
+      for (const auto& [from, to] : rekeyed) old_of[to] = from;
+      auto keep = [&](const std::string& key) -> std::optional<std::string> {
+        auto it = old_of.find(key);
+        if (it != old_of.end() && !mapper.Map(it->second, optimizer)) return std::nullopt;
+        return key;
+      };
+      TFCKPT_RETURN_IF_ERROR(RewriteObjectGraph(moved, keep, &new_graph, &graph_changed));
+      graph_changed = true;
+      plan->notes.push_back("TF2 objects moved as renamed; every key follows the new object paths");
+    } else {
+      TFCKPT_RETURN_IF_ERROR(RewriteObjectGraph(graph, new_name, &new_graph, &graph_changed));
+      if (graph_changed) {
+        plan->notes.push_back("the TF2 object graph was rewritten to match the remaining keys");
+      }
     }
-    Status moved = MoveObjects(graph, moves, &moved_graph, &rekeyed);
-    if (!moved.ok()) {
-      return Status::InvalidArgument(fmt::format("{}: {}", source, moved.message()));
-    }
-    EditOptions filters = options;
-    filters.renames.clear();
-    TFCKPT_RETURN_IF_ERROR(NameMapper::Create(filters, &mapper));
-    new_name = [&](const std::string& name) -> std::optional<std::string> {
-      std::optional<std::string> kept = mapper.Map(name, optimizer);
-      if (!kept) return std::nullopt;
-      auto it = rekeyed.find(name);
-      return it == rekeyed.end() ? name : it->second;
-    };
+    TFCKPT_RETURN_IF_ERROR(AttributeKeys(new_graph, &new_attrs));
   }
 
   std::map<std::string, std::string> taken;  // new name -> old name
   std::vector<std::string> clashes;
-  int dropped = 0, renamed = 0;
+  int dropped = 0, renamed = 0, orphaned = 0;
   std::vector<std::pair<std::string, const TensorInfo*>> kept;
   for (const TensorInfo& t : ckpt.tensors()) {
     std::optional<std::string> to = new_name(t.name);
     if (!to) {
       dropped++;
+      continue;
+    }
+    // A value of an object the new graph no longer holds (the slot of a dropped variable).
+    if (graph_changed && &t != graph_info && OwningAttribute(old_attrs, t.name) &&
+        !OwningAttribute(new_attrs, *to)) {
+      orphaned++;
       continue;
     }
     if (to->empty()) {
@@ -124,38 +152,22 @@ Status PlanEdit(const std::string& source, const std::string& output, const Edit
     p.dtype = t->dtype;
     p.shape = t->shape;
     p.pieces = PiecesOf(0, *t);
-    if (t == graph_info) {
-      std::string rewritten;
-      bool changed = false;
-      if (moved_graph.empty()) {
-        TFCKPT_RETURN_IF_ERROR(RewriteObjectGraph(graph, new_name, &rewritten, &changed));
-      } else {
-        // The moved graph holds the new keys; drop the values whose old keys are dropped.
-        std::map<std::string, std::string> old_of;
-        for (const auto& [from, to] : rekeyed) old_of[to] = from;
-        auto keep_new = [&](const std::string& key) -> std::optional<std::string> {
-          auto it = old_of.find(key);
-          if (it != old_of.end() && !new_name(it->second)) return std::nullopt;
-          return key;
-        };
-        TFCKPT_RETURN_IF_ERROR(RewriteObjectGraph(moved_graph, keep_new, &rewritten, &changed));
-        changed = true;
-      }
-      if (changed) {
-        p.action = PlannedTensor::Action::kReplace;
-        p.replacement = std::make_shared<const std::string>(std::move(rewritten));
-        plan->notes.push_back(
-            moved_graph.empty()
-                ? "the TF2 object graph was rewritten to match the remaining keys"
-                : "TF2 objects moved as renamed; every key follows the new object paths");
-      }
+    if (t == graph_info && graph_changed) {
+      p.action = PlannedTensor::Action::kReplace;
+      p.replacement = std::make_shared<const std::string>(new_graph);
     }
     plan->tensors.push_back(std::move(p));
   }
+  if (orphaned) {
+    plan->notes.push_back(fmt::format(
+        "{} value(s) of objects the object graph no longer holds (e.g. the optimizer slots of "
+        "dropped variables) dropped with them",
+        orphaned));
+  }
   std::sort(plan->tensors.begin(), plan->tensors.end(),
             [](const PlannedTensor& a, const PlannedTensor& b) { return a.name < b.name; });
-  plan->notes.push_back(
-      fmt::format("{} tensor(s) kept ({} renamed), {} dropped", kept.size(), renamed, dropped));
+  plan->notes.push_back(fmt::format("{} tensor(s) kept ({} renamed), {} dropped", kept.size(),
+                                    renamed, dropped + orphaned));
   return Status::OK();
 }
 

@@ -1,7 +1,7 @@
 #include "plan/object_graph.h"
 
+#include <algorithm>
 #include <deque>
-
 #include <map>
 #include <vector>
 
@@ -16,6 +16,8 @@ namespace tfckpt {
 namespace {
 
 using Graph = pb::TrackableObjectGraph;
+
+constexpr int kMaxDepth = 1000;
 
 Status Parse(const std::string& serialized, Graph* graph) {
   if (!graph->ParseFromString(serialized) || graph->nodes_size() == 0) {
@@ -36,49 +38,114 @@ Status Parse(const std::string& serialized, Graph* graph) {
       }
     }
   }
+  // Depth (breadth first from the root): TensorFlow's graphs are a few dozen objects deep; a
+  // graph far deeper is damaged, and would make every path quadratic in size.
+  std::vector<int> depth(graph->nodes_size(), -1);
+  std::deque<int> queue = {0};
+  depth[0] = 0;
+  while (!queue.empty()) {
+    int i = queue.front();
+    queue.pop_front();
+    for (const auto& c : graph->nodes(i).children()) {
+      if (depth[c.node_id()] >= 0) continue;
+      depth[c.node_id()] = depth[i] + 1;
+      if (depth[c.node_id()] > kMaxDepth) {
+        return Status::Corruption(
+            fmt::format("the object graph is more than {} objects deep; it is damaged", kMaxDepth));
+      }
+      queue.push_back(c.node_id());
+    }
+  }
   return Status::OK();
 }
 
-void CollectSubtree(const Graph& g, int node, std::vector<bool>* seen) {
-  if ((*seen)[node]) return;
-  (*seen)[node] = true;
-  for (const auto& c : g.nodes(node).children()) CollectSubtree(g, c.node_id(), seen);
+// Whether each node holds values or leads to some: through children, or as an optimizer through
+// a slot reference whose variable and slot both do. Worked backwards from the holders, so it
+// costs O(nodes + edges).
+std::vector<bool> HoldsValues(const Graph& g) {
+  const int n = g.nodes_size();
+  std::vector<bool> alive(n, false);
+  std::vector<std::vector<int>> parents(n);
+  struct Ref {
+    int optimizer, variable, slot;
+  };
+  std::vector<std::vector<Ref>> refs_of(n);  // by variable and by slot
+  std::vector<int> work;
+  for (int i = 0; i < n; i++) {
+    for (const auto& c : g.nodes(i).children()) parents[c.node_id()].push_back(i);
+    for (const auto& s : g.nodes(i).slot_variables()) {
+      Ref r{i, s.original_variable_node_id(), s.slot_variable_node_id()};
+      refs_of[r.variable].push_back(r);
+      if (r.slot != r.variable) refs_of[r.slot].push_back(r);
+    }
+    if (g.nodes(i).attributes_size() > 0 || g.nodes(i).has_registered_saver()) {
+      alive[i] = true;
+      work.push_back(i);
+    }
+  }
+  auto mark = [&](int i) {
+    if (!alive[i]) {
+      alive[i] = true;
+      work.push_back(i);
+    }
+  };
+  while (!work.empty()) {
+    int x = work.back();
+    work.pop_back();
+    for (int p : parents[x]) mark(p);
+    for (const Ref& r : refs_of[x]) {
+      if (alive[r.variable] && alive[r.slot]) mark(r.optimizer);
+    }
+  }
+  return alive;
 }
 
-// Keeps the objects reachable from the root (through children and slot references) and, with
-// `prune_valueless`, only those holding values or leading to some; renumbers the nodes.
-Status Compact(const Graph& g, bool prune_valueless, std::string* serialized) {
-  const int n = g.nodes_size();
-  std::vector<bool> reachable(n, false);
-  std::vector<int> stack = {0};
+void CollectSubtree(const Graph& g, int node, std::vector<bool>* seen) {
+  std::vector<int> stack = {node};
   while (!stack.empty()) {
     int i = stack.back();
     stack.pop_back();
-    if (reachable[i]) continue;
-    reachable[i] = true;
+    if ((*seen)[i]) continue;
+    (*seen)[i] = true;
     for (const auto& c : g.nodes(i).children()) stack.push_back(c.node_id());
-    for (const auto& s : g.nodes(i).slot_variables()) stack.push_back(s.slot_variable_node_id());
   }
-  std::vector<bool> keep = reachable;
-  if (prune_valueless) {
-    std::vector<bool> alive(n, false);
-    for (int i = 0; i < n; i++) {
-      alive[i] = g.nodes(i).attributes_size() > 0 || g.nodes(i).has_registered_saver();
+}
+
+// Keeps the objects reachable from the root (through children, and through the slot references
+// of kept optimizers to kept variables) and, with `prune_valueless`, only those holding values
+// or leading to some; renumbers the nodes.
+Status Compact(const Graph& g, bool prune_valueless, std::string* serialized) {
+  const int n = g.nodes_size();
+  std::vector<bool> alive =
+      prune_valueless ? HoldsValues(g) : std::vector<bool>(static_cast<size_t>(n), true);
+  std::vector<std::vector<std::pair<int, int>>> refs_by_variable(n);  // (optimizer, slot)
+  for (int i = 0; i < n; i++) {
+    for (const auto& s : g.nodes(i).slot_variables()) {
+      refs_by_variable[s.original_variable_node_id()].emplace_back(i, s.slot_variable_node_id());
     }
-    for (bool grew = true; grew;) {
-      grew = false;
-      for (int i = 0; i < n; i++) {
-        if (alive[i]) continue;
-        for (const auto& c : g.nodes(i).children()) alive[i] = alive[i] || alive[c.node_id()];
-        for (const auto& s : g.nodes(i).slot_variables()) {
-          alive[i] = alive[i] || alive[s.slot_variable_node_id()];
-        }
-        grew = grew || alive[i];
-      }
-    }
-    for (int i = 0; i < n; i++) keep[i] = reachable[i] && alive[i];
   }
+  std::vector<bool> keep(n, false);
+  std::vector<int> work;
+  auto visit = [&](int i) {
+    if (!keep[i] && alive[i]) {
+      keep[i] = true;
+      work.push_back(i);
+    }
+  };
   keep[0] = true;
+  work.push_back(0);
+  while (!work.empty()) {
+    int i = work.back();
+    work.pop_back();
+    for (const auto& c : g.nodes(i).children()) visit(c.node_id());
+    // Slots become reachable once both their optimizer and their variable are.
+    for (const auto& s : g.nodes(i).slot_variables()) {
+      if (keep[s.original_variable_node_id()]) visit(s.slot_variable_node_id());
+    }
+    for (const auto& [optimizer, slot] : refs_by_variable[i]) {
+      if (keep[optimizer]) visit(slot);
+    }
+  }
   std::vector<int> new_id(n, -1);
   int next = 0;
   for (int i = 0; i < n; i++) {
@@ -106,8 +173,8 @@ Status Compact(const Graph& g, bool prune_valueless, std::string* serialized) {
       r->set_original_variable_node_id(orig);
       r->set_slot_variable_node_id(slot);
     }
-    if (node->has_has_checkpoint_values()) {
-      node->mutable_has_checkpoint_values()->set_value(true);
+    if (prune_valueless && node->has_has_checkpoint_values()) {
+      node->mutable_has_checkpoint_values()->set_value(true);  // all that is left holds values
     }
   }
   if (!out.SerializeToString(serialized)) {
@@ -216,6 +283,24 @@ std::string ScopeObjectKey(std::string_view scope, const std::string& key) {
   if (slot == std::string::npos) return prefix + key;
   return prefix + key.substr(0, slot + kSlotMarker.size()) + prefix +
          key.substr(slot + kSlotMarker.size());
+}
+
+Status AttributeKeys(const std::string& serialized, std::set<std::string>* keys) {
+  Graph g;
+  TFCKPT_RETURN_IF_ERROR(Parse(serialized, &g));
+  for (const auto& node : g.nodes()) {
+    for (const auto& a : node.attributes()) keys->insert(a.checkpoint_key());
+  }
+  return Status::OK();
+}
+
+std::optional<std::string> OwningAttribute(const std::set<std::string>& keys,
+                                           const std::string& tensor_key) {
+  for (size_t n = tensor_key.size(); n > 0; n--) {
+    auto it = keys.find(tensor_key.substr(0, n));
+    if (it != keys.end()) return *it;
+  }
+  return std::nullopt;
 }
 
 Status SaveCounterKeys(const std::string& serialized, std::vector<std::string>* keys) {
@@ -381,12 +466,101 @@ Status AddChild(Graph* g, int parent, const std::string& escaped_name, int child
 
 }  // namespace
 
+namespace {
+
+// Objects' paths as TensorFlow names them in keys: breadth first from the root along children,
+// then slot variables as VARIABLE/.OPTIMIZER_SLOT/OPTIMIZER/SLOT; nullopt for objects not reached.
+struct ObjectPaths {
+  std::vector<std::optional<std::string>> path;
+  std::vector<int> parent;              // the object the path passes through last, or -1
+  std::vector<std::string> local_name;  // the name under `parent`
+};
+
+Status ComputePaths(const Graph& g, size_t serialized_size, ObjectPaths* out) {
+  const int n = g.nodes_size();
+  // Paths of a sound graph are about as long as its keys; a damaged one could make them quadratic.
+  const size_t budget = (size_t{64} << 20) + 16 * serialized_size;
+  size_t used = 0;
+  out->path.assign(n, std::nullopt);
+  out->parent.assign(n, -1);
+  out->local_name.assign(n, "");
+  auto set = [&](int i, std::string p) {
+    used += p.size();
+    out->path[i] = std::move(p);
+    return used <= budget;
+  };
+  out->path[0] = "";
+  std::deque<int> queue = {0};
+  while (!queue.empty()) {
+    int i = queue.front();
+    queue.pop_front();
+    for (const auto& c : g.nodes(i).children()) {
+      if (out->path[c.node_id()]) continue;
+      out->parent[c.node_id()] = i;
+      out->local_name[c.node_id()] = c.local_name();
+      if (!set(c.node_id(),
+               (i == 0 ? "" : *out->path[i] + "/") + EscapeLocalName(c.local_name()))) {
+        return Status::Corruption("the object graph's paths are absurdly long; it is damaged");
+      }
+      queue.push_back(c.node_id());
+    }
+  }
+  for (int i = 0; i < n; i++) {
+    if (!out->path[i]) continue;
+    for (const auto& s : g.nodes(i).slot_variables()) {
+      int v = s.original_variable_node_id(), slot = s.slot_variable_node_id();
+      if (out->path[slot] || !out->path[v]) continue;
+      if (!set(slot, *out->path[v] + std::string(kSlotMarker) + *out->path[i] + "/" +
+                         EscapeLocalName(s.slot_name()))) {
+        return Status::Corruption("the object graph's paths are absurdly long; it is damaged");
+      }
+    }
+  }
+  return Status::OK();
+}
+
+// An object path as --rename takes it: local names escaped as in keys ('.' as "..", '/' as
+// ".S"), joined by '/'; "" is the root.
+Status CheckObjectPath(const std::string& path) {
+  if (path.empty()) return Status::OK();
+  bool empty_part =
+      path.front() == '/' || path.back() == '/' || path.find("//") != std::string::npos;
+  bool bad_dot = false;
+  for (size_t i = 0; i < path.size(); i++) {
+    if (path[i] != '.') continue;
+    if (i + 1 < path.size() && (path[i + 1] == '.' || path[i + 1] == 'S')) {
+      i++;
+    } else {
+      bad_dot = true;
+    }
+  }
+  if (empty_part || bad_dot) {
+    return Status::InvalidArgument(fmt::format(
+        "'{}' is not an object path: write local names as keys do, joined by '/', with '.' "
+        "doubled ('a.b' as 'a..b') and a '/' inside a name as '.S' (see `tfckpt ls --objects`)",
+        path));
+  }
+  return Status::OK();
+}
+
+}  // namespace
+
 Status MoveObjects(const std::string& serialized,
                    const std::vector<std::pair<std::string, std::string>>& moves,
                    std::string* rewritten, std::map<std::string, std::string>* renamed) {
   Graph g;
   TFCKPT_RETURN_IF_ERROR(Parse(serialized, &g));
+  for (const auto& node : g.nodes()) {
+    if (node.has_registered_saver()) {
+      return Status::InvalidArgument(fmt::format(
+          "the checkpoint holds an object saved by the registered saver '{}', which names its "
+          "own keys; its objects cannot be moved",
+          node.registered_saver().name()));
+    }
+  }
   for (const auto& [from, to] : moves) {
+    TFCKPT_RETURN_IF_ERROR(CheckObjectPath(from));
+    TFCKPT_RETURN_IF_ERROR(CheckObjectPath(to));
     const int node = Resolve(g, from);
     if (node < 0) {
       return Status::InvalidArgument(fmt::format(
@@ -404,11 +578,21 @@ Status MoveObjects(const std::string& serialized,
     if (from.empty()) {
       auto* children = g.mutable_nodes(0)->mutable_children();
       for (int i = children->size() - 1; i >= 0; i--) {
-        if (children->Get(i).local_name() == "save_counter") continue;
+        // save_counter stays with the root, and so do edges back to the root itself.
+        if (children->Get(i).local_name() == "save_counter" || children->Get(i).node_id() == 0) {
+          continue;
+        }
         edges.insert(edges.begin(), {children->Get(i).local_name(), children->Get(i).node_id()});
         children->DeleteSubrange(i, 1);
       }
     } else {
+      const auto& moved = g.nodes(node);
+      if (to.empty() && (moved.attributes_size() > 0 || moved.slot_variables_size() > 0)) {
+        return Status::InvalidArgument(fmt::format(
+            "the object at '{}' holds values itself, so it cannot be dissolved into the root "
+            "('{}/=/' lifts its children); move it under a name instead, e.g. '{}/=x/'",
+            from, from, from));
+      }
       auto [parent_path, last] = SplitParent(from);
       auto* children = g.mutable_nodes(Resolve(g, parent_path))->mutable_children();
       for (int i = 0; i < children->size(); i++) {
@@ -439,33 +623,13 @@ Status MoveObjects(const std::string& serialized,
       TFCKPT_RETURN_IF_ERROR(AddChild(&g, Ensure(&g, parent_path), last, node, to));
     }
   }
-  // Key every value as TensorFlow does: breadth first from the root, then slot variables.
-  const int n = g.nodes_size();
-  std::vector<std::optional<std::string>> path(n);
-  path[0] = "";
-  std::deque<int> queue = {0};
-  while (!queue.empty()) {
-    int i = queue.front();
-    queue.pop_front();
-    for (const auto& c : g.nodes(i).children()) {
-      if (path[c.node_id()]) continue;
-      path[c.node_id()] = (i == 0 ? "" : *path[i] + "/") + EscapeLocalName(c.local_name());
-      queue.push_back(c.node_id());
-    }
-  }
-  for (int i = 0; i < n; i++) {
-    if (!path[i]) continue;
-    for (const auto& s : g.nodes(i).slot_variables()) {
-      int v = s.original_variable_node_id(), slot = s.slot_variable_node_id();
-      if (path[slot] || !path[v]) continue;
-      path[slot] =
-          *path[v] + std::string(kSlotMarker) + *path[i] + "/" + EscapeLocalName(s.slot_name());
-    }
-  }
-  for (int i = 1; i < n; i++) {
-    if (!path[i]) continue;  // unreachable now: dropped by Compact below
+  // Key every value as TensorFlow does.
+  ObjectPaths paths;
+  TFCKPT_RETURN_IF_ERROR(ComputePaths(g, serialized.size(), &paths));
+  for (int i = 1; i < g.nodes_size(); i++) {
+    if (!paths.path[i]) continue;  // unreachable now: dropped by Compact below
     for (auto& a : *g.mutable_nodes(i)->mutable_attributes()) {
-      std::string key = *path[i] + "/.ATTRIBUTES/" + EscapeLocalName(a.name());
+      std::string key = *paths.path[i] + "/.ATTRIBUTES/" + EscapeLocalName(a.name());
       (*renamed)[a.checkpoint_key()] = key;
       a.set_checkpoint_key(key);
     }
@@ -488,11 +652,23 @@ Status ReadObjectGraph(const Checkpoint& ckpt, ObjectGraph* graph) {
   Status parsed = Parse(bytes, &g);
   if (!parsed.ok())
     return Status::Corruption(fmt::format("{}: {}", ckpt.prefix(), parsed.message()));
+  ObjectPaths paths;
+  Status computed = ComputePaths(g, bytes.size(), &paths);
+  if (!computed.ok()) {
+    return Status::Corruption(fmt::format("{}: {}", ckpt.prefix(), computed.message()));
+  }
+  std::vector<bool> holds = HoldsValues(g);
   graph->nodes.assign(g.nodes_size(), ObjectNode());
   for (int i = 0; i < g.nodes_size(); i++) {
     ObjectNode& node = graph->nodes[i];
-    for (const auto& c : g.nodes(i).children())
+    node.reached = paths.path[i].has_value();
+    node.path = paths.path[i].value_or("");
+    node.parent = paths.parent[i];
+    node.local_name = paths.local_name[i];
+    node.holds_values = holds[i];
+    for (const auto& c : g.nodes(i).children()) {
       node.children.emplace_back(c.local_name(), c.node_id());
+    }
     for (const auto& a : g.nodes(i).attributes()) {
       node.attributes.push_back({a.name(), a.full_name(), a.checkpoint_key()});
     }
@@ -501,33 +677,19 @@ Status ReadObjectGraph(const Checkpoint& ckpt, ObjectGraph* graph) {
           {s.original_variable_node_id(), s.slot_name(), s.slot_variable_node_id()});
     }
   }
-  // Paths: breadth first from the root, as TensorFlow names keys; then slot variables, which
-  // hang off their optimizer, get "VARIABLE/.OPTIMIZER_SLOT/OPTIMIZER/SLOT".
-  std::vector<bool> named(g.nodes_size(), false);
-  std::deque<int> queue = {0};
-  named[0] = true;
-  while (!queue.empty()) {
-    int i = queue.front();
-    queue.pop_front();
-    for (const auto& [name, child] : graph->nodes[i].children) {
-      if (named[child]) continue;
-      named[child] = true;
-      graph->nodes[child].parent = i;
-      graph->nodes[child].local_name = name;
-      const std::string& parent = graph->nodes[i].path;
-      graph->nodes[child].path = (parent.empty() ? "" : parent + "/") + EscapeLocalName(name);
-      queue.push_back(child);
-    }
-  }
-  for (const ObjectNode& node : graph->nodes) {
-    for (const ObjectSlot& s : node.slots) {
-      if (named[s.slot]) continue;
-      named[s.slot] = true;
-      graph->nodes[s.slot].path = graph->nodes[s.variable].path + std::string(kSlotMarker) +
-                                  node.path + "/" + EscapeLocalName(s.slot_name);
-    }
-  }
   return Status::OK();
+}
+
+std::vector<const TensorInfo*> AttributeTensors(const Checkpoint& ckpt,
+                                                const ObjectAttribute& attribute) {
+  const std::string& key = attribute.checkpoint_key;
+  if (const TensorInfo* t = ckpt.Find(key)) return {t};
+  std::vector<const TensorInfo*> out;
+  const auto& all = ckpt.tensors();
+  auto it = std::lower_bound(all.begin(), all.end(), key,
+                             [](const TensorInfo& t, const std::string& k) { return t.name < k; });
+  for (; it != all.end() && it->name.compare(0, key.size(), key) == 0; ++it) out.push_back(&*it);
+  return out;
 }
 
 std::string ObjectGraphJson(const Checkpoint& ckpt, const ObjectGraph& g) {
@@ -539,7 +701,7 @@ std::string ObjectGraphJson(const Checkpoint& ckpt, const ObjectGraph& g) {
     const ObjectNode& node = g.nodes[i];
     nlohmann::ordered_json j;
     j["id"] = i;
-    j["path"] = node.path;
+    j["path"] = node.reached ? nlohmann::ordered_json(node.path) : nlohmann::ordered_json();
     nlohmann::ordered_json children = nlohmann::ordered_json::array();
     for (const auto& [name, c] : node.children) children.push_back({{"name", name}, {"node", c}});
     j["children"] = std::move(children);
@@ -549,9 +711,17 @@ std::string ObjectGraphJson(const Checkpoint& ckpt, const ObjectGraph& g) {
       aj["name"] = a.name;
       aj["full_name"] = a.full_name;
       aj["key"] = a.checkpoint_key;
-      if (const TensorInfo* t = ckpt.Find(a.checkpoint_key)) {
-        aj["dtype"] = DTypeName(t->dtype);
-        aj["shape"] = t->shape;
+      std::vector<const TensorInfo*> values = AttributeTensors(ckpt, a);
+      if (values.size() == 1 && values[0]->name == a.checkpoint_key) {
+        aj["dtype"] = DTypeName(values[0]->dtype);
+        aj["shape"] = values[0]->shape;
+      } else {
+        nlohmann::ordered_json tensors = nlohmann::ordered_json::array();
+        for (const TensorInfo* t : values) {
+          tensors.push_back(
+              {{"key", t->name}, {"dtype", DTypeName(t->dtype)}, {"shape", t->shape}});
+        }
+        aj["tensors"] = std::move(tensors);
       }
       attrs.push_back(std::move(aj));
     }

@@ -15,6 +15,7 @@
 #include <utility>
 #include <vector>
 
+#include "tfckpt/objects.h"
 #include "tfckpt/status.h"
 
 namespace tfckpt {
@@ -59,12 +60,17 @@ Status MoveObjects(const std::string& serialized,
                    const std::vector<std::pair<std::string, std::string>>& moves,
                    std::string* rewritten, std::map<std::string, std::string>* renamed);
 
-// One local name escaped as TensorFlow writes it in checkpoint keys ('.' -> "..", '/' -> ".S").
-std::string EscapeLocalName(std::string_view name);
-
 // The key a value of a checkpoint gets when its root becomes the child `scope` of a new root:
 // the object path is prefixed, and so is the optimizer path inside a slot variable's key.
 std::string ScopeObjectKey(std::string_view scope, const std::string& key);
+
+// The checkpoint keys every attribute of the graph names.
+Status AttributeKeys(const std::string& serialized, std::set<std::string>* keys);
+
+// The attribute key among `keys` that a tensor key belongs to: the key itself, or the longest
+// one it extends (a value TensorFlow saves as several tensors, "KEY-keys" and "KEY-values").
+std::optional<std::string> OwningAttribute(const std::set<std::string>& keys,
+                                           const std::string& tensor_key);
 
 // The checkpoint keys of the root's "save_counter" child.
 Status SaveCounterKeys(const std::string& serialized, std::vector<std::string>* keys);

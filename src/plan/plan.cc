@@ -314,8 +314,9 @@ Status NameView::FullNames(const Checkpoint& ckpt, const std::string& label, Nam
   for (const auto& [full, keys] : keys_of) {
     if (keys.size() > 1) {
       view->ambiguous_[full] = fmt::format(
-          "the full name '{}' belongs to {} tensors of {} ('{}'), so it does not say which; "
-          "map them by key (transfer --tf2-names keys) or rename them apart first (tfckpt edit)",
+          "the full name '{}' belongs to {} tensors of {} ('{}'), so it cannot say which one "
+          "is meant; give the variables distinct names (tf.Variable(..., name=...)) and save "
+          "again, or map them by key (transfer --tf2-names keys)",
           full, keys.size(), label, fmt::join(keys, "', '"));
     }
   }

@@ -57,7 +57,7 @@ void CheckPair(const std::string& target, const TensorInfo* t, const std::string
 }  // namespace
 
 Status PlanTransfer(const TransferOptions& options, const std::string& output, Plan* plan) {
-  plan->operation = "transfer";
+  if (plan->operation.empty()) plan->operation = "transfer";
   plan->output = output;
   if (options.groups.empty()) {
     return Status::InvalidArgument("transfer needs at least one --from SRC with --map CKPT=TARGET");
@@ -241,9 +241,16 @@ Status PlanTransfer(const TransferOptions& options, const std::string& output, P
     }
   }
   if (!errors.empty()) {
+    // One line per problem, each once (an ambiguous name is met once per use).
+    std::vector<std::string> unique;
+    std::set<std::string> seen;
+    for (std::string& e : errors) {
+      if (seen.insert(e).second) unique.push_back(std::move(e));
+    }
     return Status::InvalidArgument(
-        fmt::format("the transfer cannot be done ({} problem{}); nothing was written:\n  {}",
-                    errors.size(), errors.size() == 1 ? "" : "s", fmt::join(errors, "\n  ")));
+        fmt::format("{} cannot be done ({} problem{}); nothing was written:\n  {}",
+                    plan->operation == "transfer" ? "the transfer" : "`" + plan->operation + "`",
+                    unique.size(), unique.size() == 1 ? "" : "s", fmt::join(unique, "\n  ")));
   }
   if (into >= 0) TFCKPT_RETURN_IF_ERROR(CheckOutputIsNotAnInput(*plan));
 
@@ -342,8 +349,21 @@ Status PlanToTf1(const std::string& source, const std::string& output, Plan* pla
   TransferOptions options;
   options.groups.push_back({source, {{"/", "/"}}});
   options.tf2_names = Tf2Names::kFullNames;
-  TFCKPT_RETURN_IF_ERROR(PlanTransfer(options, output, plan));
   plan->operation = "convert --to-tf1";
+  TFCKPT_RETURN_IF_ERROR(PlanTransfer(options, output, plan));
+  // Say what has no full name and so no place in a name-based checkpoint.
+  std::set<std::string> written;
+  for (const PlannedTensor& t : plan->tensors) written.insert(t.pieces[0].tensor->name);
+  std::vector<std::string> left;
+  for (const TensorInfo& t : plan->sources[0].ckpt->tensors()) {
+    if (t.name != kObjectGraphKey && !written.count(t.name)) left.push_back(PrintableKey(t.name));
+  }
+  if (!left.empty()) {
+    plan->notes.push_back(fmt::format(
+        "{} tensor(s) without a full name left out (TF1 names only variables): {}{}", left.size(),
+        fmt::join(left.begin(), left.begin() + std::min<size_t>(left.size(), 5), ", "),
+        left.size() > 5 ? ", ..." : ""));
+  }
   return Status::OK();
 }
 
@@ -361,8 +381,8 @@ Status PlanToTf2(const std::string& source, const std::string& tf2_template,
   options.into = tf2_template;
   options.groups.push_back({source, {}});
   options.tf2_names = Tf2Names::kFullNames;
-  TFCKPT_RETURN_IF_ERROR(PlanTransfer(options, output, plan));
   plan->operation = "convert --to-tf2";
+  TFCKPT_RETURN_IF_ERROR(PlanTransfer(options, output, plan));
   return Status::OK();
 }
 

@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+import conftest
 import ops_testlib as ops
 import tfckpt_testlib as lib
 
@@ -170,6 +171,16 @@ def test_merge_tf2_object_graphs(tfckpt, tmp_path, tf2_dir, saved_model_dir, whi
         graph = "_CHECKPOINTABLE_OBJECT_GRAPH"
         assert sorted(got) == sorted(want)
         ops.assert_same_tensors(got, want, names=[n for n in want if n != graph])
+        # one object graph holds both: TF restores each part through it
+        model, optimizer = conftest.make_tf2_objects()
+        conftest._train_step(model, optimizer)  # creates the slots; restore overwrites them
+        half = conftest._HalfPlus()
+        tf.train.Checkpoint(model=model, optimizer=optimizer, scale=half.scale,
+                            offset=half.offset, table=half.table).restore(out).assert_consumed()
+        ops.assert_array_identical(model.kernel.numpy(), want["model/kernel/.ATTRIBUTES/"
+                                                               "VARIABLE_VALUE"][2], "kernel")
+        ops.assert_array_identical(half.table.numpy(), want["table/.ATTRIBUTES/"
+                                                            "VARIABLE_VALUE"][2], "table")
     ops.assert_unchanged(before, a, b)
 
 

@@ -527,6 +527,100 @@ def _rename_attr(holder, old, new):
     return {"model": holder.model, "optimizer": holder.optimizer}
 
 
+def test_tf2_moving_a_lookup_table_moves_its_tensors(tfckpt, tmp_path):
+    """A MutableHashTable is one attribute saved as two tensors ("...-keys", "...-values")."""
+    def holder(seed):
+        h = tf.Module()
+        h.tab = tf.lookup.experimental.MutableHashTable(tf.string, tf.int64, default_value=-1)
+        h.tab.insert(tf.constant([b"a", b"b"]), tf.constant([seed, seed + 1], tf.int64))
+        h.v = tf.Variable(float(seed))
+        return h
+    src = tf.train.Checkpoint(h=holder(1)).save(str(tmp_path / "a" / "ck"))
+    assert [k for k in _keys(src) if "table-" in k], _keys(src)
+    out = str(tmp_path / "out" / "ck")
+    tfckpt.run("edit", src, "-o", out, "--rename", "h/=g/")
+    fresh = holder(5)
+    tf.train.Checkpoint(g=fresh).restore(out).assert_consumed()
+    assert fresh.tab.lookup(tf.constant([b"a", b"b"])).numpy().tolist() == [1, 2]
+    assert fresh.v.numpy() == 1.0
+    want = tf.train.Checkpoint(g=fresh).save(str(tmp_path / "tf" / "ck"))
+    assert _keys(out) == _keys(want)
+    text = tfckpt.run("ls", "--objects", out).out
+    assert "-keys string" in text and "-values int64" in text, text
+
+
+def test_tf2_names_with_dots_are_escaped_as_in_keys(tfckpt, tmp_path):
+    h = tf.Module()
+    h.d = {"a.b": tf.Variable(1.0), "x/y": tf.Variable(2.0)}
+    src = tf.train.Checkpoint(m=h).save(str(tmp_path / "a" / "ck"))
+    assert "m/d/a..b/.ATTRIBUTES/VARIABLE_VALUE" in _keys(src)  # TensorFlow's escaping
+    out = tmp_path / "out"
+    proc = tfckpt.run("edit", src, "-o", out / "ck", "--rename", "m/d/a.b/=m/d/c/", expect_rc=2)
+    assert "not an object path" in proc.err and "a..b" in proc.err, proc.err
+    tfckpt.run("edit", src, "-o", out / "ck", "--rename", "m/d/a..b/=m/d/c.Sd/")
+    fresh = tf.Module()
+    fresh.d = {"c/d": tf.Variable(0.0), "x/y": tf.Variable(0.0)}
+    tf.train.Checkpoint(m=fresh).restore(str(out / "ck")).assert_consumed()
+    assert fresh.d["c/d"].numpy() == 1.0 and fresh.d["x/y"].numpy() == 2.0
+    want = tf.train.Checkpoint(m=fresh).save(str(tmp_path / "tf" / "ck"))
+    assert _keys(str(out / "ck")) == _keys(want)
+    assert "x.Sy" in tfckpt.run("ls", "--objects", out / "ck").out
+
+
+@pytest.mark.parametrize("rule, message", [
+    ("model/w/=/", "holds values itself"),
+    ("model//=x/", "not an object path"),
+    ("model/=x//y/", "not an object path"),
+    ("model/nothing/=x/", "no object at 'model/nothing'"),
+    ("model/=optimizer/", "already an object at 'optimizer'"),
+])
+def test_tf2_renames_that_cannot_be_done_say_why(tfckpt, tmp_path, rule, message):
+    h = _trained_module(1, 2)
+    src = tf.train.Checkpoint(model=h.model, optimizer=h.optimizer).save(str(tmp_path / "a" / "ck"))
+    out = tmp_path / "out"
+    proc = tfckpt.run("edit", src, "-o", out / "ck", "--rename", rule, expect_rc=2)
+    assert message in proc.err, proc.err
+    assert not out.exists()
+
+
+def test_tf2_dropping_a_variable_drops_its_slots(tfckpt, tmp_path):
+    h = _trained_module(3, 4)
+    src = tf.train.Checkpoint(model=h.model, optimizer=h.optimizer).save(str(tmp_path / "a" / "ck"))
+    out = str(tmp_path / "out" / "ck")
+    proc = tfckpt.run("edit", src, "-o", out, "--drop", r"^model/b/\.ATTRIBUTES/")
+    assert "no longer holds" in proc.out, proc.out
+    assert not [k for k in _keys(out) if k.startswith("model/b/")], _keys(out)
+    fresh = _trained_module(6, 4)
+    del fresh.model.b
+    tf.train.Checkpoint(model=fresh.model, optimizer=fresh.optimizer).restore(
+        out).assert_consumed()
+    opt = fresh.optimizer
+    ops.assert_array_identical(fresh.model.w.numpy(), h.model.w.numpy(), "w")
+    ops.assert_array_identical(opt.get_slot(fresh.model.w, "m").numpy(),
+                               h.optimizer.get_slot(h.model.w, "m").numpy(), "w/m")
+    want = tf.train.Checkpoint(model=fresh.model, optimizer=fresh.optimizer).save(
+        str(tmp_path / "tf" / "ck"))
+    assert _keys(out) == _keys(want)
+
+
+def test_ls_objects_of_a_damaged_deep_graph_fails_cleanly(tfckpt, tmp_path):
+    """A chain of 100,000 objects (TensorFlow's graphs are a few dozen deep) is refused quickly,
+    without running out of stack or memory."""
+    g = trackable_object_graph_pb2.TrackableObjectGraph()
+    n = 100_000
+    for i in range(n):
+        node = g.nodes.add()
+        if i + 1 < n:
+            node.children.add(node_id=i + 1, local_name="c")
+    g.nodes[n - 1].attributes.add(name="VARIABLE_VALUE", checkpoint_key="v")
+    prefix = str(tmp_path / "deep")
+    tf.raw_ops.SaveV2(prefix=prefix, tensor_names=[GRAPH_KEY, "v"], shape_and_slices=["", ""],
+                      tensors=[tf.constant(g.SerializeToString()), tf.constant(1.0)])
+    proc = tfckpt.run("ls", "--objects", prefix, expect_rc=2)
+    assert "objects deep" in proc.err, proc.err
+    tfckpt.run("merge", "a=" + prefix, "-o", tmp_path / "m" / "ck", expect_rc=2)
+
+
 # ---------------------------------------------------------------------------------------------
 # the Python package
 # ---------------------------------------------------------------------------------------------

@@ -1,7 +1,5 @@
 // tfckpt ls: list a checkpoint's tensors, or (--objects) the object tree of a TF2 checkpoint.
 
-#include <functional>
-
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
@@ -20,92 +18,104 @@ struct LsArgs {
   std::string filter;
 };
 
-std::string Describe(const Checkpoint& ckpt, const std::string& key) {
-  const TensorInfo* t = ckpt.Find(key);
-  if (t == nullptr) return "(missing from the index)";
-  return fmt::format("{} {}", DTypeName(t->dtype), ShapeToString(t->shape));
+// "float32 [3,4]", or for a value held in several tensors (a lookup table) each of them.
+std::string Describe(const Checkpoint& ckpt, const ObjectAttribute& a) {
+  std::vector<const TensorInfo*> values = AttributeTensors(ckpt, a);
+  if (values.empty()) return "(missing from the index)";
+  if (values.size() == 1 && values[0]->name == a.checkpoint_key) {
+    return fmt::format("{} {}", DTypeName(values[0]->dtype), ShapeToString(values[0]->shape));
+  }
+  std::vector<std::string> parts;
+  for (const TensorInfo* t : values) {
+    parts.push_back(fmt::format("{} {} {}", t->name.substr(a.checkpoint_key.size()),
+                                DTypeName(t->dtype), ShapeToString(t->shape)));
+  }
+  return fmt::format("{{{}}}", fmt::join(parts, ", "));
 }
 
-// The object tree, depth first in child order. An object reached again is shown as a reference;
-// objects with no value anywhere below them are counted, not shown.
+// The object tree, depth first in child order, each object under the path its keys are named
+// by (escaped as in keys); other edges to it are shown as references. Objects with no value
+// anywhere below them are counted, not shown.
 void RunLsObjects(const Checkpoint& ckpt, const ObjectGraph& g, bool json) {
-  const int n = static_cast<int>(g.nodes.size());
-  std::vector<bool> has_value(n, false);
-  for (int i = 0; i < n; i++) has_value[i] = !g.nodes[i].attributes.empty();
-  for (bool grew = true; grew;) {
-    grew = false;
-    for (int i = 0; i < n; i++) {
-      if (has_value[i]) continue;
-      for (const auto& [name, c] : g.nodes[i].children) has_value[i] = has_value[i] || has_value[c];
-      for (const ObjectSlot& s : g.nodes[i].slots) has_value[i] = has_value[i] || has_value[s.slot];
-      grew = grew || has_value[i];
-    }
+  if (json) {
+    fmt::print("{}\n", ObjectGraphJson(ckpt, g));
+    return;
   }
+  const int n = static_cast<int>(g.nodes.size());
   // Slots by the variable they belong to: (optimizer node, slot).
   std::vector<std::vector<std::pair<int, const ObjectSlot*>>> slots_of(n);
   for (int i = 0; i < n; i++) {
     for (const ObjectSlot& s : g.nodes[i].slots) slots_of[s.variable].emplace_back(i, &s);
   }
-  if (json) {
-    fmt::print("{}\n", ObjectGraphJson(ckpt, g));
-    return;
-  }
-  std::string out = "(root)\n";
-  std::vector<bool> shown(n, false);
-  int hidden = 0;
-  shown[0] = true;
-  // Lines under a node: its attributes, then its slots, then its children.
   auto value_text = [&](const ObjectAttribute& a) {
-    std::string text = Describe(ckpt, a.checkpoint_key);
+    std::string text = Describe(ckpt, a);
     if (!a.full_name.empty()) text += fmt::format("  ({})", a.full_name);
     return text;
   };
-  std::function<void(int, const std::string&)> walk = [&](int i, const std::string& indent) {
-    const ObjectNode& node = g.nodes[i];
-    struct Line {
-      std::string head;
-      int child = -1;  // a child to descend into after the head
-    };
+  auto path_text = [&](int i) {
+    return g.nodes[i].path.empty() ? std::string("(root)") : g.nodes[i].path;
+  };
+  // One line per entry: a slot, a reference, or an object to descend into.
+  struct Line {
+    std::string head;
+    int child = -1;
+  };
+  auto lines_of = [&](int i, std::vector<bool>* hidden) {
     std::vector<Line> lines;
     for (const auto& [optimizer, s] : slots_of[i]) {
-      std::string text =
-          fmt::format("slot {} of {}", s->slot_name,
-                      g.nodes[optimizer].path.empty() ? "(root)" : g.nodes[optimizer].path);
-      for (const ObjectAttribute& a : g.nodes[s->slot].attributes) {
-        text += ": " + value_text(a);
-      }
+      std::string text = fmt::format("slot {} of {}", s->slot_name, path_text(optimizer));
+      for (const ObjectAttribute& a : g.nodes[s->slot].attributes) text += ": " + value_text(a);
       lines.push_back({text});
     }
-    for (const auto& [name, c] : node.children) {
-      if (!has_value[c]) {
-        hidden++;
+    for (const auto& [name, c] : g.nodes[i].children) {
+      std::string escaped = EscapeLocalName(name);
+      if (!g.nodes[c].holds_values) {
+        (*hidden)[c] = true;
         continue;
       }
-      if (shown[c] || g.nodes[c].parent != i || g.nodes[c].local_name != name) {
-        // Shown where its path (the one its keys are named by) leads.
-        lines.push_back(
-            {fmt::format("{} -> {}", name, g.nodes[c].path.empty() ? "(root)" : g.nodes[c].path)});
+      if (g.nodes[c].parent != i || g.nodes[c].local_name != name) {
+        lines.push_back({fmt::format("{} -> {}", escaped, path_text(c))});
         continue;
       }
-      shown[c] = true;
       const auto& attrs = g.nodes[c].attributes;
-      std::string head = name;
+      std::string head = escaped;
       if (attrs.size() == 1 && attrs[0].name == "VARIABLE_VALUE") {
         head += ": " + value_text(attrs[0]);
       } else {
-        for (const ObjectAttribute& a : attrs)
+        for (const ObjectAttribute& a : attrs) {
           head += fmt::format(" [{}: {}]", a.name, value_text(a));
+        }
       }
       lines.push_back({head, c});
     }
-    for (size_t k = 0; k < lines.size(); k++) {
-      bool last = k + 1 == lines.size();
-      out += indent + (last ? "└─ " : "├─ ") + lines[k].head + "\n";
-      if (lines[k].child >= 0) walk(lines[k].child, indent + (last ? "   " : "│  "));
-    }
+    return lines;
   };
-  walk(0, "");
-  if (hidden) out += fmt::format("({} object(s) without values not shown)\n", hidden);
+  std::string out = "(root)\n";
+  std::vector<bool> hidden(n, false);
+  struct Frame {
+    std::vector<Line> lines;
+    size_t next = 0;
+    std::string indent;
+  };
+  std::vector<Frame> stack;
+  stack.push_back({lines_of(0, &hidden), 0, ""});
+  while (!stack.empty()) {
+    Frame& f = stack.back();
+    if (f.next == f.lines.size()) {
+      stack.pop_back();
+      continue;
+    }
+    const Line line = f.lines[f.next++];
+    const bool last = f.next == f.lines.size();
+    out += f.indent + (last ? "└─ " : "├─ ") + line.head + "\n";
+    if (line.child >= 0) {
+      std::string indent = f.indent + (last ? "   " : "│  ");
+      stack.push_back({lines_of(line.child, &hidden), 0, std::move(indent)});
+    }
+  }
+  int hidden_count = 0;
+  for (int i = 0; i < n; i++) hidden_count += hidden[i] ? 1 : 0;
+  if (hidden_count) out += fmt::format("({} object(s) without values not shown)\n", hidden_count);
   fmt::print("{}", out);
 }
 

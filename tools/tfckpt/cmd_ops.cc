@@ -228,7 +228,7 @@ void RegisterEdit(CLI::App& app) {
   AddCommon(cmd, args.get());
   cmd->add_option("--rename", args->rename,
                   "OLD=NEW: scope/=other/, /=scope/, scope/=/ or a=b; the first rule that "
-                  "matches a name applies")
+                  "matches a name applies (TF2: object paths, moved one rule after another)")
       ->expected(1)
       ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
   cmd->add_option("--keep", args->keep, "Keep only names matching this regex (repeatable)")
@@ -490,6 +490,11 @@ void RegisterConvert(CLI::App& app) {
       ReportError(Status::InvalidArgument("convert needs an output: OUT or -o OUT"));
       return;
     }
+    if (!args->to_tf2_flag && !args->to_tf2.empty()) {
+      ReportError(Status::InvalidArgument(
+          "--template goes with --to-tf2: tfckpt convert --to-tf2 --template TF2_CKPT SRC -o OUT"));
+      return;
+    }
     if (args->to_tf2_flag && args->to_tf2.empty()) {
       ReportError(Status::InvalidArgument(
           "--to-tf2 needs --template TF2_CKPT: a TF2 checkpoint (or SavedModel) of the model, "
@@ -510,7 +515,7 @@ void RegisterConvert(CLI::App& app) {
       common.no_sync = args->no_sync;
       common.dry_run = args->dry_run;
       Plan plan;
-      Status s = args->to_tf1 && !args->to_tf2.empty()
+      Status s = args->to_tf1 && args->to_tf2_flag
                      ? Status::InvalidArgument("give --to-tf1 or --to-tf2, not both")
                  : args->to_tf1 ? PlanToTf1(args->src, output, &plan)
                                 : PlanToTf2(args->src, args->to_tf2, output, &plan);
