@@ -327,30 +327,30 @@ Status PlanTransfer(const TransferOptions& options, const std::string& output, P
 
 namespace {
 
-// Whether the checkpoint at `path` is object-based (TF2).
-Status IsTf2(const std::string& path, bool* tf2) {
-  std::unique_ptr<Checkpoint> ckpt;
-  TFCKPT_RETURN_IF_ERROR(Checkpoint::Open(path, &ckpt));
-  *tf2 = ckpt->Find(kObjectGraphKey) != nullptr;
-  return Status::OK();
+// PlanTransfer for a conversion whose first input (the TF2 source, or the TF2 template) must be
+// object-based: when it is not, that is the problem to report, whatever else the plan found.
+Status PlanConversion(const TransferOptions& options, const std::string& output,
+                      const std::string& not_object_based, Plan* plan) {
+  Status s = PlanTransfer(options, output, plan);
+  if (!plan->sources.empty() && plan->sources[0].ckpt->Find(kObjectGraphKey) == nullptr) {
+    return Status::InvalidArgument(not_object_based);
+  }
+  return s;
 }
 
 }  // namespace
 
 Status PlanToTf1(const std::string& source, const std::string& output, Plan* plan) {
-  bool tf2 = false;
-  TFCKPT_RETURN_IF_ERROR(IsTf2(source, &tf2));
-  if (!tf2) {
-    return Status::InvalidArgument(fmt::format(
-        "{} is already name-based (a TF1 checkpoint: no object graph); --to-tf1 converts "
-        "object-based TF2 checkpoints",
-        source));
-  }
   TransferOptions options;
   options.groups.push_back({source, {{"/", "/"}}});
   options.tf2_names = Tf2Names::kFullNames;
   plan->operation = "convert --to-tf1";
-  TFCKPT_RETURN_IF_ERROR(PlanTransfer(options, output, plan));
+  TFCKPT_RETURN_IF_ERROR(PlanConversion(
+      options, output,
+      fmt::format("{} is already name-based (a TF1 checkpoint: no object graph); --to-tf1 "
+                  "converts object-based TF2 checkpoints",
+                  source),
+      plan));
   // Say what has no full name and so no place in a name-based checkpoint.
   std::set<std::string> written;
   for (const PlannedTensor& t : plan->tensors) written.insert(t.pieces[0].tensor->name);
@@ -369,20 +369,18 @@ Status PlanToTf1(const std::string& source, const std::string& output, Plan* pla
 
 Status PlanToTf2(const std::string& source, const std::string& tf2_template,
                  const std::string& output, Plan* plan) {
-  bool tf2 = false;
-  TFCKPT_RETURN_IF_ERROR(IsTf2(tf2_template, &tf2));
-  if (!tf2) {
-    return Status::InvalidArgument(fmt::format(
-        "the template {} is name-based (no object graph); --to-tf2 needs a TF2 checkpoint or "
-        "SavedModel of the model, e.g. one written by tf.train.Checkpoint(model=model).save()",
-        tf2_template));
-  }
   TransferOptions options;
   options.into = tf2_template;
   options.groups.push_back({source, {}});
   options.tf2_names = Tf2Names::kFullNames;
   plan->operation = "convert --to-tf2";
-  TFCKPT_RETURN_IF_ERROR(PlanTransfer(options, output, plan));
+  TFCKPT_RETURN_IF_ERROR(PlanConversion(
+      options, output,
+      fmt::format("the template {} is name-based (no object graph); --to-tf2 needs a TF2 "
+                  "checkpoint or SavedModel of the model, e.g. one written by "
+                  "tf.train.Checkpoint(model=model).save()",
+                  tf2_template),
+      plan));
   return Status::OK();
 }
 

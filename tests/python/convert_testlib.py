@@ -11,7 +11,6 @@ import ml_dtypes
 import numpy as np
 import safetensors
 import safetensors.numpy
-import tensorflow as tf
 
 import tfckpt_testlib as lib
 
@@ -53,19 +52,12 @@ def save_dtype_bundle(prefix, dtype_names):
         for n, t in lib.dtype_tensors(d):
             names.append(n)
             tensors.append(t)
-    tf.raw_ops.SaveV2(prefix=str(prefix), tensor_names=names,
-                      shape_and_slices=[""] * len(names), tensors=tensors)
-    return str(prefix)
+    return lib.save_tensors(prefix, zip(names, tensors))
 
 
 def save_tensors(prefix, tensors):
-    """SaveV2 of {name: tf.Tensor or numpy array} (numpy arrays keep their dtype)."""
-    names = sorted(tensors)
-    tf.raw_ops.SaveV2(prefix=str(prefix), tensor_names=names,
-                      shape_and_slices=[""] * len(names),
-                      tensors=[tf.constant(tensors[n]) if not isinstance(tensors[n], tf.Tensor)
-                               else tensors[n] for n in names])
-    return str(prefix)
+    """SaveV2 of {name: tf.Tensor or numpy array} in name order (numpy arrays keep their dtype)."""
+    return lib.save_tensors(prefix, sorted(tensors.items(), key=lambda kv: kv[0]))
 
 
 # ---------------------------------------------------------------------------------------------

@@ -7,6 +7,7 @@ import re
 import shutil
 
 import numpy as np
+import pytest
 import tensorflow as tf
 
 import index_reader
@@ -209,3 +210,46 @@ def regex_filter(names, keep=(), drop=()):
     """--keep then --drop, with re.search."""
     out = [n for n in names if not keep or any(re.search(k, n) for k in keep)]
     return [n for n in out if not any(re.search(d, n) for d in drop)]
+
+
+def renamer(rules):
+    """OLD=NEW rules in the assignment map's forms ('scope/', '/', or a name), as `tfckpt edit`
+    documents them for name-based checkpoints: the first matching rule applies."""
+    def rename(name):
+        for old, new in rules:
+            if old == "/":
+                rest = name
+            elif old.endswith("/"):
+                if not name.startswith(old):
+                    continue
+                rest = name[len(old):]
+            elif name == old:
+                return new
+            else:
+                continue
+            return rest if new == "/" else new + rest
+        return name
+    return rename
+
+
+# What init_from_checkpoint's errors name, in TensorFlow's words.
+TF_ERROR_PATTERNS = [
+    r"Tensor (\S+) \(\S+ in \S+\) is not found",
+    r"Tensor (\S+) is not found",
+    r"scope only name (\S*) should map to scope only (\S+)\. ",
+    r"Shape of variable (\S+?)(?::0)? \(.*?\) doesn't match with shape of tensor (\S+) \(",
+    r"tensor_name = (\S+?);",
+]
+
+
+def tf_error_names(run_oracle):
+    """Runs the TensorFlow oracle, which must fail; returns (the names its message gives, the
+    message)."""
+    with pytest.raises((ValueError, tf.errors.OpError)) as info:
+        run_oracle()
+    message = getattr(info.value, "message", None) or str(info.value)
+    for pattern in TF_ERROR_PATTERNS:
+        m = re.search(pattern, message)
+        if m:
+            return [g for g in m.groups() if g], message
+    raise AssertionError("unexpected TF error: %s" % message)

@@ -319,9 +319,7 @@ def _save_bundle(prefix, tensors):
         else:
             values.append(tf.constant(np.array(v).astype(R.np_dtype(dtype))))
     os.makedirs(os.path.dirname(prefix), exist_ok=True)
-    tf.raw_ops.SaveV2(prefix=prefix, tensor_names=names, shape_and_slices=[""] * len(names),
-                      tensors=values)
-    return prefix
+    return lib.save_tensors(prefix, zip(names, values))
 
 
 @pytest.fixture(scope="module")

@@ -594,25 +594,6 @@ def test_strip_optimizer(tfckpt, tmp_path, adam_ckpt, ext):
     cv.assert_tf_equals(back, model)
 
 
-def _renamer(rules):
-    """OLD=NEW rules as `tfckpt edit` documents them; the first matching rule applies."""
-    def rename(name):
-        for old, new in rules:
-            if old == "/":
-                rest = name
-            elif old.endswith("/"):
-                if not name.startswith(old):
-                    continue
-                rest = name[len(old):]
-            elif name == old:
-                return new
-            else:
-                continue
-            return rest if new == "/" else new + rest
-        return name
-    return rename
-
-
 OPTION_SRC = {
     "dense/kernel": np.arange(6, dtype=np.float32).reshape(2, 3),
     "dense/bias": np.array([0.5, -1.0, 2.0], np.float32),
@@ -646,7 +627,7 @@ def test_rename_keep_drop(tfckpt, tmp_path, option_src, case, ext):
     prefix = option_src
     args, rules, keep, drop = OPTION_CASES[case]
     source = cv.tf_expected(prefix)
-    rename = _renamer(rules)
+    rename = ops.renamer(rules)
     # keep/drop select source names; renaming applies to what is kept
     want = {rename(n): source[n] for n in ops.regex_filter(list(source), keep, drop)}
     assert 0 < len(want) and (set(want) != set(source))

@@ -47,9 +47,7 @@ def small(tmp_path_factory):
         "vocab": tf.constant([b"alpha", b"", b"\xff\x00z"]),
         "zero": tf.zeros([0, 2], tf.float32),
     }
-    tf.raw_ops.SaveV2(prefix=prefix, tensor_names=list(tensors),
-                      shape_and_slices=[""] * len(tensors), tensors=list(tensors.values()))
-    return prefix
+    return lib.save_tensors(prefix, tensors)
 
 
 @pytest.fixture(scope="module")
@@ -64,9 +62,7 @@ def data_heavy(tmp_path_factory):
         "e/flag": tf.constant([True, False, True]),
         "f/scalar": tf.constant(-2.5, tf.float16),
     }
-    tf.raw_ops.SaveV2(prefix=prefix, tensor_names=list(tensors),
-                      shape_and_slices=[""] * len(tensors), tensors=list(tensors.values()))
-    return prefix
+    return lib.save_tensors(prefix, tensors)
 
 
 @pytest.fixture(scope="module")

@@ -26,10 +26,8 @@ ELEMENTS = 2 * 1024 * 1024  # float32: 8 MiB a tensor, 64 MiB a checkpoint
 
 def _save(prefix, names, seed):
     rng = np.random.default_rng(seed)
-    tensors = [tf.constant(rng.standard_normal(ELEMENTS, dtype=np.float32)) for _ in names]
-    tf.raw_ops.SaveV2(prefix=prefix, tensor_names=names, shape_and_slices=[""] * len(names),
-                      tensors=tensors)
-    return prefix
+    return ops.lib.save_tensors(
+        prefix, [(n, rng.standard_normal(ELEMENTS, dtype=np.float32)) for n in names])
 
 
 @pytest.fixture(scope="module")

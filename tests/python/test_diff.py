@@ -10,12 +10,6 @@ CLOSE_A = np.array([1000.0, 2000.0, -3000.0, 4000.0])
 CLOSE_DELTA = np.array([0.001, 0.0, 0.002, -0.001])
 
 
-def _save(prefix, tensors):
-    tf.raw_ops.SaveV2(prefix=prefix, tensor_names=[n for n, _ in tensors],
-                      shape_and_slices=[""] * len(tensors), tensors=[t for _, t in tensors])
-    return prefix
-
-
 @pytest.fixture(scope="module")
 def pair(tmp_path_factory):
     d = tmp_path_factory.mktemp("diff")
@@ -23,7 +17,7 @@ def pair(tmp_path_factory):
     words = tf.constant([b"same", b""])
     differ_a = np.array([0.5, -1.25, 3.0, 1e6, -2.0], np.float32)
     differ_b = differ_a + np.array([0.0, 0.25, -1.5, 64.0, 0.0], np.float32)
-    a = _save(str(d / "a"), [
+    a = lib.save_tensors(str(d / "a"), [
         ("same", same), ("same_str", words), ("only_a", tf.constant(1.0)),
         ("changed_dtype", tf.constant([1.0, 2.0, 3.0], tf.float32)),
         ("changed_shape", tf.constant([[1.0, 2.0], [3.0, 4.0]])),
@@ -31,7 +25,7 @@ def pair(tmp_path_factory):
         ("close", tf.constant(CLOSE_A)),
         ("int_differ", tf.constant([10, -20, 30], tf.int64)),
     ])
-    b = _save(str(d / "b"), [
+    b = lib.save_tensors(str(d / "b"), [
         ("same", same), ("same_str", words), ("only_b", tf.constant([1, 2], tf.int32)),
         ("changed_dtype", tf.constant([1.0, 2.0, 3.0], tf.float64)),
         ("changed_shape", tf.constant([1.0, 2.0, 3.0, 4.0])),

@@ -13,9 +13,7 @@ import tfckpt_testlib as lib
 
 
 def _save(prefix, names, tensors, specs=None):
-    tf.raw_ops.SaveV2(prefix=prefix, tensor_names=names,
-                      shape_and_slices=specs or [""] * len(names), tensors=tensors)
-    return prefix
+    return lib.save_tensors(prefix, zip(names, tensors), specs)
 
 
 def _index_block_count(index_path):

@@ -43,25 +43,6 @@ def src(tmp_path_factory):
     return ops.tf1_save(tmp_path_factory.mktemp("edit") / "model", _build)
 
 
-def _renamer(rules):
-    """The assignment-map forms as renames OLD=NEW; the first matching rule applies."""
-    def rename(name):
-        for old, new in rules:
-            if old == "/":
-                rest = name
-            elif old.endswith("/"):
-                if not name.startswith(old):
-                    continue
-                rest = name[len(old):]
-            elif name == old:
-                return new
-            else:
-                continue
-            return rest if new == "/" else new + rest
-        return name
-    return rename
-
-
 RENAMES = {
     "scope_to_scope": [("scope/", "renamed/")],
     "root_to_scope": [("/", "top/")],
@@ -75,7 +56,7 @@ RENAMES = {
 @pytest.mark.parametrize("case", sorted(RENAMES))
 def test_edit_rename_tf1(tfckpt, tmp_path, src, case):
     rules = RENAMES[case]
-    rename = _renamer(rules)
+    rename = ops.renamer(rules)
     before = ops.snapshot(src)
     out = str(tmp_path / "out")
     args = []
@@ -229,7 +210,7 @@ def test_strip_optimizer_bert_adam_m_v(tfckpt, tmp_path):
     model_names = []
 
     def build():
-        v = _bert_model()
+        _bert_model()
         model_names.extend(x.op.name for x in tf.compat.v1.global_variables())
         for name, (shape, dtype, _) in BERT_SPEC.items():
             for slot in ("adam_m", "adam_v"):

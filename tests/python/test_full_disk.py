@@ -7,7 +7,6 @@ import subprocess
 
 import numpy as np
 import pytest
-import tensorflow as tf
 
 import ops_testlib as ops
 
@@ -16,10 +15,8 @@ TMPFS_SIZE = "4m"
 
 def _save(prefix, names, seed, elements):
     rng = np.random.default_rng(seed)
-    tensors = [tf.constant(rng.standard_normal(elements, dtype=np.float32)) for _ in names]
-    tf.raw_ops.SaveV2(prefix=prefix, tensor_names=names, shape_and_slices=[""] * len(names),
-                      tensors=tensors)
-    return prefix
+    return ops.lib.save_tensors(
+        prefix, [(n, rng.standard_normal(elements, dtype=np.float32)) for n in names])
 
 
 @pytest.fixture(scope="module")

@@ -34,13 +34,6 @@ def _data_stats(report):
     return data
 
 
-def _save(prefix, tensors, specs=None):
-    tf.raw_ops.SaveV2(prefix=str(prefix), tensor_names=[n for n, _ in tensors],
-                      shape_and_slices=specs or [""] * len(tensors),
-                      tensors=[t for _, t in tensors])
-    return str(prefix)
-
-
 # ---------------------------------------------------------------------------------------------
 # 1. The classic example, end to end
 # ---------------------------------------------------------------------------------------------
@@ -82,14 +75,14 @@ def partial_bundles(tmp_path_factory):
     d = tmp_path_factory.mktemp("parts")
     emb = np.arange(40, dtype=np.float32).reshape(10, 4) / 8.0 - 2.0
     wide = np.arange(21, dtype=np.int64).reshape(3, 7) * 7919 - 50
-    p0 = _save(d / "p0" / "part-00000-of-00003",
+    p0 = lib.save_tensors(d / "p0" / "part-00000-of-00003",
                [("emb", tf.constant(emb[0:5])), ("wide", tf.constant(wide[:, 0:3])),
                 ("dev0/x", tf.constant([b"s", b""]))],
                ["10 4 0,5:0,4", "3 7 0,3:0,3", ""])
-    p1 = _save(d / "p1" / "part-00001-of-00003",
+    p1 = lib.save_tensors(d / "p1" / "part-00001-of-00003",
                [("emb", tf.constant(emb[5:10])), ("dev1/y", tf.constant([1.5, -0.0]))],
                ["10 4 5,5:0,4", ""])
-    p2 = _save(d / "p2" / "part-00002-of-00003",
+    p2 = lib.save_tensors(d / "p2" / "part-00002-of-00003",
                [("wide", tf.constant(wide[:, 3:7])), ("dev2/z", tf.constant(7, tf.int32))],
                ["3 7 0,3:3,4", ""])
     return [p0, p1, p2], {"emb": emb, "wide": wide}
@@ -194,7 +187,7 @@ def conflicting(tmp_path_factory):
     d = tmp_path_factory.mktemp("conflict")
     srcs = []
     for i in range(3):
-        srcs.append(_save(d / ("src%d" % i) / "ck", [
+        srcs.append(lib.save_tensors(d / ("src%d" % i) / "ck", [
             ("shared/value", tf.constant(np.arange(4, dtype=np.float32) * (i + 1) - 0.5)),
             ("only%d" % i, tf.constant([i, i + 1], tf.int64))]))
     return srcs

@@ -122,7 +122,8 @@ def test_named_merge_keeps_slot_variables(tfckpt, tmp_path):
     out = _named_merge(tfckpt, tmp_path, {"first": pa, "second": pb}, {"first": a, "second": b},
                        {"first": _trained_module(7, 4), "second": _trained_module(8, 5)},
                        _module_state)
-    assert "first/model/w/.OPTIMIZER_SLOT/first/optimizer/m/.ATTRIBUTES/VARIABLE_VALUE" in _keys(out)
+    slot = "first/model/w/.OPTIMIZER_SLOT/first/optimizer/m/.ATTRIBUTES/VARIABLE_VALUE"
+    assert slot in _keys(out)
     # one save_counter, the first source's
     got = tf.train.load_checkpoint(out)
     assert got.get_tensor("save_counter/.ATTRIBUTES/VARIABLE_VALUE") == \
@@ -614,8 +615,8 @@ def test_ls_objects_of_a_damaged_deep_graph_fails_cleanly(tfckpt, tmp_path):
             node.children.add(node_id=i + 1, local_name="c")
     g.nodes[n - 1].attributes.add(name="VARIABLE_VALUE", checkpoint_key="v")
     prefix = str(tmp_path / "deep")
-    tf.raw_ops.SaveV2(prefix=prefix, tensor_names=[GRAPH_KEY, "v"], shape_and_slices=["", ""],
-                      tensors=[tf.constant(g.SerializeToString()), tf.constant(1.0)])
+    ops.lib.save_tensors(prefix, {GRAPH_KEY: tf.constant(g.SerializeToString()),
+                                  "v": tf.constant(1.0)})
     proc = tfckpt.run("ls", "--objects", prefix, expect_rc=2)
     assert "objects deep" in proc.err, proc.err
     tfckpt.run("merge", "a=" + prefix, "-o", tmp_path / "m" / "ck", expect_rc=2)

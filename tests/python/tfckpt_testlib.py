@@ -63,6 +63,18 @@ def tf_read_all(prefix):
     return out
 
 
+def save_tensors(prefix, tensors, specs=None):
+    """SaveV2 of {name: value} or [(name, value)], in that order (the data file's order: SaveV2
+    does not sort); values are tf.Tensors or anything tf.constant takes (numpy arrays keep their
+    dtype). `specs`: shape-and-slice strings, "" for whole tensors."""
+    pairs = list(tensors.items()) if isinstance(tensors, dict) else list(tensors)
+    tf.raw_ops.SaveV2(prefix=str(prefix), tensor_names=[n for n, _ in pairs],
+                      shape_and_slices=specs or [""] * len(pairs),
+                      tensors=[v if isinstance(v, tf.Tensor) else tf.constant(v)
+                               for _, v in pairs])
+    return str(prefix)
+
+
 def data_files(prefix):
     """Data files of a bundle that exist on disk, sorted."""
     directory, base = os.path.split(prefix)
