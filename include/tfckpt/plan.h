@@ -120,9 +120,17 @@ struct TransferOptions {
   std::optional<std::string> into;  // the model: a checkpoint or a SavedModel
   std::vector<TensorInfo> model;    // or the model's variables (names, dtypes, shapes) in memory
   // A group with an empty map and a model matches by name: every variable of the model that the
-  // source has is taken from it; the others keep their value.
+  // source has is taken from it; the others keep their value. Between two TF2 checkpoints (under
+  // Tf2Names::kAuto) names are their keys or their variables' full names, whichever matches more
+  // of the model's variables. A TF2 checkpoint's object graph and save_counter are never
+  // variables: the model keeps its own.
   std::vector<AssignmentGroup> groups;
   Tf2Names tf2_names = Tf2Names::kAuto;
+  // Scope maps and by-name matches fill the model's variables only: its optimizer state (slots,
+  // optimizer variables) keeps the model's values, as in TF1 where init_from_checkpoint runs
+  // before the optimizer creates its slots. True: optimizer state is mapped like any variable.
+  // (A single-name map always applies.)
+  bool include_optimizer = false;
 };
 Status PlanTransfer(const TransferOptions& options, const std::string& output, Plan* plan);
 

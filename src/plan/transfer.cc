@@ -54,258 +54,365 @@ void CheckPair(const std::string& target, const TensorInfo* t, const std::string
   }
 }
 
-}  // namespace
+// The state of one PlanTransfer: the inputs, the variable store (the model), the assignments made
+// so far and every problem found.
+struct Transfer {
+  Transfer(const TransferOptions& o, Plan* p) : options(o), plan(p) {}
+  const TransferOptions& options;
+  Plan* plan;
+  int into = -1;                  // index of the --into source, or -1
+  std::vector<int> group_source;  // source index of each group
+  bool full_names = false;        // TF2 checkpoints addressed by full names in every group
+  std::vector<TensorInfo> model;  // the in-memory model, sorted by name
+  bool has_store = false;
+  NameView store_keys, store_full;  // the store by key and (TF2 --into) by full name
+  OptimizerFilter store_optimizer;
+  std::map<std::string, Assignment> assigned;  // target key (or name, without a model) -> source
+  std::vector<std::string> errors;
 
-Status PlanTransfer(const TransferOptions& options, const std::string& output, Plan* plan) {
-  if (plan->operation.empty()) plan->operation = "transfer";
-  plan->output = output;
-  if (options.groups.empty()) {
-    return Status::InvalidArgument("transfer needs at least one --from SRC with --map CKPT=TARGET");
+  bool IsTf2(int s) const { return plan->sources[s].ckpt->Find(kObjectGraphKey) != nullptr; }
+  const NameView& Store(bool by_full) const {
+    return by_full && into >= 0 && IsTf2(into) ? store_full : store_keys;
   }
-  int into = -1;
-  if (options.into) {
+  // Optimizer state of the model that scope maps and by-name matches leave alone.
+  bool KeepsOwnValue(const TensorInfo& t) const {
+    return !options.include_optimizer && store_optimizer.IsOptimizer(t.name);
+  }
+};
+
+Status OpenInputs(Transfer* tr) {
+  Plan* plan = tr->plan;
+  if (tr->options.into) {
     PlanSource src;
-    TFCKPT_RETURN_IF_ERROR(OpenPlanSource(*options.into, &src));
-    into = 0;
+    TFCKPT_RETURN_IF_ERROR(OpenPlanSource(*tr->options.into, &src));
+    tr->into = 0;
     if (!src.saved_model_dir.empty()) plan->saved_model_from = 0;
     plan->sources.push_back(std::move(src));
   }
-  std::vector<int> group_source;
-  for (const AssignmentGroup& group : options.groups) {
+  for (const AssignmentGroup& group : tr->options.groups) {
     PlanSource src;
     TFCKPT_RETURN_IF_ERROR(OpenPlanSource(group.source, &src));
-    group_source.push_back(static_cast<int>(plan->sources.size()));
+    tr->group_source.push_back(static_cast<int>(plan->sources.size()));
     plan->sources.push_back(std::move(src));
   }
   // Name TF2 checkpoints by full name when TF1 and TF2 checkpoints meet in one transfer.
-  bool full_names = options.tf2_names == Tf2Names::kFullNames;
-  if (options.tf2_names == Tf2Names::kAuto && into >= 0) {
+  tr->full_names = tr->options.tf2_names == Tf2Names::kFullNames;
+  if (tr->options.tf2_names == Tf2Names::kAuto && tr->into >= 0) {
     bool tf1 = false, tf2 = false;
-    for (const PlanSource& src : plan->sources) {
-      (src.ckpt->Find(kObjectGraphKey) ? tf2 : tf1) = true;
-    }
-    full_names = tf1 && tf2;
+    for (int s = 0; s < static_cast<int>(plan->sources.size()); s++)
+      (tr->IsTf2(s) ? tf2 : tf1) = true;
+    tr->full_names = tf1 && tf2;
   }
-  auto view_of = [&](int s, NameView* view) -> Status {
-    const Checkpoint& ckpt = *plan->sources[s].ckpt;
-    if (full_names && ckpt.Find(kObjectGraphKey)) {
-      return NameView::FullNames(ckpt, plan->sources[s].label, view);
-    }
-    *view = NameView::Keys(ckpt.tensors());
-    return Status::OK();
-  };
-  if (full_names) {
+  if (tr->full_names) {
     plan->notes.push_back("TF2 checkpoints are addressed by their variables' full names");
   }
+  return Status::OK();
+}
 
-  // The variable store: the --into checkpoint's tensors, or the variables given in memory.
-  std::vector<TensorInfo> model = options.model;
-  std::sort(model.begin(), model.end(),
+// The variable store: the --into checkpoint's tensors, or the variables given in memory.
+Status BuildStore(Transfer* tr) {
+  tr->model = tr->options.model;
+  std::sort(tr->model.begin(), tr->model.end(),
             [](const TensorInfo& a, const TensorInfo& b) { return a.name < b.name; });
-  NameView store_view;
-  const NameView* store = nullptr;
-  if (into >= 0) {
-    TFCKPT_RETURN_IF_ERROR(view_of(into, &store_view));
-    store = &store_view;
-  } else if (!model.empty()) {
-    store_view = NameView::Keys(model);
-    store = &store_view;
+  if (tr->into >= 0) {
+    const PlanSource& src = tr->plan->sources[tr->into];
+    TFCKPT_RETURN_IF_ERROR(NameView::KeysOf(*src.ckpt, &tr->store_keys));
+    if (tr->IsTf2(tr->into)) {
+      TFCKPT_RETURN_IF_ERROR(NameView::FullNames(*src.ckpt, src.label, &tr->store_full));
+    }
+    TFCKPT_RETURN_IF_ERROR(OptimizerFilter::Create(*src.ckpt, &tr->store_optimizer));
+    tr->has_store = true;
+  } else if (!tr->model.empty()) {
+    tr->store_keys = NameView::Keys(tr->model);
+    tr->has_store = true;
   }
+  return Status::OK();
+}
 
-  std::map<std::string, Assignment> assigned;  // target name -> source tensor
-  std::vector<std::string> errors;
-  static const std::regex kPart(R"((.*)/part_(\d+))");
-  for (size_t g = 0; g < options.groups.size(); g++) {
-    const AssignmentGroup& group = options.groups[g];
-    const int s = group_source[g];
-    NameView ckpt;
-    TFCKPT_RETURN_IF_ERROR(view_of(s, &ckpt));
-    const std::string& label = plan->sources[s].label;
-    auto assign = [&](const std::string& tgt, const TensorInfo* t, const std::string& name) {
-      const TensorInfo* st = ckpt.Find(name);
-      std::string ambiguous = ckpt.Ambiguity(name);
-      if (ambiguous.empty() && store) ambiguous = store->Ambiguity(tgt);
-      if (!ambiguous.empty()) {
-        errors.push_back(ambiguous);
-        return;
-      }
-      CheckPair(tgt, t, name, *st, label, &errors);
-      assigned[tgt] = Assignment{s, st};
-    };
-    if (group.map.empty()) {
-      if (store == nullptr) {
-        errors.push_back(fmt::format("--from {} has no --map CKPT=TARGET after it", label));
-        continue;
-      }
-      // No map: match by name.
-      int matched = 0, missing = 0;
-      std::string first_missing;
-      for (const auto& [name, t] : store->entries()) {
-        if (ckpt.Find(name) == nullptr) {
-          if (missing++ == 0) first_missing = name;
-          continue;
-        }
-        matched++;
-        assign(name, t, name);
-      }
-      if (matched == 0) {
-        errors.push_back(fmt::format(
-            "no {} of the model is in {}; map names with --map CKPT=TARGET",
-            ckpt.by_full_name() || store->by_full_name() ? "full name" : "tensor name", label));
-      }
-      plan->notes.push_back(fmt::format(
-          "{} tensor(s) matched by {} in {}{}", matched,
-          ckpt.by_full_name() || store->by_full_name() ? "full name" : "name", label,
-          missing ? fmt::format("; {} not found there (e.g. {})", missing, first_missing) : ""));
-      continue;
+// How source `s` is addressed: by full names (a TF2 checkpoint) or by keys; with a model, its
+// bookkeeping is hidden.
+Status SourceView(const Transfer& tr, int s, bool by_full, NameView* view) {
+  const PlanSource& src = tr.plan->sources[s];
+  if (by_full && tr.IsTf2(s)) return NameView::FullNames(*src.ckpt, src.label, view);
+  if (tr.has_store) return NameView::KeysOf(*src.ckpt, view);
+  *view = NameView::Keys(src.ckpt->tensors());
+  return Status::OK();
+}
+
+// The distinct names of the store's variables that by-name and scope matches may fill.
+std::vector<std::string> FillableNames(const Transfer& tr, const NameView& store) {
+  std::vector<std::string> names;
+  for (const auto& [name, t] : store.entries()) {
+    if (tr.KeepsOwnValue(*t) || (!names.empty() && names.back() == name)) continue;
+    names.push_back(name);
+  }
+  return names;
+}
+
+int CountFound(const std::vector<std::string>& names, const NameView& view) {
+  int n = 0;
+  for (const std::string& name : names) n += view.Find(name) != nullptr;
+  return n;
+}
+
+std::string Examples(const std::vector<std::string>& names) {
+  std::vector<std::string> shown;
+  for (size_t i = 0; i < names.size() && i < 3; i++) shown.push_back("'" + names[i] + "'");
+  return fmt::format("{}{}", fmt::join(shown, ", "), names.size() > 3 ? ", ..." : "");
+}
+
+// One init_from_checkpoint(source, map) call.
+class GroupPlanner {
+ public:
+  GroupPlanner(Transfer* tr, size_t g)
+      : tr_(*tr),
+        group_(tr->options.groups[g]),
+        s_(tr->group_source[g]),
+        label_(tr->plan->sources[s_].label) {}
+
+  Status Run() {
+    bool by_full = tr_.full_names;
+    if (group_.map.empty() && tr_.has_store && !by_full &&
+        tr_.options.tf2_names == Tf2Names::kAuto && tr_.into >= 0 && tr_.IsTf2(tr_.into) &&
+        tr_.IsTf2(s_)) {
+      // Two TF2 checkpoints: by key, unless full names match more (they were saved through
+      // different objects, e.g. a Checkpoint of the model and the model's SavedModel export).
+      NameView keys, full;
+      TFCKPT_RETURN_IF_ERROR(SourceView(tr_, s_, false, &keys));
+      TFCKPT_RETURN_IF_ERROR(SourceView(tr_, s_, true, &full));
+      // When neither matches, full names make the clearer message.
+      int by_key = CountFound(FillableNames(tr_, tr_.Store(false)), keys);
+      by_full = CountFound(FillableNames(tr_, tr_.Store(true)), full) > by_key || by_key == 0;
+    }
+    TFCKPT_RETURN_IF_ERROR(SourceView(tr_, s_, by_full, &ckpt_));
+    store_ = tr_.has_store ? &tr_.Store(by_full) : nullptr;
+    naming_ = ckpt_.by_full_name() || (store_ && store_->by_full_name()) ? "full name" : "name";
+    if (group_.map.empty()) {
+      MatchByName();
+      return Status::OK();
     }
     // Like init_from_checkpoint, process the map sorted by the names in the checkpoint.
-    auto map = group.map;
+    auto map = group_.map;
     std::stable_sort(map.begin(), map.end(),
                      [](const auto& a, const auto& b) { return a.first < b.first; });
-    for (const auto& [ckpt_name, target] : map) {
-      const TensorInfo* direct = store ? store->Find(target) : nullptr;
-      if (store && direct == nullptr) {
-        std::smatch m;
-        if (std::regex_match(target, m, kPart) && store->Find(m[1].str()) &&
-            store->Find(m[1].str())->partitioned()) {
-          errors.push_back(fmt::format(
-              "target {} is one partition of the partitioned variable {}; map the whole "
-              "variable ({}={}) instead",
-              target, m[1].str(), ckpt_name, m[1].str()));
-          continue;
-        }
-      }
-      bool scope_form = store ? direct == nullptr : EndsWith(ckpt_name, "/");
-      if (!scope_form) {
-        if (ckpt.Find(ckpt_name) == nullptr) {
-          errors.push_back(
-              fmt::format("Tensor {} is not found in {} checkpoint", ckpt_name, label));
-          continue;
-        }
-        assign(target, direct, ckpt_name);
+    for (const auto& [ckpt_name, target] : map) MapOne(ckpt_name, target);
+    return Status::OK();
+  }
+
+ private:
+  void Error(std::string message) { tr_.errors.push_back(std::move(message)); }
+
+  // Assigns checkpoint tensor `name` to the store's variable(s) `target` (every copy of it), or
+  // to the new tensor `target` without a store.
+  void Assign(const std::string& target, const std::string& name) {
+    const TensorInfo* st = ckpt_.Find(name);
+    std::string ambiguous = ckpt_.Ambiguity(name);
+    if (ambiguous.empty() && store_) ambiguous = store_->Ambiguity(target);
+    if (!ambiguous.empty()) return Error(ambiguous);
+    if (store_ == nullptr) {
+      tr_.assigned[target] = Assignment{s_, st};
+      return;
+    }
+    for (const TensorInfo* t : store_->FindAll(target)) {
+      CheckPair(target, t, name, *st, label_, &tr_.errors);
+      tr_.assigned[t->name] = Assignment{s_, st};
+    }
+  }
+
+  // No map: every variable of the model that the source has, by name.
+  void MatchByName() {
+    if (store_ == nullptr) {
+      return Error(fmt::format("--from {} has no --map CKPT=TARGET after it", label_));
+    }
+    std::vector<std::string> wanted = FillableNames(tr_, *store_), missing;
+    int matched = 0;
+    for (const std::string& name : wanted) {
+      if (ckpt_.Find(name) == nullptr) {
+        missing.push_back(name);
         continue;
       }
-      // Scope form: 'scope/': 'other_scope/', '/': 'scope/', 'scope/': '/'.
-      std::string scopes =
-          target.find('/') != std::string::npos ? target.substr(0, target.rfind('/')) : "";
-      if (!EndsWith(ckpt_name, "/")) {
-        errors.push_back(fmt::format(
-            "Assignment map with scope only name {} should map to scope only {}. Should be "
-            "'scope/': 'other_scope/'. (The target '{}' is not a variable of the model, so it is "
-            "taken as a scope.)",
-            scopes, ckpt_name, target));
-        continue;
+      matched++;
+      Assign(name, name);
+    }
+    if (matched == 0) {
+      std::vector<std::string> have;
+      for (const auto& [name, t] : ckpt_.entries()) have.push_back(name);
+      return Error(fmt::format(
+          "no variable of the model is in {}: compared the {} variable {}s of the model "
+          "({}) with the {} of {} ({}){}; map names with --map CKPT=TARGET",
+          label_, wanted.size(), naming_, Examples(wanted), have.size(), label_, Examples(have),
+          tr_.IsTf2(s_) && tr_.into >= 0 && tr_.IsTf2(tr_.into) &&
+                  tr_.options.tf2_names == Tf2Names::kAuto
+              ? " (by key and by full name)"
+              : ""));
+    }
+    tr_.plan->notes.push_back(fmt::format(
+        "{} tensor(s) matched by {} in {}{}", matched, naming_, label_,
+        missing.empty()
+            ? ""
+            : fmt::format("; {} not found there (e.g. {})", missing.size(), missing[0])));
+  }
+
+  void MapOne(const std::string& ckpt_name, const std::string& target) {
+    static const std::regex kPart(R"((.*)/part_(\d+))");
+    const TensorInfo* direct = store_ ? store_->Find(target) : nullptr;
+    if (store_ && direct == nullptr) {
+      std::smatch m;
+      if (std::regex_match(target, m, kPart) && store_->Find(m[1].str()) &&
+          store_->Find(m[1].str())->partitioned()) {
+        return Error(
+            fmt::format("target {} is one partition of the partitioned variable {}; map the whole "
+                        "variable ({}={}) instead",
+                        target, m[1].str(), ckpt_name, m[1].str()));
       }
-      int matched = 0;
-      if (store) {
-        // The model's variables under the target scope, looked up under the checkpoint scope.
-        for (const auto& [var_name, var] : store->entries()) {
-          if (!scopes.empty() && var_name.rfind(scopes + "/", 0) != 0) continue;
-          std::string full = var_name.substr(scopes.size());
-          if (target != "/") full = full.substr(1);
-          if (ckpt_name != "/") full = ckpt_name + full;
-          if (EndsWith(full, "/")) full.pop_back();
-          matched++;
-          if (ckpt.Find(full) == nullptr) {
-            errors.push_back(fmt::format(
-                "Tensor {} ({} in {}) is not found in {} checkpoint", full,
-                var_name.size() > scopes.size() ? var_name.substr(scopes.size() + 1) : "",
-                ckpt_name, label));
-            continue;
-          }
-          assign(var_name, var, full);
+      for (const TensorInfo* h : store_->hidden()) {
+        if (h->name == target && !EndsWith(ckpt_name, "/")) {
+          return Error(fmt::format(
+              "target {} is not a variable of the model but its object-graph bookkeeping, "
+              "which the output keeps as it is in the model",
+              target));
         }
-      } else {
-        // No model: every checkpoint tensor under the checkpoint scope goes under the target one.
-        if (!EndsWith(target, "/")) {
-          errors.push_back(fmt::format(
-              "Assignment map with scope only name {} should map to scope only {}. Should be "
-              "'scope/': 'other_scope/'.",
-              ckpt_name, target));
+      }
+    }
+    bool scope_form = store_ ? direct == nullptr : EndsWith(ckpt_name, "/");
+    if (!scope_form) {
+      if (ckpt_.Find(ckpt_name) == nullptr) {
+        return Error(fmt::format("Tensor {} is not found in {} checkpoint", ckpt_name, label_));
+      }
+      return Assign(target, ckpt_name);
+    }
+    // Scope form: 'scope/': 'other_scope/', '/': 'scope/', 'scope/': '/'.
+    std::string scopes =
+        target.find('/') != std::string::npos ? target.substr(0, target.rfind('/')) : "";
+    if (!EndsWith(ckpt_name, "/")) {
+      return Error(fmt::format(
+          "Assignment map with scope only name {} should map to scope only {}. Should be "
+          "'scope/': 'other_scope/'. (The target '{}' is not a variable of the model, so it is "
+          "taken as a scope.)",
+          scopes, ckpt_name, target));
+    }
+    int matched = 0;
+    if (store_) {
+      // The model's variables under the target scope, looked up under the checkpoint scope.
+      for (const std::string& var_name : FillableNames(tr_, *store_)) {
+        if (!scopes.empty() && var_name.rfind(scopes + "/", 0) != 0) continue;
+        std::string full = var_name.substr(scopes.size());
+        if (target != "/") full = full.substr(1);
+        if (ckpt_name != "/") full = ckpt_name + full;
+        if (EndsWith(full, "/")) full.pop_back();
+        matched++;
+        if (ckpt_.Find(full) == nullptr) {
+          Error(
+              fmt::format("Tensor {} ({} in {}) is not found in {} checkpoint", full,
+                          var_name.size() > scopes.size() ? var_name.substr(scopes.size() + 1) : "",
+                          ckpt_name, label_));
           continue;
         }
-        for (const auto& [name, t] : ckpt.entries()) {
-          if (ckpt_name != "/" && name.rfind(ckpt_name, 0) != 0) continue;
-          std::string rest = ckpt_name == "/" ? name : name.substr(ckpt_name.size());
-          std::string tgt = target == "/" ? rest : target + rest;
-          if (tgt.empty()) continue;
-          matched++;
-          assign(tgt, nullptr, name);
-        }
+        Assign(var_name, full);
       }
       if (matched == 0) {
-        plan->notes.push_back(
-            fmt::format("--map {}={} (from {}) matched no tensor", ckpt_name, target, label));
+        Error(fmt::format(
+            "--map {}={} (from {}) matches no variable of the model: it has no variable {}{}",
+            ckpt_name, target, label_, scopes.empty() ? "at all" : "under '" + scopes + "/'",
+            tr_.options.include_optimizer ? "" : " (optimizer state is not mapped by scope)"));
       }
+      return;
+    }
+    // No model: every checkpoint tensor under the checkpoint scope goes under the target one.
+    if (!EndsWith(target, "/")) {
+      return Error(fmt::format(
+          "Assignment map with scope only name {} should map to scope only {}. Should be "
+          "'scope/': 'other_scope/'.",
+          ckpt_name, target));
+    }
+    for (const auto& [name, t] : ckpt_.entries()) {
+      if (ckpt_name != "/" && name.rfind(ckpt_name, 0) != 0) continue;
+      std::string rest = ckpt_name == "/" ? name : name.substr(ckpt_name.size());
+      std::string tgt = target == "/" ? rest : target + rest;
+      if (tgt.empty()) continue;
+      matched++;
+      Assign(tgt, name);
+    }
+    if (matched == 0) {
+      Error(fmt::format("--map {}={} matches no tensor of {}", ckpt_name, target, label_));
     }
   }
-  if (!errors.empty()) {
-    // One line per problem, each once (an ambiguous name is met once per use).
-    std::vector<std::string> unique;
-    std::set<std::string> seen;
-    for (std::string& e : errors) {
-      if (seen.insert(e).second) unique.push_back(std::move(e));
-    }
-    return Status::InvalidArgument(
-        fmt::format("{} cannot be done ({} problem{}); nothing was written:\n  {}",
-                    plan->operation == "transfer" ? "the transfer" : "`" + plan->operation + "`",
-                    unique.size(), unique.size() == 1 ? "" : "s", fmt::join(unique, "\n  ")));
-  }
-  if (into >= 0) TFCKPT_RETURN_IF_ERROR(CheckOutputIsNotAnInput(*plan));
 
-  // The output: every variable of the model (or every mapped target), then the model's tensors
-  // that have no full name, under their own keys.
-  // (Every target is a variable of the model when there is one; several variables may share a
-  // full name, and then none of them was assigned.)
-  std::vector<std::pair<std::string, const TensorInfo*>> targets;
-  if (store) {
-    targets = store->entries();
+  Transfer& tr_;
+  const AssignmentGroup& group_;
+  const int s_;
+  const std::string& label_;
+  NameView ckpt_;
+  const NameView* store_ = nullptr;
+  std::string naming_;
+};
+
+// The problems found, one line each and each once (an ambiguous name is met once per use).
+Status ReportProblems(const Transfer& tr) {
+  if (tr.errors.empty()) return Status::OK();
+  std::vector<std::string> unique;
+  std::set<std::string> seen;
+  for (const std::string& e : tr.errors) {
+    if (seen.insert(e).second) unique.push_back(e);
+  }
+  const std::string& op = tr.plan->operation;
+  return Status::InvalidArgument(
+      fmt::format("{} cannot be done ({} problem{}); nothing was written:\n  {}",
+                  op == "transfer" ? "the transfer" : "`" + op + "`", unique.size(),
+                  unique.size() == 1 ? "" : "s", fmt::join(unique, "\n  ")));
+}
+
+// One output tensor: `target` (the model's variable, or null without a model) from `a`.
+PlannedTensor Assigned(const std::string& name, const TensorInfo* t, const Assignment& a) {
+  const TensorInfo& s = *a.tensor;
+  PlannedTensor p;
+  p.name = name;
+  p.dtype = s.dtype;
+  p.shape = s.shape;
+  if (t == nullptr || (!t->partitioned() && !s.partitioned()) ||
+      (t->partitioned() && s.partitioned() && SameSlices(*t, s))) {
+    p.action = PlannedTensor::Action::kCopy;
+    p.pieces = PiecesOf(a.source, s);
+  } else if (t->partitioned()) {
+    p.action = PlannedTensor::Action::kReslice;
+    p.pieces = {PieceSource{a.source, &s, nullptr}};
+    for (const SlicePart& part : t->slices) p.out_slices.push_back(part.slice);
   } else {
-    for (const auto& [name, a] : assigned) targets.emplace_back(name, nullptr);
+    p.action = PlannedTensor::Action::kAssemble;
+    p.pieces = {PieceSource{a.source, &s, nullptr}};
   }
+  return p;
+}
+
+// The output: every tensor of the --into model (assigned or kept), or the assigned variables of
+// the in-memory model, or every mapped target.
+Status BuildOutput(Transfer* tr) {
+  Plan* plan = tr->plan;
   int kept = 0;
-  for (const auto& [name, t] : targets) {
-    PlannedTensor p;
-    p.name = t && into >= 0 ? t->name : name;  // a model variable keeps its key
-    auto it = assigned.find(name);
-    if (it == assigned.end()) {
-      p.dtype = t->dtype;
-      p.shape = t->shape;
-      p.action = PlannedTensor::Action::kKeep;
-      if (into < 0) continue;  // an in-memory variable keeps its own value
-      p.pieces = PiecesOf(into, *t);
-      kept++;
-    } else {
-      const Assignment& a = it->second;
-      const TensorInfo& s = *a.tensor;
-      p.dtype = s.dtype;
-      p.shape = s.shape;
-      if (t == nullptr || (!t->partitioned() && !s.partitioned()) ||
-          (t->partitioned() && s.partitioned() && SameSlices(*t, s))) {
-        p.action = PlannedTensor::Action::kCopy;
-        p.pieces = PiecesOf(a.source, s);
-      } else if (t->partitioned()) {
-        p.action = PlannedTensor::Action::kReslice;
-        p.pieces = {PieceSource{a.source, &s, nullptr}};
-        for (const SlicePart& part : t->slices) p.out_slices.push_back(part.slice);
-      } else {
-        p.action = PlannedTensor::Action::kAssemble;
-        p.pieces = {PieceSource{a.source, &s, nullptr}};
+  if (tr->into >= 0) {
+    for (const TensorInfo& t : plan->sources[tr->into].ckpt->tensors()) {
+      auto it = tr->assigned.find(t.name);
+      if (it != tr->assigned.end()) {
+        plan->tensors.push_back(Assigned(t.name, &t, it->second));
+        continue;
       }
-    }
-    plan->tensors.push_back(std::move(p));
-  }
-  if (store) {
-    for (const TensorInfo* t : store->hidden()) {
       PlannedTensor p;
-      p.name = t->name;
-      p.dtype = t->dtype;
-      p.shape = t->shape;
+      p.name = t.name;
+      p.dtype = t.dtype;
+      p.shape = t.shape;
       p.action = PlannedTensor::Action::kKeep;
-      p.pieces = PiecesOf(into, *t);
-      kept++;
+      p.pieces = PiecesOf(tr->into, t);
       plan->tensors.push_back(std::move(p));
+      kept++;
+    }
+  } else if (!tr->model.empty()) {
+    for (const TensorInfo& t : tr->model) {
+      auto it = tr->assigned.find(t.name);
+      if (it != tr->assigned.end()) plan->tensors.push_back(Assigned(t.name, &t, it->second));
+    }
+  } else {
+    for (const auto& [name, a] : tr->assigned) {
+      plan->tensors.push_back(Assigned(name, nullptr, a));
     }
   }
   std::sort(plan->tensors.begin(), plan->tensors.end(),
@@ -317,12 +424,33 @@ Status PlanTransfer(const TransferOptions& options, const std::string& output, P
                       PrintableKey(plan->tensors[i].name)));
     }
   }
-  if (into >= 0) {
-    plan->notes.push_back(fmt::format("{} tensor(s) mapped, {} kept from {}", assigned.size(), kept,
-                                      plan->sources[into].label));
+  if (tr->into >= 0) {
+    plan->notes.push_back(fmt::format("{} tensor(s) mapped, {} kept from {}", tr->assigned.size(),
+                                      kept, plan->sources[tr->into].label));
   }
-  if (into < 0 && !plan->output.empty()) TFCKPT_RETURN_IF_ERROR(CheckOutputIsNotAnInput(*plan));
   return Status::OK();
+}
+
+}  // namespace
+
+Status PlanTransfer(const TransferOptions& options, const std::string& output, Plan* plan) {
+  if (plan->operation.empty()) plan->operation = "transfer";
+  plan->output = output;
+  if (options.groups.empty()) {
+    return Status::InvalidArgument("transfer needs at least one --from SRC with --map CKPT=TARGET");
+  }
+  Transfer tr(options, plan);
+  TFCKPT_RETURN_IF_ERROR(OpenInputs(&tr));
+  TFCKPT_RETURN_IF_ERROR(BuildStore(&tr));
+  for (size_t g = 0; g < options.groups.size(); g++) {
+    TFCKPT_RETURN_IF_ERROR(GroupPlanner(&tr, g).Run());
+  }
+  if (tr.errors.empty() && tr.assigned.empty()) {
+    tr.errors.push_back("no tensor is mapped: the output would only repeat its inputs");
+  }
+  TFCKPT_RETURN_IF_ERROR(ReportProblems(tr));
+  if (!plan->output.empty()) TFCKPT_RETURN_IF_ERROR(CheckOutputIsNotAnInput(*plan));
+  return BuildOutput(&tr);
 }
 
 namespace {
@@ -373,6 +501,7 @@ Status PlanToTf2(const std::string& source, const std::string& tf2_template,
   options.into = tf2_template;
   options.groups.push_back({source, {}});
   options.tf2_names = Tf2Names::kFullNames;
+  options.include_optimizer = true;  // a conversion: optimizer state comes along
   plan->operation = "convert --to-tf2";
   TFCKPT_RETURN_IF_ERROR(PlanConversion(
       options, output,

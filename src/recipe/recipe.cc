@@ -114,7 +114,7 @@ class Reader {
 const std::map<std::string, std::set<std::string>>& StepKeys() {
   static const auto* keys = new std::map<std::string, std::set<std::string>>{
       {"merge", {"sources", "on_conflict", "move"}},
-      {"transfer", {"into", "from", "tf2_names"}},
+      {"transfer", {"into", "from", "tf2_names", "include_optimizer"}},
       {"edit", {"source", "rename", "keep", "drop", "strip_optimizer"}},
       {"average",
        {"sources", "last", "weights", "normalize", "take_nonfloat_from", "keep_optimizer"}},
@@ -228,8 +228,13 @@ Status BuildStep(const Reader& r, const Refs& refs, const Step& step, const std:
     return PlanMerge(sources, output, mo, plan);
   }
   if (step.op == "transfer") {
-    TFCKPT_RETURN_IF_ERROR(r.Keys(b, {"into", "from", "tf2_names"}, "a transfer step"));
+    TFCKPT_RETURN_IF_ERROR(
+        r.Keys(b, {"into", "from", "tf2_names", "include_optimizer"}, "a transfer step"));
     TransferOptions to;
+    if (b["include_optimizer"]) {
+      TFCKPT_RETURN_IF_ERROR(
+          r.Scalar(b["include_optimizer"], "include_optimizer", &to.include_optimizer));
+    }
     if (b["tf2_names"]) {
       std::string names;
       TFCKPT_RETURN_IF_ERROR(r.Scalar(b["tf2_names"], "tf2_names", &names));

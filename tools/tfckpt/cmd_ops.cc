@@ -163,6 +163,7 @@ void RegisterTransfer(CLI::App& app) {
     std::string into;
     std::vector<std::string> from, map;
     std::string tf2_names = "auto";
+    bool include_optimizer = false;
   };
   auto args = std::make_shared<Args>();
   CLI::App* cmd = app.add_subcommand(
@@ -187,9 +188,14 @@ void RegisterTransfer(CLI::App& app) {
                   "full (the variables' full names, as TF1 names them) or auto (full when TF1 "
                   "and TF2 checkpoints meet, the default)")
       ->check(CLI::IsMember({"auto", "keys", "full"}));
+  cmd->add_flag("--include-optimizer", args->include_optimizer,
+                "Scope maps and by-name matches also fill the model's optimizer state (slots, "
+                "optimizer variables); by default it keeps the model's values, as when "
+                "init_from_checkpoint runs before the optimizer exists");
   AddCommon(cmd, args.get());
   cmd->callback([args, cmd, from, map] {
     TransferOptions to;
+    to.include_optimizer = args->include_optimizer;
     to.tf2_names = args->tf2_names == "keys"   ? Tf2Names::kKeys
                    : args->tf2_names == "full" ? Tf2Names::kFullNames
                                                : Tf2Names::kAuto;
