@@ -219,6 +219,9 @@ struct ExecuteOptions {
   int threads = 0;                   // for computed tensors; 0: one per core
   int64_t chunk_elements = 1 << 20;  // computed tensors are processed in chunks of this size
   bool progress = false;             // a progress bar on stderr
+  // Every byte taken from a source is checked against its CRC32C before anything is committed;
+  // data files taken whole by a hard link or a move are not read, unless this is set.
+  bool verify_linked = false;
 };
 struct ExecuteReport {
   TransferStats stats;

@@ -1,7 +1,8 @@
-// ExecutePlan: carries out a checked plan through BundleWriter, moving bytes the cheapest safe
-// way: a source data file whose every piece is used passes whole (reflink, copy_file_range, hard
-// link or move); single tensors are copied by range in the kernel; only assembled, re-sliced or
-// rewritten tensors pass through user space.
+// ExecutePlan: carries out a checked plan through BundleWriter, after checking the CRC of every
+// byte it takes from a source (exec/source_check.h), moving bytes the cheapest safe way: a source
+// data file whose every piece is used passes whole (reflink, copy_file_range, hard link or move);
+// single tensors are copied by range in the kernel; only assembled, re-sliced or rewritten tensors
+// pass through user space.
 
 #include <algorithm>
 #include <cstdio>
@@ -14,6 +15,7 @@
 
 #include "bundle/slices.h"
 #include "exec/compute.h"
+#include "exec/source_check.h"
 #include "io/file_util.h"
 #include "tfckpt/plan.h"
 
@@ -97,6 +99,19 @@ Status WriteComputed(const Plan& plan, const PlannedTensor& t, BundleWriter* w) 
 }  // namespace
 
 Status ExecutePlan(const Plan& plan, const ExecuteOptions& options, ExecuteReport* report) {
+  // Every byte taken from a source is checked before anything is written, except those that a
+  // hard link or a move takes whole without reading them (unless asked).
+  const LinkMode mode = plan.move_sources ? LinkMode::kMove : options.link;
+  const std::set<FileKey> adoptable = AdoptableFiles(plan);
+  const bool unread = mode == LinkMode::kHardlink || mode == LinkMode::kMove;
+  TFCKPT_RETURN_IF_ERROR(CheckSourcePieces(
+      plan,
+      [&](const PieceSource& p) {
+        return unread && !options.verify_linked &&
+               adoptable.count({p.source, LocationOf(p).shard_id}) > 0;
+      },
+      options.threads));
+
   // A SavedModel output is built in a temporary directory and renamed into place.
   std::string temp_dir;
   std::string prefix = plan.output;
@@ -130,9 +145,8 @@ Status ExecutePlan(const Plan& plan, const ExecuteOptions& options, ExecuteRepor
   if (!s.ok()) return cleanup(s);
 
   // Whole files first.
-  const LinkMode mode = plan.move_sources ? LinkMode::kMove : options.link;
   std::map<FileKey, int> adopted;
-  for (const FileKey& f : AdoptableFiles(plan)) {
+  for (const FileKey& f : adoptable) {
     int id = -1;
     s = w->AdoptDataFile(plan.sources[f.first].ckpt->data_path(f.second), mode, &id);
     if (!s.ok()) return cleanup(s);

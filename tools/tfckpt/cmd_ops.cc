@@ -21,6 +21,7 @@ struct CommonArgs {
   bool dry_run = false;
   bool json = false;
   bool no_sync = false;
+  bool verify = false;
   std::string link = "auto";
 };
 
@@ -35,8 +36,11 @@ void AddCommon(CLI::App* cmd, CommonArgs* args) {
   cmd->add_option("--link", args->link,
                   "How whole data files are taken: auto (reflink where the filesystem can, "
                   "else copy_file_range), copy (plain copies) or hardlink (shares the inputs' "
-                  "inodes)")
+                  "inodes without reading them: their CRCs are not checked unless --verify)")
       ->check(CLI::IsMember({"auto", "copy", "hardlink"}));
+  cmd->add_flag("--verify", args->verify,
+                "Also check the CRC32C of data files that --link hardlink or --move take "
+                "without reading them (every other byte taken from an input is always checked)");
 }
 
 std::string Summary(const Plan& plan, const ExecuteReport& r) {
@@ -74,6 +78,7 @@ void Run(const Status& built, const Plan& plan, const CommonArgs& args, int thre
   eo.sync = !args.no_sync;
   eo.progress = ::isatty(STDERR_FILENO) && !args.json;
   eo.threads = threads;
+  eo.verify_linked = args.verify;
   eo.link = args.link == "copy"       ? LinkMode::kCopy
             : args.link == "hardlink" ? LinkMode::kHardlink
                                       : LinkMode::kAuto;
@@ -138,7 +143,8 @@ void RegisterMerge(CLI::App& app) {
       ->check(CLI::IsMember({"error", "first", "last"}));
   cmd->add_flag("--move", args->move,
                 "Move the sources' data files into the output and delete the sources (as "
-                "TensorFlow's merge does); saves space, consumes the inputs");
+                "TensorFlow's merge does); saves space, consumes the inputs; moved files are "
+                "not read, so their CRCs are not checked unless --verify");
   cmd->callback([args] {
     MergeOptions mo;
     mo.move = args->move;

@@ -1,0 +1,81 @@
+#include "exec/source_check.h"
+
+#include <algorithm>
+#include <atomic>
+#include <mutex>
+#include <set>
+#include <thread>
+#include <tuple>
+
+#include <fmt/format.h>
+
+namespace tfckpt {
+namespace {
+
+struct Piece {
+  const PlanSource* source;
+  const PlannedTensor* tensor;
+  const PieceSource* piece;
+};
+
+}  // namespace
+
+Status CheckSourcePieces(const Plan& plan, const std::function<bool(const PieceSource&)>& skip,
+                         int threads) {
+  // Each stored piece once, in file order, so that reads stay sequential.
+  using Key = std::tuple<int, int, int64_t, int64_t>;
+  std::set<Key> seen;
+  std::vector<std::pair<Key, Piece>> pieces;
+  for (const PlannedTensor& t : plan.tensors) {
+    if (t.action != PlannedTensor::Action::kCopy && t.action != PlannedTensor::Action::kKeep) {
+      continue;
+    }
+    for (const PieceSource& p : t.pieces) {
+      if (skip(p)) continue;
+      const DataLocation& l = p.part ? p.part->location : p.tensor->location;
+      Key key{p.source, l.shard_id, l.offset, l.size};
+      if (seen.insert(key).second) pieces.push_back({key, {&plan.sources[p.source], &t, &p}});
+    }
+  }
+  std::sort(pieces.begin(), pieces.end(),
+            [](const auto& a, const auto& b) { return a.first < b.first; });
+  if (threads <= 0) threads = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  threads = static_cast<int>(std::min<size_t>(threads, std::max<size_t>(1, pieces.size())));
+
+  std::atomic<size_t> next{0};
+  std::mutex mu;
+  std::vector<std::pair<size_t, std::string>> problems;
+  auto work = [&] {
+    for (size_t i = next++; i < pieces.size(); i = next++) {
+      const Piece& piece = pieces[i].second;
+      const PieceSource& p = *piece.piece;
+      const Checkpoint& ckpt = *piece.source->ckpt;
+      const DataLocation& loc = p.part ? p.part->location : p.tensor->location;
+      const Shape& shape = p.part ? p.part->shape : p.tensor->shape;
+      ReadOptions ro;
+      ro.verify_checksums = true;
+      Tensor value;
+      Status s = ckpt.ReadPiece(p.tensor->name, p.tensor->dtype, shape, loc, ro, &value);
+      ckpt.Release(loc);
+      if (!s.ok()) {
+        std::lock_guard<std::mutex> lock(mu);
+        problems.emplace_back(i, s.message());
+      }
+    }
+  };
+  std::vector<std::thread> workers;
+  for (int k = 1; k < threads; k++) workers.emplace_back(work);
+  work();
+  for (std::thread& w : workers) w.join();
+  if (problems.empty()) return Status::OK();
+  std::sort(problems.begin(), problems.end());
+  std::vector<std::string> lines;
+  for (auto& [i, message] : problems) lines.push_back(std::move(message));
+  return Status::Corruption(fmt::format(
+      "{} piece{} of data to be taken from the inputs {} damaged; nothing was written (check the "
+      "inputs with `verify`, and take the tensors from an undamaged copy):\n  {}",
+      lines.size(), lines.size() == 1 ? "" : "s", lines.size() == 1 ? "is" : "are",
+      fmt::join(lines, "\n  ")));
+}
+
+}  // namespace tfckpt
