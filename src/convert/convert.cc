@@ -247,6 +247,21 @@ Status FromTensorFlow(const std::string& src, const std::string& out, bool to_np
   TFCKPT_RETURN_IF_ERROR(OptimizerFilter::Create(*ckpt, &optimizer));
   NameMapper mapper;
   TFCKPT_RETURN_IF_ERROR(NameMapper::Create(options.names, &mapper));
+  // A TF2 checkpoint's variables are named by the full names its object graph records (the
+  // variables' paths, "dense/kernel"), not by keys, which depend on the objects the checkpoint
+  // was saved through. Copies of one variable are written once; tensors without a full name,
+  // or whose full name is shared by different values, keep their keys.
+  std::map<std::string, std::string> full_name_of;
+  std::set<std::string> copies;
+  if (!optimizer.object_graph().empty()) {
+    NameView view;
+    TFCKPT_RETURN_IF_ERROR(NameView::FullNames(*ckpt, src, &view));
+    for (const auto& [full, t] : view.entries()) {
+      if (!view.Ambiguity(full).empty()) continue;
+      if (!full_name_of.emplace(t->name, full).second) continue;
+      if (view.FindAll(full).front() != t) copies.insert(t->name);
+    }
+  }
   std::vector<Outgoing> tensors;
   std::vector<std::string> unsupported;
   std::map<std::string, std::string> taken;
@@ -257,7 +272,10 @@ Status FromTensorFlow(const std::string& src, const std::string& out, bool to_np
           "bookkeeping and was left out");
       continue;
     }
-    auto name = mapper.Map(t.name, optimizer);
+    if (copies.count(t.name)) continue;
+    if (options.names.strip_optimizer && optimizer.IsOptimizer(t.name)) continue;
+    auto full = full_name_of.find(t.name);
+    auto name = mapper.Map(full == full_name_of.end() ? t.name : full->second, optimizer);
     if (!name) continue;
     bool ok = to_npz ? (npz::Descr(t.dtype).has_value() ||
                         (t.dtype == DType::kString && NpzStringsLossless(*ckpt, t)))

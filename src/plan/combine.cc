@@ -2,6 +2,8 @@
 // Floating tensors are computed (docs/METHODS.md); every other tensor is copied from one input.
 
 #include <cmath>
+#include <map>
+#include <optional>
 
 #include <fmt/format.h>
 
@@ -15,6 +17,78 @@
 namespace tfckpt {
 namespace {
 
+// Each reference tensor's counterpart in every input, for TF2 inputs whose keys differ although
+// they hold the same variables: Keras 3 keys a model's weights under
+// optimizer/_trainable_variables/N when its optimizer is saved too, and under the model's own
+// path when it is not. Variables are matched by the full name their object graph records;
+// tensors without one (Keras metadata) by key. Optimizer state (of the reference, and of each
+// input) is ignored unless kept. Fails with every disagreement listed.
+using Counterparts = std::map<std::pair<int, std::string>, const TensorInfo*>;
+
+Status MatchByFullName(const Plan& plan, const std::vector<int>& inputs, int ref,
+                       bool keep_optimizer, Counterparts* out) {
+  std::map<int, NameView> views;
+  std::map<int, OptimizerFilter> optimizers;
+  for (int s : inputs) {
+    const PlanSource& src = plan.sources[s];
+    if (src.ckpt->Find(kObjectGraphKey) == nullptr) {
+      return Status::InvalidArgument("not every input is object-based");
+    }
+    TFCKPT_RETURN_IF_ERROR(NameView::FullNames(*src.ckpt, src.label, &views[s]));
+    TFCKPT_RETURN_IF_ERROR(OptimizerFilter::Create(*src.ckpt, &optimizers[s]));
+  }
+  auto ignored = [&](int s, const TensorInfo& t) {
+    return !keep_optimizer && optimizers[s].IsOptimizer(t.name);
+  };
+  std::vector<std::string> problems;
+  const std::string& ref_label = plan.sources[ref].label;
+  const NameView& ref_view = views[ref];
+  for (int s : inputs) {
+    if (s == ref) continue;
+    const NameView& view = views[s];
+    const std::string& label = plan.sources[s].label;
+    for (const auto& [full, t] : ref_view.entries()) {
+      if (ignored(ref, *t)) continue;
+      std::string ambiguous = ref_view.Ambiguity(full);
+      if (ambiguous.empty()) ambiguous = view.Ambiguity(full);
+      const TensorInfo* c = view.Find(full);
+      if (!ambiguous.empty()) {
+        problems.push_back(ambiguous);
+      } else if (c == nullptr || ignored(s, *c)) {
+        problems.push_back(
+            fmt::format("variable '{}' is in '{}' but not in '{}'", full, ref_label, label));
+      } else if (c->dtype != t->dtype || c->shape != t->shape) {
+        problems.push_back(fmt::format("variable '{}' is {} {} in '{}' but {} {} in '{}'", full,
+                                       DTypeName(t->dtype), ShapeToString(t->shape), ref_label,
+                                       DTypeName(c->dtype), ShapeToString(c->shape), label));
+      } else {
+        (*out)[{s, t->name}] = c;
+      }
+    }
+    for (const auto& [full, c] : view.entries()) {
+      if (!ignored(s, *c) && ref_view.Find(full) == nullptr) {
+        problems.push_back(
+            fmt::format("variable '{}' is in '{}' but not in '{}'", full, label, ref_label));
+      }
+    }
+    // Floating tensors without a full name are computed too: by key.
+    for (const TensorInfo* t : ref_view.hidden()) {
+      if (!IsFloating(t->dtype) || ignored(ref, *t)) continue;
+      const TensorInfo* c = plan.sources[s].ckpt->Find(t->name);
+      if (c == nullptr || c->dtype != t->dtype || c->shape != t->shape) {
+        problems.push_back(
+            fmt::format("tensor '{}' of '{}' has no full name and no counterpart "
+                        "of the same key, dtype and shape in '{}'",
+                        PrintableKey(t->name), ref_label, label));
+      } else {
+        (*out)[{s, t->name}] = c;
+      }
+    }
+  }
+  if (problems.empty()) return Status::OK();
+  return Status::InvalidArgument(fmt::format("by full name: {}", fmt::join(problems, "; ")));
+}
+
 // Shared by average and blend: inputs already opened in plan->sources; `computed` builds the
 // spec of a floating tensor; non-floating tensors come from source `copy_from`.
 Status BuildComputed(Plan* plan, const std::vector<int>& inputs, int copy_from, bool keep_optimizer,
@@ -25,7 +99,24 @@ Status BuildComputed(Plan* plan, const std::vector<int>& inputs, int copy_from, 
   auto dropped = [&](const std::string& name) {
     return !keep_optimizer && optimizer.IsOptimizer(name);
   };
-  TFCKPT_RETURN_IF_ERROR(CheckSameLayout(*plan, inputs, dropped));
+  // The same keys in every input, or else (TF2 inputs saved through different objects) the same
+  // variables by full name.
+  std::optional<Counterparts> by_full_name;
+  if (Status same = CheckSameLayout(*plan, inputs, dropped); !same.ok()) {
+    Counterparts matched;
+    if (!MatchByFullName(*plan, inputs, copy_from, keep_optimizer, &matched).ok()) return same;
+    by_full_name = std::move(matched);
+    plan->notes.push_back(
+        "the inputs' keys differ; their variables were matched by full name and the output "
+        "has the layout of '" +
+        plan->sources[copy_from].label + "'");
+  }
+  auto counterpart = [&](int s, const TensorInfo& t) -> const TensorInfo* {
+    if (s == copy_from) return &t;
+    if (!by_full_name) return plan->sources[s].ckpt->Find(t.name);
+    auto it = by_full_name->find({s, t.name});
+    return it == by_full_name->end() ? nullptr : it->second;
+  };
   const Checkpoint& reference = *plan->sources[copy_from].ckpt;
   int computed = 0, copied = 0, removed = 0;
   for (const TensorInfo& t : reference.tensors()) {
@@ -40,7 +131,12 @@ Status BuildComputed(Plan* plan, const std::vector<int>& inputs, int copy_from, 
     if (IsFloating(t.dtype)) {
       p.action = PlannedTensor::Action::kCompute;
       for (int s : inputs) {
-        p.pieces.push_back(PieceSource{s, plan->sources[s].ckpt->Find(t.name), nullptr});
+        const TensorInfo* c = counterpart(s, t);
+        if (c == nullptr) {
+          return Status::FailedPrecondition(fmt::format(
+              "no counterpart of '{}' in '{}'", PrintableKey(t.name), plan->sources[s].label));
+        }
+        p.pieces.push_back(PieceSource{s, c, nullptr});
       }
       TFCKPT_RETURN_IF_ERROR(spec_for(t.name, &p.compute));
       computed++;

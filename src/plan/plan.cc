@@ -276,7 +276,11 @@ const NamePattern& Tf1OptimizerPattern() {
     Status s = NamePattern::Compile(
         R"((^|/)(Adam|Adam_\d+|AdamW|AdamW_\d+|LazyAdam|LazyAdam_\d+|Momentum|RMSProp|RMSProp_\d+|)"
         R"(Adagrad|AdagradDA|AdagradDA_\d+|Adadelta|Adadelta_\d+|Ftrl|Ftrl_\d+|ProximalAdagrad|)"
-        R"(ProximalGradientDescent|LAMB|LAMB_\d+|adam_m|adam_v|beta1_power|beta2_power)$)",
+        R"(ProximalGradientDescent|LAMB|LAMB_\d+|adam_m|adam_v|beta1_power|beta2_power)$|)"
+        // Keras 3 optimizers' variables under their full names (adam/iteration,
+        // adam/dense_kernel_momentum, ...), as convert --to-tf1 keys them.
+        R"(^(adam|adamw|adamax|nadam|sgd|rmsprop|adagrad|adadelta|ftrl|lion|lamb|adafactor|)"
+        R"(loss_scale_optimizer)(_\d+)?/)",
         "the optimizer pattern", p);
     (void)s;
     return p;

@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 import safetensors.numpy
 import tensorflow as tf
+from tensorflow.core.protobuf import trackable_object_graph_pb2
 
 import convert_testlib as cv
 import ops_testlib as ops
@@ -165,13 +166,18 @@ def test_large_tensors(tfckpt, tmp_path):
 
 
 def test_tf2_checkpoint_object_graph_left_out(tfckpt, tmp_path, tf2_dir):
-    """A TF2 checkpoint's variables convert under their TF keys; the object graph (a string of
-    TF bookkeeping) is not a tensor of the model and is left out rather than refused."""
+    """A TF2 checkpoint's variables convert under the full names TF records for them (the
+    variables' paths, not the keys of the objects they were saved through); the object graph (a
+    string of TF bookkeeping) is not a tensor of the model and is left out rather than refused."""
     prefix = tf.train.latest_checkpoint(tf2_dir)
     source = cv.tf_expected(prefix)
     graph_key = "_CHECKPOINTABLE_OBJECT_GRAPH"
     assert graph_key in source
-    want = {n: v for n, v in source.items() if n != graph_key}
+    graph = trackable_object_graph_pb2.TrackableObjectGraph()
+    graph.ParseFromString(tf.train.load_checkpoint(prefix).get_tensor(graph_key))
+    full = {a.checkpoint_key: a.full_name for n in graph.nodes for a in n.attributes}
+    assert all(full.get(n) for n in source if n != graph_key), full
+    want = {full[n]: v for n, v in source.items() if n != graph_key}
     for ext in ("safetensors", "npz"):
         mid = tmp_path / ("tf2." + ext)
         tfckpt.run("convert", tf2_dir, mid)

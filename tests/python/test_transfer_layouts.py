@@ -4,6 +4,7 @@ loads with tf.saved_model.load and serves what the Keras model predicts, checkpo
 assert_consumed(), and values equal what tf.train.load_checkpoint reads from the inputs."""
 
 import os
+import re
 
 import numpy as np
 import pytest
@@ -241,3 +242,77 @@ def test_tf2_model_slots_keep_their_values(tfckpt, tmp_path, trained):
     fresh.fit(_inputs(), np.ones((6, 2), np.float32), epochs=1, verbose=0)
     tf.train.Checkpoint(model=fresh, optimizer=fresh_opt).restore(out).assert_consumed()
     np.testing.assert_allclose(fresh(_inputs()).numpy(), trained["pred"], rtol=1e-6, atol=1e-6)
+
+
+# ---------------------------------------------------------------------------------------------
+# Keras 3 keys a model's weights through its optimizer when the optimizer is saved too
+# (optimizer/_trainable_variables/N), through the model when not: one command each still works.
+# ---------------------------------------------------------------------------------------------
+
+def _fine_tuned(tmp_path, name, seed):
+    """The Keras model of _model(1) fine-tuned for a step with Adam, saved with its optimizer."""
+    model = _model(1)
+    opt = keras.optimizers.Adam(0.05)
+    model.compile(opt, "mse")
+    rng = np.random.default_rng(seed)
+    model.fit(_inputs(), rng.normal(size=(6, 2)).astype(np.float32), epochs=2, verbose=0)
+    prefix = tf.train.Checkpoint(model=model, optimizer=opt).save(str(tmp_path / name / "ck"))
+    return prefix, model
+
+
+def _weight_paths(model):
+    return sorted(v.path for v in model.weights)
+
+
+def test_blend_base_without_optimizer_with_fine_tunes_that_have_one(tfckpt, tmp_path, trained):
+    a, model_a = _fine_tuned(tmp_path, "a", 1)
+    b, model_b = _fine_tuned(tmp_path, "b", 2)
+    assert any(k.startswith("optimizer/_trainable_variables/")
+               for k in tf.train.load_checkpoint(a).get_variable_to_shape_map())
+    out = str(tmp_path / "out" / "ck")
+    tfckpt.run("blend", "task_arithmetic", "--base", trained["prefix"], a, b, "--lambda", "0.5",
+               "-o", out)
+    fresh = _model(11)
+    tf.train.Checkpoint(model=fresh).restore(out).assert_consumed()
+    base = trained["model"].get_weights()
+    for got, w0, w1, w2 in zip(fresh.get_weights(), base, model_a.get_weights(),
+                               model_b.get_weights()):
+        np.testing.assert_allclose(got, w0 + 0.5 * ((w1 - w0) + (w2 - w0)), rtol=1e-5,
+                                   atol=1e-6)
+
+
+def test_average_of_checkpoints_with_and_without_optimizer(tfckpt, tmp_path, trained):
+    a, model_a = _fine_tuned(tmp_path, "a", 3)
+    out = str(tmp_path / "out" / "ck")
+    tfckpt.run("average", trained["prefix"], a, "-o", out)
+    fresh = _model(12)
+    tf.train.Checkpoint(model=fresh).restore(out).assert_existing_objects_matched()
+    for got, w0, w1 in zip(fresh.get_weights(), trained["model"].get_weights(),
+                           model_a.get_weights()):
+        np.testing.assert_allclose(got, (w0 + w1) / 2, rtol=1e-6, atol=1e-7)
+
+
+def test_convert_names_are_the_variables_paths(tfckpt, tmp_path):
+    import safetensors.numpy as stnp
+    prefix, model = _fine_tuned(tmp_path, "a", 4)
+    out = str(tmp_path / "model.safetensors")
+    tfckpt.run("convert", prefix, "--strip-optimizer", "-o", out)
+    got = stnp.load_file(out)
+    assert sorted(set(got) - {"save_counter"}) == _weight_paths(model), sorted(got)
+    for v in model.weights:
+        np.testing.assert_array_equal(got[v.path], v.numpy(), v.path)
+
+
+def test_strip_optimizer_after_to_tf1(tfckpt, tmp_path):
+    prefix, model = _fine_tuned(tmp_path, "a", 5)
+    tf1 = str(tmp_path / "tf1" / "m")
+    tfckpt.run("convert", "--to-tf1", prefix, "-o", tf1)
+    names = tf.train.load_checkpoint(tf1).get_variable_to_shape_map()
+    assert any(re.match(r"adam(_\d+)?/", n) for n in names), sorted(names)
+    stripped = str(tmp_path / "stripped" / "m")
+    tfckpt.run("edit", tf1, "--strip-optimizer", "-o", stripped)
+    reader = tf.train.load_checkpoint(stripped)
+    assert sorted(set(reader.get_variable_to_shape_map()) - {"save_counter"}) == \
+        _weight_paths(model)
+    for v in model.weights:
+        np.testing.assert_array_equal(reader.get_tensor(v.path), v.numpy(), v.path)
