@@ -6,6 +6,7 @@
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
 
+#include <atomic>
 #include <memory>
 #include <stdexcept>
 #include <string>
@@ -26,9 +27,15 @@ namespace {
 struct TfckptError : std::runtime_error {
   using std::runtime_error::runtime_error;
 };
+// Damaged tensor bytes, Status kDataLoss (tfckpt.DataLossError, a tfckpt.Error).
+struct DataLossError : TfckptError {
+  using TfckptError::TfckptError;
+};
 
 void Check(const Status& s) {
-  if (!s.ok()) throw TfckptError(s.message());
+  if (s.ok()) return;
+  if (s.code() == Status::Code::kDataLoss) throw DataLossError(s.message());
+  throw TfckptError(s.message());
 }
 
 // The numpy dtype of a tfckpt dtype; the narrow float and sub-byte types come from ml_dtypes.
@@ -116,6 +123,7 @@ class PyCheckpoint {
     std::unique_ptr<Checkpoint> c;
     Check(Checkpoint::Open(path, o, &c));
     ckpt_ = std::move(c);
+    verified_ = std::make_unique<std::atomic<bool>[]>(ckpt_->tensors().size());
   }
   const TensorInfo& Info(const std::string& name) const {
     const TensorInfo* t = ckpt_->Find(name);
@@ -129,13 +137,33 @@ class PyCheckpoint {
     for (const TensorInfo& t : ckpt_->tensors()) out.push_back(t.name);
     return out;
   }
+  // With `verify`, the first read of a tensor checks its bytes against the stored CRC32C (which
+  // reads them all; opening read none) and remembers that they passed, so later reads of it cost
+  // nothing. The array is a view on the mapping either way.
   py::array Read(const std::string& name, bool raw, bool verify) const {
-    // Not checking the CRC by default keeps indexing lazy: a view costs no reads until its data
-    // is touched (verify() or verify=True check the bytes).
+    const TensorInfo& info = Info(name);
+    std::atomic<bool>& verified = verified_[&info - ckpt_->tensors().data()];
     ReadOptions ro;
-    ro.verify_checksums = verify;
+    ro.verify_checksums = verify && !verified.load(std::memory_order_acquire);
     Tensor t;
-    Check(ckpt_->Read(Info(name), ro, &t));
+    Status s;
+    if (ro.verify_checksums || info.partitioned()) {
+      py::gil_scoped_release release;  // reads every byte: let other threads run
+      s = ckpt_->Read(info, ro, &t);
+    } else {
+      s = ckpt_->Read(info, ro, &t);
+    }
+    if (s.code() == Status::Code::kDataLoss) {
+      throw DataLossError(s.message() +
+                          "; the data file is damaged or was changed after the checkpoint was "
+                          "written (TensorFlow refuses it too): restore it from a good copy; "
+                          "verify() lists every damaged tensor" +
+                          (ro.verify_checksums ? ", and read(name, verify=False) gives the "
+                                                 "stored bytes unchecked"
+                                               : ""));
+    }
+    Check(s);
+    if (ro.verify_checksums) verified.store(true, std::memory_order_release);
     return ToNumpy(t, raw);
   }
   py::dict Verify() const {
@@ -157,6 +185,8 @@ class PyCheckpoint {
     return out;
   }
   std::shared_ptr<Checkpoint> ckpt_;
+  // Per tensor (in tensors() order): its CRC32C has been checked and matched.
+  std::unique_ptr<std::atomic<bool>[]> verified_;
 };
 
 class PyWriter {
@@ -247,7 +277,9 @@ class PySink : public TensorSink {
 
 PYBIND11_MODULE(_core, m) {
   m.doc() = "tfckpt's C++ library (use the tfckpt package, not this module)";
-  py::register_exception<TfckptError>(m, "Error");
+  // Translators run newest first: DataLossError is matched before its base.
+  auto& error = py::register_exception<TfckptError>(m, "Error");
+  py::register_exception<DataLossError>(m, "DataLossError", error.ptr());
 
   py::class_<PyCheckpoint>(m, "Checkpoint")
       .def(py::init<const std::string&, std::optional<int64_t>>(), py::arg("path"),
@@ -270,7 +302,7 @@ PYBIND11_MODULE(_core, m) {
       .def("contains",
            [](const PyCheckpoint& c, const std::string& n) { return c.ckpt_->Find(n) != nullptr; })
       .def("read", &PyCheckpoint::Read, py::arg("name"), py::arg("raw") = false,
-           py::arg("verify") = false)
+           py::arg("verify") = true)
       .def("verify", &PyCheckpoint::Verify);
 
   py::class_<PyWriter>(m, "Writer")

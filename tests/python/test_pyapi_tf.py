@@ -1,7 +1,9 @@
 """The tfckpt Python package judged by TensorFlow: arrays read by tfckpt.open equal what
-tf.train.load_checkpoint reads, checkpoints written by tfckpt.save restore in TensorFlow, and
+tf.train.load_checkpoint reads and fail (DataLossError) where it fails, checkpoints written by
+tfckpt.save from arrays of any layout restore in TensorFlow as the arrays' values, and
 tfckpt.init_from_checkpoint fills numpy arrays and eager tf.Variables with the values TensorFlow's
-own tf.compat.v1.train.init_from_checkpoint gives in a TF1 graph."""
+own tf.compat.v1.train.init_from_checkpoint gives in a TF1 graph (TF2 sources by key or by full
+name)."""
 
 import os
 import subprocess
@@ -13,6 +15,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+import index_reader
 import ops_testlib as ops
 import tfckpt_testlib as lib
 
@@ -245,6 +248,166 @@ def test_path_forms_like_tf(tf2_dir, saved_model_dir, tf1_steps_dir):
     assert sorted(sm.names()) == sorted(want)
     for name, (dt, _, value) in want.items():
         assert_like_tf(sm[name], dt, value, name)
+
+
+# ---------------------------------------------------------------------------------------------
+# Reads check each tensor's CRC32C, as TensorFlow's do
+# ---------------------------------------------------------------------------------------------
+
+CRC_GRID = np.arange(24, dtype=F32).reshape(6, 4) / 3 - 2
+
+
+@pytest.fixture(scope="module")
+def crc_source(tmp_path_factory):
+    """SaveV2 of one tensor of each kind: fixed-size dtypes, a scalar, strings, bfloat16, and a
+    tensor stored in two slices (read assembled)."""
+    pairs = [
+        ("f32", np.arange(12, dtype=F32).reshape(3, 4) / 7),
+        ("f64", np.array(1 / 3)),
+        ("i64", np.arange(5, dtype=I64) * 1000003 - 7),
+        ("flags", np.array([True, False, True, True])),
+        ("words", np.array([b"alpha", b"", b"gamma\xff"], dtype=object)),
+        ("brain", np.array([1.0, -0.5, 3.25, 7.0], F32).astype(ml_dtypes.bfloat16)),
+        ("grid", CRC_GRID[:3]),
+        ("grid", CRC_GRID[3:]),
+    ]
+    specs = [""] * 6 + ["6 4 0,3:-", "6 4 3,3:-"]
+    prefix = str(tmp_path_factory.mktemp("crc") / "src")
+    return lib.save_tensors(prefix, [(n, tf.constant(v)) for n, v in pairs], specs)
+
+
+def _tf_refuses(prefix, dtypes):
+    """{name: TF's error} for the tensors {name: dtype name} TensorFlow cannot read: RestoreV2's
+    error (its class says which), after checking that tf.train.load_checkpoint(prefix)
+    .get_tensor(name) refuses the same tensors. A fresh reader per tensor: after one failed slice
+    read, TF's CheckpointReader aborts the process on its next lookup."""
+    out = {}
+    for name, dtype_name in dtypes.items():
+        try:
+            tf.train.load_checkpoint(prefix).get_tensor(name)
+            refused = False
+        except tf.errors.OpError:
+            refused = True
+        try:
+            tf.raw_ops.RestoreV2(prefix=prefix, tensor_names=[name], shape_and_slices=[""],
+                                 dtypes=[tf.as_dtype(dtype_name)])
+            assert not refused, name
+        except tf.errors.OpError as e:
+            assert refused, (name, e)
+            out[name] = e
+    return out
+
+
+def _data_pieces(prefix):
+    """[(key, entry)] of every stored piece with bytes, from the index (TF's protos)."""
+    header, entries = index_reader.read_index(prefix + ".index")
+    return header, sorted((k, e) for k, e in entries.items() if e.size > 0)
+
+
+def test_reads_check_crc_like_tf(crc_source, tmp_path):
+    clean = lib.tf_read_all(crc_source)
+    dtypes = {n: dt for n, (dt, _, _) in clean.items()}
+    header, pieces = _data_pieces(crc_source)
+    assert len(pieces) == 8, [k for k, _ in pieces]  # every tensor and both slices of "grid"
+    assert not _tf_refuses(crc_source, dtypes)
+    refused_names = set()
+    for i, (key, entry) in enumerate(pieces):
+        prefix = ops.copy_bundle(crc_source, tmp_path / str(i))
+        data = "%s.data-%05d-of-%05d" % (prefix, entry.shard_id, header.num_shards)
+        with open(data, "r+b") as f:  # one flipped bit in the middle of this piece
+            f.seek(entry.offset + entry.size // 2)
+            byte = f.read(1)[0]
+            f.seek(entry.offset + entry.size // 2)
+            f.write(bytes([byte ^ 0x10]))
+        refused = _tf_refuses(prefix, dtypes)
+        assert len(refused) == 1, (key, refused)  # TF refuses exactly the damaged tensor
+        (bad, tf_error), = refused.items()
+        assert isinstance(tf_error, tf.errors.DataLossError), (bad, tf_error)
+        refused_names.add(bad)
+        c = tfckpt.open(prefix)  # opening reads no data: it checks nothing yet
+        assert c.names() == sorted(clean, key=lambda n: n.encode())
+        dt, _, want = clean[bad]
+        for how, read in (("ckpt[name]", lambda: c[bad]), ("read", lambda: c.read(bad)),
+                          ("read raw", lambda: c.read(bad, raw=True)),
+                          ("read verify=True", lambda: c.read(bad, verify=True)),
+                          ("to_dict", c.to_dict), ("again", lambda: c[bad])):
+            with pytest.raises(tfckpt.DataLossError) as info:
+                read()
+            assert isinstance(info.value, tfckpt.Error), how
+            msg = str(info.value)
+            assert "'%s'" % bad in msg and "'%s'" % data in msg, (how, msg)
+            assert "checksum" in msg and "verify=False" in msg, (how, msg)
+        if dt != "string":
+            var = np.zeros(want.shape, want.dtype)
+            with pytest.raises(tfckpt.DataLossError) as info:
+                tfckpt.init_from_checkpoint(prefix, {bad: "v"}, {"v": var})
+            assert "'%s'" % bad in str(info.value), str(info.value)
+            assert not var.any(), "nothing may be assigned"
+        # The explicit opt-out gives the stored (damaged) values, per read or per checkpoint.
+        for got in (c.read(bad, verify=False), tfckpt.open(prefix, verify=False)[bad],
+                    tfckpt.open(prefix, verify=False).to_dict()[bad]):
+            assert got.shape == want.shape, bad
+            if dt == "string":
+                assert got.tolist() != want.tolist(), bad
+            else:
+                diff = np.bitwise_xor(np.frombuffer(got.tobytes(), np.uint8),
+                                      np.frombuffer(np.ascontiguousarray(want).tobytes(), np.uint8))
+                assert [bin(x).count("1") for x in diff if x] == [1], (bad, got, want)
+        # Every other tensor reads as TF reads it.
+        for name, (dtype_name, _, value) in clean.items():
+            if name != bad:
+                assert_like_tf(c[name], dtype_name, value, "%s (with %s damaged)" % (name, bad))
+    assert refused_names == set(clean), refused_names
+
+
+def test_every_damaged_byte_of_a_string_tensor_like_tf(crc_source, tmp_path):
+    """Each byte of a string tensor (lengths, their checksum, the bytes) damaged in turn: tfckpt
+    refuses with DataLossError where TensorFlow refuses with its DataLossError. Damaged lengths
+    are refused even with verify=False (the elements cannot be found without them)."""
+    _, pieces = _data_pieces(crc_source)
+    entry = dict(pieces)[b"words"]
+    want = lib.tf_read_all(crc_source)["words"][2]
+    unchecked_reads = 0
+    for mask in (0x01, 0x80):  # 0x80: a length's varint continues into the next
+        for pos in range(entry.size):
+            prefix = ops.copy_bundle(crc_source, tmp_path / ("%d-%d" % (mask, pos)))
+            data = prefix + ".data-00000-of-00001"
+            with open(data, "r+b") as f:
+                f.seek(entry.offset + pos)
+                byte = f.read(1)[0]
+                f.seek(entry.offset + pos)
+                f.write(bytes([byte ^ mask]))
+            tf_error = _tf_refuses(prefix, {"words": "string"}).get("words")
+            assert isinstance(tf_error, tf.errors.DataLossError), (mask, pos, tf_error)
+            with pytest.raises(tfckpt.DataLossError) as info:
+                tfckpt.open(prefix)["words"]
+            assert "'words'" in str(info.value) and "'%s'" % data in str(info.value)
+            try:
+                got = tfckpt.open(prefix).read("words", verify=False)
+            except tfckpt.Error as e:
+                assert type(e) is tfckpt.DataLossError, (mask, pos, e)
+                assert "verify=False" not in str(e), str(e)  # it was off already
+                continue
+            unchecked_reads += 1
+            assert got.shape == want.shape and got.tolist() != want.tolist(), (mask, pos)
+    assert unchecked_reads == 2 * (entry.size - 7)  # every flip in the string bytes themselves
+
+
+def test_checked_view_stays_zero_copy(crc_source):
+    c = tfckpt.open(crc_source)
+    data = os.path.realpath(crc_source + ".data-00000-of-00001")
+    reader = tf.train.load_checkpoint(crc_source)
+    for name in ("f32", "f64", "i64", "flags", "brain"):
+        arr = c[name]
+        assert_like_tf(arr, c.dtype(name), reader.get_tensor(name), name)
+        assert arr.flags.writeable is False and not arr.flags.owndata, name
+        addr = arr.__array_interface__["data"][0]
+        with open("/proc/self/maps") as f:
+            files = [line.split(None, 5)[5].strip() for line in f
+                     if len(line.split(None, 5)) > 5
+                     and int(line.split()[0].split("-")[0], 16) <= addr
+                     < int(line.split()[0].split("-")[1], 16)]
+        assert [os.path.realpath(p) for p in files] == [data], (name, files)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -540,3 +703,4 @@ def test_init_from_checkpoint_errors_like_tf(ifc_sources, case, kind):
     for name in TARGETS:
         v = variables[name]
         ops.assert_array_identical(v if kind == "numpy" else v.numpy(), _initial(name), name)
+
