@@ -216,7 +216,14 @@ class PyWriter {
       Check(w_->AddStrings(name, shape, views));
       return;
     }
-    py::array c = py::array::ensure(array, py::array::c_style);
+    // A checkpoint holds row-major little-endian elements: store the values of any layout
+    // (big-endian, strided, Fortran-ordered, reversed, a view), never its memory as it lies.
+    py::array c = array;
+    if (py::str(array.dtype().attr("byteorder")).cast<std::string>() == ">") {
+      c = array.attr("astype")(array.dtype().attr("newbyteorder")("<"), py::arg("order") = "C");
+    }
+    c = py::array::ensure(c, py::array::c_style);
+    if (!c) throw TfckptError("tensor '" + name + "': numpy could not copy the array");
     DType dtype;
     try {
       dtype = FromNumpy(c);

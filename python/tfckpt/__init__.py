@@ -138,7 +138,11 @@ def open(path, step=None, verify=True):  # noqa: A001 - mirrors the built-in, li
 
 class Writer:
     """Writes a new checkpoint, committed atomically by close() (or on leaving a `with` block
-    without an exception; with one, nothing is left behind)."""
+    without an exception; with one, nothing is left behind).
+
+    add(name, array) stores the array's values in row-major little-endian order, whatever its
+    layout: big-endian dtypes, Fortran order, strides, negative strides, views and read-only
+    arrays all read back (in TensorFlow too) as the values numpy shows."""
 
     def __init__(self, prefix, overwrite=False):
         self._w = _core.Writer(str(prefix), overwrite)
@@ -168,7 +172,7 @@ class Writer:
 
 
 def save(prefix, tensors, overwrite=False):
-    """Writes {name: array} as a checkpoint at `prefix`."""
+    """Writes {name: array} as a checkpoint at `prefix` (each array as Writer.add stores it)."""
     with Writer(prefix, overwrite) as w:
         for name, array in tensors.items():
             w.add(name, array)

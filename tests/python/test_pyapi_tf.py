@@ -532,6 +532,82 @@ def test_saved_checkpoint_restores_in_tf1_saver(tmp_path, writer):
             ops.assert_array_identical(restored[name], value, name)
 
 
+def _layouts():
+    """{name: array}: every numpy memory layout of values, each dtype also big-endian."""
+    out = {}
+    base = {
+        "f32": np.arange(60, dtype=F32).reshape(3, 4, 5) / 7 - 3,
+        "f64": np.arange(60, dtype=F64).reshape(3, 4, 5) / 3 + 1e300,
+        "f16": (np.arange(60, dtype=F32).reshape(3, 4, 5) / 9).astype(np.float16),
+        "i16": (np.arange(60).reshape(3, 4, 5) * 997 - 30000).astype(np.int16),
+        "i32": (np.arange(60).reshape(3, 4, 5) * 1000003 - 7).astype(np.int32),
+        "i64": (np.arange(60).reshape(3, 4, 5) * 10**15 + 3).astype(I64),
+        "u16": (np.arange(60).reshape(3, 4, 5) * 1001).astype(np.uint16),
+        "u32": (np.arange(60).reshape(3, 4, 5) * 70001 + 2**31).astype(np.uint32),
+        "u64": (np.arange(60).reshape(3, 4, 5).astype(np.uint64) * 2**50 + 5),
+        "c64": (np.arange(60).reshape(3, 4, 5) * (1 - 2j)).astype(np.complex64),
+        "c128": (np.arange(60).reshape(3, 4, 5) / 3 * (2 + 1j)).astype(np.complex128),
+        "i8": (np.arange(60).reshape(3, 4, 5) - 30).astype(np.int8),
+        "bool": np.arange(60).reshape(3, 4, 5) % 3 == 0,
+        "bf16": (np.arange(60, dtype=F32).reshape(3, 4, 5) / 4).astype(ml_dtypes.bfloat16),
+    }
+    for dt, a in base.items():
+        orders = [("native", a.dtype)]
+        if a.dtype.itemsize > 1 and a.dtype.kind != "V":
+            orders += [("big", a.dtype.newbyteorder(">")), ("little", a.dtype.newbyteorder("<"))]
+        for order, dtype in orders:
+            b = a.astype(dtype)
+            ro = b.copy()
+            ro.setflags(write=False)
+            forms = {
+                "c": b,
+                "fortran": np.asfortranarray(b),
+                "strided": b[::2, 1::2, ::3],
+                "negative": b[::-1, ::-2, :],
+                "transposed": b.transpose(2, 0, 1),
+                "fortran_negative": np.asfortranarray(b)[:, ::-1],
+                "scalar": b[1, 2, 3, ...],          # a 0-d view into b
+                "scalar_owned": np.array(b[2, 1, 0]),
+                "row_view": b[1],
+                "column": b[:, :, 2],
+                "empty": b[:, :0],
+                "broadcast": np.broadcast_to(b[0, 0], (3, 5)),  # zero strides, read-only
+                "read_only": ro,
+                "unaligned": np.frombuffer(b"\0" + b.tobytes(), dtype, offset=1).reshape(b.shape),
+            }
+            for form, arr in forms.items():
+                out["%s/%s/%s" % (dt, order, form)] = arr
+    return out
+
+
+@pytest.mark.parametrize("writer", ["save", "Writer"])
+def test_save_stores_values_of_every_layout(tmp_path, writer):
+    values = _layouts()
+    assert any(v.dtype.byteorder == ">" for v in values.values())
+    assert any(v.ndim == 0 for v in values.values())
+    prefix = str(tmp_path / "layouts")
+    if writer == "save":
+        tfckpt.save(prefix, values)
+    else:
+        with tfckpt.Writer(prefix) as w:
+            for name, value in values.items():
+                w.add(name, value)
+    reader = tf.train.load_checkpoint(prefix)
+    bad = []
+    for name, value in values.items():
+        got = reader.get_tensor(name)
+        native = value.dtype.newbyteorder("=") if value.dtype.byteorder == ">" else value.dtype
+        want = np.ascontiguousarray(value, dtype=native)
+        if got.shape != value.shape or got.dtype != want.dtype or got.tobytes() != want.tobytes():
+            bad.append("%s: TF reads %s %r, numpy holds %s %r" % (
+                name, got.dtype, got, value.dtype, value))
+    assert not bad, "\n".join(bad[:10]) + "\n(%d of %d differ)" % (len(bad), len(values))
+    # every input left as it was (a view's base, a read-only array)
+    assert _layouts().keys() == values.keys()
+    for name, value in _layouts().items():
+        assert values[name].tobytes() == value.tobytes() and values[name].dtype == value.dtype
+
+
 # ---------------------------------------------------------------------------------------------
 # init_from_checkpoint: TF's values, into numpy arrays and eager tf.Variables
 # ---------------------------------------------------------------------------------------------
