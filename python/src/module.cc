@@ -247,6 +247,16 @@ class PyWriter {
   std::unique_ptr<BundleWriter> w_;
 };
 
+// tf2_names= of transfer and init_from_checkpoint, as the CLI's --tf2-names.
+Tf2Names ParseTf2Names(const std::string& tf2_names) {
+  if (tf2_names == "auto") return Tf2Names::kAuto;
+  if (tf2_names == "keys") return Tf2Names::kKeys;
+  if (tf2_names == "full") return Tf2Names::kFullNames;
+  throw TfckptError("tf2_names='" + tf2_names +
+                    "': it must be 'auto', 'keys' (checkpoint keys) or 'full' (the variables' "
+                    "full names)");
+}
+
 // Runs a plan (or describes it) and returns the JSON the CLI prints.
 std::string RunPlan(const Status& built, const Plan& plan, bool dry_run, bool force,
                     const std::string& link) {
@@ -342,12 +352,7 @@ PYBIND11_MODULE(_core, m) {
          std::optional<std::string> into, const std::string& tf2_names, bool force, bool dry_run) {
         TransferOptions to;
         to.into = into;
-        if (tf2_names != "auto" && tf2_names != "keys" && tf2_names != "full") {
-          throw TfckptError("tf2_names='" + tf2_names + "': it must be 'auto', 'keys' or 'full'");
-        }
-        to.tf2_names = tf2_names == "keys"   ? Tf2Names::kKeys
-                       : tf2_names == "full" ? Tf2Names::kFullNames
-                                             : Tf2Names::kAuto;
+        to.tf2_names = ParseTf2Names(tf2_names);
         for (const auto& [src, map] : groups) to.groups.push_back({src, map});
         Plan plan;
         Status s = PlanTransfer(to, output, &plan);
@@ -433,7 +438,8 @@ PYBIND11_MODULE(_core, m) {
   m.def("init_from_checkpoint",
         [](const std::string& ckpt, const std::vector<std::pair<std::string, std::string>>& map,
            const std::vector<std::tuple<std::string, std::string, std::vector<int64_t>>>& targets,
-           py::function assign) {
+           py::function assign, const std::string& tf2_names) {
+          const Tf2Names names = ParseTf2Names(tf2_names);
           std::vector<TargetVariable> variables;
           for (const auto& [name, dtype, shape] : targets) {
             auto d = DTypeFromName(dtype);
@@ -444,7 +450,18 @@ PYBIND11_MODULE(_core, m) {
           }
           PySink sink(assign);
           std::vector<std::pair<std::string, std::string>> assigned;
-          Check(InitFromCheckpoint(ckpt, map, variables, &sink, &assigned));
+          Status s = InitFromCheckpoint(ckpt, map, variables, &sink, &assigned, names);
+          if (!s.ok() && s.code() != Status::Code::kDataLoss && names != Tf2Names::kFullNames) {
+            std::unique_ptr<Checkpoint> source;
+            if (Checkpoint::Open(ckpt, &source).ok() && IsObjectBased(*source)) {
+              s = Status::InvalidArgument(
+                  s.message() + "\n(" + source->prefix() +
+                  " is a TF2 checkpoint, addressed here by its keys, e.g. "
+                  "'model/dense/kernel/.ATTRIBUTES/VARIABLE_VALUE'; pass tf2_names='full' to "
+                  "address it by its variables' full names, e.g. 'dense/kernel')");
+            }
+          }
+          Check(s);
           return assigned;
         });
 }

@@ -266,7 +266,7 @@ def _dtype_name(dtype):
     return str(name if name is not None else _np.dtype(dtype).name)
 
 
-def init_from_checkpoint(ckpt, assignment_map, variables):
+def init_from_checkpoint(ckpt, assignment_map, variables, tf2_names="auto"):
     """tf.compat.v1.train.init_from_checkpoint for variables that are not TensorFlow's.
 
     `variables` maps target names to objects that receive values: anything with an
@@ -275,7 +275,13 @@ def init_from_checkpoint(ckpt, assignment_map, variables):
     assignment map takes init_from_checkpoint's forms ('scope/': 'other/', '/': 'scope/',
     'name': 'other_name'); every problem is reported before anything is assigned, a value
     whose bytes disagree with their CRC32C included (DataLossError). Returns
-    {target: name in the checkpoint} for each assignment.
+    {target: key of the checkpoint tensor it received} for each assignment.
+
+    `tf2_names` says how the tensors of a TF2 (object-based) `ckpt` are named in the map:
+    "keys" ('model/dense/kernel/.ATTRIBUTES/VARIABLE_VALUE', what TensorFlow's
+    init_from_checkpoint lists), "full" (the full names its object graph records: 'dense/kernel',
+    what a TF1 Saver would have called them), or "auto", which is "keys" here (the variables are
+    no checkpoint to compare with); as `tfckpt transfer --tf2-names`.
     """
     targets = []
     for name, obj in variables.items():
@@ -291,7 +297,8 @@ def init_from_checkpoint(ckpt, assignment_map, variables):
 
     received = {}
     assigned = _core.init_from_checkpoint(str(ckpt), _pairs(assignment_map), targets,
-                                          lambda name, value: received.__setitem__(name, value))
+                                          lambda name, value: received.__setitem__(name, value),
+                                          str(tf2_names))
     # Every check passed before the first value arrived: assign them all now.
     for name, value in received.items():
         obj = variables[name]

@@ -780,3 +780,170 @@ def test_init_from_checkpoint_errors_like_tf(ifc_sources, case, kind):
         v = variables[name]
         ops.assert_array_identical(v if kind == "numpy" else v.numpy(), _initial(name), name)
 
+
+# ---------------------------------------------------------------------------------------------
+# init_from_checkpoint and transfer from a TF2 checkpoint: by key, or by full name
+# ---------------------------------------------------------------------------------------------
+
+class _Layer(tf.Module):
+    def __init__(self, scope, n_in, n_out, seed):
+        super().__init__()
+        rng = np.random.default_rng(seed)
+        with tf.name_scope(scope):
+            self.kernel = tf.Variable(rng.standard_normal((n_in, n_out)).astype(F32),
+                                      name="kernel")
+            self.bias = tf.Variable(rng.standard_normal(n_out).astype(F32), name="bias")
+
+
+class _Net(tf.Module):
+    """Variables whose full names (enc/dense/kernel, ...) differ from their checkpoint keys
+    (model/enc/first/kernel/.ATTRIBUTES/VARIABLE_VALUE, ...)."""
+
+    def __init__(self):
+        super().__init__()
+        with tf.name_scope("enc"):
+            self.first = _Layer("dense", 3, 4, seed=1)
+            self.second = _Layer("dense_1", 4, 2, seed=2)
+            self.step = tf.Variable(np.int64(1234567), name="step")
+        self.head = _Layer("head", 2, 1, seed=3)
+
+
+@pytest.fixture(scope="module")
+def tf2_net(tmp_path_factory):
+    """(TF2 prefix written by tf.train.Checkpoint, {full name: key} from TF's object graph)."""
+    from tensorflow.core.protobuf import trackable_object_graph_pb2
+
+    prefix = tf.train.Checkpoint(model=_Net()).save(
+        str(tmp_path_factory.mktemp("tf2_net") / "ckpt"))
+    graph = trackable_object_graph_pb2.TrackableObjectGraph.FromString(
+        tf.train.load_checkpoint(prefix).get_tensor("_CHECKPOINTABLE_OBJECT_GRAPH"))
+    keys = {a.full_name: a.checkpoint_key for node in graph.nodes for a in node.attributes}
+    keys.pop("save_counter")
+    assert set(keys) == {"enc/dense/kernel", "enc/dense/bias", "enc/dense_1/kernel",
+                         "enc/dense_1/bias", "enc/step", "head/kernel", "head/bias"}, keys
+    assert all(k != v for k, v in keys.items())
+    return prefix, keys
+
+
+def _tf_full_name_values(prefix, keys):
+    """{full name: value} as a TF1 Saver restores the TF2 checkpoint (by full name)."""
+    reader = tf.train.load_checkpoint(prefix)
+    graph = tf.Graph()
+    with graph.as_default():
+        variables = {n: tf.compat.v1.get_variable(
+            n, shape=reader.get_variable_to_shape_map()[k],
+            dtype=reader.get_variable_to_dtype_map()[k]) for n, k in keys.items()}
+        saver = tf.compat.v1.train.Saver(variables)
+        with tf.compat.v1.Session(graph=graph) as sess:
+            saver.restore(sess, prefix)
+            return {n: sess.run(v) for n, v in variables.items()}
+
+
+def _tf_init_into(ckpt, amap, targets):
+    """TF1 init_from_checkpoint(ckpt, amap) into variables {name: initial value}."""
+    graph = tf.Graph()
+    with graph.as_default():
+        variables = {n: tf.compat.v1.get_variable(n, initializer=tf.constant(v))
+                     for n, v in targets.items()}
+        tf.compat.v1.train.init_from_checkpoint(ckpt, dict(amap))
+        with tf.compat.v1.Session(graph=graph) as sess:
+            sess.run(tf.compat.v1.global_variables_initializer())
+            return {n: sess.run(v) for n, v in variables.items()}
+
+
+# {case: (assignment map by full name, {target: the full name whose shape and dtype it has})};
+# which value each target gets is TensorFlow's to say.
+TF2_FULL_CASES = {
+    "scope_renamed": ({"enc/": "encoder/"},
+                      {"encoder/dense/kernel": "enc/dense/kernel",
+                       "encoder/dense/bias": "enc/dense/bias",
+                       "encoder/dense_1/kernel": "enc/dense_1/kernel",
+                       "encoder/dense_1/bias": "enc/dense_1/bias",
+                       "encoder/step": "enc/step", "other/w": "head/kernel"}),
+    "root_to_scope": ({"/": "pre/"}, None),  # "pre/" + every full name
+    "one_name": ({"enc/dense_1/kernel": "w", "head/": "out/"},
+                 {"w": "enc/dense_1/kernel", "out/kernel": "head/kernel",
+                  "out/bias": "head/bias", "keep": "enc/dense/bias"}),
+}
+
+
+@pytest.mark.parametrize("kind", ["numpy", "tf_variable", "assign_object"])
+@pytest.mark.parametrize("case", sorted(TF2_FULL_CASES))
+def test_init_from_tf2_by_full_name_like_tf(tf2_net, tmp_path, case, kind):
+    prefix, keys = tf2_net
+    by_full = _tf_full_name_values(prefix, keys)
+    amap, like = TF2_FULL_CASES[case]
+    like = like or {"pre/" + n: n for n in keys}
+    initial = {t: np.full_like(by_full[n], 5) for t, n in like.items()}
+    # The oracle: the TF1 checkpoint a Saver writes from the TF2 one by full name, and TF's
+    # init_from_checkpoint of that with the same map.
+    tf1 = lib.save_tensors(str(tmp_path / "tf1" / "ckpt"), sorted(by_full.items()))
+    want = _tf_init_into(tf1, amap, initial)
+    changed = {t for t in initial if want[t].tobytes() != initial[t].tobytes()}
+    assert changed, "vacuous"
+    if kind == "numpy":
+        variables = {n: v.copy() for n, v in initial.items()}
+    elif kind == "tf_variable":
+        variables = {n: tf.Variable(v) for n, v in initial.items()}
+    else:
+        variables = {n: Param(v) for n, v in initial.items()}
+    got = tfckpt.init_from_checkpoint(prefix, amap, variables, tf2_names="full")
+    # {target: the checkpoint key it came from} (a key, so ckpt[key] reads it)
+    assert set(got) == changed and set(got.values()) <= set(keys.values()), got
+    for name in initial:
+        v = variables[name]
+        value = v if kind == "numpy" else (v.numpy() if kind == "tf_variable" else v.value)
+        ops.assert_array_identical(value, want[name], name)
+    # and each value is the one TF reads under that key
+    reader = tf.train.load_checkpoint(prefix)
+    for target, key in got.items():
+        ops.assert_array_identical(reader.get_tensor(key), want[target], target)
+
+
+def test_init_from_tf2_by_key_like_tf(tf2_net):
+    prefix, keys = tf2_net
+    amap = {keys["enc/dense/kernel"]: "k", "model/head/": "h/"}
+    initial = {"k": np.zeros((3, 4), F32), "h/kernel/.ATTRIBUTES/VARIABLE_VALUE":
+               np.zeros((2, 1), F32), "h/bias/.ATTRIBUTES/VARIABLE_VALUE": np.zeros(1, F32)}
+    want = _tf_init_into(prefix, amap, initial)  # TF's init_from_checkpoint lists keys
+    assert all(want[n].any() for n in initial)
+    for tf2_names in ("keys", "auto"):  # "auto" is "keys" for init_from_checkpoint
+        variables = {n: v.copy() for n, v in initial.items()}
+        tfckpt.init_from_checkpoint(prefix, amap, variables, tf2_names=tf2_names)
+        for n in initial:
+            ops.assert_array_identical(variables[n], want[n], "%s (%s)" % (n, tf2_names))
+
+
+def test_init_from_tf2_name_errors_like_tf(tf2_net):
+    prefix, keys = tf2_net
+    amap = {"enc/dense/kernel": "k"}
+    initial = {"k": np.zeros((3, 4), F32)}
+    names, tf_message = ops.tf_error_names(lambda: _tf_init_into(prefix, amap, initial))
+    for tf2_names in ("keys", "auto"):  # a full name is no key: TF refuses it too
+        variables = {n: v.copy() for n, v in initial.items()}
+        with pytest.raises(tfckpt.Error) as info:
+            tfckpt.init_from_checkpoint(prefix, amap, variables, tf2_names=tf2_names)
+        for n in names:
+            assert n in str(info.value), "TF names %r (%s); ours: %s" % (n, tf_message, info.value)
+        assert "tf2_names='full'" in str(info.value), str(info.value)
+        assert not variables["k"].any()
+    # by full name, a key is not a name
+    with pytest.raises(tfckpt.Error) as info:
+        tfckpt.init_from_checkpoint(prefix, {keys["enc/dense/kernel"]: "k"},
+                                    {"k": np.zeros((3, 4), F32)}, tf2_names="full")
+    assert keys["enc/dense/kernel"] in str(info.value), str(info.value)
+    with pytest.raises(tfckpt.Error) as info:
+        tfckpt.init_from_checkpoint(prefix, amap, {"k": np.zeros((3, 4), F32)}, tf2_names="ful")
+    assert "tf2_names='ful'" in str(info.value) and "'full'" in str(info.value)
+
+
+def test_transfer_from_tf2_by_full_name_like_tf(tf2_net, tmp_path):
+    prefix, keys = tf2_net
+    by_full = _tf_full_name_values(prefix, keys)
+    out = str(tmp_path / "out" / "model")
+    tfckpt.transfer(out, [(prefix, {"enc/": "encoder/"})], tf2_names="full")
+    reader = tf.train.load_checkpoint(out)
+    names = sorted(reader.get_variable_to_shape_map())
+    assert names == sorted("encoder/" + n[4:] for n in keys if n.startswith("enc/")), names
+    for n in names:
+        ops.assert_array_identical(reader.get_tensor(n), by_full["enc/" + n[len("encoder/"):]], n)
