@@ -885,9 +885,13 @@ def test_save_layouts(tmp_path):
         "strided": base[::2, 1::3],
         "transposed": base.T,
         "negative": base[::-1, ::-1],
-        "big_endian": np.arange(5, dtype=">i4") * 1000003,
-        "big_endian_f": (np.arange(4, dtype=">f8") - 1.5),
+        # (arithmetic gives native arrays: astype keeps the byte order asked for)
+        "big_endian": (np.arange(5) * 1000003).astype(">i4"),
+        "big_endian_f": (np.arange(4) - 1.5).astype(">f8"),
+        "big_endian_fortran": np.asfortranarray(base.astype(">f8"))[::-1],
+        "big_endian_scalar": np.array(-2.5, ">f4"),
     }
+    assert all(values[n].dtype.byteorder == ">" for n in values if n.startswith("big"))
     prefix = str(tmp_path / "layouts")
     tfckpt.save(prefix, values)
     c = tfckpt.open(prefix)
