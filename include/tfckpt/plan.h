@@ -160,11 +160,15 @@ class TensorSink {
   virtual Status Assign(const std::string& target, const Tensor& value) = 0;
 };
 // One call of init_from_checkpoint(ckpt, assignment_map). `assigned`, if given, receives
-// (target, checkpoint tensor) for every assignment made.
+// (target, checkpoint tensor) for every assignment made. `tf2_names` says how a TF2 `ckpt`'s
+// tensors are named in the map (kAuto is kKeys here, as in TensorFlow's init_from_checkpoint:
+// the variables are not a checkpoint to compare with; kFullNames for the variables' full names).
+// Each value is checked against its CRC32C as it is read (a mismatch is kDataLoss).
 Status InitFromCheckpoint(const std::string& ckpt,
                           const std::vector<std::pair<std::string, std::string>>& assignment_map,
                           const std::vector<TargetVariable>& variables, TensorSink* sink,
-                          std::vector<std::pair<std::string, std::string>>* assigned);
+                          std::vector<std::pair<std::string, std::string>>* assigned,
+                          Tf2Names tf2_names = Tf2Names::kAuto);
 
 // --- edit ---
 struct EditOptions {

@@ -22,6 +22,8 @@ class Status {
     kUnsupported,      // valid input that tfckpt does not handle (e.g. the V1 format)
     kAlreadyExists,    // an output would replace something without being allowed to
     kFailedPrecondition,
+    kDataLoss,  // a tensor's stored bytes are damaged: they disagree with their checksum, or a
+                // string/variant tensor's bytes do not parse (TensorFlow's DataLoss)
   };
 
   Status() = default;
@@ -39,6 +41,7 @@ class Status {
   static Status FailedPrecondition(std::string msg) {
     return Status(Code::kFailedPrecondition, std::move(msg));
   }
+  static Status DataLoss(std::string msg) { return Status(Code::kDataLoss, std::move(msg)); }
   // An IOError whose message ends with strerror(errno_value).
   static Status FromErrno(std::string_view what, int errno_value);
 

@@ -6,6 +6,7 @@
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
 
+#include <atomic>
 #include <memory>
 #include <stdexcept>
 #include <string>
@@ -26,9 +27,15 @@ namespace {
 struct TfckptError : std::runtime_error {
   using std::runtime_error::runtime_error;
 };
+// Damaged tensor bytes, Status kDataLoss (tfckpt.DataLossError, a tfckpt.Error).
+struct DataLossError : TfckptError {
+  using TfckptError::TfckptError;
+};
 
 void Check(const Status& s) {
-  if (!s.ok()) throw TfckptError(s.message());
+  if (s.ok()) return;
+  if (s.code() == Status::Code::kDataLoss) throw DataLossError(s.message());
+  throw TfckptError(s.message());
 }
 
 // The numpy dtype of a tfckpt dtype; the narrow float and sub-byte types come from ml_dtypes.
@@ -116,6 +123,7 @@ class PyCheckpoint {
     std::unique_ptr<Checkpoint> c;
     Check(Checkpoint::Open(path, o, &c));
     ckpt_ = std::move(c);
+    verified_ = std::make_unique<std::atomic<bool>[]>(ckpt_->tensors().size());
   }
   const TensorInfo& Info(const std::string& name) const {
     const TensorInfo* t = ckpt_->Find(name);
@@ -129,13 +137,33 @@ class PyCheckpoint {
     for (const TensorInfo& t : ckpt_->tensors()) out.push_back(t.name);
     return out;
   }
+  // With `verify`, the first read of a tensor checks its bytes against the stored CRC32C (which
+  // reads them all; opening read none) and remembers that they passed, so later reads of it cost
+  // nothing. The array is a view on the mapping either way.
   py::array Read(const std::string& name, bool raw, bool verify) const {
-    // Not checking the CRC by default keeps indexing lazy: a view costs no reads until its data
-    // is touched (verify() or verify=True check the bytes).
+    const TensorInfo& info = Info(name);
+    std::atomic<bool>& verified = verified_[&info - ckpt_->tensors().data()];
     ReadOptions ro;
-    ro.verify_checksums = verify;
+    ro.verify_checksums = verify && !verified.load(std::memory_order_acquire);
     Tensor t;
-    Check(ckpt_->Read(Info(name), ro, &t));
+    Status s;
+    if (ro.verify_checksums || info.partitioned()) {
+      py::gil_scoped_release release;  // reads every byte: let other threads run
+      s = ckpt_->Read(info, ro, &t);
+    } else {
+      s = ckpt_->Read(info, ro, &t);
+    }
+    if (s.code() == Status::Code::kDataLoss) {
+      throw DataLossError(s.message() +
+                          "; the data file is damaged or was changed after the checkpoint was "
+                          "written (TensorFlow refuses it too): restore it from a good copy; "
+                          "verify() lists every damaged tensor" +
+                          (ro.verify_checksums ? ", and read(name, verify=False) gives the "
+                                                 "stored bytes unchecked"
+                                               : ""));
+    }
+    Check(s);
+    if (ro.verify_checksums) verified.store(true, std::memory_order_release);
     return ToNumpy(t, raw);
   }
   py::dict Verify() const {
@@ -157,6 +185,8 @@ class PyCheckpoint {
     return out;
   }
   std::shared_ptr<Checkpoint> ckpt_;
+  // Per tensor (in tensors() order): its CRC32C has been checked and matched.
+  std::unique_ptr<std::atomic<bool>[]> verified_;
 };
 
 class PyWriter {
@@ -186,7 +216,14 @@ class PyWriter {
       Check(w_->AddStrings(name, shape, views));
       return;
     }
-    py::array c = py::array::ensure(array, py::array::c_style);
+    // A checkpoint holds row-major little-endian elements: store the values of any layout
+    // (big-endian, strided, Fortran-ordered, reversed, a view), never its memory as it lies.
+    py::array c = array;
+    if (py::str(array.dtype().attr("byteorder")).cast<std::string>() == ">") {
+      c = array.attr("astype")(array.dtype().attr("newbyteorder")("<"), py::arg("order") = "C");
+    }
+    c = py::array::ensure(c, py::array::c_style);
+    if (!c) throw TfckptError("tensor '" + name + "': numpy could not copy the array");
     DType dtype;
     try {
       dtype = FromNumpy(c);
@@ -209,6 +246,16 @@ class PyWriter {
   }
   std::unique_ptr<BundleWriter> w_;
 };
+
+// tf2_names= of transfer and init_from_checkpoint, as the CLI's --tf2-names.
+Tf2Names ParseTf2Names(const std::string& tf2_names) {
+  if (tf2_names == "auto") return Tf2Names::kAuto;
+  if (tf2_names == "keys") return Tf2Names::kKeys;
+  if (tf2_names == "full") return Tf2Names::kFullNames;
+  throw TfckptError("tf2_names='" + tf2_names +
+                    "': it must be 'auto', 'keys' (checkpoint keys) or 'full' (the variables' "
+                    "full names)");
+}
 
 // Runs a plan (or describes it) and returns the JSON the CLI prints.
 std::string RunPlan(const Status& built, const Plan& plan, bool dry_run, bool force,
@@ -247,7 +294,9 @@ class PySink : public TensorSink {
 
 PYBIND11_MODULE(_core, m) {
   m.doc() = "tfckpt's C++ library (use the tfckpt package, not this module)";
-  py::register_exception<TfckptError>(m, "Error");
+  // Translators run newest first: DataLossError is matched before its base.
+  auto& error = py::register_exception<TfckptError>(m, "Error");
+  py::register_exception<DataLossError>(m, "DataLossError", error.ptr());
 
   py::class_<PyCheckpoint>(m, "Checkpoint")
       .def(py::init<const std::string&, std::optional<int64_t>>(), py::arg("path"),
@@ -270,7 +319,7 @@ PYBIND11_MODULE(_core, m) {
       .def("contains",
            [](const PyCheckpoint& c, const std::string& n) { return c.ckpt_->Find(n) != nullptr; })
       .def("read", &PyCheckpoint::Read, py::arg("name"), py::arg("raw") = false,
-           py::arg("verify") = false)
+           py::arg("verify") = true)
       .def("verify", &PyCheckpoint::Verify);
 
   py::class_<PyWriter>(m, "Writer")
@@ -303,12 +352,7 @@ PYBIND11_MODULE(_core, m) {
          std::optional<std::string> into, const std::string& tf2_names, bool force, bool dry_run) {
         TransferOptions to;
         to.into = into;
-        if (tf2_names != "auto" && tf2_names != "keys" && tf2_names != "full") {
-          throw TfckptError("tf2_names='" + tf2_names + "': it must be 'auto', 'keys' or 'full'");
-        }
-        to.tf2_names = tf2_names == "keys"   ? Tf2Names::kKeys
-                       : tf2_names == "full" ? Tf2Names::kFullNames
-                                             : Tf2Names::kAuto;
+        to.tf2_names = ParseTf2Names(tf2_names);
         for (const auto& [src, map] : groups) to.groups.push_back({src, map});
         Plan plan;
         Status s = PlanTransfer(to, output, &plan);
@@ -394,7 +438,8 @@ PYBIND11_MODULE(_core, m) {
   m.def("init_from_checkpoint",
         [](const std::string& ckpt, const std::vector<std::pair<std::string, std::string>>& map,
            const std::vector<std::tuple<std::string, std::string, std::vector<int64_t>>>& targets,
-           py::function assign) {
+           py::function assign, const std::string& tf2_names) {
+          const Tf2Names names = ParseTf2Names(tf2_names);
           std::vector<TargetVariable> variables;
           for (const auto& [name, dtype, shape] : targets) {
             auto d = DTypeFromName(dtype);
@@ -405,7 +450,18 @@ PYBIND11_MODULE(_core, m) {
           }
           PySink sink(assign);
           std::vector<std::pair<std::string, std::string>> assigned;
-          Check(InitFromCheckpoint(ckpt, map, variables, &sink, &assigned));
+          Status s = InitFromCheckpoint(ckpt, map, variables, &sink, &assigned, names);
+          if (!s.ok() && s.code() != Status::Code::kDataLoss && names != Tf2Names::kFullNames) {
+            std::unique_ptr<Checkpoint> source;
+            if (Checkpoint::Open(ckpt, &source).ok() && IsObjectBased(*source)) {
+              s = Status::InvalidArgument(
+                  s.message() + "\n(" + source->prefix() +
+                  " is a TF2 checkpoint, addressed here by its keys, e.g. "
+                  "'model/dense/kernel/.ATTRIBUTES/VARIABLE_VALUE'; pass tf2_names='full' to "
+                  "address it by its variables' full names, e.g. 'dense/kernel')");
+            }
+          }
+          Check(s);
           return assigned;
         });
 }

@@ -3,12 +3,14 @@ without TensorFlow.
 
     import tfckpt
     ckpt = tfckpt.open("model.ckpt-1000")      # a prefix, .index, training dir, SavedModel, ...
-    ckpt.names(); ckpt["dense/kernel"]          # a read-only numpy view on the mapped file
+    ckpt.names(); ckpt["dense/kernel"]          # a read-only numpy view on the mapped file,
+                                                # its CRC32C checked on first read
     tfckpt.merge(["a/model-a", "b/model-b"], "merged/model")
     tfckpt.transfer("out/model", [("a/model-a", {"a": "a"}), ("b/model-b", {"b": "b"})],
                     into="ab/model-ab")
 
-Every function raises tfckpt.Error with the same message the command line prints.
+Every function raises tfckpt.Error with the same message the command line prints;
+tfckpt.DataLossError (a tfckpt.Error) when stored bytes disagree with their CRC32C.
 """
 
 import json as _json
@@ -28,7 +30,12 @@ try:
     from . import _core
 finally:
     _sys.setdlopenflags(_flags)
-from ._core import Error  # noqa: E402
+from ._core import DataLossError, Error  # noqa: E402
+
+DataLossError.__doc__ = (
+    "Damaged tensor bytes, as TensorFlow's DataLossError: they disagree with their CRC32C (or "
+    "a string tensor's lengths do not parse); the data file is damaged or was changed after it "
+    "was written. A tfckpt.Error.")
 
 
 class NotFoundError(Error, KeyError):
@@ -38,16 +45,23 @@ class NotFoundError(Error, KeyError):
         return str(self.args[0]) if self.args else ""
 
 __version__ = "0.1.0"
-__all__ = ["Checkpoint", "Error", "NotFoundError", "Writer", "apply", "average", "convert", "edit",
-           "init_from_checkpoint", "merge", "objects", "open", "save", "to_tf1", "to_tf2",
-           "transfer"]
+__all__ = ["Checkpoint", "DataLossError", "Error", "NotFoundError", "Writer", "apply", "average",
+           "convert", "edit", "init_from_checkpoint", "merge", "objects", "open", "save",
+           "to_tf1", "to_tf2", "transfer"]
 
 
 class Checkpoint:
-    """A TensorFlow checkpoint opened for reading (see tfckpt.open)."""
+    """A TensorFlow checkpoint opened for reading (see tfckpt.open).
 
-    def __init__(self, path, step=None):
+    Opening reads the index only. The first read of a tensor's values (ckpt[name], read(name),
+    to_dict()) checks its bytes against the CRC32C stored in the index, as TensorFlow does, and
+    raises DataLossError naming the tensor and the data file when they disagree; a tensor that
+    passed is not checked again (per Checkpoint, also across threads). verify=False, here or
+    per read, skips the check: the view then reads nothing until it is touched."""
+
+    def __init__(self, path, step=None, verify=True):
         self._c = _core.Checkpoint(str(path), step)
+        self._verify = bool(verify)
 
     @property
     def prefix(self):
@@ -76,18 +90,22 @@ class Checkpoint:
         self._check(name)
         return self._c.shape(name)
 
-    def read(self, name, raw=False, verify=False):
+    def read(self, name, raw=False, verify=None):
         """The tensor as a numpy array: a read-only view on the mapped file for fixed-size dtypes
         (assembled for partitioned tensors), an object array of bytes for strings and variants.
         bfloat16, float8 and 4-bit types need ml_dtypes; raw=True gives their bytes as uint8.
-        The view reads nothing until it is touched; verify=True first checks the bytes against
-        the stored CRC32C (which reads them all), as verify() does for every tensor."""
+
+        verify (default: the checkpoint's, True unless opened with verify=False): the first read
+        of the tensor checks its bytes against the stored CRC32C (reading them all once) and
+        raises DataLossError if they disagree; verify=False returns the stored bytes unchecked,
+        and the view reads nothing until it is touched."""
         self._check(name)
-        return self._c.read(name, raw, verify)
+        return self._c.read(name, raw, self._verify if verify is None else bool(verify))
 
     def __getitem__(self, name):
+        """read(name): the values, their CRC32C checked on first read (see read)."""
         self._check(name)
-        return self._c.read(name, False, False)
+        return self._c.read(name, False, self._verify)
 
     def __contains__(self, name):
         return isinstance(name, str) and self._c.contains(name)
@@ -102,23 +120,29 @@ class Checkpoint:
         """Checks structure and every CRC32C: {'ok', 'problems', 'tensors_checked', ...}."""
         return self._c.verify()
 
-    def to_dict(self):
-        """{name: array} for every tensor."""
-        return {name: self._c.read(name, False, False) for name in self._c.names()}
+    def to_dict(self, verify=None):
+        """{name: array} for every tensor, each as read(name, verify=verify) gives it."""
+        verify = self._verify if verify is None else bool(verify)
+        return {name: self._c.read(name, False, verify) for name in self._c.names()}
 
     def __repr__(self):
         return "tfckpt.Checkpoint(%r, %d tensors)" % (self.prefix, len(self))
 
 
-def open(path, step=None):  # noqa: A001 - mirrors the built-in on purpose, like tarfile.open
+def open(path, step=None, verify=True):  # noqa: A001 - mirrors the built-in, like tarfile.open
     """Opens a checkpoint: a prefix, its .index or .data file, a training directory (latest, or
-    `step`), 'dir@step', or a SavedModel directory."""
-    return Checkpoint(path, step)
+    `step`), 'dir@step', or a SavedModel directory. Reads the index only; each tensor's CRC32C
+    is checked on its first read unless verify=False (see Checkpoint)."""
+    return Checkpoint(path, step, verify)
 
 
 class Writer:
     """Writes a new checkpoint, committed atomically by close() (or on leaving a `with` block
-    without an exception; with one, nothing is left behind)."""
+    without an exception; with one, nothing is left behind).
+
+    add(name, array) stores the array's values in row-major little-endian order, whatever its
+    layout: big-endian dtypes, Fortran order, strides, negative strides, views and read-only
+    arrays all read back (in TensorFlow too) as the values numpy shows."""
 
     def __init__(self, prefix, overwrite=False):
         self._w = _core.Writer(str(prefix), overwrite)
@@ -148,7 +172,7 @@ class Writer:
 
 
 def save(prefix, tensors, overwrite=False):
-    """Writes {name: array} as a checkpoint at `prefix`."""
+    """Writes {name: array} as a checkpoint at `prefix` (each array as Writer.add stores it)."""
     with Writer(prefix, overwrite) as w:
         for name, array in tensors.items():
             w.add(name, array)
@@ -242,15 +266,22 @@ def _dtype_name(dtype):
     return str(name if name is not None else _np.dtype(dtype).name)
 
 
-def init_from_checkpoint(ckpt, assignment_map, variables):
+def init_from_checkpoint(ckpt, assignment_map, variables, tf2_names="auto"):
     """tf.compat.v1.train.init_from_checkpoint for variables that are not TensorFlow's.
 
     `variables` maps target names to objects that receive values: anything with an
     `assign(array)` method (a tf.Variable, a custom parameter), or a writable numpy array,
     filled in place. Dtypes and shapes come from the objects' `.dtype` and `.shape`. The
     assignment map takes init_from_checkpoint's forms ('scope/': 'other/', '/': 'scope/',
-    'name': 'other_name'); every problem is reported before anything is assigned. Returns
-    {target: name in the checkpoint} for each assignment.
+    'name': 'other_name'); every problem is reported before anything is assigned, a value
+    whose bytes disagree with their CRC32C included (DataLossError). Returns
+    {target: key of the checkpoint tensor it received} for each assignment.
+
+    `tf2_names` says how the tensors of a TF2 (object-based) `ckpt` are named in the map:
+    "keys" ('model/dense/kernel/.ATTRIBUTES/VARIABLE_VALUE', what TensorFlow's
+    init_from_checkpoint lists), "full" (the full names its object graph records: 'dense/kernel',
+    what a TF1 Saver would have called them), or "auto", which is "keys" here (the variables are
+    no checkpoint to compare with); as `tfckpt transfer --tf2-names`.
     """
     targets = []
     for name, obj in variables.items():
@@ -266,7 +297,8 @@ def init_from_checkpoint(ckpt, assignment_map, variables):
 
     received = {}
     assigned = _core.init_from_checkpoint(str(ckpt), _pairs(assignment_map), targets,
-                                          lambda name, value: received.__setitem__(name, value))
+                                          lambda name, value: received.__setitem__(name, value),
+                                          str(tf2_names))
     # Every check passed before the first value arrived: assign them all now.
     for name, value in received.items():
         obj = variables[name]

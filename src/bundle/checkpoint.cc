@@ -209,9 +209,11 @@ Status Checkpoint::ReadPiece(std::string_view name, DType dtype, const Shape& sh
                              const DataLocation& loc, const ReadOptions& options,
                              Tensor* tensor) const {
   auto fail = [&](const Status& s) {
-    if (s.code() != Status::Code::kCorruption) return s;
-    return Status::Corruption(fmt::format("tensor '{}' in {}: {}", PrintableKey(name),
-                                          DescribeLocation(loc), s.message()));
+    if (s.code() != Status::Code::kCorruption && s.code() != Status::Code::kDataLoss) return s;
+    std::string msg = fmt::format("tensor '{}' in {}: {}", PrintableKey(name),
+                                  DescribeLocation(loc), s.message());
+    return s.code() == Status::Code::kDataLoss ? Status::DataLoss(std::move(msg))
+                                               : Status::Corruption(std::move(msg));
   };
   std::span<const uint8_t> bytes;
   Status s = RawBytes(loc, &bytes);
@@ -228,7 +230,7 @@ Status Checkpoint::ReadPiece(std::string_view name, DType dtype, const Shape& sh
     if (options.verify_checksums) {
       uint32_t crc = crc32c::Mask(crc32c::Value(bytes));
       if (crc != loc.masked_crc32c) {
-        return fail(Status::Corruption(
+        return fail(Status::DataLoss(
             fmt::format("checksum mismatch: the index expects {:#010x}, the data gives {:#010x}",
                         loc.masked_crc32c, crc)));
       }
@@ -243,7 +245,7 @@ Status Checkpoint::ReadPiece(std::string_view name, DType dtype, const Shape& sh
                                 : string_tensor::ParseVariants(bytes, n, &elements, &crc);
     if (!s.ok()) return fail(s);
     if (options.verify_checksums && crc32c::Mask(crc) != loc.masked_crc32c) {
-      return fail(Status::Corruption(
+      return fail(Status::DataLoss(
           fmt::format("checksum mismatch: the index expects {:#010x}, the data gives {:#010x}",
                       loc.masked_crc32c, crc32c::Mask(crc))));
     }

@@ -34,6 +34,9 @@ std::string Status::ToString() const {
     case Code::kFailedPrecondition:
       name = "failed precondition";
       break;
+    case Code::kDataLoss:
+      name = "data loss";
+      break;
   }
   return std::string(name) + ": " + message_;
 }

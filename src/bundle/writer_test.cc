@@ -212,7 +212,7 @@ TEST(Verify, DetectsFlippedByte) {
   EXPECT_EQ(r.problems[0].tensor, "step");
   EXPECT_EQ(r.problems[0].file, data_path);
   Tensor t;
-  EXPECT_EQ(c->Read("step", &t).code(), Status::Code::kCorruption);
+  EXPECT_EQ(c->Read("step", &t).code(), Status::Code::kDataLoss);
 }
 
 }  // namespace

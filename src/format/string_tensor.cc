@@ -47,7 +47,7 @@ Status ParseStrings(std::span<const uint8_t> bytes, int64_t n,
   std::string_view in = AsView(bytes);
   std::vector<uint64_t> lengths;
   if (n < 0 || static_cast<uint64_t>(n) > in.size()) {
-    return Status::Corruption(
+    return Status::DataLoss(
         fmt::format("{} elements cannot fit in {} bytes of string data", n, bytes.size()));
   }
   lengths.reserve(n);
@@ -56,27 +56,27 @@ Status ParseStrings(std::span<const uint8_t> bytes, int64_t n,
   for (int64_t i = 0; i < n; i++) {
     uint64_t len = 0;
     if (!ReadVarint64(&in, &len)) {
-      return Status::Corruption(fmt::format("the length of string element {} is unreadable", i));
+      return Status::DataLoss(fmt::format("the length of string element {} is unreadable", i));
     }
     if (len > in.size() || total + len > in.size()) {
-      return Status::Corruption(
+      return Status::DataLoss(
           fmt::format("string element {} claims {} bytes, more than the tensor holds", i, len));
     }
     total += len;
     lengths.push_back(len);
     crc = ExtendLength(crc, len);
   }
-  if (in.size() < 4) return Status::Corruption("the string length checksum is missing");
+  if (in.size() < 4) return Status::DataLoss("the string length checksum is missing");
   uint32_t stored = DecodeFixed32(in.data());
   if (stored != crc32c::Mask(crc)) {
-    return Status::Corruption(
+    return Status::DataLoss(
         fmt::format("the string length checksum does not match: stored {:#010x}, computed {:#010x}",
                     stored, crc32c::Mask(crc)));
   }
   crc = crc32c::Extend(crc, in.data(), 4);
   in.remove_prefix(4);
   if (in.size() != total) {
-    return Status::Corruption(fmt::format(
+    return Status::DataLoss(fmt::format(
         "string data is {} bytes but the element lengths add up to {}", in.size(), total));
   }
   values->clear();
@@ -115,7 +115,7 @@ Status ParseVariants(std::span<const uint8_t> bytes, int64_t n,
   for (int64_t i = 0; i < n; i++) {
     uint64_t len = 0;
     if (!ReadVarint64(&in, &len) || len > in.size() || in.size() - len < 4) {
-      return Status::Corruption(fmt::format("variant element {} is truncated", i));
+      return Status::DataLoss(fmt::format("variant element {} is truncated", i));
     }
     char lenbuf[8];
     EncodeFixed64(lenbuf, len);
@@ -125,7 +125,7 @@ Status ParseVariants(std::span<const uint8_t> bytes, int64_t n,
     in.remove_prefix(len);
     uint32_t stored = DecodeFixed32(in.data());
     if (stored != crc32c::Mask(crc)) {
-      return Status::Corruption(fmt::format(
+      return Status::DataLoss(fmt::format(
           "variant element {} checksum does not match: stored {:#010x}, computed {:#010x}", i,
           stored, crc32c::Mask(crc)));
     }
@@ -133,7 +133,7 @@ Status ParseVariants(std::span<const uint8_t> bytes, int64_t n,
     in.remove_prefix(4);
   }
   if (!in.empty()) {
-    return Status::Corruption(fmt::format("{} bytes follow the last variant element", in.size()));
+    return Status::DataLoss(fmt::format("{} bytes follow the last variant element", in.size()));
   }
   *entry_crc = crc;
   return Status::OK();

@@ -29,7 +29,8 @@ uint32_t SerializeStrings(std::span<const std::string_view> values, std::string*
 
 // Parses `n` strings from `bytes` (views into `bytes`), checking the length checksum and that the
 // sizes add up exactly. `entry_crc` receives the unmasked CRC the entry should hold. Errors are
-// Corruption statuses whose message describes the problem (the caller adds the tensor name).
+// DataLoss statuses (damaged data, as TensorFlow calls them) whose message describes the problem
+// (the caller adds the tensor name).
 Status ParseStrings(std::span<const uint8_t> bytes, int64_t n,
                     std::vector<std::string_view>* values, uint32_t* entry_crc);
 

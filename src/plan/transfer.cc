@@ -516,9 +516,11 @@ Status PlanToTf2(const std::string& source, const std::string& tf2_template,
 Status InitFromCheckpoint(const std::string& ckpt,
                           const std::vector<std::pair<std::string, std::string>>& assignment_map,
                           const std::vector<TargetVariable>& variables, TensorSink* sink,
-                          std::vector<std::pair<std::string, std::string>>* assigned) {
+                          std::vector<std::pair<std::string, std::string>>* assigned,
+                          Tf2Names tf2_names) {
   if (variables.empty()) return Status::InvalidArgument("there are no variables to fill");
   TransferOptions options;
+  options.tf2_names = tf2_names;
   for (const TargetVariable& v : variables) {
     TensorInfo t;
     t.name = v.name;

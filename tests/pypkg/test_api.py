@@ -687,6 +687,103 @@ def test_verify_finds_corruption(ex):
     assert "checksum" in p["message"]
 
 
+def _flip_byte(path, offset):
+    with open(path, "r+b") as f:  # in place: the same inode, as a mapping of it sees it
+        f.seek(offset)
+        b = f.read(1)[0]
+        f.seek(offset)
+        f.write(bytes([b ^ 0x04]))
+
+
+def _damaged_mixed(ex):
+    """The mixed example with one bit flipped in "matrix" (bytes 185..209) and in the bytes of
+    "words" (217..234: 3 lengths, their 4-byte checksum, then b"alpha" from 224)."""
+    prefix = str(ex / "mixed" / "mixed")
+    data = prefix + ".data-00000-of-00001"
+    _flip_byte(data, 190)
+    _flip_byte(data, 225)
+    return prefix, data
+
+
+def test_reads_check_crc_once(ex):
+    prefix, data = _damaged_mixed(ex)
+    c = tfckpt.open(prefix)  # the index only: opening checks no data
+    assert c.names() == list(MIXED_DTYPES)
+    reads = [(n, r) for n in ("matrix", "words")
+             for r in (lambda n=n: c[n], lambda n=n: c.read(n), lambda n=n: c.read(n, raw=True))]
+    reads.append(("matrix", c.to_dict))  # the first damaged tensor in name order
+    for name, read in reads:
+        with pytest.raises(tfckpt.DataLossError) as info:
+            read()
+        msg = str(info.value)
+        assert isinstance(info.value, tfckpt.Error)
+        assert "'%s'" % name in msg and "'%s'" % data in msg and "verify=False" in msg, msg
+    for name in ("emb", "flags", "global_step", "half", "scalar", "empty"):
+        assert_same(c[name], MIXED_VALUES[name], name)
+    # the opt-out, per read or per checkpoint: the stored bytes
+    for got in (c.read("matrix", verify=False), tfckpt.open(prefix, verify=False)["matrix"],
+                tfckpt.open(prefix, verify=False).read("matrix")):
+        assert got.shape == (2, 3) and not np.array_equal(got, MIXED_VALUES["matrix"])
+        assert (got != MIXED_VALUES["matrix"]).sum() == 1
+    assert tfckpt.open(prefix, verify=False)["words"].tolist() == [b"ahpha", b"",
+                                                                   MIXED_VALUES["words"][2]]
+    assert tfckpt.DataLossError.__module__ and "DataLossError" in tfckpt.__all__
+
+
+def test_crc_check_is_cached_per_tensor_and_checkpoint(ex):
+    prefix = str(ex / "mixed" / "mixed")
+    data = prefix + ".data-00000-of-00001"
+    c = tfckpt.open(prefix)
+    first = c["matrix"]  # checked: the bytes match
+    assert_same(first, MIXED_VALUES["matrix"])
+    _flip_byte(data, 190)  # damaged behind the mapping's back, after the check
+    # this Checkpoint checked "matrix" once and does not read it all again...
+    again = c["matrix"]
+    assert (again != MIXED_VALUES["matrix"]).sum() == 1
+    assert c.read("matrix", verify=True).shape == (2, 3)
+    # ...but checks each other tensor on its first read, and a new Checkpoint checks anew
+    with pytest.raises(tfckpt.DataLossError):
+        tfckpt.open(prefix)["matrix"]
+    _flip_byte(data, 225)  # "words", not read yet
+    with pytest.raises(tfckpt.DataLossError):
+        c["words"]
+    with pytest.raises(tfckpt.DataLossError):  # a failed check is not remembered as passed
+        c["words"]
+    c.read("words", verify=False)
+
+
+def test_crc_checks_from_many_threads(ex):
+    import concurrent.futures
+    import random
+
+    prefix, _ = _damaged_mixed(ex)
+    names = [n for n in MIXED_DTYPES if n != "brain" or ml_dtypes is not None]
+
+    def read_all(seed):
+        c_names = list(names)
+        random.Random(seed).shuffle(c_names)
+        out = []
+        for name in c_names:
+            try:
+                out.append((name, shared[name]))
+            except tfckpt.DataLossError:
+                out.append((name, "dataloss"))
+        return out
+
+    for _ in range(5):
+        shared = tfckpt.open(prefix)
+        with concurrent.futures.ThreadPoolExecutor(8) as pool:
+            results = list(pool.map(read_all, range(32)))
+        for result in results:
+            for name, got in result:
+                if name in ("matrix", "words"):
+                    assert isinstance(got, str) and got == "dataloss", name
+                elif name == "brain":
+                    assert got.astype(np.float32).tolist() == BRAIN
+                else:
+                    assert_same(got, MIXED_VALUES[name], name)
+
+
 # ---------------------------------------------------------------------------------------------
 # save and Writer
 # ---------------------------------------------------------------------------------------------
@@ -788,9 +885,13 @@ def test_save_layouts(tmp_path):
         "strided": base[::2, 1::3],
         "transposed": base.T,
         "negative": base[::-1, ::-1],
-        "big_endian": np.arange(5, dtype=">i4") * 1000003,
-        "big_endian_f": (np.arange(4, dtype=">f8") - 1.5),
+        # (arithmetic gives native arrays: astype keeps the byte order asked for)
+        "big_endian": (np.arange(5) * 1000003).astype(">i4"),
+        "big_endian_f": (np.arange(4) - 1.5).astype(">f8"),
+        "big_endian_fortran": np.asfortranarray(base.astype(">f8"))[::-1],
+        "big_endian_scalar": np.array(-2.5, ">f4"),
     }
+    assert all(values[n].dtype.byteorder == ">" for n in values if n.startswith("big"))
     prefix = str(tmp_path / "layouts")
     tfckpt.save(prefix, values)
     c = tfckpt.open(prefix)
@@ -1736,30 +1837,36 @@ _RSS_CODE = textwrap.dedent("""
     import gc, json, sys
     import tfckpt
 
-    def rss():
+    def rss(field="VmRSS"):
         with open("/proc/self/status") as f:
             for line in f:
-                if line.startswith("VmRSS:"):
+                if line.startswith(field + ":"):
                     return int(line.split()[1]) * 1024
-        raise SystemExit("no VmRSS")
+        raise SystemExit("no " + field)
 
     out = {}
     c = tfckpt.open(sys.argv[1])
     gc.collect()
     out["opened"] = rss()
-    a = c["big"]
-    out["indexed"] = rss()
+    lazy = c.read("big", verify=False)  # no check: nothing is read until touched
+    out["lazy"] = rss()
+    out["lazy_one"] = float(lazy[7])
+    del lazy
+    anon = rss("RssAnon")
+    a = c["big"]  # the first read checks the CRC32C: every page read once, none copied
+    out["checked_anon"] = rss("RssAnon") - anon
     out["shape"] = list(a.shape)
     out["dtype"] = str(a.dtype)
     out["writeable"] = bool(a.flags.writeable)
     out["owndata"] = bool(a.flags.owndata)
     out["one"] = float(a[123456789])
-    out["touched"] = rss()
     out["last"] = float(a[-1])
+    b = c["big"]  # checked already: another view on the same pages
+    out["same_memory"] = b.__array_interface__["data"][0] == a.__array_interface__["data"][0]
     del c
     gc.collect()
     out["first_after_del"] = float(a[0])
-    out["end"] = rss()
+    out["end_anon"] = rss("RssAnon") - anon
     print(json.dumps(out))
     """)
 
@@ -1783,9 +1890,10 @@ def test_resident_memory_of_a_large_tensor(tmp_path, run_python):
         assert r["shape"] == [n] and r["dtype"] == "float32", r
         assert r["writeable"] is False and r["owndata"] is False, r
         assert r["one"] == 1.0 and r["last"] == 1.0 and r["first_after_del"] == 1.0, r
+        assert r["lazy_one"] == 1.0 and r["same_memory"] is True, r
         mb = 1 << 20
-        assert r["indexed"] - r["opened"] < 10 * mb, r
-        assert r["touched"] - r["indexed"] < 10 * mb, r
-        assert r["end"] - r["opened"] < 20 * mb, r
+        assert r["lazy"] - r["opened"] < 10 * mb, r  # verify=False reads nothing
+        assert r["checked_anon"] < 10 * mb, r  # the checked view is the mapping, not a copy
+        assert r["end_anon"] < 20 * mb, r
     finally:
         shutil.rmtree(os.path.dirname(prefix), ignore_errors=True)

@@ -1,7 +1,9 @@
 """The tfckpt Python package judged by TensorFlow: arrays read by tfckpt.open equal what
-tf.train.load_checkpoint reads, checkpoints written by tfckpt.save restore in TensorFlow, and
+tf.train.load_checkpoint reads and fail (DataLossError) where it fails, checkpoints written by
+tfckpt.save from arrays of any layout restore in TensorFlow as the arrays' values, and
 tfckpt.init_from_checkpoint fills numpy arrays and eager tf.Variables with the values TensorFlow's
-own tf.compat.v1.train.init_from_checkpoint gives in a TF1 graph."""
+own tf.compat.v1.train.init_from_checkpoint gives in a TF1 graph (TF2 sources by key or by full
+name)."""
 
 import os
 import subprocess
@@ -13,6 +15,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+import index_reader
 import ops_testlib as ops
 import tfckpt_testlib as lib
 
@@ -248,6 +251,166 @@ def test_path_forms_like_tf(tf2_dir, saved_model_dir, tf1_steps_dir):
 
 
 # ---------------------------------------------------------------------------------------------
+# Reads check each tensor's CRC32C, as TensorFlow's do
+# ---------------------------------------------------------------------------------------------
+
+CRC_GRID = np.arange(24, dtype=F32).reshape(6, 4) / 3 - 2
+
+
+@pytest.fixture(scope="module")
+def crc_source(tmp_path_factory):
+    """SaveV2 of one tensor of each kind: fixed-size dtypes, a scalar, strings, bfloat16, and a
+    tensor stored in two slices (read assembled)."""
+    pairs = [
+        ("f32", np.arange(12, dtype=F32).reshape(3, 4) / 7),
+        ("f64", np.array(1 / 3)),
+        ("i64", np.arange(5, dtype=I64) * 1000003 - 7),
+        ("flags", np.array([True, False, True, True])),
+        ("words", np.array([b"alpha", b"", b"gamma\xff"], dtype=object)),
+        ("brain", np.array([1.0, -0.5, 3.25, 7.0], F32).astype(ml_dtypes.bfloat16)),
+        ("grid", CRC_GRID[:3]),
+        ("grid", CRC_GRID[3:]),
+    ]
+    specs = [""] * 6 + ["6 4 0,3:-", "6 4 3,3:-"]
+    prefix = str(tmp_path_factory.mktemp("crc") / "src")
+    return lib.save_tensors(prefix, [(n, tf.constant(v)) for n, v in pairs], specs)
+
+
+def _tf_refuses(prefix, dtypes):
+    """{name: TF's error} for the tensors {name: dtype name} TensorFlow cannot read: RestoreV2's
+    error (its class says which), after checking that tf.train.load_checkpoint(prefix)
+    .get_tensor(name) refuses the same tensors. A fresh reader per tensor: after one failed slice
+    read, TF's CheckpointReader aborts the process on its next lookup."""
+    out = {}
+    for name, dtype_name in dtypes.items():
+        try:
+            tf.train.load_checkpoint(prefix).get_tensor(name)
+            refused = False
+        except tf.errors.OpError:
+            refused = True
+        try:
+            tf.raw_ops.RestoreV2(prefix=prefix, tensor_names=[name], shape_and_slices=[""],
+                                 dtypes=[tf.as_dtype(dtype_name)])
+            assert not refused, name
+        except tf.errors.OpError as e:
+            assert refused, (name, e)
+            out[name] = e
+    return out
+
+
+def _data_pieces(prefix):
+    """[(key, entry)] of every stored piece with bytes, from the index (TF's protos)."""
+    header, entries = index_reader.read_index(prefix + ".index")
+    return header, sorted((k, e) for k, e in entries.items() if e.size > 0)
+
+
+def test_reads_check_crc_like_tf(crc_source, tmp_path):
+    clean = lib.tf_read_all(crc_source)
+    dtypes = {n: dt for n, (dt, _, _) in clean.items()}
+    header, pieces = _data_pieces(crc_source)
+    assert len(pieces) == 8, [k for k, _ in pieces]  # every tensor and both slices of "grid"
+    assert not _tf_refuses(crc_source, dtypes)
+    refused_names = set()
+    for i, (key, entry) in enumerate(pieces):
+        prefix = ops.copy_bundle(crc_source, tmp_path / str(i))
+        data = "%s.data-%05d-of-%05d" % (prefix, entry.shard_id, header.num_shards)
+        with open(data, "r+b") as f:  # one flipped bit in the middle of this piece
+            f.seek(entry.offset + entry.size // 2)
+            byte = f.read(1)[0]
+            f.seek(entry.offset + entry.size // 2)
+            f.write(bytes([byte ^ 0x10]))
+        refused = _tf_refuses(prefix, dtypes)
+        assert len(refused) == 1, (key, refused)  # TF refuses exactly the damaged tensor
+        (bad, tf_error), = refused.items()
+        assert isinstance(tf_error, tf.errors.DataLossError), (bad, tf_error)
+        refused_names.add(bad)
+        c = tfckpt.open(prefix)  # opening reads no data: it checks nothing yet
+        assert c.names() == sorted(clean, key=lambda n: n.encode())
+        dt, _, want = clean[bad]
+        for how, read in (("ckpt[name]", lambda: c[bad]), ("read", lambda: c.read(bad)),
+                          ("read raw", lambda: c.read(bad, raw=True)),
+                          ("read verify=True", lambda: c.read(bad, verify=True)),
+                          ("to_dict", c.to_dict), ("again", lambda: c[bad])):
+            with pytest.raises(tfckpt.DataLossError) as info:
+                read()
+            assert isinstance(info.value, tfckpt.Error), how
+            msg = str(info.value)
+            assert "'%s'" % bad in msg and "'%s'" % data in msg, (how, msg)
+            assert "checksum" in msg and "verify=False" in msg, (how, msg)
+        if dt != "string":
+            var = np.zeros(want.shape, want.dtype)
+            with pytest.raises(tfckpt.DataLossError) as info:
+                tfckpt.init_from_checkpoint(prefix, {bad: "v"}, {"v": var})
+            assert "'%s'" % bad in str(info.value), str(info.value)
+            assert not var.any(), "nothing may be assigned"
+        # The explicit opt-out gives the stored (damaged) values, per read or per checkpoint.
+        for got in (c.read(bad, verify=False), tfckpt.open(prefix, verify=False)[bad],
+                    tfckpt.open(prefix, verify=False).to_dict()[bad]):
+            assert got.shape == want.shape, bad
+            if dt == "string":
+                assert got.tolist() != want.tolist(), bad
+            else:
+                diff = np.bitwise_xor(np.frombuffer(got.tobytes(), np.uint8),
+                                      np.frombuffer(np.ascontiguousarray(want).tobytes(), np.uint8))
+                assert [bin(x).count("1") for x in diff if x] == [1], (bad, got, want)
+        # Every other tensor reads as TF reads it.
+        for name, (dtype_name, _, value) in clean.items():
+            if name != bad:
+                assert_like_tf(c[name], dtype_name, value, "%s (with %s damaged)" % (name, bad))
+    assert refused_names == set(clean), refused_names
+
+
+def test_every_damaged_byte_of_a_string_tensor_like_tf(crc_source, tmp_path):
+    """Each byte of a string tensor (lengths, their checksum, the bytes) damaged in turn: tfckpt
+    refuses with DataLossError where TensorFlow refuses with its DataLossError. Damaged lengths
+    are refused even with verify=False (the elements cannot be found without them)."""
+    _, pieces = _data_pieces(crc_source)
+    entry = dict(pieces)[b"words"]
+    want = lib.tf_read_all(crc_source)["words"][2]
+    unchecked_reads = 0
+    for mask in (0x01, 0x80):  # 0x80: a length's varint continues into the next
+        for pos in range(entry.size):
+            prefix = ops.copy_bundle(crc_source, tmp_path / ("%d-%d" % (mask, pos)))
+            data = prefix + ".data-00000-of-00001"
+            with open(data, "r+b") as f:
+                f.seek(entry.offset + pos)
+                byte = f.read(1)[0]
+                f.seek(entry.offset + pos)
+                f.write(bytes([byte ^ mask]))
+            tf_error = _tf_refuses(prefix, {"words": "string"}).get("words")
+            assert isinstance(tf_error, tf.errors.DataLossError), (mask, pos, tf_error)
+            with pytest.raises(tfckpt.DataLossError) as info:
+                tfckpt.open(prefix)["words"]
+            assert "'words'" in str(info.value) and "'%s'" % data in str(info.value)
+            try:
+                got = tfckpt.open(prefix).read("words", verify=False)
+            except tfckpt.Error as e:
+                assert type(e) is tfckpt.DataLossError, (mask, pos, e)
+                assert "verify=False" not in str(e), str(e)  # it was off already
+                continue
+            unchecked_reads += 1
+            assert got.shape == want.shape and got.tolist() != want.tolist(), (mask, pos)
+    assert unchecked_reads == 2 * (entry.size - 7)  # every flip in the string bytes themselves
+
+
+def test_checked_view_stays_zero_copy(crc_source):
+    c = tfckpt.open(crc_source)
+    data = os.path.realpath(crc_source + ".data-00000-of-00001")
+    reader = tf.train.load_checkpoint(crc_source)
+    for name in ("f32", "f64", "i64", "flags", "brain"):
+        arr = c[name]
+        assert_like_tf(arr, c.dtype(name), reader.get_tensor(name), name)
+        assert arr.flags.writeable is False and not arr.flags.owndata, name
+        addr = arr.__array_interface__["data"][0]
+        with open("/proc/self/maps") as f:
+            files = [line.split(None, 5)[5].strip() for line in f
+                     if len(line.split(None, 5)) > 5
+                     and int(line.split()[0].split("-")[0], 16) <= addr
+                     < int(line.split()[0].split("-")[1], 16)]
+        assert [os.path.realpath(p) for p in files] == [data], (name, files)
+
+
+# ---------------------------------------------------------------------------------------------
 # Writing: tfckpt.save, read and restored by TF
 # ---------------------------------------------------------------------------------------------
 
@@ -367,6 +530,82 @@ def test_saved_checkpoint_restores_in_tf1_saver(tmp_path, writer):
             assert restored[name].tolist() == value.tolist(), name
         else:
             ops.assert_array_identical(restored[name], value, name)
+
+
+def _layouts():
+    """{name: array}: every numpy memory layout of values, each dtype also big-endian."""
+    out = {}
+    base = {
+        "f32": np.arange(60, dtype=F32).reshape(3, 4, 5) / 7 - 3,
+        "f64": np.arange(60, dtype=F64).reshape(3, 4, 5) / 3 + 1e300,
+        "f16": (np.arange(60, dtype=F32).reshape(3, 4, 5) / 9).astype(np.float16),
+        "i16": (np.arange(60).reshape(3, 4, 5) * 997 - 30000).astype(np.int16),
+        "i32": (np.arange(60).reshape(3, 4, 5) * 1000003 - 7).astype(np.int32),
+        "i64": (np.arange(60).reshape(3, 4, 5) * 10**15 + 3).astype(I64),
+        "u16": (np.arange(60).reshape(3, 4, 5) * 1001).astype(np.uint16),
+        "u32": (np.arange(60).reshape(3, 4, 5) * 70001 + 2**31).astype(np.uint32),
+        "u64": (np.arange(60).reshape(3, 4, 5).astype(np.uint64) * 2**50 + 5),
+        "c64": (np.arange(60).reshape(3, 4, 5) * (1 - 2j)).astype(np.complex64),
+        "c128": (np.arange(60).reshape(3, 4, 5) / 3 * (2 + 1j)).astype(np.complex128),
+        "i8": (np.arange(60).reshape(3, 4, 5) - 30).astype(np.int8),
+        "bool": np.arange(60).reshape(3, 4, 5) % 3 == 0,
+        "bf16": (np.arange(60, dtype=F32).reshape(3, 4, 5) / 4).astype(ml_dtypes.bfloat16),
+    }
+    for dt, a in base.items():
+        orders = [("native", a.dtype)]
+        if a.dtype.itemsize > 1 and a.dtype.kind != "V":
+            orders += [("big", a.dtype.newbyteorder(">")), ("little", a.dtype.newbyteorder("<"))]
+        for order, dtype in orders:
+            b = a.astype(dtype)
+            ro = b.copy()
+            ro.setflags(write=False)
+            forms = {
+                "c": b,
+                "fortran": np.asfortranarray(b),
+                "strided": b[::2, 1::2, ::3],
+                "negative": b[::-1, ::-2, :],
+                "transposed": b.transpose(2, 0, 1),
+                "fortran_negative": np.asfortranarray(b)[:, ::-1],
+                "scalar": b[1, 2, 3, ...],          # a 0-d view into b
+                "scalar_owned": np.array(b[2, 1, 0]),
+                "row_view": b[1],
+                "column": b[:, :, 2],
+                "empty": b[:, :0],
+                "broadcast": np.broadcast_to(b[0, 0], (3, 5)),  # zero strides, read-only
+                "read_only": ro,
+                "unaligned": np.frombuffer(b"\0" + b.tobytes(), dtype, offset=1).reshape(b.shape),
+            }
+            for form, arr in forms.items():
+                out["%s/%s/%s" % (dt, order, form)] = arr
+    return out
+
+
+@pytest.mark.parametrize("writer", ["save", "Writer"])
+def test_save_stores_values_of_every_layout(tmp_path, writer):
+    values = _layouts()
+    assert any(v.dtype.byteorder == ">" for v in values.values())
+    assert any(v.ndim == 0 for v in values.values())
+    prefix = str(tmp_path / "layouts")
+    if writer == "save":
+        tfckpt.save(prefix, values)
+    else:
+        with tfckpt.Writer(prefix) as w:
+            for name, value in values.items():
+                w.add(name, value)
+    reader = tf.train.load_checkpoint(prefix)
+    bad = []
+    for name, value in values.items():
+        got = reader.get_tensor(name)
+        native = value.dtype.newbyteorder("=") if value.dtype.byteorder == ">" else value.dtype
+        want = np.ascontiguousarray(value, dtype=native)
+        if got.shape != value.shape or got.dtype != want.dtype or got.tobytes() != want.tobytes():
+            bad.append("%s: TF reads %s %r, numpy holds %s %r" % (
+                name, got.dtype, got, value.dtype, value))
+    assert not bad, "\n".join(bad[:10]) + "\n(%d of %d differ)" % (len(bad), len(values))
+    # every input left as it was (a view's base, a read-only array)
+    assert _layouts().keys() == values.keys()
+    for name, value in _layouts().items():
+        assert values[name].tobytes() == value.tobytes() and values[name].dtype == value.dtype
 
 
 # ---------------------------------------------------------------------------------------------
@@ -540,3 +779,171 @@ def test_init_from_checkpoint_errors_like_tf(ifc_sources, case, kind):
     for name in TARGETS:
         v = variables[name]
         ops.assert_array_identical(v if kind == "numpy" else v.numpy(), _initial(name), name)
+
+
+# ---------------------------------------------------------------------------------------------
+# init_from_checkpoint and transfer from a TF2 checkpoint: by key, or by full name
+# ---------------------------------------------------------------------------------------------
+
+class _Layer(tf.Module):
+    def __init__(self, scope, n_in, n_out, seed):
+        super().__init__()
+        rng = np.random.default_rng(seed)
+        with tf.name_scope(scope):
+            self.kernel = tf.Variable(rng.standard_normal((n_in, n_out)).astype(F32),
+                                      name="kernel")
+            self.bias = tf.Variable(rng.standard_normal(n_out).astype(F32), name="bias")
+
+
+class _Net(tf.Module):
+    """Variables whose full names (enc/dense/kernel, ...) differ from their checkpoint keys
+    (model/enc/first/kernel/.ATTRIBUTES/VARIABLE_VALUE, ...)."""
+
+    def __init__(self):
+        super().__init__()
+        with tf.name_scope("enc"):
+            self.first = _Layer("dense", 3, 4, seed=1)
+            self.second = _Layer("dense_1", 4, 2, seed=2)
+            self.step = tf.Variable(np.int64(1234567), name="step")
+        self.head = _Layer("head", 2, 1, seed=3)
+
+
+@pytest.fixture(scope="module")
+def tf2_net(tmp_path_factory):
+    """(TF2 prefix written by tf.train.Checkpoint, {full name: key} from TF's object graph)."""
+    from tensorflow.core.protobuf import trackable_object_graph_pb2
+
+    prefix = tf.train.Checkpoint(model=_Net()).save(
+        str(tmp_path_factory.mktemp("tf2_net") / "ckpt"))
+    graph = trackable_object_graph_pb2.TrackableObjectGraph.FromString(
+        tf.train.load_checkpoint(prefix).get_tensor("_CHECKPOINTABLE_OBJECT_GRAPH"))
+    keys = {a.full_name: a.checkpoint_key for node in graph.nodes for a in node.attributes}
+    keys.pop("save_counter")
+    assert set(keys) == {"enc/dense/kernel", "enc/dense/bias", "enc/dense_1/kernel",
+                         "enc/dense_1/bias", "enc/step", "head/kernel", "head/bias"}, keys
+    assert all(k != v for k, v in keys.items())
+    return prefix, keys
+
+
+def _tf_full_name_values(prefix, keys):
+    """{full name: value} as a TF1 Saver restores the TF2 checkpoint (by full name)."""
+    reader = tf.train.load_checkpoint(prefix)
+    graph = tf.Graph()
+    with graph.as_default():
+        variables = {n: tf.compat.v1.get_variable(
+            n, shape=reader.get_variable_to_shape_map()[k],
+            dtype=reader.get_variable_to_dtype_map()[k]) for n, k in keys.items()}
+        saver = tf.compat.v1.train.Saver(variables)
+        with tf.compat.v1.Session(graph=graph) as sess:
+            saver.restore(sess, prefix)
+            return {n: sess.run(v) for n, v in variables.items()}
+
+
+def _tf_init_into(ckpt, amap, targets):
+    """TF1 init_from_checkpoint(ckpt, amap) into variables {name: initial value}."""
+    graph = tf.Graph()
+    with graph.as_default():
+        variables = {n: tf.compat.v1.get_variable(n, initializer=tf.constant(v))
+                     for n, v in targets.items()}
+        tf.compat.v1.train.init_from_checkpoint(ckpt, dict(amap))
+        with tf.compat.v1.Session(graph=graph) as sess:
+            sess.run(tf.compat.v1.global_variables_initializer())
+            return {n: sess.run(v) for n, v in variables.items()}
+
+
+# {case: (assignment map by full name, {target: the full name whose shape and dtype it has})};
+# which value each target gets is TensorFlow's to say.
+TF2_FULL_CASES = {
+    "scope_renamed": ({"enc/": "encoder/"},
+                      {"encoder/dense/kernel": "enc/dense/kernel",
+                       "encoder/dense/bias": "enc/dense/bias",
+                       "encoder/dense_1/kernel": "enc/dense_1/kernel",
+                       "encoder/dense_1/bias": "enc/dense_1/bias",
+                       "encoder/step": "enc/step", "other/w": "head/kernel"}),
+    "root_to_scope": ({"/": "pre/"}, None),  # "pre/" + every full name
+    "one_name": ({"enc/dense_1/kernel": "w", "head/": "out/"},
+                 {"w": "enc/dense_1/kernel", "out/kernel": "head/kernel",
+                  "out/bias": "head/bias", "keep": "enc/dense/bias"}),
+}
+
+
+@pytest.mark.parametrize("kind", ["numpy", "tf_variable", "assign_object"])
+@pytest.mark.parametrize("case", sorted(TF2_FULL_CASES))
+def test_init_from_tf2_by_full_name_like_tf(tf2_net, tmp_path, case, kind):
+    prefix, keys = tf2_net
+    by_full = _tf_full_name_values(prefix, keys)
+    amap, like = TF2_FULL_CASES[case]
+    like = like or {"pre/" + n: n for n in keys}
+    initial = {t: np.full_like(by_full[n], 5) for t, n in like.items()}
+    # The oracle: the TF1 checkpoint a Saver writes from the TF2 one by full name, and TF's
+    # init_from_checkpoint of that with the same map.
+    tf1 = lib.save_tensors(str(tmp_path / "tf1" / "ckpt"), sorted(by_full.items()))
+    want = _tf_init_into(tf1, amap, initial)
+    changed = {t for t in initial if want[t].tobytes() != initial[t].tobytes()}
+    assert changed, "vacuous"
+    if kind == "numpy":
+        variables = {n: v.copy() for n, v in initial.items()}
+    elif kind == "tf_variable":
+        variables = {n: tf.Variable(v) for n, v in initial.items()}
+    else:
+        variables = {n: Param(v) for n, v in initial.items()}
+    got = tfckpt.init_from_checkpoint(prefix, amap, variables, tf2_names="full")
+    # {target: the checkpoint key it came from} (a key, so ckpt[key] reads it)
+    assert set(got) == changed and set(got.values()) <= set(keys.values()), got
+    for name in initial:
+        v = variables[name]
+        value = v if kind == "numpy" else (v.numpy() if kind == "tf_variable" else v.value)
+        ops.assert_array_identical(value, want[name], name)
+    # and each value is the one TF reads under that key
+    reader = tf.train.load_checkpoint(prefix)
+    for target, key in got.items():
+        ops.assert_array_identical(reader.get_tensor(key), want[target], target)
+
+
+def test_init_from_tf2_by_key_like_tf(tf2_net):
+    prefix, keys = tf2_net
+    amap = {keys["enc/dense/kernel"]: "k", "model/head/": "h/"}
+    initial = {"k": np.zeros((3, 4), F32), "h/kernel/.ATTRIBUTES/VARIABLE_VALUE":
+               np.zeros((2, 1), F32), "h/bias/.ATTRIBUTES/VARIABLE_VALUE": np.zeros(1, F32)}
+    want = _tf_init_into(prefix, amap, initial)  # TF's init_from_checkpoint lists keys
+    assert all(want[n].any() for n in initial)
+    for tf2_names in ("keys", "auto"):  # "auto" is "keys" for init_from_checkpoint
+        variables = {n: v.copy() for n, v in initial.items()}
+        tfckpt.init_from_checkpoint(prefix, amap, variables, tf2_names=tf2_names)
+        for n in initial:
+            ops.assert_array_identical(variables[n], want[n], "%s (%s)" % (n, tf2_names))
+
+
+def test_init_from_tf2_name_errors_like_tf(tf2_net):
+    prefix, keys = tf2_net
+    amap = {"enc/dense/kernel": "k"}
+    initial = {"k": np.zeros((3, 4), F32)}
+    names, tf_message = ops.tf_error_names(lambda: _tf_init_into(prefix, amap, initial))
+    for tf2_names in ("keys", "auto"):  # a full name is no key: TF refuses it too
+        variables = {n: v.copy() for n, v in initial.items()}
+        with pytest.raises(tfckpt.Error) as info:
+            tfckpt.init_from_checkpoint(prefix, amap, variables, tf2_names=tf2_names)
+        for n in names:
+            assert n in str(info.value), "TF names %r (%s); ours: %s" % (n, tf_message, info.value)
+        assert "tf2_names='full'" in str(info.value), str(info.value)
+        assert not variables["k"].any()
+    # by full name, a key is not a name
+    with pytest.raises(tfckpt.Error) as info:
+        tfckpt.init_from_checkpoint(prefix, {keys["enc/dense/kernel"]: "k"},
+                                    {"k": np.zeros((3, 4), F32)}, tf2_names="full")
+    assert keys["enc/dense/kernel"] in str(info.value), str(info.value)
+    with pytest.raises(tfckpt.Error) as info:
+        tfckpt.init_from_checkpoint(prefix, amap, {"k": np.zeros((3, 4), F32)}, tf2_names="ful")
+    assert "tf2_names='ful'" in str(info.value) and "'full'" in str(info.value)
+
+
+def test_transfer_from_tf2_by_full_name_like_tf(tf2_net, tmp_path):
+    prefix, keys = tf2_net
+    by_full = _tf_full_name_values(prefix, keys)
+    out = str(tmp_path / "out" / "model")
+    tfckpt.transfer(out, [(prefix, {"enc/": "encoder/"})], tf2_names="full")
+    reader = tf.train.load_checkpoint(out)
+    names = sorted(reader.get_variable_to_shape_map())
+    assert names == sorted("encoder/" + n[4:] for n in keys if n.startswith("enc/")), names
+    for n in names:
+        ops.assert_array_identical(reader.get_tensor(n), by_full["enc/" + n[len("encoder/"):]], n)
