@@ -168,7 +168,7 @@ Status InitFromCheckpoint(const std::string& ckpt,
                           const std::vector<std::pair<std::string, std::string>>& assignment_map,
                           const std::vector<TargetVariable>& variables, TensorSink* sink,
                           std::vector<std::pair<std::string, std::string>>* assigned,
-                          Tf2Names tf2_names = Tf2Names::kAuto);
+                          Tf2Names tf2_names = Tf2Names::kAuto, bool include_optimizer = false);
 
 // --- edit ---
 struct EditOptions {

@@ -344,20 +344,21 @@ PYBIND11_MODULE(_core, m) {
     Status s = PlanMerge(sources, output, mo, &plan);
     return RunPlan(s, plan, dry_run, force, link);
   });
-  m.def(
-      "transfer",
-      [](const std::string& output,
-         const std::vector<
-             std::pair<std::string, std::vector<std::pair<std::string, std::string>>>>& groups,
-         std::optional<std::string> into, const std::string& tf2_names, bool force, bool dry_run) {
-        TransferOptions to;
-        to.into = into;
-        to.tf2_names = ParseTf2Names(tf2_names);
-        for (const auto& [src, map] : groups) to.groups.push_back({src, map});
-        Plan plan;
-        Status s = PlanTransfer(to, output, &plan);
-        return RunPlan(s, plan, dry_run, force, "auto");
-      });
+  m.def("transfer",
+        [](const std::string& output,
+           const std::vector<
+               std::pair<std::string, std::vector<std::pair<std::string, std::string>>>>& groups,
+           std::optional<std::string> into, const std::string& tf2_names, bool include_optimizer,
+           bool force, bool dry_run) {
+          TransferOptions to;
+          to.into = into;
+          to.include_optimizer = include_optimizer;
+          to.tf2_names = ParseTf2Names(tf2_names);
+          for (const auto& [src, map] : groups) to.groups.push_back({src, map});
+          Plan plan;
+          Status s = PlanTransfer(to, output, &plan);
+          return RunPlan(s, plan, dry_run, force, "auto");
+        });
   m.def("edit", [](const std::string& src, const std::string& output,
                    const std::vector<std::pair<std::string, std::string>>& rename,
                    const std::vector<std::string>& keep, const std::vector<std::string>& drop,
@@ -438,7 +439,7 @@ PYBIND11_MODULE(_core, m) {
   m.def("init_from_checkpoint",
         [](const std::string& ckpt, const std::vector<std::pair<std::string, std::string>>& map,
            const std::vector<std::tuple<std::string, std::string, std::vector<int64_t>>>& targets,
-           py::function assign, const std::string& tf2_names) {
+           py::function assign, const std::string& tf2_names, bool include_optimizer) {
           const Tf2Names names = ParseTf2Names(tf2_names);
           std::vector<TargetVariable> variables;
           for (const auto& [name, dtype, shape] : targets) {
@@ -450,7 +451,8 @@ PYBIND11_MODULE(_core, m) {
           }
           PySink sink(assign);
           std::vector<std::pair<std::string, std::string>> assigned;
-          Status s = InitFromCheckpoint(ckpt, map, variables, &sink, &assigned, names);
+          Status s =
+              InitFromCheckpoint(ckpt, map, variables, &sink, &assigned, names, include_optimizer);
           if (!s.ok() && s.code() != Status::Code::kDataLoss && names != Tf2Names::kFullNames) {
             std::unique_ptr<Checkpoint> source;
             if (Checkpoint::Open(ckpt, &source).ok() && IsObjectBased(*source)) {

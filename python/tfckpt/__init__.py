@@ -203,15 +203,18 @@ def merge(sources, output, on_conflict="error", link="auto", move=False, force=F
                                    dry_run))
 
 
-def transfer(output, sources, into=None, tf2_names="auto", force=False, dry_run=False):
+def transfer(output, sources, into=None, tf2_names="auto", include_optimizer=False, force=False,
+             dry_run=False):
     """init_from_checkpoint into a new checkpoint (tfckpt transfer). `sources` is a list of
     (checkpoint, {name_in_checkpoint: target}) pairs, one per init_from_checkpoint call; an empty
     map takes every tensor of `into` the checkpoint has, by name. `tf2_names`: how TF2
     checkpoints' tensors are named, "keys", "full" (the variables' full names) or "auto" (full
-    when TF1 and TF2 checkpoints meet)."""
+    when TF1 and TF2 checkpoints meet; between two TF2 checkpoints without a map, whichever
+    matches more). Scope maps and by-name matches leave the model's optimizer state (slots,
+    optimizer variables) as it is in `into`; `include_optimizer=True` maps it too."""
     groups = [(str(src), _pairs(m)) for src, m in sources]
     return _json.loads(_core.transfer(str(output), groups, None if into is None else str(into),
-                                      tf2_names, force, dry_run))
+                                      tf2_names, bool(include_optimizer), force, dry_run))
 
 
 def to_tf1(source, output, force=False, dry_run=False):
@@ -266,7 +269,8 @@ def _dtype_name(dtype):
     return str(name if name is not None else _np.dtype(dtype).name)
 
 
-def init_from_checkpoint(ckpt, assignment_map, variables, tf2_names="auto"):
+def init_from_checkpoint(ckpt, assignment_map, variables, tf2_names="auto",
+                         include_optimizer=False):
     """tf.compat.v1.train.init_from_checkpoint for variables that are not TensorFlow's.
 
     `variables` maps target names to objects that receive values: anything with an
@@ -282,6 +286,9 @@ def init_from_checkpoint(ckpt, assignment_map, variables, tf2_names="auto"):
     init_from_checkpoint lists), "full" (the full names its object graph records: 'dense/kernel',
     what a TF1 Saver would have called them), or "auto", which is "keys" here (the variables are
     no checkpoint to compare with); as `tfckpt transfer --tf2-names`.
+
+    Scope maps leave variables named as optimizer state (TF1 '.../Adam', 'beta1_power', ...)
+    alone unless `include_optimizer=True`; a single-name map always applies.
     """
     targets = []
     for name, obj in variables.items():
@@ -298,7 +305,7 @@ def init_from_checkpoint(ckpt, assignment_map, variables, tf2_names="auto"):
     received = {}
     assigned = _core.init_from_checkpoint(str(ckpt), _pairs(assignment_map), targets,
                                           lambda name, value: received.__setitem__(name, value),
-                                          str(tf2_names))
+                                          str(tf2_names), bool(include_optimizer))
     # Every check passed before the first value arrived: assign them all now.
     for name, value in received.items():
         obj = variables[name]

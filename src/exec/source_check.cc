@@ -71,7 +71,7 @@ Status CheckSourcePieces(const Plan& plan, const std::function<bool(const PieceS
   std::sort(problems.begin(), problems.end());
   std::vector<std::string> lines;
   for (auto& [i, message] : problems) lines.push_back(std::move(message));
-  return Status::Corruption(fmt::format(
+  return Status::DataLoss(fmt::format(
       "{} piece{} of data to be taken from the inputs {} damaged; nothing was written (check the "
       "inputs with `verify`, and take the tensors from an undamaged copy):\n  {}",
       lines.size(), lines.size() == 1 ? "" : "s", lines.size() == 1 ? "is" : "are",

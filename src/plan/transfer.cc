@@ -517,10 +517,11 @@ Status InitFromCheckpoint(const std::string& ckpt,
                           const std::vector<std::pair<std::string, std::string>>& assignment_map,
                           const std::vector<TargetVariable>& variables, TensorSink* sink,
                           std::vector<std::pair<std::string, std::string>>* assigned,
-                          Tf2Names tf2_names) {
+                          Tf2Names tf2_names, bool include_optimizer) {
   if (variables.empty()) return Status::InvalidArgument("there are no variables to fill");
   TransferOptions options;
   options.tf2_names = tf2_names;
+  options.include_optimizer = include_optimizer;
   for (const TargetVariable& v : variables) {
     TensorInfo t;
     t.name = v.name;

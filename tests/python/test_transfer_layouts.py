@@ -232,7 +232,7 @@ def test_tf2_model_slots_keep_their_values(tfckpt, tmp_path, trained):
     graph = trackable_object_graph_pb2.TrackableObjectGraph()
     graph.ParseFromString(_object_graph(layout))
     slots = [a.checkpoint_key for n in graph.nodes for a in n.attributes
-             if a.full_name.startswith("adam/")]
+             if re.match(r"adam(_\d+)?/", a.full_name)]
     assert len(slots) == 10, slots  # 8 moments, iterations, learning rate
     for n in slots:
         np.testing.assert_array_equal(got.get_tensor(n), lay.get_tensor(n), n)
@@ -316,3 +316,26 @@ def test_strip_optimizer_after_to_tf1(tfckpt, tmp_path):
         _weight_paths(model)
     for v in model.weights:
         np.testing.assert_array_equal(reader.get_tensor(v.path), v.numpy(), v.path)
+
+
+def test_python_include_optimizer(tmp_path):
+    import tfckpt
+    pretrained = _tf1_adam_model(str(tmp_path / "pre" / "m"), 1)
+    model = _encoder_model(str(tmp_path / "model" / "m"), 2)
+    src, m = tf.train.load_checkpoint(pretrained), tf.train.load_checkpoint(model)
+    for include in (False, True):
+        out = str(tmp_path / ("out%d" % include) / "m")
+        tfckpt.transfer(out, [(pretrained, {"enc/": "encoder/"})], into=model,
+                        include_optimizer=include)
+        got = tf.train.load_checkpoint(out)
+        np.testing.assert_array_equal(got.get_tensor("encoder/w"), src.get_tensor("enc/w"))
+        want = src.get_tensor("enc/w/Adam") if include else m.get_tensor("encoder/w/Adam")
+        np.testing.assert_array_equal(got.get_tensor("encoder/w/Adam"), want)
+        arrays = {"encoder/w": np.zeros((3, 2), np.float32),
+                  "encoder/w/Adam": np.zeros((3, 2), np.float32)}
+        assigned = tfckpt.init_from_checkpoint(pretrained, {"enc/": "encoder/"}, arrays,
+                                               include_optimizer=include)
+        assert sorted(assigned) == (["encoder/w", "encoder/w/Adam"] if include else ["encoder/w"])
+        np.testing.assert_array_equal(arrays["encoder/w"], src.get_tensor("enc/w"))
+        np.testing.assert_array_equal(arrays["encoder/w/Adam"],
+                                      src.get_tensor("enc/w/Adam") if include else 0)
