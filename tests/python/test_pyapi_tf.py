@@ -487,6 +487,16 @@ def test_saved_checkpoint_reads_in_tf(tmp_path):
     assert len(restored) == len(values)
 
 
+def _write(writer, prefix, values):
+    """Writes `values` with tfckpt.save or with a tfckpt.Writer."""
+    if writer == "save":
+        tfckpt.save(prefix, values)
+    else:
+        with tfckpt.Writer(prefix) as w:
+            for name, value in values.items():
+                w.add(name, value)
+
+
 @pytest.mark.parametrize("writer", ["save", "Writer"])
 def test_saved_checkpoint_restores_in_tf1_saver(tmp_path, writer):
     values = {
@@ -499,12 +509,7 @@ def test_saved_checkpoint_restores_in_tf1_saver(tmp_path, writer):
         "emb": np.arange(40, dtype=F32).reshape(10, 4) - 3,
     }
     prefix = str(tmp_path / "w" / "model")
-    if writer == "save":
-        tfckpt.save(prefix, values)
-    else:
-        with tfckpt.Writer(prefix) as w:
-            for name, value in values.items():
-                w.add(name, value)
+    _write(writer, prefix, values)
 
     def build():
         out = {}
@@ -586,12 +591,7 @@ def test_save_stores_values_of_every_layout(tmp_path, writer):
     assert any(v.dtype.byteorder == ">" for v in values.values())
     assert any(v.ndim == 0 for v in values.values())
     prefix = str(tmp_path / "layouts")
-    if writer == "save":
-        tfckpt.save(prefix, values)
-    else:
-        with tfckpt.Writer(prefix) as w:
-            for name, value in values.items():
-                w.add(name, value)
+    _write(writer, prefix, values)
     reader = tf.train.load_checkpoint(prefix)
     bad = []
     for name, value in values.items():
