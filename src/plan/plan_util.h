@@ -48,6 +48,14 @@ class NameView {
   bool by_full_name_ = false;
 };
 
+// Sets plan->output from what the user gave. An existing directory or a path ending in '/' is
+// where the output goes, not the output: it is written in it as DIR/NAME, NAME the name of the
+// input `named_after` (as the user gave it: the basename of its prefix, or of its directory for a
+// SavedModel), and a note says so. The exception is a SavedModel output (saved_model_from set)
+// given an existing SavedModel directory: that is the output (replaced only when allowed). Call it
+// once the plan knows whether it writes a SavedModel.
+void SetPlanOutput(const std::string& output, const std::string& named_after, Plan* plan);
+
 // Refuses an output that is, or would overwrite, one of the plan's inputs.
 Status CheckOutputIsNotAnInput(const Plan& plan);
 

@@ -70,6 +70,7 @@ Status PlanTransfer(const TransferOptions& options, const std::string& output, P
     if (!src.saved_model_dir.empty()) plan->saved_model_from = 0;
     plan->sources.push_back(std::move(src));
   }
+  SetPlanOutput(output, options.into ? *options.into : options.groups[0].source, plan);
   std::vector<int> group_source;
   for (const AssignmentGroup& group : options.groups) {
     PlanSource src;

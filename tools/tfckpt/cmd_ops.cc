@@ -24,8 +24,13 @@ struct CommonArgs {
   std::string link = "auto";
 };
 
-void AddCommon(CLI::App* cmd, CommonArgs* args) {
-  cmd->add_option("-o,--output", args->output, "Output checkpoint prefix (or directory)")
+// `named_after`: which input names the output written in a directory ("the first SRC").
+void AddCommon(CLI::App* cmd, CommonArgs* args, const std::string& what,
+               const std::string& named_after) {
+  cmd->add_option("-o,--output", args->output,
+                  fmt::format("Output {}; or a directory (an existing one, or a path ending in "
+                              "'/') to write it in, named after {}",
+                              what, named_after))
       ->required();
   cmd->add_flag("--force", args->force, "Replace an existing output (atomically)");
   cmd->add_flag("--dry-run", args->dry_run, "Print the plan; write nothing");
@@ -132,7 +137,7 @@ void RegisterMerge(CLI::App& app) {
                   "Checkpoints to merge; NAME=SRC puts a source under its own scope (TF1) or "
                   "child of the root (TF2)")
       ->required();
-  AddCommon(cmd, args.get());
+  AddCommon(cmd, args.get(), "checkpoint prefix", "the first SRC");
   cmd->add_option("--on-conflict", args->on_conflict,
                   "A name in several sources: error (default), first or last wins")
       ->check(CLI::IsMember({"error", "first", "last"}));
@@ -187,7 +192,8 @@ void RegisterTransfer(CLI::App& app) {
                   "full (the variables' full names, as TF1 names them) or auto (full when TF1 "
                   "and TF2 checkpoints meet, the default)")
       ->check(CLI::IsMember({"auto", "keys", "full"}));
-  AddCommon(cmd, args.get());
+  AddCommon(cmd, args.get(), "checkpoint prefix (a SavedModel directory when --into is one)",
+            "--into (else the first --from)");
   cmd->callback([args, cmd, from, map] {
     TransferOptions to;
     to.tf2_names = args->tf2_names == "keys"   ? Tf2Names::kKeys
@@ -225,7 +231,7 @@ void RegisterEdit(CLI::App& app) {
   CLI::App* cmd = app.add_subcommand(
       "edit", "Rename, filter, or strip optimizer state, writing a new checkpoint.");
   cmd->add_option("SRC", args->source, "Checkpoint to edit")->required();
-  AddCommon(cmd, args.get());
+  AddCommon(cmd, args.get(), "checkpoint prefix", "SRC");
   cmd->add_option("--rename", args->rename,
                   "OLD=NEW: scope/=other/, /=scope/, scope/=/ or a=b; the first rule that "
                   "matches a name applies (TF2: object paths, moved one rule after another)")
@@ -298,7 +304,8 @@ void RegisterAverage(CLI::App& app) {
       "Average checkpoints tensor by tensor, keeping every dtype (e.g. the last N of a "
       "training run).");
   cmd->add_option("SRC", args->sources, "Checkpoints to average");
-  AddCommon(cmd, args.get());
+  AddCommon(cmd, args.get(), "checkpoint prefix",
+            "the source its integers come from (the newest, by default)");
   cmd->add_option("--weights", args->weights, "w1,w2,...: one weight per source (default equal)");
   cmd->add_flag("--no-normalize", args->no_normalize,
                 "Use the weights as given (no division by "
@@ -367,7 +374,7 @@ void RegisterBlend(CLI::App& app) {
       ->required()
       ->check(CLI::IsMember({"linear", "task_arithmetic", "slerp", "ties", "dare"}));
   cmd->add_option("MODEL", args->models, "Models to combine")->required();
-  AddCommon(cmd, args.get());
+  AddCommon(cmd, args.get(), "checkpoint prefix", "--base (else the first MODEL)");
   cmd->add_option("--base", args->base, "The base model the others were fine-tuned from");
   cmd->add_option("--weights", args->weights, "w1,w2,...: one weight per model (default 1 each)");
   cmd->add_option("--lambda", args->lambda, "Scale of the merged task vector (default 1)");
@@ -452,7 +459,10 @@ void RegisterConvert(CLI::App& app) {
       "them, or a .npz).");
   cmd->add_option("SRC", args->src, "What to convert")->required();
   cmd->add_option("OUT", args->out, "Where to write it (or -o OUT)");
-  cmd->add_option("-o,--output", args->output, "Where to write it");
+  cmd->add_option("-o,--output", args->output,
+                  "Where to write it: a .safetensors or .npz file, or a checkpoint prefix; with "
+                  "--to-tf1/--to-tf2 also a directory (an existing one, or a path ending in '/') "
+                  "to write it in, named after SRC (--to-tf1) or --template (--to-tf2)");
   cmd->add_flag("--to-tf1", args->to_tf1,
                 "TF2 checkpoint -> name-based checkpoint keyed by the variables' full names");
   cmd->add_flag("--to-tf2", args->to_tf2_flag,
@@ -578,7 +588,9 @@ void RegisterApply(CLI::App& app) {
       "apply",
       "Run a recipe: one YAML file describing inputs, a pipeline of steps and the output.");
   cmd->add_option("RECIPE", args->recipe, "The recipe (.yaml)")->required();
-  cmd->add_option("-o,--output", args->output, "Write here instead of the recipe's output");
+  cmd->add_option("-o,--output", args->output,
+                  "Write here instead of the recipe's output; or a directory (an existing one, "
+                  "or a path ending in '/') to write it in, named after the recipe");
   cmd->add_flag("--dry-run", args->dry_run, "Print every step's resolved plan; write nothing");
   cmd->add_flag("--force", args->force, "Replace an existing output");
   cmd->add_flag("--no-sync", args->no_sync, "Skip fsync of the outputs");
