@@ -370,9 +370,15 @@ Status PlanToTf1(const std::string& source, const std::string& output, Plan* pla
 
 Status PlanToTf2(const std::string& source, const std::string& tf2_template,
                  const std::string& output, Plan* plan) {
+  return PlanToTf2(source, tf2_template, {}, output, plan);
+}
+
+Status PlanToTf2(const std::string& source, const std::string& tf2_template,
+                 const std::vector<std::pair<std::string, std::string>>& map,
+                 const std::string& output, Plan* plan) {
   TransferOptions options;
   options.into = tf2_template;
-  options.groups.push_back({source, {}});
+  options.groups.push_back({source, map});
   options.tf2_names = Tf2Names::kFullNames;
   plan->operation = "convert --to-tf2";
   TFCKPT_RETURN_IF_ERROR(PlanConversion(

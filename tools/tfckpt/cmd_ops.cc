@@ -447,7 +447,7 @@ void RegisterBlend(CLI::App& app) {
 void RegisterConvert(CLI::App& app) {
   struct Args {
     std::string src, out, output, max_shard_size, to_tf2;
-    std::vector<std::string> rename, keep, drop;
+    std::vector<std::string> rename, keep, drop, map;
     bool strip = false, skip = false, force = false, json = false, no_sync = false;
     bool to_tf1 = false, to_tf2_flag = false, dry_run = false;
   };
@@ -470,6 +470,11 @@ void RegisterConvert(CLI::App& app) {
   cmd->add_option("--template", args->to_tf2,
                   "With --to-tf2: a TF2 checkpoint (or SavedModel) of the model; the output is it "
                   "with every variable whose full name SRC has taken from SRC");
+  cmd->add_option("--map", args->map,
+                  "With --to-tf2, when the names differ: CKPT=TARGET maps SRC's names to the "
+                  "template's full names, as transfer's --map does (scope/=other/, a=b, ...)")
+      ->expected(1)
+      ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
   cmd->add_option("--rename", args->rename, "OLD=NEW, as for edit")
       ->expected(1)
       ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
@@ -511,6 +516,13 @@ void RegisterConvert(CLI::App& app) {
           "e.g. written by tf.train.Checkpoint(model=model).save(...)"));
       return;
     }
+    if (!args->map.empty() && !args->to_tf2_flag) {
+      ReportError(Status::InvalidArgument(
+          "--map goes with --to-tf2: tfckpt convert --to-tf2 --template TF2_CKPT SRC --map "
+          "CKPT=TARGET -o OUT (or tfckpt transfer --into MODEL --from SRC --map CKPT=TARGET -o "
+          "OUT)"));
+      return;
+    }
     if (args->to_tf1 || !args->to_tf2.empty()) {
       if (!args->rename.empty() || !args->keep.empty() || !args->drop.empty() || args->strip ||
           args->skip || !args->max_shard_size.empty()) {
@@ -524,11 +536,15 @@ void RegisterConvert(CLI::App& app) {
       common.json = args->json;
       common.no_sync = args->no_sync;
       common.dry_run = args->dry_run;
+      std::vector<std::pair<std::string, std::string>> map;
+      for (const std::string& m : args->map) {
+        if (!SplitMapping(m, "--map", &map.emplace_back())) return;
+      }
       Plan plan;
       Status s = args->to_tf1 && args->to_tf2_flag
                      ? Status::InvalidArgument("give --to-tf1 or --to-tf2, not both")
                  : args->to_tf1 ? PlanToTf1(args->src, output, &plan)
-                                : PlanToTf2(args->src, args->to_tf2, output, &plan);
+                                : PlanToTf2(args->src, args->to_tf2, map, output, &plan);
       Run(s, plan, common);
       return;
     }
