@@ -26,6 +26,13 @@ namespace tfckpt {
 Status ResolveCheckpointPath(const std::string& path, std::optional<int64_t> step,
                              std::string* prefix);
 
+// Which checkpoint of a directory `path` (as given to ResolveCheckpointPath, with `step`) resolved
+// to `prefix`, in words: "the latest checkpoint listed in DIR/checkpoint", "the one checkpoint in
+// DIR", "the variables of the SavedModel DIR", ... Empty when `path` names the checkpoint itself
+// (its prefix, its index or a data file).
+std::string DescribeResolution(const std::string& path, std::optional<int64_t> step,
+                               const std::string& prefix);
+
 // The `checkpoint` state file's contents. Paths are as written in the file (maybe relative).
 struct CheckpointState {
   std::string model_checkpoint_path;

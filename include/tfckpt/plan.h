@@ -143,6 +143,11 @@ Status PlanToTf1(const std::string& source, const std::string& output, Plan* pla
 // name in a TF2 one); the rest, object graph included, as in the template.
 Status PlanToTf2(const std::string& source, const std::string& tf2_template,
                  const std::string& output, Plan* plan);
+// The same when the names differ: `map` assigns `source`'s names to the template's full names,
+// in the forms of an assignment map (scope/=other_scope/, name=other_name, ...); empty: by name.
+Status PlanToTf2(const std::string& source, const std::string& tf2_template,
+                 const std::vector<std::pair<std::string, std::string>>& map,
+                 const std::string& output, Plan* plan);
 
 // init_from_checkpoint for variables that are not TensorFlow's: a custom storage, another
 // framework's parameters, a dict of arrays. The variables are described by name, dtype and shape;

@@ -154,12 +154,32 @@ Status ResolveCheckpointPath(const std::string& path_in, std::optional<int64_t> 
   }
 
   static const std::regex kDataFile(R"((.*)\.data-\d{5,}-of-\d{5,})");
+  static const std::regex kDataSuffix(R"(\.data-\d{5,}-of-\d{5,})");
   std::smatch m;
   std::string candidate = path;
   if (EndsWith(path, ".index")) {
     candidate = path.substr(0, path.size() - 6);
   } else if (std::regex_match(path, m, kDataFile)) {
     candidate = m[1].str();
+  }
+  if (candidate != path && !file::Exists(path) && file::Exists(candidate + ".index")) {
+    // A named file must exist, even when the checkpoint it would belong to does.
+    std::vector<std::string> names, files;
+    if (file::ListDirectory(file::Dirname(candidate), &names).ok()) {
+      const std::string base = file::Basename(candidate);
+      for (const std::string& n : names) {
+        if (n.rfind(base, 0) == 0 && std::regex_match(n.substr(base.size()), kDataSuffix)) {
+          files.push_back(n);
+        }
+      }
+    }
+    return Status::NotFound(fmt::format(
+        "'{}' does not exist; the checkpoint '{}' beside it has {}; pass its prefix '{}' (or a "
+        "file it has)",
+        path, candidate,
+        files.empty() ? std::string("an index and no data file")
+                      : fmt::format("the data file(s) {}", fmt::join(files, ", ")),
+        candidate));
   }
   if (file::Exists(candidate + ".index")) {
     if (file::IsDirectory(candidate + ".index")) {
@@ -193,14 +213,39 @@ Status ResolveCheckpointPath(const std::string& path_in, std::optional<int64_t> 
       }
     }
     if (!similar.empty()) {
-      return Status::NotFound(
-          fmt::format("no checkpoint at '{}'; did you mean {}?", path, fmt::join(similar, " or ")));
+      return Status::NotFound(fmt::format("no checkpoint at '{}'; did you mean {}?{}", path,
+                                          fmt::join(similar, " or "),
+                                          file::WindowsPathHint(path_in)));
     }
   }
   return Status::NotFound(fmt::format(
       "no checkpoint at '{}': neither '{}.index' nor a directory exists; pass a checkpoint prefix "
-      "(e.g. model.ckpt-1000), its .index file, a checkpoint directory or a SavedModel directory",
-      path, candidate));
+      "(e.g. model.ckpt-1000), its .index file, a checkpoint directory or a SavedModel "
+      "directory{}",
+      path, candidate, file::WindowsPathHint(path_in)));
+}
+
+std::string DescribeResolution(const std::string& path_in, std::optional<int64_t> step,
+                               const std::string& prefix) {
+  std::string path = path_in;
+  while (path.size() > 1 && path.back() == '/') path.pop_back();
+  size_t at = path.rfind('@');
+  if (at != std::string::npos && !file::Exists(path) && !file::Exists(path + ".index") &&
+      AllDigits(std::string_view(path).substr(at + 1))) {
+    step = std::stoll(path.substr(at + 1));
+    path = path.substr(0, at);
+  }
+  if (!file::IsDirectory(path)) return "";
+  if (prefix == file::Join(path, "variables/variables")) {
+    return fmt::format("the variables of the SavedModel '{}'", path);
+  }
+  if (file::Exists(file::Join(path, "checkpoint"))) {
+    const std::string state = file::Join(path, "checkpoint");
+    if (step) return fmt::format("the checkpoint of step {} listed in '{}'", *step, state);
+    return fmt::format("the latest checkpoint listed in '{}'", state);
+  }
+  if (step) return fmt::format("the one checkpoint of step {} in '{}'", *step, path);
+  return fmt::format("the one checkpoint in '{}'", path);
 }
 
 }  // namespace tfckpt

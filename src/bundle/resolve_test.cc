@@ -65,5 +65,44 @@ TEST(Resolve, SavedModelAndMissing) {
   EXPECT_NE(s.message().find("model.ckpt-5"), std::string::npos);
 }
 
+TEST(Resolve, NamedFilesMustExist) {
+  std::string dir = testing::TempDir() + "/named";
+  ASSERT_TRUE(file::CreateDirectories(dir).ok());
+  Touch(dir + "/m");
+  std::string p;
+  Status s = ResolveCheckpointPath(dir + "/m.data-00000-of-00002", std::nullopt, &p);
+  EXPECT_EQ(s.code(), Status::Code::kNotFound);
+  EXPECT_NE(s.message().find("m.data-00000-of-00002' does not exist"), std::string::npos);
+  EXPECT_NE(s.message().find("m.data-00000-of-00001"), std::string::npos);  // what it has
+  ASSERT_TRUE(ResolveCheckpointPath(dir + "/m.data-00000-of-00001", std::nullopt, &p).ok());
+  EXPECT_EQ(p, dir + "/m");
+}
+
+TEST(Resolve, WindowsPathsGetAHint) {
+  std::string p;
+  Status s = ResolveCheckpointPath("C:\\models\\m.ckpt", std::nullopt, &p);
+  EXPECT_NE(s.message().find("/mnt/c/models/m.ckpt"), std::string::npos);
+  s = ResolveCheckpointPath("out\\m", std::nullopt, &p);
+  EXPECT_NE(s.message().find("'out/m'"), std::string::npos);
+  EXPECT_EQ(file::WindowsPathHint("/tmp/a/b"), "");
+}
+
+TEST(Resolve, DescribeResolution) {
+  std::string dir = testing::TempDir() + "/describe";
+  ASSERT_TRUE(file::CreateDirectories(dir).ok());
+  Touch(dir + "/ckpt-3");
+  EXPECT_EQ(DescribeResolution(dir + "/ckpt-3", std::nullopt, dir + "/ckpt-3"), "");
+  EXPECT_EQ(DescribeResolution(dir + "/ckpt-3.index", std::nullopt, dir + "/ckpt-3"), "");
+  EXPECT_NE(DescribeResolution(dir + "/", std::nullopt, dir + "/ckpt-3").find("one checkpoint"),
+            std::string::npos);
+  CheckpointState st;
+  st.model_checkpoint_path = "ckpt-3";
+  ASSERT_TRUE(WriteCheckpointState(dir, st).ok());
+  EXPECT_NE(DescribeResolution(dir, std::nullopt, dir + "/ckpt-3").find("latest"),
+            std::string::npos);
+  EXPECT_NE(DescribeResolution(dir + "@3", std::nullopt, dir + "/ckpt-3").find("step 3"),
+            std::string::npos);
+}
+
 }  // namespace
 }  // namespace tfckpt

@@ -556,6 +556,11 @@ Status Convert(const std::string& src, const std::string& out, const ConvertOpti
     }
   }
   if (npz_source || st_source) {
+    if (!file::Exists(s)) {
+      return Status::NotFound(fmt::format("no file at '{}'; pass the {} file to convert{}", s,
+                                          npz_source ? ".npz" : "safetensors",
+                                          file::WindowsPathHint(s)));
+    }
     if (EndsWith(out, ".safetensors") || EndsWith(out, ".npz")) {
       return Status::InvalidArgument(
           "convert goes between TensorFlow and safetensors or .npz: give a TensorFlow checkpoint "

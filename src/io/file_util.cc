@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cctype>
 #include <cerrno>
 #include <cstdlib>
 #include <random>
@@ -27,6 +28,21 @@ std::string Dirname(std::string_view path) {
 std::string Basename(std::string_view path) {
   size_t slash = path.rfind('/');
   return std::string(slash == std::string_view::npos ? path : path.substr(slash + 1));
+}
+
+std::string WindowsPathHint(std::string_view path) {
+  const bool drive = path.size() >= 2 && std::isalpha(static_cast<unsigned char>(path[0])) &&
+                     path[1] == ':' && (path.size() == 2 || path[2] == '\\' || path[2] == '/');
+  if (!drive && path.find('\\') == std::string_view::npos) return "";
+  std::string posix(path);
+  std::replace(posix.begin(), posix.end(), '\\', '/');
+  if (drive) {
+    posix = fmt::format("/mnt/{}{}", static_cast<char>(std::tolower(path[0])), posix.substr(2));
+  }
+  return fmt::format(
+      "; '{}' looks like a Windows path: tfckpt takes paths with '/' between directories{}, "
+      "e.g. '{}'",
+      path, drive ? " (under WSL, drive C: is /mnt/c)" : "", posix);
 }
 
 std::string Join(std::string_view dir, std::string_view name) {

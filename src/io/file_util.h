@@ -21,6 +21,10 @@ std::string Basename(std::string_view path);
 std::string Join(std::string_view dir, std::string_view name);
 
 bool Exists(const std::string& path);
+
+// For a path that was not found: a hint (starting with "; ") when it looks like a Windows path
+// (a drive letter, backslashes), which a POSIX system reads as one odd file name; else "".
+std::string WindowsPathHint(std::string_view path);
 bool IsDirectory(const std::string& path);
 bool IsRegularFile(const std::string& path);
 int64_t FileSize(const std::string& path);  // -1 if it cannot be stat'ed

@@ -238,6 +238,8 @@ Status PlanAverage(const std::vector<std::string>& sources, const std::string& o
         "--take-nonfloat-from {} is not one of the {} sources (0..{}, or -1 for the last)",
         options.take_nonfloat_from, n, n - 1));
   }
+  // Named after the input whose integers (global_step) the output takes: by default the newest.
+  SetPlanOutput(output, sources[k], plan);
   std::vector<int> inputs;
   TFCKPT_RETURN_IF_ERROR(OpenAll(plan, sources, &inputs));
   TFCKPT_RETURN_IF_ERROR(CheckOutputIsNotAnInput(*plan));
@@ -256,7 +258,8 @@ Status PlanAverage(const std::vector<std::string>& sources, const std::string& o
 
 Status PlanBlend(const BlendOptions& options, const std::string& output, Plan* plan) {
   plan->operation = fmt::format("blend ({})", BlendMethodName(options.method));
-  plan->output = output;
+  std::string named_after = options.models.empty() ? "" : options.models[0];
+  SetPlanOutput(output, options.base ? *options.base : named_after, plan);
   const bool needs_base = options.method != BlendMethod::kLinear;
   if (needs_base && !options.base) {
     return Status::InvalidArgument(

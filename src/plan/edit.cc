@@ -47,7 +47,7 @@ Status ObjectRename(const std::string& from, const std::string& to, std::string*
 Status PlanEdit(const std::string& source, const std::string& output, const EditOptions& options,
                 Plan* plan) {
   plan->operation = "edit";
-  plan->output = output;
+  SetPlanOutput(output, source, plan);
   NameMapper mapper;
   TFCKPT_RETURN_IF_ERROR(NameMapper::Create(options, &mapper));
   PlanSource src;

@@ -20,7 +20,7 @@ namespace tfckpt {
 Status PlanMerge(const std::vector<std::string>& sources, const std::string& output,
                  const MergeOptions& options, Plan* plan) {
   plan->operation = "merge";
-  plan->output = output;
+  SetPlanOutput(output, sources.empty() ? "" : sources[0], plan);
   plan->move_sources = options.move;
   if (sources.empty()) return Status::InvalidArgument("merge needs at least one source");
   for (const std::string& path : sources) {

@@ -168,6 +168,30 @@ std::string Plan::output_prefix() const {
   return saved_model_from >= 0 ? file::Join(output, "variables/variables") : output;
 }
 
+void SetPlanOutput(const std::string& output, const std::string& named_after, Plan* plan) {
+  plan->output = output;
+  if (output.empty() || named_after.empty()) return;
+  const bool slash = output.back() == '/';
+  if (!slash && !file::IsDirectory(output)) return;
+  if (!slash && plan->saved_model_from >= 0 && file::Exists(file::Join(output, "saved_model.pb"))) {
+    return;
+  }
+  std::string prefix;
+  if (!ResolveCheckpointPath(named_after, std::nullopt, &prefix).ok()) return;
+  // A SavedModel is named by its directory, a checkpoint by its prefix.
+  std::string name = file::Basename(prefix);
+  if (name == "variables" && file::Basename(file::Dirname(prefix)) == "variables") {
+    char buf[PATH_MAX];
+    std::string dir = file::Dirname(file::Dirname(prefix));
+    name = file::Basename(::realpath(dir.c_str(), buf) != nullptr ? std::string(buf) : dir);
+  }
+  if (name.empty() || name == "." || name == ".." || name == "/") return;
+  plan->output = file::Join(output, name);
+  plan->notes.push_back(fmt::format(
+      "'{}' is a directory: the {} is written in it as '{}' (named after {})", output,
+      plan->saved_model_from >= 0 ? "SavedModel" : "checkpoint", plan->output, named_after));
+}
+
 Status CheckOutputIsNotAnInput(const Plan& plan) {
   const std::string out = Canonical(plan.output_prefix());
   for (const PlanSource& src : plan.sources) {

@@ -64,6 +64,14 @@ class NameView {
 // root's save_counter. Empty for a name-based (TF1) checkpoint.
 Status BookkeepingKeys(const Checkpoint& ckpt, std::set<std::string>* keys);
 
+// Sets plan->output from what the user gave. An existing directory or a path ending in '/' is
+// where the output goes, not the output: it is written in it as DIR/NAME, NAME the name of the
+// input `named_after` (as the user gave it: the basename of its prefix, or of its directory for a
+// SavedModel), and a note says so. The exception is a SavedModel output (saved_model_from set)
+// given an existing SavedModel directory: that is the output (replaced only when allowed). Call it
+// once the plan knows whether it writes a SavedModel.
+void SetPlanOutput(const std::string& output, const std::string& named_after, Plan* plan);
+
 // Refuses an output that is, or would overwrite, one of the plan's inputs.
 Status CheckOutputIsNotAnInput(const Plan& plan);
 

@@ -441,6 +441,7 @@ Status PlanTransfer(const TransferOptions& options, const std::string& output, P
   }
   Transfer tr(options, plan);
   TFCKPT_RETURN_IF_ERROR(OpenInputs(&tr));
+  SetPlanOutput(output, options.into ? *options.into : options.groups[0].source, plan);
   TFCKPT_RETURN_IF_ERROR(BuildStore(&tr));
   for (size_t g = 0; g < options.groups.size(); g++) {
     TFCKPT_RETURN_IF_ERROR(GroupPlanner(&tr, g).Run());
@@ -497,9 +498,15 @@ Status PlanToTf1(const std::string& source, const std::string& output, Plan* pla
 
 Status PlanToTf2(const std::string& source, const std::string& tf2_template,
                  const std::string& output, Plan* plan) {
+  return PlanToTf2(source, tf2_template, {}, output, plan);
+}
+
+Status PlanToTf2(const std::string& source, const std::string& tf2_template,
+                 const std::vector<std::pair<std::string, std::string>>& map,
+                 const std::string& output, Plan* plan) {
   TransferOptions options;
   options.into = tf2_template;
-  options.groups.push_back({source, {}});
+  options.groups.push_back({source, map});
   options.tf2_names = Tf2Names::kFullNames;
   options.include_optimizer = true;  // a conversion: optimizer state comes along
   plan->operation = "convert --to-tf2";

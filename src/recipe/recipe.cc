@@ -4,6 +4,7 @@
 
 #include <unistd.h>
 
+#include <functional>
 #include <map>
 #include <set>
 
@@ -146,7 +147,7 @@ struct Refs {
   std::map<std::string, std::string> inputs;        // name -> path
   std::map<std::string, std::string> step_outputs;  // name -> path
   std::string previous;                             // the previous step's output
-  std::set<std::string> produced;                   // paths written by earlier steps
+  std::map<std::string, size_t> later;              // name -> step number, of steps not yet read
 
   Status Resolve(const YAML::Node& node, const std::string& what, std::string* path) const {
     std::string ref;
@@ -157,14 +158,18 @@ struct Refs {
       *path = st->second;
     } else if (Present(reader->Path(ref))) {
       *path = reader->Path(ref);
+    } else if (auto lt = later.find(ref); lt != later.end()) {
+      return reader->Error(node, fmt::format("'{}' is the name of a later step (step {}); a step "
+                                             "can use the inputs and the results of earlier steps",
+                                             ref, lt->second));
     } else if (ref.find('/') != std::string::npos) {
       return reader->Error(node, fmt::format("no checkpoint at '{}' (relative paths are relative "
-                                             "to the recipe's directory)",
-                                             reader->Path(ref)));
+                                             "to the recipe's directory){}",
+                                             reader->Path(ref), file::WindowsPathHint(ref)));
     } else {
       return reader->Error(node, fmt::format("'{}' is neither an input, an earlier step's name, "
-                                             "nor an existing path",
-                                             ref));
+                                             "nor an existing path{}",
+                                             ref, file::WindowsPathHint(ref)));
     }
     return Status::OK();
   }
@@ -179,6 +184,14 @@ struct Refs {
     }
     return Status::OK();
   }
+  // Whether `path` is the result of an earlier step (which exists only once that step ran).
+  bool Produced(const std::string& path) const {
+    if (path == previous) return true;
+    for (const auto& [name, out] : step_outputs) {
+      if (out == path) return true;
+    }
+    return false;
+  }
   // The step's single input: `key` if present, else the previous step's output.
   Status InputOr(const YAML::Node& body, const std::string& key, const YAML::Node& step,
                  std::string* path) const {
@@ -192,8 +205,11 @@ struct Refs {
   }
 };
 
-Status BuildStep(const Reader& r, const Refs& refs, const Step& step, const std::string& output,
-                 Plan* plan) {
+// Builds a step's plan for the output it is given, once the inputs it reads exist.
+using Planner = std::function<Status(const std::string& output, Plan* plan)>;
+
+// Reads a step: every key, value and reference (resolved to a path), without running anything.
+Status ParseStep(const Reader& r, const Refs& refs, const Step& step, Planner* planner) {
   const YAML::Node& b = step.body;
   if (step.op == "merge") {
     TFCKPT_RETURN_IF_ERROR(r.Keys(b, {"sources", "on_conflict", "move"}, "a merge step"));
@@ -225,7 +241,10 @@ Status BuildStep(const Reader& r, const Refs& refs, const Step& step, const std:
         return r.Error(b["on_conflict"], "on_conflict must be error, first or last");
       }
     }
-    return PlanMerge(sources, output, mo, plan);
+    *planner = [sources, mo](const std::string& output, Plan* plan) {
+      return PlanMerge(sources, output, mo, plan);
+    };
+    return Status::OK();
   }
   if (step.op == "transfer") {
     TFCKPT_RETURN_IF_ERROR(
@@ -265,7 +284,10 @@ Status BuildStep(const Reader& r, const Refs& refs, const Step& step, const std:
       if (g["map"]) TFCKPT_RETURN_IF_ERROR(r.Pairs(g["map"], "map", &group.map));
       to.groups.push_back(std::move(group));
     }
-    return PlanTransfer(to, output, plan);
+    *planner = [to](const std::string& output, Plan* plan) {
+      return PlanTransfer(to, output, plan);
+    };
+    return Status::OK();
   }
   if (step.op == "edit") {
     TFCKPT_RETURN_IF_ERROR(
@@ -280,25 +302,33 @@ Status BuildStep(const Reader& r, const Refs& refs, const Step& step, const std:
       TFCKPT_RETURN_IF_ERROR(
           r.Scalar(b["strip_optimizer"], "strip_optimizer", &eo.strip_optimizer));
     }
-    return PlanEdit(source, output, eo, plan);
+    *planner = [source, eo](const std::string& output, Plan* plan) {
+      return PlanEdit(source, output, eo, plan);
+    };
+    return Status::OK();
   }
   if (step.op == "average") {
     TFCKPT_RETURN_IF_ERROR(r.Keys(
         b, {"sources", "last", "weights", "normalize", "take_nonfloat_from", "keep_optimizer"},
         "an average step"));
     std::vector<std::string> sources;
+    int last_n = 0;
+    std::string last_dir;  // set when the directory is an earlier step's and read only then
     if (b["sources"] && b["last"]) return r.Error(b, "give either 'sources' or 'last', not both");
     if (b["sources"]) {
       TFCKPT_RETURN_IF_ERROR(refs.List(b["sources"], "sources", &sources));
     } else if (b["last"]) {
       TFCKPT_RETURN_IF_ERROR(r.Keys(b["last"], {"n", "dir"}, "'last'"));
-      int n = 0;
       std::string dir;
       if (!b["last"]["n"] || !b["last"]["dir"]) return r.Error(b["last"], "'last' needs n and dir");
-      TFCKPT_RETURN_IF_ERROR(r.Scalar(b["last"]["n"], "n", &n));
+      TFCKPT_RETURN_IF_ERROR(r.Scalar(b["last"]["n"], "n", &last_n));
       TFCKPT_RETURN_IF_ERROR(refs.Resolve(b["last"]["dir"], "dir", &dir));
-      Status s = LastCheckpoints(dir, n, &sources);
-      if (!s.ok()) return r.Error(b["last"], s.message());
+      if (refs.Produced(dir)) {
+        last_dir = dir;
+      } else {
+        Status s = LastCheckpoints(dir, last_n, &sources);
+        if (!s.ok()) return r.Error(b["last"], s.message());
+      }
     } else {
       return r.Error(b, "an average step needs 'sources' or 'last'");
     }
@@ -313,7 +343,12 @@ Status BuildStep(const Reader& r, const Refs& refs, const Step& step, const std:
     if (b["keep_optimizer"]) {
       TFCKPT_RETURN_IF_ERROR(r.Scalar(b["keep_optimizer"], "keep_optimizer", &ao.keep_optimizer));
     }
-    return PlanAverage(sources, output, ao, plan);
+    *planner = [sources, last_n, last_dir, ao](const std::string& output, Plan* plan) {
+      std::vector<std::string> inputs = sources;
+      if (!last_dir.empty()) TFCKPT_RETURN_IF_ERROR(LastCheckpoints(last_dir, last_n, &inputs));
+      return PlanAverage(inputs, output, ao, plan);
+    };
+    return Status::OK();
   }
   // blend
   TFCKPT_RETURN_IF_ERROR(r.Keys(b,
@@ -372,7 +407,8 @@ Status BuildStep(const Reader& r, const Refs& refs, const Step& step, const std:
       bo.overrides.push_back(std::move(o));
     }
   }
-  return PlanBlend(bo, output, plan);
+  *planner = [bo](const std::string& output, Plan* plan) { return PlanBlend(bo, output, plan); };
+  return Status::OK();
 }
 
 }  // namespace
@@ -414,8 +450,8 @@ Status ApplyRecipeChecked(const std::string& path, const RecipeOptions& options,
       TFCKPT_RETURN_IF_ERROR(r.Scalar(kv.second, "an input path", &p));
       if (!Present(r.Path(p))) {
         return r.Error(kv.second, fmt::format("input '{}': no checkpoint at '{}' (relative paths "
-                                              "are relative to the recipe's directory)",
-                                              name, r.Path(p)));
+                                              "are relative to the recipe's directory){}",
+                                              name, r.Path(p), file::WindowsPathHint(p)));
       }
       refs.inputs[name] = r.Path(p);
     }
@@ -428,6 +464,21 @@ Status ApplyRecipeChecked(const std::string& path, const RecipeOptions& options,
     output = r.Path(output);
   } else {
     return r.Error(root, "the recipe has no 'output' (or pass -o)");
+  }
+  if (output.empty()) return r.Error(root, "the recipe's output is empty");
+  // A directory (existing, or written with a trailing '/') gets the result named after the
+  // recipe (jobs/finetune.yaml -> DIR/finetune); an existing SavedModel directory is the output.
+  std::string output_note;
+  if (output.back() == '/' ||
+      (file::IsDirectory(output) && !file::Exists(file::Join(output, "saved_model.pb")))) {
+    std::string name = file::Basename(path);
+    for (std::string_view ext : {".yaml", ".yml"}) {
+      if (name.size() > ext.size() && name.ends_with(ext)) name.resize(name.size() - ext.size());
+    }
+    const std::string dir = output;
+    output = file::Join(dir, name);
+    output_note = fmt::format("output: '{}' is a directory: the result is written in it as '{}'\n",
+                              dir, output);
   }
   if (!root["steps"]) {
     return r.Error(root,
@@ -470,11 +521,30 @@ Status ApplyRecipeChecked(const std::string& path, const RecipeOptions& options,
     const std::string what =
         (step.op == "edit" || step.op == "average" ? "an " : "a ") + step.op + " step";
     TFCKPT_RETURN_IF_ERROR(r.Keys(step.body, StepKeys().at(step.op), what));
+    if (!step.name.empty()) refs.later[step.name] = n + 1;
     steps.push_back(std::move(step));
   }
 
+  // Then every step's values and references, in order, before the first step runs: a bad
+  // reference late in the file fails before anything is written.
   const std::string scratch =
       output + std::string(file::kTempMarker) + file::RandomToken() + "-steps";
+  std::vector<std::string> outs;
+  std::vector<Planner> planners;
+  for (size_t i = 0; i < steps.size(); i++) {
+    const Step& step = steps[i];
+    if (!step.name.empty()) refs.later.erase(step.name);
+    Planner planner;
+    TFCKPT_RETURN_IF_ERROR(ParseStep(r, refs, step, &planner));
+    std::string out =
+        i + 1 == steps.size() ? output : file::Join(scratch, fmt::format("step{}/ckpt", i + 1));
+    refs.previous = out;
+    if (!step.name.empty()) refs.step_outputs[step.name] = out;
+    outs.push_back(out);
+    planners.push_back(std::move(planner));
+  }
+
+  *report += output_note;
   const std::string out_dir = file::Dirname(output);
   const bool out_dir_existed = file::IsDirectory(out_dir);
   std::vector<std::pair<std::string, std::string>> labels;  // intermediate path -> its step
@@ -493,10 +563,9 @@ Status ApplyRecipeChecked(const std::string& path, const RecipeOptions& options,
   };
   for (size_t i = 0; i < steps.size(); i++) {
     const Step& step = steps[i];
-    const bool last = i + 1 == steps.size();
-    std::string out = last ? output : file::Join(scratch, fmt::format("step{}/ckpt", i + 1));
+    const std::string& out = outs[i];
     Plan plan;
-    Status s = BuildStep(r, refs, step, out, &plan);
+    Status s = planners[i](out, &plan);
     *report +=
         fmt::format("step {} ({}{}):\n", i + 1, step.op, step.name.empty() ? "" : ", " + step.name);
     if (!s.ok()) {
@@ -512,10 +581,8 @@ Status ApplyRecipeChecked(const std::string& path, const RecipeOptions& options,
       ExecuteReport er;
       s = ExecutePlan(plan, options.execute, &er);
       if (!s.ok()) return cleanup(s);
-      *report += fmt::format("  {} tensors, {} bytes -> {}\n", er.tensors, er.bytes, out);
+      *report += fmt::format("  {} tensors, {} bytes -> {}\n", er.tensors, er.bytes, plan.output);
     }
-    refs.previous = out;
-    if (!step.name.empty()) refs.step_outputs[step.name] = out;
     labels.emplace_back(out, step.name.empty() ? fmt::format("(result of step {})", i + 1)
                                                : fmt::format("(step '{}')", step.name));
   }

@@ -1,6 +1,8 @@
 """Bad inputs: a clear one-line message on stderr and a non-zero exit, never a crash."""
 
+import json
 import os
+import re
 import shutil
 
 import pytest
@@ -119,3 +121,30 @@ def test_show_with_damaged_data_file(tfckpt, tf1_plain, tmp_path, damage):
     _assert_clean_failure(proc)
     proc = tfckpt.run("diff", tf1_plain, prefix, "--json", expect_rc=None)
     assert proc.returncode == 2, proc.where
+
+
+def test_windows_paths_get_a_hint(tfckpt, tf1_plain, tmp_path):
+    """A path written the Windows way is one odd file name here: the message says so, and what it
+    suggests instead names the checkpoint."""
+    relative = os.path.relpath(tf1_plain, str(tmp_path))
+    backslashed = relative.replace("/", "\\")
+    for args in (["ls", backslashed], ["show", backslashed, "x"], ["verify", backslashed],
+                 ["merge", backslashed, "-o", "out/m"],
+                 ["convert", backslashed + ".safetensors", "out/m"]):
+        proc = tfckpt.run(*args, cwd=tmp_path, expect_rc=2)
+        _assert_clean_failure(proc)
+        assert "looks like a Windows path" in proc.err and backslashed in proc.err, proc.where
+    suggested = re.search(r"e\.g\. '([^']*)'", tfckpt.run("ls", backslashed, cwd=tmp_path,
+                                                          expect_rc=2).err).group(1)
+    assert suggested == relative
+    # and it is the checkpoint
+    listing = json.loads(tfckpt.run("ls", suggested, "--json", cwd=tmp_path).out)
+    assert os.path.abspath(os.path.join(str(tmp_path), listing["prefix"])) == tf1_plain
+    lib.assert_ls_matches_tf(listing, tf1_plain)
+
+    proc = tfckpt.run("ls", "C:\\Users\\me\\model.ckpt-1000", expect_rc=2)
+    _assert_clean_failure(proc)
+    assert "Windows path" in proc.err and "/mnt/c/Users/me/model.ckpt-1000" in proc.err, proc.err
+    # a path that is simply missing gets no such hint
+    proc = tfckpt.run("ls", str(tmp_path / "missing" / "model.ckpt"), expect_rc=2)
+    assert "Windows" not in proc.err, proc.err

@@ -9,6 +9,7 @@ import pytest
 import tensorflow as tf
 
 import conftest
+import ops_testlib as ops
 import tfckpt_testlib as lib
 
 
@@ -115,6 +116,24 @@ def test_tf1_sharded_second_data_file_path(tfckpt, tf1_sharded):
     assert os.path.abspath(listing["prefix"]) == tf1_sharded
 
 
+def test_a_named_data_file_must_exist(tfckpt, tf1_plain, tf1_sharded):
+    """A data file the checkpoint does not have is refused, even though its prefix exists."""
+    for prefix in (tf1_plain, tf1_sharded):
+        files = lib.data_files(prefix)
+        missing = "%s.data-%05d-of-%05d" % (prefix, 0, len(files) + 1)
+        assert not os.path.exists(missing)
+        for command in (["ls", missing], ["show", missing, "x"], ["verify", missing],
+                        ["edit", missing, "-o", prefix + "-edited"]):
+            proc = tfckpt.run(*command, expect_rc=2)
+            err = proc.err.strip()
+            assert len(err.splitlines()) == 1, proc.where
+            # names the path, says what exists instead and what to pass
+            assert missing in err and "does not exist" in err, proc.where
+            assert "pass its prefix '%s'" % prefix in err, proc.where
+            assert all(os.path.basename(f) in err for f in files), proc.where
+        assert not os.path.exists(prefix + "-edited.index")
+
+
 # c. partitioned variables ----------------------------------------------------------------------
 
 def test_tf1_partitioned(tfckpt, tf1_partitioned):
@@ -164,6 +183,51 @@ def test_tf2_object_graph_is_binary_string(tfckpt, tf2_dir):
     shown = tfckpt.json("show", prefix, "_CHECKPOINTABLE_OBJECT_GRAPH", "--json")[0]
     assert shown["dtype"] == "string" and shown["shape"] == []
     assert shown["values"] == lib.expected_string(graph_bytes)
+
+
+# Which checkpoint of a directory was read ---------------------------------------------------
+
+def _resolution_note(proc, verb):
+    lines = [ln for ln in proc.err.splitlines() if ln.startswith("tfckpt: %s " % verb)]
+    assert len(lines) == 1, proc.where
+    return lines[0]
+
+
+def test_ls_of_a_directory_says_which_checkpoint(tfckpt, tf2_dir, tf1_steps_dir,
+                                                  saved_model_dir, tmp_path):
+    single = tmp_path / "single"
+    one = ops.copy_bundle(tf.train.latest_checkpoint(tf1_steps_dir), single)
+    state = tf.train.get_checkpoint_state(tf1_steps_dir)
+    step10 = [p for p in state.all_model_checkpoint_paths if p.endswith("-10")][0]
+    cases = [  # (what the user typed, extra args, the prefix TensorFlow would read)
+        (tf2_dir, [], tf.train.latest_checkpoint(tf2_dir)),
+        (tf2_dir + "/", [], tf.train.latest_checkpoint(tf2_dir)),
+        (tf1_steps_dir + "@10", [], step10),
+        (tf1_steps_dir, ["--step", "10"], step10),
+        (saved_model_dir, [], os.path.join(saved_model_dir, "variables", "variables")),
+        (str(single), [], one),
+    ]
+    for path, extra, want in cases:
+        tf.train.load_checkpoint(want)  # TensorFlow reads that prefix
+        for fmt in ([], ["--json"]):
+            proc = tfckpt.run("ls", path, *extra, *fmt)
+            note = _resolution_note(proc, "listing")
+            assert os.path.abspath(note.split(" ")[2].rstrip(",")) == os.path.abspath(want), note
+            # stdout is exactly what listing the prefix itself prints
+            assert proc.out == tfckpt.run("ls", want, *fmt).out
+        assert ("step 10" in note) == ("10" in extra or path.endswith("@10")), note
+        assert ("SavedModel" in note) == (path == saved_model_dir), note
+    # the prefix itself, its index or a data file: nothing to say
+    for path in (one, one + ".index", lib.data_files(one)[0]):
+        assert tfckpt.run("ls", path).err == ""
+    # show and diff say it too
+    latest = tf.train.latest_checkpoint(tf2_dir)
+    name = "save_counter/.ATTRIBUTES/VARIABLE_VALUE"
+    proc = tfckpt.run("show", tf2_dir, name)
+    assert latest in _resolution_note(proc, "reading")
+    proc = tfckpt.run("diff", tf2_dir + "@1", tf2_dir, expect_rc=1)
+    assert latest in _resolution_note(proc, "comparing B =")
+    assert os.path.join(tf2_dir, "ckpt-1") in _resolution_note(proc, "comparing A =")
 
 
 # e. SavedModel ---------------------------------------------------------------------------------

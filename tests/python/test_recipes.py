@@ -442,6 +442,48 @@ def test_broken_recipe(tfckpt, tmp_path, workspace, case):
     assert _files_under(tmp_path, dirs=True) == before, "files left behind"
 
 
+LATE_REFERENCE = HEAD + """\
+  - name: first
+    merge: {sources: [a, b], on_conflict: first}
+  - edit: {source: first, keep: [shared]}
+  - transfer:
+      into: first
+      from:
+        - source: %s  # <-
+  - name: later
+    edit: {drop: [only_x]}
+output: out/model
+"""
+
+
+@pytest.mark.parametrize("ref", ["no_such_name", "later", "../ckpts/nothing_here/model",
+                                 "../ckpts/x/model.data-00000-of-00009"])
+@pytest.mark.parametrize("dry_run", [False, True])
+def test_recipe_checks_every_reference_before_the_first_step(tfckpt, tmp_path, workspace, ref,
+                                                             dry_run):
+    """docs/RECIPES.md: the whole file is checked before the first step runs. A bad reference in
+    step 3 fails with its line before steps 1 and 2 have done anything."""
+    ckpts = tmp_path / "ckpts"
+    shutil.copytree(workspace["root"] / "ckpts", ckpts)
+    recipe = _write(tmp_path / "r" / "late.yaml", LATE_REFERENCE % ref)
+    line = [i + 1 for i, ln in enumerate(recipe.read_text().splitlines()) if "# <-" in ln][0]
+    before = _files_under(tmp_path, dirs=True)
+    proc = tfckpt.run("apply", recipe, *(["--dry-run"] if dry_run else []), expect_rc=2)
+    assert "late.yaml:%d:" % line in proc.err, proc.where
+    assert "later step" in proc.err if ref == "later" else ref.split("/")[-1] in proc.err
+    # no step ran (or was planned): none is reported, nothing was written
+    assert "step 1" not in proc.out and "tensors" not in proc.out, proc.where
+    assert _files_under(tmp_path, dirs=True) == before
+    # the same recipe with a good reference runs, and TensorFlow reads its result
+    _write(recipe, LATE_REFERENCE % "b")
+    tfckpt.run("apply", recipe)
+    got = ops.tf_values(tmp_path / "r" / "out" / "model")
+    want = ops.tf_values(workspace["y"])  # b fills `first` by name: every tensor of y
+    assert sorted(got) == ["only_y", "shared"]
+    for name in got:
+        ops.assert_array_identical(got[name][2], want[name][2], name)
+
+
 OPTIONS = """\
 inputs:
   first: ../ckpts/train/model.ckpt-10

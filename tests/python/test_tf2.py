@@ -12,6 +12,7 @@ import tensorflow as tf
 from tensorflow.core.protobuf import trackable_object_graph_pb2
 
 import ops_testlib as ops
+import tfckpt_testlib as lib
 
 import tfckpt as tfckpt_py  # the Python package (the `tfckpt` fixture is the command line)
 
@@ -297,6 +298,35 @@ def test_tf1_to_tf2_with_an_assignment_map(tfckpt, tmp_path, tf1_and_template):
     for var in model.variables:
         ops.assert_array_identical(var.numpy(), reader.get_tensor("enc/" + var.path[11:]),
                                    var.path)
+
+
+def test_to_tf2_takes_an_assignment_map(tfckpt, tmp_path, tf1_and_template):
+    """convert --to-tf2 says to map names with --map when none match, and takes --map: the
+    result restores as transfer's does."""
+    _, template = tf1_and_template
+    other = _tf1_sequential(str(tmp_path / "enc" / "model"), scope="enc", seed=6)
+    out = str(tmp_path / "tf2" / "ck")
+    proc = tfckpt.run("convert", "--to-tf2", "--template", template, other, "-o", out,
+                      expect_rc=2)
+    assert "--map CKPT=TARGET" in proc.err, proc.err
+    assert not os.path.exists(out + ".index")
+    tfckpt.run("convert", "--to-tf2", "--template", template, other, "--map", "enc/=sequential/",
+               "-o", out)
+    model = _keras(13, 4)
+    tf.train.Checkpoint(model=model).restore(out).assert_existing_objects_matched()
+    reader = tf.train.load_checkpoint(other)
+    for var in model.variables:
+        ops.assert_array_identical(var.numpy(), reader.get_tensor("enc/" + var.path[11:]),
+                                   var.path)
+    via_transfer = str(tmp_path / "transfer" / "ck")
+    tfckpt.run("transfer", "--into", template, "--from", other, "--map", "enc/=sequential/",
+               "-o", via_transfer)
+    lib.assert_same_values(out, via_transfer)
+    # --map belongs to --to-tf2 (and transfer); elsewhere it says where it goes
+    for args in (["convert", other, str(tmp_path / "x.safetensors")],
+                 ["convert", "--to-tf1", template, "-o", str(tmp_path / "x")]):
+        proc = tfckpt.run(*args, "--map", "enc/=sequential/", expect_rc=2)
+        assert "--map goes with --to-tf2" in proc.err and "tfckpt transfer" in proc.err, proc.err
 
 
 def test_tf2_slot_variables_go_to_tf1_slot_names(tfckpt, tmp_path):

@@ -31,6 +31,8 @@ void RunDiff(const DiffArgs& args) {
   if (!a) return;
   std::unique_ptr<Checkpoint> b = OpenOrReport(args.b, std::nullopt);
   if (!b) return;
+  NoteResolution(args.a, std::nullopt, *a, "comparing A =");
+  NoteResolution(args.b, std::nullopt, *b, "comparing B =");
   DiffOptions options;
   options.atol = args.atol;
   options.rtol = args.rtol;

@@ -122,6 +122,7 @@ void RunLsObjects(const Checkpoint& ckpt, const ObjectGraph& g, bool json) {
 void RunLs(const LsArgs& args) {
   std::unique_ptr<Checkpoint> ckpt = OpenOrReport(args.path, args.step);
   if (!ckpt) return;
+  NoteResolution(args.path, args.step, *ckpt, "listing");
   if (args.objects) {
     ObjectGraph graph;
     Status s = ReadObjectGraph(*ckpt, &graph);

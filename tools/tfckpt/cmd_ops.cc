@@ -25,8 +25,13 @@ struct CommonArgs {
   std::string link = "auto";
 };
 
-void AddCommon(CLI::App* cmd, CommonArgs* args) {
-  cmd->add_option("-o,--output", args->output, "Output checkpoint prefix (or directory)")
+// `named_after`: which input names the output written in a directory ("the first SRC").
+void AddCommon(CLI::App* cmd, CommonArgs* args, const std::string& what,
+               const std::string& named_after) {
+  cmd->add_option("-o,--output", args->output,
+                  fmt::format("Output {}; or a directory (an existing one, or a path ending in "
+                              "'/') to write it in, named after {}",
+                              what, named_after))
       ->required();
   cmd->add_flag("--force", args->force, "Replace an existing output (atomically)");
   cmd->add_flag("--dry-run", args->dry_run, "Print the plan; write nothing");
@@ -137,7 +142,7 @@ void RegisterMerge(CLI::App& app) {
                   "Checkpoints to merge; NAME=SRC puts a source under its own scope (TF1) or "
                   "child of the root (TF2)")
       ->required();
-  AddCommon(cmd, args.get());
+  AddCommon(cmd, args.get(), "checkpoint prefix", "the first SRC");
   cmd->add_option("--on-conflict", args->on_conflict,
                   "A name in several sources: error (default), first or last wins")
       ->check(CLI::IsMember({"error", "first", "last"}));
@@ -198,7 +203,8 @@ void RegisterTransfer(CLI::App& app) {
                 "Scope maps and by-name matches also fill the model's optimizer state (slots, "
                 "optimizer variables); by default it keeps the model's values, as when "
                 "init_from_checkpoint runs before the optimizer exists");
-  AddCommon(cmd, args.get());
+  AddCommon(cmd, args.get(), "checkpoint prefix (a SavedModel directory when --into is one)",
+            "--into (else the first --from)");
   cmd->callback([args, cmd, from, map] {
     TransferOptions to;
     to.include_optimizer = args->include_optimizer;
@@ -237,7 +243,7 @@ void RegisterEdit(CLI::App& app) {
   CLI::App* cmd = app.add_subcommand(
       "edit", "Rename, filter, or strip optimizer state, writing a new checkpoint.");
   cmd->add_option("SRC", args->source, "Checkpoint to edit")->required();
-  AddCommon(cmd, args.get());
+  AddCommon(cmd, args.get(), "checkpoint prefix", "SRC");
   cmd->add_option("--rename", args->rename,
                   "OLD=NEW: scope/=other/, /=scope/, scope/=/ or a=b; the first rule that "
                   "matches a name applies (TF2: object paths, moved one rule after another)")
@@ -310,7 +316,8 @@ void RegisterAverage(CLI::App& app) {
       "Average checkpoints tensor by tensor, keeping every dtype (e.g. the last N of a "
       "training run).");
   cmd->add_option("SRC", args->sources, "Checkpoints to average");
-  AddCommon(cmd, args.get());
+  AddCommon(cmd, args.get(), "checkpoint prefix",
+            "the source its integers come from (the newest, by default)");
   cmd->add_option("--weights", args->weights, "w1,w2,...: one weight per source (default equal)");
   cmd->add_flag("--no-normalize", args->no_normalize,
                 "Use the weights as given (no division by "
@@ -379,7 +386,7 @@ void RegisterBlend(CLI::App& app) {
       ->required()
       ->check(CLI::IsMember({"linear", "task_arithmetic", "slerp", "ties", "dare"}));
   cmd->add_option("MODEL", args->models, "Models to combine")->required();
-  AddCommon(cmd, args.get());
+  AddCommon(cmd, args.get(), "checkpoint prefix", "--base (else the first MODEL)");
   cmd->add_option("--base", args->base, "The base model the others were fine-tuned from");
   cmd->add_option("--weights", args->weights, "w1,w2,...: one weight per model (default 1 each)");
   cmd->add_option("--lambda", args->lambda, "Scale of the merged task vector (default 1)");
@@ -452,7 +459,7 @@ void RegisterBlend(CLI::App& app) {
 void RegisterConvert(CLI::App& app) {
   struct Args {
     std::string src, out, output, max_shard_size, to_tf2;
-    std::vector<std::string> rename, keep, drop;
+    std::vector<std::string> rename, keep, drop, map;
     bool strip = false, skip = false, force = false, json = false, no_sync = false;
     bool to_tf1 = false, to_tf2_flag = false, dry_run = false;
   };
@@ -464,7 +471,10 @@ void RegisterConvert(CLI::App& app) {
       "them, or a .npz).");
   cmd->add_option("SRC", args->src, "What to convert")->required();
   cmd->add_option("OUT", args->out, "Where to write it (or -o OUT)");
-  cmd->add_option("-o,--output", args->output, "Where to write it");
+  cmd->add_option("-o,--output", args->output,
+                  "Where to write it: a .safetensors or .npz file, or a checkpoint prefix; with "
+                  "--to-tf1/--to-tf2 also a directory (an existing one, or a path ending in '/') "
+                  "to write it in, named after SRC (--to-tf1) or --template (--to-tf2)");
   cmd->add_flag("--to-tf1", args->to_tf1,
                 "TF2 checkpoint -> name-based checkpoint keyed by the variables' full names");
   cmd->add_flag("--to-tf2", args->to_tf2_flag,
@@ -472,6 +482,11 @@ void RegisterConvert(CLI::App& app) {
   cmd->add_option("--template", args->to_tf2,
                   "With --to-tf2: a TF2 checkpoint (or SavedModel) of the model; the output is it "
                   "with every variable whose full name SRC has taken from SRC");
+  cmd->add_option("--map", args->map,
+                  "With --to-tf2, when the names differ: CKPT=TARGET maps SRC's names to the "
+                  "template's full names, as transfer's --map does (scope/=other/, a=b, ...)")
+      ->expected(1)
+      ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
   cmd->add_option("--rename", args->rename, "OLD=NEW, as for edit")
       ->expected(1)
       ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
@@ -513,6 +528,13 @@ void RegisterConvert(CLI::App& app) {
           "e.g. written by tf.train.Checkpoint(model=model).save(...)"));
       return;
     }
+    if (!args->map.empty() && !args->to_tf2_flag) {
+      ReportError(Status::InvalidArgument(
+          "--map goes with --to-tf2: tfckpt convert --to-tf2 --template TF2_CKPT SRC --map "
+          "CKPT=TARGET -o OUT (or tfckpt transfer --into MODEL --from SRC --map CKPT=TARGET -o "
+          "OUT)"));
+      return;
+    }
     if (args->to_tf1 || !args->to_tf2.empty()) {
       if (!args->rename.empty() || !args->keep.empty() || !args->drop.empty() || args->strip ||
           args->skip || !args->max_shard_size.empty()) {
@@ -526,11 +548,15 @@ void RegisterConvert(CLI::App& app) {
       common.json = args->json;
       common.no_sync = args->no_sync;
       common.dry_run = args->dry_run;
+      std::vector<std::pair<std::string, std::string>> map;
+      for (const std::string& m : args->map) {
+        if (!SplitMapping(m, "--map", &map.emplace_back())) return;
+      }
       Plan plan;
       Status s = args->to_tf1 && args->to_tf2_flag
                      ? Status::InvalidArgument("give --to-tf1 or --to-tf2, not both")
                  : args->to_tf1 ? PlanToTf1(args->src, output, &plan)
-                                : PlanToTf2(args->src, args->to_tf2, output, &plan);
+                                : PlanToTf2(args->src, args->to_tf2, map, output, &plan);
       Run(s, plan, common);
       return;
     }
@@ -590,7 +616,9 @@ void RegisterApply(CLI::App& app) {
       "apply",
       "Run a recipe: one YAML file describing inputs, a pipeline of steps and the output.");
   cmd->add_option("RECIPE", args->recipe, "The recipe (.yaml)")->required();
-  cmd->add_option("-o,--output", args->output, "Write here instead of the recipe's output");
+  cmd->add_option("-o,--output", args->output,
+                  "Write here instead of the recipe's output; or a directory (an existing one, "
+                  "or a path ending in '/') to write it in, named after the recipe");
   cmd->add_flag("--dry-run", args->dry_run, "Print every step's resolved plan; write nothing");
   cmd->add_flag("--force", args->force, "Replace an existing output");
   cmd->add_flag("--no-sync", args->no_sync, "Skip fsync of the outputs");

@@ -31,6 +31,7 @@ std::string NotFoundHint(const Checkpoint& ckpt, const std::string& name) {
 void RunShow(const ShowArgs& args) {
   std::unique_ptr<Checkpoint> ckpt = OpenOrReport(args.path, args.step);
   if (!ckpt) return;
+  NoteResolution(args.path, args.step, *ckpt, "reading");
   // Look every name up first, so a typo fails before anything is printed.
   std::vector<const TensorInfo*> infos;
   for (const std::string& name : args.names) {

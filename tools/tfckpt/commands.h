@@ -12,6 +12,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 
 #include "tfckpt/checkpoint.h"
 #include "tfckpt/status.h"
@@ -31,6 +32,11 @@ void ReportError(const Status& status);
 
 // Opens a checkpoint for a command, reporting failures. Returns nullptr on error.
 std::unique_ptr<Checkpoint> OpenOrReport(const std::string& path, std::optional<int64_t> step);
+
+// When `path` was a directory, says on stderr which of its checkpoints `ckpt` is ("tfckpt: listing
+// DIR/ckpt-2, the latest checkpoint listed in 'DIR/checkpoint'"); stdout stays the command's own.
+void NoteResolution(const std::string& path, std::optional<int64_t> step, const Checkpoint& ckpt,
+                    std::string_view verb);
 
 void RegisterLs(CLI::App& app);
 void RegisterShow(CLI::App& app);

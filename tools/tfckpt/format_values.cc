@@ -3,7 +3,10 @@
 #include <algorithm>
 #include <charconv>
 #include <cmath>
+#include <complex>
 #include <cstring>
+#include <optional>
+#include <string>
 #include <vector>
 
 #include <fmt/format.h>
@@ -69,52 +72,23 @@ std::string Shortest(T v, std::chars_format fmt = std::chars_format::general) {
   return std::string(buf, r.ptr);
 }
 
-// Number of digits after the decimal point in a formatted number's mantissa.
-int FractionDigits(const std::string& s) {
-  size_t dot = s.find('.');
-  if (dot == std::string::npos) return 0;
-  size_t e = s.find('e');
-  return static_cast<int>((e == std::string::npos ? s.size() : e) - dot - 1);
-}
-
-// Removes trailing zeros of the mantissa (keeping the decimal point).
-std::string TrimZeros(const std::string& s) {
-  size_t e = s.find('e');
-  std::string mant = e == std::string::npos ? s : s.substr(0, e);
-  std::string exp = e == std::string::npos ? "" : s.substr(e);
-  if (mant.find('.') != std::string::npos) {
-    while (mant.back() == '0') mant.pop_back();
-  }
-  return mant + exp;
-}
-
-// The shortest decimal (in `fmt`) that reads back to the same value in `dtype`; with
-// max_frac >= 0, rounded to at most that many fraction digits, as numpy's printer does.
-std::string FloatDigits(DType dtype, double v, std::chars_format fmt, int max_frac) {
-  std::string s;
+// The shortest decimal (in `fmt`) that reads back to the same value in `dtype`.
+std::string FloatDigits(DType dtype, double v, std::chars_format fmt) {
   if (dtype == DType::kHalf || dtype == DType::kBFloat16) {
     uint16_t (*to16)(float) = dtype == DType::kHalf ? FloatToHalf : FloatToBFloat16;
     float f = static_cast<float>(v);
-    for (int p = 0; p <= 9 && s.empty(); p++) {
+    for (int p = 0; p <= 9; p++) {
       char buf[64];
       auto r = std::to_chars(buf, buf + sizeof buf, f, fmt, p);
       std::string cand(buf, r.ptr);
       float back = 0;
       std::from_chars(cand.data(), cand.data() + cand.size(), back);
-      if (to16(back) == to16(f)) s = cand;
+      if (to16(back) == to16(f)) return cand;
     }
-    if (s.empty()) s = Shortest(f, fmt);
-  } else if (dtype == DType::kDouble || dtype == DType::kComplex128) {
-    s = Shortest(v, fmt);
-  } else {
-    s = Shortest(static_cast<float>(v), fmt);
+    return Shortest(f, fmt);
   }
-  if (max_frac >= 0 && FractionDigits(s) > max_frac) {
-    char buf[512];
-    auto r = std::to_chars(buf, buf + sizeof buf, v, fmt, max_frac);
-    s = TrimZeros(std::string(buf, r.ptr));
-  }
-  return s;
+  if (dtype == DType::kDouble || dtype == DType::kComplex128) return Shortest(v, fmt);
+  return Shortest(static_cast<float>(v), fmt);
 }
 
 // Text of element i of a real floating tensor, for JSON (exact round trip).
@@ -122,42 +96,7 @@ std::string FloatText(DType dtype, const uint8_t* data, int64_t i, std::chars_fo
   double v = ElementAsDouble(dtype, data, i);
   if (std::isnan(v)) return "nan";
   if (std::isinf(v)) return v > 0 ? "inf" : "-inf";
-  return FloatDigits(dtype, v, fmt, -1);
-}
-
-// "1.5e-5" -> "1.5e-05": a decimal point in the mantissa, a signed exponent of two digits or more.
-std::string ExponentForm(const std::string& s) {
-  size_t e = s.find('e');
-  std::string mant = s.substr(0, e), exp = s.substr(e + 1);
-  if (mant.find('.') == std::string::npos) mant += ".";
-  char sign = exp[0] == '-' ? '-' : '+';
-  std::string digits = exp.substr(exp[0] == '-' || exp[0] == '+' ? 1 : 0);
-  if (digits.size() < 2) digits = "0" + digits;
-  return mant + "e" + sign + digits;
-}
-
-// numpy's text for one float in positional (or scientific) mode: "1.", "-0.5", "1.5e-05".
-std::string NumpyFloat(DType dtype, double v, bool scientific) {
-  if (std::isnan(v)) return "nan";
-  if (std::isinf(v)) return v > 0 ? "inf" : "-inf";
-  std::string s = FloatDigits(
-      dtype, v, scientific ? std::chars_format::scientific : std::chars_format::fixed, 8);
-  if (scientific) return ExponentForm(s);
-  return s.find('.') == std::string::npos ? s + "." : s;
-}
-
-// numpy's text for a float scalar (0-d array): the shortest round trip, like Python's repr.
-std::string NumpyScalar(DType dtype, double v) {
-  if (std::isnan(v)) return "nan";
-  if (std::isinf(v)) return v > 0 ? "inf" : "-inf";
-  double a = std::fabs(v);
-  if (a != 0 && (a < 1e-4 || a >= 1e16)) {
-    std::string s = ExponentForm(FloatDigits(dtype, v, std::chars_format::scientific, -1));
-    size_t dot = s.find(".e");  // Python's repr has no bare point: "1e-05"
-    return dot == std::string::npos ? s : s.erase(dot, 1);
-  }
-  std::string s = FloatDigits(dtype, v, std::chars_format::fixed, -1);
-  return s.find('.') == std::string::npos ? s + ".0" : s;
+  return FloatDigits(dtype, v, fmt);
 }
 
 std::string ComponentText(DType dtype, double v) {
@@ -218,6 +157,348 @@ void NestedJson(const Tensor& t, size_t dim, int64_t* index, std::string* out) {
 
 // ---- numpy-style text ----
 
+// ---- numbers as numpy prints them ----
+//
+// numpy's array printer (arrayprint.FloatingFormat and its dragon4 digits) with its default
+// options: precision 8, floatmode 'maxprec', no suppression of small numbers, sign '-', line
+// width 75, 3 edge items; and numpy's str() of a scalar for 0-d tensors.
+
+// (neg ? -1 : 1) × d1.d2d3... × 10^exp; `digits` has no leading or trailing zeros ("0" for zero).
+struct Decimal {
+  bool neg = false;
+  std::string digits = "0";
+  int exp = 0;
+};
+
+// Parses what std::to_chars writes: "-1.25e-05", "123.5", "0.001", "7".
+Decimal ParseDecimal(std::string_view s) {
+  Decimal d;
+  size_t i = 0;
+  if (i < s.size() && s[i] == '-') {
+    d.neg = true;
+    i++;
+  }
+  std::string digits;
+  int point = -1;
+  for (; i < s.size() && s[i] != 'e'; i++) {
+    if (s[i] == '.') {
+      point = static_cast<int>(digits.size());
+    } else {
+      digits.push_back(s[i]);
+    }
+  }
+  if (point < 0) point = static_cast<int>(digits.size());
+  int e10 = 0;
+  if (i < s.size()) {
+    size_t j = i + 1;
+    if (j < s.size() && s[j] == '+') j++;
+    std::from_chars(s.data() + j, s.data() + s.size(), e10);
+  }
+  size_t lead = digits.find_first_not_of('0');
+  if (lead == std::string::npos) return d;  // zero (keeping its sign)
+  digits.erase(0, lead);
+  digits.erase(digits.find_last_not_of('0') + 1);
+  d.digits = digits;
+  d.exp = point - static_cast<int>(lead) - 1 + e10;
+  return d;
+}
+
+// `v` in `fmt` with `precision` digits after the point, or (-1) the shortest round trip.
+template <typename T>
+Decimal ToDecimal(T v, std::chars_format fmt, int precision) {
+  char buf[1200];
+  auto r = precision < 0 ? std::to_chars(buf, buf + sizeof buf, v, fmt)
+                         : std::to_chars(buf, buf + sizeof buf, v, fmt, precision);
+  return ParseDecimal(std::string_view(buf, r.ptr - buf));
+}
+
+// Compares |a| and |b|.
+int CompareMagnitude(const Decimal& a, const Decimal& b) {
+  const bool za = a.digits == "0", zb = b.digits == "0";
+  if (za || zb) return za == zb ? 0 : za ? -1 : 1;
+  if (a.exp != b.exp) return a.exp < b.exp ? -1 : 1;
+  for (size_t k = 0; k < std::max(a.digits.size(), b.digits.size()); k++) {
+    char ca = k < a.digits.size() ? a.digits[k] : '0';
+    char cb = k < b.digits.size() ? b.digits[k] : '0';
+    if (ca != cb) return ca < cb ? -1 : 1;
+  }
+  return 0;
+}
+
+// `d` (of at most p + 1 significant digits) plus or minus one unit in its (p + 1)th digit.
+Decimal StepLastDigit(Decimal d, int p, int dir) {
+  std::string n = d.digits;
+  n.resize(p + 1, '0');
+  int k = p;
+  if (dir > 0) {
+    while (k >= 0 && n[k] == '9') n[k--] = '0';
+    if (k < 0) {
+      n.insert(0, "1");
+      d.exp++;
+    } else {
+      n[k]++;
+    }
+  } else {
+    while (k >= 0 && n[k] == '0') n[k--] = '9';
+    if (k < 0) return Decimal();
+    n[k]--;
+    if (n[0] == '0') {
+      n.erase(0, 1);
+      d.exp--;
+    }
+  }
+  size_t last = n.find_last_not_of('0');
+  if (last == std::string::npos) return Decimal();
+  n.erase(last + 1);
+  d.digits = n;
+  return d;
+}
+
+// The shortest digits that tell `v` (finite, > 0) apart from its neighbours in a float format
+// narrower than float (half, bfloat16, float8, float4): of the fewest digits that lie in its
+// rounding interval (its ends included when the last mantissa bit is even, as IEEE rounding
+// goes), the closest to v. numpy's dragon4 (and std::to_chars for float and double) do the same.
+Decimal ShortestNarrow(DType dtype, double v) {
+  uint8_t buf[2] = {0, 0};
+  StoreDouble(dtype, v, buf);
+  const uint32_t bits = DTypeSize(dtype) == 2 ? (buf[0] | (buf[1] << 8)) : buf[0];
+  auto decode = [&](uint32_t b) {
+    uint8_t raw[2] = {static_cast<uint8_t>(b), static_cast<uint8_t>(b >> 8)};
+    return ElementAsDouble(dtype, raw, 0);
+  };
+  const double prev = bits > 0 ? decode(bits - 1) : 0;
+  double next = decode(bits + 1);
+  if (!std::isfinite(next) || next <= v) next = v + (v - prev);  // past the largest value
+  // The interval's ends are exact in double (narrow formats have short mantissas).
+  const Decimal lo = ToDecimal((prev + v) / 2, std::chars_format::scientific, 800);
+  const Decimal hi = ToDecimal((v + next) / 2, std::chars_format::scientific, 800);
+  const bool inclusive = (bits & 1) == 0;
+  auto inside = [&](const Decimal& d) {
+    int a = CompareMagnitude(d, lo), b = CompareMagnitude(d, hi);
+    return inclusive ? a >= 0 && b <= 0 : a > 0 && b < 0;
+  };
+  for (int p = 0; p <= 17; p++) {
+    Decimal c = ToDecimal(v, std::chars_format::scientific, p);
+    if (inside(c)) return c;
+    // Below a power of two the interval is narrower: the other neighbour of v may fit.
+    for (int dir : {1, -1}) {
+      Decimal n = StepLastDigit(c, p, dir);
+      if (inside(n)) return n;
+    }
+  }
+  return ToDecimal(v, std::chars_format::scientific, -1);
+}
+
+// The shortest digits that identify `v` (finite) among the values of `dtype` (for complex
+// dtypes, of their components).
+Decimal ShortestDecimal(DType dtype, double v) {
+  if (v == 0) {
+    Decimal zero;
+    zero.neg = std::signbit(v);
+    return zero;
+  }
+  if (dtype == DType::kDouble || dtype == DType::kComplex128) {
+    return ToDecimal(v, std::chars_format::scientific, -1);
+  }
+  if (dtype == DType::kFloat || dtype == DType::kComplex64) {
+    return ToDecimal(static_cast<float>(v), std::chars_format::scientific, -1);
+  }
+  Decimal d = ShortestNarrow(dtype, std::fabs(v));
+  d.neg = v < 0;
+  return d;
+}
+
+int SciFraction(const Decimal& d) { return static_cast<int>(d.digits.size()) - 1; }
+int PosFraction(const Decimal& d) {
+  return std::max(0, static_cast<int>(d.digits.size()) - 1 - d.exp);
+}
+
+// dragon4 with unique=True and precision=8: the shortest digits, cut (correctly rounded) to at
+// most 8 digits after the point, in positional or scientific notation.
+Decimal MaxPrec(DType dtype, double v, bool sci) {
+  Decimal d = ShortestDecimal(dtype, v);
+  if ((sci ? SciFraction(d) : PosFraction(d)) > 8) {
+    d = ToDecimal(v, sci ? std::chars_format::scientific : std::chars_format::fixed, 8);
+  }
+  return d;
+}
+
+// Positional pieces: "-12" and "5" for -12.5; "0" and "" for 0.
+std::string IntPart(const Decimal& d, bool plus) {
+  std::string s = d.neg ? "-" : plus ? "+" : "";
+  if (d.exp < 0) return s + "0";
+  std::string ip = d.digits.substr(0, std::min<size_t>(d.digits.size(), d.exp + 1));
+  ip.resize(d.exp + 1, '0');
+  return s + ip;
+}
+std::string FracPart(const Decimal& d) {
+  if (d.digits == "0") return "";
+  if (d.exp < 0) return std::string(-d.exp - 1, '0') + d.digits;
+  return d.digits.size() > static_cast<size_t>(d.exp) + 1 ? d.digits.substr(d.exp + 1) : "";
+}
+
+// "e-05", "e+300": a sign and at least `width` digits.
+std::string ExponentText(int exp, int width) {
+  std::string digits = std::to_string(std::abs(exp));
+  if (static_cast<int>(digits.size()) < width) digits.insert(0, width - digits.size(), '0');
+  return std::string("e") + (exp < 0 ? '-' : '+') + digits;
+}
+
+DType RealPart(DType dtype) {
+  return dtype == DType::kComplex64    ? DType::kFloat
+         : dtype == DType::kComplex128 ? DType::kDouble
+                                       : dtype;
+}
+
+// `x` rounded to `dtype`, as numpy turns a Python float into a scalar of the array's type before
+// comparing or dividing.
+double InDtype(DType dtype, double x) {
+  if (dtype == DType::kDouble) return x;
+  if (dtype == DType::kFloat) return static_cast<float>(x);
+  uint8_t buf[2] = {0, 0};
+  StoreDouble(dtype, x, buf);
+  return ElementAsDouble(dtype, buf, 0);
+}
+
+// Decimal digits of precision (numpy's finfo(dtype).precision).
+int Precision(DType dtype) {
+  switch (dtype) {
+    case DType::kDouble:
+      return 15;
+    case DType::kFloat:
+      return 6;
+    case DType::kHalf:
+      return 3;
+    case DType::kBFloat16:
+      return 2;
+    case DType::kFloat4E2M1FN:
+      return 0;
+    default:  // float8
+      return 1;
+  }
+}
+
+// numpy's formatter of a whole array of reals (or of complex numbers' real or imaginary parts):
+// scientific notation when the largest magnitude reaches 10^min(8, precision of the dtype), the
+// smallest is below 1e-4 or they are more than 1000 apart; positional otherwise; each number
+// padded to the widest integer and fraction parts, with every exponent as wide as the widest.
+class FloatFormat {
+ public:
+  // `plus`: every number carries its sign (the imaginary parts of complex numbers).
+  FloatFormat(DType dtype, const std::vector<double>& values, bool plus)
+      : dtype_(dtype), plus_(plus) {
+    std::vector<double> finite;
+    for (double v : values) {
+      if (std::isfinite(v)) finite.push_back(v);
+    }
+    double max_abs = 0, min_abs = INFINITY;
+    for (double v : finite) {
+      if (v == 0) continue;
+      max_abs = std::max(max_abs, std::fabs(v));
+      min_abs = std::min(min_abs, std::fabs(v));
+    }
+    if (max_abs > 0) {
+      // Divided in the dtype (numpy divides half scalars in float and rounds to half).
+      const float ratio32 = static_cast<float>(max_abs) / static_cast<float>(min_abs);
+      const double ratio = dtype == DType::kDouble ? max_abs / min_abs : InDtype(dtype, ratio32);
+      exp_ = max_abs >= std::pow(10.0, std::min(8, Precision(dtype))) ||
+             min_abs < InDtype(dtype, 1e-4) || ratio > 1000;
+    }
+    int left = 0, right = 0;
+    if (exp_) {
+      for (double v : finite) {
+        Decimal d = MaxPrec(dtype, v, true);
+        precision_ = std::max(precision_, SciFraction(d));
+        const int exp_digits = static_cast<int>(std::to_string(std::abs(d.exp)).size());
+        exp_size_ = std::max({exp_size_, 2, exp_digits});
+        left = std::max(left, d.neg || plus_ ? 2 : 1);
+      }
+      right = finite.empty() ? 0 : exp_size_ + 2 + precision_;
+    } else {
+      for (double v : finite) {
+        Decimal d = MaxPrec(dtype, v, false);
+        left = std::max(left, static_cast<int>(IntPart(d, plus_).size()));
+        right = std::max(right, static_cast<int>(FracPart(d).size()));
+      }
+    }
+    if (finite.size() != values.size()) {
+      // Room for nan and inf (with its sign) in the integer part.
+      bool neginf = plus_;
+      for (double v : values) neginf = neginf || v == -INFINITY;
+      left = std::max({left, 3 - (right + 1), 3 + (neginf ? 1 : 0) - (right + 1)});
+    }
+    pad_left_ = left;
+    pad_right_ = right;
+  }
+
+  std::string operator()(double v) const {
+    if (!std::isfinite(v)) {
+      std::string ret = std::isnan(v) ? (plus_ ? "+nan" : "nan")
+                        : v < 0       ? "-inf"
+                                      : (plus_ ? "+inf" : "inf");
+      int pad = pad_left_ + pad_right_ + 1 - static_cast<int>(ret.size());
+      return std::string(std::max(0, pad), ' ') + ret;
+    }
+    if (exp_) {
+      // Every mantissa gets `precision_` digits: the shortest if it has that many, else the
+      // value correctly rounded to them.
+      Decimal d = MaxPrec(dtype_, v, true);
+      if (SciFraction(d) != precision_) {
+        d = ToDecimal(v, std::chars_format::scientific, precision_);
+      }
+      std::string digits = d.digits;
+      digits.resize(precision_ + 1, '0');
+      std::string mant = d.neg ? "-" : plus_ ? "+" : "";
+      mant += digits[0] + ("." + digits.substr(1));
+      std::string head(std::max(0, pad_left_ - static_cast<int>(mant.size()) + precision_ + 1),
+                       ' ');
+      return head + mant + ExponentText(d.exp, exp_size_);
+    }
+    Decimal d = MaxPrec(dtype_, v, false);
+    std::string ip = IntPart(d, plus_), fp = FracPart(d);
+    return std::string(std::max(0, pad_left_ - static_cast<int>(ip.size())), ' ') + ip + "." + fp +
+           std::string(std::max(0, pad_right_ - static_cast<int>(fp.size())), ' ');
+  }
+
+ private:
+  DType dtype_;
+  bool plus_;
+  bool exp_ = false;
+  int precision_ = 0;  // scientific: digits after the point in every mantissa
+  int exp_size_ = 0;   // scientific: digits in every exponent
+  int pad_left_ = 0, pad_right_ = 0;
+};
+
+// numpy's str() of a float scalar: the shortest digits, positional between 1e-4 and
+// 10^precision of the dtype (1e16 for float64), else scientific ("1e-05", "1.5e+16").
+std::string NumpyScalar(DType dtype, double v) {
+  if (std::isnan(v)) return "nan";
+  if (std::isinf(v)) return v > 0 ? "inf" : "-inf";
+  const double a = std::fabs(v);
+  const double cutoff = dtype == DType::kDouble ? 1e16 : std::pow(10.0, Precision(dtype));
+  Decimal d = ShortestDecimal(dtype, v);
+  if (a == 0 || (a >= 1e-4 && a < cutoff)) {
+    std::string fp = FracPart(d);
+    return IntPart(d, false) + "." + (fp.empty() ? "0" : fp);
+  }
+  std::string mant = std::string(d.neg ? "-" : "") + d.digits[0];
+  if (d.digits.size() > 1) mant += "." + d.digits.substr(1);
+  return mant + ExponentText(d.exp, 2);
+}
+
+// numpy's str() of a complex scalar: "(1+2j)", "(1.5-0j)", "2j", "(nan+infj)".
+std::string NumpyComplexScalar(DType dtype, std::complex<double> c) {
+  auto part = [&](double x) {
+    std::string s = NumpyScalar(RealPart(dtype), x);
+    if (s.size() > 2 && s.compare(s.size() - 2, 2, ".0") == 0) s.resize(s.size() - 2);
+    return s;
+  };
+  std::string im = part(c.imag());
+  if (c.real() == 0 && !std::signbit(c.real())) return im + "j";
+  if (im[0] != '-') im = "+" + im;
+  return "(" + part(c.real()) + im + "j)";
+}
+
 std::string PyBytesRepr(std::string_view s) {
   bool has_single = s.find('\'') != std::string_view::npos;
   bool has_double = s.find('"') != std::string_view::npos;
@@ -244,7 +525,7 @@ std::string PyBytesRepr(std::string_view s) {
   return out;
 }
 
-// Element strings padded to a common width, as numpy's array printer does.
+// Element strings as numpy's array printer makes them: one formatter for the shown elements.
 class ElementFormatter {
  public:
   ElementFormatter(const Tensor& t, const std::vector<int64_t>& shown) : t_(t) {
@@ -252,105 +533,79 @@ class ElementFormatter {
     kind_ = dtype == DType::kString || dtype == DType::kVariant ? ValueKind::kOther : KindOf(dtype);
     const uint8_t* data = t.bytes().data();
     if (kind_ == ValueKind::kFloat) {
-      double max_abs = 0, min_abs = INFINITY;
+      std::vector<double> values;
+      for (int64_t i : shown) values.push_back(ElementAsDouble(dtype, data, i));
+      real_.emplace(dtype, values, false);
+    } else if (kind_ == ValueKind::kComplex) {
+      std::vector<double> re, im;
       for (int64_t i : shown) {
-        double v = std::fabs(ElementAsDouble(dtype, data, i));
-        if (!std::isfinite(v) || v == 0) continue;
-        max_abs = std::max(max_abs, v);
-        min_abs = std::min(min_abs, v);
+        std::complex<double> c = ElementAsComplex(dtype, data, i);
+        re.push_back(c.real());
+        im.push_back(c.imag());
       }
-      scientific_ = max_abs >= 1e8 || (max_abs > 0 && (min_abs < 1e-4 || max_abs / min_abs > 1e3));
-      if (scientific_) {
-        // numpy prints every mantissa with as many digits as the longest shortest form needs,
-        // each correctly rounded (not zero-padded).
-        for (int64_t i : shown) {
-          double v = ElementAsDouble(dtype, data, i);
-          if (std::isfinite(v)) {
-            sci_digits_ =
-                std::max(sci_digits_,
-                         FractionDigits(FloatDigits(dtype, v, std::chars_format::scientific, 8)));
-          }
-        }
-      }
-      for (int64_t i : shown) {
-        std::string s = Text(i);
-        size_t dot = s.find('.');
-        size_t e = s.find('e');
-        if (dot == std::string::npos) continue;  // nan, inf: below
-        int_w_ = std::max(int_w_, dot);
-        frac_w_ = std::max(frac_w_, (e == std::string::npos ? s.size() : e) - dot - 1);
-        if (e != std::string::npos) exp_w_ = std::max(exp_w_, s.size() - e);
-      }
-      // Non-finite values widen the integer part so they fit (numpy's rule).
-      for (int64_t i : shown) {
-        std::string s = Text(i);
-        if (s.find('.') == std::string::npos && s.size() > frac_w_ + 1) {
-          int_w_ = std::max(int_w_, s.size() - frac_w_ - 1);
-        }
-      }
-    } else {
-      for (int64_t i : shown) width_ = std::max(width_, Text(i).size());
+      real_.emplace(RealPart(dtype), re, false);
+      imag_.emplace(RealPart(dtype), im, true);
+    } else if (kind_ == ValueKind::kSigned || kind_ == ValueKind::kUnsigned) {
+      for (int64_t i : shown) width_ = std::max(width_, Plain(i).size());
     }
   }
 
   std::string Format(int64_t i) const {
-    std::string s = Text(i);
-    if (kind_ != ValueKind::kFloat) {
-      if (kind_ == ValueKind::kOther) return s;
-      return std::string(width_ - std::min(width_, s.size()), ' ') + s;
-    }
-    size_t dot = s.find('.');
-    if (dot == std::string::npos) {  // nan, inf: right-aligned to the whole width
-      size_t width = int_w_ + 1 + frac_w_ + exp_w_;
-      return std::string(width - std::min(width, s.size()), ' ') + s;
-    }
-    size_t e = s.find('e');
-    std::string mant = e == std::string::npos ? s : s.substr(0, e);
-    std::string exp = e == std::string::npos ? "" : s.substr(e);
-    std::string out(int_w_ - std::min(int_w_, dot), ' ');
-    out += mant;
-    out += std::string(frac_w_ - (mant.size() - dot - 1), ' ');
-    out += exp;
-    return out;
-  }
-
-  std::string Text(int64_t i) const {
     const DType dtype = t_.dtype();
     const uint8_t* data = t_.bytes().data();
     switch (kind_) {
       case ValueKind::kOther:
         return PyBytesRepr(t_.elements()[i]);
       case ValueKind::kBool:
-        return data[i] ? "True" : "False";
+        return data[i] ? " True" : "False";
       case ValueKind::kSigned:
-        return std::to_string(ElementAsInt(dtype, data, i));
-      case ValueKind::kUnsigned:
-        return std::to_string(ElementAsUInt(dtype, data, i));
+      case ValueKind::kUnsigned: {
+        std::string s = Plain(i);
+        return std::string(width_ - std::min(width_, s.size()), ' ') + s;
+      }
       case ValueKind::kComplex: {
-        auto c = ElementAsComplex(dtype, data, i);
-        std::string re = NumpyFloat(dtype, c.real(), false);
-        std::string im = NumpyFloat(dtype, c.imag(), false);
-        if (im[0] != '-') im = "+" + im;
-        return re + im + "j";
+        std::complex<double> c = ElementAsComplex(dtype, data, i);
+        std::string im = (*imag_)(c.imag());
+        size_t end = im.find_last_not_of(' ') + 1;  // the "j" goes before the padding
+        return (*real_)(c.real()) + im.substr(0, end) + "j" + im.substr(end);
       }
       case ValueKind::kFloat:
         break;
     }
-    double v = ElementAsDouble(dtype, data, i);
-    if (scientific_ && std::isfinite(v)) {
-      char buf[512];
-      auto r = std::to_chars(buf, buf + sizeof buf, v, std::chars_format::scientific, sci_digits_);
-      return ExponentForm(std::string(buf, r.ptr));
+    return (*real_)(ElementAsDouble(dtype, data, i));
+  }
+
+  // A 0-d tensor: as numpy's str() of the scalar.
+  std::string Scalar() const {
+    const DType dtype = t_.dtype();
+    const uint8_t* data = t_.bytes().data();
+    switch (kind_) {
+      case ValueKind::kOther:
+        return PyBytesRepr(t_.elements()[0]);
+      case ValueKind::kBool:
+        return data[0] ? "True" : "False";
+      case ValueKind::kSigned:
+      case ValueKind::kUnsigned:
+        return Plain(0);
+      case ValueKind::kComplex:
+        return NumpyComplexScalar(dtype, ElementAsComplex(dtype, data, 0));
+      case ValueKind::kFloat:
+        break;
     }
-    return NumpyFloat(dtype, v, scientific_);
+    return NumpyScalar(dtype, ElementAsDouble(dtype, data, 0));
   }
 
  private:
+  std::string Plain(int64_t i) const {
+    const uint8_t* data = t_.bytes().data();
+    return kind_ == ValueKind::kSigned ? std::to_string(ElementAsInt(t_.dtype(), data, i))
+                                       : std::to_string(ElementAsUInt(t_.dtype(), data, i));
+  }
+
   const Tensor& t_;
   ValueKind kind_;
-  bool scientific_ = false;
-  int sci_digits_ = 0;
-  size_t width_ = 0, int_w_ = 0, frac_w_ = 0, exp_w_ = 0;
+  std::optional<FloatFormat> real_, imag_;
+  size_t width_ = 0;
 };
 
 constexpr int64_t kEdgeItems = 3;
@@ -371,16 +626,20 @@ void ShownIndices(const Shape& shape, bool summarise, size_t dim, int64_t base,
   }
 }
 
+// numpy's _formatArray: the row of dimension `dim` starts at column `dim` (after the brackets or
+// the indentation of the outer rows); elements are separated by a space and wrapped so that a
+// line, with the row's closing bracket, stays within 75 - dim columns.
 void NestedText(const ElementFormatter& f, const Shape& shape, bool summarise, size_t dim,
-                int64_t base, const std::string& indent, std::string* out) {
+                int64_t base, std::string* out) {
   const size_t rank = shape.size();
   int64_t inner = 1;
   for (size_t d = dim + 1; d < rank; d++) inner *= shape[d];
   out->push_back('[');
-  std::string next_indent = indent + " ";
+  const std::string indent(dim + 1, ' ');
   if (dim + 1 == rank) {
-    // Innermost: elements separated by spaces, wrapped at the line width.
-    size_t line = indent.size() + 1;
+    const size_t width = kLineWidth - dim - 1;  // for the elements, before the ']'
+    size_t column = dim + 1;
+    bool first = true;
     for (int64_t k = 0; k < shape[dim]; k++) {
       std::string item;
       if (summarise && shape[dim] > 2 * kEdgeItems && k == kEdgeItems) {
@@ -389,22 +648,21 @@ void NestedText(const ElementFormatter& f, const Shape& shape, bool summarise, s
       } else {
         item = f.Format(base + k);
       }
-      bool first = out->back() == '[';
       if (!first) {
-        if (line + 1 + item.size() + 1 > kLineWidth) {
+        out->push_back(' ');
+        column++;
+        if (column + item.size() > width) {
           while (out->back() == ' ') out->pop_back();
-          *out += "\n" + next_indent;
-          line = next_indent.size();
-        } else {
-          out->push_back(' ');
-          line += 1;
+          *out += "\n" + indent;
+          column = indent.size();
         }
       }
       *out += item;
-      line += item.size();
+      column += item.size();
+      first = false;
     }
   } else {
-    std::string sep = std::string(rank - dim - 1, '\n') + next_indent;
+    const std::string sep = std::string(rank - dim - 1, '\n') + indent;
     for (int64_t k = 0; k < shape[dim]; k++) {
       if (k > 0) *out += sep;
       if (summarise && shape[dim] > 2 * kEdgeItems && k == kEdgeItems) {
@@ -412,7 +670,7 @@ void NestedText(const ElementFormatter& f, const Shape& shape, bool summarise, s
         k = shape[dim] - kEdgeItems - 1;
         continue;
       }
-      NestedText(f, shape, summarise, dim + 1, base + k * inner, next_indent, out);
+      NestedText(f, shape, summarise, dim + 1, base + k * inner, out);
     }
   }
   out->push_back(']');
@@ -494,15 +752,10 @@ std::string ValuesToText(const Tensor& t, int64_t threshold) {
   ShownIndices(shape, summarise, 0, 0, &shown);
   if (n == 0) shown.clear();
   ElementFormatter f(t, shown);
-  if (shape.empty()) {
-    if (KindOf(t.dtype()) == ValueKind::kFloat) {
-      return NumpyScalar(t.dtype(), ElementAsDouble(t.dtype(), t.bytes().data(), 0));
-    }
-    return f.Text(0);
-  }
+  if (shape.empty()) return f.Scalar();
   if (n == 0) return "[]";
   std::string out;
-  NestedText(f, shape, summarise, 0, 0, "", &out);
+  NestedText(f, shape, summarise, 0, 0, &out);
   return out;
 }
 

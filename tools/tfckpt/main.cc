@@ -6,6 +6,7 @@
 #include <fmt/format.h>
 
 #include "commands.h"
+#include "tfckpt/paths.h"
 
 namespace tfckpt::cli {
 
@@ -29,6 +30,13 @@ std::unique_ptr<Checkpoint> OpenOrReport(const std::string& path, std::optional<
     return nullptr;
   }
   return ckpt;
+}
+
+void NoteResolution(const std::string& path, std::optional<int64_t> step, const Checkpoint& ckpt,
+                    std::string_view verb) {
+  std::string why = DescribeResolution(path, step, ckpt.prefix());
+  if (why.empty()) return;
+  fmt::print(stderr, "tfckpt: {} {}, {}\n", verb, ckpt.prefix(), why);
 }
 
 }  // namespace tfckpt::cli
