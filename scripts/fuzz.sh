@@ -1,11 +1,11 @@
 #!/usr/bin/env bash
 # Builds the libFuzzer targets (clang, ASan + UBSan) into build-fuzz and runs each for
-# FUZZ_SECONDS (default 60) on a corpus seeded from the TensorFlow-written examples. Prints the
+# FUZZ_SECONDS (default 30) on a corpus seeded from the TensorFlow-written examples. Prints the
 # executions of every target; exits non-zero on the first crash (its input is saved in
 # build-fuzz/crashes/ — add it as a regression test and fix the bug).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-SECONDS_EACH=${FUZZ_SECONDS:-60}
+SECONDS_EACH=${FUZZ_SECONDS:-30}
 CC=clang CXX=clang++ cmake -S . -B build-fuzz -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
   -DTFCKPT_FUZZ=ON -DTFCKPT_BUILD_TESTS=OFF -DTFCKPT_BUILD_PYTHON=OFF >/dev/null
 cmake --build build-fuzz -j"$(nproc)" >/dev/null

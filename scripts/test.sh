@@ -7,7 +7,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh --test
-echo "== clang-format"
+stage() { echo "== $* (at ${SECONDS} s)"; }
+stage "clang-format"
 clang-format --dry-run --Werror $(git ls-files '*.cc' '*.h')
 PY=${PYTHON:-python3}
 export PYTHONPATH="$PWD/build/python${PYTHONPATH:+:$PYTHONPATH}"  # the tfckpt package, as built
@@ -20,22 +21,23 @@ for variant in release asan; do
     BUILD_DIR=$dir BUILD_TYPE=Debug bash scripts/build.sh -DTFCKPT_SANITIZE=ON \
       -DTFCKPT_BUILD_PYTHON=OFF
   fi
-  echo "== C++ unit tests ($variant)"
+  stage "C++ unit tests ($variant)"
   ctest --test-dir "$dir" --output-on-failure -j"$(nproc)" | tail -n 3
   ./"$dir"/bin/custom_sink examples/models/ab/model-ab >/dev/null
-  echo "== TensorFlow oracle tests ($variant)"
-  TFCKPT_BIN_DIR="$PWD/$dir/bin" "$PY" -m pytest tests/python -q -p no:cacheprovider
+  stage "TensorFlow oracle tests ($variant)"
+  TFCKPT_BIN_DIR="$PWD/$dir/bin" "$PY" -m pytest tests/python -q -p no:cacheprovider --durations=8
 done
-echo "== benchmark smoke run (every job once, tiny inputs; outputs compared with TensorFlow's)"
+stage "benchmark smoke run (every job once, tiny inputs; outputs compared with TensorFlow's)"
 "$PY" bench/run.py --smoke --bin "$PWD/build/bin"
-echo "== fuzzing: every target ${FUZZ_SECONDS:-60} s (clang, ASan + UBSan)"
+stage "fuzzing: every target ${FUZZ_SECONDS:-30} s (clang, ASan + UBSan)"
 bash scripts/fuzz.sh
-echo "== Python package tests with ml_dtypes and safetensors present (the build's module)"
+stage "Python package tests with ml_dtypes and safetensors present (the build's module)"
 TFCKPT_CLI="$PWD/build/bin/tfckpt" "$PY" -m pytest tests/pypkg -q -p no:cacheprovider
-echo "== pip install . into a virtual environment without TensorFlow (nor ml_dtypes)"
+stage "pip install . into a virtual environment without TensorFlow (nor ml_dtypes)"
 venv=build/venv-notf
 rm -rf "$venv"
 "$PY" -m venv "$venv"
 "$venv/bin/pip" install -q --disable-pip-version-check . pytest
 unset PYTHONPATH
 TFCKPT_CLI="$PWD/$venv/bin/tfckpt" "$venv/bin/python" -m pytest tests/pypkg -q -p no:cacheprovider
+stage "all tests passed"

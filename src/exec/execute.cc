@@ -1,11 +1,12 @@
-// ExecutePlan: carries out a checked plan through BundleWriter, after checking the CRC of every
-// byte it takes from a source (exec/source_check.h), moving bytes the cheapest safe way: a source
-// data file whose every piece is used passes whole (reflink, copy_file_range, hard link or move);
-// single tensors are copied by range in the kernel; only assembled, re-sliced or rewritten tensors
-// pass through user space.
+// ExecutePlan: carries out a checked plan through BundleWriter, committing only once the CRC of
+// every byte it takes from a source has been checked (exec/source_check.h), moving bytes the
+// cheapest safe way: a source data file whose every piece is used passes whole (reflink,
+// copy_file_range, hard link or move); single tensors are copied by range in the kernel; only
+// assembled, re-sliced or rewritten tensors pass through user space.
 
 #include <algorithm>
 #include <cstdio>
+#include <future>
 #include <map>
 #include <set>
 #include <thread>
@@ -99,18 +100,28 @@ Status WriteComputed(const Plan& plan, const PlannedTensor& t, BundleWriter* w) 
 }  // namespace
 
 Status ExecutePlan(const Plan& plan, const ExecuteOptions& options, ExecuteReport* report) {
-  // Every byte taken from a source is checked before anything is written, except those that a
-  // hard link or a move takes whole without reading them (unless asked).
+  // Every byte taken from a source is checked before anything is committed, except those that a
+  // hard link or a move takes whole without reading them (unless asked). Copies are checked while
+  // they are written (the kernel copies on this thread, the check reads on the others): the
+  // output stays under temporary names until the check has passed. Links and moves are checked
+  // first, since a move cannot wait for the check to fail.
   const LinkMode mode = plan.move_sources ? LinkMode::kMove : options.link;
   const std::set<FileKey> adoptable = AdoptableFiles(plan);
   const bool unread = mode == LinkMode::kHardlink || mode == LinkMode::kMove;
-  TFCKPT_RETURN_IF_ERROR(CheckSourcePieces(
-      plan,
-      [&](const PieceSource& p) {
-        return unread && !options.verify_linked &&
-               adoptable.count({p.source, LocationOf(p).shard_id}) > 0;
-      },
-      options.threads));
+  auto skip = [&](const PieceSource& p) {
+    return unread && !options.verify_linked &&
+           adoptable.count({p.source, LocationOf(p).shard_id}) > 0;
+  };
+  const int cores = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  if (unread) TFCKPT_RETURN_IF_ERROR(CheckSourcePieces(plan, skip, options.threads));
+  // (A future's destructor waits for its task, so every return below waits for the check.)
+  std::future<Status> check;
+  if (!unread) {
+    const int threads = options.threads > 0 ? options.threads : std::max(1, cores - 1);
+    check = std::async(std::launch::async,
+                       [&plan, &skip, threads] { return CheckSourcePieces(plan, skip, threads); });
+  }
+  auto checked = [&] { return check.valid() ? check.get() : Status::OK(); };
 
   // A SavedModel output is built in a temporary directory and renamed into place.
   std::string temp_dir;
@@ -190,10 +201,7 @@ Status ExecutePlan(const Plan& plan, const ExecuteOptions& options, ExecuteRepor
   }
   std::unique_ptr<ThreadPool> pool;
   if (compute_total > 0) {
-    int threads = options.threads > 0
-                      ? options.threads
-                      : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
-    pool = std::make_unique<ThreadPool>(threads);
+    pool = std::make_unique<ThreadPool>(options.threads > 0 ? options.threads : cores);
   }
   auto progress = [&](int64_t bytes) {
     compute_done += bytes;
@@ -212,6 +220,8 @@ Status ExecutePlan(const Plan& plan, const ExecuteOptions& options, ExecuteRepor
             : WriteComputed(plan, t, w.get());
     if (!s.ok()) return cleanup(s);
   }
+  s = checked();
+  if (!s.ok()) return cleanup(s);  // (the writer removes what it wrote)
   s = w->Finish();
   if (!s.ok()) return cleanup(s);
   report->stats = w->stats();

@@ -233,7 +233,7 @@ Decimal StepLastDigit(Decimal d, int p, int dir) {
   if (dir > 0) {
     while (k >= 0 && n[k] == '9') n[k--] = '0';
     if (k < 0) {
-      n.insert(0, "1");
+      n = std::string(1, '1') + n;  // (GCC 12 at -O3 misreads insert(0, ...) as overlapping)
       d.exp++;
     } else {
       n[k]++;
