@@ -71,7 +71,7 @@ def main():
                 timed(lambda o: link + ["-o", o + "/m"] + extra, warm, f"link {mode} run {i + 1}"))
     shutil.rmtree(scratch, ignore_errors=True)
 
-    print(f"tfckpt {subprocess.run([new_bin, '--version'], capture_output=True, text=True).stdout.strip()}"
+    print(f"{subprocess.run([new_bin, '--version'], capture_output=True, text=True).stdout.strip()}"
           f" against the baseline, {args.runs} runs each, alternating ABBA\n")
     print("| job | with the check: median (fastest) | baseline: median (fastest) | ratio of medians "
           "(of fastest) |")
