@@ -143,3 +143,13 @@ def run_python():
         return proc
 
     return run
+
+
+# ---------------------------------------------------------------------------------------------
+# Checkpoints several test files work on
+# ---------------------------------------------------------------------------------------------
+
+@pytest.fixture
+def ab(ex):
+    """Private copies of models a (a = 3), b (b = 4) and ab (a = b = 1)."""
+    return {k: str(ex / "models" / k / ("model-" + k)) for k in ("a", "b", "ab")}
