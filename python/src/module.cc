@@ -7,9 +7,12 @@
 #include <pybind11/stl.h>
 
 #include <atomic>
+#include <iterator>
 #include <memory>
+#include <optional>
 #include <stdexcept>
 #include <string>
+#include <vector>
 
 #include "tfckpt/checkpoint.h"
 #include "tfckpt/convert.h"
@@ -24,18 +27,24 @@ using namespace tfckpt;
 
 namespace {
 
+// Every error carries its Status code; the translator registered in PYBIND11_MODULE raises the
+// tfckpt.Error subclass of that code (tfckpt.NotFoundError, tfckpt.DataLossError, ...).
 struct TfckptError : std::runtime_error {
-  using std::runtime_error::runtime_error;
-};
-// Damaged tensor bytes, Status kDataLoss (tfckpt.DataLossError, a tfckpt.Error).
-struct DataLossError : TfckptError {
-  using TfckptError::TfckptError;
+  TfckptError(Status::Code code, const std::string& message)
+      : std::runtime_error(message), code(code) {}
+  Status::Code code;
 };
 
+[[noreturn]] void Raise(Status::Code code, const std::string& message) {
+  throw TfckptError(code, message);
+}
+
+[[noreturn]] void InvalidArgument(const std::string& message) {
+  Raise(Status::Code::kInvalidArgument, message);
+}
+
 void Check(const Status& s) {
-  if (s.ok()) return;
-  if (s.code() == Status::Code::kDataLoss) throw DataLossError(s.message());
-  throw TfckptError(s.message());
+  if (!s.ok()) Raise(s.code(), s.message());
 }
 
 // The numpy dtype of a tfckpt dtype; the narrow float and sub-byte types come from ml_dtypes.
@@ -71,9 +80,10 @@ py::dtype NumpyDType(DType dtype) {
       try {
         ml = py::module_::import("ml_dtypes");
       } catch (const py::error_already_set&) {
-        throw TfckptError(name +
-                          " arrays need the ml_dtypes package (pip install ml_dtypes), or "
-                          "read the raw bytes with read(name, raw=True)");
+        Raise(Status::Code::kFailedPrecondition,
+              name +
+                  " arrays need the ml_dtypes package (pip install ml_dtypes), or read the raw "
+                  "bytes with read(name, raw=True)");
       }
       return py::dtype::from_args(ml.attr(name.c_str()));
     }
@@ -110,7 +120,7 @@ DType FromNumpy(const py::array& a) {
   std::string name = py::str(a.dtype().attr("name"));
   auto d = DTypeFromName(name);
   if (!d || !IsFixedSize(*d)) {
-    throw TfckptError("numpy dtype '" + name + "' has no TensorFlow checkpoint dtype");
+    InvalidArgument("numpy dtype '" + name + "' has no TensorFlow checkpoint dtype");
   }
   return *d;
 }
@@ -128,7 +138,8 @@ class PyCheckpoint {
   const TensorInfo& Info(const std::string& name) const {
     const TensorInfo* t = ckpt_->Find(name);
     if (t == nullptr) {
-      throw py::key_error("tensor '" + name + "' is not in checkpoint '" + ckpt_->prefix() + "'");
+      Raise(Status::Code::kNotFound,
+            "tensor '" + name + "' is not in checkpoint '" + ckpt_->prefix() + "'");
     }
     return *t;
   }
@@ -154,13 +165,14 @@ class PyCheckpoint {
       s = ckpt_->Read(info, ro, &t);
     }
     if (s.code() == Status::Code::kDataLoss) {
-      throw DataLossError(s.message() +
-                          "; the data file is damaged or was changed after the checkpoint was "
-                          "written (TensorFlow refuses it too): restore it from a good copy; "
-                          "verify() lists every damaged tensor" +
-                          (ro.verify_checksums ? ", and read(name, verify=False) gives the "
-                                                 "stored bytes unchecked"
-                                               : ""));
+      Raise(Status::Code::kDataLoss,
+            s.message() +
+                "; the data file is damaged or was changed after the checkpoint was "
+                "written (TensorFlow refuses it too): restore it from a good copy; "
+                "verify() lists every damaged tensor" +
+                (ro.verify_checksums ? ", and read(name, verify=False) gives the "
+                                       "stored bytes unchecked"
+                                     : ""));
     }
     Check(s);
     if (ro.verify_checksums) verified.store(true, std::memory_order_release);
@@ -197,7 +209,7 @@ class PyWriter {
     Check(BundleWriter::Create(prefix, o, &w_));
   }
   void Add(const std::string& name, const py::array& array) {
-    if (!w_) throw TfckptError("the writer is closed");
+    if (!w_) Raise(Status::Code::kFailedPrecondition, "the writer is closed");
     Shape shape(array.shape(), array.shape() + array.ndim());
     const char kind = array.dtype().kind();
     if (kind == 'O' || kind == 'S' || kind == 'U') {
@@ -209,7 +221,7 @@ class PyWriter {
         } else if (py::isinstance<py::str>(item)) {
           values.push_back(item.cast<std::string>());  // UTF-8
         } else {
-          throw TfckptError("tensor '" + name + "': string tensors hold bytes or str elements");
+          InvalidArgument("tensor '" + name + "': string tensors hold bytes or str elements");
         }
       }
       std::vector<std::string_view> views(values.begin(), values.end());
@@ -223,13 +235,13 @@ class PyWriter {
       c = array.attr("astype")(array.dtype().attr("newbyteorder")("<"), py::arg("order") = "C");
     }
     c = py::array::ensure(c, py::array::c_style);
-    if (!c) throw TfckptError("tensor '" + name + "': numpy could not copy the array");
+    if (!c) InvalidArgument("tensor '" + name + "': numpy could not copy the array");
     DType dtype;
     try {
       dtype = FromNumpy(c);
     } catch (const TfckptError& e) {
-      throw TfckptError("tensor '" + name + "': " + e.what() +
-                        "; convert the array (e.g. with astype) before saving it");
+      InvalidArgument("tensor '" + name + "': " + e.what() +
+                      "; convert the array (e.g. with astype) before saving it");
     }
     const auto* p = static_cast<const uint8_t*>(c.data());
     Check(w_->Add(name, dtype, shape, {p, static_cast<size_t>(c.nbytes())}));
@@ -252,16 +264,16 @@ Tf2Names ParseTf2Names(const std::string& tf2_names) {
   if (tf2_names == "auto") return Tf2Names::kAuto;
   if (tf2_names == "keys") return Tf2Names::kKeys;
   if (tf2_names == "full") return Tf2Names::kFullNames;
-  throw TfckptError("tf2_names='" + tf2_names +
-                    "': it must be 'auto', 'keys' (checkpoint keys) or 'full' (the variables' "
-                    "full names)");
+  InvalidArgument("tf2_names='" + tf2_names +
+                  "': it must be 'auto', 'keys' (checkpoint keys) or 'full' (the variables' full "
+                  "names)");
 }
 
 // Runs a plan (or describes it) and returns the JSON the CLI prints.
 std::string RunPlan(const Status& built, const Plan& plan, bool dry_run, bool force,
                     const std::string& link) {
   if (link != "auto" && link != "copy" && link != "hardlink") {
-    throw TfckptError("link='" + link + "': it must be 'auto', 'copy' or 'hardlink'");
+    InvalidArgument("link='" + link + "': it must be 'auto', 'copy' or 'hardlink'");
   }
   Check(built);
   if (dry_run) return plan.DescribeJson(false, nullptr);
@@ -290,13 +302,92 @@ class PySink : public TensorSink {
   py::function fn_;
 };
 
+// tfckpt.Error and one subclass per Status code, each also a subclass of the built-in exception
+// a Python caller would catch for it where that is sound: NotFoundError is a KeyError (a tensor
+// name that is not there, as in a dict), InvalidArgumentError a ValueError, IOError an OSError
+// (the operating system refused a read or a write; errno is not kept).
+struct ErrorKind {
+  Status::Code code;
+  const char* name;
+  const char* builtin;  // an extra base from builtins, or null
+  const char* doc;
+};
+constexpr ErrorKind kErrorKinds[] = {
+    {Status::Code::kNotFound, "NotFoundError", "KeyError",
+     "A tensor, checkpoint or file that was asked for does not exist (also a KeyError, as for a "
+     "dict)."},
+    {Status::Code::kInvalidArgument, "InvalidArgumentError", "ValueError",
+     "The request itself is wrong: a bad option value, mapping, name or array (also a "
+     "ValueError)."},
+    {Status::Code::kCorruption, "CorruptionError", nullptr,
+     "A file exists but its bytes are no valid checkpoint: a damaged index, a truncated data "
+     "file, a layout that does not parse."},
+    {Status::Code::kIOError, "IOError", "OSError",
+     "The operating system refused a read or a write (also an OSError; its errno is None, the "
+     "message ends with the system's reason)."},
+    {Status::Code::kUnsupported, "UnsupportedError", nullptr,
+     "Valid input that tfckpt does not handle (e.g. the V1 checkpoint format)."},
+    {Status::Code::kAlreadyExists, "AlreadyExistsError", nullptr,
+     "An output would replace something without being allowed to (pass force=True or "
+     "overwrite=True), or a tensor name was given twice."},
+    {Status::Code::kFailedPrecondition, "FailedPreconditionError", nullptr,
+     "The call cannot run in this state: a closed writer, a missing optional package "
+     "(ml_dtypes)."},
+    {Status::Code::kDataLoss, "DataLossError", nullptr,
+     "Damaged tensor bytes, as TensorFlow's DataLossError: they disagree with their CRC32C (or a "
+     "string tensor's lengths do not parse); the data file is damaged or was changed after it "
+     "was written."},
+};
+
+// The Python classes, by code; set once when the module is imported and kept for the process.
+PyObject* g_errors[static_cast<int>(Status::Code::kDataLoss) + 1] = {};
+PyObject* g_error_base = nullptr;
+
+void RegisterErrors(py::module_& m) {
+  g_error_base = PyErr_NewExceptionWithDoc(
+      "tfckpt.Error",
+      "Base of every error tfckpt raises; its message is the one the command line prints. Each "
+      "kind has its own subclass (NotFoundError, InvalidArgumentError, DataLossError, ...).",
+      nullptr, nullptr);
+  if (g_error_base == nullptr) throw py::error_already_set();
+  m.add_object("Error", py::reinterpret_borrow<py::object>(g_error_base));
+  py::module_ builtins = py::module_::import("builtins");
+  for (const ErrorKind& kind : kErrorKinds) {
+    py::tuple bases;
+    if (kind.builtin != nullptr) {
+      bases = py::make_tuple(py::handle(g_error_base), builtins.attr(kind.builtin));
+    } else {
+      bases = py::make_tuple(py::handle(g_error_base));
+    }
+    const std::string qualified = std::string("tfckpt.") + kind.name;
+    PyObject* cls = PyErr_NewExceptionWithDoc(qualified.c_str(), kind.doc, bases.ptr(), nullptr);
+    if (cls == nullptr) throw py::error_already_set();
+    py::object type = py::reinterpret_borrow<py::object>(cls);
+    // KeyError's str() is the repr of its key: show the message as it is written.
+    if (kind.code == Status::Code::kNotFound) {
+      type.attr("__str__") = builtins.attr("BaseException").attr("__str__");
+    }
+    g_errors[static_cast<int>(kind.code)] = cls;
+    m.add_object(kind.name, type);
+  }
+  py::register_exception_translator([](std::exception_ptr p) {
+    try {
+      if (p) std::rethrow_exception(p);
+    } catch (const TfckptError& e) {
+      const int code = static_cast<int>(e.code);
+      PyObject* cls = code >= 0 && code < static_cast<int>(std::size(g_errors)) && g_errors[code]
+                          ? g_errors[code]
+                          : g_error_base;
+      PyErr_SetString(cls, e.what());
+    }
+  });
+}
+
 }  // namespace
 
 PYBIND11_MODULE(_core, m) {
   m.doc() = "tfckpt's C++ library (use the tfckpt package, not this module)";
-  // Translators run newest first: DataLossError is matched before its base.
-  auto& error = py::register_exception<TfckptError>(m, "Error");
-  py::register_exception<DataLossError>(m, "DataLossError", error.ptr());
+  RegisterErrors(m);
 
   py::class_<PyCheckpoint>(m, "Checkpoint")
       .def(py::init<const std::string&, std::optional<int64_t>>(), py::arg("path"),
@@ -338,7 +429,7 @@ PYBIND11_MODULE(_core, m) {
                      : on_conflict == "last" ? MergeOptions::OnConflict::kLast
                                              : MergeOptions::OnConflict::kError;
     if (on_conflict != "first" && on_conflict != "last" && on_conflict != "error") {
-      throw TfckptError("on_conflict='" + on_conflict + "': it must be 'error', 'first' or 'last'");
+      InvalidArgument("on_conflict='" + on_conflict + "': it must be 'error', 'first' or 'last'");
     }
     Plan plan;
     Status s = PlanMerge(sources, output, mo, &plan);
@@ -445,8 +536,8 @@ PYBIND11_MODULE(_core, m) {
           for (const auto& [name, dtype, shape] : targets) {
             auto d = DTypeFromName(dtype);
             if (!d)
-              throw TfckptError("variable '" + name + "' has dtype '" + dtype +
-                                "', which a checkpoint cannot hold");
+              InvalidArgument("variable '" + name + "' has dtype '" + dtype +
+                              "', which a checkpoint cannot hold");
             variables.push_back({name, *d, shape});
           }
           PySink sink(assign);

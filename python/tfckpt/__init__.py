@@ -9,8 +9,11 @@ without TensorFlow.
     tfckpt.transfer("out/model", [("a/model-a", {"a": "a"}), ("b/model-b", {"b": "b"})],
                     into="ab/model-ab")
 
-Every function raises tfckpt.Error with the same message the command line prints;
-tfckpt.DataLossError (a tfckpt.Error) when stored bytes disagree with their CRC32C.
+Every error is a tfckpt.Error with the message the command line prints, of the subclass of its
+kind: NotFoundError (also a KeyError), InvalidArgumentError (also a ValueError),
+CorruptionError, IOError (also an OSError), UnsupportedError, AlreadyExistsError,
+FailedPreconditionError and DataLossError (stored bytes that disagree with their CRC32C, as
+TensorFlow's DataLossError).
 """
 
 import json as _json
@@ -30,24 +33,18 @@ try:
     from . import _core
 finally:
     _sys.setdlopenflags(_flags)
-from ._core import DataLossError, Error  # noqa: E402
-
-DataLossError.__doc__ = (
-    "Damaged tensor bytes, as TensorFlow's DataLossError: they disagree with their CRC32C (or "
-    "a string tensor's lengths do not parse); the data file is damaged or was changed after it "
-    "was written. A tfckpt.Error.")
-
-
-class NotFoundError(Error, KeyError):
-    """A tensor name that is not in the checkpoint (also a KeyError, as for a dict)."""
-
-    def __str__(self):
-        return str(self.args[0]) if self.args else ""
+from ._core import (  # noqa: E402
+    AlreadyExistsError, CorruptionError, DataLossError, Error, FailedPreconditionError,
+    InvalidArgumentError, IOError, NotFoundError, UnsupportedError)
 
 __version__ = "0.1.0"
-__all__ = ["Checkpoint", "DataLossError", "Error", "NotFoundError", "Writer", "apply", "average",
-           "convert", "edit", "init_from_checkpoint", "merge", "objects", "open", "save",
-           "to_tf1", "to_tf2", "transfer"]
+# tfckpt.IOError is left out of __all__: `from tfckpt import *` must not shadow the built-in
+# IOError (an alias of OSError, of which tfckpt.IOError is a subclass).
+__all__ = ["AlreadyExistsError", "Checkpoint", "CorruptionError", "DataLossError", "Error",
+           "FailedPreconditionError", "InvalidArgumentError", "NotFoundError",
+           "UnsupportedError", "Writer", "apply", "average", "convert", "edit",
+           "init_from_checkpoint", "merge", "objects", "open", "save", "to_tf1", "to_tf2",
+           "transfer"]
 
 
 class Checkpoint:
@@ -294,10 +291,12 @@ def init_from_checkpoint(ckpt, assignment_map, variables, tf2_names="auto",
     for name, obj in variables.items():
         if not hasattr(obj, "assign"):
             if not isinstance(obj, _np.ndarray):
-                raise Error("variable '%s' can receive no value: give a writable numpy array or "
-                            "an object with an assign() method" % name)
+                raise InvalidArgumentError("variable '%s' can receive no value: give a writable "
+                                           "numpy array or an object with an assign() method"
+                                           % name)
             if not obj.flags.writeable:
-                raise Error("variable '%s' is a read-only array; give a writable one" % name)
+                raise InvalidArgumentError("variable '%s' is a read-only array; give a writable "
+                                           "one" % name)
         shape = getattr(obj, "shape")
         shape = shape.as_list() if hasattr(shape, "as_list") else list(shape)
         targets.append((str(name), _dtype_name(obj.dtype), [int(d) for d in shape]))

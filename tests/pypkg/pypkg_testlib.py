@@ -241,9 +241,12 @@ def raises_error(fn, *needles):
 
 
 def bad_option(fn, value):
-    """An invalid option value: tfckpt.Error (or ValueError) naming the option."""
-    with pytest.raises((tfckpt.Error, ValueError)) as info:
+    """An invalid option value: tfckpt.InvalidArgumentError (also a ValueError) naming the
+    option."""
+    with pytest.raises(tfckpt.Error) as info:
         fn()
+    assert type(info.value) is tfckpt.InvalidArgumentError, repr(info.value)
+    assert isinstance(info.value, ValueError)
     assert value in str(info.value), str(info.value)
 
 
