@@ -6,14 +6,14 @@ without TensorFlow.
     ckpt.names(); ckpt["dense/kernel"]          # a read-only numpy view on the mapped file,
                                                 # its CRC32C checked on first read
     tfckpt.merge(["a/model-a", "b/model-b"], "merged/model")
-    tfckpt.transfer("out/model", [("a/model-a", {"a": "a"}), ("b/model-b", {"b": "b"})],
+    tfckpt.transfer([("a/model-a", {"a": "a"}), ("b/model-b", {"b": "b"})], "out/model",
                     into="ab/model-ab")
 
-Every error is a tfckpt.Error with the message the command line prints, of the subclass of its
-kind: NotFoundError (also a KeyError), InvalidArgumentError (also a ValueError),
-CorruptionError, IOError (also an OSError), UnsupportedError, AlreadyExistsError,
-FailedPreconditionError and DataLossError (stored bytes that disagree with their CRC32C, as
-TensorFlow's DataLossError).
+Every operation takes its input(s) first and its output second. Every error is a tfckpt.Error
+with the message the command line prints, of the subclass of its kind: NotFoundError (also a
+KeyError), InvalidArgumentError (also a ValueError), CorruptionError, IOError (also an OSError),
+UnsupportedError, AlreadyExistsError, FailedPreconditionError and DataLossError (stored bytes
+that disagree with their CRC32C, as TensorFlow's DataLossError).
 """
 
 import json as _json
@@ -200,17 +200,70 @@ def merge(sources, output, on_conflict="error", link="auto", move=False, force=F
                                    dry_run))
 
 
-def transfer(output, sources, into=None, tf2_names="auto", include_optimizer=False, force=False,
+def _is_path(value):
+    return isinstance(value, (str, bytes, _os.PathLike))
+
+
+def _short_repr(value, limit=120):
+    text = repr(value)
+    return text if len(text) <= limit else text[:limit - 3] + "..."
+
+
+def _groups(sources):
+    """transfer's sources -> [(checkpoint, [(name_in_checkpoint, target)])]."""
+    if _is_path(sources):
+        raise TypeError("transfer: sources must be a list of (checkpoint, assignment map) "
+                        "pairs, e.g. [(%r, {'scope/': 'scope/'})], not one path"
+                        % _os.fsdecode(sources))
+    items = sources.items() if isinstance(sources, _Mapping) else sources
+    groups = []
+    for item in items:
+        if _is_path(item):  # a checkpoint without a map: every tensor of `into` it has
+            groups.append((_os.fsdecode(item), []))
+            continue
+        try:
+            src, amap = item
+        except (TypeError, ValueError):
+            raise TypeError("transfer: each source is a (checkpoint, assignment map) pair or a "
+                            "checkpoint; got %s" % _short_repr(item)) from None
+        if not _is_path(src):
+            raise TypeError("transfer: a source's checkpoint is a path; got %s in %s"
+                            % (_short_repr(src), _short_repr(item)))
+        groups.append((_os.fsdecode(src), _pairs(amap)))
+    return groups
+
+
+def transfer(sources, output, into=None, tf2_names="auto", include_optimizer=False, force=False,
              dry_run=False):
-    """init_from_checkpoint into a new checkpoint (tfckpt transfer). `sources` is a list of
-    (checkpoint, {name_in_checkpoint: target}) pairs, one per init_from_checkpoint call; an empty
-    map takes every tensor of `into` the checkpoint has, by name. `tf2_names`: how TF2
-    checkpoints' tensors are named, "keys", "full" (the variables' full names) or "auto" (full
-    when TF1 and TF2 checkpoints meet; between two TF2 checkpoints without a map, whichever
-    matches more). Scope maps and by-name matches leave the model's optimizer state (slots,
-    optimizer variables) as it is in `into`; `include_optimizer=True` maps it too."""
-    groups = [(str(src), _pairs(m)) for src, m in sources]
-    return _json.loads(_core.transfer(str(output), groups, None if into is None else str(into),
+    """init_from_checkpoint into a new checkpoint (tfckpt transfer), written at `output`.
+
+    `sources` is a list of (checkpoint, {name_in_checkpoint: target}) pairs, one per
+    init_from_checkpoint call, in order (a later one wins); a pair's map may be a dict or a list
+    of (old, new) pairs, and a bare checkpoint (or an empty map) takes every tensor of `into` the
+    checkpoint has, by name. A dict {checkpoint: map} works too. `into` is the model whose names,
+    dtypes and shapes the output has (a checkpoint or a SavedModel; its values stay where no
+    mapping applies); without it the output holds the mapped tensors only.
+
+    `tf2_names`: how TF2 checkpoints' tensors are named, "keys", "full" (the variables' full
+    names) or "auto" (full when TF1 and TF2 checkpoints meet; between two TF2 checkpoints
+    without a map, whichever matches more). Scope maps and by-name matches leave the model's
+    optimizer state (slots, optimizer variables) as it is in `into`; `include_optimizer=True`
+    maps it too.
+
+    The sources come first and the output second, as in merge(sources, output); the order
+    transfer(output, sources) of earlier versions raises TypeError."""
+    if _is_path(sources) and output is not None and not _is_path(output):
+        call = "tfckpt.transfer(%s, %s%s)" % (
+            _short_repr(output), _short_repr(_os.fsdecode(sources)),
+            "" if into is None else ", into=%s" % _short_repr(_os.fsdecode(into)))
+        raise TypeError("transfer(sources, output, ...) takes the sources first and the output "
+                        "second, as merge(sources, output) does (the order changed: it was "
+                        "transfer(output, sources)); write %s" % call)
+    if not _is_path(output):
+        raise TypeError("transfer: output is the path of the checkpoint to write; got %s"
+                        % _short_repr(output))
+    return _json.loads(_core.transfer(_os.fsdecode(output), _groups(sources),
+                                      None if into is None else _os.fsdecode(into),
                                       tf2_names, bool(include_optimizer), force, dry_run))
 
 

@@ -1,3 +1,4 @@
+import os
 from typing import Any, Iterator, Mapping, Sequence
 
 import numpy as np
@@ -45,9 +46,14 @@ class Writer:
 def save(prefix: str, tensors: Mapping[str, Any], overwrite: bool = ...) -> None: ...
 def merge(sources: Sequence[str] | Mapping[str, str], output: str, on_conflict: str = ..., link: str = ...,
           move: bool = ..., force: bool = ..., dry_run: bool = ...) -> dict[str, Any]: ...
-def transfer(output: str, sources: Sequence[tuple[str, Mapping[str, str]]],
-             into: str | None = ..., tf2_names: str = ..., include_optimizer: bool = ...,
-             force: bool = ..., dry_run: bool = ...) -> dict[str, Any]: ...
+_Path = str | os.PathLike[str]
+_AssignmentMap = Mapping[str, str] | Sequence[tuple[str, str]]
+
+def transfer(sources: Sequence[tuple[_Path, _AssignmentMap | None] | _Path]
+             | Mapping[_Path, _AssignmentMap | None],
+             output: _Path, into: _Path | None = ..., tf2_names: str = ...,
+             include_optimizer: bool = ..., force: bool = ...,
+             dry_run: bool = ...) -> dict[str, Any]: ...
 def to_tf1(source: str, output: str, force: bool = ..., dry_run: bool = ...) -> dict[str, Any]: ...
 def to_tf2(source: str, template: str, output: str, force: bool = ...,
            dry_run: bool = ...) -> dict[str, Any]: ...

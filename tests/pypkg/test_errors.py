@@ -113,7 +113,7 @@ def test_invalid_argument(ab, ex, tmp_path, case):
                   ["when", "datetime64"]),
         "shape": (lambda: tfckpt.init_from_checkpoint(ab["a"], {"a": "a"},
                                                       {"a": np.zeros(3, np.float32)}), ["a"]),
-        "missing_in_map": (lambda: tfckpt.transfer(out, [(ab["a"], {"zz": "a"})],
+        "missing_in_map": (lambda: tfckpt.transfer([(ab["a"], {"zz": "a"})], out,
                                                    into=ab["ab"]), ["zz"]),
         "readonly_target": (lambda: tfckpt.init_from_checkpoint(ab["a"], {"a": "a"},
                                                                 {"a": _read_only()}),

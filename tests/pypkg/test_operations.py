@@ -3,6 +3,7 @@ the command line is available, its JSON output.
 """
 
 import os
+import pathlib
 
 import numpy as np
 import pytest
@@ -166,7 +167,7 @@ def test_merge_partitioned_and_many(ex, tmp_path):
 
 def test_transfer_classic(ab, tmp_path, cli_or_none):
     out = str(tmp_path / "t" / "model")
-    r = tfckpt.transfer(out, [(ab["a"], {"a": "a"}), (ab["b"], {"b": "b"})], into=ab["ab"])
+    r = tfckpt.transfer([(ab["a"], {"a": "a"}), (ab["b"], {"b": "b"})], out, into=ab["ab"])
     assert r["operation"] == "transfer" and r["totals"] == {"tensors": 2, "bytes": 8}
     assert values_of(out) == {"a": 3.0, "b": 4.0}
     assert values_of(ab["ab"]) == {"a": 1.0, "b": 1.0}
@@ -180,21 +181,21 @@ def test_transfer_classic(ab, tmp_path, cli_or_none):
 
 def test_transfer_partial_and_without_into(ab, tmp_path):
     out = str(tmp_path / "t" / "model")
-    tfckpt.transfer(out, [(ab["b"], {"b": "b"})], into=ab["ab"])
+    tfckpt.transfer([(ab["b"], {"b": "b"})], out, into=ab["ab"])
     assert values_of(out) == {"a": 1.0, "b": 4.0}
     out = str(tmp_path / "only" / "model")
-    tfckpt.transfer(out, [(ab["a"], {"a": "x"}), (ab["b"], {"b": "y"})])
+    tfckpt.transfer([(ab["a"], {"a": "x"}), (ab["b"], {"b": "y"})], out)
     assert values_of(out) == {"x": 3.0, "y": 4.0}
 
 
 def test_transfer_dry_run_and_force(ab, tmp_path):
     out = str(tmp_path / "t" / "model")
-    r = tfckpt.transfer(out, [(ab["a"], {"a": "a"})], into=ab["ab"], dry_run=True)
+    r = tfckpt.transfer([(ab["a"], {"a": "a"})], out, into=ab["ab"], dry_run=True)
     assert r["dry_run"] is True
     assert not os.path.exists(tmp_path / "t") or all_files(tmp_path / "t") == []
-    tfckpt.transfer(out, [(ab["a"], {"a": "a"})], into=ab["ab"])
-    raises_error(lambda: tfckpt.transfer(out, [(ab["b"], {"b": "b"})], into=ab["ab"]), out)
-    tfckpt.transfer(out, [(ab["b"], {"b": "b"})], into=ab["ab"], force=True)
+    tfckpt.transfer([(ab["a"], {"a": "a"})], out, into=ab["ab"])
+    raises_error(lambda: tfckpt.transfer([(ab["b"], {"b": "b"})], out, into=ab["ab"]), out)
+    tfckpt.transfer([(ab["b"], {"b": "b"})], out, into=ab["ab"], force=True)
     assert values_of(out) == {"a": 1.0, "b": 4.0}
 
 
@@ -221,12 +222,12 @@ def _scoped_sources(tmp_path):
 def test_transfer_scopes(tmp_path):
     src, model = _scoped_sources(tmp_path)
     out = str(tmp_path / "o1" / "ckpt")
-    tfckpt.transfer(out, [(src, {"enc/": "model/enc/"})], into=model)
+    tfckpt.transfer([(src, {"enc/": "model/enc/"})], out, into=model)
     got = values_of(out)
     assert got["model/enc/w"] == [10.0, 11.0, 12.0] and got["model/enc/inner/b"] == 1.5
     assert got["keep"] == [5.0] and got["ids"] == [0, 0, 0]
     out = str(tmp_path / "o2" / "ckpt")
-    tfckpt.transfer(out, [(src, {"/": "model/enc/"})], into=model)
+    tfckpt.transfer([(src, {"/": "model/enc/"})], out, into=model)
     got = values_of(out)
     assert got["model/enc/w"] == [-10.0, -9.0, -8.0] and got["model/enc/inner/b"] == -1.5
 
@@ -234,14 +235,14 @@ def test_transfer_scopes(tmp_path):
 def test_transfer_errors(tmp_path):
     src, model = _scoped_sources(tmp_path)
     out = str(tmp_path / "o" / "ckpt")
-    raises_error(lambda: tfckpt.transfer(out, [(src, {"nope/missing": "keep"})], into=model),
+    raises_error(lambda: tfckpt.transfer([(src, {"nope/missing": "keep"})], out, into=model),
                  "nope/missing")
-    raises_error(lambda: tfckpt.transfer(out, [(src, {"x2": "keep"})], into=model), "x2", "keep")
-    raises_error(lambda: tfckpt.transfer(out, [(src, {"ids": "ids"})], into=model), "ids")
-    raises_error(lambda: tfckpt.transfer(out, [(src, {"x2": "model/"})], into=model), "scope")
+    raises_error(lambda: tfckpt.transfer([(src, {"x2": "keep"})], out, into=model), "x2", "keep")
+    raises_error(lambda: tfckpt.transfer([(src, {"ids": "ids"})], out, into=model), "ids")
+    raises_error(lambda: tfckpt.transfer([(src, {"x2": "model/"})], out, into=model), "scope")
     # all problems at once, before anything is written
     msg = raises_error(lambda: tfckpt.transfer(
-        out, [(src, {"nope/missing": "keep"}), (src, {"ids": "ids"})], into=model),
+        [(src, {"nope/missing": "keep"}), (src, {"ids": "ids"})], out, into=model),
         "nope/missing", "ids")
     assert msg
     assert not os.path.exists(tmp_path / "o") or all_files(tmp_path / "o") == []
@@ -411,3 +412,52 @@ def test_average_errors(ex, tmp_path):
     srcs = _tf2_steps(ex)
     raises_error(lambda: tfckpt.average(srcs, out, weights=[1.0]))
     assert not os.path.exists(tmp_path / "x") or all_files(tmp_path / "x") == []
+
+
+# ---------------------------------------------------------------------------------------------
+# transfer's arguments: the sources first, the output second, as every other operation
+# ---------------------------------------------------------------------------------------------
+
+def test_transfer_source_forms(ab, tmp_path):
+    """A list of (checkpoint, map) pairs, a dict {checkpoint: map}, a bare checkpoint (every
+    tensor of `into` it has, by name), maps as dicts or lists of pairs, path-like paths."""
+    want = {"a": 3.0, "b": 4.0}
+    forms = {
+        "pairs": [(ab["a"], {"a": "a"}), (ab["b"], {"b": "b"})],
+        "dict": {ab["a"]: {"a": "a"}, ab["b"]: [("b", "b")]},
+        "bare": [ab["a"], (ab["b"], None)],
+        "pathlike": [(pathlib.Path(ab["a"]), {"a": "a"}), pathlib.Path(ab["b"])],
+    }
+    for form, sources in forms.items():
+        out = tmp_path / form / "model"
+        r = tfckpt.transfer(sources, out, into=pathlib.Path(ab["ab"]))
+        assert r["operation"] == "transfer", form
+        assert values_of(str(out)) == want, form
+
+
+def test_transfer_old_argument_order_is_refused(ab, tmp_path):
+    out = str(tmp_path / "t" / "model")
+    sources = [(ab["a"], {"a": "a"})]
+    for old in (lambda: tfckpt.transfer(out, sources, into=ab["ab"]),
+                lambda: tfckpt.transfer(out, {ab["a"]: {"a": "a"}}),
+                lambda: tfckpt.transfer(pathlib.Path(out), sources)):
+        with pytest.raises(TypeError) as info:
+            old()
+        msg = str(info.value)
+        assert "sources first" in msg and "order changed" in msg, msg
+        assert "tfckpt.transfer([" in msg or "tfckpt.transfer({" in msg, msg
+        assert msg.index(ab["a"]) < msg.index(out), msg  # the new call: sources, then output
+    with pytest.raises(TypeError) as info:
+        tfckpt.transfer(out, sources, into=ab["ab"])
+    assert ("tfckpt.transfer([(%r, {'a': 'a'})], %r, into=%r)" % (ab["a"], out, ab["ab"])
+            in str(info.value)), str(info.value)
+    assert not (tmp_path / "t").exists()
+    # what is not a list of sources or not an output is a TypeError too, never a guess
+    for bad, needle in ((lambda: tfckpt.transfer(ab["a"], out), "not one path"),
+                        (lambda: tfckpt.transfer([(ab["a"], {"a": "a"}, "x")], out), "pair"),
+                        (lambda: tfckpt.transfer([(3, {"a": "a"})], out), "is a path"),
+                        (lambda: tfckpt.transfer(sources, None), "output")):
+        with pytest.raises(TypeError) as info:
+            bad()
+        assert needle in str(info.value), str(info.value)
+    assert not (tmp_path / "t").exists()

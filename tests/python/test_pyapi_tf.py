@@ -941,7 +941,7 @@ def test_transfer_from_tf2_by_full_name_like_tf(tf2_net, tmp_path):
     prefix, keys = tf2_net
     by_full = _tf_full_name_values(prefix, keys)
     out = str(tmp_path / "out" / "model")
-    tfckpt.transfer(out, [(prefix, {"enc/": "encoder/"})], tf2_names="full")
+    tfckpt.transfer([(prefix, {"enc/": "encoder/"})], out, tf2_names="full")
     reader = tf.train.load_checkpoint(out)
     names = sorted(reader.get_variable_to_shape_map())
     assert names == sorted("encoder/" + n[4:] for n in keys if n.startswith("enc/")), names

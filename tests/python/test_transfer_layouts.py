@@ -325,7 +325,7 @@ def test_python_include_optimizer(tmp_path):
     src, m = tf.train.load_checkpoint(pretrained), tf.train.load_checkpoint(model)
     for include in (False, True):
         out = str(tmp_path / ("out%d" % include) / "m")
-        tfckpt.transfer(out, [(pretrained, {"enc/": "encoder/"})], into=model,
+        tfckpt.transfer([(pretrained, {"enc/": "encoder/"})], out, into=model,
                         include_optimizer=include)
         got = tf.train.load_checkpoint(out)
         np.testing.assert_array_equal(got.get_tensor("encoder/w"), src.get_tensor("enc/w"))
