@@ -12,10 +12,12 @@
 #include <optional>
 #include <stdexcept>
 #include <string>
+#include <tuple>
 #include <vector>
 
 #include "tfckpt/checkpoint.h"
 #include "tfckpt/convert.h"
+#include "tfckpt/diff.h"
 #include "tfckpt/objects.h"
 #include "tfckpt/plan.h"
 #include "tfckpt/recipe.h"
@@ -383,6 +385,23 @@ void RegisterErrors(py::module_& m) {
   });
 }
 
+// A blend's per-tensor rule: (regex, weights, lambda, t, density, p), None where not set.
+using BlendRule = std::tuple<std::string, std::optional<std::vector<double>>, std::optional<double>,
+                             std::optional<double>, std::optional<double>, std::optional<double>>;
+
+py::list ShapeList(const Shape& shape) {
+  py::list out;
+  for (int64_t d : shape) out.append(d);
+  return out;
+}
+
+py::dict Meta(DType dtype, const Shape& shape) {
+  py::dict d;
+  d["dtype"] = DTypeName(dtype);
+  d["shape"] = ShapeList(shape);
+  return d;
+}
+
 }  // namespace
 
 PYBIND11_MODULE(_core, m) {
@@ -474,6 +493,79 @@ PYBIND11_MODULE(_core, m) {
     Plan plan;
     Status s = PlanAverage(sources, output, ao, &plan);
     return RunPlan(s, plan, dry_run, force, "auto");
+  });
+  m.def("blend", [](const std::string& method, std::optional<std::string> base,
+                    const std::vector<std::string>& models, const std::string& output,
+                    const std::vector<double>& weights, double lambda, double t, double density,
+                    double p, uint64_t seed, bool normalize, bool keep_optimizer,
+                    const std::vector<BlendRule>& per_tensor, bool force, bool dry_run) {
+    BlendOptions bo;
+    auto parsed = BlendMethodFromName(method);
+    if (!parsed) {
+      InvalidArgument("method='" + method +
+                      "': it must be 'linear', 'task_arithmetic', 'slerp', 'ties' or 'dare'");
+    }
+    bo.method = *parsed;
+    bo.base = base;
+    bo.models = models;
+    bo.weights = weights;
+    bo.lambda = lambda;
+    bo.t = t;
+    bo.density = density;
+    bo.p = p;
+    bo.seed = seed;
+    bo.normalize = normalize;
+    bo.keep_optimizer = keep_optimizer;
+    for (const auto& [pattern, rule_weights, rule_lambda, rule_t, rule_density, rule_p] :
+         per_tensor) {
+      BlendOverride o;
+      o.pattern = pattern;
+      o.weights = rule_weights;
+      o.lambda = rule_lambda;
+      o.t = rule_t;
+      o.density = rule_density;
+      o.p = rule_p;
+      bo.overrides.push_back(std::move(o));
+    }
+    Plan plan;
+    Status s = PlanBlend(bo, output, &plan);
+    return RunPlan(s, plan, dry_run, force, "auto");
+  });
+  m.def("diff", [](const PyCheckpoint& a, const PyCheckpoint& b, double atol, double rtol) {
+    DiffOptions options;
+    options.atol = atol;
+    options.rtol = rtol;
+    DiffReport r;
+    {
+      py::gil_scoped_release release;  // reads every tensor whose bytes differ
+      Check(DiffCheckpoints(*a.ckpt_, *b.ckpt_, options, &r));
+    }
+    py::list changed, values;
+    for (const TensorChange& c : r.changed) {
+      py::dict d;
+      d["name"] = c.name;
+      d["a"] = Meta(c.a_dtype, c.a_shape);
+      d["b"] = Meta(c.b_dtype, c.b_shape);
+      changed.append(d);
+    }
+    for (const ValueDiff& v : r.values_differ) {
+      py::dict d;
+      d["name"] = v.name;
+      d["differing"] = v.differing;
+      d["max_abs"] = v.max_abs;
+      d["max_rel"] = v.max_rel;
+      values.append(d);
+    }
+    py::dict out;
+    out["a"] = a.ckpt_->prefix();
+    out["b"] = b.ckpt_->prefix();
+    out["only_in_a"] = r.only_in_a;
+    out["only_in_b"] = r.only_in_b;
+    out["changed"] = changed;
+    out["values_differ"] = values;
+    out["identical"] = r.identical;
+    out["same"] = r.same();
+    return out;
   });
   m.def("to_tf1", [](const std::string& src, const std::string& output, bool force, bool dry_run) {
     Plan plan;

@@ -1,5 +1,5 @@
-"""tfckpt: read, write, merge, transfer, edit, average and convert TensorFlow checkpoints
-without TensorFlow.
+"""tfckpt: read, write, merge, transfer, edit, average, blend, diff and convert TensorFlow
+checkpoints without TensorFlow.
 
     import tfckpt
     ckpt = tfckpt.open("model.ckpt-1000")      # a prefix, .index, training dir, SavedModel, ...
@@ -8,6 +8,8 @@ without TensorFlow.
     tfckpt.merge(["a/model-a", "b/model-b"], "merged/model")
     tfckpt.transfer([("a/model-a", {"a": "a"}), ("b/model-b", {"b": "b"})], "out/model",
                     into="ab/model-ab")
+    tfckpt.blend(["ft1/model", "ft2/model"], "soup/model", "ties", base="base/model")
+    tfckpt.diff("run@1", "run@2")["values_differ"]
 
 Every operation takes its input(s) first and its output second. Every error is a tfckpt.Error
 with the message the command line prints, of the subclass of its kind: NotFoundError (also a
@@ -42,7 +44,7 @@ __version__ = "0.1.0"
 # IOError (an alias of OSError, of which tfckpt.IOError is a subclass).
 __all__ = ["AlreadyExistsError", "Checkpoint", "CorruptionError", "DataLossError", "Error",
            "FailedPreconditionError", "InvalidArgumentError", "NotFoundError",
-           "UnsupportedError", "Writer", "apply", "average", "convert", "edit",
+           "UnsupportedError", "Writer", "apply", "average", "blend", "convert", "diff", "edit",
            "init_from_checkpoint", "merge", "objects", "open", "save", "to_tf1", "to_tf2",
            "transfer"]
 
@@ -299,6 +301,89 @@ def average(sources, output, weights=None, normalize=True, take_nonfloat_from=-1
     return _json.loads(_core.average([str(s) for s in sources], str(output),
                                      [float(w) for w in (weights or [])], normalize,
                                      take_nonfloat_from, keep_optimizer, force, dry_run))
+
+
+_BLEND_RULE_KEYS = ("match", "weights", "lambda", "t", "density", "p")
+
+
+def _blend_rules(per_tensor):
+    rules = []
+    for rule in per_tensor or []:
+        if not isinstance(rule, _Mapping):
+            raise InvalidArgumentError("per_tensor: each rule is a dict such as {'match': "
+                                       "'attention', 'density': 0.7}; got %s" % _short_repr(rule))
+        unknown = sorted(str(k) for k in rule if k not in _BLEND_RULE_KEYS)
+        if unknown:
+            raise InvalidArgumentError("per_tensor rule %s: unknown key(s) %s (match, weights, "
+                                       "lambda, t, density, p)" % (_short_repr(rule),
+                                                                   ", ".join(unknown)))
+        if "match" not in rule:
+            raise InvalidArgumentError("per_tensor rule %s needs 'match' (a regex searched in "
+                                       "the tensor names)" % _short_repr(rule))
+        weights = rule.get("weights")
+
+        def number(key):
+            return None if rule.get(key) is None else float(rule[key])
+
+        rules.append((str(rule["match"]),
+                      None if weights is None else [float(w) for w in weights],
+                      number("lambda"), number("t"), number("density"), number("p")))
+    return rules
+
+
+def blend(models, output, method, base=None, weights=None, lambda_=1.0, t=0.5, density=0.5,
+          p=0.5, seed=0, normalize=True, keep_optimizer=False, per_tensor=None, force=False,
+          dry_run=False):
+    """Merges same-architecture models tensor by tensor (tfckpt blend METHOD MODEL... --base B);
+    returns the plan (dry_run=True) or the summary, as `tfckpt blend --json` prints them.
+
+    `method`: "linear" (weighted mean of the models), "task_arithmetic" (base + lambda_ * the
+    weighted sum of the models' deltas from the base), "slerp" (spherical interpolation from the
+    base, t=0, to the one model, t=1), "ties" (deltas trimmed to the `density` largest, signs
+    elected, agreeing ones averaged) or "dare" (deltas dropped with probability `p`, seeded by
+    `seed`, rescaled); docs/METHODS.md gives the exact arithmetic. Every method but linear needs
+    `base`, the model the others were fine-tuned from. `weights`: one per model (default 1
+    each); `normalize=False`: linear sums instead of averaging, ties sums the agreeing deltas.
+    Floating-point tensors are computed in float64 and rounded once to their dtype; the others
+    come from `base` (else the first model). Optimizer slots are dropped unless
+    keep_optimizer=True.
+
+    `per_tensor`: rules [{"match": REGEX, "weights": [...], "lambda": x, "t": x, "density": x,
+    "p": x}] for the tensors whose names REGEX searches; the last matching rule wins for each
+    parameter it sets (--set REGEX:KEY=VALUE of the command line, per_tensor of a recipe)."""
+    if _is_path(models):
+        raise TypeError("blend: models is a list of checkpoints, not one path (%r)"
+                        % _os.fsdecode(models))
+    if not _is_path(output):
+        raise TypeError("blend(models, output, method, ...): output is the path of the "
+                        "checkpoint to write; got %s" % _short_repr(output))
+    seed = int(seed)
+    if not 0 <= seed < 2 ** 64:
+        raise InvalidArgumentError("seed=%d: it must be in [0, 2**64)" % seed)
+    return _json.loads(_core.blend(
+        str(method), None if base is None else _os.fsdecode(base),
+        [_os.fsdecode(m) for m in models], _os.fsdecode(output),
+        [float(w) for w in (weights or [])], float(lambda_), float(t), float(density), float(p),
+        seed, bool(normalize), bool(keep_optimizer), _blend_rules(per_tensor), bool(force),
+        bool(dry_run)))
+
+
+def diff(a, b, atol=0.0, rtol=0.0):
+    """Compares two checkpoints (tfckpt diff A B --json): each a path in any form open() takes
+    ('dir@step' included) or an open Checkpoint. Returns {"a", "b" (the prefixes), "only_in_a",
+    "only_in_b" (names), "changed" ([{"name", "a": {"dtype", "shape"}, "b": {...}}]: other dtype
+    or shape), "values_differ" ([{"name", "differing", "max_abs", "max_rel"}]), "identical" (how
+    many tensors are equal), "same" (True when nothing differs: the command's exit code 0)}.
+
+    Values a (of A) and b (of B) are equal when |a - b| <= atol + rtol * |b|, as numpy.isclose
+    says; NaN equals NaN; the defaults ask for exact equality. max_abs is the largest |a - b|,
+    max_rel the largest |a - b| / |b| (infinite where b == 0 != a); both are NaN for string and
+    variant tensors. The tensors compared are read and their CRC32C checked: a damaged one raises
+    DataLossError."""
+    def core(c):
+        return c._c if isinstance(c, Checkpoint) else _core.Checkpoint(_os.fsdecode(c), None)
+
+    return _core.diff(core(a), core(b), float(atol), float(rtol))
 
 
 def apply(recipe, output=None, force=False, dry_run=False):

@@ -1,5 +1,5 @@
 import os
-from typing import Any, Iterator, Mapping, Sequence
+from typing import Any, Iterator, Literal, Mapping, Sequence
 
 import numpy as np
 
@@ -65,6 +65,15 @@ def average(sources: Sequence[str], output: str, weights: Sequence[float] | None
             normalize: bool = ..., take_nonfloat_from: int = ..., keep_optimizer: bool = ...,
             force: bool = ..., dry_run: bool = ...,
             last: tuple[int, str] | None = ...) -> dict[str, Any]: ...
+def blend(models: Sequence[_Path], output: _Path,
+          method: Literal["linear", "task_arithmetic", "slerp", "ties", "dare"],
+          base: _Path | None = ..., weights: Sequence[float] | None = ..., lambda_: float = ...,
+          t: float = ..., density: float = ..., p: float = ..., seed: int = ...,
+          normalize: bool = ..., keep_optimizer: bool = ...,
+          per_tensor: Sequence[Mapping[str, Any]] | None = ..., force: bool = ...,
+          dry_run: bool = ...) -> dict[str, Any]: ...
+def diff(a: _Path | Checkpoint, b: _Path | Checkpoint, atol: float = ...,
+         rtol: float = ...) -> dict[str, Any]: ...
 def apply(recipe: str, output: str | None = ..., force: bool = ..., dry_run: bool = ...) -> str: ...
 def convert(source: str, output: str, skip_unsupported: bool = ..., strip_optimizer: bool = ...,
             max_shard_size: str | int | None = ..., force: bool = ...) -> dict[str, Any]: ...

@@ -13,6 +13,8 @@ import methods_reference as R
 import ops_testlib as ops
 import tfckpt_testlib as lib
 
+import tfckpt as pytfckpt  # the Python package (`tfckpt` here is the command line's fixture)
+
 F16, F32 = np.float16, np.float32
 BF16 = ml_dtypes.bfloat16
 
@@ -272,6 +274,56 @@ def test_blend_set_overrides(tfckpt, tmp_path, models, method, args, use_base, n
     changed = [name for name in plain if name not in NONFLOAT and
                R.bits(plain[name]).tobytes() != R.bits(got[name][2]).tobytes()]
     assert changed, "the --set overrides changed nothing"
+
+
+# ---------------------------------------------------------------------------------------------
+# tfckpt.blend (Python): the same library call, so the command line's bytes; judged the same way
+# ---------------------------------------------------------------------------------------------
+
+
+def _python_kwargs(args):
+    """`tfckpt blend` flags -> tfckpt.blend keyword arguments (--set: per_tensor rules)."""
+    kwargs, rules = {}, []
+    it = iter(args)
+    for flag in it:
+        if flag == "--no-normalize":
+            kwargs["normalize"] = False
+            continue
+        value = next(it)
+        if flag == "--weights":
+            kwargs["weights"] = [float(x) for x in value.split(",")]
+        elif flag == "--set":
+            regex, rest = value.split(":", 1)
+            key, val = rest.split("=", 1)
+            rules.append({"match": regex,
+                          key: [float(x) for x in val.split(",")] if key == "weights"
+                          else float(val)})
+        elif flag == "--seed":
+            kwargs["seed"] = int(value)
+        elif flag == "--lambda":
+            kwargs["lambda_"] = float(value)
+        else:
+            kwargs[flag[2:]] = float(value)
+    if rules:
+        kwargs["per_tensor"] = rules
+    return kwargs
+
+
+PY_CASES = CASES + SET_CASES
+
+
+@pytest.mark.parametrize("method, args, use_base, n", PY_CASES,
+                         ids=["%s-%d" % (c[0], i) for i, c in enumerate(PY_CASES)])
+def test_python_blend(tfckpt, tmp_path, models, method, args, use_base, n):
+    before = ops.snapshot(*([models["base"]] + models["models"]))
+    out = str(tmp_path / "py" / "model")
+    report = pytfckpt.blend(models["models"][:n], out, method,
+                            base=models["base"] if use_base else None, **_python_kwargs(args))
+    assert report["dry_run"] is False and report["output"] == out
+    check_blend(out, models, method, use_base, n, _defaults(args), _overrides(args))
+    lib.assert_same_bundle_bytes(out, _run(tfckpt, models, tmp_path, method, args, use_base, n,
+                                           out_name="cli"))
+    ops.assert_unchanged(before, *([models["base"]] + models["models"]))
 
 
 # ---------------------------------------------------------------------------------------------

@@ -6,6 +6,8 @@ import tensorflow as tf
 
 import tfckpt_testlib as lib
 
+import tfckpt as pytfckpt  # the Python package (`tfckpt` here is the command line's fixture)
+
 CLOSE_A = np.array([1000.0, 2000.0, -3000.0, 4000.0])
 CLOSE_DELTA = np.array([0.001, 0.0, 0.002, -0.001])
 
@@ -141,3 +143,83 @@ def test_diff_tf2_steps(tfckpt, tf2_dir):
     assert out["only_in_a"] == [] and out["only_in_b"] == [] and out["changed"] == []
     _check_values_differ(out["values_differ"], _expected_differ(first, second, numeric))
     assert out["identical"] == identical
+
+
+# ---------------------------------------------------------------------------------------------
+# tfckpt.diff (Python): the same report, judged by what TensorFlow reads
+# ---------------------------------------------------------------------------------------------
+
+
+def _tf_meta(reader, name):
+    return {"dtype": reader.get_variable_to_dtype_map()[name].name,
+            "shape": reader.get_variable_to_shape_map()[name]}
+
+
+def test_python_diff_like_tf(tfckpt, pair):
+    a, b = pair
+    ra, rb = tf.train.load_checkpoint(a), tf.train.load_checkpoint(b)
+    names_a, names_b = set(ra.get_variable_to_shape_map()), set(rb.get_variable_to_shape_map())
+    r = pytfckpt.diff(a, b)
+    assert (r["a"], r["b"]) == (a, b)
+    assert r["only_in_a"] == sorted(names_a - names_b) == ["only_a"]
+    assert r["only_in_b"] == sorted(names_b - names_a) == ["only_b"]
+    changed = {c["name"]: c for c in r["changed"]}
+    want_changed = sorted(n for n in names_a & names_b
+                          if _tf_meta(ra, n) != _tf_meta(rb, n))
+    assert sorted(changed) == want_changed
+    for name in want_changed:
+        assert changed[name] == {"name": name, "a": _tf_meta(ra, name), "b": _tf_meta(rb, name)}
+    comparable = sorted(n for n in names_a & names_b if n not in want_changed)
+    differ = [n for n in comparable
+              if np.asarray(ra.get_tensor(n)).tolist() != np.asarray(rb.get_tensor(n)).tolist()]
+    assert differ == ["close", "differ", "int_differ"]
+    _check_values_differ(r["values_differ"], _expected_differ(a, b, differ))
+    assert r["identical"] == len(comparable) - len(differ) == 2
+    assert r["same"] is False
+    want = tfckpt.json("diff", a, b, "--json", expect_rc=1)
+    assert {k: v for k, v in r.items() if k != "same"} == want
+
+
+def test_python_diff_tolerances(tfckpt, pair):
+    a, b = pair
+    for flags, kwargs in ((["--atol", "0.01"], {"atol": 0.01}),
+                          (["--rtol", "1e-4"], {"rtol": 1e-4}),
+                          (["--atol", "1e-5"], {"atol": 1e-5})):
+        r = pytfckpt.diff(a, b, **kwargs)
+        want = tfckpt.json("diff", a, b, "--json", *flags, expect_rc=1)
+        assert {k: v for k, v in r.items() if k != "same"} == want, flags
+    # numpy.isclose(a, b, rtol, atol) decides which of TF's values are equal
+    ra, rb = tf.train.load_checkpoint(a), tf.train.load_checkpoint(b)
+    for atol, rtol in ((0.01, 0.0), (0.0, 1e-4), (1e-5, 0.0), (0.0, 1e-7)):
+        r = pytfckpt.diff(a, b, atol=atol, rtol=rtol)
+        got = {v["name"]: v["differing"] for v in r["values_differ"]}
+        want = {}
+        for n in ("close", "differ", "int_differ"):
+            va = np.asarray(ra.get_tensor(n)).astype(np.float64)
+            vb = np.asarray(rb.get_tensor(n)).astype(np.float64)
+            k = int((~np.isclose(va, vb, rtol=rtol, atol=atol)).sum())
+            if k:
+                want[n] = k
+        assert got == want, (atol, rtol, got, want)
+
+
+@pytest.mark.parametrize("fixture_name", ["tf1_plain", "all_dtypes", "tf1_partitioned"])
+def test_python_diff_with_itself_is_clean(request, fixture_name):
+    ckpt = request.getfixturevalue(fixture_name)
+    if isinstance(ckpt, tuple):
+        ckpt = ckpt[0]
+    r = pytfckpt.diff(ckpt, pytfckpt.open(ckpt))
+    assert r["same"] is True and r["values_differ"] == [] and r["changed"] == []
+    assert r["identical"] == len(lib.tf_read_all(ckpt))
+
+
+def test_python_diff_tf2_steps(tf2_dir):
+    state = tf.train.get_checkpoint_state(tf2_dir)
+    first, second = state.all_model_checkpoint_paths
+    ra, rb = tf.train.load_checkpoint(first), tf.train.load_checkpoint(second)
+    numeric = sorted(n for n, dt in ra.get_variable_to_dtype_map().items()
+                     if dt != tf.string and not np.array_equal(ra.get_tensor(n), rb.get_tensor(n)))
+    r = pytfckpt.diff(tf2_dir + "@1", pytfckpt.open(tf2_dir))
+    assert (r["a"], r["b"]) == (first, second)
+    assert [v["name"] for v in r["values_differ"]] == numeric
+    _check_values_differ(r["values_differ"], _expected_differ(first, second, numeric))
