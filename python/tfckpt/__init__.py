@@ -135,16 +135,35 @@ def open(path, step=None, verify=True):  # noqa: A001 - mirrors the built-in, li
     return Checkpoint(path, step, verify)
 
 
+def _missing_directories(prefix):
+    """The directories above `prefix` that do not exist yet, deepest first."""
+    out = []
+    d = _os.path.dirname(_os.path.abspath(prefix))
+    while not _os.path.exists(d):
+        out.append(d)
+        parent = _os.path.dirname(d)
+        if parent == d:
+            break
+        d = parent
+    return out
+
+
 class Writer:
     """Writes a new checkpoint, committed atomically by close() (or on leaving a `with` block
-    without an exception; with one, nothing is left behind).
+    without an exception; with one, or after abort(), nothing is left behind: no file, and no
+    directory the writer created for the checkpoint).
 
     add(name, array) stores the array's values in row-major little-endian order, whatever its
     layout: big-endian dtypes, Fortran order, strides, negative strides, views and read-only
-    arrays all read back (in TensorFlow too) as the values numpy shows."""
+    arrays all read back (in TensorFlow too) as the values numpy shows.
+
+    An existing checkpoint at `prefix` raises AlreadyExistsError unless overwrite=True (it is
+    then replaced atomically by close())."""
 
     def __init__(self, prefix, overwrite=False):
-        self._w = _core.Writer(str(prefix), overwrite)
+        prefix = _os.fsdecode(prefix)
+        self._created = _missing_directories(prefix)
+        self._w = _core.Writer(prefix, bool(overwrite))
 
     def add(self, name, array):
         array = _np.asarray(array)
@@ -154,10 +173,24 @@ class Writer:
         self._w.add(name, array)
 
     def close(self):
-        self._w.close()
+        try:
+            self._w.close()
+        except BaseException:
+            self._remove_created_directories()
+            raise
+        self._created = []
 
     def abort(self):
         self._w.abort()
+        self._remove_created_directories()
+
+    def _remove_created_directories(self):
+        for d in self._created:  # deepest first; one that holds anything stays, with its parents
+            try:
+                _os.rmdir(d)
+            except OSError:
+                break
+        self._created = []
 
     def __enter__(self):
         return self

@@ -231,14 +231,26 @@ def test_writer_exception_leaves_nothing(tmp_path):
             w.add("s", np.array([b"a", b"b"], dtype=object))
             raise RuntimeError("boom")
     assert all_files(d) == before
-    # in a directory the writer had to create: no file left anywhere below it
+    # in directories the writer had to create: they are removed too
     nested = tmp_path / "created" / "by" / "writer"
     with pytest.raises(KeyError):
         with tfckpt.Writer(str(nested / "model")) as w:
             w.add("x", np.ones(10))
             raise KeyError("escape")
-    created = tmp_path / "created"
-    assert not created.exists() or all_files(created) == [], all_files(created)
+    assert sorted(os.listdir(tmp_path)) == ["w"], os.listdir(tmp_path)
+    # abort() too; and only what the writer created, and nothing that holds a file
+    (tmp_path / "kept").mkdir()
+    w = tfckpt.Writer(tmp_path / "kept" / "new" / "deeper" / "model")
+    (tmp_path / "kept" / "new" / "note.txt").write_text("another program's file")
+    w.add("x", np.ones(3))
+    w.abort()
+    assert all_files(tmp_path / "kept") == ["new/note.txt"]
+    assert not (tmp_path / "kept" / "new" / "deeper").exists()
+    # a failed save() (the second array has no checkpoint dtype) leaves nothing either
+    with pytest.raises(tfckpt.InvalidArgumentError):
+        tfckpt.save(tmp_path / "s" / "t" / "model",
+                    {"fine": np.ones(2), "bad": np.array(["2020-01-01"], "datetime64[D]")})
+    assert not (tmp_path / "s").exists()
 
 
 def test_writer_exception_keeps_existing_checkpoint(tmp_path):
