@@ -145,37 +145,72 @@ def copy_bundle(prefix, directory, name=None):
     return new
 
 
+def _leaves(values):
+    if isinstance(values, list):
+        for v in values:
+            yield from _leaves(v)
+    else:
+        yield values
+
+
+def _nested_shape(values):
+    """The shape of a nested JSON list, or None when it is ragged."""
+    if not isinstance(values, list):
+        return ()
+    shapes = {_nested_shape(v) for v in values}
+    if None in shapes or len(shapes) > 1:
+        return None
+    return (len(values),) + (shapes.pop() if shapes else ())
+
+
 def cli_value(entry):
-    """One `tfckpt show --json` entry -> numpy array of the entry's dtype (strings: bytes)."""
+    """One `tfckpt show --json` entry -> numpy array of the entry's dtype (strings: bytes).
+
+    Whatever does not fit (a missing key, a dtype numpy cannot hold here, a leaf of the wrong
+    type, values of another shape) fails an assertion that names the tensor, never a bare
+    ValueError or TypeError from numpy."""
+    assert isinstance(entry, dict) and {"name", "dtype", "shape", "values"} <= set(entry), (
+        "not a `tfckpt show --json` entry: %r" % (entry,))
+    what = "tensor %r (%s %s) as `tfckpt show --json` printed it" % (
+        entry["name"], entry["dtype"], entry["shape"])
     dtype, shape, values = entry["dtype"], tuple(entry["shape"]), entry["values"]
-    if dtype == "string" or dtype == "variant":
+    want_shape = shape + (2,) if dtype in ("complex64", "complex128") else shape
+    got_shape = _nested_shape(values)
+    assert got_shape == want_shape or (got_shape == (0,) and 0 in shape), (
+        "%s: its values have shape %s, not %s: %r" % (what, got_shape, want_shape, values))
+    leaves = list(_leaves(values))
+    if dtype in ("string", "variant"):
         def dec(v):
             if isinstance(v, dict):
-                return base64.b64decode(v["base64"])
+                assert set(v) == {"base64"}, "%s: element %r" % (what, v)
+                return base64.b64decode(v["base64"], validate=True)
+            assert isinstance(v, str), "%s: element %r is no string" % (what, v)
             return v.encode("utf-8")
 
-        if not shape:
-            arr = np.empty((), dtype=object)
-            arr[()] = dec(values)
-            return arr
-        flat = np.array(values, dtype=object).reshape(-1).tolist()
-        arr = np.empty(len(flat), dtype=object)
-        for i, v in enumerate(flat):
+        arr = np.empty(len(leaves), dtype=object)
+        for i, v in enumerate(leaves):
             arr[i] = dec(v)
         return arr.reshape(shape)
+    if dtype == "bool":
+        assert all(isinstance(v, bool) for v in leaves), "%s: non-bool %r" % (what, values)
+        return np.array(leaves, dtype=bool).reshape(shape)
+    numbers = all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in leaves)
+    assert numbers, "%s: non-number values %r" % (what, values)
     if dtype in ("complex64", "complex128"):
-        pairs = np.array(values, np.float64).reshape(shape + (2,))
+        pairs = np.array(leaves, np.float64).reshape(shape + (2,))
         out = np.empty(shape, np.complex128)  # not re + 1j * im: 1j * inf has a NaN real part
         out.real, out.imag = pairs[..., 0], pairs[..., 1]
         return out.astype(dtype)
-    if dtype == "bool":
-        return np.array(values, dtype=bool).reshape(shape)
     np_dtype = numpy_dtype(dtype)
-    if np_dtype is None:
-        return None
+    assert np_dtype is not None, "%s: numpy has no dtype %r here%s" % (
+        what, dtype, "" if ml_dtypes is not None else " (ml_dtypes is not installed)")
     if np_dtype.kind in "iu":
-        return np.array(values, dtype=object).astype(np_dtype).reshape(shape)
-    return np.array(values, np.float64).astype(np_dtype).reshape(shape)
+        assert all(isinstance(v, int) for v in leaves), "%s: non-integer %r" % (what, values)
+        info = np.iinfo(np_dtype)
+        bad = [v for v in leaves if not info.min <= v <= info.max]
+        assert not bad, "%s: %r out of the range of %s" % (what, bad, dtype)
+        return np.array(leaves, dtype=object).astype(np_dtype).reshape(shape)
+    return np.array(leaves, np.float64).astype(np_dtype).reshape(shape)
 
 
 def numpy_dtype(name):

@@ -92,16 +92,14 @@ def test_view_survives_overwrite_of_its_checkpoint(ex, run_python):
 _TRUNCATED = textwrap.dedent("""
     import sys
     import tfckpt
-    try:
-        c = tfckpt.open(sys.argv[1])
-        for name in ("matrix", "scalar", "words", "emb"):
+    c = tfckpt.open(sys.argv[1])  # the index only: no data is read yet
+    for name in ("matrix", "scalar", "words", "emb"):
+        for verify in (True, False):
             try:
-                v = c[name]
-                print("READ", name, float(v.sum()) if v.dtype != object else v.tolist())
+                v = c.read(name, verify=verify)
+                print("READ", name, verify, float(v.sum()) if v.dtype != object else v.tolist())
             except tfckpt.Error as e:
-                print("ERROR", name, e)
-    except tfckpt.Error as e:
-        print("OPEN ERROR", e)
+                print("ERROR", name, verify, type(e).__name__, e)
     """)
 
 
@@ -113,10 +111,17 @@ def test_truncated_data_file_is_an_error_not_a_crash(ex, run_python):
     proc = run_python(_TRUNCATED, prefix)
     assert proc.returncode == 0, "rc %d (a negative rc is a signal, e.g. SIGBUS)\n%s" % (
         proc.returncode, proc.err[-2000:])
-    out = proc.out
-    assert "OPEN ERROR" in out or all("ERROR %s" % n in out for n in ("matrix", "scalar",
-                                                                      "words")), out
-    assert "READ matrix" not in out and "READ scalar" not in out, out
+    lines = proc.out.splitlines()
+    assert len(lines) == 8, proc.out + proc.err
+    for name in ("matrix", "scalar", "words"):  # their bytes lie past the end of the file
+        for verify in (True, False):
+            line = [ln for ln in lines if ln.startswith("ERROR %s %s " % (name, verify))]
+            assert line, (name, verify, proc.out)
+            assert line[0].split()[3] == "CorruptionError", line[0]
+            assert data in line[0] and "truncated" in line[0], line[0]
+    # "emb" (three slices, stored before byte 185) is all there
+    want = float(MIXED_VALUES["emb"].sum())
+    assert "READ emb True %r" % want in lines and "READ emb False %r" % want in lines, proc.out
 
 
 def test_many_views_then_close(examples):

@@ -95,7 +95,7 @@ def test_merge_dry_run(ab, tmp_path, cli_or_none):
     out = str(tmp_path / "dry" / "model")
     r = tfckpt.merge([ab["a"], ab["b"]], out, dry_run=True)
     assert r["dry_run"] is True and r["totals"] == {"tensors": 2, "bytes": 8}
-    assert not os.path.exists(tmp_path / "dry") or all_files(tmp_path / "dry") == []
+    assert not os.path.exists(tmp_path / "dry"), all_files(tmp_path / "dry")
     if cli_or_none is not None:
         want = cli_or_none.json("merge", ab["a"], ab["b"], "-o", out, "--json", "--dry-run")
         assert r == want
@@ -104,7 +104,7 @@ def test_merge_dry_run(ab, tmp_path, cli_or_none):
 def test_merge_conflict(ab, tmp_path, cli_or_none):
     out = str(tmp_path / "o" / "model")
     msg = raises_error(lambda: tfckpt.merge([ab["a"], ab["ab"]], out), "'a'", ab["a"], ab["ab"])
-    assert not os.path.exists(tmp_path / "o") or all_files(tmp_path / "o") == []
+    assert not os.path.exists(tmp_path / "o"), all_files(tmp_path / "o")
     if cli_or_none is not None:
         err = cli_or_none.run("merge", ab["a"], ab["ab"], "-o", out, expect_rc=2).err.strip()
         assert msg.strip() == err[len("tfckpt: error: "):], (msg, err)
@@ -139,7 +139,7 @@ def test_merge_link_modes(ab, tmp_path):
     assert values_of(out) == {"a": 3.0, "b": 4.0}
     bad_option(lambda: tfckpt.merge([ab["a"], ab["b"]], str(tmp_path / "x" / "m"),
                                     link="teleport"), "link")
-    assert not (tmp_path / "x").exists() or all_files(tmp_path / "x") == []
+    assert not os.path.exists(tmp_path / "x"), all_files(tmp_path / "x")
 
 
 def test_merge_move(ab, tmp_path):
@@ -192,7 +192,7 @@ def test_transfer_dry_run_and_force(ab, tmp_path):
     out = str(tmp_path / "t" / "model")
     r = tfckpt.transfer([(ab["a"], {"a": "a"})], out, into=ab["ab"], dry_run=True)
     assert r["dry_run"] is True
-    assert not os.path.exists(tmp_path / "t") or all_files(tmp_path / "t") == []
+    assert not os.path.exists(tmp_path / "t"), all_files(tmp_path / "t")
     tfckpt.transfer([(ab["a"], {"a": "a"})], out, into=ab["ab"])
     raises_error(lambda: tfckpt.transfer([(ab["b"], {"b": "b"})], out, into=ab["ab"]), out)
     tfckpt.transfer([(ab["b"], {"b": "b"})], out, into=ab["ab"], force=True)
@@ -245,7 +245,7 @@ def test_transfer_errors(tmp_path):
         [(src, {"nope/missing": "keep"}), (src, {"ids": "ids"})], out, into=model),
         "nope/missing", "ids")
     assert msg
-    assert not os.path.exists(tmp_path / "o") or all_files(tmp_path / "o") == []
+    assert not os.path.exists(tmp_path / "o"), all_files(tmp_path / "o")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -294,7 +294,7 @@ def test_edit_scope_rename_and_dry_run(ex, tmp_path):
     out = str(tmp_path / "e" / "ckpt")
     r = tfckpt.edit(src, out, rename={"bert/": "encoder/"}, strip_optimizer=True, dry_run=True)
     assert r["dry_run"] is True
-    assert not os.path.exists(tmp_path / "e") or all_files(tmp_path / "e") == []
+    assert not os.path.exists(tmp_path / "e"), all_files(tmp_path / "e")
     tfckpt.edit(src, out, rename={"bert/": "encoder/"}, strip_optimizer=True)
     want = bert_like_values()
     c = tfckpt.open(out)
@@ -391,7 +391,7 @@ def test_average_dtypes_and_dry_run(tmp_path):
     out = str(tmp_path / "avg" / "ckpt")
     r = tfckpt.average(srcs, out, dry_run=True)
     assert r["dry_run"] is True
-    assert not os.path.exists(tmp_path / "avg") or all_files(tmp_path / "avg") == []
+    assert not os.path.exists(tmp_path / "avg"), all_files(tmp_path / "avg")
     tfckpt.average(srcs, out)
     c = tfckpt.open(out)
     for n in ("f16", "f64", "bf16"):
@@ -411,7 +411,7 @@ def test_average_errors(ex, tmp_path):
     raises_error(lambda: tfckpt.average([a, mixed], out), "matrix")
     srcs = _tf2_steps(ex)
     raises_error(lambda: tfckpt.average(srcs, out, weights=[1.0]))
-    assert not os.path.exists(tmp_path / "x") or all_files(tmp_path / "x") == []
+    assert not os.path.exists(tmp_path / "x"), all_files(tmp_path / "x")
 
 
 # ---------------------------------------------------------------------------------------------

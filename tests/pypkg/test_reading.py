@@ -189,10 +189,9 @@ def test_values_like_cli_show(cli, examples, arg):
     c = tfckpt.open(path)
     shown = cli_show(cli, path, c.names())
     for name in c.names():
-        want = cli_value(shown[name])
         if c.dtype(name) == "bfloat16" and ml_dtypes is None:
-            continue
-        assert_same(c[name], want, name)
+            continue  # no bfloat16 in numpy without ml_dtypes (test_raw_reads checks its bytes)
+        assert_same(c[name], cli_value(shown[name]), name)
 
 
 @needs_ml_dtypes
