@@ -131,10 +131,20 @@ def _float_leaves_ok(values, what):
             "%s: non-number leaf %r" % (what, v))
 
 
+def _float_array(values, what):
+    """Nested JSON numbers -> float64 array; values of no regular shape fail an assertion that
+    names the tensor instead of numpy's ValueError."""
+    try:
+        return np.array(values, dtype=np.float64)
+    except ValueError as exc:
+        raise AssertionError("%s: values of no regular shape (%s): %r" % (
+            what, exc, values)) from None
+
+
 def _json_floats(values, dtype_name, want, what):
     """JSON floats -> array rounded to dtype_name (so shortest forms read back exactly)."""
     _float_leaves_ok(values, what)
-    got = np.array(values, dtype=np.float64)
+    got = _float_array(values, what)
     return got.astype(np_dtype(dtype_name)).astype(np.float64)
 
 
@@ -175,7 +185,7 @@ def assert_values_match(entry, dtype_name, shape, want):
         part = COMPLEX_DTYPES[dtype_name]
         for v in _leaves(values):
             assert isinstance(v, (int, float)) and not isinstance(v, bool), (what, v)
-        pairs = np.array(values, dtype=np.float64)
+        pairs = _float_array(values, what)
         assert pairs.shape == want.shape + (2,), "%s: %s" % (what, pairs.shape)
         got = pairs.astype(np.dtype(part)).astype(np.float64)
         _assert_float_array_equal(got[..., 0], want.real.astype(np.float64), what + " (real)")
