@@ -10,7 +10,12 @@ import pytest
 import tfckpt_testlib as lib
 
 
-def _bad_inputs(tmp_path, shared_testdata, tf1_plain):
+V1_EXPORT = ("real-world", "serving_v1_session_bundle", "export-00000-of-00001")
+
+
+def _bad_inputs(tmp_path, tf1_plain):
+    """Bad inputs made here (the V1 checkpoint, a real file from ../shared, is asked for only by
+    the tests of that kind: without ../shared the others still run)."""
     rnd = tmp_path / "random.bin"
     rnd.write_bytes(bytes((i * 7919 + 13) % 251 for i in range(4096)))
     fake_index_prefix = tmp_path / "fake"
@@ -37,8 +42,6 @@ def _bad_inputs(tmp_path, shared_testdata, tf1_plain):
     (bad_state / "checkpoint").write_text('model_checkpoint_path: "does-not-exist"\n')
     return {
         "missing": str(tmp_path / "does" / "not" / "exist"),
-        "v1": str(shared_testdata / "real-world" / "serving_v1_session_bundle" /
-                  "export-00000-of-00001"),
         "random_file": str(rnd),
         "random_index": str(fake_index_prefix),
         "empty_index": str(empty_index),
@@ -54,8 +57,16 @@ KINDS = ["missing", "v1", "random_file", "random_index", "empty_index", "truncat
 
 
 @pytest.fixture
-def bad(tmp_path, shared_testdata, tf1_plain):
-    return _bad_inputs(tmp_path, shared_testdata, tf1_plain)
+def bad(request, tmp_path, tf1_plain):
+    inputs = _bad_inputs(tmp_path, tf1_plain)
+
+    def get(kind):
+        if kind != "v1":
+            return inputs[kind]
+        path = request.getfixturevalue("shared_testdata").joinpath(*V1_EXPORT)
+        assert path.is_file(), "%s is missing from ../shared/testdata" % path
+        return str(path)
+    return get
 
 
 def _assert_clean_failure(proc):
@@ -68,7 +79,7 @@ def _assert_clean_failure(proc):
 @pytest.mark.parametrize("kind", KINDS)
 @pytest.mark.parametrize("command", ["ls", "ls --json", "show", "verify", "diff"])
 def test_bad_input(tfckpt, bad, tf1_plain, kind, command):
-    path = bad[kind]
+    path = bad(kind)
     args = {"ls": ["ls", path], "ls --json": ["ls", path, "--json"],
             "show": ["show", path, "a", "--json"], "verify": ["verify", path],
             "diff": ["diff", tf1_plain, path, "--json"]}[command]
@@ -79,8 +90,8 @@ def test_bad_input(tfckpt, bad, tf1_plain, kind, command):
 
 
 def test_v1_checkpoint_message(tfckpt, shared_testdata):
-    path = shared_testdata / "real-world" / "serving_v1_session_bundle" / "export-00000-of-00001"
-    assert path.is_file()
+    path = shared_testdata.joinpath(*V1_EXPORT)
+    assert path.is_file(), "%s is missing from ../shared/testdata" % path
     proc = tfckpt.run("ls", str(path), expect_rc=None)
     _assert_clean_failure(proc)
     assert "v1" in proc.err.lower(), proc.where
