@@ -1,4 +1,6 @@
 // Helpers for the libFuzzer targets: a private scratch directory per process.
+//
+// Thread-safety: libFuzzer runs one input at a time; these are not for concurrent use.
 
 #ifndef TFCKPT_FUZZ_FUZZ_UTIL_H_
 #define TFCKPT_FUZZ_FUZZ_UTIL_H_
@@ -8,17 +10,28 @@
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
+#include <filesystem>
 #include <string>
 
 namespace tfckpt::fuzz {
 
+// Removed with its contents when the process exits normally (a crash keeps it, with the input
+// that caused it, for a look).
 inline const std::string& ScratchDir() {
-  static const std::string dir = [] {
-    std::string tmpl = "/tmp/tfckpt-fuzz-XXXXXX";
-    if (::mkdtemp(tmpl.data()) == nullptr) std::abort();
-    return tmpl;
-  }();
-  return dir;
+  struct Scratch {
+    std::string dir;
+    Scratch() {
+      const char* base = std::getenv("TMPDIR");
+      dir = std::string(base && *base ? base : "/tmp") + "/tfckpt-fuzz-XXXXXX";
+      if (::mkdtemp(dir.data()) == nullptr) std::abort();
+    }
+    ~Scratch() {
+      std::error_code ignored;
+      std::filesystem::remove_all(dir, ignored);
+    }
+  };
+  static const Scratch scratch;
+  return scratch.dir;
 }
 
 inline void WriteFile(const std::string& path, const uint8_t* data, size_t size) {

@@ -44,6 +44,10 @@ struct CheckpointState {
 // Parses the text-format state file `<dir>/checkpoint`.
 Status ReadCheckpointState(const std::string& dir, CheckpointState* state);
 
+// The last `n` checkpoints listed in `dir`'s `checkpoint` state file, oldest first (the latest
+// last), each found as ResolveCheckpointPath finds a listed one.
+Status LastCheckpoints(const std::string& dir, int n, std::vector<std::string>* prefixes);
+
 // Writes `<dir>/checkpoint` atomically (temporary file, fsync, rename), in the text format that
 // TensorFlow writes and reads. The latest path is appended to the list if missing.
 Status WriteCheckpointState(const std::string& dir, const CheckpointState& state);

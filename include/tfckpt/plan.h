@@ -196,9 +196,6 @@ struct AverageOptions {
 Status PlanAverage(const std::vector<std::string>& sources, const std::string& output,
                    const AverageOptions& options, Plan* plan);
 
-// The last `n` checkpoints listed in `dir`'s `checkpoint` state file, oldest first.
-Status LastCheckpoints(const std::string& dir, int n, std::vector<std::string>* prefixes);
-
 // --- model-merge methods ---
 // Parameters that may differ per tensor: a rule applies to the tensors its pattern matches; the
 // last matching rule wins for each parameter it sets.

@@ -19,6 +19,7 @@
 #include "tfckpt/convert.h"
 #include "tfckpt/diff.h"
 #include "tfckpt/objects.h"
+#include "tfckpt/paths.h"
 #include "tfckpt/plan.h"
 #include "tfckpt/recipe.h"
 #include "tfckpt/verify.h"

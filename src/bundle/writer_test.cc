@@ -4,7 +4,7 @@
 
 #include <fstream>
 
-#include "bundle/test_util.h"
+#include "testing/test_util.h"
 #include "tfckpt/checkpoint.h"
 #include "tfckpt/verify.h"
 

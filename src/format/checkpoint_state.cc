@@ -1,18 +1,105 @@
-// Reading and writing the text-format `checkpoint` state file (tfckpt/paths.h).
+// The text-format `checkpoint` state file: reading, writing, and finding the checkpoints it lists
+// (tfckpt/paths.h, format/checkpoint_state.h).
+
+#include <algorithm>
+#include <cctype>
 
 #include <google/protobuf/io/tokenizer.h>
 #include <google/protobuf/text_format.h>
 
 #include <fmt/format.h>
 
+#include "format/checkpoint_state.h"
 #include "io/file_util.h"
 #include "tfckpt.pb.h"
 #include "tfckpt/paths.h"
 
 namespace tfckpt {
+namespace {
+
+std::string StateFile(const std::string& dir) { return file::Join(dir, "checkpoint"); }
+
+// Where a checkpoint the state file lists is: at the path written (relative to `dir`), or, when
+// that is gone, beside the state file (TF1 Savers write absolute paths, and the directory may have
+// been moved since). The path as written when neither exists.
+std::string Locate(const std::string& dir, const std::string& listed) {
+  std::string written = file::Join(dir, listed);
+  if (file::Exists(written + ".index")) return written;
+  std::string beside = file::Join(dir, file::Basename(listed));
+  return file::Exists(beside + ".index") ? beside : written;
+}
+
+}  // namespace
+
+std::optional<int64_t> StepOfPrefix(std::string_view prefix) {
+  size_t dash = prefix.rfind('-');
+  if (dash == std::string_view::npos) return std::nullopt;
+  std::string_view digits = prefix.substr(dash + 1);
+  if (digits.empty() || digits.size() > 18 ||
+      !std::all_of(digits.begin(), digits.end(), [](char c) { return std::isdigit(c); })) {
+    return std::nullopt;
+  }
+  return std::stoll(std::string(digits));
+}
+
+Status CheckpointFromState(const std::string& dir, std::optional<int64_t> step,
+                           std::string* prefix) {
+  CheckpointState state;
+  TFCKPT_RETURN_IF_ERROR(ReadCheckpointState(dir, &state));
+  std::string chosen = state.model_checkpoint_path;
+  if (step) {
+    chosen.clear();
+    std::vector<std::string> listed = state.all_model_checkpoint_paths;
+    listed.push_back(state.model_checkpoint_path);
+    for (const std::string& p : listed) {
+      if (StepOfPrefix(p) == step) chosen = p;
+    }
+    if (chosen.empty()) {
+      std::vector<std::string> names;
+      for (const std::string& p : state.all_model_checkpoint_paths)
+        names.push_back(file::Basename(p));
+      return Status::NotFound(fmt::format(
+          "no checkpoint of step {} is listed in '{}' (listed: {}); pick one of those steps", *step,
+          StateFile(dir), fmt::join(names, ", ")));
+    }
+  }
+  std::string resolved = Locate(dir, chosen);
+  if (!file::Exists(resolved + ".index")) {
+    return Status::NotFound(fmt::format(
+        "'{}' names checkpoint '{}', but '{}.index' does not exist; the checkpoint was deleted "
+        "or moved (pass its prefix directly)",
+        StateFile(dir), chosen, resolved));
+  }
+  *prefix = resolved;
+  return Status::OK();
+}
+
+Status LastCheckpoints(const std::string& dir, int n, std::vector<std::string>* prefixes) {
+  if (n <= 0) {
+    return Status::InvalidArgument(
+        fmt::format("the number of last checkpoints to take must be positive, not {}", n));
+  }
+  CheckpointState state;
+  TFCKPT_RETURN_IF_ERROR(ReadCheckpointState(dir, &state));
+  std::vector<std::string> listed = state.all_model_checkpoint_paths;
+  if (listed.empty() || listed.back() != state.model_checkpoint_path) {
+    listed.push_back(state.model_checkpoint_path);
+  }
+  if (static_cast<int>(listed.size()) < n) {
+    return Status::InvalidArgument(
+        fmt::format("the last {} checkpoints were asked for, but '{}' "
+                    "lists only {} checkpoint(s)",
+                    n, StateFile(dir), listed.size()));
+  }
+  prefixes->clear();
+  for (size_t i = listed.size() - n; i < listed.size(); i++) {
+    prefixes->push_back(Locate(dir, listed[i]));
+  }
+  return Status::OK();
+}
 
 Status ReadCheckpointState(const std::string& dir, CheckpointState* state) {
-  std::string path = file::Join(dir, "checkpoint");
+  std::string path = StateFile(dir);
   std::string text;
   TFCKPT_RETURN_IF_ERROR(file::ReadFile(path, &text));
   pb::CheckpointState proto;
@@ -72,7 +159,7 @@ Status WriteCheckpointState(const std::string& dir, const CheckpointState& state
     return Status::InvalidArgument("cannot format the checkpoint state");
   }
   TFCKPT_RETURN_IF_ERROR(file::CreateDirectories(dir));
-  return file::WriteFileAtomically(file::Join(dir, "checkpoint"), text);
+  return file::WriteFileAtomically(StateFile(dir), text);
 }
 
 }  // namespace tfckpt

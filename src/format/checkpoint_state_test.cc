@@ -4,16 +4,13 @@
 #include <fstream>
 
 #include "io/file_util.h"
+#include "testing/test_util.h"
 #include "tfckpt/paths.h"
 
 namespace tfckpt {
 namespace {
 
-std::string TempDir() {
-  std::string tmpl = ::testing::TempDir() + "tfckpt_state_XXXXXX";
-  char* d = ::mkdtemp(tmpl.data());
-  return d ? std::string(d) : std::string();
-}
+using testing::TempDir;
 
 TEST(CheckpointState, ParsesTensorFlowText) {
   std::string dir = TempDir();

@@ -3,7 +3,7 @@
 
 #include <gtest/gtest.h>
 
-#include "bundle/test_util.h"
+#include "testing/test_util.h"
 
 #include "tfckpt.pb.h"
 

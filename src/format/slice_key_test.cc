@@ -2,7 +2,7 @@
 
 #include <gtest/gtest.h>
 
-#include "bundle/test_util.h"
+#include "testing/test_util.h"
 
 #include <limits>
 #include <string>

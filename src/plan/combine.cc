@@ -191,27 +191,6 @@ Status OpenAll(Plan* plan, const std::vector<std::string>& paths, std::vector<in
 
 }  // namespace
 
-Status LastCheckpoints(const std::string& dir, int n, std::vector<std::string>* prefixes) {
-  if (n <= 0) return Status::InvalidArgument("--last needs a positive number of checkpoints");
-  CheckpointState state;
-  TFCKPT_RETURN_IF_ERROR(ReadCheckpointState(dir, &state));
-  std::vector<std::string> listed = state.all_model_checkpoint_paths;
-  if (listed.empty() || listed.back() != state.model_checkpoint_path) {
-    listed.push_back(state.model_checkpoint_path);
-  }
-  if (static_cast<int>(listed.size()) < n) {
-    return Status::InvalidArgument(fmt::format("--last {}: '{}' lists only {} checkpoint(s)", n,
-                                               file::Join(dir, "checkpoint"), listed.size()));
-  }
-  prefixes->clear();
-  for (size_t i = listed.size() - n; i < listed.size(); i++) {
-    std::string p = file::Join(dir, listed[i]);
-    if (!file::Exists(p + ".index")) p = file::Join(dir, file::Basename(listed[i]));
-    prefixes->push_back(p);
-  }
-  return Status::OK();
-}
-
 Status PlanAverage(const std::vector<std::string>& sources, const std::string& output,
                    const AverageOptions& options, Plan* plan) {
   plan->operation = "average";

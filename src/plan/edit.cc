@@ -23,16 +23,16 @@ Status ObjectRename(const std::string& from, const std::string& to, std::string*
   auto object_of = [](const std::string& name) {
     std::string path = name;
     if (!path.empty() && path.back() == '/') path.pop_back();
-    size_t attr = path.find("/.ATTRIBUTES/");
+    size_t attr = path.find(kAttributesMarker);
     if (attr != std::string::npos) path = path.substr(0, attr);
     return path;
   };
   *old_path = object_of(from);
   *new_path = object_of(to);
-  bool from_attr = from.find("/.ATTRIBUTES/") != std::string::npos;
-  bool to_attr = to.find("/.ATTRIBUTES/") != std::string::npos;
-  if (from_attr != to_attr || from.find("/.OPTIMIZER_SLOT/") != std::string::npos ||
-      to.find("/.OPTIMIZER_SLOT/") != std::string::npos) {
+  bool from_attr = from.find(kAttributesMarker) != std::string::npos;
+  bool to_attr = to.find(kAttributesMarker) != std::string::npos;
+  if (from_attr != to_attr || from.find(kSlotMarker) != std::string::npos ||
+      to.find(kSlotMarker) != std::string::npos) {
     return Status::InvalidArgument(fmt::format(
         "--rename {}={}: in a TF2 checkpoint a rename moves an object (with its values and "
         "optimizer slots); give object paths (model/dense/=model/encoder/) or two value keys "

@@ -45,7 +45,8 @@ Status PlanMerge(const std::vector<std::string>& sources, const std::string& out
   for (int s = 0; s < n; s++) {
     const std::string& name = names[s];
     if (name.empty()) continue;
-    if (name.find('/') != std::string::npos || name == "save_counter" || name == kObjectGraphKey) {
+    if (name.find('/') != std::string::npos || name == kSaveCounterName ||
+        name == kObjectGraphKey) {
       return Status::InvalidArgument(fmt::format(
           "'{}={}': a source's name becomes one child of the root (TF2) or one scope (TF1); use "
           "a plain name such as 'encoder', without '/', other than 'save_counter'",

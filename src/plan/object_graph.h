@@ -1,6 +1,9 @@
 // Rewriting the object graph of a TF2 object-based checkpoint (the serialized
-// TrackableObjectGraph under _CHECKPOINTABLE_OBJECT_GRAPH) when keys are renamed or dropped, so
-// that tf.train.Checkpoint.restore still matches every remaining object.
+// TrackableObjectGraph under _CHECKPOINTABLE_OBJECT_GRAPH) when keys are renamed or dropped, when
+// checkpoints are merged and when objects move, so that tf.train.Checkpoint.restore still matches
+// every remaining object; and the key queries the plans ask of a graph. object_graph.cc rewrites,
+// merges and answers; object_move.cc moves. The graph itself and its key grammar are
+// bundle/trackable_graph.h.
 //
 // Thread-safety: pure functions; safe from any thread.
 
@@ -15,12 +18,11 @@
 #include <utility>
 #include <vector>
 
+#include "bundle/trackable_graph.h"
 #include "tfckpt/objects.h"
 #include "tfckpt/status.h"
 
 namespace tfckpt {
-
-inline constexpr std::string_view kObjectGraphKey = "_CHECKPOINTABLE_OBJECT_GRAPH";
 
 // `key_map` gives, for each checkpoint key, its new key, or nullopt when the key is dropped.
 // Attributes of dropped keys are removed; objects left without values are pruned (with the edges
@@ -30,6 +32,11 @@ Status RewriteObjectGraph(
     const std::string& serialized,
     const std::function<std::optional<std::string>(const std::string&)>& key_map,
     std::string* rewritten, bool* changed);
+
+// Keeps the objects reachable from the root (through children, and through the slot references
+// of kept optimizers to kept variables) and, with `prune_valueless`, only those holding values or
+// leading to some; renumbers the nodes and serializes the result.
+Status CompactObjectGraph(const TrackableGraph& g, bool prune_valueless, std::string* serialized);
 
 // One input of MergeObjectGraphs.
 struct GraphPart {

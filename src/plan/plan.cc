@@ -45,7 +45,7 @@ std::optional<std::string> SlotFollows(const std::string& name, const std::strin
     }
     return std::nullopt;
   }
-  static constexpr std::string_view kValue = "/.ATTRIBUTES/VARIABLE_VALUE";
+  static constexpr std::string_view kValue = kVariableValueSuffix;
   auto path_of = [](const std::string& key) -> std::optional<std::string> {
     if (key.size() <= kValue.size() ||
         key.compare(key.size() - kValue.size(), kValue.size(), kValue.data(), kValue.size()) != 0) {
@@ -55,7 +55,7 @@ std::optional<std::string> SlotFollows(const std::string& name, const std::strin
   };
   std::optional<std::string> old_path = path_of(from), new_path = path_of(to);
   if (!old_path || !new_path) return std::nullopt;
-  const std::string marker = *old_path + "/.OPTIMIZER_SLOT/";
+  const std::string marker = *old_path + std::string(kSlotMarker);
   if (name.compare(0, marker.size(), marker) != 0) return std::nullopt;
   return *new_path + name.substr(old_path->size());
 }
@@ -314,21 +314,6 @@ const NamePattern& Tf1OptimizerPattern() {
 
 }  // namespace
 
-Status ReadObjectGraphBytes(const Checkpoint& ckpt, std::string* graph) {
-  graph->clear();
-  const TensorInfo* info = ckpt.Find(kObjectGraphKey);
-  if (info == nullptr) return Status::OK();
-  if (info->dtype != DType::kString || !info->shape.empty()) {
-    return Status::Corruption(fmt::format(
-        "{}: {} is a {} {}, not a scalar string; the checkpoint is damaged", ckpt.prefix(),
-        kObjectGraphKey, DTypeName(info->dtype), ShapeToString(info->shape)));
-  }
-  Tensor t;
-  TFCKPT_RETURN_IF_ERROR(ckpt.Read(*info, ReadOptions(), &t));
-  *graph = std::string(t.elements()[0]);
-  return Status::OK();
-}
-
 Status NameView::FullNames(const Checkpoint& ckpt, const std::string& label, NameView* view) {
   *view = NameView();
   view->by_full_name_ = true;
@@ -429,7 +414,7 @@ Status OptimizerFilter::Create(const Checkpoint& ckpt, OptimizerFilter* out) {
 }
 
 bool OptimizerFilter::IsOptimizer(const std::string& name) const {
-  if (name.find("/.OPTIMIZER_SLOT/") != std::string::npos || keys_.count(name)) return true;
+  if (name.find(kSlotMarker) != std::string::npos || keys_.count(name)) return true;
   return graph_.empty() && Tf1OptimizerPattern().Search(name);
 }
 

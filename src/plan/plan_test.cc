@@ -3,7 +3,7 @@
 #include <algorithm>
 #include <map>
 
-#include "bundle/test_util.h"
+#include "testing/test_util.h"
 #include "plan/object_graph.h"
 #include "tfckpt.pb.h"
 #include "tfckpt/plan.h"

@@ -12,6 +12,7 @@
 #include <set>
 #include <string>
 
+#include "bundle/trackable_graph.h"
 #include "tfckpt/name_pattern.h"
 #include "tfckpt/plan.h"
 
@@ -19,9 +20,6 @@ namespace tfckpt {
 
 // Opens `path` (any form ResolveCheckpointPath accepts) as a plan input.
 Status OpenPlanSource(const std::string& path, PlanSource* source);
-
-// The serialized TF2 object graph of a checkpoint, or "" for a name-based (TF1) one.
-Status ReadObjectGraphBytes(const Checkpoint& ckpt, std::string* graph);
 
 // The names by which a plan addresses a checkpoint's tensors: their keys, or (for a TF2 checkpoint)
 // the full names its object graph records, which are what a TF1 Saver would have keyed.

@@ -11,6 +11,7 @@
 #include <fmt/format.h>
 
 #include "io/file_util.h"
+#include "tfckpt/paths.h"
 
 namespace tfckpt {
 namespace {

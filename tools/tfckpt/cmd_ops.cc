@@ -9,6 +9,7 @@
 #include "commands.h"
 
 #include "tfckpt/convert.h"
+#include "tfckpt/paths.h"
 #include "tfckpt/plan.h"
 #include "tfckpt/recipe.h"
 

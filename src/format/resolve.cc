@@ -6,6 +6,7 @@
 
 #include <fmt/format.h>
 
+#include "format/checkpoint_state.h"
 #include "format/index_table.h"
 #include "io/file_util.h"
 #include "tfckpt/paths.h"
@@ -21,15 +22,6 @@ bool EndsWith(std::string_view s, std::string_view suffix) {
   return s.size() >= suffix.size() && s.substr(s.size() - suffix.size()) == suffix;
 }
 
-// The step number at the end of a prefix: "model.ckpt-1000" -> 1000.
-std::optional<int64_t> StepOf(std::string_view prefix) {
-  size_t dash = prefix.rfind('-');
-  if (dash == std::string_view::npos) return std::nullopt;
-  std::string_view digits = prefix.substr(dash + 1);
-  if (!AllDigits(digits) || digits.size() > 18) return std::nullopt;
-  return std::stoll(std::string(digits));
-}
-
 Status RefuseV1(const std::string& path) {
   return Status::Unsupported(fmt::format(
       "'{}' is a legacy V1 checkpoint (TensorSliceReader format, written by TensorFlow before "
@@ -37,44 +29,6 @@ Status RefuseV1(const std::string& path) {
       "with TensorFlow (restore with a V1 Saver, then save with "
       "tf.compat.v1.train.Saver(write_version=tf.compat.v1.train.SaverDef.V2))",
       path));
-}
-
-// Picks a prefix from a directory's `checkpoint` state file.
-Status FromStateFile(const std::string& dir, std::optional<int64_t> step, std::string* prefix) {
-  CheckpointState state;
-  TFCKPT_RETURN_IF_ERROR(ReadCheckpointState(dir, &state));
-  std::string chosen = state.model_checkpoint_path;
-  if (step) {
-    chosen.clear();
-    std::vector<std::string> listed = state.all_model_checkpoint_paths;
-    listed.push_back(state.model_checkpoint_path);
-    for (const std::string& p : listed) {
-      if (StepOf(p) == step) chosen = p;
-    }
-    if (chosen.empty()) {
-      std::vector<std::string> names;
-      for (const std::string& p : state.all_model_checkpoint_paths)
-        names.push_back(file::Basename(p));
-      return Status::NotFound(fmt::format(
-          "no checkpoint of step {} is listed in '{}' (listed: {}); pick one of those steps", *step,
-          file::Join(dir, "checkpoint"), fmt::join(names, ", ")));
-    }
-  }
-  std::string resolved = file::Join(dir, chosen);
-  if (!file::Exists(resolved + ".index")) {
-    // TF1 Saver writes absolute paths; the directory may have been moved since.
-    std::string beside = file::Join(dir, file::Basename(chosen));
-    if (file::Exists(beside + ".index")) {
-      resolved = beside;
-    } else {
-      return Status::NotFound(fmt::format(
-          "'{}' names checkpoint '{}', but '{}.index' does not exist; the checkpoint was deleted "
-          "or moved (pass its prefix directly)",
-          file::Join(dir, "checkpoint"), chosen, resolved));
-    }
-  }
-  *prefix = resolved;
-  return Status::OK();
 }
 
 Status FromDirectory(const std::string& dir, std::optional<int64_t> step, std::string* prefix) {
@@ -91,7 +45,7 @@ Status FromDirectory(const std::string& dir, std::optional<int64_t> step, std::s
     *prefix = variables;
     return Status::OK();
   }
-  if (file::Exists(file::Join(dir, "checkpoint"))) return FromStateFile(dir, step, prefix);
+  if (file::Exists(file::Join(dir, "checkpoint"))) return CheckpointFromState(dir, step, prefix);
   std::vector<std::string> names, indexes;
   TFCKPT_RETURN_IF_ERROR(file::ListDirectory(dir, &names));
   for (const std::string& n : names) {
@@ -100,7 +54,7 @@ Status FromDirectory(const std::string& dir, std::optional<int64_t> step, std::s
     }
   }
   if (step) {
-    std::erase_if(indexes, [&](const std::string& p) { return StepOf(p) != step; });
+    std::erase_if(indexes, [&](const std::string& p) { return StepOfPrefix(p) != step; });
   }
   if (indexes.size() == 1) {
     *prefix = file::Join(dir, indexes[0]);

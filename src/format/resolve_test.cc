@@ -2,7 +2,7 @@
 
 #include <fstream>
 
-#include "bundle/test_util.h"
+#include "testing/test_util.h"
 #include "tfckpt/paths.h"
 #include "tfckpt/writer.h"
 

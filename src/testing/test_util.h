@@ -1,12 +1,16 @@
-// Helpers shared by the library's unit tests.
+// Helpers shared by the library's unit tests: scratch directories (removed when the test
+// program exits), file contents, hex dumps.
+//
+// Thread-safety: TempDir may be called from one thread at a time; the others are pure.
 
-#ifndef TFCKPT_BUNDLE_TEST_UTIL_H_
-#define TFCKPT_BUNDLE_TEST_UTIL_H_
+#ifndef TFCKPT_TESTING_TEST_UTIL_H_
+#define TFCKPT_TESTING_TEST_UTIL_H_
 
 #include <gtest/gtest.h>
 
 #include <cstdlib>
 #include <cstring>
+#include <filesystem>
 #include <span>
 #include <string>
 #include <vector>
@@ -15,11 +19,22 @@
 
 namespace tfckpt::testing {
 
+// A new empty directory; every one made is removed (with its contents) at exit.
 inline std::string TempDir() {
+  struct Made {
+    std::vector<std::string> dirs;
+    ~Made() {
+      std::error_code ignored;
+      for (const std::string& d : dirs) std::filesystem::remove_all(d, ignored);
+    }
+  };
+  static Made made;
   std::string tmpl = ::testing::TempDir() + "tfckpt_test_XXXXXX";
   char* d = ::mkdtemp(tmpl.data());
-  EXPECT_NE(d, nullptr);
-  return d ? std::string(d) : std::string();
+  EXPECT_NE(d, nullptr) << "cannot create a directory in " << ::testing::TempDir();
+  if (d == nullptr) return std::string();
+  made.dirs.emplace_back(d);
+  return made.dirs.back();
 }
 
 inline std::string ReadAll(const std::string& path) {
@@ -47,4 +62,4 @@ std::span<const uint8_t> AsBytes(const std::vector<T>& v) {
 
 }  // namespace tfckpt::testing
 
-#endif  // TFCKPT_BUNDLE_TEST_UTIL_H_
+#endif  // TFCKPT_TESTING_TEST_UTIL_H_
