@@ -3,8 +3,8 @@
 #include <algorithm>
 #include <map>
 
-#include "testing/test_util.h"
 #include "plan/object_graph.h"
+#include "testing/test_util.h"
 #include "tfckpt.pb.h"
 #include "tfckpt/plan.h"
 #include "tfckpt/writer.h"
