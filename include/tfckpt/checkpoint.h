@@ -2,8 +2,9 @@
 // PREFIX.data-NNNNN-of-MMMMM files).
 //
 // Open() accepts whatever a user points at (see ResolveCheckpointPath in tfckpt/paths.h), reads the
-// whole index into memory (metadata only), and memory-maps every data file. Reading a tensor then
-// costs no copy for fixed-size types: the Tensor is a view on the mapping.
+// whole index into memory (metadata only), and opens every data file as a byte source (a local
+// file is memory-mapped). Reading a tensor from a mapped file then costs no copy for fixed-size
+// types: the Tensor is a view on the mapping; from a source without a mapping, it is read once.
 //
 // Thread-safety: after Open() returns, a Checkpoint is immutable; all const methods may be called
 // from many threads at once.
@@ -24,7 +25,7 @@
 
 namespace tfckpt {
 
-class MappedFile;
+class ByteSource;
 
 struct OpenOptions {
   // Pick the listed checkpoint whose prefix ends in "-<step>" when the path is a directory with a
@@ -62,8 +63,13 @@ class Checkpoint {
   const std::vector<TensorInfo>& tensors() const { return tensors_; }
   const TensorInfo* Find(std::string_view name) const;
 
-  // The serialized bytes of one stored piece, exactly as in the data file (no checks).
-  Status RawBytes(const DataLocation& location, std::span<const uint8_t>* bytes) const;
+  // The data file of a shard, as a byte source (nullptr for a shard that does not exist).
+  std::shared_ptr<const ByteSource> data_file(int shard_id) const;
+
+  // The serialized bytes of one stored piece, exactly as in the data file (no checks): a view on
+  // the data file's mapping, or a buffer read from it; `*keepalive` keeps either valid.
+  Status RawBytes(const DataLocation& location, std::span<const uint8_t>* bytes,
+                  std::shared_ptr<const void>* keepalive) const;
 
   // Reads a tensor's value. Partitioned tensors are assembled into one full tensor.
   Status Read(const TensorInfo& info, const ReadOptions& options, Tensor* tensor) const;
@@ -88,7 +94,7 @@ class Checkpoint {
   std::string prefix_;
   int num_shards_ = 0;
   std::vector<TensorInfo> tensors_;
-  std::vector<std::shared_ptr<MappedFile>> data_files_;
+  std::vector<std::shared_ptr<const ByteSource>> data_files_;
 };
 
 }  // namespace tfckpt

@@ -1,11 +1,11 @@
 // BundleWriter: writes a new TensorFlow V2 checkpoint, streaming tensor bytes to the data file(s)
 // through a fixed-size buffer, so memory stays bounded by the buffer plus the index metadata.
 //
-// Output is atomic: data and index go to temporary files named "<prefix>.tfckpt-tmp-<token>...",
-// are fsync'ed, then the data files are renamed to their final names before the index is (as
+// Output is atomic: data and index go to temporary files ("<name>.tfckpt-tmp-<token>"), are
+// fsync'ed, then the data files are renamed to their final names before the index is (as
 // TensorFlow does), so an existing PREFIX.index always implies complete data. Until Finish()
 // succeeds nothing exists under the final names; destroying an unfinished writer removes its
-// temporary files.
+// temporary files. (The renames are the library's one commit protocol, io/commit.h.)
 //
 // For the same tensors added in the same order, the .index and .data files are byte-identical to
 // those written by TensorFlow's own BundleWriter (e.g. a non-sharded tf.compat.v1.train.Saver).
@@ -28,6 +28,8 @@
 #include "tfckpt/tensor.h"
 
 namespace tfckpt {
+
+class ByteSource;
 
 // How a whole existing data file becomes a data file of the output.
 enum class LinkMode {
@@ -84,20 +86,22 @@ class BundleWriter {
                   DType dtype, std::span<const uint8_t> serialized);
 
   // Takes a whole existing data file as one data file of the output (`how` says by what means;
-  // kAuto and kCopy copy at once, kHardlink and kMove act at Finish()). Returns its shard id for
-  // AddExisting. Bytes are not checked; the entries added for it keep their CRCs.
-  Status AdoptDataFile(const std::string& path, LinkMode how, int* shard_id);
+  // kAuto and kCopy copy at once, kHardlink links at once and kMove renames at Finish(); those
+  // two need a local file). Returns its shard id for AddExisting. Bytes are not checked; the
+  // entries added for it keep their CRCs.
+  Status AdoptDataFile(const ByteSource& file, LinkMode how, int* shard_id);
   // Registers a tensor, or one slice of a partitioned tensor, whose bytes lie in an adopted file.
   Status AddExisting(std::string_view name, DType dtype, const Shape& shape,
                      const DataLocation& location);
   Status AddExistingSlice(std::string_view full_name, const Shape& full_shape,
                           const TensorSlice& slice, DType dtype, const DataLocation& location);
-  // Copies `location.size` bytes at `location.offset` of the file `src_path` into the output
-  // with copy_file_range (no pass through user space), keeping the stored CRC.
+  // Copies `location.size` bytes at `location.offset` of the data file `src` into the output
+  // (with copy_file_range where it is a local file: no pass through user space), keeping the
+  // stored CRC.
   Status AddCopiedRange(std::string_view name, DType dtype, const Shape& shape,
-                        const std::string& src_path, const DataLocation& location);
+                        const ByteSource& src, const DataLocation& location);
   Status AddCopiedSlice(std::string_view full_name, const Shape& full_shape,
-                        const TensorSlice& slice, DType dtype, const std::string& src_path,
+                        const TensorSlice& slice, DType dtype, const ByteSource& src,
                         const DataLocation& location);
 
   // Streaming form for a fixed-size tensor produced chunk by chunk (`size` bytes in total).

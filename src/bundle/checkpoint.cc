@@ -12,8 +12,8 @@
 #include "format/index_table.h"
 #include "format/slice_key.h"
 #include "format/string_tensor.h"
+#include "io/byte_source.h"
 #include "io/file_util.h"
-#include "io/mapped_file.h"
 #include "tfckpt/paths.h"
 
 namespace tfckpt {
@@ -154,7 +154,7 @@ Status Checkpoint::Load(const std::string& prefix) {
     }
   }
 
-  // Map every data file.
+  // Open (map) every data file.
   data_files_.resize(num_shards_);
   for (int i = 0; i < num_shards_; i++) {
     std::string path = data_path(i);
@@ -164,7 +164,7 @@ Status Checkpoint::Load(const std::string& prefix) {
           "copy the missing file next to the index",
           path, index, num_shards_, num_shards_ == 1 ? "" : "s"));
     }
-    TFCKPT_RETURN_IF_ERROR(MappedFile::Open(path, &data_files_[i]));
+    TFCKPT_RETURN_IF_ERROR(OpenByteSource(path, &data_files_[i]));
   }
   return Status::OK();
 }
@@ -189,20 +189,18 @@ void Checkpoint::Release(const DataLocation& loc) const {
   }
 }
 
-Status Checkpoint::RawBytes(const DataLocation& loc, std::span<const uint8_t>* bytes) const {
+std::shared_ptr<const ByteSource> Checkpoint::data_file(int shard_id) const {
+  if (shard_id < 0 || shard_id >= static_cast<int>(data_files_.size())) return nullptr;
+  return data_files_[shard_id];
+}
+
+Status Checkpoint::RawBytes(const DataLocation& loc, std::span<const uint8_t>* bytes,
+                            std::shared_ptr<const void>* keepalive) const {
   if (loc.shard_id < 0 || loc.shard_id >= num_shards_) {
     return Status::Corruption(
         fmt::format("shard {} does not exist (the checkpoint has {})", loc.shard_id, num_shards_));
   }
-  const MappedFile& f = *data_files_[loc.shard_id];
-  if (loc.offset < 0 || loc.size < 0 || loc.offset > f.size() || loc.size > f.size() - loc.offset) {
-    return Status::Corruption(fmt::format(
-        "bytes {}..{} lie outside '{}', which has {} bytes (the file is truncated or the index is "
-        "damaged)",
-        loc.offset, loc.offset + loc.size, f.path(), f.size()));
-  }
-  *bytes = f.data().subspan(static_cast<size_t>(loc.offset), static_cast<size_t>(loc.size));
-  return Status::OK();
+  return ViewRange(data_files_[loc.shard_id], loc.offset, loc.size, bytes, keepalive);
 }
 
 Status Checkpoint::ReadPiece(std::string_view name, DType dtype, const Shape& shape,
@@ -216,10 +214,10 @@ Status Checkpoint::ReadPiece(std::string_view name, DType dtype, const Shape& sh
                                                : Status::Corruption(std::move(msg));
   };
   std::span<const uint8_t> bytes;
-  Status s = RawBytes(loc, &bytes);
+  std::shared_ptr<const void> keepalive;
+  Status s = RawBytes(loc, &bytes, &keepalive);
   if (!s.ok()) return fail(s);
   const int64_t n = NumElements(shape).value_or(-1);
-  std::shared_ptr<const void> keepalive = data_files_[loc.shard_id];
   if (IsFixedSize(dtype)) {
     int64_t expected = n * DTypeSize(dtype);
     if (n < 0 || loc.size != expected) {

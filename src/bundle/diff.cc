@@ -18,7 +18,10 @@ bool SameBytes(const Checkpoint& a, const TensorInfo& ta, const Checkpoint& b,
     return false;
   }
   std::span<const uint8_t> x, y;
-  if (!a.RawBytes(ta.location, &x).ok() || !b.RawBytes(tb.location, &y).ok()) return false;
+  std::shared_ptr<const void> hold_x, hold_y;
+  if (!a.RawBytes(ta.location, &x, &hold_x).ok() || !b.RawBytes(tb.location, &y, &hold_y).ok()) {
+    return false;
+  }
   return std::memcmp(x.data(), y.data(), x.size()) == 0;
 }
 

@@ -146,7 +146,8 @@ Status VerifyCheckpoint(const Checkpoint& ckpt, const VerifyOptions& options,
       for (size_t i = next++; i < order.size(); i = next++) {
         const Piece& p = *order[i];
         std::span<const uint8_t> data;
-        Status s = ckpt.RawBytes(p.location, &data);
+        std::shared_ptr<const void> hold;
+        Status s = ckpt.RawBytes(p.location, &data, &hold);
         if (!s.ok()) {
           problem(p.label, file_of(p.location), s.message());
           continue;

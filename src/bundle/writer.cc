@@ -17,6 +17,8 @@
 #include "format/index_table.h"
 #include "format/slice_key.h"
 #include "format/string_tensor.h"
+#include "io/byte_source.h"
+#include "io/commit.h"
 #include "io/file_util.h"
 #include "tfckpt.pb.h"
 
@@ -53,13 +55,12 @@ struct BundleWriter::Impl {
     int64_t bytes = 0;
   };
   WriterOptions options;
-  std::string token;
-  std::string temp_base;  // "<prefix>.tfckpt-tmp-<token>"
+  std::string prefix;
+  std::unique_ptr<FileCommit> commit;  // every file of the output appears through it
   std::vector<Shard> shards;
   int current = -1;  // the shard being written, if any
   int fd = -1;       // its descriptor
   std::string buffer;
-  std::map<std::string, int> source_fds;  // for range copies
   TransferStats stats;
   std::map<std::string, pb::BundleEntryProto> entries;  // bytewise key order
   struct Partitioned {
@@ -77,16 +78,14 @@ struct BundleWriter::Impl {
   bool finished = false;
   bool failed = false;
 
-  ~Impl() {
-    for (auto& [path, sfd] : source_fds) ::close(sfd);
+  Status NewTempPath(std::string* path) {
+    return commit->NewTemporary(fmt::format("{}.data-{}", prefix, shards.size()), path);
   }
 
-  std::string NewTempPath() { return fmt::format("{}.data-{}", temp_base, shards.size()); }
-
   Status OpenShard() {
-    std::string path = NewTempPath();
-    fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
-    if (fd < 0) return Status::FromErrno(fmt::format("cannot create '{}'", path), errno);
+    std::string path;
+    TFCKPT_RETURN_IF_ERROR(NewTempPath(&path));
+    TFCKPT_RETURN_IF_ERROR(file::CreateNewFile(path, &fd));
     shards.push_back({path, "", 0});
     current = static_cast<int>(shards.size()) - 1;
     return Status::OK();
@@ -122,18 +121,9 @@ struct BundleWriter::Impl {
                        bool* whole);
 
   Status WriteAll(const char* p, size_t n) {
-    while (n > 0) {
-      ssize_t w = ::write(fd, p, n);
-      if (w < 0) {
-        if (errno == EINTR) continue;
-        failed = true;
-        return Status::FromErrno(fmt::format("cannot write '{}'", shards[current].temp_path),
-                                 errno);
-      }
-      p += w;
-      n -= static_cast<size_t>(w);
-    }
-    return Status::OK();
+    Status s = file::WriteAll(fd, p, n, shards[current].temp_path);
+    if (!s.ok()) failed = true;
+    return s;
   }
 
   Status FlushBuffer() {
@@ -162,14 +152,9 @@ struct BundleWriter::Impl {
 
   Status CloseShard() {
     if (fd < 0) return Status::OK();
-    const std::string& path = shards[current].temp_path;
     Status s = FlushBuffer();
-    if (s.ok() && options.sync && ::fsync(fd) != 0) {
-      s = Status::FromErrno(fmt::format("cannot sync '{}'", path), errno);
-    }
-    if (::close(fd) != 0 && s.ok()) {
-      s = Status::FromErrno(fmt::format("cannot close '{}'", path), errno);
-    }
+    Status closed = file::SyncAndClose(fd, options.sync && s.ok(), shards[current].temp_path);
+    if (s.ok()) s = closed;
     fd = -1;
     current = -1;
     return s;
@@ -186,26 +171,11 @@ struct BundleWriter::Impl {
     return Status::OK();
   }
 
-  Status SourceFd(const std::string& path, int* out) {
-    auto it = source_fds.find(path);
-    if (it != source_fds.end()) {
-      *out = it->second;
-      return Status::OK();
-    }
-    int sfd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-    if (sfd < 0) return Status::FromErrno(fmt::format("cannot open '{}'", path), errno);
-    source_fds[path] = sfd;
-    *out = sfd;
-    return Status::OK();
-  }
-
   // Copies a byte range of a source file to the end of the current shard.
-  Status CopyIn(const std::string& src, const DataLocation& loc) {
+  Status CopyIn(const ByteSource& src, const DataLocation& loc) {
     TFCKPT_RETURN_IF_ERROR(MaybeStartShard(loc.size));
     TFCKPT_RETURN_IF_ERROR(FlushBuffer());
-    int sfd = -1;
-    TFCKPT_RETURN_IF_ERROR(SourceFd(src, &sfd));
-    Status s = file::CopyRange(sfd, src, loc.offset, loc.size, fd, shards[current].temp_path);
+    Status s = CopyFromSource(src, loc.offset, loc.size, fd, shards[current].temp_path);
     if (!s.ok()) {
       failed = true;
       return s;
@@ -262,13 +232,12 @@ Status BundleWriter::Create(const std::string& prefix, const WriterOptions& opti
         prefix, prefix));
   }
   TFCKPT_RETURN_IF_ERROR(file::CreateDirectories(file::Dirname(prefix)));
-  file::RemoveStaleTemporaries(prefix);
   std::unique_ptr<BundleWriter> w(new BundleWriter());
   w->prefix_ = prefix;
   w->impl_ = std::make_unique<Impl>();
   w->impl_->options = options;
-  w->impl_->token = file::RandomToken();
-  w->impl_->temp_base = prefix + std::string(file::kTempMarker) + w->impl_->token;
+  w->impl_->prefix = prefix;
+  w->impl_->commit = std::make_unique<FileCommit>(options.sync);
   w->impl_->buffer.reserve(kBufferSize);
   *writer = std::move(w);
   return Status::OK();
@@ -284,10 +253,7 @@ void BundleWriter::Abort() {
     ::close(impl_->fd);
     impl_->fd = -1;
   }
-  for (const Impl::Shard& sh : impl_->shards) {
-    if (!sh.temp_path.empty()) file::RemoveQuietly(sh.temp_path);
-  }
-  file::RemoveQuietly(impl_->temp_base + ".index");
+  impl_->commit->Abort();  // removes every temporary file
   impl_->shards.clear();
   impl_->finished = true;
 }
@@ -503,104 +469,87 @@ Status BundleWriter::AddExistingSlice(std::string_view full_name, const Shape& f
 }
 
 Status BundleWriter::AddCopiedSlice(std::string_view full_name, const Shape& full_shape,
-                                    const TensorSlice& slice, DType dtype,
-                                    const std::string& src_path, const DataLocation& location) {
+                                    const TensorSlice& slice, DType dtype, const ByteSource& src,
+                                    const DataLocation& location) {
   Impl& m = *impl_;
   std::string key;
   Shape slice_shape;
   bool whole = false;
   TFCKPT_RETURN_IF_ERROR(
       m.RegisterSlice(full_name, full_shape, slice, dtype, &key, &slice_shape, &whole));
-  if (whole) return AddCopiedRange(full_name, dtype, full_shape, src_path, location);
+  if (whole) return AddCopiedRange(full_name, dtype, full_shape, src, location);
   TFCKPT_RETURN_IF_ERROR(m.MaybeStartShard(location.size));
   pb::BundleEntryProto e = m.NewEntry(dtype, slice_shape, location.size);
   e.set_crc32c(location.masked_crc32c);
-  TFCKPT_RETURN_IF_ERROR(m.CopyIn(src_path, location));
+  TFCKPT_RETURN_IF_ERROR(m.CopyIn(src, location));
   m.entries.emplace(std::move(key), std::move(e));
   return Status::OK();
 }
 
-Status BundleWriter::AdoptDataFile(const std::string& path, LinkMode how, int* shard_id) {
+Status BundleWriter::AdoptDataFile(const ByteSource& src, LinkMode how, int* shard_id) {
   Impl& m = *impl_;
   if (m.finished || m.failed) return Status::FailedPrecondition("the writer is closed");
   TFCKPT_RETURN_IF_ERROR(m.CloseShard());  // later written tensors go to a new shard
-  struct stat st;
-  if (::stat(path.c_str(), &st) != 0) {
-    return Status::FromErrno(fmt::format("cannot read '{}'", path), errno);
-  }
+  const std::string& path = src.name();
   Impl::Shard shard;
-  shard.bytes = st.st_size;
-  if (how == LinkMode::kMove) {
-    shard.move_from = path;  // renamed into place at the commit
-    m.stats.files_moved++;
-    m.stats.bytes_moved += st.st_size;
-  } else {
-    shard.temp_path = m.NewTempPath();
-    if (how == LinkMode::kHardlink) {
-      if (::link(path.c_str(), shard.temp_path.c_str()) != 0) {
-        return Status::FromErrno(fmt::format("cannot hard-link '{}' into the output (a hard link "
-                                             "needs the same filesystem; use --link auto)",
-                                             path),
-                                 errno);
-      }
-      m.stats.files_linked++;
-      m.stats.bytes_linked += st.st_size;
-    } else {
-      int src = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-      if (src < 0) return Status::FromErrno(fmt::format("cannot open '{}'", path), errno);
-      int dst = ::open(shard.temp_path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
-      if (dst < 0) {
-        int e = errno;
-        ::close(src);
-        return Status::FromErrno(fmt::format("cannot create '{}'", shard.temp_path), e);
-      }
-      m.shards.push_back(shard);  // registered first, so an error below removes the file
-      Status s;
-      if (how == LinkMode::kAuto && ::ioctl(dst, FICLONE, src) == 0) {
-        m.stats.files_reflinked++;
-        m.stats.bytes_reflinked += st.st_size;
-      } else if (how == LinkMode::kAuto) {
-        s = file::CopyRange(src, path, 0, st.st_size, dst, shard.temp_path);
-        m.stats.files_copied++;
-        m.stats.bytes_copied += st.st_size;
-      } else {
-        // Plain copy through user space.
-        std::vector<char> buf(1 << 20);
-        for (int64_t off = 0; s.ok() && off < st.st_size;) {
-          ssize_t n = ::pread(src, buf.data(), buf.size(), off);
-          if (n < 0 && errno == EINTR) continue;
-          if (n <= 0) {
-            s = Status::FromErrno(fmt::format("cannot read '{}'", path), n < 0 ? errno : EIO);
-            break;
-          }
-          for (ssize_t done = 0; s.ok() && done < n;) {
-            ssize_t w = ::write(dst, buf.data() + done, static_cast<size_t>(n - done));
-            if (w < 0 && errno == EINTR) continue;
-            if (w < 0)
-              s = Status::FromErrno(fmt::format("cannot write '{}'", shard.temp_path), errno);
-            if (w > 0) done += w;
-          }
-          off += n;
-        }
-        m.stats.files_copied++;
-        m.stats.bytes_copied += st.st_size;
-      }
-      if (s.ok() && m.options.sync && ::fsync(dst) != 0) {
-        s = Status::FromErrno(fmt::format("cannot sync '{}'", shard.temp_path), errno);
-      }
-      ::close(src);
-      if (::close(dst) != 0 && s.ok()) {
-        s = Status::FromErrno(fmt::format("cannot close '{}'", shard.temp_path), errno);
-      }
-      if (!s.ok()) {
-        m.failed = true;
-        return s;
-      }
-      *shard_id = static_cast<int>(m.shards.size()) - 1;
-      return Status::OK();
-    }
+  shard.bytes = src.size();
+  if ((how == LinkMode::kMove || how == LinkMode::kHardlink) && src.local_path().empty()) {
+    return Status::Unsupported(
+        fmt::format("'{}' is not a local file: its bytes can be copied, not {}", path,
+                    how == LinkMode::kMove ? "moved" : "hard-linked"));
   }
+  if (how == LinkMode::kMove) {
+    shard.move_from = src.local_path();  // renamed into place at the commit
+    m.stats.files_moved++;
+    m.stats.bytes_moved += shard.bytes;
+    m.shards.push_back(shard);
+    *shard_id = static_cast<int>(m.shards.size()) - 1;
+    return Status::OK();
+  }
+  TFCKPT_RETURN_IF_ERROR(m.NewTempPath(&shard.temp_path));
+  if (how == LinkMode::kHardlink) {
+    if (::link(src.local_path().c_str(), shard.temp_path.c_str()) != 0) {
+      return Status::FromErrno(fmt::format("cannot hard-link '{}' into the output (a hard link "
+                                           "needs the same filesystem; use --link auto)",
+                                           path),
+                               errno);
+    }
+    m.stats.files_linked++;
+    m.stats.bytes_linked += shard.bytes;
+    m.shards.push_back(shard);
+    *shard_id = static_cast<int>(m.shards.size()) - 1;
+    return Status::OK();
+  }
+  int dst = -1;
+  TFCKPT_RETURN_IF_ERROR(file::CreateNewFile(shard.temp_path, &dst));
   m.shards.push_back(shard);
+  Status s;
+  if (how == LinkMode::kAuto && src.kernel_fd() >= 0 &&
+      ::ioctl(dst, FICLONE, src.kernel_fd()) == 0) {
+    m.stats.files_reflinked++;
+    m.stats.bytes_reflinked += shard.bytes;
+  } else if (how == LinkMode::kAuto) {
+    s = CopyFromSource(src, 0, shard.bytes, dst, shard.temp_path);
+    m.stats.files_copied++;
+    m.stats.bytes_copied += shard.bytes;
+  } else {
+    // Plain copy through user space.
+    std::vector<char> buf(1 << 20);
+    for (int64_t off = 0; s.ok() && off < shard.bytes;) {
+      const int64_t n = std::min<int64_t>(shard.bytes - off, static_cast<int64_t>(buf.size()));
+      s = src.ReadAt(off, n, buf.data());
+      if (s.ok()) s = file::WriteAll(dst, buf.data(), static_cast<size_t>(n), shard.temp_path);
+      off += n;
+    }
+    m.stats.files_copied++;
+    m.stats.bytes_copied += shard.bytes;
+  }
+  Status closed = file::SyncAndClose(dst, m.options.sync && s.ok(), shard.temp_path);
+  if (s.ok()) s = closed;
+  if (!s.ok()) {
+    m.failed = true;
+    return s;
+  }
   *shard_id = static_cast<int>(m.shards.size()) - 1;
   return Status::OK();
 }
@@ -613,7 +562,7 @@ Status BundleWriter::AddExisting(std::string_view name, DType dtype, const Shape
 }
 
 Status BundleWriter::AddCopiedRange(std::string_view name, DType dtype, const Shape& shape,
-                                    const std::string& src_path, const DataLocation& location) {
+                                    const ByteSource& src, const DataLocation& location) {
   Impl& m = *impl_;
   if (m.finished || m.failed) return Status::FailedPrecondition("the writer is closed");
   if (m.streaming) return Status::FailedPrecondition("another tensor is still being written");
@@ -621,7 +570,7 @@ Status BundleWriter::AddCopiedRange(std::string_view name, DType dtype, const Sh
   TFCKPT_RETURN_IF_ERROR(m.MaybeStartShard(location.size));
   pb::BundleEntryProto e = m.NewEntry(dtype, shape, location.size);
   e.set_crc32c(location.masked_crc32c);
-  TFCKPT_RETURN_IF_ERROR(m.CopyIn(src_path, location));
+  TFCKPT_RETURN_IF_ERROR(m.CopyIn(src, location));
   m.entries.emplace(std::string(name), std::move(e));
   return Status::OK();
 }
@@ -657,7 +606,9 @@ Status BundleWriter::Finish() {
   }
 
   // The index, at a temporary name.
-  const std::string index_temp = m.temp_base + ".index";
+  std::string index_temp;
+  s = m.commit->NewTemporary(prefix_ + ".index", &index_temp);
+  if (!s.ok()) return fail(s);
   std::unique_ptr<IndexTableWriter> table;
   s = IndexTableWriter::Create(index_temp, &table);
   if (!s.ok()) return fail(s);
@@ -677,72 +628,48 @@ Status BundleWriter::Finish() {
   table.reset();
   if (!s.ok()) return fail(s);
 
-  // Commit: an existing index goes first (so a crash leaves no index pointing at new data), then
-  // data files, then the new index. Commits into one directory are serialised (a lock on the
-  // directory), so two writers of the same output never leave a mix of both.
-  file::DirectoryLock lock;
-  s = lock.Acquire(file::Dirname(prefix_));
+  // Commit: data files first, then the index. An index being replaced goes before any new data
+  // file appears (so a crash leaves no index naming new data), and so do its data files that the
+  // new checkpoint does not overwrite. Under the directory lock, so two writers of the same
+  // output never leave a mix of both.
+  s = m.commit->Lock();
   if (!s.ok()) return fail(s);
   const std::string index_final = prefix_ + ".index";
-  if (!m.options.overwrite && file::Exists(index_final)) {
-    return fail(Status::AlreadyExists(fmt::format(
-        "a checkpoint appeared at '{}' while this one was written; choose another output or "
-        "allow replacing it (--force)",
-        prefix_)));
-  }
-  std::vector<std::string> old_data;
-  if (m.options.overwrite && file::Exists(index_final)) {
+  if (file::Exists(index_final)) {
+    if (!m.options.overwrite) {
+      return fail(Status::AlreadyExists(fmt::format(
+          "a checkpoint appeared at '{}' while this one was written; choose another output or "
+          "allow replacing it (--force)",
+          prefix_)));
+    }
+    m.commit->ReplaceFirst(index_final);
     std::vector<std::string> names;
     std::string dir = file::Dirname(prefix_), base = file::Basename(prefix_);
     static const std::regex kData(R"(\.data-\d{5,}-of-\d{5,})");
     if (file::ListDirectory(dir, &names).ok()) {
       for (const std::string& n : names) {
-        if (n.rfind(base, 0) == 0 && std::regex_match(n.substr(base.size()), kData)) {
-          old_data.push_back(file::Join(dir, n));
-        }
+        if (n.rfind(base, 0) != 0 || !std::regex_match(n.substr(base.size()), kData)) continue;
+        const std::string old = file::Join(dir, n);
+        bool overwritten = false;
+        for (int i = 0; i < num_shards; i++) overwritten |= old == DataName(prefix_, i, num_shards);
+        if (!overwritten) m.commit->ReplaceFirst(old);
       }
-    }
-    if (::unlink(index_final.c_str()) != 0) {
-      return fail(Status::FromErrno(fmt::format("cannot replace '{}'", index_final), errno));
     }
   }
-  std::vector<std::string> finals;
-  std::vector<std::pair<std::string, std::string>> moved;  // (final, source) to undo on failure
-  auto undo = [&]() {
-    for (const auto& [fin, src] : moved) ::rename(fin.c_str(), src.c_str());
-    for (const std::string& f : finals) {
-      if (std::none_of(moved.begin(), moved.end(), [&](const auto& p) { return p.first == f; })) {
-        file::RemoveQuietly(f);
-      }
-    }
-  };
   for (int i = 0; i < num_shards; i++) {
-    Impl::Shard& sh = m.shards[i];
-    std::string fin = DataName(prefix_, i, num_shards);
+    const Impl::Shard& sh = m.shards[i];
+    const std::string fin = DataName(prefix_, i, num_shards);
     if (!sh.move_from.empty()) {
-      s = file::Rename(sh.move_from, fin);
-      if (s.ok()) moved.emplace_back(fin, sh.move_from);
+      m.commit->Move(sh.move_from, fin);
     } else {
-      s = file::Rename(sh.temp_path, fin);
+      m.commit->Place(sh.temp_path, fin);
     }
-    if (!s.ok()) {
-      undo();
-      return fail(s);
-    }
-    finals.push_back(fin);
-    sh.temp_path.clear();
   }
-  s = file::Rename(index_temp, index_final);
-  if (!s.ok()) {
-    undo();
-    return fail(s);
-  }
+  m.commit->Place(index_temp, index_final);
+  s = m.commit->Commit();
+  if (!s.ok()) return fail(s);
   m.finished = true;
   m.shards.clear();
-  for (const std::string& old : old_data) {
-    if (std::find(finals.begin(), finals.end(), old) == finals.end()) file::RemoveQuietly(old);
-  }
-  if (m.options.sync) TFCKPT_RETURN_IF_ERROR(file::SyncDirectory(file::Dirname(prefix_)));
   return Status::OK();
 }
 

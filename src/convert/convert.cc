@@ -16,8 +16,9 @@
 #include "format/crc32c.h"
 #include "format/npz.h"
 #include "format/safetensors.h"
+#include "io/byte_source.h"
+#include "io/commit.h"
 #include "io/file_util.h"
-#include "io/mapped_file.h"
 #include "plan/object_graph.h"
 #include "plan/plan_util.h"
 #include "tfckpt/checkpoint.h"
@@ -32,49 +33,34 @@ bool EndsWith(std::string_view s, std::string_view suffix) {
   return s.size() >= suffix.size() && s.substr(s.size() - suffix.size()) == suffix;
 }
 
-// A file written at a temporary name and renamed into place by Commit.
-struct TempFile {
-  std::string final_path, temp_path;
+// A new file written at a temporary name of a FileCommit.
+struct OutputFile {
+  std::string temp_path;
   int fd = -1;
-  Status Open(const std::string& path) {
-    final_path = path;
-    temp_path = path + std::string(file::kTempMarker) + file::RandomToken();
-    TFCKPT_RETURN_IF_ERROR(file::CreateDirectories(file::Dirname(path)));
-    fd = ::open(temp_path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
-    if (fd < 0) return Status::FromErrno(fmt::format("cannot create '{}'", temp_path), errno);
-    return Status::OK();
+  Status Open(FileCommit* commit, const std::string& path) {
+    TFCKPT_RETURN_IF_ERROR(commit->Add(path, &temp_path));
+    return file::CreateNewFile(temp_path, &fd);
   }
   Status Write(std::string_view bytes) {
-    while (!bytes.empty()) {
-      ssize_t w = ::write(fd, bytes.data(), bytes.size());
-      if (w < 0 && errno == EINTR) continue;
-      if (w < 0) return Status::FromErrno(fmt::format("cannot write '{}'", temp_path), errno);
-      bytes.remove_prefix(static_cast<size_t>(w));
-    }
-    return Status::OK();
+    return file::WriteAll(fd, bytes.data(), bytes.size(), temp_path);
   }
   Status Close(bool sync) {
-    Status s;
-    if (sync && ::fsync(fd) != 0)
-      s = Status::FromErrno(fmt::format("cannot sync '{}'", temp_path), errno);
-    if (::close(fd) != 0 && s.ok())
-      s = Status::FromErrno(fmt::format("cannot close '{}'", temp_path), errno);
+    Status s = file::SyncAndClose(fd, sync, temp_path);
     fd = -1;
     return s;
   }
-  ~TempFile() {
+  ~OutputFile() {
     if (fd >= 0) ::close(fd);
-    if (!temp_path.empty()) file::RemoveQuietly(temp_path);
   }
 };
 
-Status CommitAll(std::vector<std::unique_ptr<TempFile>>* files, bool sync) {
-  for (auto& f : *files) {
-    TFCKPT_RETURN_IF_ERROR(file::Rename(f->temp_path, f->final_path));
-    f->temp_path.clear();
-  }
-  if (sync && !files->empty()) {
-    TFCKPT_RETURN_IF_ERROR(file::SyncDirectory(file::Dirname(files->front()->final_path)));
+// Outputs that must not exist unless they may be replaced.
+Status CheckAbsent(const std::vector<std::string>& paths, bool overwrite) {
+  for (const std::string& path : paths) {
+    if (!overwrite && file::Exists(path)) {
+      return Status::AlreadyExists(fmt::format(
+          "'{}' already exists; choose another output or allow replacing it (--force)", path));
+    }
   }
   return Status::OK();
 }
@@ -94,20 +80,10 @@ Status CopyTensorTo(const Checkpoint& ckpt, const TensorInfo& info, int fd, cons
   TFCKPT_RETURN_IF_ERROR(ckpt.Read(info, ReadOptions(), &t));
   if (zip_crc) *zip_crc = npz::Crc32(0, t.bytes().data(), t.bytes().size());
   if (info.partitioned()) {
-    std::string_view b(reinterpret_cast<const char*>(t.bytes().data()), t.bytes().size());
-    for (size_t done = 0; done < b.size();) {
-      ssize_t w = ::write(fd, b.data() + done, b.size() - done);
-      if (w < 0 && errno == EINTR) continue;
-      if (w < 0) return Status::FromErrno(fmt::format("cannot write '{}'", dst), errno);
-      done += static_cast<size_t>(w);
-    }
-    return Status::OK();
+    return file::WriteAll(fd, t.bytes().data(), t.bytes().size(), dst);
   }
-  const std::string src = ckpt.data_path(info.location.shard_id);
-  int in = ::open(src.c_str(), O_RDONLY | O_CLOEXEC);
-  if (in < 0) return Status::FromErrno(fmt::format("cannot open '{}'", src), errno);
-  Status s = file::CopyRange(in, src, info.location.offset, info.location.size, fd, dst);
-  ::close(in);
+  Status s = CopyFromSource(*ckpt.data_file(info.location.shard_id), info.location.offset,
+                            info.location.size, fd, dst);
   ckpt.Release(info.location);
   return s;
 }
@@ -137,16 +113,13 @@ Status ToSafetensors(const Checkpoint& ckpt, const std::vector<Outgoing>& tensor
                         : file::Basename(out));
   }
   const std::string index_path = file::Join(dir, stem + ".safetensors.index.json");
-  for (const std::string& n : names) {
-    if (!options.overwrite && file::Exists(file::Join(dir, n))) {
-      return Status::AlreadyExists(
-          fmt::format("'{}' already exists; choose another output or allow replacing it (--force)",
-                      file::Join(dir, n)));
-    }
-  }
+  std::vector<std::string> paths;
+  for (const std::string& n : names) paths.push_back(file::Join(dir, n));
+  TFCKPT_RETURN_IF_ERROR(CheckAbsent(paths, options.overwrite));
   std::map<std::string, std::string> metadata = {{"source", ckpt.prefix()},
                                                  {"converted_by", kVersion}};
-  std::vector<std::unique_ptr<TempFile>> files;
+  FileCommit commit(options.sync);
+  std::vector<std::string> outputs;
   nlohmann::ordered_json weight_map = nlohmann::ordered_json::object();
   for (size_t i = 0; i < shards.size(); i++) {
     std::vector<safetensors::Entry> entries;
@@ -154,43 +127,40 @@ Status ToSafetensors(const Checkpoint& ckpt, const std::vector<Outgoing>& tensor
       entries.push_back({t->name, t->info->dtype, t->info->shape, 0, t->bytes});
       weight_map[t->name] = names[i];
     }
-    auto f = std::make_unique<TempFile>();
-    TFCKPT_RETURN_IF_ERROR(f->Open(file::Join(dir, names[i])));
-    TFCKPT_RETURN_IF_ERROR(f->Write(safetensors::Header(entries, metadata)));
+    OutputFile f;
+    outputs.push_back(file::Join(dir, names[i]));
+    TFCKPT_RETURN_IF_ERROR(f.Open(&commit, outputs.back()));
+    TFCKPT_RETURN_IF_ERROR(f.Write(safetensors::Header(entries, metadata)));
     for (const Outgoing* t : shards[i]) {
-      TFCKPT_RETURN_IF_ERROR(CopyTensorTo(ckpt, *t->info, f->fd, f->temp_path, nullptr));
+      TFCKPT_RETURN_IF_ERROR(CopyTensorTo(ckpt, *t->info, f.fd, f.temp_path, nullptr));
     }
-    TFCKPT_RETURN_IF_ERROR(f->Close(options.sync));
-    files.push_back(std::move(f));
+    TFCKPT_RETURN_IF_ERROR(f.Close(options.sync));
   }
   if (sharded) {
     nlohmann::ordered_json index = {{"metadata", {{"total_size", total}}},
                                     {"weight_map", weight_map}};
-    auto f = std::make_unique<TempFile>();
-    TFCKPT_RETURN_IF_ERROR(f->Open(index_path));
-    TFCKPT_RETURN_IF_ERROR(f->Write(index.dump(2) + "\n"));
-    TFCKPT_RETURN_IF_ERROR(f->Close(options.sync));
-    files.push_back(std::move(f));
+    OutputFile f;
+    outputs.push_back(index_path);
+    TFCKPT_RETURN_IF_ERROR(f.Open(&commit, index_path));
+    TFCKPT_RETURN_IF_ERROR(f.Write(index.dump(2) + "\n"));
+    TFCKPT_RETURN_IF_ERROR(f.Close(options.sync));
   }
-  TFCKPT_RETURN_IF_ERROR(CommitAll(&files, options.sync));
-  for (const auto& f : files) report->outputs.push_back(f->final_path);
+  TFCKPT_RETURN_IF_ERROR(commit.Lock());
+  TFCKPT_RETURN_IF_ERROR(CheckAbsent(outputs, options.overwrite));
+  TFCKPT_RETURN_IF_ERROR(commit.Commit());
+  report->outputs = outputs;
   report->bytes = total;
   return Status::OK();
 }
 
 Status ToNpz(const Checkpoint& ckpt, const std::vector<Outgoing>& tensors, const std::string& out,
              const ConvertOptions& options, ConvertReport* report) {
-  if (!options.overwrite && file::Exists(out)) {
-    return Status::AlreadyExists(fmt::format(
-        "'{}' already exists; choose another output or allow replacing it (--force)", out));
-  }
-  TempFile f;
-  TFCKPT_RETURN_IF_ERROR(f.Open(out));
-  ::close(f.fd);
-  f.fd = -1;
-  file::RemoveQuietly(f.temp_path);
+  TFCKPT_RETURN_IF_ERROR(CheckAbsent({out}, options.overwrite));
+  FileCommit commit(options.sync);
+  std::string temp;
+  TFCKPT_RETURN_IF_ERROR(commit.Add(out, &temp));
   std::unique_ptr<npz::Writer> w;
-  TFCKPT_RETURN_IF_ERROR(npz::Writer::Create(f.temp_path, &w));
+  TFCKPT_RETURN_IF_ERROR(npz::Writer::Create(temp, &w));
   for (const Outgoing& t : tensors) {
     const TensorInfo& info = *t.info;
     int fd = -1;
@@ -217,14 +187,14 @@ Status ToNpz(const Checkpoint& ckpt, const std::vector<Outgoing>& tensors, const
     uint32_t crc = npz::Crc32(0, v.bytes().data(), v.bytes().size());
     TFCKPT_RETURN_IF_ERROR(
         w->Begin(t.name, *npz::Descr(info.dtype), info.shape, t.bytes, crc, &fd));
-    TFCKPT_RETURN_IF_ERROR(CopyTensorTo(ckpt, info, fd, f.temp_path, nullptr));
+    TFCKPT_RETURN_IF_ERROR(CopyTensorTo(ckpt, info, fd, temp, nullptr));
     TFCKPT_RETURN_IF_ERROR(w->End());
     report->bytes += t.bytes;
   }
   TFCKPT_RETURN_IF_ERROR(w->Finish(options.sync));
-  TFCKPT_RETURN_IF_ERROR(file::Rename(f.temp_path, out));
-  f.temp_path.clear();
-  if (options.sync) TFCKPT_RETURN_IF_ERROR(file::SyncDirectory(file::Dirname(out)));
+  TFCKPT_RETURN_IF_ERROR(commit.Lock());
+  TFCKPT_RETURN_IF_ERROR(CheckAbsent({out}, options.overwrite));
+  TFCKPT_RETURN_IF_ERROR(commit.Commit());
   report->outputs.push_back(out);
   return Status::OK();
 }
@@ -312,7 +282,7 @@ struct Incoming {
   std::string name;
   DType dtype;
   Shape shape;
-  std::shared_ptr<MappedFile> file;
+  std::shared_ptr<const ByteSource> file;
   int64_t offset = 0, size = 0;
   const npz::Member* member = nullptr;  // npz members that need decoding
   std::string unsupported;
@@ -346,7 +316,7 @@ Status ReadSafetensorsSources(const std::string& src, std::vector<Incoming>* out
   }
   if (!index.empty()) {
     std::string text;
-    TFCKPT_RETURN_IF_ERROR(file::ReadFile(index, &text));
+    TFCKPT_RETURN_IF_ERROR(ReadWholeSource(index, &text));
     std::set<std::string> shard_names;
     try {
       auto j = nlohmann::json::parse(text);
@@ -360,11 +330,11 @@ Status ReadSafetensorsSources(const std::string& src, std::vector<Incoming>* out
   }
   *label = index.empty() ? files[0] : index;
   for (const std::string& f : files) {
-    std::shared_ptr<MappedFile> mf;
-    TFCKPT_RETURN_IF_ERROR(MappedFile::Open(f, &mf));
+    std::shared_ptr<const ByteSource> mf;
+    TFCKPT_RETURN_IF_ERROR(OpenByteSource(f, &mf));
     std::vector<safetensors::Entry> entries;
     std::map<std::string, std::string> metadata;
-    TFCKPT_RETURN_IF_ERROR(safetensors::Parse(mf->data(), f, &entries, &metadata));
+    TFCKPT_RETURN_IF_ERROR(safetensors::Parse(*mf, &entries, &metadata));
     for (const auto& e : entries) {
       out->push_back({e.name, e.dtype, e.shape, mf, e.offset, e.size, nullptr, ""});
     }
@@ -397,9 +367,9 @@ Status FromForeign(const std::string& src, const std::string& out, bool npz_sour
   std::vector<npz::Member> members;
   std::string label = src;
   if (npz_source) {
-    std::shared_ptr<MappedFile> mf;
-    TFCKPT_RETURN_IF_ERROR(MappedFile::Open(src, &mf));
-    TFCKPT_RETURN_IF_ERROR(npz::List(mf->data(), src, &members));
+    std::shared_ptr<const ByteSource> mf;
+    TFCKPT_RETURN_IF_ERROR(OpenByteSource(src, &mf));
+    TFCKPT_RETURN_IF_ERROR(npz::List(*mf, &members));
     for (const npz::Member& m : members) {
       Incoming in{m.name, m.dtype, m.shape, mf, m.data_offset, m.data_size, &m, m.unsupported};
       tensors.push_back(std::move(in));
@@ -442,11 +412,14 @@ Status FromForeign(const std::string& src, const std::string& out, bool npz_sour
   std::unique_ptr<BundleWriter> w;
   TFCKPT_RETURN_IF_ERROR(BundleWriter::Create(out, wo, &w));
   for (const auto& [name, t] : kept) {
-    std::span<const uint8_t> bytes = t->file->data().subspan(t->offset, t->size);
+    std::span<const uint8_t> bytes;
+    std::shared_ptr<const void> hold;
     std::string inflated;
     if (t->member && t->member->deflated) {
-      TFCKPT_RETURN_IF_ERROR(npz::Inflate(t->file->data(), *t->member, &inflated));
+      TFCKPT_RETURN_IF_ERROR(npz::Inflate(*t->file, *t->member, &inflated));
       bytes = {reinterpret_cast<const uint8_t*>(inflated.data()), inflated.size()};
+    } else {
+      TFCKPT_RETURN_IF_ERROR(ViewRange(t->file, t->offset, t->size, &bytes, &hold));
     }
     if (t->dtype == DType::kString) {
       const int64_t width = t->member->string_width;
@@ -479,7 +452,7 @@ Status FromForeign(const std::string& src, const std::string& out, bool npz_sour
         return Status::Corruption(fmt::format("array '{}' has the wrong size", t->name));
       }
       DataLocation loc{0, t->offset, t->size, crc32c::Mask(crc32c::Value(bytes))};
-      TFCKPT_RETURN_IF_ERROR(w->AddCopiedRange(name, t->dtype, t->shape, t->file->path(), loc));
+      TFCKPT_RETURN_IF_ERROR(w->AddCopiedRange(name, t->dtype, t->shape, *t->file, loc));
       t->file->Release(t->offset, t->size);
     }
     report->bytes += t->size;

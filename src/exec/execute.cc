@@ -17,6 +17,8 @@
 #include "bundle/slices.h"
 #include "exec/compute.h"
 #include "exec/source_check.h"
+#include "io/byte_source.h"
+#include "io/commit.h"
 #include "io/file_util.h"
 #include "tfckpt/plan.h"
 
@@ -124,7 +126,7 @@ Status ExecutePlan(const Plan& plan, const ExecuteOptions& options, ExecuteRepor
   auto checked = [&] { return check.valid() ? check.get() : Status::OK(); };
 
   // A SavedModel output is built in a temporary directory and renamed into place.
-  std::string temp_dir;
+  FileCommit saved_model(options.sync);
   std::string prefix = plan.output;
   if (plan.saved_model_from >= 0) {
     if (file::Exists(plan.output) && !options.overwrite) {
@@ -132,35 +134,29 @@ Status ExecutePlan(const Plan& plan, const ExecuteOptions& options, ExecuteRepor
           "'{}' already exists; choose another output directory or allow replacing it (--force)",
           plan.output));
     }
-    temp_dir = plan.output + std::string(file::kTempMarker) + file::RandomToken();
+    std::string temp_dir;
+    TFCKPT_RETURN_IF_ERROR(saved_model.Add(plan.output, &temp_dir));
     const std::string& from = plan.sources[plan.saved_model_from].saved_model_dir;
-    Status s = file::CopyTree(
-        from, temp_dir, [](const std::string& rel) { return rel == "variables"; }, options.sync);
-    if (s.ok()) s = file::CreateDirectories(file::Join(temp_dir, "variables"));
-    if (!s.ok()) {
-      file::RemoveTree(temp_dir);
-      return s;
-    }
+    TFCKPT_RETURN_IF_ERROR(file::CopyTree(
+        from, temp_dir, [](const std::string& rel) { return rel == "variables"; }, options.sync));
+    TFCKPT_RETURN_IF_ERROR(file::CreateDirectories(file::Join(temp_dir, "variables")));
     prefix = file::Join(temp_dir, "variables/variables");
   }
-  auto cleanup = [&](Status s) {
-    if (!temp_dir.empty()) file::RemoveTree(temp_dir);
-    return s;
-  };
+  // (On every return before the commit, `saved_model` removes its temporary directory.)
 
   WriterOptions wo;
   wo.overwrite = options.overwrite;
   wo.sync = options.sync;
   std::unique_ptr<BundleWriter> w;
   Status s = BundleWriter::Create(prefix, wo, &w);
-  if (!s.ok()) return cleanup(s);
+  if (!s.ok()) return s;
 
   // Whole files first.
   std::map<FileKey, int> adopted;
   for (const FileKey& f : adoptable) {
     int id = -1;
-    s = w->AdoptDataFile(plan.sources[f.first].ckpt->data_path(f.second), mode, &id);
-    if (!s.ok()) return cleanup(s);
+    s = w->AdoptDataFile(*plan.sources[f.first].ckpt->data_file(f.second), mode, &id);
+    if (!s.ok()) return s;
     adopted[f] = id;
   }
 
@@ -188,11 +184,11 @@ Status ExecutePlan(const Plan& plan, const ExecuteOptions& options, ExecuteRepor
       s = p.part ? w->AddExistingSlice(t.name, t.shape, p.part->slice, t.dtype, loc)
                  : w->AddExisting(t.name, t.dtype, t.shape, loc);
     } else {
-      const std::string src = ckpt.data_path(loc.shard_id);
+      const ByteSource& src = *ckpt.data_file(loc.shard_id);
       s = p.part ? w->AddCopiedSlice(t.name, t.shape, p.part->slice, t.dtype, src, loc)
                  : w->AddCopiedRange(t.name, t.dtype, t.shape, src, loc);
     }
-    if (!s.ok()) return cleanup(s);
+    if (!s.ok()) return s;
   }
   // Computed tensors: element-wise across a pool of threads, with an optional progress bar.
   int64_t compute_total = 0, compute_done = 0;
@@ -218,30 +214,25 @@ Status ExecutePlan(const Plan& plan, const ExecuteOptions& options, ExecuteRepor
     s = t.action == PlannedTensor::Action::kCompute
             ? WriteComputedTensor(plan, t, pool.get(), options.chunk_elements, w.get(), progress)
             : WriteComputed(plan, t, w.get());
-    if (!s.ok()) return cleanup(s);
+    if (!s.ok()) return s;
   }
   s = checked();
-  if (!s.ok()) return cleanup(s);  // (the writer removes what it wrote)
+  if (!s.ok()) return s;  // (the writer removes what it wrote)
   s = w->Finish();
-  if (!s.ok()) return cleanup(s);
+  if (!s.ok()) return s;
   report->stats = w->stats();
   report->tensors = static_cast<int64_t>(plan.tensors.size());
   for (const PlannedTensor& t : plan.tensors) report->bytes += t.bytes();
 
-  if (!temp_dir.empty()) {
-    std::string old;
-    if (file::Exists(plan.output)) {
-      old = plan.output + std::string(file::kTempMarker) + "old-" + file::RandomToken();
-      s = file::Rename(plan.output, old);
-      if (!s.ok()) return cleanup(s);
+  if (plan.saved_model_from >= 0) {
+    TFCKPT_RETURN_IF_ERROR(saved_model.Lock());
+    if (file::Exists(plan.output) && !options.overwrite) {
+      return Status::AlreadyExists(fmt::format(
+          "'{}' appeared while the output was written; choose another output directory or allow "
+          "replacing it (--force)",
+          plan.output));
     }
-    s = file::Rename(temp_dir, plan.output);
-    if (!s.ok()) {
-      if (!old.empty()) file::Rename(old, plan.output);
-      return cleanup(s);
-    }
-    if (!old.empty()) file::RemoveTree(old);
-    if (options.sync) TFCKPT_RETURN_IF_ERROR(file::SyncDirectory(file::Dirname(plan.output)));
+    TFCKPT_RETURN_IF_ERROR(saved_model.Commit());
   }
   if (plan.move_sources) {
     // The sources' data went into the output: remove what is left of them (their index and any

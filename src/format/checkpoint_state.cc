@@ -10,6 +10,8 @@
 #include <fmt/format.h>
 
 #include "format/checkpoint_state.h"
+#include "io/byte_source.h"
+#include "io/commit.h"
 #include "io/file_util.h"
 #include "tfckpt.pb.h"
 #include "tfckpt/paths.h"
@@ -101,7 +103,7 @@ Status LastCheckpoints(const std::string& dir, int n, std::vector<std::string>* 
 Status ReadCheckpointState(const std::string& dir, CheckpointState* state) {
   std::string path = StateFile(dir);
   std::string text;
-  TFCKPT_RETURN_IF_ERROR(file::ReadFile(path, &text));
+  TFCKPT_RETURN_IF_ERROR(ReadWholeSource(path, &text));
   pb::CheckpointState proto;
   // Collects parse errors silently; the message below says what to do.
   class Quiet : public google::protobuf::io::ErrorCollector {
@@ -159,7 +161,7 @@ Status WriteCheckpointState(const std::string& dir, const CheckpointState& state
     return Status::InvalidArgument("cannot format the checkpoint state");
   }
   TFCKPT_RETURN_IF_ERROR(file::CreateDirectories(dir));
-  return file::WriteFileAtomically(StateFile(dir), text);
+  return WriteFileAtomically(StateFile(dir), text);
 }
 
 }  // namespace tfckpt

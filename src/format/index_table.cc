@@ -15,7 +15,8 @@
 #include <leveldb/table_builder.h>
 
 #include "format/varint.h"
-#include "io/mapped_file.h"
+#include "io/byte_source.h"
+#include "io/file_util.h"
 
 namespace tfckpt {
 namespace {
@@ -24,24 +25,35 @@ constexpr size_t kBlockSize = 256 * 1024;  // TensorFlow's table_options.h
 constexpr int kRestartInterval = 16;
 constexpr uint8_t kTableMagic[8] = {0x57, 0xfb, 0x80, 0x8b, 0x24, 0x75, 0x47, 0xdb};
 
-// A LevelDB RandomAccessFile over a file we have already mapped.
-class MappedRandomAccessFile : public leveldb::RandomAccessFile {
+// A LevelDB RandomAccessFile over a byte source: views on its mapping where it has one, else
+// reads into LevelDB's scratch buffer.
+class SourceRandomAccessFile : public leveldb::RandomAccessFile {
  public:
-  explicit MappedRandomAccessFile(std::shared_ptr<MappedFile> file) : file_(std::move(file)) {}
+  explicit SourceRandomAccessFile(const ByteSource& file) : file_(file) {
+    mapped_ = file_.Mapping(&whole_);
+  }
   leveldb::Status Read(uint64_t offset, size_t n, leveldb::Slice* result,
-                       char* /*scratch*/) const override {
-    auto data = file_->data();
-    if (offset > data.size()) {
+                       char* scratch) const override {
+    const uint64_t size = static_cast<uint64_t>(file_.size());
+    if (offset > size) {
       *result = leveldb::Slice();
       return leveldb::Status::InvalidArgument("read past the end of the file");
     }
-    size_t avail = std::min<size_t>(n, data.size() - offset);
-    *result = leveldb::Slice(reinterpret_cast<const char*>(data.data()) + offset, avail);
+    size_t avail = static_cast<size_t>(std::min<uint64_t>(n, size - offset));
+    if (mapped_) {
+      *result = leveldb::Slice(reinterpret_cast<const char*>(whole_.data()) + offset, avail);
+      return leveldb::Status::OK();
+    }
+    Status s = file_.ReadAt(static_cast<int64_t>(offset), static_cast<int64_t>(avail), scratch);
+    if (!s.ok()) return leveldb::Status::IOError(file_.name(), s.message());
+    *result = leveldb::Slice(scratch, avail);
     return leveldb::Status::OK();
   }
 
  private:
-  std::shared_ptr<MappedFile> file_;
+  const ByteSource& file_;
+  bool mapped_ = false;
+  std::span<const uint8_t> whole_;
 };
 
 // A LevelDB WritableFile over a file descriptor, buffered.
@@ -57,19 +69,9 @@ class FdWritableFile : public leveldb::WritableFile {
     return leveldb::Status::OK();
   }
   leveldb::Status Flush() override {
-    const char* p = buf_.data();
-    size_t left = buf_.size();
-    while (left > 0) {
-      ssize_t n = ::write(fd_, p, left);
-      if (n < 0) {
-        if (errno == EINTR) continue;
-        return leveldb::Status::IOError(path_, std::strerror(errno));
-      }
-      p += n;
-      left -= static_cast<size_t>(n);
-    }
+    Status s = file::WriteAll(fd_, buf_.data(), buf_.size(), path_);
     buf_.clear();
-    return leveldb::Status::OK();
+    return s.ok() ? leveldb::Status::OK() : leveldb::Status::IOError(s.message());
   }
   leveldb::Status Sync() override {
     leveldb::Status s = Flush();
@@ -101,35 +103,43 @@ leveldb::Options TableOptions() {
 }  // namespace
 
 bool HasTableMagic(const std::string& path) {
-  std::shared_ptr<MappedFile> file;
-  if (!MappedFile::Open(path, &file).ok() || file->size() < 48) return false;
-  auto data = file->data();
-  return std::memcmp(data.data() + data.size() - 8, kTableMagic, 8) == 0;
+  std::shared_ptr<const ByteSource> file;
+  if (!OpenByteSource(path, &file).ok() || file->size() < 48) return false;
+  uint8_t magic[8];
+  return file->ReadAt(file->size() - 8, 8, magic).ok() && std::memcmp(magic, kTableMagic, 8) == 0;
 }
 
 Status ForEachIndexEntry(
     const std::string& path,
     const std::function<Status(std::string_view key, std::string_view value)>& fn) {
-  std::shared_ptr<MappedFile> file;
-  TFCKPT_RETURN_IF_ERROR(MappedFile::Open(path, &file));
-  if (file->size() < 48) {
+  std::shared_ptr<const ByteSource> file;
+  TFCKPT_RETURN_IF_ERROR(OpenByteSource(path, &file));
+  return ForEachIndexEntry(*file, fn);
+}
+
+Status ForEachIndexEntry(
+    const ByteSource& file,
+    const std::function<Status(std::string_view key, std::string_view value)>& fn) {
+  const std::string& path = file.name();
+  if (file.size() < 48) {
     return Status::Corruption(fmt::format(
         "'{}' is {} bytes, too short to be a checkpoint index (at least 48 bytes); the file is "
         "truncated or not an index",
-        path, file->size()));
+        path, file.size()));
   }
   // The footer is not covered by any CRC: check its block handles before LevelDB allocates
   // buffers of the sizes they claim.
   {
-    auto data = file->data();
-    std::string_view footer(reinterpret_cast<const char*>(data.data()) + data.size() - 48, 48);
+    char bytes[48];
+    TFCKPT_RETURN_IF_ERROR(file.ReadAt(file.size() - 48, 48, bytes));
+    std::string_view footer(bytes, 48);
     if (std::memcmp(footer.data() + 40, kTableMagic, 8) != 0) {
       return Status::Corruption(fmt::format(
           "'{}' is not a checkpoint index (its last 8 bytes are not the table magic number); "
           "the file is damaged, truncated or of another kind",
           path));
     }
-    const uint64_t limit = static_cast<uint64_t>(file->size()) - 48;
+    const uint64_t limit = static_cast<uint64_t>(file.size()) - 48;
     for (const char* what : {"metaindex", "index"}) {
       uint64_t offset = 0, size = 0;
       if (!ReadVarint64(&footer, &offset) || !ReadVarint64(&footer, &size) || offset > limit ||
@@ -139,11 +149,11 @@ Status ForEachIndexEntry(
       }
     }
   }
-  MappedRandomAccessFile raf(file);
+  SourceRandomAccessFile raf(file);
   leveldb::Table* raw = nullptr;
   leveldb::Status ls;
   try {
-    ls = leveldb::Table::Open(TableOptions(), &raf, file->size(), &raw);
+    ls = leveldb::Table::Open(TableOptions(), &raf, static_cast<uint64_t>(file.size()), &raw);
   } catch (const std::bad_alloc&) {
     return Status::Corruption(
         fmt::format("'{}' is damaged: it claims a block larger than memory", path));
@@ -187,8 +197,8 @@ IndexTableWriter::~IndexTableWriter() {
 
 Status IndexTableWriter::Create(const std::string& path,
                                 std::unique_ptr<IndexTableWriter>* writer) {
-  int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
-  if (fd < 0) return Status::FromErrno(fmt::format("cannot create '{}'", path), errno);
+  int fd = -1;
+  TFCKPT_RETURN_IF_ERROR(file::CreateNewFile(path, &fd));
   std::unique_ptr<IndexTableWriter> w(new IndexTableWriter());
   w->impl_->path = path;
   w->impl_->file = std::make_unique<FdWritableFile>(fd, path);

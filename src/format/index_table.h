@@ -12,6 +12,7 @@
 #include <string>
 #include <string_view>
 
+#include "io/byte_source.h"
 #include "tfckpt/status.h"
 
 namespace tfckpt {
@@ -20,6 +21,11 @@ namespace tfckpt {
 // status from `fn` and returns it.
 Status ForEachIndexEntry(
     const std::string& path,
+    const std::function<Status(std::string_view key, std::string_view value)>& fn);
+
+// The same over an opened source.
+Status ForEachIndexEntry(
+    const ByteSource& file,
     const std::function<Status(std::string_view key, std::string_view value)>& fn);
 
 // True when the file at `path` ends with the LevelDB table magic number (V1 and V2 checkpoint

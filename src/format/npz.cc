@@ -4,6 +4,7 @@
 #include <unistd.h>
 #include <zlib.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <regex>
@@ -12,6 +13,7 @@
 #include <isa-l/crc.h>
 
 #include "format/varint.h"
+#include "io/file_util.h"
 
 namespace tfckpt::npz {
 namespace {
@@ -126,45 +128,67 @@ std::optional<std::string> Descr(DType dtype) {
   return std::nullopt;
 }
 
-Status List(std::span<const uint8_t> file, const std::string& path, std::vector<Member>* members) {
+Status List(const ByteSource& file, std::vector<Member>* members) {
+  const std::string& path = file.name();
   auto bad = [&](const std::string& why) {
     return Status::Corruption(fmt::format("'{}' is not a readable .npz archive: {}", path, why));
   };
-  const int64_t size = static_cast<int64_t>(file.size());
-  const uint8_t* d = file.data();
+  const int64_t size = file.size();
+  // Reads [at, at + n) when it lies inside the file.
+  auto read = [&](uint64_t at, uint64_t n, std::string* out) {
+    if (at > static_cast<uint64_t>(size) || n > static_cast<uint64_t>(size) - at) return false;
+    out->resize(static_cast<size_t>(n));
+    return file.ReadAt(static_cast<int64_t>(at), static_cast<int64_t>(n), out->data()).ok();
+  };
+  auto u8 = [](const std::string& b) { return reinterpret_cast<const uint8_t*>(b.data()); };
   // End of central directory: the last signature within the final 64 KiB + 22 bytes.
-  int64_t eocd = -1;
-  for (int64_t i = size - 22; i >= 0 && i >= size - 22 - 65535; i--) {
-    if (U32(d + i) == 0x06054b50) {
+  const int64_t tail_start = std::max<int64_t>(0, size - 22 - 65535);
+  std::string tail;
+  if (!read(static_cast<uint64_t>(tail_start), static_cast<uint64_t>(size - tail_start), &tail)) {
+    return bad("it cannot be read");
+  }
+  const uint8_t* t = u8(tail);
+  int64_t eocd = -1;  // in `tail`
+  for (int64_t i = static_cast<int64_t>(tail.size()) - 22; i >= 0; i--) {
+    if (U32(t + i) == 0x06054b50) {
       eocd = i;
       break;
     }
   }
   if (eocd < 0) return bad("no zip end-of-directory record");
-  uint64_t count = U16(d + eocd + 10), cd_size = U32(d + eocd + 12), cd_offset = U32(d + eocd + 16);
+  uint64_t count = U16(t + eocd + 10), cd_size = U32(t + eocd + 12), cd_offset = U32(t + eocd + 16);
   if (count == 0xffff || cd_offset == 0xffffffff || cd_size == 0xffffffff) {
-    int64_t loc = eocd - 20;
-    if (loc < 0 || U32(d + loc) != 0x07064b50) return bad("a ZIP64 locator is missing");
-    uint64_t rec = U64(d + loc + 8);
-    if (rec + 56 > static_cast<uint64_t>(size) || U32(d + rec) != 0x06064b50) {
+    std::string locator, record;
+    const int64_t loc = tail_start + eocd - 20;
+    if (loc < 0 || !read(static_cast<uint64_t>(loc), 20, &locator) ||
+        U32(u8(locator)) != 0x07064b50) {
+      return bad("a ZIP64 locator is missing");
+    }
+    uint64_t rec = U64(u8(locator) + 8);
+    if (!read(rec, 56, &record) || U32(u8(record)) != 0x06064b50) {
       return bad("the ZIP64 directory record is missing");
     }
-    count = U64(d + rec + 32);
-    cd_size = U64(d + rec + 40);
-    cd_offset = U64(d + rec + 48);
+    count = U64(u8(record) + 32);
+    cd_size = U64(u8(record) + 40);
+    cd_offset = U64(u8(record) + 48);
   }
-  if (cd_offset + cd_size > static_cast<uint64_t>(size))
+  std::string directory;
+  if (cd_offset > static_cast<uint64_t>(size) ||
+      cd_size > static_cast<uint64_t>(size) - cd_offset || !read(cd_offset, cd_size, &directory)) {
     return bad("the directory lies outside the file");
+  }
+  const uint8_t* d = u8(directory);
   members->clear();
-  uint64_t pos = cd_offset;
+  uint64_t pos = 0;
   for (uint64_t k = 0; k < count; k++) {
-    if (pos + 46 > cd_offset + cd_size || U32(d + pos) != 0x02014b50)
+    if (pos + 46 > cd_size || U32(d + pos) != 0x02014b50)
       return bad("a directory entry is damaged");
     Member m;
     uint16_t method = U16(d + pos + 10);
     uint64_t comp = U32(d + pos + 20), raw = U32(d + pos + 24);
     uint16_t nlen = U16(d + pos + 28), elen = U16(d + pos + 30), clen = U16(d + pos + 32);
     uint64_t local = U32(d + pos + 42);
+    if (pos + 46 + nlen + elen > cd_size) return bad("a directory entry is damaged");
     std::string name(reinterpret_cast<const char*>(d + pos + 46), nlen);
     // ZIP64 extra field: the 64-bit values of the fields that were saturated, in order.
     const uint8_t* extra = d + pos + 46 + nlen;
@@ -172,18 +196,20 @@ Status List(std::span<const uint8_t> file, const std::string& path, std::vector<
       uint16_t id = U16(extra + e), len = U16(extra + e + 2);
       if (id == 0x0001) {
         const uint8_t* f = extra + e + 4;
-        if (raw == 0xffffffff) raw = U64(f), f += 8;
-        if (comp == 0xffffffff) comp = U64(f), f += 8;
-        if (local == 0xffffffff) local = U64(f);
+        const uint8_t* end = extra + std::min<int>(elen, e + 4 + len);
+        if (raw == 0xffffffff && f + 8 <= end) raw = U64(f), f += 8;
+        if (comp == 0xffffffff && f + 8 <= end) comp = U64(f), f += 8;
+        if (local == 0xffffffff && f + 8 <= end) local = U64(f);
       }
       e = static_cast<uint16_t>(e + 4 + len);
     }
     pos += 46 + nlen + elen + clen;
-    if (local + 30 > static_cast<uint64_t>(size) || U32(d + local) != 0x04034b50) {
+    std::string header;
+    if (!read(local, 30, &header) || U32(u8(header)) != 0x04034b50) {
       return bad(fmt::format("the entry of member '{}' is damaged", name));
     }
-    uint64_t start = local + 30 + U16(d + local + 26) + U16(d + local + 28);
-    if (start + comp > static_cast<uint64_t>(size)) {
+    uint64_t start = local + 30 + U16(u8(header) + 26) + U16(u8(header) + 28);
+    if (start > static_cast<uint64_t>(size) || comp > static_cast<uint64_t>(size) - start) {
       return bad(fmt::format("member '{}' runs past the end of the file", name));
     }
     if (name.size() < 4 || name.substr(name.size() - 4) != ".npy") continue;
@@ -197,12 +223,24 @@ Status List(std::span<const uint8_t> file, const std::string& path, std::vector<
       Status s = Inflate(file, m, &array);  // header needed for dtype and shape
       if (!s.ok()) return s;
     } else if (method == 0) {
-      std::string header;
+      // The npy prefix: magic, version, header length, then the header itself.
+      std::string npy, text;
       int64_t hlen = 0;
-      if (!NpyPrefix(file.subspan(start, comp), &header, &hlen)) {
+      uint64_t want = std::min<uint64_t>(comp, 12);
+      bool ok = read(start, want, &npy);
+      if (ok && npy.size() >= 10) {
+        uint64_t len = 0;
+        if (npy[6] == 1) {
+          len = U16(u8(npy) + 8) + 10ull;
+        } else if (npy.size() >= 12) {
+          len = U32(u8(npy) + 8) + 12ull;
+        }
+        if (len > 0) ok = read(start, std::min<uint64_t>(comp, len), &npy);
+      }
+      if (!ok || !NpyPrefix({u8(npy), npy.size()}, &text, &hlen)) {
         m.unsupported = "it is not a .npy array";
       } else {
-        ParseNpyHeader(header, &m);
+        ParseNpyHeader(text, &m);
         m.data_offset = static_cast<int64_t>(start) + hlen;
         m.data_size = static_cast<int64_t>(comp) - hlen;
       }
@@ -214,14 +252,26 @@ Status List(std::span<const uint8_t> file, const std::string& path, std::vector<
   return Status::OK();
 }
 
-Status Inflate(std::span<const uint8_t> file, const Member& member, std::string* array) {
+Status List(std::span<const uint8_t> file, const std::string& path, std::vector<Member>* members) {
+  return List(*MemorySource(file, path), members);
+}
+
+Status Inflate(const ByteSource& file, const Member& member, std::string* array) {
   // Members parsed by List carry their metadata; re-derive it here for deflated ones.
   Member& m = const_cast<Member&>(member);
+  if (m.data_offset < 0 || m.data_size < 0 || m.raw_size < 0 || m.data_offset > file.size() ||
+      m.data_size > file.size() - m.data_offset || m.data_size > 0xffffffffLL ||
+      m.raw_size > 0xffffffffLL) {
+    return Status::Corruption(
+        fmt::format("member '{}.npy' of '{}' lies outside the file", m.name, file.name()));
+  }
+  std::string compressed(static_cast<size_t>(m.data_size), '\0');
+  TFCKPT_RETURN_IF_ERROR(file.ReadAt(m.data_offset, m.data_size, compressed.data()));
   std::string raw(static_cast<size_t>(m.raw_size), '\0');
   z_stream z{};
   if (inflateInit2(&z, -15) != Z_OK) return Status::IOError("cannot start zlib");
-  z.next_in = const_cast<Bytef*>(file.data() + m.data_offset);
-  z.avail_in = static_cast<uInt>(m.data_size);
+  z.next_in = reinterpret_cast<Bytef*>(compressed.data());
+  z.avail_in = static_cast<uInt>(compressed.size());
   z.next_out = reinterpret_cast<Bytef*>(raw.data());
   z.avail_out = static_cast<uInt>(raw.size());
   int rc = inflate(&z, Z_FINISH);
@@ -243,6 +293,10 @@ Status Inflate(std::span<const uint8_t> file, const Member& member, std::string*
   return Status::OK();
 }
 
+Status Inflate(std::span<const uint8_t> file, const Member& member, std::string* array) {
+  return Inflate(*MemorySource(file, "archive"), member, array);
+}
+
 struct Writer::Impl {
   std::string path;
   int fd = -1;
@@ -257,15 +311,7 @@ struct Writer::Impl {
   int64_t left = 0;  // array bytes still expected for the current member
 
   Status WriteAll(const std::string& s) {
-    const char* p = s.data();
-    size_t n = s.size();
-    while (n > 0) {
-      ssize_t w = ::write(fd, p, n);
-      if (w < 0 && errno == EINTR) continue;
-      if (w < 0) return Status::FromErrno(fmt::format("cannot write '{}'", path), errno);
-      p += w;
-      n -= static_cast<size_t>(w);
-    }
+    TFCKPT_RETURN_IF_ERROR(file::WriteAll(fd, s.data(), s.size(), path));
     pos += static_cast<int64_t>(s.size());
     return Status::OK();
   }
@@ -279,8 +325,7 @@ Writer::~Writer() {
 Status Writer::Create(const std::string& path, std::unique_ptr<Writer>* writer) {
   std::unique_ptr<Writer> w(new Writer());
   w->impl_->path = path;
-  w->impl_->fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
-  if (w->impl_->fd < 0) return Status::FromErrno(fmt::format("cannot create '{}'", path), errno);
+  TFCKPT_RETURN_IF_ERROR(file::CreateNewFile(path, &w->impl_->fd));
   *writer = std::move(w);
   return Status::OK();
 }
@@ -425,13 +470,9 @@ Status Writer::Finish(bool sync) {
   Put32(&tail, z64 ? 0xffffffffu : static_cast<uint32_t>(cd_offset));
   Put16(&tail, 0);
   TFCKPT_RETURN_IF_ERROR(m.WriteAll(cd + tail));
-  if (sync && ::fsync(m.fd) != 0) {
-    return Status::FromErrno(fmt::format("cannot sync '{}'", m.path), errno);
-  }
   int fd = m.fd;
   m.fd = -1;
-  if (::close(fd) != 0) return Status::FromErrno(fmt::format("cannot close '{}'", m.path), errno);
-  return Status::OK();
+  return file::SyncAndClose(fd, sync, m.path);
 }
 
 }  // namespace tfckpt::npz

@@ -15,6 +15,7 @@
 #include <string>
 #include <vector>
 
+#include "io/byte_source.h"
 #include "tfckpt/dtype.h"
 #include "tfckpt/status.h"
 #include "tfckpt/tensor.h"
@@ -38,11 +39,15 @@ struct Member {
   std::string unsupported;  // why this member cannot be read, if it cannot
 };
 
-// Lists the members of the archive in `file`. For deflated members, `data_offset`/`data_size`
-// describe the compressed member; use Inflate to get the array bytes.
+// Lists the members of the archive in `file`, reading only its directory and the members'
+// headers. For deflated members, `data_offset`/`data_size` describe the compressed member; use
+// Inflate to get the array bytes.
+Status List(const ByteSource& file, std::vector<Member>* members);
+// The same over a whole archive's bytes in memory; `path` names it in messages.
 Status List(std::span<const uint8_t> file, const std::string& path, std::vector<Member>* members);
 
 // Uncompresses a deflated member and returns its array bytes (after the npy header).
+Status Inflate(const ByteSource& file, const Member& member, std::string* array);
 Status Inflate(std::span<const uint8_t> file, const Member& member, std::string* array);
 
 // Writes an .npz member by member: Begin, then the array bytes (through Append or appended to

@@ -49,20 +49,26 @@ std::optional<DType> DTypeFromCode(std::string_view code) {
   return std::nullopt;
 }
 
-Status Parse(std::span<const uint8_t> file, const std::string& path, std::vector<Entry>* entries,
+Status Parse(const ByteSource& file, std::vector<Entry>* entries,
              std::map<std::string, std::string>* metadata) {
+  const std::string& path = file.name();
   auto bad = [&](const std::string& why) {
     return Status::Corruption(fmt::format("'{}' is not a valid safetensors file: {}", path, why));
   };
-  if (file.size() < 8) return bad("it is shorter than 8 bytes");
+  const uint64_t file_size = static_cast<uint64_t>(file.size());
+  if (file_size < 8) return bad("it is shorter than 8 bytes");
+  uint8_t length[8];
+  TFCKPT_RETURN_IF_ERROR(file.ReadAt(0, 8, length));
   uint64_t n = 0;
-  for (int i = 7; i >= 0; i--) n = (n << 8) | file[i];
-  if (n > file.size() - 8) return bad("the header length runs past the end of the file");
+  for (int i = 7; i >= 0; i--) n = (n << 8) | length[i];
+  if (n > file_size - 8) return bad("the header length runs past the end of the file");
   const int64_t data_start = 8 + static_cast<int64_t>(n);
-  const int64_t data_size = static_cast<int64_t>(file.size()) - data_start;
+  const int64_t data_size = static_cast<int64_t>(file_size) - data_start;
+  std::string text(static_cast<size_t>(n), '\0');
+  TFCKPT_RETURN_IF_ERROR(file.ReadAt(8, static_cast<int64_t>(n), text.data()));
   nlohmann::json header;
   try {
-    header = nlohmann::json::parse(file.begin() + 8, file.begin() + data_start);
+    header = nlohmann::json::parse(text);
   } catch (const nlohmann::json::exception& e) {
     return bad(std::string("the header is not JSON: ") + e.what());
   }
@@ -114,6 +120,11 @@ Status Parse(std::span<const uint8_t> file, const std::string& path, std::vector
     prev = &e;
   }
   return Status::OK();
+}
+
+Status Parse(std::span<const uint8_t> file, const std::string& path, std::vector<Entry>* entries,
+             std::map<std::string, std::string>* metadata) {
+  return Parse(*MemorySource(file, path), entries, metadata);
 }
 
 std::string Header(const std::vector<Entry>& entries,

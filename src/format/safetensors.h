@@ -14,6 +14,7 @@
 #include <string>
 #include <vector>
 
+#include "io/byte_source.h"
 #include "tfckpt/dtype.h"
 #include "tfckpt/status.h"
 #include "tfckpt/tensor.h"
@@ -32,7 +33,11 @@ struct Entry {
   int64_t size = 0;
 };
 
-// Parses a whole safetensors file (its bytes): entries in data order, and the metadata.
+// Parses the header of a safetensors file (reading only its first 8 bytes and the header):
+// entries in data order, and the metadata. Offsets are checked against the source's size.
+Status Parse(const ByteSource& file, std::vector<Entry>* entries,
+             std::map<std::string, std::string>* metadata);
+// The same over a whole file's bytes in memory; `path` names it in messages.
 Status Parse(std::span<const uint8_t> file, const std::string& path, std::vector<Entry>* entries,
              std::map<std::string, std::string>* metadata);
 

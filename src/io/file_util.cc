@@ -88,23 +88,45 @@ Status ListDirectory(const std::string& dir, std::vector<std::string>* names) {
   return Status::OK();
 }
 
-Status ReadFile(const std::string& path, std::string* contents) {
-  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return Status::FromErrno(fmt::format("cannot open '{}'", path), errno);
-  contents->clear();
-  char buf[65536];
-  while (true) {
-    ssize_t n = ::read(fd, buf, sizeof buf);
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      int e = errno;
-      ::close(fd);
-      return Status::FromErrno(fmt::format("cannot read '{}'", path), e);
-    }
-    if (n == 0) break;
-    contents->append(buf, static_cast<size_t>(n));
+Status WriteAll(int fd, const void* data, size_t n, const std::string& name) {
+  const char* p = static_cast<const char*>(data);
+  while (n > 0) {
+    ssize_t w = ::write(fd, p, n);
+    if (w < 0 && errno == EINTR) continue;
+    if (w < 0) return Status::FromErrno(fmt::format("cannot write '{}'", name), errno);
+    p += w;
+    n -= static_cast<size_t>(w);
   }
-  ::close(fd);
+  return Status::OK();
+}
+
+Status CreateNewFile(const std::string& path, int* fd) {
+  *fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
+  if (*fd < 0) return Status::FromErrno(fmt::format("cannot create '{}'", path), errno);
+  return Status::OK();
+}
+
+Status SyncAndClose(int fd, bool sync, const std::string& name) {
+  Status s;
+  if (sync && ::fsync(fd) != 0) s = Status::FromErrno(fmt::format("cannot sync '{}'", name), errno);
+  if (::close(fd) != 0 && s.ok()) {
+    s = Status::FromErrno(fmt::format("cannot close '{}'", name), errno);
+  }
+  return s;
+}
+
+Status PreadAll(int fd, void* out, size_t n, int64_t offset, const std::string& name) {
+  char* p = static_cast<char*>(out);
+  const int64_t end = offset + static_cast<int64_t>(n);
+  while (n > 0) {
+    ssize_t r = ::pread(fd, p, n, offset);
+    if (r < 0 && errno == EINTR) continue;
+    if (r < 0) return Status::FromErrno(fmt::format("cannot read '{}'", name), errno);
+    if (r == 0) return Status::Corruption(fmt::format("'{}' ends before byte {}", name, end));
+    p += r;
+    offset += r;
+    n -= static_cast<size_t>(r);
+  }
   return Status::OK();
 }
 
@@ -206,19 +228,11 @@ Status CopyRange(int src_fd, const std::string& src, int64_t offset, int64_t siz
       kernel = false;
       buf.resize(1 << 20);
     }
-    ssize_t n = ::pread(src_fd, buf.data(), std::min<int64_t>(left, buf.size()), off);
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) return Status::FromErrno(fmt::format("cannot read '{}'", src), errno);
-    if (n == 0)
-      return Status::Corruption(fmt::format("'{}' ends before byte {}", src, offset + size));
-    for (ssize_t done = 0; done < n;) {
-      ssize_t w = ::write(dst_fd, buf.data() + done, static_cast<size_t>(n - done));
-      if (w < 0 && errno == EINTR) continue;
-      if (w < 0) return Status::FromErrno(fmt::format("cannot write '{}'", dst), errno);
-      done += w;
-    }
-    off += n;
-    left -= n;
+    const size_t n = static_cast<size_t>(std::min<int64_t>(left, static_cast<int64_t>(buf.size())));
+    TFCKPT_RETURN_IF_ERROR(PreadAll(src_fd, buf.data(), n, off, src));
+    TFCKPT_RETURN_IF_ERROR(WriteAll(dst_fd, buf.data(), n, dst));
+    off += static_cast<loff_t>(n);
+    left -= static_cast<int64_t>(n);
   }
   return Status::OK();
 }
@@ -240,20 +254,16 @@ Status CopyTree(const std::string& src, const std::string& dst,
     }
     int in = ::open(from.c_str(), O_RDONLY | O_CLOEXEC);
     if (in < 0) return Status::FromErrno(fmt::format("cannot open '{}'", from), errno);
-    int out = ::open(to.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
-    if (out < 0) {
-      int e = errno;
+    int out = -1;
+    Status s = CreateNewFile(to, &out);
+    if (!s.ok()) {
       ::close(in);
-      return Status::FromErrno(fmt::format("cannot create '{}'", to), e);
+      return s;
     }
-    Status s = CopyRange(in, from, 0, FileSize(from), out, to);
-    if (s.ok() && sync && ::fsync(out) != 0) {
-      s = Status::FromErrno(fmt::format("cannot sync '{}'", to), errno);
-    }
+    s = CopyRange(in, from, 0, FileSize(from), out, to);
     ::close(in);
-    if (::close(out) != 0 && s.ok())
-      s = Status::FromErrno(fmt::format("cannot close '{}'", to), errno);
-    return s;
+    Status closed = SyncAndClose(out, sync && s.ok(), to);
+    return s.ok() ? closed : s;
   };
   return walk("");
 }
@@ -270,43 +280,6 @@ void RemoveTree(const std::string& path) {
   } else {
     ::unlink(path.c_str());
   }
-}
-
-Status WriteFileAtomically(const std::string& path, std::string_view contents, bool sync) {
-  std::string tmp = path + std::string(kTempMarker) + RandomToken();
-  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
-  if (fd < 0) return Status::FromErrno(fmt::format("cannot create '{}'", tmp), errno);
-  const char* p = contents.data();
-  size_t left = contents.size();
-  while (left > 0) {
-    ssize_t n = ::write(fd, p, left);
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      int e = errno;
-      ::close(fd);
-      RemoveQuietly(tmp);
-      return Status::FromErrno(fmt::format("cannot write '{}'", tmp), e);
-    }
-    p += n;
-    left -= static_cast<size_t>(n);
-  }
-  if (sync && ::fsync(fd) != 0) {
-    int e = errno;
-    ::close(fd);
-    RemoveQuietly(tmp);
-    return Status::FromErrno(fmt::format("cannot sync '{}'", tmp), e);
-  }
-  if (::close(fd) != 0) {
-    int e = errno;
-    RemoveQuietly(tmp);
-    return Status::FromErrno(fmt::format("cannot close '{}'", tmp), e);
-  }
-  Status s = Rename(tmp, path);
-  if (!s.ok()) {
-    RemoveQuietly(tmp);
-    return s;
-  }
-  return sync ? SyncDirectory(Dirname(path)) : Status::OK();
 }
 
 }  // namespace tfckpt::file

@@ -1,5 +1,5 @@
-// Small filesystem helpers: path pieces, existence checks, whole-file reads, fsync'ed writes,
-// temporary names and atomic replacement.
+// Small filesystem helpers: path pieces, existence checks, whole writes and reads of descriptors,
+// temporary names, directory locks, kernel copies. Outputs appear through io/commit.h.
 //
 // Thread-safety: free functions; safe from any thread.
 
@@ -32,7 +32,15 @@ int64_t FileSize(const std::string& path);  // -1 if it cannot be stat'ed
 // Names of the entries of a directory (no "." or ".."), sorted.
 Status ListDirectory(const std::string& dir, std::vector<std::string>* names);
 
-Status ReadFile(const std::string& path, std::string* contents);
+// Writes all `n` bytes to `fd` (retrying short writes and EINTR); `name` is for messages.
+Status WriteAll(int fd, const void* data, size_t n, const std::string& name);
+// Creates the new file `path` for writing (it must not exist).
+Status CreateNewFile(const std::string& path, int* fd);
+// fsyncs (with `sync`) and closes `fd`, a file written at `name`; the first error wins.
+Status SyncAndClose(int fd, bool sync, const std::string& name);
+// Reads exactly `n` bytes at `offset` of `fd` (retrying short reads and EINTR); a file that ends
+// first is kCorruption.
+Status PreadAll(int fd, void* out, size_t n, int64_t offset, const std::string& name);
 
 // Creates `dir` and its missing parents.
 Status CreateDirectories(const std::string& dir);
@@ -77,9 +85,6 @@ Status CopyTree(const std::string& src, const std::string& dst,
 
 // Removes a directory tree; errors are ignored.
 void RemoveTree(const std::string& path);
-
-// Writes `contents` to a temporary file beside `path`, fsyncs it, and renames it over `path`.
-Status WriteFileAtomically(const std::string& path, std::string_view contents, bool sync = true);
 
 }  // namespace tfckpt::file
 

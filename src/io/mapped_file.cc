@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstring>
 
 #include <fmt/format.h>
 
@@ -27,6 +28,8 @@ Status MappedFile::Open(const std::string& path, std::shared_ptr<MappedFile>* fi
   std::shared_ptr<MappedFile> f(new MappedFile());
   f->path_ = path;
   f->size_ = static_cast<size_t>(st.st_size);
+  f->device_ = static_cast<uint64_t>(st.st_dev);
+  f->inode_ = static_cast<uint64_t>(st.st_ino);
   if (f->size_ > 0) {
     void* p = ::mmap(nullptr, f->size_, PROT_READ, MAP_SHARED, fd, 0);
     if (p == MAP_FAILED) {
@@ -43,6 +46,36 @@ Status MappedFile::Open(const std::string& path, std::shared_ptr<MappedFile>* fi
 
 MappedFile::~MappedFile() {
   if (data_ != nullptr) ::munmap(const_cast<uint8_t*>(data_), size_);
+  if (fd_ >= 0) ::close(fd_);
+}
+
+int MappedFile::kernel_fd() const {
+  std::call_once(fd_once_, [this] {
+    int fd = ::open(path_.c_str(), O_RDONLY | O_CLOEXEC);
+    struct stat st;
+    if (fd >= 0 && (::fstat(fd, &st) != 0 || static_cast<uint64_t>(st.st_dev) != device_ ||
+                    static_cast<uint64_t>(st.st_ino) != inode_)) {
+      ::close(fd);
+      fd = -1;
+    }
+    fd_ = fd;
+  });
+  return fd_;
+}
+
+Status MappedFile::ReadAt(int64_t offset, int64_t n, void* out) const {
+  if (offset < 0 || n < 0 || offset > size() || n > size() - offset) {
+    return Status::Corruption(
+        fmt::format("bytes {}..{} lie outside '{}', which has {} bytes (the file is truncated)",
+                    offset, offset + n, path_, size_));
+  }
+  if (n > 0) std::memcpy(out, data_ + offset, static_cast<size_t>(n));
+  return Status::OK();
+}
+
+bool MappedFile::Mapping(std::span<const uint8_t>* whole) const {
+  *whole = data();
+  return true;
 }
 
 void MappedFile::Release(int64_t offset, int64_t n) const {

@@ -69,7 +69,11 @@ bool SameStoredValue(const Checkpoint& ckpt, const TensorInfo& a, const TensorIn
     return false;
   }
   std::span<const uint8_t> x, y;
-  if (!ckpt.RawBytes(a.location, &x).ok() || !ckpt.RawBytes(b.location, &y).ok()) return false;
+  std::shared_ptr<const void> hold_x, hold_y;
+  if (!ckpt.RawBytes(a.location, &x, &hold_x).ok() ||
+      !ckpt.RawBytes(b.location, &y, &hold_y).ok()) {
+    return false;
+  }
   return x.size() == y.size() && std::equal(x.begin(), x.end(), y.begin());
 }
 

@@ -15,6 +15,7 @@
 #include <string>
 #include <vector>
 
+#include "io/byte_source.h"
 #include "io/file_util.h"
 
 namespace tfckpt::testing {
@@ -39,7 +40,7 @@ inline std::string TempDir() {
 
 inline std::string ReadAll(const std::string& path) {
   std::string s;
-  EXPECT_TRUE(file::ReadFile(path, &s).ok()) << path;
+  EXPECT_TRUE(ReadWholeSource(path, &s).ok()) << path;
   return s;
 }
 

@@ -106,7 +106,8 @@ Status Copy(const std::string& src, const std::string& prefix) {
   TFCKPT_RETURN_IF_ERROR(tfckpt::BundleWriter::Create(prefix, tfckpt::WriterOptions(), &w));
   for (const Piece& p : pieces) {
     std::span<const uint8_t> bytes;
-    TFCKPT_RETURN_IF_ERROR(ckpt->RawBytes(p.loc, &bytes));
+    std::shared_ptr<const void> hold;
+    TFCKPT_RETURN_IF_ERROR(ckpt->RawBytes(p.loc, &bytes, &hold));
     if (p.slice == nullptr) {
       TFCKPT_RETURN_IF_ERROR(
           w->AddSerialized(p.tensor->name, p.tensor->dtype, p.tensor->shape, bytes));

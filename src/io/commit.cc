@@ -1,0 +1,163 @@
+#include "io/commit.h"
+
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+
+#include <fmt/format.h>
+
+namespace tfckpt {
+
+FileCommit::FileCommit(bool sync) : sync_(sync) {}
+
+FileCommit::~FileCommit() {
+  if (!done_) Abort();
+}
+
+Status FileCommit::NewTemporary(const std::string& near, std::string* temp) {
+  if (done_) return Status::FailedPrecondition("the output was already committed or abandoned");
+  const std::string dir = file::Dirname(near);
+  if (std::find(dirs_.begin(), dirs_.end(), dir) == dirs_.end()) {
+    TFCKPT_RETURN_IF_ERROR(file::CreateDirectories(dir));
+    file::RemoveStaleTemporaries(near);
+    dirs_.insert(std::upper_bound(dirs_.begin(), dirs_.end(), dir), dir);
+  }
+  *temp = near + std::string(file::kTempMarker) + file::RandomToken();
+  temporaries_.push_back(*temp);
+  return Status::OK();
+}
+
+void FileCommit::Place(const std::string& temp, const std::string& final_path) {
+  renames_.push_back({temp, final_path, false});
+}
+
+Status FileCommit::Add(const std::string& final_path, std::string* temp) {
+  TFCKPT_RETURN_IF_ERROR(NewTemporary(final_path, temp));
+  Place(*temp, final_path);
+  return Status::OK();
+}
+
+void FileCommit::Move(const std::string& from, const std::string& final_path) {
+  renames_.push_back({from, final_path, true});
+}
+
+void FileCommit::ReplaceFirst(const std::string& path) { replace_first_.push_back(path); }
+
+Status FileCommit::Lock() {
+  if (!locks_.empty()) return Status::OK();
+  auto note = [&](const std::string& path) {
+    const std::string dir = file::Dirname(path);
+    if (std::find(dirs_.begin(), dirs_.end(), dir) == dirs_.end()) {
+      dirs_.insert(std::upper_bound(dirs_.begin(), dirs_.end(), dir), dir);
+    }
+  };
+  for (const Rename& r : renames_) note(r.to);
+  for (const std::string& path : replace_first_) note(path);
+  for (const std::string& dir : dirs_) {  // sorted: two commits never wait on each other
+    auto lock = std::make_unique<file::DirectoryLock>();
+    TFCKPT_RETURN_IF_ERROR(lock->Acquire(dir));
+    locks_.push_back(std::move(lock));
+  }
+  return Status::OK();
+}
+
+// Keeps what `path` holds under a temporary name: a file by a second hard link (the name keeps
+// pointing at it until a rename replaces it), a directory by renaming it (or, with
+// `hard_link` false, a file too).
+Status FileCommit::SetAside(const std::string& path, std::vector<Aside>* asides, bool hard_link) {
+  if (!file::Exists(path)) return Status::OK();
+  Aside a{path, path + std::string(file::kTempMarker) + file::RandomToken() + "-old",
+          file::IsDirectory(path)};
+  if (hard_link && !a.directory) {
+    // Without a hard link (a filesystem that has none), the rename over it simply replaces it.
+    if (::link(path.c_str(), a.aside.c_str()) == 0) asides->push_back(std::move(a));
+    return Status::OK();
+  }
+  TFCKPT_RETURN_IF_ERROR(file::Rename(path, a.aside));
+  asides->push_back(std::move(a));
+  return Status::OK();
+}
+
+void FileCommit::Undo(size_t renamed, const std::vector<Aside>& first,
+                      const std::vector<Aside>& replaced) {
+  for (size_t i = renamed; i-- > 0;) {
+    const Rename& r = renames_[i];
+    if (r.move) {
+      ::rename(r.to.c_str(), r.from.c_str());
+    } else {
+      file::RemoveTree(r.to);
+    }
+  }
+  for (const std::vector<Aside>* list : {&replaced, &first}) {
+    for (const Aside& a : *list) {
+      if (!a.directory) {
+        // Replaces what stands there; when that is still the same file (its rename never
+        // happened), rename does nothing and the second link goes.
+        ::rename(a.aside.c_str(), a.path.c_str());
+        ::unlink(a.aside.c_str());
+      } else {
+        file::RemoveTree(a.path);
+        ::rename(a.aside.c_str(), a.path.c_str());
+      }
+    }
+  }
+}
+
+Status FileCommit::Commit() {
+  if (done_) return Status::FailedPrecondition("the output was already committed or abandoned");
+  auto fail = [&](Status s) {
+    Abort();
+    return s;
+  };
+  Status s = Lock();
+  if (!s.ok()) return fail(s);
+  std::vector<Aside> first, replaced;
+  for (const std::string& path : replace_first_) {
+    s = SetAside(path, &first, /*hard_link=*/false);
+    if (!s.ok()) {
+      Undo(0, first, replaced);
+      return fail(s);
+    }
+  }
+  for (size_t i = 0; i < renames_.size(); i++) {
+    s = SetAside(renames_[i].to, &replaced, /*hard_link=*/true);
+    if (s.ok()) s = file::Rename(renames_[i].from, renames_[i].to);
+    if (!s.ok()) {
+      Undo(i, first, replaced);
+      return fail(s);
+    }
+  }
+  done_ = true;
+  for (const std::vector<Aside>* list : {&first, &replaced}) {
+    for (const Aside& a : *list) file::RemoveTree(a.aside);
+  }
+  if (sync_) {
+    for (const std::string& dir : dirs_) TFCKPT_RETURN_IF_ERROR(file::SyncDirectory(dir));
+  }
+  locks_.clear();
+  return Status::OK();
+}
+
+void FileCommit::Abort() {
+  for (const std::string& t : temporaries_) file::RemoveTree(t);
+  temporaries_.clear();
+  renames_.clear();
+  locks_.clear();
+  done_ = true;
+}
+
+Status WriteFileAtomically(const std::string& path, std::string_view contents, bool sync) {
+  FileCommit commit(sync);
+  std::string temp;
+  TFCKPT_RETURN_IF_ERROR(commit.Add(path, &temp));
+  int fd = -1;
+  TFCKPT_RETURN_IF_ERROR(file::CreateNewFile(temp, &fd));
+  Status s = file::WriteAll(fd, contents.data(), contents.size(), temp);
+  Status closed = file::SyncAndClose(fd, sync && s.ok(), temp);
+  TFCKPT_RETURN_IF_ERROR(s);
+  TFCKPT_RETURN_IF_ERROR(closed);
+  return commit.Commit();
+}
+
+}  // namespace tfckpt

@@ -1,0 +1,89 @@
+// FileCommit: the one way tfckpt makes its outputs appear. A set of new files or directories is
+// written under temporary names beside their final ones ("<name>.tfckpt-tmp-<pid>-<random>...")
+// and then appears under the final names together, or not at all.
+//
+// Commit() holds an exclusive lock (flock) on every directory it writes into, so two commits of
+// one output never leave a mix of both. Under the lock it first takes away what ReplaceFirst()
+// named (an old index that must never name new data), then renames every output into place in
+// the order it was added (data files before the index that names them). What a final name held
+// before is kept aside until the end: a file by a hard link, a directory by a rename. When every
+// rename has succeeded, what was set aside is removed and the directories are fsync'ed (with
+// `sync`). When one fails, everything done is undone: outputs are removed, inputs that were to
+// be moved go back, and what was set aside returns to its name.
+//
+// A run that is killed leaves only temporary names, which the next FileCommit writing into the
+// same directory removes (those of processes that no longer exist). Destroying a FileCommit
+// that did not commit removes its temporaries.
+//
+// Thread-safety: a FileCommit is used by one thread at a time.
+
+#ifndef TFCKPT_IO_COMMIT_H_
+#define TFCKPT_IO_COMMIT_H_
+
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "io/file_util.h"
+#include "tfckpt/status.h"
+
+namespace tfckpt {
+
+class FileCommit {
+ public:
+  explicit FileCommit(bool sync = true);
+  ~FileCommit();  // Abort() unless committed
+  FileCommit(const FileCommit&) = delete;
+  FileCommit& operator=(const FileCommit&) = delete;
+
+  // A new temporary name in the directory of `near` (created if missing), for a file or a
+  // directory the caller creates; removed by Abort() unless it was placed and committed. The
+  // first name in a directory also clears the temporaries that dead processes left there.
+  Status NewTemporary(const std::string& near, std::string* temp);
+  // At Commit(), `temp` (from NewTemporary) is renamed to `final_path`.
+  void Place(const std::string& temp, const std::string& final_path);
+  // NewTemporary(final_path) and Place() in one.
+  Status Add(const std::string& final_path, std::string* temp);
+  // At Commit(), the existing file `from` (an input) is renamed to `final_path`; it goes back if
+  // the commit fails.
+  void Move(const std::string& from, const std::string& final_path);
+  // At Commit(), before any output appears, `path` (if it exists) is taken away; it is removed
+  // once the commit is complete, and returns if the commit fails.
+  void ReplaceFirst(const std::string& path);
+
+  // Takes the directory locks now (Commit() takes them otherwise), so that what the caller checks
+  // next (an output that must not exist, the old files to replace) stays true until Commit().
+  Status Lock();
+  Status Commit();
+  // Removes every temporary; the FileCommit is unusable afterwards.
+  void Abort();
+
+ private:
+  struct Rename {
+    std::string from, to;
+    bool move = false;  // `from` is an input, not a temporary
+  };
+  struct Aside {
+    std::string path, aside;
+    bool directory = false;
+  };
+  Status SetAside(const std::string& path, std::vector<Aside>* asides, bool hard_link);
+  void Undo(size_t renamed, const std::vector<Aside>& first, const std::vector<Aside>& replaced);
+
+  bool sync_;
+  bool done_ = false;
+  std::vector<std::string> temporaries_;
+  std::vector<std::string> dirs_;  // every directory written into, sorted
+  std::vector<Rename> renames_;
+  std::vector<std::string> replace_first_;
+  std::vector<std::unique_ptr<file::DirectoryLock>> locks_;
+};
+
+// Writes `contents` to a temporary file beside `path`, fsyncs it (with `sync`), and renames it
+// over `path`, through a FileCommit.
+Status WriteFileAtomically(const std::string& path, std::string_view contents, bool sync = true);
+
+}  // namespace tfckpt
+
+#endif  // TFCKPT_IO_COMMIT_H_
