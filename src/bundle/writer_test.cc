@@ -26,20 +26,20 @@ WriterOptions Fast() {
 // Four tensors whose encoding was worked out by hand from the format's definition.
 void WriteSmall(const std::string& prefix) {
   std::unique_ptr<BundleWriter> w;
-  ASSERT_TRUE(BundleWriter::Create(prefix, Fast(), &w).ok());
+  ASSERT_OK(BundleWriter::Create(prefix, Fast(), &w));
   std::vector<float> aw = {1, 2};
   std::vector<int64_t> step = {7};
   std::vector<std::string_view> s = {"hi", ""};
-  ASSERT_TRUE(w->Add("a/w", DType::kFloat, {2}, AsBytes(aw)).ok());
-  ASSERT_TRUE(w->Add("step", DType::kInt64, {}, AsBytes(step)).ok());
-  ASSERT_TRUE(w->AddStrings("s", {2}, s).ok());
-  ASSERT_TRUE(w->Add("z", DType::kFloat, {0, 3}, {}).ok());
-  ASSERT_TRUE(w->Finish().ok());
+  ASSERT_OK(w->Add("a/w", DType::kFloat, {2}, AsBytes(aw)));
+  ASSERT_OK(w->Add("step", DType::kInt64, {}, AsBytes(step)));
+  ASSERT_OK(w->AddStrings("s", {2}, s));
+  ASSERT_OK(w->Add("z", DType::kFloat, {0, 3}, {}));
+  ASSERT_OK(w->Finish());
 }
 
 TEST(Writer, SmallBundleBytes) {
   std::string prefix = TempDir() + "/small";
-  WriteSmall(prefix);
+  ASSERT_NO_FATAL_FAILURE(WriteSmall(prefix));
   EXPECT_EQ(Hex(ReadAll(prefix + ".data-00000-of-00001")),
             "00 00 80 3f 00 00 00 40 07 00 00 00 00 00 00 00 02 00 78 27 0b 34 68 69");
   std::string index = ReadAll(prefix + ".index");
@@ -51,26 +51,26 @@ TEST(Writer, SmallBundleBytes) {
 
 TEST(Writer, ReadBackEveryForm) {
   std::string prefix = TempDir() + "/small";
-  WriteSmall(prefix);
+  ASSERT_NO_FATAL_FAILURE(WriteSmall(prefix));
   std::unique_ptr<Checkpoint> c;
-  ASSERT_TRUE(Checkpoint::Open(prefix, &c).ok());
+  ASSERT_OK(Checkpoint::Open(prefix, &c));
   ASSERT_EQ(c->tensors().size(), 4u);
   EXPECT_EQ(c->tensors()[0].name, "a/w");
   Tensor t;
-  ASSERT_TRUE(c->Read("a/w", &t).ok());
+  ASSERT_OK(c->Read("a/w", &t));
   EXPECT_TRUE(t.zero_copy());
   ASSERT_EQ(t.bytes().size(), 8u);
   float v[2];
   std::memcpy(v, t.bytes().data(), 8);
   EXPECT_EQ(v[1], 2.0f);
-  ASSERT_TRUE(c->Read("s", &t).ok());
+  ASSERT_OK(c->Read("s", &t));
   ASSERT_EQ(t.elements().size(), 2u);
   EXPECT_EQ(t.elements()[0], "hi");
   EXPECT_EQ(t.elements()[1], "");
-  ASSERT_TRUE(c->Read("z", &t).ok());
+  ASSERT_OK(c->Read("z", &t));
   EXPECT_EQ(t.num_elements(), 0);
   VerifyReport r;
-  ASSERT_TRUE(VerifyCheckpoint(*c, VerifyOptions(), &r).ok());
+  ASSERT_OK(VerifyCheckpoint(*c, VerifyOptions(), &r));
   EXPECT_TRUE(r.ok());
   EXPECT_EQ(r.tensors_checked, 4);
 }
@@ -78,22 +78,23 @@ TEST(Writer, ReadBackEveryForm) {
 TEST(Writer, PartitionedRoundTrip) {
   std::string prefix = TempDir() + "/part";
   std::unique_ptr<BundleWriter> w;
-  ASSERT_TRUE(BundleWriter::Create(prefix, Fast(), &w).ok());
+  ASSERT_OK(BundleWriter::Create(prefix, Fast(), &w));
   // A [5,2] int32 tensor 0..9 in two row slices [0,3) and [3,5).
   std::vector<int32_t> top = {0, 1, 2, 3, 4, 5}, bottom = {6, 7, 8, 9};
   TensorSlice s0{{SliceExtent{0, 3}, SliceExtent{0, 2}}},
       s1{{SliceExtent{3, 2}, SliceExtent{0, 2}}};
-  ASSERT_TRUE(w->AddSlice("emb", {5, 2}, s1, DType::kInt32, AsBytes(bottom)).ok());
-  ASSERT_TRUE(w->AddSlice("emb", {5, 2}, s0, DType::kInt32, AsBytes(top)).ok());
-  ASSERT_TRUE(w->Finish().ok());
+  ASSERT_OK(w->AddSlice("emb", {5, 2}, s1, DType::kInt32, AsBytes(bottom)));
+  ASSERT_OK(w->AddSlice("emb", {5, 2}, s0, DType::kInt32, AsBytes(top)));
+  ASSERT_OK(w->Finish());
   std::unique_ptr<Checkpoint> c;
-  ASSERT_TRUE(Checkpoint::Open(prefix, &c).ok());
+  ASSERT_OK(Checkpoint::Open(prefix, &c));
   ASSERT_EQ(c->tensors().size(), 1u);
   const TensorInfo& info = c->tensors()[0];
   EXPECT_TRUE(info.partitioned());
   EXPECT_EQ(info.shape, (Shape{5, 2}));
   Tensor t;
-  ASSERT_TRUE(c->Read(info, ReadOptions(), &t).ok());
+  ASSERT_OK(c->Read(info, ReadOptions(), &t));
+  ASSERT_EQ(t.bytes().size(), 40u);
   std::vector<int32_t> full(10);
   std::memcpy(full.data(), t.bytes().data(), 40);
   for (int i = 0; i < 10; i++) EXPECT_EQ(full[i], i);
@@ -102,20 +103,19 @@ TEST(Writer, PartitionedRoundTrip) {
 TEST(Writer, ColumnSlicesAssemble) {
   std::string prefix = TempDir() + "/cols";
   std::unique_ptr<BundleWriter> w;
-  ASSERT_TRUE(BundleWriter::Create(prefix, Fast(), &w).ok());
+  ASSERT_OK(BundleWriter::Create(prefix, Fast(), &w));
   // [2,3] float: column 0 alone, columns 1..2 together.
   std::vector<float> c0 = {0, 3}, c12 = {1, 2, 4, 5};
-  ASSERT_TRUE(w->AddSlice("m", {2, 3}, TensorSlice{{SliceExtent{0, -1}, SliceExtent{0, 1}}},
-                          DType::kFloat, AsBytes(c0))
-                  .ok());
-  ASSERT_TRUE(w->AddSlice("m", {2, 3}, TensorSlice{{SliceExtent{0, -1}, SliceExtent{1, 2}}},
-                          DType::kFloat, AsBytes(c12))
-                  .ok());
-  ASSERT_TRUE(w->Finish().ok());
+  ASSERT_OK(w->AddSlice("m", {2, 3}, TensorSlice{{SliceExtent{0, -1}, SliceExtent{0, 1}}},
+                        DType::kFloat, AsBytes(c0)));
+  ASSERT_OK(w->AddSlice("m", {2, 3}, TensorSlice{{SliceExtent{0, -1}, SliceExtent{1, 2}}},
+                        DType::kFloat, AsBytes(c12)));
+  ASSERT_OK(w->Finish());
   std::unique_ptr<Checkpoint> c;
-  ASSERT_TRUE(Checkpoint::Open(prefix, &c).ok());
+  ASSERT_OK(Checkpoint::Open(prefix, &c));
   Tensor t;
-  ASSERT_TRUE(c->Read("m", &t).ok());
+  ASSERT_OK(c->Read("m", &t));
+  ASSERT_EQ(t.bytes().size(), 24u);
   std::vector<float> full(6);
   std::memcpy(full.data(), t.bytes().data(), 24);
   for (int i = 0; i < 6; i++) EXPECT_EQ(full[i], static_cast<float>(i));
@@ -124,18 +124,15 @@ TEST(Writer, ColumnSlicesAssemble) {
 TEST(Writer, MissingSliceIsAnErrorNotGarbage) {
   std::string prefix = TempDir() + "/half";
   std::unique_ptr<BundleWriter> w;
-  ASSERT_TRUE(BundleWriter::Create(prefix, Fast(), &w).ok());
+  ASSERT_OK(BundleWriter::Create(prefix, Fast(), &w));
   std::vector<float> top = {1, 2};
-  ASSERT_TRUE(w->AddSlice("m", {2, 2}, TensorSlice{{SliceExtent{0, 1}, SliceExtent{0, -1}}},
-                          DType::kFloat, AsBytes(top))
-                  .ok());
-  ASSERT_TRUE(w->Finish().ok());
+  ASSERT_OK(w->AddSlice("m", {2, 2}, TensorSlice{{SliceExtent{0, 1}, SliceExtent{0, -1}}},
+                        DType::kFloat, AsBytes(top)));
+  ASSERT_OK(w->Finish());
   std::unique_ptr<Checkpoint> c;
-  ASSERT_TRUE(Checkpoint::Open(prefix, &c).ok());
+  ASSERT_OK(Checkpoint::Open(prefix, &c));
   Tensor t;
-  Status s = c->Read("m", &t);
-  EXPECT_EQ(s.code(), Status::Code::kCorruption);
-  EXPECT_NE(s.message().find("'m'"), std::string::npos);
+  EXPECT_STATUS(c->Read("m", &t), Status::Code::kCorruption, "'m'");
 }
 
 TEST(Writer, ShardsBySize) {
@@ -143,18 +140,18 @@ TEST(Writer, ShardsBySize) {
   WriterOptions o = Fast();
   o.max_shard_bytes = 100;
   std::unique_ptr<BundleWriter> w;
-  ASSERT_TRUE(BundleWriter::Create(prefix, o, &w).ok());
+  ASSERT_OK(BundleWriter::Create(prefix, o, &w));
   std::vector<float> x(20, 1.5f);  // 80 bytes each: one per shard
   for (std::string name : {"t0", "t1", "t2"}) {
-    ASSERT_TRUE(w->Add(name, DType::kFloat, {20}, AsBytes(x)).ok());
+    ASSERT_OK(w->Add(name, DType::kFloat, {20}, AsBytes(x)));
   }
-  ASSERT_TRUE(w->Finish().ok());
+  ASSERT_OK(w->Finish());
   std::unique_ptr<Checkpoint> c;
-  ASSERT_TRUE(Checkpoint::Open(prefix, &c).ok());
+  ASSERT_OK(Checkpoint::Open(prefix, &c));
   EXPECT_EQ(c->num_shards(), 3);
   EXPECT_TRUE(file::Exists(prefix + ".data-00002-of-00003"));
   VerifyReport r;
-  ASSERT_TRUE(VerifyCheckpoint(*c, VerifyOptions(), &r).ok());
+  ASSERT_OK(VerifyCheckpoint(*c, VerifyOptions(), &r));
   EXPECT_TRUE(r.ok());
 }
 
@@ -162,57 +159,66 @@ TEST(Writer, AbortLeavesNothingAndExistingIsRefused) {
   std::string dir = TempDir();
   {
     std::unique_ptr<BundleWriter> w;
-    ASSERT_TRUE(BundleWriter::Create(dir + "/x", Fast(), &w).ok());
+    ASSERT_OK(BundleWriter::Create(dir + "/x", Fast(), &w));
     std::vector<float> x = {1};
-    ASSERT_TRUE(w->Add("x", DType::kFloat, {1}, AsBytes(x)).ok());
+    ASSERT_OK(w->Add("x", DType::kFloat, {1}, AsBytes(x)));
     // destroyed without Finish()
   }
   std::vector<std::string> names;
-  ASSERT_TRUE(file::ListDirectory(dir, &names).ok());
+  ASSERT_OK(file::ListDirectory(dir, &names));
   EXPECT_TRUE(names.empty());
-  WriteSmall(dir + "/y");
+  ASSERT_NO_FATAL_FAILURE(WriteSmall(dir + "/y"));
   std::unique_ptr<BundleWriter> w;
-  Status s = BundleWriter::Create(dir + "/y", Fast(), &w);
-  EXPECT_EQ(s.code(), Status::Code::kAlreadyExists);
+  EXPECT_STATUS(BundleWriter::Create(dir + "/y", Fast(), &w), Status::Code::kAlreadyExists,
+                dir + "/y");
   WriterOptions o = Fast();
   o.overwrite = true;
-  ASSERT_TRUE(BundleWriter::Create(dir + "/y", o, &w).ok());
+  ASSERT_OK(BundleWriter::Create(dir + "/y", o, &w));
   std::vector<double> d = {2.5};
-  ASSERT_TRUE(w->Add("only", DType::kDouble, {}, AsBytes(d)).ok());
-  ASSERT_TRUE(w->Finish().ok());
+  ASSERT_OK(w->Add("only", DType::kDouble, {}, AsBytes(d)));
+  ASSERT_OK(w->Finish());
   std::unique_ptr<Checkpoint> c;
-  ASSERT_TRUE(Checkpoint::Open(dir + "/y", &c).ok());
+  ASSERT_OK(Checkpoint::Open(dir + "/y", &c));
   ASSERT_EQ(c->tensors().size(), 1u);
 }
 
 TEST(Writer, RejectsBadInput) {
   std::string dir = TempDir();
   std::unique_ptr<BundleWriter> w;
-  ASSERT_TRUE(BundleWriter::Create(dir + "/bad", Fast(), &w).ok());
+  ASSERT_OK(BundleWriter::Create(dir + "/bad", Fast(), &w));
   std::vector<float> x = {1, 2};
-  EXPECT_FALSE(w->Add("", DType::kFloat, {2}, AsBytes(x)).ok());
-  EXPECT_FALSE(w->Add("x", DType::kFloat, {3}, AsBytes(x)).ok());
-  EXPECT_FALSE(w->Add("r", DType::kResource, {}, {}).ok());
-  ASSERT_TRUE(w->Add("x", DType::kFloat, {2}, AsBytes(x)).ok());
-  EXPECT_EQ(w->Add("x", DType::kFloat, {2}, AsBytes(x)).code(), Status::Code::kAlreadyExists);
+  EXPECT_STATUS(w->Add("", DType::kFloat, {2}, AsBytes(x)), Status::Code::kInvalidArgument,
+                "non-empty name");
+  EXPECT_STATUS(w->Add("x", DType::kFloat, {3}, AsBytes(x)), Status::Code::kInvalidArgument, "'x'");
+  EXPECT_STATUS(w->Add("r", DType::kResource, {}, {}), Status::Code::kInvalidArgument, "'r'");
+  EXPECT_STATUS(w->Add(std::string("\0x", 2), DType::kFloat, {2}, AsBytes(x)),
+                Status::Code::kInvalidArgument, "zero byte");
+  EXPECT_STATUS(w->Add("neg", DType::kFloat, {-1}, {}), Status::Code::kInvalidArgument,
+                "invalid shape");
+  ASSERT_OK(w->Add("x", DType::kFloat, {2}, AsBytes(x)));
+  EXPECT_STATUS(w->Add("x", DType::kFloat, {2}, AsBytes(x)), Status::Code::kAlreadyExists,
+                "'x' was added twice");
+  ASSERT_OK(w->Finish());
+  EXPECT_STATUS(w->Add("late", DType::kFloat, {2}, AsBytes(x)), Status::Code::kFailedPrecondition,
+                "closed");
 }
 
 TEST(Verify, DetectsFlippedByte) {
   std::string prefix = TempDir() + "/flip";
-  WriteSmall(prefix);
+  ASSERT_NO_FATAL_FAILURE(WriteSmall(prefix));
   std::string data_path = prefix + ".data-00000-of-00001";
   std::string data = ReadAll(data_path);
   data[9] ^= 0x40;  // inside "step"
   std::ofstream(data_path, std::ios::binary | std::ios::trunc) << data;
   std::unique_ptr<Checkpoint> c;
-  ASSERT_TRUE(Checkpoint::Open(prefix, &c).ok());
+  ASSERT_OK(Checkpoint::Open(prefix, &c));
   VerifyReport r;
-  ASSERT_TRUE(VerifyCheckpoint(*c, VerifyOptions(), &r).ok());
+  ASSERT_OK(VerifyCheckpoint(*c, VerifyOptions(), &r));
   ASSERT_EQ(r.problems.size(), 1u);
   EXPECT_EQ(r.problems[0].tensor, "step");
   EXPECT_EQ(r.problems[0].file, data_path);
   Tensor t;
-  EXPECT_EQ(c->Read("step", &t).code(), Status::Code::kDataLoss);
+  EXPECT_STATUS(c->Read("step", &t), Status::Code::kDataLoss, "step");
 }
 
 }  // namespace

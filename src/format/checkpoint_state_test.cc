@@ -21,7 +21,7 @@ TEST(CheckpointState, ParsesTensorFlowText) {
                                         "all_model_checkpoint_timestamps: 1700000100.25\n"
                                         "last_preserved_timestamp: 1699999990.125\n";
   CheckpointState st;
-  ASSERT_TRUE(ReadCheckpointState(dir, &st).ok());
+  ASSERT_OK(ReadCheckpointState(dir, &st));
   EXPECT_EQ(st.model_checkpoint_path, "ckpt-3");
   ASSERT_EQ(st.all_model_checkpoint_paths.size(), 2u);
   EXPECT_EQ(st.all_model_checkpoint_paths[0], "ckpt-2");
@@ -35,15 +35,15 @@ TEST(CheckpointState, WriteThenReadAndLatestAppended) {
   CheckpointState st;
   st.model_checkpoint_path = "model.ckpt-20";
   st.all_model_checkpoint_paths = {"model.ckpt-10"};
-  ASSERT_TRUE(WriteCheckpointState(dir, st).ok());
+  ASSERT_OK(WriteCheckpointState(dir, st));
   CheckpointState back;
-  ASSERT_TRUE(ReadCheckpointState(dir, &back).ok());
+  ASSERT_OK(ReadCheckpointState(dir, &back));
   EXPECT_EQ(back.model_checkpoint_path, "model.ckpt-20");
   ASSERT_EQ(back.all_model_checkpoint_paths.size(), 2u);
   EXPECT_EQ(back.all_model_checkpoint_paths[1], "model.ckpt-20");
   // No temporary file is left behind.
   std::vector<std::string> names;
-  ASSERT_TRUE(file::ListDirectory(dir, &names).ok());
+  ASSERT_OK(file::ListDirectory(dir, &names));
   EXPECT_EQ(names, std::vector<std::string>{"checkpoint"});
 }
 
@@ -51,11 +51,11 @@ TEST(CheckpointState, RejectsGarbageAndEmpty) {
   std::string dir = TempDir();
   std::ofstream(dir + "/checkpoint") << "this is { not text format";
   CheckpointState st;
-  Status s = ReadCheckpointState(dir, &st);
-  EXPECT_EQ(s.code(), Status::Code::kCorruption);
-  EXPECT_NE(s.message().find("checkpoint"), std::string::npos);
+  EXPECT_STATUS(ReadCheckpointState(dir, &st), Status::Code::kCorruption,
+                dir + "/checkpoint' is not valid text format");
   std::ofstream(dir + "/checkpoint", std::ios::trunc) << "";
-  EXPECT_FALSE(ReadCheckpointState(dir, &st).ok());
+  EXPECT_STATUS(ReadCheckpointState(dir, &st), Status::Code::kCorruption,
+                "names no model_checkpoint_path");
 }
 
 }  // namespace

@@ -13,8 +13,8 @@ void Touch(const std::string& prefix) {
   std::unique_ptr<BundleWriter> w;
   WriterOptions o;
   o.sync = false;
-  ASSERT_TRUE(BundleWriter::Create(prefix, o, &w).ok());
-  ASSERT_TRUE(w->Finish().ok());
+  ASSERT_OK(BundleWriter::Create(prefix, o, &w));
+  ASSERT_OK(w->Finish());
 }
 
 TEST(Resolve, EveryForm) {
@@ -22,12 +22,11 @@ TEST(Resolve, EveryForm) {
   Touch(dir + "/model.ckpt-10");
   Touch(dir + "/model.ckpt-20");
   std::string p;
-  ASSERT_TRUE(ResolveCheckpointPath(dir + "/model.ckpt-10", std::nullopt, &p).ok());
+  ASSERT_OK(ResolveCheckpointPath(dir + "/model.ckpt-10", std::nullopt, &p));
   EXPECT_EQ(p, dir + "/model.ckpt-10");
-  ASSERT_TRUE(ResolveCheckpointPath(dir + "/model.ckpt-10.index", std::nullopt, &p).ok());
+  ASSERT_OK(ResolveCheckpointPath(dir + "/model.ckpt-10.index", std::nullopt, &p));
   EXPECT_EQ(p, dir + "/model.ckpt-10");
-  ASSERT_TRUE(
-      ResolveCheckpointPath(dir + "/model.ckpt-20.data-00000-of-00001", std::nullopt, &p).ok());
+  ASSERT_OK(ResolveCheckpointPath(dir + "/model.ckpt-20.data-00000-of-00001", std::nullopt, &p));
   EXPECT_EQ(p, dir + "/model.ckpt-20");
   // Two checkpoints and no state file: ambiguous, with both named.
   Status s = ResolveCheckpointPath(dir, std::nullopt, &p);
@@ -36,12 +35,12 @@ TEST(Resolve, EveryForm) {
   CheckpointState st;
   st.model_checkpoint_path = "model.ckpt-20";
   st.all_model_checkpoint_paths = {"model.ckpt-10", "model.ckpt-20"};
-  ASSERT_TRUE(WriteCheckpointState(dir, st).ok());
-  ASSERT_TRUE(ResolveCheckpointPath(dir, std::nullopt, &p).ok());
+  ASSERT_OK(WriteCheckpointState(dir, st));
+  ASSERT_OK(ResolveCheckpointPath(dir, std::nullopt, &p));
   EXPECT_EQ(p, dir + "/model.ckpt-20");
-  ASSERT_TRUE(ResolveCheckpointPath(dir + "@10", std::nullopt, &p).ok());
+  ASSERT_OK(ResolveCheckpointPath(dir + "@10", std::nullopt, &p));
   EXPECT_EQ(p, dir + "/model.ckpt-10");
-  ASSERT_TRUE(ResolveCheckpointPath(dir, 10, &p).ok());
+  ASSERT_OK(ResolveCheckpointPath(dir, 10, &p));
   EXPECT_EQ(p, dir + "/model.ckpt-10");
   s = ResolveCheckpointPath(dir + "@30", std::nullopt, &p);
   EXPECT_EQ(s.code(), Status::Code::kNotFound);
@@ -50,11 +49,11 @@ TEST(Resolve, EveryForm) {
 
 TEST(Resolve, SavedModelAndMissing) {
   std::string dir = testing::TempDir();
-  ASSERT_TRUE(file::CreateDirectories(dir + "/sm/variables").ok());
+  ASSERT_OK(file::CreateDirectories(dir + "/sm/variables"));
   Touch(dir + "/sm/variables/variables");
   std::ofstream(dir + "/sm/saved_model.pb") << "";
   std::string p;
-  ASSERT_TRUE(ResolveCheckpointPath(dir + "/sm", std::nullopt, &p).ok());
+  ASSERT_OK(ResolveCheckpointPath(dir + "/sm", std::nullopt, &p));
   EXPECT_EQ(p, dir + "/sm/variables/variables");
   Status s = ResolveCheckpointPath(dir + "/nothing", std::nullopt, &p);
   EXPECT_EQ(s.code(), Status::Code::kNotFound);
@@ -67,14 +66,14 @@ TEST(Resolve, SavedModelAndMissing) {
 
 TEST(Resolve, NamedFilesMustExist) {
   std::string dir = testing::TempDir() + "/named";
-  ASSERT_TRUE(file::CreateDirectories(dir).ok());
+  ASSERT_OK(file::CreateDirectories(dir));
   Touch(dir + "/m");
   std::string p;
   Status s = ResolveCheckpointPath(dir + "/m.data-00000-of-00002", std::nullopt, &p);
   EXPECT_EQ(s.code(), Status::Code::kNotFound);
   EXPECT_NE(s.message().find("m.data-00000-of-00002' does not exist"), std::string::npos);
   EXPECT_NE(s.message().find("m.data-00000-of-00001"), std::string::npos);  // what it has
-  ASSERT_TRUE(ResolveCheckpointPath(dir + "/m.data-00000-of-00001", std::nullopt, &p).ok());
+  ASSERT_OK(ResolveCheckpointPath(dir + "/m.data-00000-of-00001", std::nullopt, &p));
   EXPECT_EQ(p, dir + "/m");
 }
 
@@ -89,7 +88,7 @@ TEST(Resolve, WindowsPathsGetAHint) {
 
 TEST(Resolve, DescribeResolution) {
   std::string dir = testing::TempDir() + "/describe";
-  ASSERT_TRUE(file::CreateDirectories(dir).ok());
+  ASSERT_OK(file::CreateDirectories(dir));
   Touch(dir + "/ckpt-3");
   EXPECT_EQ(DescribeResolution(dir + "/ckpt-3", std::nullopt, dir + "/ckpt-3"), "");
   EXPECT_EQ(DescribeResolution(dir + "/ckpt-3.index", std::nullopt, dir + "/ckpt-3"), "");
@@ -97,7 +96,7 @@ TEST(Resolve, DescribeResolution) {
             std::string::npos);
   CheckpointState st;
   st.model_checkpoint_path = "ckpt-3";
-  ASSERT_TRUE(WriteCheckpointState(dir, st).ok());
+  ASSERT_OK(WriteCheckpointState(dir, st));
   EXPECT_NE(DescribeResolution(dir, std::nullopt, dir + "/ckpt-3").find("latest"),
             std::string::npos);
   EXPECT_NE(DescribeResolution(dir + "@3", std::nullopt, dir + "/ckpt-3").find("step 3"),

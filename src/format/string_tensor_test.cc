@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include "format/crc32c.h"
+#include "testing/test_util.h"
 
 namespace tfckpt::string_tensor {
 namespace {
@@ -39,7 +40,7 @@ TEST(StringTensor, RoundTripBinaryAndEmpty) {
   uint32_t crc = SerializeStrings(values, &out);
   std::vector<std::string_view> back;
   uint32_t crc2 = 0;
-  ASSERT_TRUE(ParseStrings(Bytes(out), 4, &back, &crc2).ok());
+  ASSERT_OK(ParseStrings(Bytes(out), 4, &back, &crc2));
   EXPECT_EQ(crc, crc2);
   ASSERT_EQ(back.size(), 4u);
   for (size_t i = 0; i < 4; i++) EXPECT_EQ(back[i], values[i]);
@@ -52,7 +53,7 @@ TEST(StringTensor, ZeroElements) {
   EXPECT_EQ(crc, crc32c::Value(out.data(), 4));
   std::vector<std::string_view> back;
   uint32_t crc2 = 0;
-  ASSERT_TRUE(ParseStrings(Bytes(out), 0, &back, &crc2).ok());
+  ASSERT_OK(ParseStrings(Bytes(out), 0, &back, &crc2));
   EXPECT_TRUE(back.empty());
 }
 
@@ -64,11 +65,19 @@ TEST(StringTensor, DetectsCorruption) {
   uint32_t crc = 0;
   std::string bad = out;
   bad[0] = 4;  // length changed: checksum of lengths no longer matches
-  EXPECT_FALSE(ParseStrings(Bytes(bad), 2, &back, &crc).ok());
-  EXPECT_FALSE(ParseStrings(Bytes(out.substr(0, out.size() - 1)), 2, &back, &crc).ok());
-  EXPECT_FALSE(ParseStrings(Bytes(out + "x"), 2, &back, &crc).ok());
-  EXPECT_FALSE(ParseStrings(Bytes(out), 3, &back, &crc).ok());
-  EXPECT_FALSE(ParseStrings(Bytes(std::string(3, '\xff')), 1, &back, &crc).ok());
+  EXPECT_STATUS(ParseStrings(Bytes(bad), 2, &back, &crc), Status::Code::kDataLoss,
+                "length checksum does not match");
+  EXPECT_STATUS(ParseStrings(Bytes(out.substr(0, out.size() - 1)), 2, &back, &crc),
+                Status::Code::kDataLoss,
+                "string data is 4 bytes but the element lengths add up to 5");
+  EXPECT_STATUS(ParseStrings(Bytes(out + "x"), 2, &back, &crc), Status::Code::kDataLoss,
+                "string data is 6 bytes but the element lengths add up to 5");
+  // A third length read from the checksum bytes: the checksum no longer matches.
+  EXPECT_STATUS(ParseStrings(Bytes(out), 3, &back, &crc), Status::Code::kDataLoss, "");
+  EXPECT_STATUS(ParseStrings(Bytes(std::string(3, '\xff')), 1, &back, &crc),
+                Status::Code::kDataLoss, "length of string element 0 is unreadable");
+  EXPECT_STATUS(ParseStrings(Bytes(out), 100, &back, &crc), Status::Code::kDataLoss,
+                "100 elements cannot fit");
 }
 
 TEST(VariantTensor, RoundTrip) {
@@ -77,13 +86,18 @@ TEST(VariantTensor, RoundTrip) {
   uint32_t crc = SerializeVariants(elements, &out);
   std::vector<std::string_view> back;
   uint32_t crc2 = 0;
-  ASSERT_TRUE(ParseVariants(Bytes(out), 3, &back, &crc2).ok());
+  ASSERT_OK(ParseVariants(Bytes(out), 3, &back, &crc2));
   EXPECT_EQ(crc, crc2);
   ASSERT_EQ(back.size(), 3u);
   EXPECT_EQ(back[0], "first");
   std::string bad = out;
   bad[2] ^= 1;
-  EXPECT_FALSE(ParseVariants(Bytes(bad), 3, &back, &crc2).ok());
+  EXPECT_STATUS(ParseVariants(Bytes(bad), 3, &back, &crc2), Status::Code::kDataLoss,
+                "variant element 0 checksum does not match");
+  EXPECT_STATUS(ParseVariants(Bytes(out.substr(0, out.size() - 1)), 3, &back, &crc2),
+                Status::Code::kDataLoss, "variant element 2 is truncated");
+  EXPECT_STATUS(ParseVariants(Bytes(out + "z"), 3, &back, &crc2), Status::Code::kDataLoss,
+                "1 bytes follow the last variant element");
 }
 
 }  // namespace
