@@ -26,6 +26,9 @@ using Shape = std::vector<int64_t>;
 
 // Number of elements of a shape; nullopt if a dimension is negative or the product overflows.
 std::optional<int64_t> NumElements(std::span<const int64_t> shape);
+// Bytes a tensor of a fixed-size dtype and this shape takes; nullopt if the shape is invalid or
+// the count overflows.
+std::optional<int64_t> NumBytes(DType dtype, std::span<const int64_t> shape);
 
 // "[2,3]" ; "[]" for a scalar.
 std::string ShapeToString(std::span<const int64_t> shape);

@@ -219,8 +219,8 @@ Status Checkpoint::ReadPiece(std::string_view name, DType dtype, const Shape& sh
   if (!s.ok()) return fail(s);
   const int64_t n = NumElements(shape).value_or(-1);
   if (IsFixedSize(dtype)) {
-    int64_t expected = n * DTypeSize(dtype);
-    if (n < 0 || loc.size != expected) {
+    const int64_t expected = NumBytes(dtype, shape).value_or(-1);
+    if (expected < 0 || loc.size != expected) {
       return fail(
           Status::Corruption(fmt::format("the entry says {} bytes but {} {} elements take {} bytes",
                                          loc.size, n, DTypeName(dtype), expected)));

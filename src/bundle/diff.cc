@@ -74,7 +74,8 @@ void CompareValues(const Tensor& x, const Tensor& y, const DiffOptions& options,
     double ref = 0;
     double d = AbsDiff(dtype, a, b, i, &ref);
     if (std::isnan(d)) d = std::numeric_limits<double>::infinity();
-    if (!(d <= options.atol + options.rtol * ref)) out->differing++;
+    // (d == 0 first: equal NaNs or infinities have an infinite or NaN tolerance.)
+    if (d != 0 && !(d <= options.atol + options.rtol * ref)) out->differing++;
     out->max_abs = std::max(out->max_abs, d);
     if (d > 0) {
       double rel = ref > 0 ? d / ref : std::numeric_limits<double>::infinity();

@@ -130,7 +130,7 @@ TEST(Diff, Tolerances) {
 // DiffOptions promises that NaN equals NaN (and equal infinities are equal): their difference is
 // 0, but the tolerance atol + rtol * |b| is NaN for such a b (0 * inf, or |NaN|), so `d <= NaN`
 // fails and they are counted as differing whenever the tensors' bytes differ elsewhere.
-TEST(Diff, DISABLED_EqualNaNsAndInfinitiesAreNotDifferences) {
+TEST(Diff, EqualNaNsAndInfinitiesAreNotDifferences) {
   std::string d = TempDir();
   ASSERT_NO_FATAL_FAILURE(WriteCheckpoint(
       d + "/a", {MakeTensor("v", DType::kFloat, {3}, std::vector<float>{kNaN, kInf, 1})}));

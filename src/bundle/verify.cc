@@ -99,7 +99,7 @@ Status VerifyCheckpoint(const Checkpoint& ckpt, const VerifyOptions& options,
       continue;
     }
     if (IsFixedSize(p.dtype)) {
-      int64_t want = NumElements(p.shape).value_or(0) * DTypeSize(p.dtype);
+      int64_t want = NumBytes(p.dtype, p.shape).value_or(-1);
       if (want != loc.size) {
         problem(p.label, file_of(loc),
                 fmt::format("size mismatch: expected {} bytes for {} {}, found {} in the index",

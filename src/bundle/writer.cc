@@ -272,10 +272,15 @@ Status BundleWriter::BeginTensor(std::string_view name, DType dtype, const Shape
     return Status::InvalidArgument(fmt::format("tensor '{}': dtype {} is not a fixed-size type",
                                                PrintableKey(name), DTypeName(dtype)));
   }
-  if (size != *n * DTypeSize(dtype)) {
-    return Status::InvalidArgument(fmt::format(
-        "tensor '{}' of dtype {} and shape {} takes {} bytes, but {} were given",
-        PrintableKey(name), DTypeName(dtype), ShapeToString(shape), *n * DTypeSize(dtype), size));
+  const std::optional<int64_t> want = NumBytes(dtype, shape);
+  if (!want) {
+    return Status::InvalidArgument(fmt::format("tensor '{}' of shape {} is too large to store",
+                                               PrintableKey(name), ShapeToString(shape)));
+  }
+  if (size != *want) {
+    return Status::InvalidArgument(
+        fmt::format("tensor '{}' of dtype {} and shape {} takes {} bytes, but {} were given",
+                    PrintableKey(name), DTypeName(dtype), ShapeToString(shape), *want, size));
   }
   TFCKPT_RETURN_IF_ERROR(m.MaybeStartShard(size));
   m.streaming = true;
@@ -440,11 +445,11 @@ Status BundleWriter::AddSlice(std::string_view full_name, const Shape& full_shap
   TFCKPT_RETURN_IF_ERROR(
       m.RegisterSlice(full_name, full_shape, slice, dtype, &key, &slice_shape, &whole));
   if (whole) return AddSerialized(full_name, dtype, full_shape, serialized);
-  auto n = NumElements(slice_shape);
-  if (static_cast<int64_t>(serialized.size()) != n.value_or(-1) * DTypeSize(dtype)) {
-    return Status::InvalidArgument(
-        fmt::format("slice [{}] of '{}' needs {} bytes, got {}", slice.ToString(),
-                    PrintableKey(full_name), n.value_or(-1) * DTypeSize(dtype), serialized.size()));
+  const int64_t want = NumBytes(dtype, slice_shape).value_or(-1);
+  if (static_cast<int64_t>(serialized.size()) != want) {
+    return Status::InvalidArgument(fmt::format("slice [{}] of '{}' needs {} bytes, got {}",
+                                               slice.ToString(), PrintableKey(full_name), want,
+                                               serialized.size()));
   }
   TFCKPT_RETURN_IF_ERROR(m.MaybeStartShard(static_cast<int64_t>(serialized.size())));
   pb::BundleEntryProto e = m.NewEntry(dtype, slice_shape, static_cast<int64_t>(serialized.size()));

@@ -436,8 +436,7 @@ Status FromForeign(const std::string& src, const std::string& out, bool npz_sour
       TFCKPT_RETURN_IF_ERROR(w->AddStrings(name, t->shape, values));
     } else if (t->member && (t->member->byteswap || t->member->deflated || t->member->fortran)) {
       std::vector<uint8_t> copy(bytes.begin(), bytes.end());
-      if (static_cast<int64_t>(copy.size()) !=
-          NumElements(t->shape).value_or(-1) * DTypeSize(t->dtype)) {
+      if (static_cast<int64_t>(copy.size()) != NumBytes(t->dtype, t->shape).value_or(-1)) {
         return Status::Corruption(fmt::format("array '{}' has the wrong size", t->name));
       }
       if (t->member->byteswap) {
@@ -447,8 +446,7 @@ Status FromForeign(const std::string& src, const std::string& out, bool npz_sour
       if (t->member->fortran) copy = FortranToC(copy, t->shape, DTypeSize(t->dtype));
       TFCKPT_RETURN_IF_ERROR(w->Add(name, t->dtype, t->shape, copy));
     } else {
-      auto n = NumElements(t->shape);
-      if (!n || *n * DTypeSize(t->dtype) != t->size) {
+      if (NumBytes(t->dtype, t->shape).value_or(-1) != t->size) {
         return Status::Corruption(fmt::format("array '{}' has the wrong size", t->name));
       }
       DataLocation loc{0, t->offset, t->size, crc32c::Mask(crc32c::Value(bytes))};

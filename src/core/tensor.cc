@@ -14,6 +14,13 @@ std::optional<int64_t> NumElements(std::span<const int64_t> shape) {
   return n;
 }
 
+std::optional<int64_t> NumBytes(DType dtype, std::span<const int64_t> shape) {
+  const std::optional<int64_t> n = NumElements(shape);
+  const int64_t size = DTypeSize(dtype);
+  if (!n || size <= 0 || *n > INT64_MAX / size) return std::nullopt;
+  return *n * size;
+}
+
 std::string ShapeToString(std::span<const int64_t> shape) {
   return fmt::format("[{}]", fmt::join(shape, ","));
 }

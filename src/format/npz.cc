@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <charconv>
 #include <cstring>
 #include <regex>
 
@@ -49,6 +50,13 @@ void Put64(std::string* s, uint64_t v) {
   s->append(b, 8);
 }
 
+// A whole decimal number that fits in an int64_t.
+bool ParseInt(const std::string& text, int64_t* value) {
+  const char* end = text.data() + text.size();
+  auto [ptr, ec] = std::from_chars(text.data(), end, *value);
+  return ec == std::errc() && ptr == end;
+}
+
 // Parses an npy header dict into the member's dtype and shape.
 void ParseNpyHeader(const std::string& header, Member* m) {
   static const std::regex kDescr(R"('descr'\s*:\s*'([^']*)')");
@@ -65,12 +73,20 @@ void ParseNpyHeader(const std::string& header, Member* m) {
   static const std::regex kInt(R"(\d+)");
   for (auto it = std::sregex_iterator(dims.begin(), dims.end(), kInt); it != std::sregex_iterator();
        ++it) {
-    m->shape.push_back(std::stoll(it->str()));
+    int64_t dim = 0;
+    if (!ParseInt(it->str(), &dim)) {
+      m->unsupported = "its .npy header gives a dimension too large to hold";
+      return;
+    }
+    m->shape.push_back(dim);
   }
   m->fortran = f[1].str() == "True" && m->shape.size() > 1;
   if (descr.size() >= 3 && descr[1] == 'S') {
+    if (!ParseInt(descr.substr(2), &m->string_width) || m->string_width <= 0) {
+      m->unsupported = fmt::format("its numpy type '{}' is not understood", descr);
+      return;
+    }
     m->dtype = DType::kString;
-    m->string_width = std::stoll(descr.substr(2));
     return;
   }
   std::string canonical = descr;
@@ -264,6 +280,14 @@ Status Inflate(const ByteSource& file, const Member& member, std::string* array)
       m.raw_size > 0xffffffffLL) {
     return Status::Corruption(
         fmt::format("member '{}.npy' of '{}' lies outside the file", m.name, file.name()));
+  }
+  // Deflate cannot expand data more than 1032 times: a larger claim is a damaged or hostile
+  // archive, refused before its size is allocated.
+  if (m.raw_size > m.data_size * 1032 + 1024) {
+    return Status::Corruption(fmt::format(
+        "member '{}.npy' of '{}' claims {} bytes from {} compressed bytes, more than deflate can "
+        "give",
+        m.name, file.name(), m.raw_size, m.data_size));
   }
   std::string compressed(static_cast<size_t>(m.data_size), '\0');
   TFCKPT_RETURN_IF_ERROR(file.ReadAt(m.data_offset, m.data_size, compressed.data()));

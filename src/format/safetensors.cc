@@ -96,8 +96,7 @@ Status Parse(const ByteSource& file, std::vector<Entry>* entries,
           offsets[1] > data_size) {
         return bad(fmt::format("tensor '{}' has data offsets outside the file", name));
       }
-      auto count = NumElements(e.shape);
-      if (!count || *count * DTypeSize(e.dtype) != offsets[1] - offsets[0]) {
+      if (NumBytes(e.dtype, e.shape).value_or(-1) != offsets[1] - offsets[0]) {
         return bad(fmt::format("tensor '{}': {} bytes do not hold shape {} of {}", name,
                                offsets[1] - offsets[0], ShapeToString(e.shape), code));
       }

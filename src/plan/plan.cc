@@ -129,7 +129,7 @@ int64_t PlannedTensor::bytes() const {
     return varint + 4 + n;
   }
   if (action == Action::kAssemble || action == Action::kReslice || action == Action::kCompute) {
-    return NumElements(shape).value_or(0) * DTypeSize(dtype);
+    return NumBytes(dtype, shape).value_or(0);
   }
   int64_t total = 0;
   for (const PieceSource& p : pieces) {
