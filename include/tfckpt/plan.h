@@ -12,7 +12,9 @@
 #include <cstdint>
 #include <memory>
 #include <optional>
+#include <span>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -40,7 +42,10 @@ struct PieceSource {
 // Methods that compute an output tensor from several inputs (average, model merging).
 enum class BlendMethod { kLinear, kTaskArithmetic, kSlerp, kTies, kDare };
 std::string_view BlendMethodName(BlendMethod method);
-std::optional<BlendMethod> BlendMethodFromName(std::string_view name);
+// "linear", "task_arithmetic", "slerp", "ties", "dare".
+std::span<const std::string_view> BlendMethodNames();
+// One of BlendMethodNames(); else InvalidArgument "method='TEXT': it must be 'linear', ...".
+Status ParseBlendMethod(std::string_view text, BlendMethod* method);
 
 // What a computed tensor is made of (see docs/METHODS.md for the exact arithmetic).
 struct ComputeSpec {
@@ -102,6 +107,11 @@ struct MergeOptions {
   // gets the prefix "NAME/". Empty names leave a source's keys as they are.
   std::vector<std::string> names;
 };
+std::string_view OnConflictName(MergeOptions::OnConflict on_conflict);
+// "error", "first", "last".
+std::span<const std::string_view> OnConflictNames();
+// One of OnConflictNames(); else InvalidArgument "on_conflict='TEXT': it must be 'error', ...".
+Status ParseOnConflict(std::string_view text, MergeOptions::OnConflict* on_conflict);
 Status PlanMerge(const std::vector<std::string>& sources, const std::string& output,
                  const MergeOptions& options, Plan* plan);
 
@@ -115,6 +125,11 @@ struct AssignmentGroup {
 // for each variable ("dense/kernel": the name a TF1 Saver would have used). kAuto: full names
 // when the model (--into) and the sources mix name-based and object-based checkpoints, else keys.
 enum class Tf2Names { kAuto, kKeys, kFullNames };
+std::string_view Tf2NamesName(Tf2Names names);
+// "auto", "keys", "full".
+std::span<const std::string_view> Tf2NamesNames();
+// One of Tf2NamesNames(); else InvalidArgument "tf2_names='TEXT': it must be 'auto', ...".
+Status ParseTf2Names(std::string_view text, Tf2Names* names);
 
 struct TransferOptions {
   std::optional<std::string> into;  // the model: a checkpoint or a SavedModel

@@ -262,29 +262,14 @@ class PyWriter {
   std::unique_ptr<BundleWriter> w_;
 };
 
-// tf2_names= of transfer and init_from_checkpoint, as the CLI's --tf2-names.
-Tf2Names ParseTf2Names(const std::string& tf2_names) {
-  if (tf2_names == "auto") return Tf2Names::kAuto;
-  if (tf2_names == "keys") return Tf2Names::kKeys;
-  if (tf2_names == "full") return Tf2Names::kFullNames;
-  InvalidArgument("tf2_names='" + tf2_names +
-                  "': it must be 'auto', 'keys' (checkpoint keys) or 'full' (the variables' full "
-                  "names)");
-}
-
 // Runs a plan (or describes it) and returns the JSON the CLI prints.
 std::string RunPlan(const Status& built, const Plan& plan, bool dry_run, bool force,
                     const std::string& link) {
-  if (link != "auto" && link != "copy" && link != "hardlink") {
-    InvalidArgument("link='" + link + "': it must be 'auto', 'copy' or 'hardlink'");
-  }
+  ExecuteOptions eo;
+  Check(ParseLinkMode(link, &eo.link));
   Check(built);
   if (dry_run) return plan.DescribeJson(false, nullptr);
-  ExecuteOptions eo;
   eo.overwrite = force;
-  eo.link = link == "copy"       ? LinkMode::kCopy
-            : link == "hardlink" ? LinkMode::kHardlink
-                                 : LinkMode::kAuto;
   ExecuteReport r;
   {
     py::gil_scoped_release release;
@@ -445,12 +430,7 @@ PYBIND11_MODULE(_core, m) {
     MergeOptions mo;
     mo.names = names;
     mo.move = move;
-    mo.on_conflict = on_conflict == "first"  ? MergeOptions::OnConflict::kFirst
-                     : on_conflict == "last" ? MergeOptions::OnConflict::kLast
-                                             : MergeOptions::OnConflict::kError;
-    if (on_conflict != "first" && on_conflict != "last" && on_conflict != "error") {
-      InvalidArgument("on_conflict='" + on_conflict + "': it must be 'error', 'first' or 'last'");
-    }
+    Check(ParseOnConflict(on_conflict, &mo.on_conflict));
     Plan plan;
     Status s = PlanMerge(sources, output, mo, &plan);
     return RunPlan(s, plan, dry_run, force, link);
@@ -464,7 +444,7 @@ PYBIND11_MODULE(_core, m) {
           TransferOptions to;
           to.into = into;
           to.include_optimizer = include_optimizer;
-          to.tf2_names = ParseTf2Names(tf2_names);
+          Check(ParseTf2Names(tf2_names, &to.tf2_names));
           for (const auto& [src, map] : groups) to.groups.push_back({src, map});
           Plan plan;
           Status s = PlanTransfer(to, output, &plan);
@@ -501,12 +481,7 @@ PYBIND11_MODULE(_core, m) {
                     double p, uint64_t seed, bool normalize, bool keep_optimizer,
                     const std::vector<BlendRule>& per_tensor, bool force, bool dry_run) {
     BlendOptions bo;
-    auto parsed = BlendMethodFromName(method);
-    if (!parsed) {
-      InvalidArgument("method='" + method +
-                      "': it must be 'linear', 'task_arithmetic', 'slerp', 'ties' or 'dare'");
-    }
-    bo.method = *parsed;
+    Check(ParseBlendMethod(method, &bo.method));
     bo.base = base;
     bo.models = models;
     bo.weights = weights;
@@ -624,7 +599,8 @@ PYBIND11_MODULE(_core, m) {
         [](const std::string& ckpt, const std::vector<std::pair<std::string, std::string>>& map,
            const std::vector<std::tuple<std::string, std::string, std::vector<int64_t>>>& targets,
            py::function assign, const std::string& tf2_names, bool include_optimizer) {
-          const Tf2Names names = ParseTf2Names(tf2_names);
+          Tf2Names names = Tf2Names::kAuto;
+          Check(ParseTf2Names(tf2_names, &names));
           std::vector<TargetVariable> variables;
           for (const auto& [name, dtype, shape] : targets) {
             auto d = DTypeFromName(dtype);

@@ -16,6 +16,11 @@
 namespace tfckpt::cli {
 namespace {
 
+// CLI11's check that an option's value is one of a vocabulary of the library's.
+CLI::IsMember OneOfNames(std::span<const std::string_view> names) {
+  return CLI::IsMember(std::vector<std::string>(names.begin(), names.end()));
+}
+
 struct CommonArgs {
   std::string output;
   bool force = false;
@@ -43,7 +48,7 @@ void AddCommon(CLI::App* cmd, CommonArgs* args, const std::string& what,
                   "How whole data files are taken: auto (reflink where the filesystem can, "
                   "else copy_file_range), copy (plain copies) or hardlink (shares the inputs' "
                   "inodes without reading them: their CRCs are not checked unless --verify)")
-      ->check(CLI::IsMember({"auto", "copy", "hardlink"}));
+      ->check(OneOfNames(LinkModeNames()));
   cmd->add_flag("--verify", args->verify,
                 "Also check the CRC32C of data files that --link hardlink or --move take "
                 "without reading them (every other byte taken from an input is always checked)");
@@ -85,11 +90,9 @@ void Run(const Status& built, const Plan& plan, const CommonArgs& args, int thre
   eo.progress = ::isatty(STDERR_FILENO) && !args.json;
   eo.threads = threads;
   eo.verify_linked = args.verify;
-  eo.link = args.link == "copy"       ? LinkMode::kCopy
-            : args.link == "hardlink" ? LinkMode::kHardlink
-                                      : LinkMode::kAuto;
+  Status s = ParseLinkMode(args.link, &eo.link);
   ExecuteReport report;
-  Status s = ExecutePlan(plan, eo, &report);
+  if (s.ok()) s = ExecutePlan(plan, eo, &report);
   if (!s.ok()) {
     ReportError(s);
     return;
@@ -146,7 +149,7 @@ void RegisterMerge(CLI::App& app) {
   AddCommon(cmd, args.get(), "checkpoint prefix", "the first SRC");
   cmd->add_option("--on-conflict", args->on_conflict,
                   "A name in several sources: error (default), first or last wins")
-      ->check(CLI::IsMember({"error", "first", "last"}));
+      ->check(OneOfNames(OnConflictNames()));
   cmd->add_flag("--move", args->move,
                 "Move the sources' data files into the output and delete the sources (as "
                 "TensorFlow's merge does); saves space, consumes the inputs; moved files are "
@@ -154,9 +157,10 @@ void RegisterMerge(CLI::App& app) {
   cmd->callback([args] {
     MergeOptions mo;
     mo.move = args->move;
-    mo.on_conflict = args->on_conflict == "first"  ? MergeOptions::OnConflict::kFirst
-                     : args->on_conflict == "last" ? MergeOptions::OnConflict::kLast
-                                                   : MergeOptions::OnConflict::kError;
+    if (Status s = ParseOnConflict(args->on_conflict, &mo.on_conflict); !s.ok()) {
+      ReportError(s);
+      return;
+    }
     std::vector<std::string> sources;
     for (const std::string& arg : args->sources) {
       std::string name, path;
@@ -199,7 +203,7 @@ void RegisterTransfer(CLI::App& app) {
                   "How TF2 checkpoints' tensors are named in the maps: keys (object paths), "
                   "full (the variables' full names, as TF1 names them) or auto (full when TF1 "
                   "and TF2 checkpoints meet, the default)")
-      ->check(CLI::IsMember({"auto", "keys", "full"}));
+      ->check(OneOfNames(Tf2NamesNames()));
   cmd->add_flag("--include-optimizer", args->include_optimizer,
                 "Scope maps and by-name matches also fill the model's optimizer state (slots, "
                 "optimizer variables); by default it keeps the model's values, as when "
@@ -209,9 +213,10 @@ void RegisterTransfer(CLI::App& app) {
   cmd->callback([args, cmd, from, map] {
     TransferOptions to;
     to.include_optimizer = args->include_optimizer;
-    to.tf2_names = args->tf2_names == "keys"   ? Tf2Names::kKeys
-                   : args->tf2_names == "full" ? Tf2Names::kFullNames
-                                               : Tf2Names::kAuto;
+    if (Status s = ParseTf2Names(args->tf2_names, &to.tf2_names); !s.ok()) {
+      ReportError(s);
+      return;
+    }
     if (!args->into.empty()) to.into = args->into;
     size_t next_from = 0, next_map = 0;
     for (CLI::Option* opt : cmd->parse_order()) {
@@ -381,11 +386,11 @@ void RegisterBlend(CLI::App& app) {
     int threads = 0;
   };
   auto args = std::make_shared<Args>();
-  CLI::App* cmd = app.add_subcommand(
-      "blend", "Merge same-architecture models: linear, task_arithmetic, slerp, ties, dare.");
-  cmd->add_option("METHOD", args->method, "linear | task_arithmetic | slerp | ties | dare")
+  CLI::App* cmd = app.add_subcommand("blend", fmt::format("Merge same-architecture models: {}.",
+                                                          fmt::join(BlendMethodNames(), ", ")));
+  cmd->add_option("METHOD", args->method, fmt::format("{}", fmt::join(BlendMethodNames(), " | ")))
       ->required()
-      ->check(CLI::IsMember({"linear", "task_arithmetic", "slerp", "ties", "dare"}));
+      ->check(OneOfNames(BlendMethodNames()));
   cmd->add_option("MODEL", args->models, "Models to combine")->required();
   AddCommon(cmd, args.get(), "checkpoint prefix", "--base (else the first MODEL)");
   cmd->add_option("--base", args->base, "The base model the others were fine-tuned from");
@@ -406,7 +411,10 @@ void RegisterBlend(CLI::App& app) {
   cmd->add_option("--threads", args->threads, "Worker threads (default: one per core)");
   cmd->callback([args] {
     BlendOptions bo;
-    bo.method = *BlendMethodFromName(args->method);
+    if (Status s = ParseBlendMethod(args->method, &bo.method); !s.ok()) {
+      ReportError(s);
+      return;
+    }
     if (!args->base.empty()) bo.base = args->base;
     bo.models = args->models;
     if (!args->weights.empty() && !ParseList(args->weights, "--weights", &bo.weights)) return;
@@ -624,7 +632,7 @@ void RegisterApply(CLI::App& app) {
   cmd->add_flag("--force", args->force, "Replace an existing output");
   cmd->add_flag("--no-sync", args->no_sync, "Skip fsync of the outputs");
   cmd->add_option("--link", args->link, "auto, copy or hardlink (as for merge)")
-      ->check(CLI::IsMember({"auto", "copy", "hardlink"}));
+      ->check(OneOfNames(LinkModeNames()));
   cmd->callback([args] {
     RecipeOptions ro;
     if (!args->output.empty()) ro.output = args->output;
@@ -632,9 +640,10 @@ void RegisterApply(CLI::App& app) {
     ro.execute.overwrite = args->force;
     ro.execute.sync = !args->no_sync;
     ro.execute.progress = ::isatty(STDERR_FILENO);
-    ro.execute.link = args->link == "copy"       ? LinkMode::kCopy
-                      : args->link == "hardlink" ? LinkMode::kHardlink
-                                                 : LinkMode::kAuto;
+    if (Status s = ParseLinkMode(args->link, &ro.execute.link); !s.ok()) {
+      ReportError(s);
+      return;
+    }
     std::string report;
     Status s = ApplyRecipe(args->recipe, ro, &report);
     fmt::print("{}", report);
