@@ -10,6 +10,7 @@
 #define TFCKPT_PLAN_H_
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <span>
@@ -239,7 +240,9 @@ struct ExecuteOptions {
   bool sync = true;
   int threads = 0;                   // for computed tensors; 0: one per core
   int64_t chunk_elements = 1 << 20;  // computed tensors are processed in chunks of this size
-  bool progress = false;             // a progress bar on stderr
+  // Called on the executing thread as computed tensors are written (average, blend): the bytes
+  // done so far and the total; last with done == total. Not called when nothing is computed.
+  std::function<void(int64_t done_bytes, int64_t total_bytes)> progress;
   // Every byte taken from a source is checked against its CRC32C before anything is committed;
   // data files taken whole by a hard link or a move are not read, unless this is set.
   bool verify_linked = false;

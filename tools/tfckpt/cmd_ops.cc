@@ -3,6 +3,7 @@
 #include <unistd.h>
 
 #include <cctype>
+#include <cstdio>
 
 #include <fmt/format.h>
 
@@ -19,6 +20,15 @@ namespace {
 // CLI11's check that an option's value is one of a vocabulary of the library's.
 CLI::IsMember OneOfNames(std::span<const std::string_view> names) {
   return CLI::IsMember(std::vector<std::string>(names.begin(), names.end()));
+}
+
+// A progress bar on stderr, redrawn in place: "[=====     ]  50% 1.00/2.00 GB".
+void DrawProgress(int64_t done, int64_t total) {
+  int width = 40, filled = static_cast<int>(width * done / total);
+  std::fprintf(stderr, "\r[%s%s] %3d%% %.2f/%.2f GB", std::string(filled, '=').c_str(),
+               std::string(width - filled, ' ').c_str(), static_cast<int>(100 * done / total),
+               done / 1e9, total / 1e9);
+  if (done == total) std::fprintf(stderr, "\n");
 }
 
 struct CommonArgs {
@@ -87,7 +97,7 @@ void Run(const Status& built, const Plan& plan, const CommonArgs& args, int thre
   ExecuteOptions eo;
   eo.overwrite = args.force;
   eo.sync = !args.no_sync;
-  eo.progress = ::isatty(STDERR_FILENO) && !args.json;
+  if (::isatty(STDERR_FILENO) && !args.json) eo.progress = DrawProgress;
   eo.threads = threads;
   eo.verify_linked = args.verify;
   Status s = ParseLinkMode(args.link, &eo.link);
@@ -639,7 +649,7 @@ void RegisterApply(CLI::App& app) {
     ro.dry_run = args->dry_run;
     ro.execute.overwrite = args->force;
     ro.execute.sync = !args->no_sync;
-    ro.execute.progress = ::isatty(STDERR_FILENO);
+    if (::isatty(STDERR_FILENO)) ro.execute.progress = DrawProgress;
     if (Status s = ParseLinkMode(args->link, &ro.execute.link); !s.ok()) {
       ReportError(s);
       return;
