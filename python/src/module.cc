@@ -23,6 +23,7 @@
 #include "tfckpt/plan.h"
 #include "tfckpt/recipe.h"
 #include "tfckpt/verify.h"
+#include "tfckpt/version.h"
 #include "tfckpt/writer.h"
 
 namespace py = pybind11;
@@ -392,6 +393,7 @@ py::dict Meta(DType dtype, const Shape& shape) {
 
 PYBIND11_MODULE(_core, m) {
   m.doc() = "tfckpt's C++ library (use the tfckpt package, not this module)";
+  m.attr("__version__") = TFCKPT_VERSION;  // project(VERSION) in CMakeLists.txt
   RegisterErrors(m);
 
   py::class_<PyCheckpoint>(m, "Checkpoint")

@@ -37,9 +37,8 @@ finally:
     _sys.setdlopenflags(_flags)
 from ._core import (  # noqa: E402
     AlreadyExistsError, CorruptionError, DataLossError, Error, FailedPreconditionError,
-    InvalidArgumentError, IOError, NotFoundError, UnsupportedError)
+    InvalidArgumentError, IOError, NotFoundError, UnsupportedError, __version__)
 
-__version__ = "0.1.0"
 # tfckpt.IOError is left out of __all__: `from tfckpt import *` must not shadow the built-in
 # IOError (an alias of OSError, of which tfckpt.IOError is a subclass).
 __all__ = ["AlreadyExistsError", "Checkpoint", "CorruptionError", "DataLossError", "Error",
