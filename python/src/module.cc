@@ -263,19 +263,53 @@ class PyWriter {
   std::unique_ptr<BundleWriter> w_;
 };
 
+// progress= of average, blend and apply: progress(done_bytes, total_bytes) as computed tensors
+// are written, called with the GIL from the executing thread. An exception it raises stops the
+// calls and is raised once the operation has returned (its output written).
+class PyProgress {
+ public:
+  explicit PyProgress(std::optional<py::function> fn) : fn_(std::move(fn)) {}
+  // Sets `eo->progress` (when there is a callable); `this` must outlive the execution.
+  void Attach(ExecuteOptions* eo) {
+    if (!fn_) return;
+    eo->progress = [this](int64_t done, int64_t total) {
+      py::gil_scoped_acquire gil;
+      if (error_) return;
+      try {
+        (*fn_)(done, total);
+      } catch (py::error_already_set& e) {
+        error_ = std::move(e);
+      }
+    };
+  }
+  // With the GIL: raises what the callable raised, if anything.
+  void RaiseIfFailed() {
+    if (error_) throw *error_;
+  }
+
+ private:
+  std::optional<py::function> fn_;
+  std::optional<py::error_already_set> error_;
+};
+
 // Runs a plan (or describes it) and returns the JSON the CLI prints.
 std::string RunPlan(const Status& built, const Plan& plan, bool dry_run, bool force,
-                    const std::string& link) {
+                    const std::string& link, std::optional<py::function> progress = std::nullopt) {
   ExecuteOptions eo;
   Check(ParseLinkMode(link, &eo.link));
   Check(built);
   if (dry_run) return plan.DescribeJson(false, nullptr);
   eo.overwrite = force;
+  PyProgress reporter(std::move(progress));
+  reporter.Attach(&eo);
   ExecuteReport r;
+  Status s;
   {
     py::gil_scoped_release release;
-    Check(ExecutePlan(plan, eo, &r));
+    s = ExecutePlan(plan, eo, &r);
   }
+  Check(s);
+  reporter.RaiseIfFailed();
   return plan.DescribeJson(true, &r.stats);
 }
 
@@ -465,23 +499,25 @@ PYBIND11_MODULE(_core, m) {
     Status s = PlanEdit(src, output, eo, &plan);
     return RunPlan(s, plan, dry_run, force, "auto");
   });
-  m.def("average", [](const std::vector<std::string>& sources, const std::string& output,
-                      const std::vector<double>& weights, bool normalize, int take_nonfloat_from,
-                      bool keep_optimizer, bool force, bool dry_run) {
-    AverageOptions ao;
-    ao.weights = weights;
-    ao.normalize = normalize;
-    ao.take_nonfloat_from = take_nonfloat_from;
-    ao.keep_optimizer = keep_optimizer;
-    Plan plan;
-    Status s = PlanAverage(sources, output, ao, &plan);
-    return RunPlan(s, plan, dry_run, force, "auto");
-  });
+  m.def("average",
+        [](const std::vector<std::string>& sources, const std::string& output,
+           const std::vector<double>& weights, bool normalize, int take_nonfloat_from,
+           bool keep_optimizer, bool force, bool dry_run, std::optional<py::function> progress) {
+          AverageOptions ao;
+          ao.weights = weights;
+          ao.normalize = normalize;
+          ao.take_nonfloat_from = take_nonfloat_from;
+          ao.keep_optimizer = keep_optimizer;
+          Plan plan;
+          Status s = PlanAverage(sources, output, ao, &plan);
+          return RunPlan(s, plan, dry_run, force, "auto", std::move(progress));
+        });
   m.def("blend", [](const std::string& method, std::optional<std::string> base,
                     const std::vector<std::string>& models, const std::string& output,
                     const std::vector<double>& weights, double lambda, double t, double density,
                     double p, uint64_t seed, bool normalize, bool keep_optimizer,
-                    const std::vector<BlendRule>& per_tensor, bool force, bool dry_run) {
+                    const std::vector<BlendRule>& per_tensor, bool force, bool dry_run,
+                    std::optional<py::function> progress) {
     BlendOptions bo;
     Check(ParseBlendMethod(method, &bo.method));
     bo.base = base;
@@ -507,7 +543,7 @@ PYBIND11_MODULE(_core, m) {
     }
     Plan plan;
     Status s = PlanBlend(bo, output, &plan);
-    return RunPlan(s, plan, dry_run, force, "auto");
+    return RunPlan(s, plan, dry_run, force, "auto", std::move(progress));
   });
   m.def("diff", [](const PyCheckpoint& a, const PyCheckpoint& b, double atol, double rtol) {
     DiffOptions options;
@@ -568,21 +604,24 @@ PYBIND11_MODULE(_core, m) {
     Check(LastCheckpoints(dir, n, &out));
     return out;
   });
-  m.def("apply",
-        [](const std::string& recipe, std::optional<std::string> output, bool force, bool dry_run) {
-          RecipeOptions ro;
-          ro.output = output;
-          ro.dry_run = dry_run;
-          ro.execute.overwrite = force;
-          std::string report;
-          Status s;
-          {
-            py::gil_scoped_release release;
-            s = ApplyRecipe(recipe, ro, &report);
-          }
-          Check(s);
-          return report;
-        });
+  m.def("apply", [](const std::string& recipe, std::optional<std::string> output, bool force,
+                    bool dry_run, std::optional<py::function> progress) {
+    RecipeOptions ro;
+    ro.output = output;
+    ro.dry_run = dry_run;
+    ro.execute.overwrite = force;
+    PyProgress reporter(std::move(progress));
+    reporter.Attach(&ro.execute);
+    std::string report;
+    Status s;
+    {
+      py::gil_scoped_release release;
+      s = ApplyRecipe(recipe, ro, &report);
+    }
+    Check(s);
+    reporter.RaiseIfFailed();
+    return report;
+  });
   m.def("convert", [](const std::string& src, const std::string& out, bool skip_unsupported,
                       bool strip_optimizer, std::optional<std::string> max_shard_size, bool force) {
     ConvertOptions co;
