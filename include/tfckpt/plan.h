@@ -10,9 +10,12 @@
 #define TFCKPT_PLAN_H_
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
+#include <span>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -40,7 +43,10 @@ struct PieceSource {
 // Methods that compute an output tensor from several inputs (average, model merging).
 enum class BlendMethod { kLinear, kTaskArithmetic, kSlerp, kTies, kDare };
 std::string_view BlendMethodName(BlendMethod method);
-std::optional<BlendMethod> BlendMethodFromName(std::string_view name);
+// "linear", "task_arithmetic", "slerp", "ties", "dare".
+std::span<const std::string_view> BlendMethodNames();
+// One of BlendMethodNames(); else InvalidArgument "method='TEXT': it must be 'linear', ...".
+Status ParseBlendMethod(std::string_view text, BlendMethod* method);
 
 // What a computed tensor is made of (see docs/METHODS.md for the exact arithmetic).
 struct ComputeSpec {
@@ -102,6 +108,11 @@ struct MergeOptions {
   // gets the prefix "NAME/". Empty names leave a source's keys as they are.
   std::vector<std::string> names;
 };
+std::string_view OnConflictName(MergeOptions::OnConflict on_conflict);
+// "error", "first", "last".
+std::span<const std::string_view> OnConflictNames();
+// One of OnConflictNames(); else InvalidArgument "on_conflict='TEXT': it must be 'error', ...".
+Status ParseOnConflict(std::string_view text, MergeOptions::OnConflict* on_conflict);
 Status PlanMerge(const std::vector<std::string>& sources, const std::string& output,
                  const MergeOptions& options, Plan* plan);
 
@@ -115,6 +126,11 @@ struct AssignmentGroup {
 // for each variable ("dense/kernel": the name a TF1 Saver would have used). kAuto: full names
 // when the model (--into) and the sources mix name-based and object-based checkpoints, else keys.
 enum class Tf2Names { kAuto, kKeys, kFullNames };
+std::string_view Tf2NamesName(Tf2Names names);
+// "auto", "keys", "full".
+std::span<const std::string_view> Tf2NamesNames();
+// One of Tf2NamesNames(); else InvalidArgument "tf2_names='TEXT': it must be 'auto', ...".
+Status ParseTf2Names(std::string_view text, Tf2Names* names);
 
 struct TransferOptions {
   std::optional<std::string> into;  // the model: a checkpoint or a SavedModel
@@ -224,7 +240,9 @@ struct ExecuteOptions {
   bool sync = true;
   int threads = 0;                   // for computed tensors; 0: one per core
   int64_t chunk_elements = 1 << 20;  // computed tensors are processed in chunks of this size
-  bool progress = false;             // a progress bar on stderr
+  // Called on the executing thread as computed tensors are written (average, blend): the bytes
+  // done so far and the total; last with done == total. Not called when nothing is computed.
+  std::function<void(int64_t done_bytes, int64_t total_bytes)> progress;
   // Every byte taken from a source is checked against its CRC32C before anything is committed;
   // data files taken whole by a hard link or a move are not read, unless this is set.
   bool verify_linked = false;

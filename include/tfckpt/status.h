@@ -6,6 +6,7 @@
 #ifndef TFCKPT_STATUS_H_
 #define TFCKPT_STATUS_H_
 
+#include <span>
 #include <string>
 #include <string_view>
 
@@ -56,6 +57,9 @@ class Status {
   Code code_ = Code::kOk;
   std::string message_;
 };
+
+// Accepted values for a message: "a, b or c", each between `quote`s ("'a', 'b' or 'c'").
+std::string OneOf(std::span<const std::string_view> names, std::string_view quote = "");
 
 }  // namespace tfckpt
 

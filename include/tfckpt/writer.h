@@ -39,6 +39,12 @@ enum class LinkMode {
   kMove,      // rename: the input loses its data file (TensorFlow's merge behaviour)
 };
 std::string_view LinkModeName(LinkMode mode);
+// The modes a user may ask for, by name: "auto", "copy", "hardlink" (kMove comes only with a
+// plan that consumes its sources).
+std::span<const std::string_view> LinkModeNames();
+// One of LinkModeNames(); else InvalidArgument "link='TEXT': it must be 'auto', 'copy' or
+// 'hardlink'".
+Status ParseLinkMode(std::string_view text, LinkMode* mode);
 
 // The way bytes actually moved, as reported after Finish().
 struct TransferStats {

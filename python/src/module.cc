@@ -23,6 +23,7 @@
 #include "tfckpt/plan.h"
 #include "tfckpt/recipe.h"
 #include "tfckpt/verify.h"
+#include "tfckpt/version.h"
 #include "tfckpt/writer.h"
 
 namespace py = pybind11;
@@ -262,34 +263,53 @@ class PyWriter {
   std::unique_ptr<BundleWriter> w_;
 };
 
-// tf2_names= of transfer and init_from_checkpoint, as the CLI's --tf2-names.
-Tf2Names ParseTf2Names(const std::string& tf2_names) {
-  if (tf2_names == "auto") return Tf2Names::kAuto;
-  if (tf2_names == "keys") return Tf2Names::kKeys;
-  if (tf2_names == "full") return Tf2Names::kFullNames;
-  InvalidArgument("tf2_names='" + tf2_names +
-                  "': it must be 'auto', 'keys' (checkpoint keys) or 'full' (the variables' full "
-                  "names)");
-}
+// progress= of average, blend and apply: progress(done_bytes, total_bytes) as computed tensors
+// are written, called with the GIL from the executing thread. An exception it raises stops the
+// calls and is raised once the operation has returned (its output written).
+class PyProgress {
+ public:
+  explicit PyProgress(std::optional<py::function> fn) : fn_(std::move(fn)) {}
+  // Sets `eo->progress` (when there is a callable); `this` must outlive the execution.
+  void Attach(ExecuteOptions* eo) {
+    if (!fn_) return;
+    eo->progress = [this](int64_t done, int64_t total) {
+      py::gil_scoped_acquire gil;
+      if (error_) return;
+      try {
+        (*fn_)(done, total);
+      } catch (py::error_already_set& e) {
+        error_ = std::move(e);
+      }
+    };
+  }
+  // With the GIL: raises what the callable raised, if anything.
+  void RaiseIfFailed() {
+    if (error_) throw *error_;
+  }
+
+ private:
+  std::optional<py::function> fn_;
+  std::optional<py::error_already_set> error_;
+};
 
 // Runs a plan (or describes it) and returns the JSON the CLI prints.
 std::string RunPlan(const Status& built, const Plan& plan, bool dry_run, bool force,
-                    const std::string& link) {
-  if (link != "auto" && link != "copy" && link != "hardlink") {
-    InvalidArgument("link='" + link + "': it must be 'auto', 'copy' or 'hardlink'");
-  }
+                    const std::string& link, std::optional<py::function> progress = std::nullopt) {
+  ExecuteOptions eo;
+  Check(ParseLinkMode(link, &eo.link));
   Check(built);
   if (dry_run) return plan.DescribeJson(false, nullptr);
-  ExecuteOptions eo;
   eo.overwrite = force;
-  eo.link = link == "copy"       ? LinkMode::kCopy
-            : link == "hardlink" ? LinkMode::kHardlink
-                                 : LinkMode::kAuto;
+  PyProgress reporter(std::move(progress));
+  reporter.Attach(&eo);
   ExecuteReport r;
+  Status s;
   {
     py::gil_scoped_release release;
-    Check(ExecutePlan(plan, eo, &r));
+    s = ExecutePlan(plan, eo, &r);
   }
+  Check(s);
+  reporter.RaiseIfFailed();
   return plan.DescribeJson(true, &r.stats);
 }
 
@@ -407,6 +427,7 @@ py::dict Meta(DType dtype, const Shape& shape) {
 
 PYBIND11_MODULE(_core, m) {
   m.doc() = "tfckpt's C++ library (use the tfckpt package, not this module)";
+  m.attr("__version__") = TFCKPT_VERSION;  // project(VERSION) in CMakeLists.txt
   RegisterErrors(m);
 
   py::class_<PyCheckpoint>(m, "Checkpoint")
@@ -445,12 +466,7 @@ PYBIND11_MODULE(_core, m) {
     MergeOptions mo;
     mo.names = names;
     mo.move = move;
-    mo.on_conflict = on_conflict == "first"  ? MergeOptions::OnConflict::kFirst
-                     : on_conflict == "last" ? MergeOptions::OnConflict::kLast
-                                             : MergeOptions::OnConflict::kError;
-    if (on_conflict != "first" && on_conflict != "last" && on_conflict != "error") {
-      InvalidArgument("on_conflict='" + on_conflict + "': it must be 'error', 'first' or 'last'");
-    }
+    Check(ParseOnConflict(on_conflict, &mo.on_conflict));
     Plan plan;
     Status s = PlanMerge(sources, output, mo, &plan);
     return RunPlan(s, plan, dry_run, force, link);
@@ -464,7 +480,7 @@ PYBIND11_MODULE(_core, m) {
           TransferOptions to;
           to.into = into;
           to.include_optimizer = include_optimizer;
-          to.tf2_names = ParseTf2Names(tf2_names);
+          Check(ParseTf2Names(tf2_names, &to.tf2_names));
           for (const auto& [src, map] : groups) to.groups.push_back({src, map});
           Plan plan;
           Status s = PlanTransfer(to, output, &plan);
@@ -483,30 +499,27 @@ PYBIND11_MODULE(_core, m) {
     Status s = PlanEdit(src, output, eo, &plan);
     return RunPlan(s, plan, dry_run, force, "auto");
   });
-  m.def("average", [](const std::vector<std::string>& sources, const std::string& output,
-                      const std::vector<double>& weights, bool normalize, int take_nonfloat_from,
-                      bool keep_optimizer, bool force, bool dry_run) {
-    AverageOptions ao;
-    ao.weights = weights;
-    ao.normalize = normalize;
-    ao.take_nonfloat_from = take_nonfloat_from;
-    ao.keep_optimizer = keep_optimizer;
-    Plan plan;
-    Status s = PlanAverage(sources, output, ao, &plan);
-    return RunPlan(s, plan, dry_run, force, "auto");
-  });
+  m.def("average",
+        [](const std::vector<std::string>& sources, const std::string& output,
+           const std::vector<double>& weights, bool normalize, int take_nonfloat_from,
+           bool keep_optimizer, bool force, bool dry_run, std::optional<py::function> progress) {
+          AverageOptions ao;
+          ao.weights = weights;
+          ao.normalize = normalize;
+          ao.take_nonfloat_from = take_nonfloat_from;
+          ao.keep_optimizer = keep_optimizer;
+          Plan plan;
+          Status s = PlanAverage(sources, output, ao, &plan);
+          return RunPlan(s, plan, dry_run, force, "auto", std::move(progress));
+        });
   m.def("blend", [](const std::string& method, std::optional<std::string> base,
                     const std::vector<std::string>& models, const std::string& output,
                     const std::vector<double>& weights, double lambda, double t, double density,
                     double p, uint64_t seed, bool normalize, bool keep_optimizer,
-                    const std::vector<BlendRule>& per_tensor, bool force, bool dry_run) {
+                    const std::vector<BlendRule>& per_tensor, bool force, bool dry_run,
+                    std::optional<py::function> progress) {
     BlendOptions bo;
-    auto parsed = BlendMethodFromName(method);
-    if (!parsed) {
-      InvalidArgument("method='" + method +
-                      "': it must be 'linear', 'task_arithmetic', 'slerp', 'ties' or 'dare'");
-    }
-    bo.method = *parsed;
+    Check(ParseBlendMethod(method, &bo.method));
     bo.base = base;
     bo.models = models;
     bo.weights = weights;
@@ -530,7 +543,7 @@ PYBIND11_MODULE(_core, m) {
     }
     Plan plan;
     Status s = PlanBlend(bo, output, &plan);
-    return RunPlan(s, plan, dry_run, force, "auto");
+    return RunPlan(s, plan, dry_run, force, "auto", std::move(progress));
   });
   m.def("diff", [](const PyCheckpoint& a, const PyCheckpoint& b, double atol, double rtol) {
     DiffOptions options;
@@ -591,21 +604,24 @@ PYBIND11_MODULE(_core, m) {
     Check(LastCheckpoints(dir, n, &out));
     return out;
   });
-  m.def("apply",
-        [](const std::string& recipe, std::optional<std::string> output, bool force, bool dry_run) {
-          RecipeOptions ro;
-          ro.output = output;
-          ro.dry_run = dry_run;
-          ro.execute.overwrite = force;
-          std::string report;
-          Status s;
-          {
-            py::gil_scoped_release release;
-            s = ApplyRecipe(recipe, ro, &report);
-          }
-          Check(s);
-          return report;
-        });
+  m.def("apply", [](const std::string& recipe, std::optional<std::string> output, bool force,
+                    bool dry_run, std::optional<py::function> progress) {
+    RecipeOptions ro;
+    ro.output = output;
+    ro.dry_run = dry_run;
+    ro.execute.overwrite = force;
+    PyProgress reporter(std::move(progress));
+    reporter.Attach(&ro.execute);
+    std::string report;
+    Status s;
+    {
+      py::gil_scoped_release release;
+      s = ApplyRecipe(recipe, ro, &report);
+    }
+    Check(s);
+    reporter.RaiseIfFailed();
+    return report;
+  });
   m.def("convert", [](const std::string& src, const std::string& out, bool skip_unsupported,
                       bool strip_optimizer, std::optional<std::string> max_shard_size, bool force) {
     ConvertOptions co;
@@ -624,7 +640,8 @@ PYBIND11_MODULE(_core, m) {
         [](const std::string& ckpt, const std::vector<std::pair<std::string, std::string>>& map,
            const std::vector<std::tuple<std::string, std::string, std::vector<int64_t>>>& targets,
            py::function assign, const std::string& tf2_names, bool include_optimizer) {
-          const Tf2Names names = ParseTf2Names(tf2_names);
+          Tf2Names names = Tf2Names::kAuto;
+          Check(ParseTf2Names(tf2_names, &names));
           std::vector<TargetVariable> variables;
           for (const auto& [name, dtype, shape] : targets) {
             auto d = DTypeFromName(dtype);

@@ -37,9 +37,8 @@ finally:
     _sys.setdlopenflags(_flags)
 from ._core import (  # noqa: E402
     AlreadyExistsError, CorruptionError, DataLossError, Error, FailedPreconditionError,
-    InvalidArgumentError, IOError, NotFoundError, UnsupportedError)
+    InvalidArgumentError, IOError, NotFoundError, UnsupportedError, __version__)
 
-__version__ = "0.1.0"
 # tfckpt.IOError is left out of __all__: `from tfckpt import *` must not shadow the built-in
 # IOError (an alias of OSError, of which tfckpt.IOError is a subclass).
 __all__ = ["AlreadyExistsError", "Checkpoint", "CorruptionError", "DataLossError", "Error",
@@ -244,6 +243,14 @@ def _short_repr(value, limit=120):
     return text if len(text) <= limit else text[:limit - 3] + "..."
 
 
+def _progress(progress):
+    """progress= of average, blend and apply: None or a callable."""
+    if progress is not None and not callable(progress):
+        raise TypeError("progress must be a callable progress(done_bytes, total_bytes), not %s"
+                        % _short_repr(progress))
+    return progress
+
+
 def _groups(sources):
     """transfer's sources -> [(checkpoint, [(name_in_checkpoint, target)])]."""
     if _is_path(sources):
@@ -326,14 +333,20 @@ def edit(source, output, rename=None, keep=None, drop=None, strip_optimizer=Fals
 
 
 def average(sources, output, weights=None, normalize=True, take_nonfloat_from=-1,
-            keep_optimizer=False, force=False, dry_run=False, last=None):
+            keep_optimizer=False, force=False, dry_run=False, last=None, progress=None):
     """Averages checkpoints (tfckpt average). last=(n, directory) picks the last n listed in
-    the directory's `checkpoint` file instead of `sources`."""
+    the directory's `checkpoint` file instead of `sources`.
+
+    `progress`: called as progress(done_bytes, total_bytes) while the averaged tensors are
+    written, last with done_bytes == total_bytes (not called when nothing is computed); an
+    exception it raises is raised when the output has been written."""
+    progress = _progress(progress)
     if last is not None:
         sources = _core.last_checkpoints(str(last[1]), int(last[0]))
     return _json.loads(_core.average([str(s) for s in sources], str(output),
                                      [float(w) for w in (weights or [])], normalize,
-                                     take_nonfloat_from, keep_optimizer, force, dry_run))
+                                     take_nonfloat_from, keep_optimizer, force, dry_run,
+                                     progress))
 
 
 _BLEND_RULE_KEYS = ("match", "weights", "lambda", "t", "density", "p")
@@ -366,7 +379,7 @@ def _blend_rules(per_tensor):
 
 def blend(models, output, method, base=None, weights=None, lambda_=1.0, t=0.5, density=0.5,
           p=0.5, seed=0, normalize=True, keep_optimizer=False, per_tensor=None, force=False,
-          dry_run=False):
+          dry_run=False, progress=None):
     """Merges same-architecture models tensor by tensor (tfckpt blend METHOD MODEL... --base B);
     returns the plan (dry_run=True) or the summary, as `tfckpt blend --json` prints them.
 
@@ -383,7 +396,11 @@ def blend(models, output, method, base=None, weights=None, lambda_=1.0, t=0.5, d
 
     `per_tensor`: rules [{"match": REGEX, "weights": [...], "lambda": x, "t": x, "density": x,
     "p": x}] for the tensors whose names REGEX searches; the last matching rule wins for each
-    parameter it sets (--set REGEX:KEY=VALUE of the command line, per_tensor of a recipe)."""
+    parameter it sets (--set REGEX:KEY=VALUE of the command line, per_tensor of a recipe).
+
+    `progress`: called as progress(done_bytes, total_bytes) while the computed tensors are
+    written, as for average."""
+    progress = _progress(progress)
     if _is_path(models):
         raise TypeError("blend: models is a list of checkpoints, not one path (%r)"
                         % _os.fsdecode(models))
@@ -398,7 +415,7 @@ def blend(models, output, method, base=None, weights=None, lambda_=1.0, t=0.5, d
         [_os.fsdecode(m) for m in models], _os.fsdecode(output),
         [float(w) for w in (weights or [])], float(lambda_), float(t), float(density), float(p),
         seed, bool(normalize), bool(keep_optimizer), _blend_rules(per_tensor), bool(force),
-        bool(dry_run)))
+        bool(dry_run), progress))
 
 
 def diff(a, b, atol=0.0, rtol=0.0):
@@ -419,9 +436,11 @@ def diff(a, b, atol=0.0, rtol=0.0):
     return _core.diff(core(a), core(b), float(atol), float(rtol))
 
 
-def apply(recipe, output=None, force=False, dry_run=False):
-    """Runs a recipe file (tfckpt apply); returns its report."""
-    return _core.apply(str(recipe), None if output is None else str(output), force, dry_run)
+def apply(recipe, output=None, force=False, dry_run=False, progress=None):
+    """Runs a recipe file (tfckpt apply); returns its report. `progress`: as for average, for
+    each average or blend step."""
+    return _core.apply(str(recipe), None if output is None else str(output), force, dry_run,
+                       _progress(progress))
 
 
 def convert(source, output, skip_unsupported=False, strip_optimizer=False, max_shard_size=None,

@@ -1,5 +1,5 @@
 import os
-from typing import Any, Iterator, Literal, Mapping, Sequence
+from typing import Any, Callable, Iterator, Literal, Mapping, Sequence
 
 import numpy as np
 
@@ -64,17 +64,20 @@ def edit(source: str, output: str, rename: Mapping[str, str] | None = ...,
 def average(sources: Sequence[str], output: str, weights: Sequence[float] | None = ...,
             normalize: bool = ..., take_nonfloat_from: int = ..., keep_optimizer: bool = ...,
             force: bool = ..., dry_run: bool = ...,
-            last: tuple[int, str] | None = ...) -> dict[str, Any]: ...
+            last: tuple[int, str] | None = ...,
+            progress: Callable[[int, int], object] | None = ...) -> dict[str, Any]: ...
 def blend(models: Sequence[_Path], output: _Path,
           method: Literal["linear", "task_arithmetic", "slerp", "ties", "dare"],
           base: _Path | None = ..., weights: Sequence[float] | None = ..., lambda_: float = ...,
           t: float = ..., density: float = ..., p: float = ..., seed: int = ...,
           normalize: bool = ..., keep_optimizer: bool = ...,
           per_tensor: Sequence[Mapping[str, Any]] | None = ..., force: bool = ...,
-          dry_run: bool = ...) -> dict[str, Any]: ...
+          dry_run: bool = ...,
+          progress: Callable[[int, int], object] | None = ...) -> dict[str, Any]: ...
 def diff(a: _Path | Checkpoint, b: _Path | Checkpoint, atol: float = ...,
          rtol: float = ...) -> dict[str, Any]: ...
-def apply(recipe: str, output: str | None = ..., force: bool = ..., dry_run: bool = ...) -> str: ...
+def apply(recipe: str, output: str | None = ..., force: bool = ..., dry_run: bool = ...,
+          progress: Callable[[int, int], object] | None = ...) -> str: ...
 def convert(source: str, output: str, skip_unsupported: bool = ..., strip_optimizer: bool = ...,
             max_shard_size: str | int | None = ..., force: bool = ...) -> dict[str, Any]: ...
 def init_from_checkpoint(ckpt: str, assignment_map: Mapping[str, str] | Sequence[tuple[str, str]],

@@ -47,6 +47,22 @@ std::string_view LinkModeName(LinkMode mode) {
   return "?";
 }
 
+std::span<const std::string_view> LinkModeNames() {
+  static constexpr std::string_view kNames[] = {"auto", "copy", "hardlink"};
+  return kNames;
+}
+
+Status ParseLinkMode(std::string_view text, LinkMode* mode) {
+  for (LinkMode m : {LinkMode::kAuto, LinkMode::kCopy, LinkMode::kHardlink}) {
+    if (LinkModeName(m) == text) {
+      *mode = m;
+      return Status::OK();
+    }
+  }
+  return Status::InvalidArgument(
+      fmt::format("link='{}': it must be {}", text, OneOf(LinkModeNames(), "'")));
+}
+
 struct BundleWriter::Impl {
   // One data file of the output.
   struct Shard {

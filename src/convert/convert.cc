@@ -22,12 +22,13 @@
 #include "plan/object_graph.h"
 #include "plan/plan_util.h"
 #include "tfckpt/checkpoint.h"
+#include "tfckpt/version.h"
 #include "tfckpt/writer.h"
 
 namespace tfckpt {
 namespace {
 
-constexpr const char* kVersion = "tfckpt 0.1.0";
+constexpr const char* kVersion = "tfckpt " TFCKPT_VERSION;
 
 bool EndsWith(std::string_view s, std::string_view suffix) {
   return s.size() >= suffix.size() && s.substr(s.size() - suffix.size()) == suffix;

@@ -41,4 +41,13 @@ std::string Status::ToString() const {
   return std::string(name) + ": " + message_;
 }
 
+std::string OneOf(std::span<const std::string_view> names, std::string_view quote) {
+  std::string out;
+  for (size_t i = 0; i < names.size(); i++) {
+    if (i > 0) out += i + 1 == names.size() ? " or " : ", ";
+    out.append(quote).append(names[i]).append(quote);
+  }
+  return out;
+}
+
 }  // namespace tfckpt

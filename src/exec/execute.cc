@@ -5,7 +5,6 @@
 // assembled, re-sliced or rewritten tensors pass through user space.
 
 #include <algorithm>
-#include <cstdio>
 #include <future>
 #include <map>
 #include <set>
@@ -190,7 +189,7 @@ Status ExecutePlan(const Plan& plan, const ExecuteOptions& options, ExecuteRepor
     }
     if (!s.ok()) return s;
   }
-  // Computed tensors: element-wise across a pool of threads, with an optional progress bar.
+  // Computed tensors: element-wise across a pool of threads, reporting progress.
   int64_t compute_total = 0, compute_done = 0;
   for (const PlannedTensor& t : plan.tensors) {
     if (t.action == PlannedTensor::Action::kCompute) compute_total += t.bytes();
@@ -201,13 +200,7 @@ Status ExecutePlan(const Plan& plan, const ExecuteOptions& options, ExecuteRepor
   }
   auto progress = [&](int64_t bytes) {
     compute_done += bytes;
-    if (!options.progress || compute_total == 0) return;
-    int width = 40, filled = static_cast<int>(width * compute_done / compute_total);
-    std::fprintf(stderr, "\r[%s%s] %3d%% %.2f/%.2f GB", std::string(filled, '=').c_str(),
-                 std::string(width - filled, ' ').c_str(),
-                 static_cast<int>(100 * compute_done / compute_total), compute_done / 1e9,
-                 compute_total / 1e9);
-    if (compute_done == compute_total) std::fprintf(stderr, "\n");
+    if (options.progress && compute_total > 0) options.progress(compute_done, compute_total);
   };
   for (const PlannedTensor& t : plan.tensors) {
     if (PassThrough(t)) continue;

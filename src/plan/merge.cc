@@ -184,9 +184,8 @@ Status PlanMerge(const std::vector<std::string>& sources, const std::string& out
           "merge without --move",
           dropped, conflicts[0]));
     }
-    plan->notes.push_back(
-        fmt::format("{} conflicting name(s) resolved with --on-conflict {}", conflicts.size(),
-                    options.on_conflict == MergeOptions::OnConflict::kFirst ? "first" : "last"));
+    plan->notes.push_back(fmt::format("{} conflicting name(s) resolved with --on-conflict {}",
+                                      conflicts.size(), OnConflictName(options.on_conflict)));
   }
   for (auto& [name, p] : out) plan->tensors.push_back(std::move(p));
   std::sort(plan->tensors.begin(), plan->tensors.end(),

@@ -95,12 +95,82 @@ std::string_view BlendMethodName(BlendMethod method) {
   return "?";
 }
 
-std::optional<BlendMethod> BlendMethodFromName(std::string_view name) {
+std::span<const std::string_view> BlendMethodNames() {
+  static constexpr std::string_view kNames[] = {"linear", "task_arithmetic", "slerp", "ties",
+                                                "dare"};
+  return kNames;
+}
+
+Status ParseBlendMethod(std::string_view text, BlendMethod* method) {
   for (BlendMethod m : {BlendMethod::kLinear, BlendMethod::kTaskArithmetic, BlendMethod::kSlerp,
                         BlendMethod::kTies, BlendMethod::kDare}) {
-    if (BlendMethodName(m) == name) return m;
+    if (BlendMethodName(m) == text) {
+      *method = m;
+      return Status::OK();
+    }
   }
-  return std::nullopt;
+  return Status::InvalidArgument(
+      fmt::format("method='{}': it must be {}", text, OneOf(BlendMethodNames(), "'")));
+}
+
+std::string_view OnConflictName(MergeOptions::OnConflict on_conflict) {
+  switch (on_conflict) {
+    case MergeOptions::OnConflict::kError:
+      return "error";
+    case MergeOptions::OnConflict::kFirst:
+      return "first";
+    case MergeOptions::OnConflict::kLast:
+      return "last";
+  }
+  return "?";
+}
+
+std::span<const std::string_view> OnConflictNames() {
+  static constexpr std::string_view kNames[] = {"error", "first", "last"};
+  return kNames;
+}
+
+Status ParseOnConflict(std::string_view text, MergeOptions::OnConflict* on_conflict) {
+  using C = MergeOptions::OnConflict;
+  for (C c : {C::kError, C::kFirst, C::kLast}) {
+    if (OnConflictName(c) == text) {
+      *on_conflict = c;
+      return Status::OK();
+    }
+  }
+  return Status::InvalidArgument(
+      fmt::format("on_conflict='{}': it must be {}", text, OneOf(OnConflictNames(), "'")));
+}
+
+std::string_view Tf2NamesName(Tf2Names names) {
+  switch (names) {
+    case Tf2Names::kAuto:
+      return "auto";
+    case Tf2Names::kKeys:
+      return "keys";
+    case Tf2Names::kFullNames:
+      return "full";
+  }
+  return "?";
+}
+
+std::span<const std::string_view> Tf2NamesNames() {
+  static constexpr std::string_view kNames[] = {"auto", "keys", "full"};
+  return kNames;
+}
+
+Status ParseTf2Names(std::string_view text, Tf2Names* names) {
+  for (Tf2Names n : {Tf2Names::kAuto, Tf2Names::kKeys, Tf2Names::kFullNames}) {
+    if (Tf2NamesName(n) == text) {
+      *names = n;
+      return Status::OK();
+    }
+  }
+  return Status::InvalidArgument(fmt::format(
+      "tf2_names='{}': it must be '{}', '{}' (checkpoint keys) or '{}' (the variables' full "
+      "names)",
+      text, Tf2NamesName(Tf2Names::kAuto), Tf2NamesName(Tf2Names::kKeys),
+      Tf2NamesName(Tf2Names::kFullNames)));
 }
 
 std::string_view ActionName(PlannedTensor::Action action) {

@@ -234,12 +234,8 @@ Status ParseStep(const Reader& r, const Refs& refs, const Step& step, Planner* p
     if (b["on_conflict"]) {
       std::string c;
       TFCKPT_RETURN_IF_ERROR(r.Scalar(b["on_conflict"], "on_conflict", &c));
-      if (c == "first") {
-        mo.on_conflict = MergeOptions::OnConflict::kFirst;
-      } else if (c == "last") {
-        mo.on_conflict = MergeOptions::OnConflict::kLast;
-      } else if (c != "error") {
-        return r.Error(b["on_conflict"], "on_conflict must be error, first or last");
+      if (!ParseOnConflict(c, &mo.on_conflict).ok()) {
+        return r.Error(b["on_conflict"], "on_conflict must be " + OneOf(OnConflictNames()));
       }
     }
     *planner = [sources, mo](const std::string& output, Plan* plan) {
@@ -258,12 +254,8 @@ Status ParseStep(const Reader& r, const Refs& refs, const Step& step, Planner* p
     if (b["tf2_names"]) {
       std::string names;
       TFCKPT_RETURN_IF_ERROR(r.Scalar(b["tf2_names"], "tf2_names", &names));
-      if (names == "keys") {
-        to.tf2_names = Tf2Names::kKeys;
-      } else if (names == "full") {
-        to.tf2_names = Tf2Names::kFullNames;
-      } else if (names != "auto") {
-        return r.Error(b["tf2_names"], "tf2_names must be auto, keys or full");
+      if (!ParseTf2Names(names, &to.tf2_names).ok()) {
+        return r.Error(b["tf2_names"], "tf2_names must be " + OneOf(Tf2NamesNames()));
       }
     }
     if (b["into"]) {
@@ -360,13 +352,10 @@ Status ParseStep(const Reader& r, const Refs& refs, const Step& step, Planner* p
   std::string method;
   if (!b["method"]) return r.Error(b, "a blend step needs 'method'");
   TFCKPT_RETURN_IF_ERROR(r.Scalar(b["method"], "method", &method));
-  auto m = BlendMethodFromName(method);
-  if (!m) {
-    return r.Error(
-        b["method"],
-        fmt::format("unknown method '{}' (linear, task_arithmetic, slerp, ties, dare)", method));
+  if (!ParseBlendMethod(method, &bo.method).ok()) {
+    return r.Error(b["method"], fmt::format("unknown method '{}' ({})", method,
+                                            fmt::join(BlendMethodNames(), ", ")));
   }
-  bo.method = *m;
   if (b["base"]) {
     std::string base;
     TFCKPT_RETURN_IF_ERROR(refs.Resolve(b["base"], "base", &base));

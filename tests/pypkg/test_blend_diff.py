@@ -120,6 +120,33 @@ def test_blend_values(models, tmp_path):
     assert_same(got["global_step"], base["global_step"])
 
 
+def test_blend_and_average_progress(models, tmp_path):
+    """progress=: (done, total) in bytes as the computed tensors are written, growing to the
+    total; an exception it raises comes out once the output is written."""
+    calls = []
+    out = str(tmp_path / "b" / "model")
+    tfckpt.blend(models["models"], out, "ties", base=models["base"],
+                 progress=lambda done, total: calls.append((done, total)))
+    total = sum(v.nbytes for n, v in _model(0).items() if n in FLOATS)
+    assert calls and calls[-1] == (total, total), calls
+    assert all(a[0] < b[0] and a[1] == total for a, b in zip(calls, calls[1:])), calls
+    calls.clear()
+    tfckpt.average(models["models"], str(tmp_path / "a" / "model"),
+                   progress=lambda done, total: calls.append((done, total)))
+    assert calls and calls[-1] == (total, total), calls
+
+    def stop(done, total):
+        raise RuntimeError("stop at %d" % done)
+
+    out = str(tmp_path / "s" / "model")
+    with pytest.raises(RuntimeError, match="stop at"):
+        tfckpt.blend(models["models"], out, "linear", progress=stop)
+    assert sorted(tfckpt.open(out).names()) == sorted(_model(0))
+    with pytest.raises(TypeError, match="progress"):
+        tfckpt.blend(models["models"], str(tmp_path / "t" / "model"), "linear", progress=3)
+    assert not (tmp_path / "t").exists()
+
+
 def test_blend_dry_run_force_and_optimizer(models, tmp_path):
     out = str(tmp_path / "o" / "model")
     r = tfckpt.blend(models["models"], out, "ties", base=models["base"], dry_run=True)

@@ -7,6 +7,7 @@
 
 #include "commands.h"
 #include "tfckpt/paths.h"
+#include "tfckpt/version.h"
 
 namespace tfckpt::cli {
 
@@ -48,7 +49,7 @@ int main(int argc, char** argv) {
       "TensorFlow.\n"
       "CKPT may be a prefix (model.ckpt-1000), its .index or .data file, a training directory\n"
       "with a `checkpoint` file (DIR@STEP picks a listed step), or a SavedModel directory."};
-  app.set_version_flag("--version", "tfckpt 0.1.0");
+  app.set_version_flag("--version", "tfckpt " TFCKPT_VERSION);
   app.require_subcommand(1);
   RegisterLs(app);
   RegisterShow(app);

@@ -1,0 +1,140 @@
+// The options and the plan runner the commands that write share (ops_common.h).
+
+#include "ops_common.h"
+
+#include <unistd.h>
+
+#include <cstdio>
+#include <exception>
+#include <stdexcept>
+
+#include <fmt/format.h>
+
+#include "commands.h"
+
+namespace tfckpt::cli {
+namespace {
+
+std::string Summary(const Plan& plan, const ExecuteReport& r) {
+  const TransferStats& s = r.stats;
+  std::vector<std::string> how;
+  if (s.files_reflinked) how.push_back(fmt::format("{} file(s) reflinked", s.files_reflinked));
+  if (s.files_copied) {
+    how.push_back(fmt::format("{} file(s) copied ({} bytes)", s.files_copied, s.bytes_copied));
+  }
+  if (s.files_linked) how.push_back(fmt::format("{} file(s) hard-linked", s.files_linked));
+  if (s.files_moved) how.push_back(fmt::format("{} file(s) moved", s.files_moved));
+  if (s.ranges_copied) {
+    how.push_back(fmt::format("{} tensor(s) copied with copy_file_range ({} bytes)",
+                              s.ranges_copied, s.bytes_range_copied));
+  }
+  if (s.bytes_written) how.push_back(fmt::format("{} bytes written", s.bytes_written));
+  std::string out = fmt::format("{} -> {}: {} tensors, {} bytes\n", plan.operation, plan.output,
+                                r.tensors, r.bytes);
+  if (!how.empty()) out += fmt::format("data: {}\n", fmt::join(how, ", "));
+  for (const std::string& n : plan.notes) out += "note: " + n + "\n";
+  return out;
+}
+
+}  // namespace
+
+// CLI11's check that an option's value is one of a vocabulary of the library's.
+CLI::IsMember OneOfNames(std::span<const std::string_view> names) {
+  return CLI::IsMember(std::vector<std::string>(names.begin(), names.end()));
+}
+
+// A progress bar on stderr, redrawn in place: "[=====     ]  50% 1.00/2.00 GB".
+void DrawProgress(int64_t done, int64_t total) {
+  int width = 40, filled = static_cast<int>(width * done / total);
+  std::fprintf(stderr, "\r[%s%s] %3d%% %.2f/%.2f GB", std::string(filled, '=').c_str(),
+               std::string(width - filled, ' ').c_str(), static_cast<int>(100 * done / total),
+               done / 1e9, total / 1e9);
+  if (done == total) std::fprintf(stderr, "\n");
+}
+
+// `named_after`: which input names the output written in a directory ("the first SRC").
+void AddCommon(CLI::App* cmd, CommonArgs* args, const std::string& what,
+               const std::string& named_after) {
+  cmd->add_option("-o,--output", args->output,
+                  fmt::format("Output {}; or a directory (an existing one, or a path ending in "
+                              "'/') to write it in, named after {}",
+                              what, named_after))
+      ->required();
+  cmd->add_flag("--force", args->force, "Replace an existing output (atomically)");
+  cmd->add_flag("--dry-run", args->dry_run, "Print the plan; write nothing");
+  cmd->add_flag("--json", args->json, "Print the plan or the summary as one JSON object");
+  cmd->add_flag("--no-sync", args->no_sync,
+                "Skip fsync of the output (faster; a crash may then lose or damage it)");
+  cmd->add_option("--link", args->link,
+                  "How whole data files are taken: auto (reflink where the filesystem can, "
+                  "else copy_file_range), copy (plain copies) or hardlink (shares the inputs' "
+                  "inodes without reading them: their CRCs are not checked unless --verify)")
+      ->check(OneOfNames(LinkModeNames()));
+  cmd->add_flag("--verify", args->verify,
+                "Also check the CRC32C of data files that --link hardlink or --move take "
+                "without reading them (every other byte taken from an input is always checked)");
+}
+
+void Run(const Status& built, const Plan& plan, const CommonArgs& args, int threads) {
+  if (!built.ok()) {
+    ReportError(built);
+    return;
+  }
+  if (args.dry_run) {
+    fmt::print("{}", args.json ? plan.DescribeJson(false, nullptr) + "\n" : plan.Describe());
+    return;
+  }
+  ExecuteOptions eo;
+  eo.overwrite = args.force;
+  eo.sync = !args.no_sync;
+  if (::isatty(STDERR_FILENO) && !args.json) eo.progress = DrawProgress;
+  eo.threads = threads;
+  eo.verify_linked = args.verify;
+  Status s = ParseLinkMode(args.link, &eo.link);
+  ExecuteReport report;
+  if (s.ok()) s = ExecutePlan(plan, eo, &report);
+  if (!s.ok()) {
+    ReportError(s);
+    return;
+  }
+  fmt::print("{}",
+             args.json ? plan.DescribeJson(true, &report.stats) + "\n" : Summary(plan, report));
+}
+
+bool SplitMapping(const std::string& text, const char* flag,
+                  std::pair<std::string, std::string>* out) {
+  size_t eq = text.find('=');
+  if (eq == std::string::npos) {
+    ReportError(Status::InvalidArgument(
+        fmt::format("{} '{}' needs the form OLD=NEW (e.g. scope/=other_scope/ or name=other_name)",
+                    flag, text)));
+    return false;
+  }
+  *out = {text.substr(0, eq), text.substr(eq + 1)};
+  return true;
+}
+
+// "0.2,0.3" -> {0.2, 0.3}
+bool ParseList(const std::string& text, const char* flag, std::vector<double>* out) {
+  out->clear();
+  size_t start = 0;
+  while (start <= text.size()) {
+    size_t comma = text.find(',', start);
+    std::string item =
+        text.substr(start, comma == std::string::npos ? std::string::npos : comma - start);
+    try {
+      size_t used = 0;
+      out->push_back(std::stod(item, &used));
+      if (used != item.size()) throw std::invalid_argument(item);
+    } catch (const std::exception&) {
+      ReportError(Status::InvalidArgument(fmt::format(
+          "{} '{}': '{}' is not a number; give numbers separated by commas", flag, text, item)));
+      return false;
+    }
+    if (comma == std::string::npos) break;
+    start = comma + 1;
+  }
+  return true;
+}
+
+}  // namespace tfckpt::cli
