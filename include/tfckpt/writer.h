@@ -65,6 +65,37 @@ struct WriterOptions {
   bool sync = true;
 };
 
+// Where one stored piece of the output goes: a whole tensor, or one slice of a partitioned one.
+struct PieceTarget {
+  std::string_view name;  // the tensor's name (for a slice: the partitioned tensor's)
+  DType dtype = DType::kInvalid;
+  Shape shape;                         // the tensor's whole shape
+  const TensorSlice* slice = nullptr;  // the slice the piece holds; null: the whole tensor
+};
+
+// Where a piece's bytes come from.
+struct PieceBytes {
+  enum class Kind {
+    kInMemory,  // `bytes`, in the on-disk form (strings and variants serialized); CRC computed
+    kCopied,    // `location` of the data file `file`, copied (in the kernel where it can be)
+    kAdopted,   // `location` in a data file taken whole by AdoptDataFile (its shard id)
+  };
+  Kind kind = Kind::kInMemory;
+  std::span<const uint8_t> bytes;
+  const ByteSource* file = nullptr;
+  DataLocation location;  // copied and adopted pieces keep its stored CRC
+
+  static PieceBytes InMemory(std::span<const uint8_t> bytes) {
+    return {Kind::kInMemory, bytes, nullptr, {}};
+  }
+  static PieceBytes Copied(const ByteSource& file, const DataLocation& location) {
+    return {Kind::kCopied, {}, &file, location};
+  }
+  static PieceBytes Adopted(const DataLocation& location) {
+    return {Kind::kAdopted, {}, nullptr, location};
+  }
+};
+
 class BundleWriter {
  public:
   static Status Create(const std::string& prefix, const WriterOptions& options,
@@ -74,41 +105,19 @@ class BundleWriter {
   BundleWriter(const BundleWriter&) = delete;
   BundleWriter& operator=(const BundleWriter&) = delete;
 
-  // Adds a fixed-size tensor from its raw element bytes.
-  Status Add(std::string_view name, DType dtype, const Shape& shape,
-             std::span<const uint8_t> bytes);
-  // Adds a DT_STRING tensor.
-  Status AddStrings(std::string_view name, const Shape& shape,
-                    std::span<const std::string_view> values);
-  // Adds any tensor (any dtype, incl. variant) whose bytes are already in the serialized on-disk
-  // form, e.g. copied from another checkpoint. The CRC is computed while copying.
-  Status AddSerialized(std::string_view name, DType dtype, const Shape& shape,
-                       std::span<const uint8_t> serialized);
-  // Adds one value (owned or viewed) in whatever form it has.
+  // Adds one stored piece: a whole tensor, or one slice of a partitioned tensor (whose full
+  // entry then lists every slice added), with its bytes from memory, from a range of a data file,
+  // or already in an adopted data file. See PieceTarget and PieceBytes.
+  Status Add(const PieceTarget& target, const PieceBytes& bytes);
+  // Adds one value (owned or viewed) in whatever form it has: strings and variants are
+  // serialized first.
   Status AddTensor(std::string_view name, const Tensor& tensor);
-  // Adds one slice of a partitioned tensor `full_name` (of full shape `full_shape`): the slice's
-  // bytes go under the encoded slice key, and the full entry lists every slice added.
-  Status AddSlice(std::string_view full_name, const Shape& full_shape, const TensorSlice& slice,
-                  DType dtype, std::span<const uint8_t> serialized);
 
   // Takes a whole existing data file as one data file of the output (`how` says by what means;
   // kAuto and kCopy copy at once, kHardlink links at once and kMove renames at Finish(); those
-  // two need a local file). Returns its shard id for AddExisting. Bytes are not checked; the
-  // entries added for it keep their CRCs.
+  // two need a local file). Returns its shard id for PieceBytes::Adopted. Bytes are not checked;
+  // the pieces added for it keep their CRCs.
   Status AdoptDataFile(const ByteSource& file, LinkMode how, int* shard_id);
-  // Registers a tensor, or one slice of a partitioned tensor, whose bytes lie in an adopted file.
-  Status AddExisting(std::string_view name, DType dtype, const Shape& shape,
-                     const DataLocation& location);
-  Status AddExistingSlice(std::string_view full_name, const Shape& full_shape,
-                          const TensorSlice& slice, DType dtype, const DataLocation& location);
-  // Copies `location.size` bytes at `location.offset` of the data file `src` into the output
-  // (with copy_file_range where it is a local file: no pass through user space), keeping the
-  // stored CRC.
-  Status AddCopiedRange(std::string_view name, DType dtype, const Shape& shape,
-                        const ByteSource& src, const DataLocation& location);
-  Status AddCopiedSlice(std::string_view full_name, const Shape& full_shape,
-                        const TensorSlice& slice, DType dtype, const ByteSource& src,
-                        const DataLocation& location);
 
   // Streaming form for a fixed-size tensor produced chunk by chunk (`size` bytes in total).
   Status BeginTensor(std::string_view name, DType dtype, const Shape& shape, int64_t size);

@@ -229,7 +229,8 @@ class PyWriter {
         }
       }
       std::vector<std::string_view> views(values.begin(), values.end());
-      Check(w_->AddStrings(name, shape, views));
+      Check(
+          w_->AddTensor(name, Tensor::Elements(DType::kString, shape, std::move(views), nullptr)));
       return;
     }
     // A checkpoint holds row-major little-endian elements: store the values of any layout
@@ -248,7 +249,8 @@ class PyWriter {
                       "; convert the array (e.g. with astype) before saving it");
     }
     const auto* p = static_cast<const uint8_t*>(c.data());
-    Check(w_->Add(name, dtype, shape, {p, static_cast<size_t>(c.nbytes())}));
+    Check(
+        w_->Add({name, dtype, shape}, PieceBytes::InMemory({p, static_cast<size_t>(c.nbytes())})));
   }
   void Close() {
     if (!w_) return;

@@ -155,11 +155,11 @@ TEST(Diff, IntegersExactlyAndStrings) {
     ASSERT_OK(BundleWriter::Create(d + (k == 0 ? "/a" : "/b"), wo, &w));
     // big and big + 1 are the same double, but not the same integer.
     std::vector<int64_t> i = {big + k, -5};
-    ASSERT_OK(w->Add("i", DType::kInt64, {2}, testing::AsBytes(i)));
+    ASSERT_OK(testing::AddBytes(*w, "i", DType::kInt64, {2}, testing::AsBytes(i)));
     std::vector<uint8_t> u = {static_cast<uint8_t>(k == 0 ? 0 : 255)};
-    ASSERT_OK(w->Add("u", DType::kUInt8, {1}, testing::AsBytes(u)));
+    ASSERT_OK(testing::AddBytes(*w, "u", DType::kUInt8, {1}, testing::AsBytes(u)));
     std::vector<std::string_view> s = {"same", k == 0 ? "left" : "right"};
-    ASSERT_OK(w->AddStrings("s", {2}, s));
+    ASSERT_OK(testing::AddStrings(*w, "s", {2}, s));
     ASSERT_OK(w->Finish());
   }
   auto a = Open(d + "/a"), b = Open(d + "/b");

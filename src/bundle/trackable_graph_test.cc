@@ -188,7 +188,7 @@ TEST(ReadObjectGraphBytes, NameBasedTypedAndDamaged) {
     std::unique_ptr<BundleWriter> w;
     ASSERT_OK(BundleWriter::Create(dir + "/tf2", o, &w));
     std::vector<std::string_view> v = {graph};
-    ASSERT_OK(w->AddStrings(kObjectGraphKey, {}, v));
+    ASSERT_OK(testing::AddStrings(*w, kObjectGraphKey, {}, v));
     ASSERT_OK(w->Finish());
   }
   ASSERT_NO_FATAL_FAILURE(testing::WriteCheckpoint(
@@ -227,9 +227,10 @@ TEST(ReadObjectGraph, PathsAttributesAndSlots) {
     o.sync = false;
     ASSERT_OK(BundleWriter::Create(dir + "/c", o, &w));
     std::vector<std::string_view> v = {serialized};
-    ASSERT_OK(w->AddStrings(kObjectGraphKey, {}, v));
+    ASSERT_OK(testing::AddStrings(*w, kObjectGraphKey, {}, v));
     std::vector<float> x = {1};
-    ASSERT_OK(w->Add("model/w/.ATTRIBUTES/VARIABLE_VALUE", DType::kFloat, {}, testing::AsBytes(x)));
+    ASSERT_OK(testing::AddBytes(*w, "model/w/.ATTRIBUTES/VARIABLE_VALUE", DType::kFloat, {},
+                                testing::AsBytes(x)));
     ASSERT_OK(w->Finish());
   }
   std::unique_ptr<Checkpoint> c;

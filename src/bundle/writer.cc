@@ -202,6 +202,76 @@ struct BundleWriter::Impl {
     return Status::OK();
   }
 
+  // Checks that a fixed-size tensor of `dtype` and `shape` takes `size` bytes.
+  Status CheckFixedSize(std::string_view name, DType dtype, const Shape& shape,
+                        int64_t size) const {
+    if (!NumElements(shape)) {
+      return Status::InvalidArgument(fmt::format("tensor '{}' has an invalid shape {}",
+                                                 PrintableKey(name), ShapeToString(shape)));
+    }
+    if (!IsFixedSize(dtype)) {
+      return Status::InvalidArgument(fmt::format("tensor '{}': dtype {} is not a fixed-size type",
+                                                 PrintableKey(name), DTypeName(dtype)));
+    }
+    const std::optional<int64_t> want = NumBytes(dtype, shape);
+    if (!want) {
+      return Status::InvalidArgument(fmt::format("tensor '{}' of shape {} is too large to store",
+                                                 PrintableKey(name), ShapeToString(shape)));
+    }
+    if (size != *want) {
+      return Status::InvalidArgument(
+          fmt::format("tensor '{}' of dtype {} and shape {} takes {} bytes, but {} were given",
+                      PrintableKey(name), DTypeName(dtype), ShapeToString(shape), *want, size));
+    }
+    return Status::OK();
+  }
+
+  // Checks the in-memory bytes of a whole tensor (strings and variants must parse) and gives
+  // their CRC32C.
+  Status CheckTensorBytes(std::string_view name, DType dtype, const Shape& shape,
+                          std::span<const uint8_t> bytes, uint32_t* crc) const {
+    if (IsFixedSize(dtype)) {
+      TFCKPT_RETURN_IF_ERROR(
+          CheckFixedSize(name, dtype, shape, static_cast<int64_t>(bytes.size())));
+      *crc = crc32c::Value(bytes);
+      return Status::OK();
+    }
+    auto n = NumElements(shape);
+    if (!n) {
+      return Status::InvalidArgument(
+          fmt::format("tensor '{}' has an invalid shape", PrintableKey(name)));
+    }
+    std::vector<std::string_view> elements;
+    Status s;
+    if (dtype == DType::kString) {
+      s = string_tensor::ParseStrings(bytes, *n, &elements, crc);
+    } else if (dtype == DType::kVariant) {
+      s = string_tensor::ParseVariants(bytes, *n, &elements, crc);
+    } else {
+      return Status::InvalidArgument(fmt::format("tensor '{}': dtype {} cannot be stored",
+                                                 PrintableKey(name), DTypeName(dtype)));
+    }
+    if (!s.ok()) {
+      return Status::InvalidArgument(
+          fmt::format("tensor '{}' is not a valid serialized {} tensor: {}", PrintableKey(name),
+                      DTypeName(dtype), s.message()));
+    }
+    return Status::OK();
+  }
+
+  // Checks the in-memory bytes of one slice (of shape `slice_shape`) and gives their CRC32C.
+  Status CheckSliceBytes(const PieceTarget& target, const Shape& slice_shape,
+                         std::span<const uint8_t> bytes, uint32_t* crc) const {
+    const int64_t want = NumBytes(target.dtype, slice_shape).value_or(-1);
+    if (static_cast<int64_t>(bytes.size()) != want) {
+      return Status::InvalidArgument(fmt::format("slice [{}] of '{}' needs {} bytes, got {}",
+                                                 target.slice->ToString(),
+                                                 PrintableKey(target.name), want, bytes.size()));
+    }
+    *crc = crc32c::Value(bytes);
+    return Status::OK();
+  }
+
   Status CheckName(std::string_view name) const {
     if (name.empty()) {
       return Status::InvalidArgument(
@@ -280,24 +350,7 @@ Status BundleWriter::BeginTensor(std::string_view name, DType dtype, const Shape
   if (m.finished || m.failed) return Status::FailedPrecondition("the writer is closed");
   if (m.streaming) return Status::FailedPrecondition("another tensor is still being written");
   TFCKPT_RETURN_IF_ERROR(m.CheckName(name));
-  auto n = NumElements(shape);
-  if (!n)
-    return Status::InvalidArgument(fmt::format("tensor '{}' has an invalid shape {}",
-                                               PrintableKey(name), ShapeToString(shape)));
-  if (!IsFixedSize(dtype)) {
-    return Status::InvalidArgument(fmt::format("tensor '{}': dtype {} is not a fixed-size type",
-                                               PrintableKey(name), DTypeName(dtype)));
-  }
-  const std::optional<int64_t> want = NumBytes(dtype, shape);
-  if (!want) {
-    return Status::InvalidArgument(fmt::format("tensor '{}' of shape {} is too large to store",
-                                               PrintableKey(name), ShapeToString(shape)));
-  }
-  if (size != *want) {
-    return Status::InvalidArgument(
-        fmt::format("tensor '{}' of dtype {} and shape {} takes {} bytes, but {} were given",
-                    PrintableKey(name), DTypeName(dtype), ShapeToString(shape), *want, size));
-  }
+  TFCKPT_RETURN_IF_ERROR(m.CheckFixedSize(name, dtype, shape, size));
   TFCKPT_RETURN_IF_ERROR(m.MaybeStartShard(size));
   m.streaming = true;
   m.stream_name = std::string(name);
@@ -333,77 +386,71 @@ Status BundleWriter::EndTensor() {
   return Status::OK();
 }
 
-Status BundleWriter::Add(std::string_view name, DType dtype, const Shape& shape,
-                         std::span<const uint8_t> bytes) {
-  TFCKPT_RETURN_IF_ERROR(BeginTensor(name, dtype, shape, static_cast<int64_t>(bytes.size())));
-  TFCKPT_RETURN_IF_ERROR(Append(bytes));
-  return EndTensor();
-}
-
-Status BundleWriter::AddSerialized(std::string_view name, DType dtype, const Shape& shape,
-                                   std::span<const uint8_t> serialized) {
-  if (IsFixedSize(dtype)) return Add(name, dtype, shape, serialized);
+Status BundleWriter::Add(const PieceTarget& target, const PieceBytes& bytes) {
   Impl& m = *impl_;
   if (m.finished || m.failed) return Status::FailedPrecondition("the writer is closed");
   if (m.streaming) return Status::FailedPrecondition("another tensor is still being written");
-  TFCKPT_RETURN_IF_ERROR(m.CheckName(name));
-  auto n = NumElements(shape);
-  if (!n)
-    return Status::InvalidArgument(
-        fmt::format("tensor '{}' has an invalid shape", PrintableKey(name)));
-  std::vector<std::string_view> elements;
-  uint32_t crc = 0;
-  Status s;
-  if (dtype == DType::kString) {
-    s = string_tensor::ParseStrings(serialized, *n, &elements, &crc);
-  } else if (dtype == DType::kVariant) {
-    s = string_tensor::ParseVariants(serialized, *n, &elements, &crc);
+  // The index key and the stored shape: the tensor's own, or its slice's.
+  std::string key(target.name);
+  Shape shape = target.shape;
+  bool whole = target.slice == nullptr;
+  if (!whole) {
+    TFCKPT_RETURN_IF_ERROR(m.RegisterSlice(target.name, target.shape, *target.slice, target.dtype,
+                                           &key, &shape, &whole));
+  }
+  if (whole) {  // (a slice that covers the tensor is stored as the tensor, as TensorFlow does)
+    TFCKPT_RETURN_IF_ERROR(m.CheckName(target.name));
+    key = std::string(target.name);
+    shape = target.shape;
+  }
+  if (bytes.kind == PieceBytes::Kind::kAdopted) {
+    return m.AddEntryAt(std::move(key), target.dtype, shape, bytes.location);
+  }
+  int64_t size = bytes.location.size;
+  uint32_t masked_crc = bytes.location.masked_crc32c;
+  if (bytes.kind == PieceBytes::Kind::kInMemory) {
+    size = static_cast<int64_t>(bytes.bytes.size());
+    uint32_t crc = 0;
+    TFCKPT_RETURN_IF_ERROR(
+        whole ? m.CheckTensorBytes(target.name, target.dtype, shape, bytes.bytes, &crc)
+              : m.CheckSliceBytes(target, shape, bytes.bytes, &crc));
+    masked_crc = crc32c::Mask(crc);
+  }
+  TFCKPT_RETURN_IF_ERROR(m.MaybeStartShard(size));
+  pb::BundleEntryProto e = m.NewEntry(target.dtype, shape, size);
+  e.set_crc32c(masked_crc);
+  if (bytes.kind == PieceBytes::Kind::kCopied) {
+    TFCKPT_RETURN_IF_ERROR(m.CopyIn(*bytes.file, bytes.location));
   } else {
-    return Status::InvalidArgument(fmt::format("tensor '{}': dtype {} cannot be stored",
-                                               PrintableKey(name), DTypeName(dtype)));
+    TFCKPT_RETURN_IF_ERROR(m.Write(bytes.bytes.data(), bytes.bytes.size()));
+    total_bytes_ += size;
   }
-  if (!s.ok()) {
-    return Status::InvalidArgument(
-        fmt::format("tensor '{}' is not a valid serialized {} tensor: {}", PrintableKey(name),
-                    DTypeName(dtype), s.message()));
-  }
-  TFCKPT_RETURN_IF_ERROR(m.MaybeStartShard(static_cast<int64_t>(serialized.size())));
-  pb::BundleEntryProto e = m.NewEntry(dtype, shape, static_cast<int64_t>(serialized.size()));
-  e.set_crc32c(crc32c::Mask(crc));
-  TFCKPT_RETURN_IF_ERROR(m.Write(serialized.data(), serialized.size()));
-  total_bytes_ += static_cast<int64_t>(serialized.size());
-  m.entries.emplace(std::string(name), std::move(e));
+  m.entries.emplace(std::move(key), std::move(e));
   return Status::OK();
 }
 
-Status BundleWriter::AddStrings(std::string_view name, const Shape& shape,
-                                std::span<const std::string_view> values) {
-  auto n = NumElements(shape);
-  if (!n || *n != static_cast<int64_t>(values.size())) {
-    return Status::InvalidArgument(fmt::format("tensor '{}' has shape {} but {} strings were given",
-                                               PrintableKey(name), ShapeToString(shape),
-                                               values.size()));
+Status BundleWriter::AddTensor(std::string_view name, const Tensor& tensor) {
+  PieceTarget target{name, tensor.dtype(), tensor.shape()};
+  if (IsFixedSize(tensor.dtype())) return Add(target, PieceBytes::InMemory(tensor.bytes()));
+  auto n = NumElements(tensor.shape());
+  if (!n || *n != static_cast<int64_t>(tensor.elements().size())) {
+    return Status::InvalidArgument(
+        fmt::format("tensor '{}' has shape {} but {} elements were given", PrintableKey(name),
+                    ShapeToString(tensor.shape()), tensor.elements().size()));
   }
   std::string serialized;
-  string_tensor::SerializeStrings(values, &serialized);
-  return AddSerialized(name, DType::kString, shape,
-                       {reinterpret_cast<const uint8_t*>(serialized.data()), serialized.size()});
-}
-
-Status BundleWriter::AddTensor(std::string_view name, const Tensor& tensor) {
-  if (IsFixedSize(tensor.dtype())) return Add(name, tensor.dtype(), tensor.shape(), tensor.bytes());
-  if (tensor.dtype() == DType::kString) return AddStrings(name, tensor.shape(), tensor.elements());
-  std::string serialized;
-  string_tensor::SerializeVariants(tensor.elements(), &serialized);
-  return AddSerialized(name, tensor.dtype(), tensor.shape(),
-                       {reinterpret_cast<const uint8_t*>(serialized.data()), serialized.size()});
+  if (tensor.dtype() == DType::kString) {
+    string_tensor::SerializeStrings(tensor.elements(), &serialized);
+  } else {
+    string_tensor::SerializeVariants(tensor.elements(), &serialized);
+  }
+  return Add(target, PieceBytes::InMemory(
+                         {reinterpret_cast<const uint8_t*>(serialized.data()), serialized.size()}));
 }
 
 Status BundleWriter::Impl::RegisterSlice(std::string_view full_name, const Shape& full_shape,
                                          const TensorSlice& slice, DType dtype, std::string* key,
                                          Shape* slice_shape, bool* whole) {
-  if (finished || failed) return Status::FailedPrecondition("the writer is closed");
-  if (streaming) return Status::FailedPrecondition("another tensor is still being written");
   if (slice.extents.size() != full_shape.size()) {
     return Status::InvalidArgument(fmt::format("slice [{}] of '{}' does not match its rank {}",
                                                slice.ToString(), PrintableKey(full_name),
@@ -448,62 +495,6 @@ Status BundleWriter::Impl::RegisterSlice(std::string_view full_name, const Shape
   }
   *slice_shape = slice.SliceShape(full_shape);
   it->second.slices.push_back(slice);
-  return Status::OK();
-}
-
-Status BundleWriter::AddSlice(std::string_view full_name, const Shape& full_shape,
-                              const TensorSlice& slice, DType dtype,
-                              std::span<const uint8_t> serialized) {
-  Impl& m = *impl_;
-  std::string key;
-  Shape slice_shape;
-  bool whole = false;
-  TFCKPT_RETURN_IF_ERROR(
-      m.RegisterSlice(full_name, full_shape, slice, dtype, &key, &slice_shape, &whole));
-  if (whole) return AddSerialized(full_name, dtype, full_shape, serialized);
-  const int64_t want = NumBytes(dtype, slice_shape).value_or(-1);
-  if (static_cast<int64_t>(serialized.size()) != want) {
-    return Status::InvalidArgument(fmt::format("slice [{}] of '{}' needs {} bytes, got {}",
-                                               slice.ToString(), PrintableKey(full_name), want,
-                                               serialized.size()));
-  }
-  TFCKPT_RETURN_IF_ERROR(m.MaybeStartShard(static_cast<int64_t>(serialized.size())));
-  pb::BundleEntryProto e = m.NewEntry(dtype, slice_shape, static_cast<int64_t>(serialized.size()));
-  e.set_crc32c(crc32c::Mask(crc32c::Value(serialized)));
-  TFCKPT_RETURN_IF_ERROR(m.Write(serialized.data(), serialized.size()));
-  total_bytes_ += static_cast<int64_t>(serialized.size());
-  m.entries.emplace(std::move(key), std::move(e));
-  return Status::OK();
-}
-
-Status BundleWriter::AddExistingSlice(std::string_view full_name, const Shape& full_shape,
-                                      const TensorSlice& slice, DType dtype,
-                                      const DataLocation& location) {
-  Impl& m = *impl_;
-  std::string key;
-  Shape slice_shape;
-  bool whole = false;
-  TFCKPT_RETURN_IF_ERROR(
-      m.RegisterSlice(full_name, full_shape, slice, dtype, &key, &slice_shape, &whole));
-  if (whole) return AddExisting(full_name, dtype, full_shape, location);
-  return m.AddEntryAt(std::move(key), dtype, slice_shape, location);
-}
-
-Status BundleWriter::AddCopiedSlice(std::string_view full_name, const Shape& full_shape,
-                                    const TensorSlice& slice, DType dtype, const ByteSource& src,
-                                    const DataLocation& location) {
-  Impl& m = *impl_;
-  std::string key;
-  Shape slice_shape;
-  bool whole = false;
-  TFCKPT_RETURN_IF_ERROR(
-      m.RegisterSlice(full_name, full_shape, slice, dtype, &key, &slice_shape, &whole));
-  if (whole) return AddCopiedRange(full_name, dtype, full_shape, src, location);
-  TFCKPT_RETURN_IF_ERROR(m.MaybeStartShard(location.size));
-  pb::BundleEntryProto e = m.NewEntry(dtype, slice_shape, location.size);
-  e.set_crc32c(location.masked_crc32c);
-  TFCKPT_RETURN_IF_ERROR(m.CopyIn(src, location));
-  m.entries.emplace(std::move(key), std::move(e));
   return Status::OK();
 }
 
@@ -572,27 +563,6 @@ Status BundleWriter::AdoptDataFile(const ByteSource& src, LinkMode how, int* sha
     return s;
   }
   *shard_id = static_cast<int>(m.shards.size()) - 1;
-  return Status::OK();
-}
-
-Status BundleWriter::AddExisting(std::string_view name, DType dtype, const Shape& shape,
-                                 const DataLocation& location) {
-  Impl& m = *impl_;
-  TFCKPT_RETURN_IF_ERROR(m.CheckName(name));
-  return m.AddEntryAt(std::string(name), dtype, shape, location);
-}
-
-Status BundleWriter::AddCopiedRange(std::string_view name, DType dtype, const Shape& shape,
-                                    const ByteSource& src, const DataLocation& location) {
-  Impl& m = *impl_;
-  if (m.finished || m.failed) return Status::FailedPrecondition("the writer is closed");
-  if (m.streaming) return Status::FailedPrecondition("another tensor is still being written");
-  TFCKPT_RETURN_IF_ERROR(m.CheckName(name));
-  TFCKPT_RETURN_IF_ERROR(m.MaybeStartShard(location.size));
-  pb::BundleEntryProto e = m.NewEntry(dtype, shape, location.size);
-  e.set_crc32c(location.masked_crc32c);
-  TFCKPT_RETURN_IF_ERROR(m.CopyIn(src, location));
-  m.entries.emplace(std::string(name), std::move(e));
   return Status::OK();
 }
 

@@ -30,10 +30,10 @@ void WriteSmall(const std::string& prefix) {
   std::vector<float> aw = {1, 2};
   std::vector<int64_t> step = {7};
   std::vector<std::string_view> s = {"hi", ""};
-  ASSERT_OK(w->Add("a/w", DType::kFloat, {2}, AsBytes(aw)));
-  ASSERT_OK(w->Add("step", DType::kInt64, {}, AsBytes(step)));
-  ASSERT_OK(w->AddStrings("s", {2}, s));
-  ASSERT_OK(w->Add("z", DType::kFloat, {0, 3}, {}));
+  ASSERT_OK(testing::AddBytes(*w, "a/w", DType::kFloat, {2}, AsBytes(aw)));
+  ASSERT_OK(testing::AddBytes(*w, "step", DType::kInt64, {}, AsBytes(step)));
+  ASSERT_OK(testing::AddStrings(*w, "s", {2}, s));
+  ASSERT_OK(testing::AddBytes(*w, "z", DType::kFloat, {0, 3}, {}));
   ASSERT_OK(w->Finish());
 }
 
@@ -83,8 +83,8 @@ TEST(Writer, PartitionedRoundTrip) {
   std::vector<int32_t> top = {0, 1, 2, 3, 4, 5}, bottom = {6, 7, 8, 9};
   TensorSlice s0{{SliceExtent{0, 3}, SliceExtent{0, 2}}},
       s1{{SliceExtent{3, 2}, SliceExtent{0, 2}}};
-  ASSERT_OK(w->AddSlice("emb", {5, 2}, s1, DType::kInt32, AsBytes(bottom)));
-  ASSERT_OK(w->AddSlice("emb", {5, 2}, s0, DType::kInt32, AsBytes(top)));
+  ASSERT_OK(testing::AddSlice(*w, "emb", {5, 2}, s1, DType::kInt32, AsBytes(bottom)));
+  ASSERT_OK(testing::AddSlice(*w, "emb", {5, 2}, s0, DType::kInt32, AsBytes(top)));
   ASSERT_OK(w->Finish());
   std::unique_ptr<Checkpoint> c;
   ASSERT_OK(Checkpoint::Open(prefix, &c));
@@ -106,10 +106,10 @@ TEST(Writer, ColumnSlicesAssemble) {
   ASSERT_OK(BundleWriter::Create(prefix, Fast(), &w));
   // [2,3] float: column 0 alone, columns 1..2 together.
   std::vector<float> c0 = {0, 3}, c12 = {1, 2, 4, 5};
-  ASSERT_OK(w->AddSlice("m", {2, 3}, TensorSlice{{SliceExtent{0, -1}, SliceExtent{0, 1}}},
-                        DType::kFloat, AsBytes(c0)));
-  ASSERT_OK(w->AddSlice("m", {2, 3}, TensorSlice{{SliceExtent{0, -1}, SliceExtent{1, 2}}},
-                        DType::kFloat, AsBytes(c12)));
+  ASSERT_OK(testing::AddSlice(*w, "m", {2, 3}, TensorSlice{{SliceExtent{0, -1}, SliceExtent{0, 1}}},
+                              DType::kFloat, AsBytes(c0)));
+  ASSERT_OK(testing::AddSlice(*w, "m", {2, 3}, TensorSlice{{SliceExtent{0, -1}, SliceExtent{1, 2}}},
+                              DType::kFloat, AsBytes(c12)));
   ASSERT_OK(w->Finish());
   std::unique_ptr<Checkpoint> c;
   ASSERT_OK(Checkpoint::Open(prefix, &c));
@@ -126,8 +126,8 @@ TEST(Writer, MissingSliceIsAnErrorNotGarbage) {
   std::unique_ptr<BundleWriter> w;
   ASSERT_OK(BundleWriter::Create(prefix, Fast(), &w));
   std::vector<float> top = {1, 2};
-  ASSERT_OK(w->AddSlice("m", {2, 2}, TensorSlice{{SliceExtent{0, 1}, SliceExtent{0, -1}}},
-                        DType::kFloat, AsBytes(top)));
+  ASSERT_OK(testing::AddSlice(*w, "m", {2, 2}, TensorSlice{{SliceExtent{0, 1}, SliceExtent{0, -1}}},
+                              DType::kFloat, AsBytes(top)));
   ASSERT_OK(w->Finish());
   std::unique_ptr<Checkpoint> c;
   ASSERT_OK(Checkpoint::Open(prefix, &c));
@@ -143,7 +143,7 @@ TEST(Writer, ShardsBySize) {
   ASSERT_OK(BundleWriter::Create(prefix, o, &w));
   std::vector<float> x(20, 1.5f);  // 80 bytes each: one per shard
   for (std::string name : {"t0", "t1", "t2"}) {
-    ASSERT_OK(w->Add(name, DType::kFloat, {20}, AsBytes(x)));
+    ASSERT_OK(testing::AddBytes(*w, name, DType::kFloat, {20}, AsBytes(x)));
   }
   ASSERT_OK(w->Finish());
   std::unique_ptr<Checkpoint> c;
@@ -161,7 +161,7 @@ TEST(Writer, AbortLeavesNothingAndExistingIsRefused) {
     std::unique_ptr<BundleWriter> w;
     ASSERT_OK(BundleWriter::Create(dir + "/x", Fast(), &w));
     std::vector<float> x = {1};
-    ASSERT_OK(w->Add("x", DType::kFloat, {1}, AsBytes(x)));
+    ASSERT_OK(testing::AddBytes(*w, "x", DType::kFloat, {1}, AsBytes(x)));
     // destroyed without Finish()
   }
   std::vector<std::string> names;
@@ -175,7 +175,7 @@ TEST(Writer, AbortLeavesNothingAndExistingIsRefused) {
   o.overwrite = true;
   ASSERT_OK(BundleWriter::Create(dir + "/y", o, &w));
   std::vector<double> d = {2.5};
-  ASSERT_OK(w->Add("only", DType::kDouble, {}, AsBytes(d)));
+  ASSERT_OK(testing::AddBytes(*w, "only", DType::kDouble, {}, AsBytes(d)));
   ASSERT_OK(w->Finish());
   std::unique_ptr<Checkpoint> c;
   ASSERT_OK(Checkpoint::Open(dir + "/y", &c));
@@ -187,20 +187,22 @@ TEST(Writer, RejectsBadInput) {
   std::unique_ptr<BundleWriter> w;
   ASSERT_OK(BundleWriter::Create(dir + "/bad", Fast(), &w));
   std::vector<float> x = {1, 2};
-  EXPECT_STATUS(w->Add("", DType::kFloat, {2}, AsBytes(x)), Status::Code::kInvalidArgument,
-                "non-empty name");
-  EXPECT_STATUS(w->Add("x", DType::kFloat, {3}, AsBytes(x)), Status::Code::kInvalidArgument, "'x'");
-  EXPECT_STATUS(w->Add("r", DType::kResource, {}, {}), Status::Code::kInvalidArgument, "'r'");
-  EXPECT_STATUS(w->Add(std::string("\0x", 2), DType::kFloat, {2}, AsBytes(x)),
+  EXPECT_STATUS(testing::AddBytes(*w, "", DType::kFloat, {2}, AsBytes(x)),
+                Status::Code::kInvalidArgument, "non-empty name");
+  EXPECT_STATUS(testing::AddBytes(*w, "x", DType::kFloat, {3}, AsBytes(x)),
+                Status::Code::kInvalidArgument, "'x'");
+  EXPECT_STATUS(testing::AddBytes(*w, "r", DType::kResource, {}, {}),
+                Status::Code::kInvalidArgument, "'r'");
+  EXPECT_STATUS(testing::AddBytes(*w, std::string("\0x", 2), DType::kFloat, {2}, AsBytes(x)),
                 Status::Code::kInvalidArgument, "zero byte");
-  EXPECT_STATUS(w->Add("neg", DType::kFloat, {-1}, {}), Status::Code::kInvalidArgument,
-                "invalid shape");
-  ASSERT_OK(w->Add("x", DType::kFloat, {2}, AsBytes(x)));
-  EXPECT_STATUS(w->Add("x", DType::kFloat, {2}, AsBytes(x)), Status::Code::kAlreadyExists,
-                "'x' was added twice");
+  EXPECT_STATUS(testing::AddBytes(*w, "neg", DType::kFloat, {-1}, {}),
+                Status::Code::kInvalidArgument, "invalid shape");
+  ASSERT_OK(testing::AddBytes(*w, "x", DType::kFloat, {2}, AsBytes(x)));
+  EXPECT_STATUS(testing::AddBytes(*w, "x", DType::kFloat, {2}, AsBytes(x)),
+                Status::Code::kAlreadyExists, "'x' was added twice");
   ASSERT_OK(w->Finish());
-  EXPECT_STATUS(w->Add("late", DType::kFloat, {2}, AsBytes(x)), Status::Code::kFailedPrecondition,
-                "closed");
+  EXPECT_STATUS(testing::AddBytes(*w, "late", DType::kFloat, {2}, AsBytes(x)),
+                Status::Code::kFailedPrecondition, "closed");
 }
 
 TEST(Verify, DetectsFlippedByte) {

@@ -425,7 +425,7 @@ Status FromForeign(const std::string& src, const std::string& out, bool npz_sour
     if (t->dtype == DType::kString) {
       const int64_t width = t->member->string_width;
       const int64_t n = NumElements(t->shape).value_or(0);
-      if (width * n != static_cast<int64_t>(bytes.size())) {
+      if (n > 0 && (width > INT64_MAX / n || width * n != static_cast<int64_t>(bytes.size()))) {
         return Status::Corruption(fmt::format("array '{}' has the wrong size", t->name));
       }
       std::vector<std::string_view> values;
@@ -434,7 +434,8 @@ Status FromForeign(const std::string& src, const std::string& out, bool npz_sour
         while (!e.empty() && e.back() == '\0') e.remove_suffix(1);
         values.push_back(e);
       }
-      TFCKPT_RETURN_IF_ERROR(w->AddStrings(name, t->shape, values));
+      TFCKPT_RETURN_IF_ERROR(w->AddTensor(
+          name, Tensor::Elements(DType::kString, t->shape, std::move(values), nullptr)));
     } else if (t->member && (t->member->byteswap || t->member->deflated || t->member->fortran)) {
       std::vector<uint8_t> copy(bytes.begin(), bytes.end());
       if (static_cast<int64_t>(copy.size()) != NumBytes(t->dtype, t->shape).value_or(-1)) {
@@ -445,13 +446,13 @@ Status FromForeign(const std::string& src, const std::string& out, bool npz_sour
         for (size_t i = 0; i + es <= copy.size(); i += es) std::reverse(&copy[i], &copy[i] + es);
       }
       if (t->member->fortran) copy = FortranToC(copy, t->shape, DTypeSize(t->dtype));
-      TFCKPT_RETURN_IF_ERROR(w->Add(name, t->dtype, t->shape, copy));
+      TFCKPT_RETURN_IF_ERROR(w->Add({name, t->dtype, t->shape}, PieceBytes::InMemory(copy)));
     } else {
       if (NumBytes(t->dtype, t->shape).value_or(-1) != t->size) {
         return Status::Corruption(fmt::format("array '{}' has the wrong size", t->name));
       }
       DataLocation loc{0, t->offset, t->size, crc32c::Mask(crc32c::Value(bytes))};
-      TFCKPT_RETURN_IF_ERROR(w->AddCopiedRange(name, t->dtype, t->shape, *t->file, loc));
+      TFCKPT_RETURN_IF_ERROR(w->Add({name, t->dtype, t->shape}, PieceBytes::Copied(*t->file, loc)));
       t->file->Release(t->offset, t->size);
     }
     report->bytes += t->size;

@@ -123,11 +123,11 @@ TEST(Convert, NpzRoundTripWithStrings) {
     WriterOptions wo;
     wo.sync = false;
     ASSERT_OK(BundleWriter::Create(d + "/src", wo, &w));
-    ASSERT_OK(w->Add("dense/kernel", DType::kFloat, {2, 3}, testing::AsBytes(kW)));
-    ASSERT_OK(w->Add("global_step", DType::kInt64, {}, testing::AsBytes(kStep)));
-    ASSERT_OK(w->Add("mask", DType::kBool, {3}, testing::AsBytes(kFlags)));
+    ASSERT_OK(testing::AddBytes(*w, "dense/kernel", DType::kFloat, {2, 3}, testing::AsBytes(kW)));
+    ASSERT_OK(testing::AddBytes(*w, "global_step", DType::kInt64, {}, testing::AsBytes(kStep)));
+    ASSERT_OK(testing::AddBytes(*w, "mask", DType::kBool, {3}, testing::AsBytes(kFlags)));
     std::vector<std::string_view> vocab = {"a", "", "longer"};
-    ASSERT_OK(w->AddStrings("vocab", {3}, vocab));
+    ASSERT_OK(testing::AddStrings(*w, "vocab", {3}, vocab));
     ASSERT_OK(w->Finish());
   }
   ConvertReport r;
@@ -181,9 +181,10 @@ TEST(Convert, Refusals) {
     WriterOptions wo;
     wo.sync = false;
     ASSERT_OK(BundleWriter::Create(d + "/src", wo, &w));
-    ASSERT_OK(w->Add("w", DType::kFloat, {2}, testing::AsBytes(std::vector<float>{1, 2})));
+    ASSERT_OK(
+        testing::AddBytes(*w, "w", DType::kFloat, {2}, testing::AsBytes(std::vector<float>{1, 2})));
     std::vector<std::string_view> s = {"x"};
-    ASSERT_OK(w->AddStrings("names", {1}, s));
+    ASSERT_OK(testing::AddStrings(*w, "names", {1}, s));
     ASSERT_OK(w->Finish());
   }
   ConvertReport r;

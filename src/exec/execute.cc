@@ -77,7 +77,7 @@ std::set<FileKey> AdoptableFiles(const Plan& plan) {
 Status WriteComputed(const Plan& plan, const PlannedTensor& t, BundleWriter* w) {
   if (t.action == PlannedTensor::Action::kReplace) {
     std::string_view value = *t.replacement;
-    return w->AddStrings(t.name, t.shape, std::span<const std::string_view>(&value, 1));
+    return w->AddTensor(t.name, Tensor::Elements(DType::kString, t.shape, {value}, nullptr));
   }
   const PieceSource& p = t.pieces[0];
   Tensor value;
@@ -93,7 +93,7 @@ Status WriteComputed(const Plan& plan, const PlannedTensor& t, BundleWriter* w) 
   for (const TensorSlice& slice : t.out_slices) {
     buf.resize(static_cast<size_t>(NumElements(slice.SliceShape(t.shape)).value_or(0) * esize));
     CopySliceFromFull(value.bytes().data(), t.shape, slice, esize, buf.data());
-    TFCKPT_RETURN_IF_ERROR(w->AddSlice(t.name, t.shape, slice, t.dtype, buf));
+    TFCKPT_RETURN_IF_ERROR(w->Add({t.name, t.dtype, t.shape, &slice}, PieceBytes::InMemory(buf)));
   }
   return Status::OK();
 }
@@ -177,15 +177,13 @@ Status ExecutePlan(const Plan& plan, const ExecuteOptions& options, ExecuteRepor
     const PieceSource& p = *it.piece;
     const Checkpoint& ckpt = *plan.sources[p.source].ckpt;
     DataLocation loc = LocationOf(p);
+    const PieceTarget target{t.name, t.dtype, t.shape, p.part ? &p.part->slice : nullptr};
     auto a = adopted.find({p.source, loc.shard_id});
     if (a != adopted.end() && placed.insert(KeyOf(p)).second) {
       loc.shard_id = a->second;
-      s = p.part ? w->AddExistingSlice(t.name, t.shape, p.part->slice, t.dtype, loc)
-                 : w->AddExisting(t.name, t.dtype, t.shape, loc);
+      s = w->Add(target, PieceBytes::Adopted(loc));
     } else {
-      const ByteSource& src = *ckpt.data_file(loc.shard_id);
-      s = p.part ? w->AddCopiedSlice(t.name, t.shape, p.part->slice, t.dtype, src, loc)
-                 : w->AddCopiedRange(t.name, t.dtype, t.shape, src, loc);
+      s = w->Add(target, PieceBytes::Copied(*ckpt.data_file(loc.shard_id), loc));
     }
     if (!s.ok()) return s;
   }

@@ -159,6 +159,21 @@ TestTensor MakeTensor(std::string name, DType dtype, Shape shape, const std::vec
   return {std::move(name), dtype, std::move(shape), std::vector<uint8_t>(b.begin(), b.end())};
 }
 
+// Shorthands for BundleWriter::Add: a whole fixed-size tensor, a DT_STRING tensor, one slice.
+inline Status AddBytes(BundleWriter& w, std::string_view name, DType dtype, const Shape& shape,
+                       std::span<const uint8_t> bytes) {
+  return w.Add({name, dtype, shape}, PieceBytes::InMemory(bytes));
+}
+inline Status AddStrings(BundleWriter& w, std::string_view name, const Shape& shape,
+                         std::span<const std::string_view> values) {
+  return w.AddTensor(
+      name, Tensor::Elements(DType::kString, shape, {values.begin(), values.end()}, nullptr));
+}
+inline Status AddSlice(BundleWriter& w, std::string_view name, const Shape& shape,
+                       const TensorSlice& slice, DType dtype, std::span<const uint8_t> bytes) {
+  return w.Add({name, dtype, shape, &slice}, PieceBytes::InMemory(bytes));
+}
+
 // Writes `tensors` (without fsync) as the checkpoint `prefix`. Check with
 // ASSERT_NO_FATAL_FAILURE.
 inline void WriteCheckpoint(const std::string& prefix, const std::vector<TestTensor>& tensors) {
@@ -167,7 +182,7 @@ inline void WriteCheckpoint(const std::string& prefix, const std::vector<TestTen
   o.sync = false;
   ASSERT_OK(BundleWriter::Create(prefix, o, &w));
   for (const TestTensor& t : tensors)
-    ASSERT_OK(w->Add(t.name, t.dtype, t.shape, t.bytes)) << t.name;
+    ASSERT_OK(w->Add({t.name, t.dtype, t.shape}, PieceBytes::InMemory(t.bytes))) << t.name;
   ASSERT_OK(w->Finish());
 }
 

@@ -72,11 +72,15 @@ Status Write(const std::string& spec_path, const std::string& prefix) {
       std::vector<std::string> values;
       for (const auto& s : t["strings_b64"]) values.push_back(Base64Decode(s));
       std::vector<std::string_view> views(values.begin(), values.end());
-      TFCKPT_RETURN_IF_ERROR(w->AddStrings(name, shape, views));
+      TFCKPT_RETURN_IF_ERROR(w->AddTensor(
+          name,
+          tfckpt::Tensor::Elements(tfckpt::DType::kString, shape, std::move(views), nullptr)));
     } else {
       std::string data = Base64Decode(t["data_b64"]);
-      TFCKPT_RETURN_IF_ERROR(w->Add(name, *dtype, shape,
-                                    {reinterpret_cast<const uint8_t*>(data.data()), data.size()}));
+      TFCKPT_RETURN_IF_ERROR(
+          w->Add({name, *dtype, shape},
+                 tfckpt::PieceBytes::InMemory(
+                     {reinterpret_cast<const uint8_t*>(data.data()), data.size()})));
     }
   }
   return w->Finish();
@@ -109,11 +113,12 @@ Status Copy(const std::string& src, const std::string& prefix) {
     std::shared_ptr<const void> hold;
     TFCKPT_RETURN_IF_ERROR(ckpt->RawBytes(p.loc, &bytes, &hold));
     if (p.slice == nullptr) {
-      TFCKPT_RETURN_IF_ERROR(
-          w->AddSerialized(p.tensor->name, p.tensor->dtype, p.tensor->shape, bytes));
+      TFCKPT_RETURN_IF_ERROR(w->Add({p.tensor->name, p.tensor->dtype, p.tensor->shape},
+                                    tfckpt::PieceBytes::InMemory(bytes)));
     } else {
       TFCKPT_RETURN_IF_ERROR(
-          w->AddSlice(p.tensor->name, p.tensor->shape, p.slice->slice, p.tensor->dtype, bytes));
+          w->Add({p.tensor->name, p.tensor->dtype, p.tensor->shape, &p.slice->slice},
+                 tfckpt::PieceBytes::InMemory(bytes)));
     }
   }
   return w->Finish();
