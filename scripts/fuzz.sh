@@ -12,7 +12,8 @@ cmake --build build-fuzz -j"$(nproc)" >/dev/null
 corpus=build-fuzz/corpus
 rm -rf "$corpus" build-fuzz/crashes
 mkdir -p build-fuzz/crashes
-for t in index_table protos string_tensor slice_key checkpoint_state recipe checkpoint; do
+targets="index_table protos string_tensor slice_key checkpoint_state recipe checkpoint npz safetensors"
+for t in $targets; do
   mkdir -p "$corpus/$t"
 done
 i=0
@@ -35,7 +36,24 @@ open(sys.argv[2], "wb").write(len(index).to_bytes(2, "little") + index + data)
 PY
   i=$((i + 1))
 done
-for t in index_table protos string_tensor slice_key checkpoint_state recipe checkpoint; do
+# npz archives as numpy writes them (stored and deflated, strings, a big-endian array) and
+# safetensors files as the format says.
+python3 - "$corpus" <<'PY'
+import io, json, struct, sys
+import numpy as np
+out = sys.argv[1]
+arrays = {"w": np.arange(6, dtype="<f4").reshape(2, 3), "b": np.array([1, 2], dtype=">i8"),
+          "s": np.array([b"ab", b"c"]), "z": np.zeros((0, 2), dtype=np.float64)}
+np.savez(out + "/npz/seed-stored.npz", **arrays)
+np.savez_compressed(out + "/npz/seed-deflated.npz", **arrays)
+header = {"__metadata__": {"k": "v"},
+          "w": {"dtype": "F32", "shape": [2, 3], "data_offsets": [0, 24]},
+          "b": {"dtype": "BF16", "shape": [2], "data_offsets": [24, 28]}}
+text = json.dumps(header).encode()
+text += b" " * (-len(text) % 8)
+open(out + "/safetensors/seed0", "wb").write(struct.pack("<Q", len(text)) + text + bytes(28))
+PY
+for t in $targets; do
   log=build-fuzz/$t.log
   # Absurd sizes in damaged files must fail cleanly (bad_alloc is caught), not abort.
   if ! ASAN_OPTIONS=allocator_may_return_null=1 ./build-fuzz/bin/fuzz_$t -max_total_time="$SECONDS_EACH" -timeout=10 -rss_limit_mb=2048 \

@@ -1,0 +1,202 @@
+#include "bundle/shard_output.h"
+
+#include <linux/fs.h>
+#include <sys/ioctl.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+
+#include <fmt/format.h>
+
+#include "io/file_util.h"
+
+namespace tfckpt {
+namespace {
+
+constexpr size_t kBufferSize = 8 << 20;  // as TensorFlow's bundle writer
+
+}  // namespace
+
+ShardOutput::ShardOutput(std::string prefix, FileCommit* commit, int64_t max_shard_bytes, bool sync)
+    : prefix_(std::move(prefix)), commit_(commit), max_shard_bytes_(max_shard_bytes), sync_(sync) {
+  buffer_.reserve(kBufferSize);
+}
+
+ShardOutput::~ShardOutput() {
+  if (fd_ >= 0) ::close(fd_);  // (the commit removes the temporary files)
+}
+
+std::string ShardOutput::DataName(int shard, int num_shards) const {
+  return fmt::format("{}.data-{:05d}-of-{:05d}", prefix_, shard, num_shards);
+}
+
+Status ShardOutput::NewTemporary(std::string* path) {
+  return commit_->NewTemporary(fmt::format("{}.data-{}", prefix_, shards_.size()), path);
+}
+
+Status ShardOutput::OpenShard() {
+  std::string path;
+  TFCKPT_RETURN_IF_ERROR(NewTemporary(&path));
+  TFCKPT_RETURN_IF_ERROR(file::CreateNewFile(path, &fd_));
+  shards_.push_back({path, "", 0});
+  current_ = static_cast<int>(shards_.size()) - 1;
+  return Status::OK();
+}
+
+Status ShardOutput::CloseShard() {
+  if (fd_ < 0) return Status::OK();
+  Status s = Flush();
+  Status closed = file::SyncAndClose(fd_, sync_ && s.ok(), shards_[current_].temp_path);
+  if (s.ok()) s = closed;
+  fd_ = -1;
+  current_ = -1;
+  return s;
+}
+
+Status ShardOutput::WriteOut(const char* p, size_t n) {
+  Status s = file::WriteAll(fd_, p, n, shards_[current_].temp_path);
+  if (!s.ok()) failed_ = true;
+  return s;
+}
+
+Status ShardOutput::Flush() {
+  Status s = WriteOut(buffer_.data(), buffer_.size());
+  buffer_.clear();
+  return s;
+}
+
+Status ShardOutput::Reserve(int64_t size, int* shard, int64_t* offset) {
+  if (current_ >= 0 && max_shard_bytes_ > 0 && shards_[current_].bytes > 0 &&
+      shards_[current_].bytes + size > max_shard_bytes_) {
+    TFCKPT_RETURN_IF_ERROR(CloseShard());
+  }
+  if (current_ < 0) TFCKPT_RETURN_IF_ERROR(OpenShard());
+  *shard = current_;
+  *offset = shards_[current_].bytes;
+  return Status::OK();
+}
+
+Status ShardOutput::Write(const void* data, size_t n) {
+  const char* p = static_cast<const char*>(data);
+  if (buffer_.size() + n <= kBufferSize) {
+    buffer_.append(p, n);
+  } else {
+    TFCKPT_RETURN_IF_ERROR(Flush());
+    if (n >= kBufferSize) {
+      TFCKPT_RETURN_IF_ERROR(WriteOut(p, n));
+    } else {
+      buffer_.append(p, n);
+    }
+  }
+  shards_[current_].bytes += static_cast<int64_t>(n);
+  stats_.bytes_written += static_cast<int64_t>(n);
+  return Status::OK();
+}
+
+Status ShardOutput::CopyIn(const ByteSource& src, int64_t offset, int64_t size) {
+  TFCKPT_RETURN_IF_ERROR(Flush());
+  Status s = CopyFromSource(src, offset, size, fd_, shards_[current_].temp_path);
+  if (!s.ok()) {
+    failed_ = true;
+    return s;
+  }
+  shards_[current_].bytes += size;
+  stats_.ranges_copied++;
+  stats_.bytes_range_copied += size;
+  return Status::OK();
+}
+
+bool ShardOutput::Holds(int shard, int64_t offset, int64_t size) const {
+  if (shard < 0 || shard >= static_cast<int>(shards_.size()) || offset < 0 || size < 0) {
+    return false;
+  }
+  const int64_t bytes = shards_[shard].bytes;
+  return offset <= bytes && size <= bytes - offset;
+}
+
+Status ShardOutput::Adopt(const ByteSource& src, LinkMode how, int* shard_id) {
+  TFCKPT_RETURN_IF_ERROR(CloseShard());  // later written tensors go to a new shard
+  const std::string& path = src.name();
+  Shard shard;
+  shard.bytes = src.size();
+  if ((how == LinkMode::kMove || how == LinkMode::kHardlink) && src.local_path().empty()) {
+    return Status::Unsupported(
+        fmt::format("'{}' is not a local file: its bytes can be copied, not {}", path,
+                    how == LinkMode::kMove ? "moved" : "hard-linked"));
+  }
+  if (how == LinkMode::kMove) {
+    shard.move_from = src.local_path();  // renamed into place at the commit
+    stats_.files_moved++;
+    stats_.bytes_moved += shard.bytes;
+    shards_.push_back(shard);
+    *shard_id = static_cast<int>(shards_.size()) - 1;
+    return Status::OK();
+  }
+  TFCKPT_RETURN_IF_ERROR(NewTemporary(&shard.temp_path));
+  if (how == LinkMode::kHardlink) {
+    if (::link(src.local_path().c_str(), shard.temp_path.c_str()) != 0) {
+      return Status::FromErrno(fmt::format("cannot hard-link '{}' into the output (a hard link "
+                                           "needs the same filesystem; use --link auto)",
+                                           path),
+                               errno);
+    }
+    stats_.files_linked++;
+    stats_.bytes_linked += shard.bytes;
+    shards_.push_back(shard);
+    *shard_id = static_cast<int>(shards_.size()) - 1;
+    return Status::OK();
+  }
+  int dst = -1;
+  TFCKPT_RETURN_IF_ERROR(file::CreateNewFile(shard.temp_path, &dst));
+  shards_.push_back(shard);
+  Status s;
+  if (how == LinkMode::kAuto && src.kernel_fd() >= 0 &&
+      ::ioctl(dst, FICLONE, src.kernel_fd()) == 0) {
+    stats_.files_reflinked++;
+    stats_.bytes_reflinked += shard.bytes;
+  } else if (how == LinkMode::kAuto) {
+    s = CopyFromSource(src, 0, shard.bytes, dst, shard.temp_path);
+    stats_.files_copied++;
+    stats_.bytes_copied += shard.bytes;
+  } else {
+    // Plain copy through user space.
+    std::vector<char> buf(1 << 20);
+    for (int64_t off = 0; s.ok() && off < shard.bytes;) {
+      const int64_t n = std::min<int64_t>(shard.bytes - off, static_cast<int64_t>(buf.size()));
+      s = src.ReadAt(off, n, buf.data());
+      if (s.ok()) s = file::WriteAll(dst, buf.data(), static_cast<size_t>(n), shard.temp_path);
+      off += n;
+    }
+    stats_.files_copied++;
+    stats_.bytes_copied += shard.bytes;
+  }
+  Status closed = file::SyncAndClose(dst, sync_ && s.ok(), shard.temp_path);
+  if (s.ok()) s = closed;
+  if (!s.ok()) {
+    failed_ = true;
+    return s;
+  }
+  *shard_id = static_cast<int>(shards_.size()) - 1;
+  return Status::OK();
+}
+
+Status ShardOutput::Close(int* num_shards) {
+  TFCKPT_RETURN_IF_ERROR(CloseShard());
+  if (shards_.empty()) {  // an empty checkpoint still has one (empty) data file
+    TFCKPT_RETURN_IF_ERROR(OpenShard());
+    TFCKPT_RETURN_IF_ERROR(CloseShard());
+  }
+  *num_shards = static_cast<int>(shards_.size());
+  for (int i = 0; i < *num_shards; i++) {
+    const Shard& sh = shards_[i];
+    if (!sh.move_from.empty()) {
+      commit_->Move(sh.move_from, DataName(i, *num_shards));
+    } else {
+      commit_->Place(sh.temp_path, DataName(i, *num_shards));
+    }
+  }
+  return Status::OK();
+}
+
+}  // namespace tfckpt

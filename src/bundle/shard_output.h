@@ -1,0 +1,82 @@
+// ShardOutput: the data files of a bundle being written. Tensor bytes are appended to the current
+// data file through an 8 MiB buffer (larger spans bypass it), byte ranges of other files are
+// copied in (in the kernel where they are local), and whole existing data files are adopted
+// (reflink, copy, hard link, or a move at the commit). A new data file starts when the next piece
+// would overflow the size limit; a piece is never split across files. Every file lies at a
+// temporary name of the given FileCommit until the owner commits it.
+//
+// Thread-safety: used by one thread at a time.
+
+#ifndef TFCKPT_BUNDLE_SHARD_OUTPUT_H_
+#define TFCKPT_BUNDLE_SHARD_OUTPUT_H_
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "io/byte_source.h"
+#include "io/commit.h"
+#include "tfckpt/status.h"
+#include "tfckpt/tensor.h"
+#include "tfckpt/writer.h"
+
+namespace tfckpt {
+
+class ShardOutput {
+ public:
+  // Data files are named "<prefix>.data-NNNNN-of-MMMMM" at the commit. `max_shard_bytes` 0: one
+  // data file (and one more after each adopted file).
+  ShardOutput(std::string prefix, FileCommit* commit, int64_t max_shard_bytes, bool sync);
+  ~ShardOutput();
+  ShardOutput(const ShardOutput&) = delete;
+  ShardOutput& operator=(const ShardOutput&) = delete;
+
+  // Makes room for a piece of `size` bytes (starting a new data file at the limit) and gives the
+  // shard and offset where it will lie.
+  Status Reserve(int64_t size, int* shard, int64_t* offset);
+  // Appends bytes to the current data file (after Reserve).
+  Status Write(const void* data, size_t n);
+  // Appends `size` bytes at `offset` of `src` to the current data file (after Reserve).
+  Status CopyIn(const ByteSource& src, int64_t offset, int64_t size);
+  // Takes `src` whole as the next data file (see BundleWriter::AdoptDataFile).
+  Status Adopt(const ByteSource& src, LinkMode how, int* shard_id);
+  // True when [offset, offset + size) lies inside data file `shard`.
+  bool Holds(int shard, int64_t offset, int64_t size) const;
+
+  // Closes the current data file (an empty bundle still gets one, empty) and places every data
+  // file at its final name in the commit. Returns the number of data files.
+  Status Close(int* num_shards);
+  // The final name of data file `shard` of `num_shards`.
+  std::string DataName(int shard, int num_shards) const;
+
+  // True after a failed write or copy: the output is unusable.
+  bool failed() const { return failed_; }
+  const TransferStats& stats() const { return stats_; }
+
+ private:
+  struct Shard {
+    std::string temp_path;  // where it lies until the commit (empty for a pending move)
+    std::string move_from;  // an input renamed into place at the commit
+    int64_t bytes = 0;
+  };
+  Status NewTemporary(std::string* path);
+  Status OpenShard();
+  Status CloseShard();
+  Status WriteOut(const char* p, size_t n);
+  Status Flush();
+
+  std::string prefix_;
+  FileCommit* commit_;
+  int64_t max_shard_bytes_;
+  bool sync_;
+  std::vector<Shard> shards_;
+  int current_ = -1;  // the shard being written, if any
+  int fd_ = -1;       // its descriptor
+  std::string buffer_;
+  TransferStats stats_;
+  bool failed_ = false;
+};
+
+}  // namespace tfckpt
+
+#endif  // TFCKPT_BUNDLE_SHARD_OUTPUT_H_
