@@ -9,7 +9,9 @@
 #include <fmt/format.h>
 
 #include "bundle/entry_codec.h"
+#include "plan/name_mapper.h"
 #include "plan/object_graph.h"
+#include "plan/optimizer_filter.h"
 #include "plan/plan_util.h"
 #include "tfckpt/name_pattern.h"
 

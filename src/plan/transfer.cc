@@ -10,7 +10,9 @@
 #include <fmt/format.h>
 
 #include "bundle/entry_codec.h"
+#include "plan/name_view.h"
 #include "plan/object_graph.h"
+#include "plan/optimizer_filter.h"
 #include "plan/plan_util.h"
 
 namespace tfckpt {
