@@ -9,7 +9,9 @@
 
 #include "bundle/entry_codec.h"
 #include "io/file_util.h"
+#include "plan/name_view.h"
 #include "plan/object_graph.h"
+#include "plan/optimizer_filter.h"
 #include "plan/plan_util.h"
 #include "tfckpt/name_pattern.h"
 #include "tfckpt/paths.h"

@@ -1,17 +1,20 @@
 // PlanEdit: rename, filter and strip optimizer state from one checkpoint, keeping a TF2 object
 // graph consistent with the keys that remain.
 
+#include <algorithm>
 #include <functional>
 #include <map>
+#include <memory>
 #include <optional>
 #include <set>
 
 #include <fmt/format.h>
 
 #include "bundle/entry_codec.h"
+#include "plan/name_mapper.h"
 #include "plan/object_graph.h"
+#include "plan/optimizer_filter.h"
 #include "plan/plan_util.h"
-#include "tfckpt/name_pattern.h"
 
 namespace tfckpt {
 namespace {
@@ -42,89 +45,89 @@ Status ObjectRename(const std::string& from, const std::string& to, std::string*
   return Status::OK();
 }
 
-}  // namespace
-
-Status PlanEdit(const std::string& source, const std::string& output, const EditOptions& options,
-                Plan* plan) {
-  plan->operation = "edit";
-  SetPlanOutput(output, source, plan);
+// The state of one PlanEdit: the name rules, a TF2 checkpoint's old and new object graph, and the
+// tensors kept with the counts the notes give.
+struct Edit {
   NameMapper mapper;
-  TFCKPT_RETURN_IF_ERROR(NameMapper::Create(options, &mapper));
-  PlanSource src;
-  TFCKPT_RETURN_IF_ERROR(OpenPlanSource(source, &src));
-  plan->sources.push_back(std::move(src));
-  TFCKPT_RETURN_IF_ERROR(CheckOutputIsNotAnInput(*plan));
-  const Checkpoint& ckpt = *plan->sources[0].ckpt;
-
   OptimizerFilter optimizer;
-  TFCKPT_RETURN_IF_ERROR(OptimizerFilter::Create(ckpt, &optimizer));
-  const std::string& graph = optimizer.object_graph();
-  const TensorInfo* graph_info = graph.empty() ? nullptr : ckpt.Find(kObjectGraphKey);
-
   // New name of every key, or nullopt when it is dropped.
-  std::function<std::optional<std::string>(const std::string&)> new_name =
-      [&](const std::string& name) { return mapper.Map(name, optimizer); };
-  // A TF2 checkpoint gets a new object graph: renames move objects (and every key follows the
-  // new structure), dropped values leave it, and so do the objects left empty with their slots.
+  std::function<std::optional<std::string>(const std::string&)> new_name;
   std::string new_graph;
   bool graph_changed = false;
-  std::set<std::string> old_attrs, new_attrs;
-  if (!graph.empty()) {
-    TFCKPT_RETURN_IF_ERROR(AttributeKeys(graph, &old_attrs));
-    if (!options.renames.empty()) {
-      std::vector<std::pair<std::string, std::string>> moves;
-      for (const auto& [from, to] : options.renames) {
-        std::string a, b;
-        TFCKPT_RETURN_IF_ERROR(ObjectRename(from, to, &a, &b));
-        moves.emplace_back(a, b);
-      }
-      std::string moved;
-      std::map<std::string, std::string> rekeyed;  // old attribute key -> new
-      Status s = MoveObjects(graph, moves, &moved, &rekeyed);
-      if (!s.ok()) return Status::InvalidArgument(fmt::format("{}: {}", source, s.message()));
-      EditOptions filters = options;
-      filters.renames.clear();
-      TFCKPT_RETURN_IF_ERROR(NameMapper::Create(filters, &mapper));
-      new_name = [&, rekeyed](const std::string& name) -> std::optional<std::string> {
-        if (!mapper.Map(name, optimizer)) return std::nullopt;
-        std::optional<std::string> attr = OwningAttribute(old_attrs, name);
-        if (!attr || !rekeyed.count(*attr)) return name;
-        return rekeyed.at(*attr) + name.substr(attr->size());
-      };
-      // Values the filters drop leave the moved graph too.
-      std::map<std::string, std::string> old_of;
-      for (const auto& [from, to] : rekeyed) old_of[to] = from;
-      auto keep = [&](const std::string& key) -> std::optional<std::string> {
-        auto it = old_of.find(key);
-        if (it != old_of.end() && !mapper.Map(it->second, optimizer)) return std::nullopt;
-        return key;
-      };
-      TFCKPT_RETURN_IF_ERROR(RewriteObjectGraph(moved, keep, &new_graph, &graph_changed));
-      graph_changed = true;
-      plan->notes.push_back("TF2 objects moved as renamed; every key follows the new object paths");
-    } else {
-      TFCKPT_RETURN_IF_ERROR(RewriteObjectGraph(graph, new_name, &new_graph, &graph_changed));
-      if (graph_changed) {
-        plan->notes.push_back("the TF2 object graph was rewritten to match the remaining keys");
-      }
-    }
-    TFCKPT_RETURN_IF_ERROR(AttributeKeys(new_graph, &new_attrs));
-  }
+  std::set<std::string> old_attrs, new_attrs;  // the attribute keys of the old and new graph
+  std::vector<std::pair<std::string, const TensorInfo*>> kept;  // (new name, tensor)
+  int dropped = 0, renamed = 0, orphaned = 0;
+};
 
+// TF2 renames as object moves: the graph with the objects moved, every key following the new
+// object paths; values the filters drop leave the moved graph too.
+Status MoveRenamedObjects(const std::string& source, const EditOptions& options, Edit* e,
+                          Plan* plan) {
+  std::vector<std::pair<std::string, std::string>> moves;
+  for (const auto& [from, to] : options.renames) {
+    std::string a, b;
+    TFCKPT_RETURN_IF_ERROR(ObjectRename(from, to, &a, &b));
+    moves.emplace_back(a, b);
+  }
+  std::string moved;
+  std::map<std::string, std::string> rekeyed;  // old attribute key -> new
+  Status s = MoveObjects(e->optimizer.object_graph(), moves, &moved, &rekeyed);
+  if (!s.ok()) return Status::InvalidArgument(fmt::format("{}: {}", source, s.message()));
+  EditOptions filters = options;
+  filters.renames.clear();
+  TFCKPT_RETURN_IF_ERROR(NameMapper::Create(filters, &e->mapper));
+  e->new_name = [e, rekeyed](const std::string& name) -> std::optional<std::string> {
+    if (!e->mapper.Map(name, e->optimizer)) return std::nullopt;
+    std::optional<std::string> attr = OwningAttribute(e->old_attrs, name);
+    if (!attr || !rekeyed.count(*attr)) return name;
+    return rekeyed.at(*attr) + name.substr(attr->size());
+  };
+  // Values the filters drop leave the moved graph too.
+  std::map<std::string, std::string> old_of;
+  for (const auto& [from, to] : rekeyed) old_of[to] = from;
+  auto keep = [&](const std::string& key) -> std::optional<std::string> {
+    auto it = old_of.find(key);
+    if (it != old_of.end() && !e->mapper.Map(it->second, e->optimizer)) return std::nullopt;
+    return key;
+  };
+  TFCKPT_RETURN_IF_ERROR(RewriteObjectGraph(moved, keep, &e->new_graph, &e->graph_changed));
+  e->graph_changed = true;
+  plan->notes.push_back("TF2 objects moved as renamed; every key follows the new object paths");
+  return Status::OK();
+}
+
+// A TF2 checkpoint gets a new object graph: renames move objects (and every key follows the new
+// structure), dropped values leave it, and so do the objects left empty with their slots.
+Status RewriteGraph(const std::string& source, const EditOptions& options, Edit* e, Plan* plan) {
+  const std::string& graph = e->optimizer.object_graph();
+  TFCKPT_RETURN_IF_ERROR(AttributeKeys(graph, &e->old_attrs));
+  if (!options.renames.empty()) {
+    TFCKPT_RETURN_IF_ERROR(MoveRenamedObjects(source, options, e, plan));
+  } else {
+    TFCKPT_RETURN_IF_ERROR(
+        RewriteObjectGraph(graph, e->new_name, &e->new_graph, &e->graph_changed));
+    if (e->graph_changed) {
+      plan->notes.push_back("the TF2 object graph was rewritten to match the remaining keys");
+    }
+  }
+  return AttributeKeys(e->new_graph, &e->new_attrs);
+}
+
+// Gives every tensor its new name, or drops it (also the values of objects the new graph no longer
+// holds); refuses, all together, names that would be empty or taken twice.
+Status RenameTensors(const Checkpoint& ckpt, const TensorInfo* graph_info, Edit* e) {
   std::map<std::string, std::string> taken;  // new name -> old name
   std::vector<std::string> clashes;
-  int dropped = 0, renamed = 0, orphaned = 0;
-  std::vector<std::pair<std::string, const TensorInfo*>> kept;
   for (const TensorInfo& t : ckpt.tensors()) {
-    std::optional<std::string> to = new_name(t.name);
+    std::optional<std::string> to = e->new_name(t.name);
     if (!to) {
-      dropped++;
+      e->dropped++;
       continue;
     }
     // A value of an object the new graph no longer holds (the slot of a dropped variable).
-    if (graph_changed && &t != graph_info && OwningAttribute(old_attrs, t.name) &&
-        !OwningAttribute(new_attrs, *to)) {
-      orphaned++;
+    if (e->graph_changed && &t != graph_info && OwningAttribute(e->old_attrs, t.name) &&
+        !OwningAttribute(e->new_attrs, *to)) {
+      e->orphaned++;
       continue;
     }
     if (to->empty()) {
@@ -139,35 +142,64 @@ Status PlanEdit(const std::string& source, const std::string& output, const Edit
                                     PrintableKey(*to)));
       continue;
     }
-    if (*to != t.name) renamed++;
-    kept.emplace_back(*to, &t);
+    if (*to != t.name) e->renamed++;
+    e->kept.emplace_back(*to, &t);
   }
   if (!clashes.empty()) {
     return Status::InvalidArgument(
         fmt::format("the renames clash; nothing was written:\n  {}", fmt::join(clashes, "\n  ")));
   }
-  for (const auto& [name, t] : kept) {
+  return Status::OK();
+}
+
+// The output: every kept tensor under its new name (the object graph replaced when it changed),
+// sorted, with the notes.
+void PlanKept(const Edit& e, const TensorInfo* graph_info, Plan* plan) {
+  for (const auto& [name, t] : e.kept) {
     PlannedTensor p;
     p.name = name;
     p.dtype = t->dtype;
     p.shape = t->shape;
     p.pieces = PiecesOf(0, *t);
-    if (t == graph_info && graph_changed) {
+    if (t == graph_info && e.graph_changed) {
       p.action = PlannedTensor::Action::kReplace;
-      p.replacement = std::make_shared<const std::string>(new_graph);
+      p.replacement = std::make_shared<const std::string>(e.new_graph);
     }
     plan->tensors.push_back(std::move(p));
   }
-  if (orphaned) {
+  if (e.orphaned) {
     plan->notes.push_back(fmt::format(
         "{} value(s) of objects the object graph no longer holds (e.g. the optimizer slots of "
         "dropped variables) dropped with them",
-        orphaned));
+        e.orphaned));
   }
   std::sort(plan->tensors.begin(), plan->tensors.end(),
             [](const PlannedTensor& a, const PlannedTensor& b) { return a.name < b.name; });
-  plan->notes.push_back(fmt::format("{} tensor(s) kept ({} renamed), {} dropped", kept.size(),
-                                    renamed, dropped + orphaned));
+  plan->notes.push_back(fmt::format("{} tensor(s) kept ({} renamed), {} dropped", e.kept.size(),
+                                    e.renamed, e.dropped + e.orphaned));
+}
+
+}  // namespace
+
+Status PlanEdit(const std::string& source, const std::string& output, const EditOptions& options,
+                Plan* plan) {
+  plan->operation = "edit";
+  SetPlanOutput(output, source, plan);
+  Edit e;
+  TFCKPT_RETURN_IF_ERROR(NameMapper::Create(options, &e.mapper));
+  PlanSource src;
+  TFCKPT_RETURN_IF_ERROR(OpenPlanSource(source, &src));
+  plan->sources.push_back(std::move(src));
+  TFCKPT_RETURN_IF_ERROR(CheckOutputIsNotAnInput(*plan));
+  const Checkpoint& ckpt = *plan->sources[0].ckpt;
+
+  TFCKPT_RETURN_IF_ERROR(OptimizerFilter::Create(ckpt, &e.optimizer));
+  const bool tf2 = !e.optimizer.object_graph().empty();
+  const TensorInfo* graph_info = tf2 ? ckpt.Find(kObjectGraphKey) : nullptr;
+  e.new_name = [&e](const std::string& name) { return e.mapper.Map(name, e.optimizer); };
+  if (tf2) TFCKPT_RETURN_IF_ERROR(RewriteGraph(source, options, &e, plan));
+  TFCKPT_RETURN_IF_ERROR(RenameTensors(ckpt, graph_info, &e));
+  PlanKept(e, graph_info, plan);
   return Status::OK();
 }
 

@@ -7,7 +7,6 @@
 
 #include <fmt/format.h>
 
-#include "plan/plan_util.h"
 #include "tfckpt.pb.h"
 #include "tfckpt/objects.h"
 

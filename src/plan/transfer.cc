@@ -10,7 +10,9 @@
 #include <fmt/format.h>
 
 #include "bundle/entry_codec.h"
+#include "plan/name_view.h"
 #include "plan/object_graph.h"
+#include "plan/optimizer_filter.h"
 #include "plan/plan_util.h"
 
 namespace tfckpt {
@@ -253,27 +255,10 @@ class GroupPlanner {
             : fmt::format("; {} not found there (e.g. {})", missing.size(), missing[0])));
   }
 
+  // One --map CKPT=TARGET rule: a name to a name, or a scope to a scope.
   void MapOne(const std::string& ckpt_name, const std::string& target) {
-    static const std::regex kPart(R"((.*)/part_(\d+))");
     const TensorInfo* direct = store_ ? store_->Find(target) : nullptr;
-    if (store_ && direct == nullptr) {
-      std::smatch m;
-      if (std::regex_match(target, m, kPart) && store_->Find(m[1].str()) &&
-          store_->Find(m[1].str())->partitioned()) {
-        return Error(
-            fmt::format("target {} is one partition of the partitioned variable {}; map the whole "
-                        "variable ({}={}) instead",
-                        target, m[1].str(), ckpt_name, m[1].str()));
-      }
-      for (const TensorInfo* h : store_->hidden()) {
-        if (h->name == target && !EndsWith(ckpt_name, "/")) {
-          return Error(fmt::format(
-              "target {} is not a variable of the model but its object-graph bookkeeping, "
-              "which the output keeps as it is in the model",
-              target));
-        }
-      }
-    }
+    if (store_ && direct == nullptr && RefusedTarget(ckpt_name, target)) return;
     bool scope_form = store_ ? direct == nullptr : EndsWith(ckpt_name, "/");
     if (!scope_form) {
       if (ckpt_.Find(ckpt_name) == nullptr) {
@@ -291,40 +276,73 @@ class GroupPlanner {
           "taken as a scope.)",
           scopes, ckpt_name, target));
     }
+    if (store_) return MapScopeToModel(ckpt_name, target, scopes);
+    MapScopeToNames(ckpt_name, target);
+  }
+
+  // Whether `target`, no variable of the model, is a name a map must not aim at (one partition of
+  // a partitioned variable, or the object graph's bookkeeping); if so, reports why.
+  bool RefusedTarget(const std::string& ckpt_name, const std::string& target) {
+    static const std::regex kPart(R"((.*)/part_(\d+))");
+    std::smatch m;
+    if (std::regex_match(target, m, kPart) && store_->Find(m[1].str()) &&
+        store_->Find(m[1].str())->partitioned()) {
+      Error(
+          fmt::format("target {} is one partition of the partitioned variable {}; map the whole "
+                      "variable ({}={}) instead",
+                      target, m[1].str(), ckpt_name, m[1].str()));
+      return true;
+    }
+    for (const TensorInfo* h : store_->hidden()) {
+      if (h->name == target && !EndsWith(ckpt_name, "/")) {
+        Error(fmt::format(
+            "target {} is not a variable of the model but its object-graph bookkeeping, "
+            "which the output keeps as it is in the model",
+            target));
+        return true;
+      }
+    }
+    return false;
+  }
+
+  // A scope rule with a model: the model's variables under the target scope (`scopes`, without
+  // its trailing '/'), each looked up under the checkpoint scope.
+  void MapScopeToModel(const std::string& ckpt_name, const std::string& target,
+                       const std::string& scopes) {
     int matched = 0;
-    if (store_) {
-      // The model's variables under the target scope, looked up under the checkpoint scope.
-      for (const std::string& var_name : FillableNames(tr_, *store_)) {
-        if (!scopes.empty() && var_name.rfind(scopes + "/", 0) != 0) continue;
-        std::string full = var_name.substr(scopes.size());
-        if (target != "/") full = full.substr(1);
-        if (ckpt_name != "/") full = ckpt_name + full;
-        if (EndsWith(full, "/")) full.pop_back();
-        matched++;
-        if (ckpt_.Find(full) == nullptr) {
-          Error(
-              fmt::format("Tensor {} ({} in {}) is not found in {} checkpoint", full,
+    for (const std::string& var_name : FillableNames(tr_, *store_)) {
+      if (!scopes.empty() && var_name.rfind(scopes + "/", 0) != 0) continue;
+      std::string full = var_name.substr(scopes.size());
+      if (target != "/") full = full.substr(1);
+      if (ckpt_name != "/") full = ckpt_name + full;
+      if (EndsWith(full, "/")) full.pop_back();
+      matched++;
+      if (ckpt_.Find(full) == nullptr) {
+        Error(fmt::format("Tensor {} ({} in {}) is not found in {} checkpoint", full,
                           var_name.size() > scopes.size() ? var_name.substr(scopes.size() + 1) : "",
                           ckpt_name, label_));
-          continue;
-        }
-        Assign(var_name, full);
+        continue;
       }
-      if (matched == 0) {
-        Error(fmt::format(
-            "--map {}={} (from {}) matches no variable of the model: it has no variable {}{}",
-            ckpt_name, target, label_, scopes.empty() ? "at all" : "under '" + scopes + "/'",
-            tr_.options.include_optimizer ? "" : " (optimizer state is not mapped by scope)"));
-      }
-      return;
+      Assign(var_name, full);
     }
-    // No model: every checkpoint tensor under the checkpoint scope goes under the target one.
+    if (matched == 0) {
+      Error(fmt::format(
+          "--map {}={} (from {}) matches no variable of the model: it has no variable {}{}",
+          ckpt_name, target, label_, scopes.empty() ? "at all" : "under '" + scopes + "/'",
+          tr_.options.include_optimizer ? "" : " (optimizer state is not mapped by scope)"));
+    }
+  }
+
+  // A scope rule without a model: every checkpoint tensor under the checkpoint scope goes under
+  // the target one.
+  void MapScopeToNames(const std::string& ckpt_name, const std::string& target) {
     if (!EndsWith(target, "/")) {
       return Error(fmt::format(
           "Assignment map with scope only name {} should map to scope only {}. Should be "
           "'scope/': 'other_scope/'.",
           ckpt_name, target));
     }
+    int matched = 0;
     for (const auto& [name, t] : ckpt_.entries()) {
       if (ckpt_name != "/" && name.rfind(ckpt_name, 0) != 0) continue;
       std::string rest = ckpt_name == "/" ? name : name.substr(ckpt_name.size());

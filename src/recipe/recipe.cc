@@ -209,141 +209,167 @@ struct Refs {
 // Builds a step's plan for the output it is given, once the inputs it reads exist.
 using Planner = std::function<Status(const std::string& output, Plan* plan)>;
 
-// Reads a step: every key, value and reference (resolved to a path), without running anything.
-Status ParseStep(const Reader& r, const Refs& refs, const Step& step, Planner* planner) {
+// A merge step: sources (a list, or {name: source} for named sources) and on_conflict.
+Status ParseMerge(const Reader& r, const Refs& refs, const YAML::Node& b, Planner* planner) {
+  TFCKPT_RETURN_IF_ERROR(r.Keys(b, {"sources", "on_conflict", "move"}, "a merge step"));
+  if (!b["sources"]) return r.Error(b, "a merge step needs 'sources'");
+  std::vector<std::string> sources;
+  MergeOptions mo;
+  if (b["sources"].IsMap()) {  // {name: source, ...}: each under its own name
+    for (const auto& kv : b["sources"]) {
+      std::string name, path;
+      TFCKPT_RETURN_IF_ERROR(r.Scalar(kv.first, "a source's name", &name));
+      if (name.empty() || name.find('/') != std::string::npos) {
+        return r.Error(kv.first, "a source's name is one plain name (no '/'), e.g. encoder");
+      }
+      TFCKPT_RETURN_IF_ERROR(refs.Resolve(kv.second, "sources", &path));
+      mo.names.push_back(name);
+      sources.push_back(path);
+    }
+  } else {
+    TFCKPT_RETURN_IF_ERROR(refs.List(b["sources"], "sources", &sources));
+  }
+  if (b["on_conflict"]) {
+    std::string c;
+    TFCKPT_RETURN_IF_ERROR(r.Scalar(b["on_conflict"], "on_conflict", &c));
+    if (!ParseOnConflict(c, &mo.on_conflict).ok()) {
+      return r.Error(b["on_conflict"], "on_conflict must be " + OneOf(OnConflictNames()));
+    }
+  }
+  *planner = [sources, mo](const std::string& output, Plan* plan) {
+    return PlanMerge(sources, output, mo, plan);
+  };
+  return Status::OK();
+}
+
+// A transfer step: into, tf2_names, include_optimizer, and the 'from' groups.
+Status ParseTransfer(const Reader& r, const Refs& refs, const YAML::Node& b, Planner* planner) {
+  TFCKPT_RETURN_IF_ERROR(
+      r.Keys(b, {"into", "from", "tf2_names", "include_optimizer"}, "a transfer step"));
+  TransferOptions to;
+  if (b["include_optimizer"]) {
+    TFCKPT_RETURN_IF_ERROR(
+        r.Scalar(b["include_optimizer"], "include_optimizer", &to.include_optimizer));
+  }
+  if (b["tf2_names"]) {
+    std::string names;
+    TFCKPT_RETURN_IF_ERROR(r.Scalar(b["tf2_names"], "tf2_names", &names));
+    if (!ParseTf2Names(names, &to.tf2_names).ok()) {
+      return r.Error(b["tf2_names"], "tf2_names must be " + OneOf(Tf2NamesNames()));
+    }
+  }
+  if (b["into"]) {
+    std::string into;
+    TFCKPT_RETURN_IF_ERROR(refs.Resolve(b["into"], "into", &into));
+    to.into = into;
+  }
+  if (!b["from"] || !b["from"].IsSequence()) {
+    return r.Error(b, "a transfer step needs 'from': a list of {source: ..., map: {CKPT: TARGET}}");
+  }
+  for (const auto& g : b["from"]) {
+    TFCKPT_RETURN_IF_ERROR(r.Keys(g, {"source", "map"}, "a transfer 'from' entry"));
+    if (!g["source"] || (!g["map"] && !b["into"])) {
+      return r.Error(g, "each 'from' entry needs 'source' and (without 'into') 'map'");
+    }
+    AssignmentGroup group;
+    TFCKPT_RETURN_IF_ERROR(refs.Resolve(g["source"], "source", &group.source));
+    if (g["map"]) TFCKPT_RETURN_IF_ERROR(r.Pairs(g["map"], "map", &group.map));
+    to.groups.push_back(std::move(group));
+  }
+  *planner = [to](const std::string& output, Plan* plan) { return PlanTransfer(to, output, plan); };
+  return Status::OK();
+}
+
+// An edit step: its source (else the previous step's output), rename, keep, drop,
+// strip_optimizer.
+Status ParseEdit(const Reader& r, const Refs& refs, const Step& step, Planner* planner) {
   const YAML::Node& b = step.body;
-  if (step.op == "merge") {
-    TFCKPT_RETURN_IF_ERROR(r.Keys(b, {"sources", "on_conflict", "move"}, "a merge step"));
-    if (!b["sources"]) return r.Error(b, "a merge step needs 'sources'");
-    std::vector<std::string> sources;
-    MergeOptions mo;
-    if (b["sources"].IsMap()) {  // {name: source, ...}: each under its own name
-      for (const auto& kv : b["sources"]) {
-        std::string name, path;
-        TFCKPT_RETURN_IF_ERROR(r.Scalar(kv.first, "a source's name", &name));
-        if (name.empty() || name.find('/') != std::string::npos) {
-          return r.Error(kv.first, "a source's name is one plain name (no '/'), e.g. encoder");
-        }
-        TFCKPT_RETURN_IF_ERROR(refs.Resolve(kv.second, "sources", &path));
-        mo.names.push_back(name);
-        sources.push_back(path);
-      }
+  TFCKPT_RETURN_IF_ERROR(
+      r.Keys(b, {"source", "rename", "keep", "drop", "strip_optimizer"}, "an edit step"));
+  std::string source;
+  TFCKPT_RETURN_IF_ERROR(refs.InputOr(b, "source", step.node, &source));
+  EditOptions eo;
+  if (b["rename"]) TFCKPT_RETURN_IF_ERROR(r.Pairs(b["rename"], "rename", &eo.renames));
+  if (b["keep"]) TFCKPT_RETURN_IF_ERROR(r.Strings(b["keep"], "keep", &eo.keep));
+  if (b["drop"]) TFCKPT_RETURN_IF_ERROR(r.Strings(b["drop"], "drop", &eo.drop));
+  if (b["strip_optimizer"]) {
+    TFCKPT_RETURN_IF_ERROR(r.Scalar(b["strip_optimizer"], "strip_optimizer", &eo.strip_optimizer));
+  }
+  *planner = [source, eo](const std::string& output, Plan* plan) {
+    return PlanEdit(source, output, eo, plan);
+  };
+  return Status::OK();
+}
+
+// An average step: 'sources' or the 'last' n checkpoints of a directory (read when the step runs
+// if an earlier step writes that directory), and the averaging options.
+Status ParseAverage(const Reader& r, const Refs& refs, const YAML::Node& b, Planner* planner) {
+  TFCKPT_RETURN_IF_ERROR(
+      r.Keys(b, {"sources", "last", "weights", "normalize", "take_nonfloat_from", "keep_optimizer"},
+             "an average step"));
+  std::vector<std::string> sources;
+  int last_n = 0;
+  std::string last_dir;  // set when the directory is an earlier step's and read only then
+  if (b["sources"] && b["last"]) return r.Error(b, "give either 'sources' or 'last', not both");
+  if (b["sources"]) {
+    TFCKPT_RETURN_IF_ERROR(refs.List(b["sources"], "sources", &sources));
+  } else if (b["last"]) {
+    TFCKPT_RETURN_IF_ERROR(r.Keys(b["last"], {"n", "dir"}, "'last'"));
+    std::string dir;
+    if (!b["last"]["n"] || !b["last"]["dir"]) return r.Error(b["last"], "'last' needs n and dir");
+    TFCKPT_RETURN_IF_ERROR(r.Scalar(b["last"]["n"], "n", &last_n));
+    TFCKPT_RETURN_IF_ERROR(refs.Resolve(b["last"]["dir"], "dir", &dir));
+    if (refs.Produced(dir)) {
+      last_dir = dir;
     } else {
-      TFCKPT_RETURN_IF_ERROR(refs.List(b["sources"], "sources", &sources));
+      Status s = LastCheckpoints(dir, last_n, &sources);
+      if (!s.ok()) return r.Error(b["last"], s.message());
     }
-    if (b["on_conflict"]) {
-      std::string c;
-      TFCKPT_RETURN_IF_ERROR(r.Scalar(b["on_conflict"], "on_conflict", &c));
-      if (!ParseOnConflict(c, &mo.on_conflict).ok()) {
-        return r.Error(b["on_conflict"], "on_conflict must be " + OneOf(OnConflictNames()));
-      }
-    }
-    *planner = [sources, mo](const std::string& output, Plan* plan) {
-      return PlanMerge(sources, output, mo, plan);
-    };
-    return Status::OK();
+  } else {
+    return r.Error(b, "an average step needs 'sources' or 'last'");
   }
-  if (step.op == "transfer") {
+  AverageOptions ao;
+  if (b["weights"]) TFCKPT_RETURN_IF_ERROR(r.Numbers(b["weights"], "weights", &ao.weights));
+  if (b["normalize"]) TFCKPT_RETURN_IF_ERROR(r.Scalar(b["normalize"], "normalize", &ao.normalize));
+  if (b["take_nonfloat_from"]) {
     TFCKPT_RETURN_IF_ERROR(
-        r.Keys(b, {"into", "from", "tf2_names", "include_optimizer"}, "a transfer step"));
-    TransferOptions to;
-    if (b["include_optimizer"]) {
-      TFCKPT_RETURN_IF_ERROR(
-          r.Scalar(b["include_optimizer"], "include_optimizer", &to.include_optimizer));
-    }
-    if (b["tf2_names"]) {
-      std::string names;
-      TFCKPT_RETURN_IF_ERROR(r.Scalar(b["tf2_names"], "tf2_names", &names));
-      if (!ParseTf2Names(names, &to.tf2_names).ok()) {
-        return r.Error(b["tf2_names"], "tf2_names must be " + OneOf(Tf2NamesNames()));
-      }
-    }
-    if (b["into"]) {
-      std::string into;
-      TFCKPT_RETURN_IF_ERROR(refs.Resolve(b["into"], "into", &into));
-      to.into = into;
-    }
-    if (!b["from"] || !b["from"].IsSequence()) {
-      return r.Error(b,
-                     "a transfer step needs 'from': a list of {source: ..., map: {CKPT: TARGET}}");
-    }
-    for (const auto& g : b["from"]) {
-      TFCKPT_RETURN_IF_ERROR(r.Keys(g, {"source", "map"}, "a transfer 'from' entry"));
-      if (!g["source"] || (!g["map"] && !b["into"])) {
-        return r.Error(g, "each 'from' entry needs 'source' and (without 'into') 'map'");
-      }
-      AssignmentGroup group;
-      TFCKPT_RETURN_IF_ERROR(refs.Resolve(g["source"], "source", &group.source));
-      if (g["map"]) TFCKPT_RETURN_IF_ERROR(r.Pairs(g["map"], "map", &group.map));
-      to.groups.push_back(std::move(group));
-    }
-    *planner = [to](const std::string& output, Plan* plan) {
-      return PlanTransfer(to, output, plan);
-    };
-    return Status::OK();
+        r.Scalar(b["take_nonfloat_from"], "take_nonfloat_from", &ao.take_nonfloat_from));
   }
-  if (step.op == "edit") {
-    TFCKPT_RETURN_IF_ERROR(
-        r.Keys(b, {"source", "rename", "keep", "drop", "strip_optimizer"}, "an edit step"));
-    std::string source;
-    TFCKPT_RETURN_IF_ERROR(refs.InputOr(b, "source", step.node, &source));
-    EditOptions eo;
-    if (b["rename"]) TFCKPT_RETURN_IF_ERROR(r.Pairs(b["rename"], "rename", &eo.renames));
-    if (b["keep"]) TFCKPT_RETURN_IF_ERROR(r.Strings(b["keep"], "keep", &eo.keep));
-    if (b["drop"]) TFCKPT_RETURN_IF_ERROR(r.Strings(b["drop"], "drop", &eo.drop));
-    if (b["strip_optimizer"]) {
-      TFCKPT_RETURN_IF_ERROR(
-          r.Scalar(b["strip_optimizer"], "strip_optimizer", &eo.strip_optimizer));
-    }
-    *planner = [source, eo](const std::string& output, Plan* plan) {
-      return PlanEdit(source, output, eo, plan);
-    };
-    return Status::OK();
+  if (b["keep_optimizer"]) {
+    TFCKPT_RETURN_IF_ERROR(r.Scalar(b["keep_optimizer"], "keep_optimizer", &ao.keep_optimizer));
   }
-  if (step.op == "average") {
-    TFCKPT_RETURN_IF_ERROR(r.Keys(
-        b, {"sources", "last", "weights", "normalize", "take_nonfloat_from", "keep_optimizer"},
-        "an average step"));
-    std::vector<std::string> sources;
-    int last_n = 0;
-    std::string last_dir;  // set when the directory is an earlier step's and read only then
-    if (b["sources"] && b["last"]) return r.Error(b, "give either 'sources' or 'last', not both");
-    if (b["sources"]) {
-      TFCKPT_RETURN_IF_ERROR(refs.List(b["sources"], "sources", &sources));
-    } else if (b["last"]) {
-      TFCKPT_RETURN_IF_ERROR(r.Keys(b["last"], {"n", "dir"}, "'last'"));
-      std::string dir;
-      if (!b["last"]["n"] || !b["last"]["dir"]) return r.Error(b["last"], "'last' needs n and dir");
-      TFCKPT_RETURN_IF_ERROR(r.Scalar(b["last"]["n"], "n", &last_n));
-      TFCKPT_RETURN_IF_ERROR(refs.Resolve(b["last"]["dir"], "dir", &dir));
-      if (refs.Produced(dir)) {
-        last_dir = dir;
-      } else {
-        Status s = LastCheckpoints(dir, last_n, &sources);
-        if (!s.ok()) return r.Error(b["last"], s.message());
-      }
-    } else {
-      return r.Error(b, "an average step needs 'sources' or 'last'");
-    }
-    AverageOptions ao;
-    if (b["weights"]) TFCKPT_RETURN_IF_ERROR(r.Numbers(b["weights"], "weights", &ao.weights));
-    if (b["normalize"])
-      TFCKPT_RETURN_IF_ERROR(r.Scalar(b["normalize"], "normalize", &ao.normalize));
-    if (b["take_nonfloat_from"]) {
-      TFCKPT_RETURN_IF_ERROR(
-          r.Scalar(b["take_nonfloat_from"], "take_nonfloat_from", &ao.take_nonfloat_from));
-    }
-    if (b["keep_optimizer"]) {
-      TFCKPT_RETURN_IF_ERROR(r.Scalar(b["keep_optimizer"], "keep_optimizer", &ao.keep_optimizer));
-    }
-    *planner = [sources, last_n, last_dir, ao](const std::string& output, Plan* plan) {
-      std::vector<std::string> inputs = sources;
-      if (!last_dir.empty()) TFCKPT_RETURN_IF_ERROR(LastCheckpoints(last_dir, last_n, &inputs));
-      return PlanAverage(inputs, output, ao, plan);
-    };
-    return Status::OK();
+  *planner = [sources, last_n, last_dir, ao](const std::string& output, Plan* plan) {
+    std::vector<std::string> inputs = sources;
+    if (!last_dir.empty()) TFCKPT_RETURN_IF_ERROR(LastCheckpoints(last_dir, last_n, &inputs));
+    return PlanAverage(inputs, output, ao, plan);
+  };
+  return Status::OK();
+}
+
+// One rule of a blend step's per_tensor list: a match (a regex) and the values it overrides.
+Status ParseBlendOverride(const Reader& r, const YAML::Node& rule, BlendOverride* o) {
+  TFCKPT_RETURN_IF_ERROR(
+      r.Keys(rule, {"match", "weights", "lambda", "t", "density", "p"}, "a per_tensor rule"));
+  if (!rule["match"]) return r.Error(rule, "a per_tensor rule needs 'match' (a regex)");
+  TFCKPT_RETURN_IF_ERROR(r.Scalar(rule["match"], "match", &o->pattern));
+  if (rule["weights"]) {
+    std::vector<double> w;
+    TFCKPT_RETURN_IF_ERROR(r.Numbers(rule["weights"], "weights", &w));
+    o->weights = w;
   }
-  // blend
+  for (auto [key, field] : {std::pair{"lambda", &o->lambda}, std::pair{"t", &o->t},
+                            std::pair{"density", &o->density}, std::pair{"p", &o->p}}) {
+    if (rule[key]) {
+      double v = 0;
+      TFCKPT_RETURN_IF_ERROR(r.Scalar(rule[key], key, &v));
+      *field = v;
+    }
+  }
+  return Status::OK();
+}
+
+// A blend step: method, base, models, the method's parameters and per_tensor overrides.
+Status ParseBlend(const Reader& r, const Refs& refs, const YAML::Node& b, Planner* planner) {
   TFCKPT_RETURN_IF_ERROR(r.Keys(b,
                                 {"method", "base", "models", "weights", "lambda", "t", "density",
                                  "p", "seed", "normalize", "keep_optimizer", "per_tensor"},
@@ -376,24 +402,8 @@ Status ParseStep(const Reader& r, const Refs& refs, const Step& step, Planner* p
   if (b["per_tensor"]) {
     if (!b["per_tensor"].IsSequence()) return r.Error(b["per_tensor"], "per_tensor must be a list");
     for (const auto& rule : b["per_tensor"]) {
-      TFCKPT_RETURN_IF_ERROR(
-          r.Keys(rule, {"match", "weights", "lambda", "t", "density", "p"}, "a per_tensor rule"));
       BlendOverride o;
-      if (!rule["match"]) return r.Error(rule, "a per_tensor rule needs 'match' (a regex)");
-      TFCKPT_RETURN_IF_ERROR(r.Scalar(rule["match"], "match", &o.pattern));
-      if (rule["weights"]) {
-        std::vector<double> w;
-        TFCKPT_RETURN_IF_ERROR(r.Numbers(rule["weights"], "weights", &w));
-        o.weights = w;
-      }
-      for (auto [key, field] : {std::pair{"lambda", &o.lambda}, std::pair{"t", &o.t},
-                                std::pair{"density", &o.density}, std::pair{"p", &o.p}}) {
-        if (rule[key]) {
-          double v = 0;
-          TFCKPT_RETURN_IF_ERROR(r.Scalar(rule[key], key, &v));
-          *field = v;
-        }
-      }
+      TFCKPT_RETURN_IF_ERROR(ParseBlendOverride(r, rule, &o));
       bo.overrides.push_back(std::move(o));
     }
   }
@@ -401,52 +411,63 @@ Status ParseStep(const Reader& r, const Refs& refs, const Step& step, Planner* p
   return Status::OK();
 }
 
-}  // namespace
-
-Status ApplyRecipeChecked(const std::string& path, const RecipeOptions& options,
-                          std::string* report);
-
-Status ApplyRecipe(const std::string& path, const RecipeOptions& options, std::string* report) {
-  // yaml-cpp reports some malformed shapes by throwing; they are recipe errors like the others.
-  try {
-    return ApplyRecipeChecked(path, options, report);
-  } catch (const YAML::Exception& e) {
-    if (e.mark.line >= 0) {
-      return Status::InvalidArgument(fmt::format("{}:{}: {}", path, e.mark.line + 1, e.msg));
-    }
-    return Status::InvalidArgument(fmt::format("{}: {}", path, e.msg));
-  }
+// Reads a step: every key, value and reference (resolved to a path), without running anything.
+Status ParseStep(const Reader& r, const Refs& refs, const Step& step, Planner* planner) {
+  if (step.op == "merge") return ParseMerge(r, refs, step.body, planner);
+  if (step.op == "transfer") return ParseTransfer(r, refs, step.body, planner);
+  if (step.op == "edit") return ParseEdit(r, refs, step, planner);
+  if (step.op == "average") return ParseAverage(r, refs, step.body, planner);
+  return ParseBlend(r, refs, step.body, planner);
 }
 
-Status ApplyRecipeChecked(const std::string& path, const RecipeOptions& options,
-                          std::string* report) {
-  Reader r(path);
-  YAML::Node root;
+// A recipe read whole: where its result goes, its steps, and each step's output and planner.
+struct Recipe {
+  std::string output;       // the final step's output
+  std::string output_note;  // "output: ... is a directory ..." when the output was one, else ""
+  std::string scratch;      // the directory of the intermediate results
+  std::vector<Step> steps;
+  std::vector<std::string> outs;  // each step's output
+  std::vector<Planner> planners;  // each step's plan builder
+};
+
+// Loads the recipe's YAML.
+Status LoadRecipe(const std::string& path, YAML::Node* root) {
   try {
-    root = YAML::LoadFile(path);
+    *root = YAML::LoadFile(path);
   } catch (const YAML::BadFile&) {
     return Status::NotFound(fmt::format("cannot read recipe '{}'", path));
   } catch (const YAML::ParserException& e) {
     return Status::InvalidArgument(
         fmt::format("{}:{}: not valid YAML: {}", path, e.mark.line + 1, e.msg));
   }
-  TFCKPT_RETURN_IF_ERROR(r.Keys(root, {"inputs", "steps", "output"}, "the recipe"));
-  Refs refs{&r, {}, {}, "", {}};
-  if (root["inputs"]) {
-    if (!root["inputs"].IsMap()) return r.Error(root["inputs"], "inputs must map names to paths");
-    for (const auto& kv : root["inputs"]) {
-      std::string name, p;
-      TFCKPT_RETURN_IF_ERROR(r.Scalar(kv.first, "an input name", &name));
-      TFCKPT_RETURN_IF_ERROR(r.Scalar(kv.second, "an input path", &p));
-      if (!Present(r.Path(p))) {
-        return r.Error(kv.second, fmt::format("input '{}': no checkpoint at '{}' (relative paths "
-                                              "are relative to the recipe's directory){}",
-                                              name, r.Path(p), file::WindowsPathHint(p)));
-      }
-      refs.inputs[name] = r.Path(p);
+  return Status::OK();
+}
+
+// The recipe's named inputs, each a checkpoint that exists.
+Status ReadInputs(const Reader& r, const YAML::Node& root, Refs* refs) {
+  if (!root["inputs"]) return Status::OK();
+  if (!root["inputs"].IsMap()) return r.Error(root["inputs"], "inputs must map names to paths");
+  for (const auto& kv : root["inputs"]) {
+    std::string name, p;
+    TFCKPT_RETURN_IF_ERROR(r.Scalar(kv.first, "an input name", &name));
+    TFCKPT_RETURN_IF_ERROR(r.Scalar(kv.second, "an input path", &p));
+    if (!Present(r.Path(p))) {
+      return r.Error(kv.second, fmt::format("input '{}': no checkpoint at '{}' (relative paths "
+                                            "are relative to the recipe's directory){}",
+                                            name, r.Path(p), file::WindowsPathHint(p)));
     }
+    refs->inputs[name] = r.Path(p);
   }
-  std::string output;
+  return Status::OK();
+}
+
+// Where the result goes: -o, else the recipe's 'output' (relative to its directory). A directory
+// (existing, or written with a trailing '/') gets the result named after the recipe
+// (jobs/finetune.yaml -> DIR/finetune), and a note says so; an existing SavedModel directory is
+// the output.
+Status ReadOutput(const Reader& r, const YAML::Node& root, const RecipeOptions& options,
+                  Recipe* recipe) {
+  std::string& output = recipe->output;
   if (options.output) {
     output = *options.output;
   } else if (root["output"]) {
@@ -456,20 +477,23 @@ Status ApplyRecipeChecked(const std::string& path, const RecipeOptions& options,
     return r.Error(root, "the recipe has no 'output' (or pass -o)");
   }
   if (output.empty()) return r.Error(root, "the recipe's output is empty");
-  // A directory (existing, or written with a trailing '/') gets the result named after the
-  // recipe (jobs/finetune.yaml -> DIR/finetune); an existing SavedModel directory is the output.
-  std::string output_note;
   if (output.back() == '/' ||
       (file::IsDirectory(output) && !file::Exists(file::Join(output, "saved_model.pb")))) {
-    std::string name = file::Basename(path);
+    std::string name = file::Basename(r.path());
     for (std::string_view ext : {".yaml", ".yml"}) {
       if (name.size() > ext.size() && name.ends_with(ext)) name.resize(name.size() - ext.size());
     }
     const std::string dir = output;
     output = file::Join(dir, name);
-    output_note = fmt::format("output: '{}' is a directory: the result is written in it as '{}'\n",
-                              dir, output);
+    recipe->output_note = fmt::format(
+        "output: '{}' is a directory: the result is written in it as '{}'\n", dir, output);
   }
+  return Status::OK();
+}
+
+// Reads every step's shape first (one operation and its keys, an optional name used once), so a
+// typo late in the file fails before any work; names of steps are recorded as later steps.
+Status ReadSteps(const Reader& r, const YAML::Node& root, Refs* refs, Recipe* recipe) {
   if (!root["steps"]) {
     return r.Error(root,
                    "the recipe needs 'steps': a list of merge / transfer / edit / average / "
@@ -480,10 +504,8 @@ Status ApplyRecipeChecked(const std::string& path, const RecipeOptions& options,
                    "'steps' must be a list of steps, each starting with '- ' (e.g. "
                    "'- merge: {sources: [a, b]}')");
   }
-  // Read every step's shape first, so a typo late in the file fails before any work.
   std::set<std::string> kOps;
   for (const auto& [op, keys] : StepKeys()) kOps.insert(op);
-  std::vector<Step> steps;
   std::set<std::string> names;
   const YAML::Node step_list = root["steps"];
   for (size_t n = 0; n < step_list.size(); n++) {
@@ -495,7 +517,7 @@ Status ApplyRecipeChecked(const std::string& path, const RecipeOptions& options,
       std::string key = kv.first.as<std::string>();
       if (key == "name") {
         TFCKPT_RETURN_IF_ERROR(r.Scalar(kv.second, "name", &step.name));
-        if (!names.insert(step.name).second || refs.inputs.count(step.name)) {
+        if (!names.insert(step.name).second || refs->inputs.count(step.name)) {
           return r.Error(kv.second, fmt::format("the name '{}' is already used", step.name));
         }
       } else if (kOps.count(key)) {
@@ -511,35 +533,45 @@ Status ApplyRecipeChecked(const std::string& path, const RecipeOptions& options,
     const std::string what =
         (step.op == "edit" || step.op == "average" ? "an " : "a ") + step.op + " step";
     TFCKPT_RETURN_IF_ERROR(r.Keys(step.body, StepKeys().at(step.op), what));
-    if (!step.name.empty()) refs.later[step.name] = n + 1;
-    steps.push_back(std::move(step));
+    if (!step.name.empty()) refs->later[step.name] = n + 1;
+    recipe->steps.push_back(std::move(step));
   }
+  return Status::OK();
+}
 
-  // Then every step's values and references, in order, before the first step runs: a bad
-  // reference late in the file fails before anything is written.
-  const std::string scratch =
-      output + std::string(file::kTempMarker) + file::RandomToken() + "-steps";
-  std::vector<std::string> outs;
-  std::vector<Planner> planners;
+// Then every step's values and references, in order, before the first step runs: a bad reference
+// late in the file fails before anything is written. Each step but the last writes in the scratch
+// directory.
+Status ParseSteps(const Reader& r, Refs* refs, Recipe* recipe) {
+  recipe->scratch =
+      recipe->output + std::string(file::kTempMarker) + file::RandomToken() + "-steps";
+  const std::vector<Step>& steps = recipe->steps;
   for (size_t i = 0; i < steps.size(); i++) {
     const Step& step = steps[i];
-    if (!step.name.empty()) refs.later.erase(step.name);
+    if (!step.name.empty()) refs->later.erase(step.name);
     Planner planner;
-    TFCKPT_RETURN_IF_ERROR(ParseStep(r, refs, step, &planner));
-    std::string out =
-        i + 1 == steps.size() ? output : file::Join(scratch, fmt::format("step{}/ckpt", i + 1));
-    refs.previous = out;
-    if (!step.name.empty()) refs.step_outputs[step.name] = out;
-    outs.push_back(out);
-    planners.push_back(std::move(planner));
+    TFCKPT_RETURN_IF_ERROR(ParseStep(r, *refs, step, &planner));
+    std::string out = i + 1 == steps.size()
+                          ? recipe->output
+                          : file::Join(recipe->scratch, fmt::format("step{}/ckpt", i + 1));
+    refs->previous = out;
+    if (!step.name.empty()) refs->step_outputs[step.name] = out;
+    recipe->outs.push_back(out);
+    recipe->planners.push_back(std::move(planner));
   }
+  return Status::OK();
+}
 
-  *report += output_note;
-  const std::string out_dir = file::Dirname(output);
+// Plans and runs (in a dry run: describes) each step in order, reporting each; removes the
+// intermediate results at the end, and on failure names them by their step in the message.
+Status RunSteps(const Reader& r, const RecipeOptions& options, const Recipe& recipe,
+                std::string* report) {
+  *report += recipe.output_note;
+  const std::string out_dir = file::Dirname(recipe.output);
   const bool out_dir_existed = file::IsDirectory(out_dir);
   std::vector<std::pair<std::string, std::string>> labels;  // intermediate path -> its step
   auto cleanup = [&](Status s) {
-    file::RemoveTree(scratch);
+    file::RemoveTree(recipe.scratch);
     if (!out_dir_existed) ::rmdir(out_dir.c_str());  // only if still empty
     if (s.ok()) return s;
     // Name intermediate results by their step, not by their temporary path.
@@ -551,18 +583,18 @@ Status ApplyRecipeChecked(const std::string& path, const RecipeOptions& options,
     }
     return Status::InvalidArgument(msg);
   };
-  for (size_t i = 0; i < steps.size(); i++) {
-    const Step& step = steps[i];
-    const std::string& out = outs[i];
+  for (size_t i = 0; i < recipe.steps.size(); i++) {
+    const Step& step = recipe.steps[i];
+    const std::string& out = recipe.outs[i];
     Plan plan;
-    Status s = planners[i](out, &plan);
+    Status s = recipe.planners[i](out, &plan);
     *report +=
         fmt::format("step {} ({}{}):\n", i + 1, step.op, step.name.empty() ? "" : ", " + step.name);
     if (!s.ok()) {
       // An input written by an earlier step does not exist during a dry run.
       bool waits = options.dry_run && s.code() == Status::Code::kNotFound;
       if (!waits) {
-        return cleanup(s.message().rfind(path, 0) == 0 ? s : r.Error(step.node, s.message()));
+        return cleanup(s.message().rfind(r.path(), 0) == 0 ? s : r.Error(step.node, s.message()));
       }
       *report += "  (its plan depends on an earlier step's output, made when the recipe runs)\n";
     } else if (options.dry_run) {
@@ -576,8 +608,38 @@ Status ApplyRecipeChecked(const std::string& path, const RecipeOptions& options,
     labels.emplace_back(out, step.name.empty() ? fmt::format("(result of step {})", i + 1)
                                                : fmt::format("(step '{}')", step.name));
   }
-  file::RemoveTree(scratch);
+  file::RemoveTree(recipe.scratch);
   return Status::OK();
+}
+
+// Reads the whole recipe, checking every step before the first one runs, then runs them.
+Status ApplyRecipeChecked(const std::string& path, const RecipeOptions& options,
+                          std::string* report) {
+  Reader r(path);
+  YAML::Node root;
+  TFCKPT_RETURN_IF_ERROR(LoadRecipe(path, &root));
+  TFCKPT_RETURN_IF_ERROR(r.Keys(root, {"inputs", "steps", "output"}, "the recipe"));
+  Refs refs{&r, {}, {}, "", {}};
+  Recipe recipe;
+  TFCKPT_RETURN_IF_ERROR(ReadInputs(r, root, &refs));
+  TFCKPT_RETURN_IF_ERROR(ReadOutput(r, root, options, &recipe));
+  TFCKPT_RETURN_IF_ERROR(ReadSteps(r, root, &refs, &recipe));
+  TFCKPT_RETURN_IF_ERROR(ParseSteps(r, &refs, &recipe));
+  return RunSteps(r, options, recipe, report);
+}
+
+}  // namespace
+
+Status ApplyRecipe(const std::string& path, const RecipeOptions& options, std::string* report) {
+  // yaml-cpp reports some malformed shapes by throwing; they are recipe errors like the others.
+  try {
+    return ApplyRecipeChecked(path, options, report);
+  } catch (const YAML::Exception& e) {
+    if (e.mark.line >= 0) {
+      return Status::InvalidArgument(fmt::format("{}:{}: {}", path, e.mark.line + 1, e.msg));
+    }
+    return Status::InvalidArgument(fmt::format("{}: {}", path, e.msg));
+  }
 }
 
 }  // namespace tfckpt

@@ -1,0 +1,44 @@
+#include "plan/optimizer_filter.h"
+
+#include "bundle/trackable_graph.h"
+#include "plan/object_graph.h"
+#include "tfckpt/name_pattern.h"
+
+namespace tfckpt {
+namespace {
+
+// Optimizer state of TF1 name-based checkpoints: slots named after their variable, and the
+// optimizers' own variables.
+const NamePattern& Tf1OptimizerPattern() {
+  static const NamePattern* pattern = [] {
+    auto* p = new NamePattern();
+    Status s = NamePattern::Compile(
+        R"((^|/)(Adam|Adam_\d+|AdamW|AdamW_\d+|LazyAdam|LazyAdam_\d+|Momentum|RMSProp|RMSProp_\d+|)"
+        R"(Adagrad|AdagradDA|AdagradDA_\d+|Adadelta|Adadelta_\d+|Ftrl|Ftrl_\d+|ProximalAdagrad|)"
+        R"(ProximalGradientDescent|LAMB|LAMB_\d+|adam_m|adam_v|beta1_power|beta2_power)$|)"
+        // Keras 3 optimizers' variables under their full names (adam/iteration,
+        // adam/dense_kernel_momentum, ...), as convert --to-tf1 keys them.
+        R"(^(adam|adamw|adamax|nadam|sgd|rmsprop|adagrad|adadelta|ftrl|lion|lamb|adafactor|)"
+        R"(loss_scale_optimizer)(_\d+)?/)",
+        "the optimizer pattern", p);
+    (void)s;
+    return p;
+  }();
+  return *pattern;
+}
+
+}  // namespace
+
+Status OptimizerFilter::Create(const Checkpoint& ckpt, OptimizerFilter* out) {
+  out->keys_.clear();
+  TFCKPT_RETURN_IF_ERROR(ReadObjectGraphBytes(ckpt, &out->graph_));
+  if (!out->graph_.empty()) TFCKPT_RETURN_IF_ERROR(OptimizerKeys(out->graph_, &out->keys_));
+  return Status::OK();
+}
+
+bool OptimizerFilter::IsOptimizer(const std::string& name) const {
+  if (name.find(kSlotMarker) != std::string::npos || keys_.count(name)) return true;
+  return graph_.empty() && Tf1OptimizerPattern().Search(name);
+}
+
+}  // namespace tfckpt
