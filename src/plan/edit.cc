@@ -99,18 +99,21 @@ Status MoveRenamedObjects(const std::string& source, const EditOptions& options,
 // A TF2 checkpoint gets a new object graph: renames move objects (and every key follows the new
 // structure), dropped values leave it, and so do the objects left empty with their slots.
 Status RewriteGraph(const std::string& source, const EditOptions& options, Edit* e, Plan* plan) {
-  const std::string& graph = e->optimizer.object_graph();
-  TFCKPT_RETURN_IF_ERROR(AttributeKeys(graph, &e->old_attrs));
+  TrackableGraph g;
+  TFCKPT_RETURN_IF_ERROR(ParseTrackableGraph(e->optimizer.object_graph(), &g));
+  e->old_attrs = AttributeKeys(g);
   if (!options.renames.empty()) {
     TFCKPT_RETURN_IF_ERROR(MoveRenamedObjects(source, options, e, plan));
   } else {
-    TFCKPT_RETURN_IF_ERROR(
-        RewriteObjectGraph(graph, e->new_name, &e->new_graph, &e->graph_changed));
+    TFCKPT_RETURN_IF_ERROR(RewriteObjectGraph(e->optimizer.object_graph(), e->new_name,
+                                              &e->new_graph, &e->graph_changed));
     if (e->graph_changed) {
       plan->notes.push_back("the TF2 object graph was rewritten to match the remaining keys");
     }
   }
-  return AttributeKeys(e->new_graph, &e->new_attrs);
+  TFCKPT_RETURN_IF_ERROR(ParseTrackableGraph(e->new_graph, &g));
+  e->new_attrs = AttributeKeys(g);
+  return Status::OK();
 }
 
 // Gives every tensor its new name, or drops it (also the values of objects the new graph no longer

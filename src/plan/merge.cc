@@ -108,8 +108,9 @@ Status ReadGraphs(Merge* m) {
     m->object_based++;
     if (m->first_graph < 0) m->first_graph = s;
     named_graph = named_graph || !m->names[s].empty();
-    std::vector<std::string> keys;
-    TFCKPT_RETURN_IF_ERROR(SaveCounterKeys(m->graphs[s], &keys));
+    TrackableGraph g;
+    TFCKPT_RETURN_IF_ERROR(ParseTrackableGraph(m->graphs[s], &g));
+    const std::vector<std::string> keys = SaveCounterKeys(g);
     m->counters[s].insert(keys.begin(), keys.end());
     if (m->counter_source < 0 && !keys.empty()) m->counter_source = s;
   }

@@ -37,8 +37,9 @@ Status NameView::FullNames(const Checkpoint& ckpt, const std::string& label, Nam
   std::string graph;
   TFCKPT_RETURN_IF_ERROR(ReadObjectGraphBytes(ckpt, &graph));
   if (graph.empty()) return Status::OK();
-  std::vector<std::pair<std::string, std::string>> names;
-  TFCKPT_RETURN_IF_ERROR(FullNameKeys(graph, &names));
+  TrackableGraph g;
+  TFCKPT_RETURN_IF_ERROR(ParseTrackableGraph(graph, &g));
+  const std::vector<std::pair<std::string, std::string>> names = FullNameKeys(g);
   std::set<std::string> named_keys;
   std::map<std::string, std::vector<const TensorInfo*>> tensors_of;
   for (const auto& [full, key] : names) {
@@ -117,8 +118,9 @@ Status BookkeepingKeys(const Checkpoint& ckpt, std::set<std::string>* keys) {
   TFCKPT_RETURN_IF_ERROR(ReadObjectGraphBytes(ckpt, &graph));
   if (graph.empty()) return Status::OK();
   keys->insert(std::string(kObjectGraphKey));
-  std::vector<std::string> counter;
-  TFCKPT_RETURN_IF_ERROR(SaveCounterKeys(graph, &counter));
+  TrackableGraph g;
+  TFCKPT_RETURN_IF_ERROR(ParseTrackableGraph(graph, &g));
+  const std::vector<std::string> counter = SaveCounterKeys(g);
   keys->insert(counter.begin(), counter.end());
   return Status::OK();
 }

@@ -135,9 +135,9 @@ Status RewriteObjectGraph(
   return CompactObjectGraph(g, /*prune_valueless=*/true, rewritten);
 }
 
-Status OptimizerKeys(const std::string& serialized, std::set<std::string>* keys) {
-  Graph g;
-  TFCKPT_RETURN_IF_ERROR(ParseTrackableGraph(serialized, &g));
+std::set<std::string> OptimizerKeys(const TrackableGraph& g) {
+  std::set<std::string> out;
+  std::set<std::string>* keys = &out;
   const int n = g.nodes_size();
   // Optimizer objects: those holding slot variables, and every object tracked under the name
   // "optimizer" (tf.train.Checkpoint(optimizer=...), a Keras model's optimizer, and so also
@@ -173,7 +173,7 @@ Status OptimizerKeys(const std::string& serialized, std::set<std::string>* keys)
     if (!optimizer[i] || model[i]) continue;
     for (const auto& a : g.nodes(i).attributes()) keys->insert(a.checkpoint_key());
   }
-  return Status::OK();
+  return out;
 }
 
 std::string ScopeObjectKey(std::string_view scope, const std::string& key) {
@@ -184,13 +184,12 @@ std::string ScopeObjectKey(std::string_view scope, const std::string& key) {
          key.substr(slot + kSlotMarker.size());
 }
 
-Status AttributeKeys(const std::string& serialized, std::set<std::string>* keys) {
-  Graph g;
-  TFCKPT_RETURN_IF_ERROR(ParseTrackableGraph(serialized, &g));
+std::set<std::string> AttributeKeys(const TrackableGraph& g) {
+  std::set<std::string> keys;
   for (const auto& node : g.nodes()) {
-    for (const auto& a : node.attributes()) keys->insert(a.checkpoint_key());
+    for (const auto& a : node.attributes()) keys.insert(a.checkpoint_key());
   }
-  return Status::OK();
+  return keys;
 }
 
 std::optional<std::string> OwningAttribute(const std::set<std::string>& keys,
@@ -202,26 +201,23 @@ std::optional<std::string> OwningAttribute(const std::set<std::string>& keys,
   return std::nullopt;
 }
 
-Status SaveCounterKeys(const std::string& serialized, std::vector<std::string>* keys) {
-  Graph g;
-  TFCKPT_RETURN_IF_ERROR(ParseTrackableGraph(serialized, &g));
+std::vector<std::string> SaveCounterKeys(const TrackableGraph& g) {
+  std::vector<std::string> keys;
   for (const auto& c : g.nodes(0).children()) {
     if (c.local_name() != kSaveCounterName) continue;
-    for (const auto& a : g.nodes(c.node_id()).attributes()) keys->push_back(a.checkpoint_key());
+    for (const auto& a : g.nodes(c.node_id()).attributes()) keys.push_back(a.checkpoint_key());
   }
-  return Status::OK();
+  return keys;
 }
 
-Status FullNameKeys(const std::string& serialized,
-                    std::vector<std::pair<std::string, std::string>>* names) {
-  Graph g;
-  TFCKPT_RETURN_IF_ERROR(ParseTrackableGraph(serialized, &g));
+std::vector<std::pair<std::string, std::string>> FullNameKeys(const TrackableGraph& g) {
+  std::vector<std::pair<std::string, std::string>> names;
   for (const auto& node : g.nodes()) {
     for (const auto& a : node.attributes()) {
-      if (!a.full_name().empty()) names->emplace_back(a.full_name(), a.checkpoint_key());
+      if (!a.full_name().empty()) names.emplace_back(a.full_name(), a.checkpoint_key());
     }
   }
-  return Status::OK();
+  return names;
 }
 
 Status MergeObjectGraphs(const std::vector<GraphPart>& parts, std::string* merged) {

@@ -71,8 +71,10 @@ Status MoveObjects(const std::string& serialized,
 // the object path is prefixed, and so is the optimizer path inside a slot variable's key.
 std::string ScopeObjectKey(std::string_view scope, const std::string& key);
 
+// The key queries below answer over a graph parsed (and so checked) once by ParseTrackableGraph.
+
 // The checkpoint keys every attribute of the graph names.
-Status AttributeKeys(const std::string& serialized, std::set<std::string>* keys);
+std::set<std::string> AttributeKeys(const TrackableGraph& g);
 
 // The attribute key among `keys` that a tensor key belongs to: the key itself, or the longest
 // one it extends (a value TensorFlow saves as several tensors, "KEY-keys" and "KEY-values").
@@ -80,17 +82,16 @@ std::optional<std::string> OwningAttribute(const std::set<std::string>& keys,
                                            const std::string& tensor_key);
 
 // The checkpoint keys of the root's "save_counter" child.
-Status SaveCounterKeys(const std::string& serialized, std::vector<std::string>* keys);
+std::vector<std::string> SaveCounterKeys(const TrackableGraph& g);
 
 // (full name, checkpoint key) of every attribute that records a full name, in graph order.
-Status FullNameKeys(const std::string& serialized,
-                    std::vector<std::pair<std::string, std::string>>* names);
+std::vector<std::pair<std::string, std::string>> FullNameKeys(const TrackableGraph& g);
 
 // The checkpoint keys held by optimizers: the attributes of every object that holds slot
 // variables or is tracked under the name "optimizer" (at any depth), and of everything below them
 // that the root does not also reach without passing through an optimizer (the model's own
 // variables), and of every slot variable.
-Status OptimizerKeys(const std::string& serialized, std::set<std::string>* keys);
+std::set<std::string> OptimizerKeys(const TrackableGraph& g);
 
 }  // namespace tfckpt
 

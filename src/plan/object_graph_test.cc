@@ -44,8 +44,9 @@ TEST(ObjectGraph, DropPrunesAndRenumbers) {
   attr(counter, "save_counter/.ATTRIBUTES/VARIABLE_VALUE");
   std::string serialized = g.SerializeAsString();
 
-  std::set<std::string> opt_keys;
-  ASSERT_OK(OptimizerKeys(serialized, &opt_keys));
+  TrackableGraph parsed;
+  ASSERT_OK(ParseTrackableGraph(serialized, &parsed));
+  const std::set<std::string> opt_keys = OptimizerKeys(parsed);
   EXPECT_EQ(
       opt_keys,
       (std::set<std::string>{"model/w/.OPTIMIZER_SLOT/optimizer/m/.ATTRIBUTES/VARIABLE_VALUE"}));
@@ -208,13 +209,9 @@ TEST(ObjectGraph, GarbageIsRefusedAsCorruption) {
   auto same = [](const std::string& k) { return std::optional<std::string>(k); };
   EXPECT_STATUS(RewriteObjectGraph(garbage, same, &out, &changed), Status::Code::kCorruption,
                 "not a valid TrackableObjectGraph");
-  std::set<std::string> keys;
-  EXPECT_STATUS(AttributeKeys(garbage, &keys), Status::Code::kCorruption, "");
-  EXPECT_STATUS(OptimizerKeys(garbage, &keys), Status::Code::kCorruption, "");
-  std::vector<std::string> counter;
-  EXPECT_STATUS(SaveCounterKeys(garbage, &counter), Status::Code::kCorruption, "");
-  std::vector<std::pair<std::string, std::string>> names;
-  EXPECT_STATUS(FullNameKeys(garbage, &names), Status::Code::kCorruption, "");
+  TrackableGraph parsed;  // (the key queries take only a graph this accepted)
+  EXPECT_STATUS(ParseTrackableGraph(garbage, &parsed), Status::Code::kCorruption,
+                "not a valid TrackableObjectGraph");
   std::vector<GraphPart> parts(1);
   parts[0].label = "broken";
   parts[0].serialized = garbage;
@@ -228,17 +225,15 @@ TEST(ObjectGraph, KeyQueries) {
   g.mutable_nodes(3)->mutable_attributes(0)->set_full_name("dense/kernel");
   const std::string serialized = g.SerializeAsString();
 
-  std::set<std::string> keys;
-  ASSERT_OK(AttributeKeys(serialized, &keys));
-  EXPECT_EQ(keys,
+  TrackableGraph parsed;
+  ASSERT_OK(ParseTrackableGraph(serialized, &parsed));
+  EXPECT_EQ(AttributeKeys(parsed),
             (std::set<std::string>{"model/w/.ATTRIBUTES/VARIABLE_VALUE",
                                    "model/w/.OPTIMIZER_SLOT/optimizer/m/.ATTRIBUTES/VARIABLE_VALUE",
                                    "save_counter/.ATTRIBUTES/VARIABLE_VALUE"}));
-  std::vector<std::string> counter;
-  ASSERT_OK(SaveCounterKeys(serialized, &counter));
-  EXPECT_EQ(counter, std::vector<std::string>{"save_counter/.ATTRIBUTES/VARIABLE_VALUE"});
-  std::vector<std::pair<std::string, std::string>> names;
-  ASSERT_OK(FullNameKeys(serialized, &names));
+  EXPECT_EQ(SaveCounterKeys(parsed),
+            std::vector<std::string>{"save_counter/.ATTRIBUTES/VARIABLE_VALUE"});
+  const auto names = FullNameKeys(parsed);
   ASSERT_EQ(names.size(), 1u);
   EXPECT_EQ(names[0].first, "dense/kernel");
   EXPECT_EQ(names[0].second, "model/w/.ATTRIBUTES/VARIABLE_VALUE");
@@ -383,10 +378,11 @@ TEST(ObjectGraph, OptimizerKeysLeaveTheModelsOwnVariables) {
       "optimizer/iter/.ATTRIBUTES/VARIABLE_VALUE");
   g.mutable_nodes(5)->add_attributes()->set_checkpoint_key(
       "optimizer/m_w/.ATTRIBUTES/VARIABLE_VALUE");
-  std::set<std::string> keys;
-  ASSERT_OK(OptimizerKeys(g.SerializeAsString(), &keys));
-  EXPECT_EQ(keys, (std::set<std::string>{"optimizer/iter/.ATTRIBUTES/VARIABLE_VALUE",
-                                         "optimizer/m_w/.ATTRIBUTES/VARIABLE_VALUE"}));
+  TrackableGraph parsed;
+  ASSERT_OK(ParseTrackableGraph(g.SerializeAsString(), &parsed));
+  EXPECT_EQ(OptimizerKeys(parsed),
+            (std::set<std::string>{"optimizer/iter/.ATTRIBUTES/VARIABLE_VALUE",
+                                   "optimizer/m_w/.ATTRIBUTES/VARIABLE_VALUE"}));
 }
 }  // namespace
 }  // namespace tfckpt

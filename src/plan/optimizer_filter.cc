@@ -32,7 +32,11 @@ const NamePattern& Tf1OptimizerPattern() {
 Status OptimizerFilter::Create(const Checkpoint& ckpt, OptimizerFilter* out) {
   out->keys_.clear();
   TFCKPT_RETURN_IF_ERROR(ReadObjectGraphBytes(ckpt, &out->graph_));
-  if (!out->graph_.empty()) TFCKPT_RETURN_IF_ERROR(OptimizerKeys(out->graph_, &out->keys_));
+  if (!out->graph_.empty()) {
+    TrackableGraph g;
+    TFCKPT_RETURN_IF_ERROR(ParseTrackableGraph(out->graph_, &g));
+    out->keys_ = OptimizerKeys(g);
+  }
   return Status::OK();
 }
 
