@@ -48,8 +48,8 @@ class ByteSource {
   virtual void Release(int64_t offset, int64_t n) const {}
 };
 
-// Opens the source at `path` (today: a local file, mapped read-only). A missing file is
-// kNotFound; a directory or special file is kInvalidArgument.
+// Opens the source at `path` (today: a local file, mapped read-only). A file that cannot be
+// opened is kIOError with the system's reason; a directory or special file is kInvalidArgument.
 Status OpenByteSource(const std::string& path, std::shared_ptr<const ByteSource>* source);
 
 // A source over bytes already in memory (not copied: they must outlive the source), named
