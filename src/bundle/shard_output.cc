@@ -49,6 +49,7 @@ Status ShardOutput::CloseShard() {
   Status s = Flush();
   Status closed = file::SyncAndClose(fd_, sync_ && s.ok(), shards_[current_].temp_path);
   if (s.ok()) s = closed;
+  if (!s.ok()) failed_ = true;
   fd_ = -1;
   current_ = -1;
   return s;

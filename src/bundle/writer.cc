@@ -347,6 +347,10 @@ Status BundleWriter::Finish() {
     Abort();
     return s;
   };
+  if (m.shards.failed()) {
+    return fail(Status::FailedPrecondition(
+        fmt::format("'{}' is not written: writing its data failed earlier", prefix_)));
+  }
   int num_shards = 0;
   Status s = m.shards.Close(&num_shards);  // (places the data files in the commit)
   if (!s.ok()) return fail(s);

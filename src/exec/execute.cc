@@ -183,7 +183,12 @@ Status ExecutePlan(const Plan& plan, const ExecuteOptions& options, ExecuteRepor
       loc.shard_id = a->second;
       s = w->Add(target, PieceBytes::Adopted(loc));
     } else {
-      s = w->Add(target, PieceBytes::Copied(*ckpt.data_file(loc.shard_id), loc));
+      const std::shared_ptr<const ByteSource> file = ckpt.data_file(loc.shard_id);
+      s = file ? w->Add(target, PieceBytes::Copied(*file, loc))
+               : Status::Corruption(fmt::format("tensor '{}' in '{}' lies in data file {}, which "
+                                                "the checkpoint does not have (it has {})",
+                                                t.name, ckpt.prefix(), loc.shard_id,
+                                                ckpt.num_shards()));
     }
     if (!s.ok()) return s;
   }

@@ -208,16 +208,17 @@ Status List(const ByteSource& file, std::vector<Member>* members) {
     std::string name(reinterpret_cast<const char*>(d + pos + 46), nlen);
     // ZIP64 extra field: the 64-bit values of the fields that were saturated, in order.
     const uint8_t* extra = d + pos + 46 + nlen;
-    for (uint16_t e = 0; e + 4 <= elen;) {
-      uint16_t id = U16(extra + e), len = U16(extra + e + 2);
+    for (uint32_t e = 0; e + 4 <= elen;) {
+      const uint32_t id = U16(extra + e), len = U16(extra + e + 2);
+      if (e + 4 + len > elen) break;  // a field longer than what is left: damaged, not read
       if (id == 0x0001) {
         const uint8_t* f = extra + e + 4;
-        const uint8_t* end = extra + std::min<int>(elen, e + 4 + len);
+        const uint8_t* end = extra + e + 4 + len;
         if (raw == 0xffffffff && f + 8 <= end) raw = U64(f), f += 8;
         if (comp == 0xffffffff && f + 8 <= end) comp = U64(f), f += 8;
         if (local == 0xffffffff && f + 8 <= end) local = U64(f);
       }
-      e = static_cast<uint16_t>(e + 4 + len);
+      e += 4 + len;
     }
     pos += 46 + nlen + elen + clen;
     std::string header;

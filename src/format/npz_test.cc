@@ -300,6 +300,24 @@ TEST(Npz, RefusesDamagedArchives) {
                 "member 'a.npy' runs past the end of the file");
 }
 
+TEST(Npz, AnExtraFieldLongerThanItsEntryIsNotFollowed) {
+  // A directory entry whose 4-byte extra field claims 65532 bytes: once read as a 16-bit
+  // position that wrapped around to the start forever.
+  const std::vector<float> a = {1, 2};
+  std::string zip =
+      Zip({{"a.npy", Npy("{'descr': '<f4', 'fortran_order': False, 'shape': (2,), }", Raw(a))}});
+  const size_t cd = zip.find(std::string("PK\x01\x02", 4));
+  ASSERT_NE(cd, std::string::npos);
+  zip.insert(cd + 46 + 5, std::string("\x01\x00\xfc\xff", 4));  // after the name "a.npy"
+  zip[cd + 30] = 4;                                             // extra field length
+  const size_t eocd = zip.size() - 22;
+  zip[eocd + 12] = static_cast<char>(zip[eocd + 12] + 4);  // directory size
+  std::vector<Member> members;
+  ASSERT_OK(List(Bytes(zip), "a.npz", &members));
+  ASSERT_EQ(members.size(), 1u);
+  EXPECT_EQ(members[0].shape, (Shape{2}));
+}
+
 TEST(Npz, RefusesADeflatedMemberThatDoesNotDecompress) {
   const std::vector<float> a(64, 1.0f);
   std::string file = Zip(

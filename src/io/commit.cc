@@ -1,5 +1,7 @@
 #include "io/commit.h"
 
+#include <fcntl.h>
+#include <stdio.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -62,21 +64,30 @@ Status FileCommit::Lock() {
   return Status::OK();
 }
 
-// Keeps what `path` holds under a temporary name: a file by a second hard link (the name keeps
-// pointing at it until a rename replaces it), a directory by renaming it (or, with
-// `hard_link` false, a file too).
+// Keeps what `path` holds under a temporary name: a file by a second hard link where it can
+// (the name keeps pointing at it until a rename replaces it), else by renaming it; a directory
+// by renaming it, under a name that the clearing of stale temporaries leaves alone ("old-"
+// where a pid stands), since it may be the only copy of an output a killed run was replacing.
 Status FileCommit::SetAside(const std::string& path, std::vector<Aside>* asides, bool hard_link) {
   if (!file::Exists(path)) return Status::OK();
-  Aside a{path, path + std::string(file::kTempMarker) + file::RandomToken() + "-old",
-          file::IsDirectory(path)};
-  if (hard_link && !a.directory) {
-    // Without a hard link (a filesystem that has none), the rename over it simply replaces it.
-    if (::link(path.c_str(), a.aside.c_str()) == 0) asides->push_back(std::move(a));
+  const bool directory = file::IsDirectory(path);
+  Aside a{path,
+          path + std::string(file::kTempMarker) + (directory ? "old-" : "") + file::RandomToken() +
+              "-old",
+          directory};
+  if (hard_link && !directory && ::link(path.c_str(), a.aside.c_str()) == 0) {
+    asides->push_back(std::move(a));
     return Status::OK();
   }
   TFCKPT_RETURN_IF_ERROR(file::Rename(path, a.aside));
   asides->push_back(std::move(a));
   return Status::OK();
+}
+
+// Puts the new directory `from` in the place of the directory `to` in one step (the old one
+// then lies at `from`): no moment without either. False where the filesystem cannot.
+static bool ExchangeDirectories(const std::string& from, const std::string& to) {
+  return ::renameat2(AT_FDCWD, from.c_str(), AT_FDCWD, to.c_str(), RENAME_EXCHANGE) == 0;
 }
 
 void FileCommit::Undo(size_t renamed, const std::vector<Aside>& first,
@@ -121,8 +132,18 @@ Status FileCommit::Commit() {
     }
   }
   for (size_t i = 0; i < renames_.size(); i++) {
-    s = SetAside(renames_[i].to, &replaced, /*hard_link=*/true);
-    if (s.ok()) s = file::Rename(renames_[i].from, renames_[i].to);
+    const Rename& r = renames_[i];
+    const bool new_dir = file::IsDirectory(r.from), old_dir = file::IsDirectory(r.to);
+    if (file::Exists(r.to) && new_dir != old_dir) {
+      s = Status::InvalidArgument(fmt::format(
+          "'{}' is {}, and the output there is {}; remove it or choose another output", r.to,
+          old_dir ? "a directory" : "a file", new_dir ? "a directory" : "a file"));
+    } else if (new_dir && old_dir && ExchangeDirectories(r.from, r.to)) {
+      replaced.push_back({r.to, r.from, true});  // the old directory, now at `from`
+    } else {
+      s = SetAside(r.to, &replaced, /*hard_link=*/true);
+      if (s.ok()) s = file::Rename(r.from, r.to);
+    }
     if (!s.ok()) {
       Undo(i, first, replaced);
       return fail(s);

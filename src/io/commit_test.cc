@@ -141,6 +141,28 @@ TEST(FileCommit, RemovesTheTemporariesOfDeadProcessesOnly) {
   EXPECT_TRUE(file::Exists(alive));
 }
 
+TEST(FileCommit, AFileNeverReplacesADirectory) {
+  const std::string d = TempDir();
+  ASSERT_OK(file::CreateDirectories(d + "/out.npz/inside"));
+  FileCommit commit;
+  ASSERT_NO_FATAL_FAILURE(Stage(&commit, d + "/out.npz", "zip"));
+  EXPECT_STATUS(commit.Commit(), Status::Code::kInvalidArgument, "is a directory");
+  EXPECT_TRUE(file::IsDirectory(d + "/out.npz/inside"));
+  EXPECT_EQ(Names(d), std::vector<std::string>{"out.npz"});
+}
+
+TEST(FileCommit, TheClearingOfStaleTemporariesKeepsADirectorySetAside) {
+  // A run killed while it replaced a directory may leave the only copy of the old one aside.
+  const std::string d = TempDir();
+  const std::string aside =
+      d + "/model" + std::string(file::kTempMarker) + "old-4194305-0123456789abcdef-old";
+  ASSERT_OK(file::CreateDirectories(aside + "/variables"));
+  FileCommit commit;
+  std::string temp;
+  ASSERT_OK(commit.NewTemporary(d + "/other", &temp));
+  EXPECT_TRUE(file::IsDirectory(aside + "/variables"));
+}
+
 TEST(FileCommit, WriteFileAtomicallyReplaces) {
   const std::string d = TempDir();
   ASSERT_OK(WriteFileAtomically(d + "/checkpoint", "first"));

@@ -5,6 +5,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 
@@ -79,7 +80,8 @@ bool MappedFile::Mapping(std::span<const uint8_t>* whole) const {
 }
 
 void MappedFile::Release(int64_t offset, int64_t n) const {
-  if (data_ == nullptr || n <= 0) return;
+  if (data_ == nullptr || offset < 0 || n <= 0 || offset >= size()) return;
+  n = std::min<int64_t>(n, size() - offset);
   const uintptr_t page = static_cast<uintptr_t>(::sysconf(_SC_PAGESIZE));
   uintptr_t begin = reinterpret_cast<uintptr_t>(data_) + static_cast<uintptr_t>(offset);
   uintptr_t end = begin + static_cast<uintptr_t>(n);
