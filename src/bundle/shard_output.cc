@@ -122,9 +122,10 @@ Status ShardOutput::Adopt(const ByteSource& src, LinkMode how, int* shard_id) {
   Shard shard;
   shard.bytes = src.size();
   if ((how == LinkMode::kMove || how == LinkMode::kHardlink) && src.local_path().empty()) {
-    return Status::Unsupported(
-        fmt::format("'{}' is not a local file: its bytes can be copied, not {}", path,
-                    how == LinkMode::kMove ? "moved" : "hard-linked"));
+    return Status::Unsupported(fmt::format(
+        "'{}' is not a local file holding the bytes that were read (another file may have taken "
+        "its name since): its bytes can be copied, not {}",
+        path, how == LinkMode::kMove ? "moved" : "hard-linked"));
   }
   if (how == LinkMode::kMove) {
     shard.move_from = src.local_path();  // renamed into place at the commit

@@ -37,7 +37,7 @@ class ByteSource {
   virtual bool Mapping(std::span<const uint8_t>* whole) const { return false; }
 
   // The path of a local file holding exactly these bytes, for hard links and moves; empty when
-  // there is none.
+  // there is none (also when the path has come to name another file since the source opened).
   virtual const std::string& local_path() const;
   // A read-only descriptor of that local file, for copies the kernel makes (copy_file_range,
   // FICLONE); owned by the source. -1 when there is none.

@@ -114,6 +114,7 @@ TEST(ByteSource, AReplacedFileIsNotCopiedByItsPath) {
   WriteAll(d + "/other", "REPLACED");
   ASSERT_OK(file::Rename(d + "/other", d + "/data"));
   EXPECT_EQ(mapped->kernel_fd(), -1);
+  EXPECT_EQ(mapped->local_path(), "");  // nor hard-linked or moved by it
   const std::string out = d + "/out";
   int fd = -1;
   ASSERT_OK(file::CreateNewFile(out, &fd));

@@ -50,6 +50,16 @@ MappedFile::~MappedFile() {
   if (fd_ >= 0) ::close(fd_);
 }
 
+const std::string& MappedFile::local_path() const {
+  static const std::string kNone;
+  struct stat st;
+  if (::stat(path_.c_str(), &st) != 0 || static_cast<uint64_t>(st.st_dev) != device_ ||
+      static_cast<uint64_t>(st.st_ino) != inode_) {
+    return kNone;
+  }
+  return path_;
+}
+
 int MappedFile::kernel_fd() const {
   std::call_once(fd_once_, [this] {
     int fd = ::open(path_.c_str(), O_RDONLY | O_CLOEXEC);

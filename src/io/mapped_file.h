@@ -34,7 +34,7 @@ class MappedFile : public ByteSource {
   int64_t size() const override { return static_cast<int64_t>(size_); }
   Status ReadAt(int64_t offset, int64_t n, void* out) const override;
   bool Mapping(std::span<const uint8_t>* whole) const override;
-  const std::string& local_path() const override { return path_; }
+  const std::string& local_path() const override;
   // Opened on first use and kept until the MappedFile goes; -1 when the path no longer names the
   // file that was mapped (copies then read from the mapping).
   int kernel_fd() const override;
