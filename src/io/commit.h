@@ -6,7 +6,9 @@
 // one output never leave a mix of both. Under the lock it first takes away what ReplaceFirst()
 // named (an old index that must never name new data), then renames every output into place in
 // the order it was added (data files before the index that names them). What a final name held
-// before is kept aside until the end: a file by a hard link, a directory by a rename. When every
+// before is kept aside until the end: a file by a hard link (a rename where there is none), a
+// directory by exchanging it with the new one in one step (renameat2; a rename where the
+// filesystem cannot). A file never replaces a directory, nor a directory a file. When every
 // rename has succeeded, what was set aside is removed and the directories are fsync'ed (with
 // `sync`). When one fails, everything done is undone: outputs are removed, inputs that were to
 // be moved go back, and what was set aside returns to its name.
