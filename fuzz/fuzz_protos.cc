@@ -18,8 +18,10 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     (void)tfckpt::ShapeFromProto(entry.shape(), &shape);
     for (const auto& s : entry.slices()) (void)tfckpt::SliceFromProto(s).ToString();
   }
-  std::set<std::string> keys;
-  if (tfckpt::OptimizerKeys(bytes, &keys).ok()) {
+  tfckpt::TrackableGraph parsed;
+  if (tfckpt::ParseTrackableGraph(bytes, &parsed).ok()) {
+    (void)tfckpt::OptimizerKeys(parsed);
+    (void)tfckpt::AttributeKeys(parsed);
     std::string out;
     bool changed = false;
     (void)tfckpt::RewriteObjectGraph(
@@ -29,10 +31,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
           return k + "x";
         },
         &out, &changed);
-    std::vector<std::string> counters;
-    (void)tfckpt::SaveCounterKeys(bytes, &counters);
-    std::vector<std::pair<std::string, std::string>> names;
-    (void)tfckpt::FullNameKeys(bytes, &names);
+    (void)tfckpt::SaveCounterKeys(parsed);
+    (void)tfckpt::FullNameKeys(parsed);
     std::vector<tfckpt::GraphPart> parts(2);
     for (int i = 0; i < 2; i++) {
       parts[i].label = std::to_string(i);

@@ -8,7 +8,11 @@ cd "$(dirname "$0")/.."
 SECONDS_EACH=${FUZZ_SECONDS:-30}
 CC=clang CXX=clang++ cmake -S . -B build-fuzz -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
   -DTFCKPT_FUZZ=ON -DTFCKPT_BUILD_TESTS=OFF -DTFCKPT_BUILD_PYTHON=OFF >/dev/null
-cmake --build build-fuzz -j"$(nproc)" >/dev/null
+if ! cmake --build build-fuzz -j"$(nproc)" >build-fuzz/build.log 2>&1; then
+  grep -E -A6 "error|FAILED" build-fuzz/build.log | head -n 60
+  echo "the fuzz targets do not build: see build-fuzz/build.log" >&2
+  exit 1
+fi
 corpus=build-fuzz/corpus
 rm -rf "$corpus" build-fuzz/crashes
 mkdir -p build-fuzz/crashes
