@@ -20,7 +20,7 @@ namespace tfckpt {
 
 class NamePattern {
  public:
-  // `what` names the option in the error message, e.g. "--filter".
+  // `what` names the option in the error message, e.g. "`keep`" (see RespellOptions).
   static Status Compile(const std::string& pattern, std::string_view what, NamePattern* out);
   // True when the pattern matches somewhere in `name`.
   bool Search(std::string_view name) const;

@@ -82,7 +82,7 @@ struct PlannedTensor {
 std::string_view ActionName(PlannedTensor::Action action);
 
 struct Plan {
-  std::string operation;  // "merge", "transfer", "edit"
+  std::string operation;  // "merge", "transfer", "edit", "average", "blend (ties)", "to_tf1", ...
   std::string output;     // a prefix, or a SavedModel directory when saved_model_from is set
   std::vector<PlanSource> sources;
   std::vector<PlannedTensor> tensors;  // in output key order

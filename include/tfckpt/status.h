@@ -6,6 +6,7 @@
 #ifndef TFCKPT_STATUS_H_
 #define TFCKPT_STATUS_H_
 
+#include <functional>
 #include <span>
 #include <string>
 #include <string_view>
@@ -49,6 +50,10 @@ class Status {
   bool ok() const { return code_ == Code::kOk; }
   Code code() const { return code_; }
   const std::string& message() const { return message_; }
+  // The same error with another message (e.g. with context added); OK stays OK.
+  Status WithMessage(std::string msg) const {
+    return ok() ? Status() : Status(code_, std::move(msg));
+  }
   // "OK", or a short code name followed by the message.
   std::string ToString() const;
 
@@ -57,6 +62,14 @@ class Status {
   Code code_ = Code::kOk;
   std::string message_;
 };
+
+// Messages name an option of an operation by its name in this library's option structs, between
+// backquotes: "choose the winner with `on_conflict`", "allow replacing it (`overwrite`)". Each face
+// respells those names in its own terms (the command line as its flags, Python as its keywords):
+// `spell` receives every backquoted lower_snake_case word and returns its spelling, or an empty
+// string to leave the word, backquotes included, as it is.
+std::string RespellOptions(std::string_view message,
+                           const std::function<std::string(std::string_view)>& spell);
 
 // Accepted values for a message: "a, b or c", each between `quote`s ("'a', 'b' or 'c'").
 std::string OneOf(std::span<const std::string_view> names, std::string_view quote = "");

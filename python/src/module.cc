@@ -8,6 +8,7 @@
 
 #include <atomic>
 #include <iterator>
+#include <map>
 #include <memory>
 #include <optional>
 #include <stdexcept>
@@ -39,8 +40,24 @@ struct TfckptError : std::runtime_error {
   Status::Code code;
 };
 
+// A library message in Python's terms: the options and operations it names between backquotes
+// (RespellOptions) as the keywords and functions of this package; the others, whose keyword is
+// their name, stay as they are ("`on_conflict`").
+std::string ForPython(std::string_view message) {
+  return RespellOptions(message, [](std::string_view name) -> std::string {
+    static const std::map<std::string_view, std::string_view> kOther = {
+        {"overwrite", "force=True"},     {"renames", "`rename`"},
+        {"overrides", "`per_tensor`"},   {"names", "sources given as a mapping {name: path}"},
+        {"objects", "tfckpt.objects()"}, {"ls", "Checkpoint.names()"},
+        {"edit", "tfckpt.edit()"},       {"to_tf1", "tfckpt.to_tf1()"},
+        {"to_tf2", "tfckpt.to_tf2()"}};
+    auto it = kOther.find(name);
+    return it == kOther.end() ? "" : std::string(it->second);
+  });
+}
+
 [[noreturn]] void Raise(Status::Code code, const std::string& message) {
-  throw TfckptError(code, message);
+  throw TfckptError(code, ForPython(message));
 }
 
 [[noreturn]] void InvalidArgument(const std::string& message) {
@@ -205,12 +222,20 @@ class PyCheckpoint {
   std::unique_ptr<std::atomic<bool>[]> verified_;
 };
 
+// Check for the writer, whose keyword for `overwrite` is its own name.
+void CheckWriter(const Status& s) {
+  if (s.ok()) return;
+  Raise(s.code(), RespellOptions(s.message(), [](std::string_view name) -> std::string {
+          return name == "overwrite" ? "overwrite=True" : "";
+        }));
+}
+
 class PyWriter {
  public:
   PyWriter(const std::string& prefix, bool overwrite) {
     WriterOptions o;
     o.overwrite = overwrite;
-    Check(BundleWriter::Create(prefix, o, &w_));
+    CheckWriter(BundleWriter::Create(prefix, o, &w_));
   }
   void Add(const std::string& name, const py::array& array) {
     if (!w_) Raise(Status::Code::kFailedPrecondition, "the writer is closed");
@@ -256,7 +281,7 @@ class PyWriter {
     if (!w_) return;
     Status s = w_->Finish();
     w_.reset();
-    Check(s);
+    CheckWriter(s);
   }
   void Abort() {
     if (w_) w_->Abort();
@@ -295,11 +320,12 @@ class PyProgress {
 };
 
 // Runs a plan (or describes it) and returns the JSON the CLI prints.
-std::string RunPlan(const Status& built, const Plan& plan, bool dry_run, bool force,
+std::string RunPlan(const Status& built, Plan& plan, bool dry_run, bool force,
                     const std::string& link, std::optional<py::function> progress = std::nullopt) {
   ExecuteOptions eo;
   Check(ParseLinkMode(link, &eo.link));
   Check(built);
+  for (std::string& note : plan.notes) note = ForPython(note);
   if (dry_run) return plan.DescribeJson(false, nullptr);
   eo.overwrite = force;
   PyProgress reporter(std::move(progress));

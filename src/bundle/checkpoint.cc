@@ -280,9 +280,9 @@ Status Checkpoint::Read(const TensorInfo& info, const ReadOptions& options, Tens
 Status Checkpoint::Read(std::string_view name, Tensor* tensor) const {
   const TensorInfo* info = Find(name);
   if (info == nullptr) {
-    return Status::NotFound(
-        fmt::format("tensor '{}' is not in checkpoint '{}'; run `tfckpt ls {}` to see its tensors",
-                    PrintableKey(name), prefix_, prefix_));
+    return Status::NotFound(fmt::format(
+        "tensor '{}' is not in checkpoint '{}'; list its tensors (`ls`) to see the names it has",
+        PrintableKey(name), prefix_));
   }
   return Read(*info, ReadOptions(), tensor);
 }

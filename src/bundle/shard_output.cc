@@ -139,7 +139,7 @@ Status ShardOutput::Adopt(const ByteSource& src, LinkMode how, int* shard_id) {
   if (how == LinkMode::kHardlink) {
     if (::link(src.local_path().c_str(), shard.temp_path.c_str()) != 0) {
       return Status::FromErrno(fmt::format("cannot hard-link '{}' into the output (a hard link "
-                                           "needs the same filesystem; use --link auto)",
+                                           "needs the same filesystem; set `link` to auto)",
                                            path),
                                errno);
     }

@@ -202,7 +202,7 @@ Status BundleWriter::Create(const std::string& prefix, const WriterOptions& opti
   if (!options.overwrite && file::Exists(prefix + ".index")) {
     return Status::AlreadyExists(fmt::format(
         "a checkpoint already exists at '{}' ({}.index); choose another output or allow "
-        "replacing it (--force)",
+        "replacing it (`overwrite`)",
         prefix, prefix));
   }
   TFCKPT_RETURN_IF_ERROR(file::CreateDirectories(file::Dirname(prefix)));
@@ -390,7 +390,7 @@ Status BundleWriter::Finish() {
     if (!m.options.overwrite) {
       return fail(Status::AlreadyExists(fmt::format(
           "a checkpoint appeared at '{}' while this one was written; choose another output or "
-          "allow replacing it (--force)",
+          "allow replacing it (`overwrite`)",
           prefix_)));
     }
     m.commit.ReplaceFirst(index_final);

@@ -62,7 +62,7 @@ Status CheckAbsent(const std::vector<std::string>& paths, bool overwrite) {
   for (const std::string& path : paths) {
     if (!overwrite && file::Exists(path)) {
       return Status::AlreadyExists(fmt::format(
-          "'{}' already exists; choose another output or allow replacing it (--force)", path));
+          "'{}' already exists; choose another output or allow replacing it (`overwrite`)", path));
     }
   }
   return Status::OK();
@@ -269,8 +269,8 @@ Status FromTensorFlow(const std::string& src, const std::string& out, bool to_np
   }
   if (!unsupported.empty()) {
     return Status::InvalidArgument(fmt::format(
-        "{} tensor(s) cannot be stored in {}: {}; leave them out with --skip-unsupported, or "
-        "drop them with --drop",
+        "{} tensor(s) cannot be stored in {}: {}; leave them out with `skip_unsupported`, or "
+        "drop them by name (`drop`)",
         unsupported.size(), to_npz ? ".npz" : "safetensors", fmt::join(unsupported, ", ")));
   }
   report->from = "tensorflow";
@@ -406,7 +406,7 @@ Status FromForeign(const std::string& src, const std::string& out, bool npz_sour
   if (!unsupported.empty()) {
     return Status::InvalidArgument(
         fmt::format("{} array(s) cannot become TensorFlow tensors: {}; leave them out with "
-                    "--skip-unsupported",
+                    "`skip_unsupported`",
                     unsupported.size(), fmt::join(unsupported, ", ")));
   }
   WriterOptions wo;

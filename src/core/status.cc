@@ -41,6 +41,35 @@ std::string Status::ToString() const {
   return std::string(name) + ": " + message_;
 }
 
+std::string RespellOptions(std::string_view message,
+                           const std::function<std::string(std::string_view)>& spell) {
+  auto is_option_name = [](std::string_view word) {
+    if (word.empty() || word[0] < 'a' || word[0] > 'z') return false;
+    for (char c : word) {
+      if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_')) return false;
+    }
+    return true;
+  };
+  std::string out;
+  size_t pos = 0;
+  while (pos < message.size()) {
+    size_t open = message.find('`', pos);
+    size_t close = open == std::string_view::npos ? open : message.find('`', open + 1);
+    if (close == std::string_view::npos) break;
+    std::string_view word = message.substr(open + 1, close - open - 1);
+    std::string spelled = is_option_name(word) ? spell(word) : std::string();
+    out.append(message.substr(pos, open - pos));
+    if (spelled.empty()) {
+      out.append(message.substr(open, close + 1 - open));
+    } else {
+      out.append(spelled);
+    }
+    pos = close + 1;
+  }
+  out.append(message.substr(pos));
+  return out;
+}
+
 std::string OneOf(std::span<const std::string_view> names, std::string_view quote) {
   std::string out;
   for (size_t i = 0; i < names.size(); i++) {

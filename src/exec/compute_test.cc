@@ -131,7 +131,7 @@ TEST(AverageKernel, WeightsWithAndWithoutNormalizing) {
   AverageOptions one;
   one.weights = {1};
   EXPECT_STATUS(PlanAverage({d + "/a", d + "/b"}, d + "/z", one, &plan),
-                Status::Code::kInvalidArgument, "--weights has 1 value(s) for 2 source(s)");
+                Status::Code::kInvalidArgument, "`weights` has 1 value(s) for 2 source(s)");
 }
 
 // float16 and bfloat16: the mean is computed in float64 and rounded once, to nearest even. The
@@ -447,7 +447,7 @@ TEST(BlendKernel, PlanRefusesBadParameters) {
   BlendOptions o;
   o.method = BlendMethod::kTies;
   o.models = {m.dir + "/1"};
-  EXPECT_STATUS(plan(o), Status::Code::kInvalidArgument, "ties needs --base");
+  EXPECT_STATUS(plan(o), Status::Code::kInvalidArgument, "ties needs a base model (`base`");
   o.base = m.dir + "/0";
   o.density = 1.5;
   EXPECT_STATUS(plan(o), Status::Code::kInvalidArgument, "density 1.5 is not in [0, 1]");

@@ -129,9 +129,10 @@ Status ExecutePlan(const Plan& plan, const ExecuteOptions& options, ExecuteRepor
   std::string prefix = plan.output;
   if (plan.saved_model_from >= 0) {
     if (file::Exists(plan.output) && !options.overwrite) {
-      return Status::AlreadyExists(fmt::format(
-          "'{}' already exists; choose another output directory or allow replacing it (--force)",
-          plan.output));
+      return Status::AlreadyExists(
+          fmt::format("'{}' already exists; choose another output directory or allow replacing it "
+                      "(`overwrite`)",
+                      plan.output));
     }
     std::string temp_dir;
     TFCKPT_RETURN_IF_ERROR(saved_model.Add(plan.output, &temp_dir));
@@ -225,7 +226,7 @@ Status ExecutePlan(const Plan& plan, const ExecuteOptions& options, ExecuteRepor
     if (file::Exists(plan.output) && !options.overwrite) {
       return Status::AlreadyExists(fmt::format(
           "'{}' appeared while the output was written; choose another output directory or allow "
-          "replacing it (--force)",
+          "replacing it (`overwrite`)",
           plan.output));
     }
     TFCKPT_RETURN_IF_ERROR(saved_model.Commit());

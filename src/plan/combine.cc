@@ -176,7 +176,7 @@ Status BuildComputed(Plan* plan, const std::vector<int>& inputs, int copy_from, 
       computed, copied, plan->sources[copy_from].label));
   if (removed > 0) {
     plan->notes.push_back(
-        fmt::format("{} optimizer tensor(s) dropped (keep them with --keep-optimizer)", removed));
+        fmt::format("{} optimizer tensor(s) dropped (keep them with `keep_optimizer`)", removed));
   }
   return Status::OK();
 }
@@ -201,7 +201,7 @@ Status PlanAverage(const std::vector<std::string>& sources, const std::string& o
   const int n = static_cast<int>(sources.size());
   if (!options.weights.empty() && static_cast<int>(options.weights.size()) != n) {
     return Status::InvalidArgument(
-        fmt::format("--weights has {} value(s) for {} source(s)", options.weights.size(), n));
+        fmt::format("`weights` has {} value(s) for {} source(s)", options.weights.size(), n));
   }
   std::vector<double> w = options.weights.empty() ? std::vector<double>(n, 1.0) : options.weights;
   if (options.normalize) {
@@ -216,7 +216,7 @@ Status PlanAverage(const std::vector<std::string>& sources, const std::string& o
       options.take_nonfloat_from < 0 ? n + options.take_nonfloat_from : options.take_nonfloat_from;
   if (k < 0 || k >= n) {
     return Status::InvalidArgument(fmt::format(
-        "--take-nonfloat-from {} is not one of the {} sources (0..{}, or -1 for the last)",
+        "`take_nonfloat_from` {} is not one of the {} sources (0..{}, or -1 for the last)",
         options.take_nonfloat_from, n, n - 1));
   }
   // Named after the input whose integers (global_step) the output takes: by default the newest.
@@ -244,16 +244,18 @@ Status PlanBlend(const BlendOptions& options, const std::string& output, Plan* p
   const bool needs_base = options.method != BlendMethod::kLinear;
   if (needs_base && !options.base) {
     return Status::InvalidArgument(
-        fmt::format("{} needs --base BASE (the model the others were "
+        fmt::format("{} needs a base model (`base`: the model the others were "
                     "fine-tuned from)",
                     BlendMethodName(options.method)));
   }
   if (!needs_base && options.base) {
-    return Status::InvalidArgument("linear takes no --base: list every model to combine");
+    return Status::InvalidArgument(
+        "linear takes no base model (`base`): list every model to combine");
   }
   if (options.models.empty()) return Status::InvalidArgument("blend needs at least one model");
   if (options.method == BlendMethod::kSlerp && options.models.size() != 1) {
-    return Status::InvalidArgument("slerp interpolates between --base and exactly one model");
+    return Status::InvalidArgument(
+        "slerp interpolates between the base model (`base`) and exactly one model");
   }
   const size_t n = options.models.size();
   std::vector<int> inputs;
@@ -266,7 +268,7 @@ Status PlanBlend(const BlendOptions& options, const std::string& output, Plan* p
   std::vector<NamePattern> patterns(options.overrides.size());
   for (size_t i = 0; i < options.overrides.size(); i++) {
     TFCKPT_RETURN_IF_ERROR(
-        NamePattern::Compile(options.overrides[i].pattern, "--set", &patterns[i]));
+        NamePattern::Compile(options.overrides[i].pattern, "`overrides`", &patterns[i]));
   }
   auto check = [&](const ComputeSpec& s, const std::string& name) -> Status {
     std::string where = name.empty() ? "" : fmt::format(" (for '{}')", PrintableKey(name));

@@ -37,7 +37,8 @@ Status ObjectRename(const std::string& from, const std::string& to, std::string*
   if (from_attr != to_attr || from.find(kSlotMarker) != std::string::npos ||
       to.find(kSlotMarker) != std::string::npos) {
     return Status::InvalidArgument(fmt::format(
-        "--rename {}={}: in a TF2 checkpoint a rename moves an object (with its values and "
+        "the rename {}={} (`renames`): in a TF2 checkpoint a rename moves an object (with its "
+        "values and "
         "optimizer slots); give object paths (model/dense/=model/encoder/) or two value keys "
         "(model/w/.ATTRIBUTES/VARIABLE_VALUE=model/kernel/.ATTRIBUTES/VARIABLE_VALUE)",
         from, to));

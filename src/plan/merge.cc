@@ -206,23 +206,22 @@ Status ReportConflicts(const Merge& m) {
   if (m.options.on_conflict == MergeOptions::OnConflict::kError) {
     std::string hint =
         m.object_based > 0
-            ? " To keep sources apart, name them: `tfckpt merge a=SRC1 b=SRC2 -o OUT` puts "
-              "each under its own scope (TF1) or child of the root (TF2)."
+            ? " To keep sources apart, give each a name (`names`): each then goes under its own "
+              "scope (TF1) or child of the root (TF2)."
             : "";
     return Status::InvalidArgument(fmt::format(
-        "{} name{} present in more than one source:\n  {}\n{}Pass --on-conflict first or "
-        "--on-conflict last to choose which source wins, or drop or rename them first with "
-        "`tfckpt edit`.",
+        "{} name{} present in more than one source:\n  {}\n{}Set `on_conflict` to first or "
+        "last to choose which source wins, or drop or rename them first (`edit`).",
         conflicts.size(), conflicts.size() == 1 ? " is" : "s are", fmt::join(conflicts, "\n  "),
         hint.empty() ? "" : hint.substr(1) + "\n"));
   }
   if (m.options.move) {
     return Status::InvalidArgument(fmt::format(
-        "--move consumes the sources, but {} tensor(s) would be lost to conflicts (first: {}); "
-        "merge without --move",
+        "moving the sources (`move`) consumes them, but {} tensor(s) would be lost to conflicts "
+        "(first: {}); merge without `move`",
         m.dropped, conflicts[0]));
   }
-  m.plan->notes.push_back(fmt::format("{} conflicting name(s) resolved with --on-conflict {}",
+  m.plan->notes.push_back(fmt::format("{} conflicting name(s) resolved with `on_conflict` {}",
                                       conflicts.size(), OnConflictName(m.options.on_conflict)));
   return Status::OK();
 }
@@ -253,7 +252,7 @@ Status PlanMerge(const std::vector<std::string>& sources, const std::string& out
             [](const PlannedTensor& a, const PlannedTensor& b) { return a.name < b.name; });
   if (options.move) {
     plan->notes.push_back(
-        "--move: the sources' data files are moved into the output and their .index files "
+        "`move`: the sources' data files are moved into the output and their .index files "
         "deleted");
   }
   return Status::OK();

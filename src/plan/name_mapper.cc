@@ -43,18 +43,19 @@ Status NameMapper::Create(const EditOptions& options, NameMapper* out) {
     bool scope_from = !from.empty() && from.back() == '/';
     bool scope_to = !to.empty() && to.back() == '/';
     if (from.empty() || to.empty() || scope_from != scope_to) {
-      return Status::InvalidArgument(fmt::format(
-          "--rename {}={}: a scope maps to a scope ('scope/=other/', '/=scope/', 'scope/=/') and "
-          "a name to a name ('a=b')",
-          from, to));
+      return Status::InvalidArgument(
+          fmt::format("the rename {}={} (`renames`): a scope maps to a scope ('scope/=other/', "
+                      "'/=scope/', 'scope/=/') and "
+                      "a name to a name ('a=b')",
+                      from, to));
     }
   }
   out->options_ = options;
   for (const std::string& p : options.keep) {
-    TFCKPT_RETURN_IF_ERROR(NamePattern::Compile(p, "--keep", &out->keep_.emplace_back()));
+    TFCKPT_RETURN_IF_ERROR(NamePattern::Compile(p, "`keep`", &out->keep_.emplace_back()));
   }
   for (const std::string& p : options.drop) {
-    TFCKPT_RETURN_IF_ERROR(NamePattern::Compile(p, "--drop", &out->drop_.emplace_back()));
+    TFCKPT_RETURN_IF_ERROR(NamePattern::Compile(p, "`drop`", &out->drop_.emplace_back()));
   }
   return Status::OK();
 }

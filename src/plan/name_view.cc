@@ -62,7 +62,7 @@ Status NameView::FullNames(const Checkpoint& ckpt, const std::string& label, Nam
         "the full name '{}' belongs to {} tensors of {} ('{}') that hold different values, so it "
         "cannot say which one is meant; give the variables distinct names (tf.Variable(..., "
         "name=...)) and save "
-        "again, or map them by key (transfer --tf2-names keys)",
+        "again, or map them by key (`tf2_names` keys)",
         full, keys.size(), label, fmt::join(keys, "', '"));
   }
   std::stable_sort(view->entries_.begin(), view->entries_.end(),

@@ -229,9 +229,9 @@ Status MergeObjectGraphs(const std::vector<GraphPart>& parts, std::string* merge
     if (!inserted) {
       return Status::InvalidArgument(fmt::format(
           "the TF2 checkpoints '{}' and '{}' both have an object '{}' under their root, so their "
-          "object graphs cannot be united; give each source a name (NAME=SRC) to put each under "
-          "its own child of the root, e.g. `tfckpt merge a={} b={} -o OUT`",
-          it->second, label, name, it->second, label));
+          "object graphs cannot be united; give each source a name (`names`) to put each under "
+          "its own child of the root",
+          it->second, label, name));
     }
     auto* e = out.mutable_nodes(0)->add_children();
     e->set_local_name(name);

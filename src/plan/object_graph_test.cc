@@ -165,7 +165,7 @@ TEST(ObjectGraph, MergeNamedSourcesKeepsOneSaveCounter) {
   for (GraphPart& p : parts) p.scope.clear();
   Status s = MergeObjectGraphs(parts, &merged);
   EXPECT_STATUS(s, Status::Code::kInvalidArgument, "'model'");
-  EXPECT_STATUS(s, Status::Code::kInvalidArgument, "NAME=SRC");
+  EXPECT_STATUS(s, Status::Code::kInvalidArgument, "(`names`)");
 }
 
 TEST(ObjectGraph, MovedObjectsTakeTheirSlotsAlong) {

@@ -85,7 +85,8 @@ Status CheckObjectPath(const std::string& path) {
   if (empty_part || bad_dot) {
     return Status::InvalidArgument(fmt::format(
         "'{}' is not an object path: write local names as keys do, joined by '/', with '.' "
-        "doubled ('a.b' as 'a..b') and a '/' inside a name as '.S' (see `tfckpt ls --objects`)",
+        "doubled ('a.b' as 'a..b') and a '/' inside a name as '.S' (the object listing, `objects`, "
+        "shows them)",
         path));
   }
   return Status::OK();
@@ -112,8 +113,9 @@ Status MoveObjects(const std::string& serialized,
     const int node = Resolve(g, from);
     if (node < 0) {
       return Status::InvalidArgument(fmt::format(
-          "there is no object at '{}': in a TF2 checkpoint --rename moves objects, so its names "
-          "are object paths (see `tfckpt ls --objects`), e.g. model/dense/=model/encoder/",
+          "there is no object at '{}': in a TF2 checkpoint a rename (`renames`) moves objects, so "
+          "its names are object paths (the object listing, `objects`, shows them), e.g. "
+          "model/dense/=model/encoder/",
           from));
     }
     if (from == to) continue;

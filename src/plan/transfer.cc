@@ -224,7 +224,8 @@ class GroupPlanner {
   // No map: every variable of the model that the source has, by name.
   void MatchByName() {
     if (store_ == nullptr) {
-      return Error(fmt::format("--from {} has no --map CKPT=TARGET after it", label_));
+      return Error(fmt::format(
+          "the source {} (`source`) has no assignment map after it (`map` CKPT=TARGET)", label_));
     }
     std::vector<std::string> wanted = FillableNames(tr_, *store_), missing;
     int matched = 0;
@@ -241,7 +242,7 @@ class GroupPlanner {
       for (const auto& [name, t] : ckpt_.entries()) have.push_back(name);
       return Error(fmt::format(
           "no variable of the model is in {}: compared the {} variable {}s of the model "
-          "({}) with the {} of {} ({}){}; map names with --map CKPT=TARGET",
+          "({}) with the {} of {} ({}){}; map names with an assignment map (`map` CKPT=TARGET)",
           label_, wanted.size(), naming_, Examples(wanted), have.size(), label_, Examples(have),
           tr_.IsTf2(s_) && tr_.into >= 0 && tr_.IsTf2(tr_.into) &&
                   tr_.options.tf2_names == Tf2Names::kAuto
@@ -327,7 +328,7 @@ class GroupPlanner {
     }
     if (matched == 0) {
       Error(fmt::format(
-          "--map {}={} (from {}) matches no variable of the model: it has no variable {}{}",
+          "the mapping {}={} (from {}) matches no variable of the model: it has no variable {}{}",
           ckpt_name, target, label_, scopes.empty() ? "at all" : "under '" + scopes + "/'",
           tr_.options.include_optimizer ? "" : " (optimizer state is not mapped by scope)"));
     }
@@ -352,7 +353,7 @@ class GroupPlanner {
       Assign(tgt, name);
     }
     if (matched == 0) {
-      Error(fmt::format("--map {}={} matches no tensor of {}", ckpt_name, target, label_));
+      Error(fmt::format("the mapping {}={} matches no tensor of {}", ckpt_name, target, label_));
     }
   }
 
@@ -437,9 +438,9 @@ Status BuildOutput(Transfer* tr) {
             [](const PlannedTensor& a, const PlannedTensor& b) { return a.name < b.name; });
   for (size_t i = 1; i < plan->tensors.size(); i++) {
     if (plan->tensors[i].name == plan->tensors[i - 1].name) {
-      return Status::InvalidArgument(
-          fmt::format("two targets would both be written as '{}'; check the --map rules",
-                      PrintableKey(plan->tensors[i].name)));
+      return Status::InvalidArgument(fmt::format(
+          "two targets would both be written as '{}'; check the assignment maps (`map`)",
+          PrintableKey(plan->tensors[i].name)));
     }
   }
   if (tr->into >= 0) {
@@ -455,7 +456,9 @@ Status PlanTransfer(const TransferOptions& options, const std::string& output, P
   if (plan->operation.empty()) plan->operation = "transfer";
   plan->output = output;
   if (options.groups.empty()) {
-    return Status::InvalidArgument("transfer needs at least one --from SRC with --map CKPT=TARGET");
+    return Status::InvalidArgument(
+        "transfer needs at least one source (`source`) with its assignment map (`map` "
+        "CKPT=TARGET)");
   }
   Transfer tr(options, plan);
   TFCKPT_RETURN_IF_ERROR(OpenInputs(&tr));
@@ -491,10 +494,10 @@ Status PlanToTf1(const std::string& source, const std::string& output, Plan* pla
   TransferOptions options;
   options.groups.push_back({source, {{"/", "/"}}});
   options.tf2_names = Tf2Names::kFullNames;
-  plan->operation = "convert --to-tf1";
+  plan->operation = "to_tf1";
   TFCKPT_RETURN_IF_ERROR(PlanConversion(
       options, output,
-      fmt::format("{} is already name-based (a TF1 checkpoint: no object graph); --to-tf1 "
+      fmt::format("{} is already name-based (a TF1 checkpoint: no object graph); `to_tf1` "
                   "converts object-based TF2 checkpoints",
                   source),
       plan));
@@ -527,10 +530,10 @@ Status PlanToTf2(const std::string& source, const std::string& tf2_template,
   options.groups.push_back({source, map});
   options.tf2_names = Tf2Names::kFullNames;
   options.include_optimizer = true;  // a conversion: optimizer state comes along
-  plan->operation = "convert --to-tf2";
+  plan->operation = "to_tf2";
   TFCKPT_RETURN_IF_ERROR(PlanConversion(
       options, output,
-      fmt::format("the template {} is name-based (no object graph); --to-tf2 needs a TF2 "
+      fmt::format("the template {} is name-based (no object graph); `to_tf2` needs a TF2 "
                   "checkpoint or SavedModel of the model, e.g. one written by "
                   "tf.train.Checkpoint(model=model).save()",
                   tf2_template),

@@ -562,6 +562,27 @@ Status ParseSteps(const Reader& r, Refs* refs, Recipe* recipe) {
   return Status::OK();
 }
 
+// A step's message in a recipe's terms: the options it names (RespellOptions) as the recipe keys
+// that set them; the others (`overwrite`, ...) are left to the face that runs the recipe.
+std::string InRecipeTerms(const std::string& message) {
+  return RespellOptions(message, [](std::string_view option) -> std::string {
+    static const std::map<std::string_view, std::string_view> kOther = {
+        {"renames", "the key 'rename'"},
+        {"overrides", "the key 'per_tensor'"},
+        {"source", "the key 'from'"},
+        {"names", "'sources' as a mapping of names to sources"}};
+    static const std::set<std::string_view> kSame = {"on_conflict",    "move",
+                                                     "keep",           "drop",
+                                                     "keep_optimizer", "weights",
+                                                     "base",           "map",
+                                                     "tf2_names",      "take_nonfloat_from",
+                                                     "normalize",      "include_optimizer",
+                                                     "strip_optimizer"};
+    if (auto it = kOther.find(option); it != kOther.end()) return std::string(it->second);
+    return kSame.count(option) ? fmt::format("the key '{}'", option) : "";
+  });
+}
+
 // Plans and runs (in a dry run: describes) each step in order, reporting each; removes the
 // intermediate results at the end, and on failure names them by their step in the message.
 Status RunSteps(const Reader& r, const RecipeOptions& options, const Recipe& recipe,
@@ -581,7 +602,7 @@ Status RunSteps(const Reader& r, const RecipeOptions& options, const Recipe& rec
         msg.replace(at, p.size(), label);
       }
     }
-    return Status::InvalidArgument(msg);
+    return s.WithMessage(msg);
   };
   for (size_t i = 0; i < recipe.steps.size(); i++) {
     const Step& step = recipe.steps[i];
@@ -594,15 +615,19 @@ Status RunSteps(const Reader& r, const RecipeOptions& options, const Recipe& rec
       // An input written by an earlier step does not exist during a dry run.
       bool waits = options.dry_run && s.code() == Status::Code::kNotFound;
       if (!waits) {
-        return cleanup(s.message().rfind(r.path(), 0) == 0 ? s : r.Error(step.node, s.message()));
+        if (s.message().rfind(r.path(), 0) != 0) {
+          s = s.WithMessage(r.Error(step.node, InRecipeTerms(s.message())).message());
+        }
+        return cleanup(s);
       }
       *report += "  (its plan depends on an earlier step's output, made when the recipe runs)\n";
     } else if (options.dry_run) {
+      for (std::string& note : plan.notes) note = InRecipeTerms(note);
       *report += plan.Describe();
     } else {
       ExecuteReport er;
       s = ExecutePlan(plan, options.execute, &er);
-      if (!s.ok()) return cleanup(s);
+      if (!s.ok()) return cleanup(s.WithMessage(InRecipeTerms(s.message())));
       *report += fmt::format("  {} tensors, {} bytes -> {}\n", er.tensors, er.bytes, plan.output);
     }
     labels.emplace_back(out, step.name.empty() ? fmt::format("(result of step {})", i + 1)

@@ -6,6 +6,7 @@ import builtins
 import errno
 import os
 import pickle
+import re
 import textwrap
 
 import numpy as np
@@ -218,3 +219,84 @@ def test_data_loss(ex):
                 "'matrix'")
     assert not target.any()
     assert_same(c["emb"], MIXED_VALUES["emb"])  # the others read as they are
+
+
+# ---------------------------------------------------------------------------------------------
+# Each face names the options in its own terms
+# ---------------------------------------------------------------------------------------------
+
+def test_messages_name_python_keywords(ab, tmp_path):
+    """The library names an option by its name; Python shows its keyword, never a flag."""
+    out = str(tmp_path / "o" / "model")
+    cases = [
+        (lambda: tfckpt.merge([ab["a"], ab["ab"]], out), ["`on_conflict`"]),
+        (lambda: tfckpt.average([ab["a"], ab["a"]], out, weights=[1.0]), ["`weights`"]),
+        (lambda: tfckpt.edit(ab["a"], out, rename={"a/": "b"}), ["`rename`"]),
+        (lambda: tfckpt.blend([ab["a"]], out, method="ties"), ["`base`"]),
+    ]
+    for fn, needles in cases:
+        e = raises_kind("InvalidArgumentError", fn, *needles)
+        assert "--" not in str(e), str(e)
+    tfckpt.merge([ab["a"]], out)
+    for fn, keyword in ((lambda: tfckpt.merge([ab["b"]], out), "force=True"),
+                        (lambda: tfckpt.save(out, {"x": np.ones(2)}), "overwrite=True")):
+        e = raises_kind("AlreadyExistsError", fn, keyword)
+        assert "--" not in str(e) and "`" not in str(e), str(e)
+
+
+def test_messages_name_command_line_flags(ab, cli, tmp_path):
+    """The same library messages on the command line show its flags."""
+    out = str(tmp_path / "o" / "model")
+    cases = [
+        (["merge", ab["a"], ab["ab"], "-o", out], ["--on-conflict to first or last", "`tfckpt edit`"]),
+        (["average", ab["a"], ab["a"], "--weights", "1", "-o", out], ["--weights has 1"]),
+        (["edit", ab["a"], "--rename", "a/=b", "-o", out], ["--rename"]),
+        (["blend", "ties", ab["a"], "-o", out], ["--base"]),
+    ]
+    for args, needles in cases:
+        proc = cli.run(*args, expect_rc=2)
+        for n in needles:
+            assert n in proc.err, (args, proc.err)
+        assert not re.search(r"`[a-z_0-9]+`", proc.err), proc.err  # every option respelled
+    cli.run("merge", ab["a"], "-o", out)
+    proc = cli.run("merge", ab["b"], "-o", out, expect_rc=2)
+    assert "(--force)" in proc.err, proc.err
+
+
+def test_recipe_messages_name_recipe_keys(ab, tmp_path):
+    """A step's error names the recipe key that sets the option."""
+    recipe = tmp_path / "r.yaml"
+    recipe.write_text(textwrap.dedent(f"""
+        output: {tmp_path / "out" / "model"}
+        steps:
+          - average:
+              sources: [{ab["a"]}, {ab["a"]}]
+              weights: [1.0]
+        """))
+    e = raises_kind("InvalidArgumentError", lambda: tfckpt.apply(str(recipe)),
+                    "the key 'weights' has 1 value(s)", "r.yaml")
+    assert "--" not in str(e) and "`" not in str(e), str(e)
+
+
+def test_library_messages_name_no_command_line_flag():
+    """No message of the library (src/, include/) names a flag or a command of the command line:
+    it names options between backquotes, which each face respells (RespellOptions)."""
+    root = os.path.join(os.path.dirname(__file__), "..", "..")
+    if not os.path.isdir(os.path.join(root, "src")):
+        pytest.skip("the sources are not beside these tests")
+    literal = re.compile(r'"((?:[^"\\]|\\.)*)"')
+    found = []
+    for top in ("src", "include"):
+        for dirpath, _, files in os.walk(os.path.join(root, top)):
+            for f in files:
+                if f.endswith("_test.cc") or not f.endswith((".cc", ".h")) or \
+                        os.path.basename(dirpath) == "testing":
+                    continue
+                path = os.path.join(dirpath, f)
+                for n, line in enumerate(open(path, encoding="utf-8"), 1):
+                    if line.lstrip().startswith("//"):
+                        continue
+                    for text in literal.findall(line):
+                        if re.search(r"(^|[\s(`])--[a-z]|`tfckpt ", text):
+                            found.append("%s:%d: %s" % (os.path.relpath(path, root), n, text))
+    assert found == [], "\n".join(found)

@@ -107,7 +107,11 @@ def test_merge_conflict(ab, tmp_path, cli_or_none):
     assert not os.path.exists(tmp_path / "o"), all_files(tmp_path / "o")
     if cli_or_none is not None:
         err = cli_or_none.run("merge", ab["a"], ab["ab"], "-o", out, expect_rc=2).err.strip()
-        assert msg.strip() == err[len("tfckpt: error: "):], (msg, err)
+        # the same message, each naming the option and the command in its own terms
+        assert "`on_conflict`" in msg and "tfckpt.edit()" in msg, msg
+        in_cli_terms = msg.replace("`on_conflict`", "--on-conflict").replace(
+            "tfckpt.edit()", "`tfckpt edit`")
+        assert in_cli_terms.strip() == err[len("tfckpt: error: "):], (msg, err)
     tfckpt.merge([ab["a"], ab["ab"]], out, on_conflict="first")
     assert values_of(out) == {"a": 3.0, "b": 1.0}
     tfckpt.merge([ab["a"], ab["ab"]], out, on_conflict="last", force=True)
@@ -340,8 +344,12 @@ def test_average_tf2_steps(ex, tmp_path, cli_or_none):
     if cli_or_none is not None:
         out2 = str(tmp_path / "avg2" / "ckpt")
         want = cli_or_none.json("average", *srcs, "-o", out2, "--json")
-        assert {k: v for k, v in r.items() if k != "output"} == \
-            {k: v for k, v in want.items() if k != "output"}
+        assert {k: v for k, v in r.items() if k not in ("output", "notes")} == \
+            {k: v for k, v in want.items() if k not in ("output", "notes")}
+        # the same notes, each naming the option in its own terms
+        assert "6 optimizer tensor(s) dropped (keep them with `keep_optimizer`)" in r["notes"]
+        assert [n.replace("`keep_optimizer`", "--keep-optimizer") for n in r["notes"]] == \
+            want["notes"]
 
 
 def test_average_options(ex, tmp_path):

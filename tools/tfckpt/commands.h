@@ -27,7 +27,14 @@ inline constexpr int kExitInternal = 3;
 // Where callbacks leave the exit code.
 int& ExitCode();
 
-// Prints "tfckpt: error: <message>" to stderr and sets the exit code to kExitError.
+// A library message in command-line terms: the options and operations it names between
+// backquotes (RespellOptions) as the flags and commands that set them ("`on_conflict`" becomes
+// "--on-conflict", "`overwrite`" becomes "--force"). Knows the flags of `app` once LearnFlags ran.
+void LearnFlags(const CLI::App& app);
+std::string ForCommandLine(std::string_view message);
+
+// Prints "tfckpt: error: <message>" (ForCommandLine) to stderr and sets the exit code to
+// kExitError.
 void ReportError(const Status& status);
 
 // Opens a checkpoint for a command, reporting failures. Returns nullptr on error.

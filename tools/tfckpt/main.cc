@@ -1,7 +1,11 @@
 // tfckpt: inspect, verify and compare TensorFlow checkpoints without TensorFlow.
 
+#include <algorithm>
 #include <cstdio>
 #include <exception>
+#include <map>
+#include <set>
+#include <string>
 
 #include <fmt/format.h>
 
@@ -16,8 +20,41 @@ int& ExitCode() {
   return code;
 }
 
+namespace {
+
+std::set<std::string>& Flags() {
+  static std::set<std::string> flags;
+  return flags;
+}
+
+}  // namespace
+
+void LearnFlags(const CLI::App& app) {
+  for (const CLI::App* cmd : app.get_subcommands({})) {
+    for (const CLI::Option* option : cmd->get_options()) {
+      for (const std::string& name : option->get_lnames()) Flags().insert("--" + name);
+    }
+  }
+}
+
+std::string ForCommandLine(std::string_view message) {
+  return RespellOptions(message, [](std::string_view name) -> std::string {
+    // The library's names that the command line spells otherwise.
+    static const std::map<std::string_view, std::string_view> kOther = {
+        {"overwrite", "--force"},       {"renames", "--rename"},
+        {"overrides", "--set"},         {"source", "--from"},
+        {"names", "NAME=SRC"},          {"objects", "`tfckpt ls --objects`"},
+        {"ls", "`tfckpt ls`"},          {"edit", "`tfckpt edit`"},
+        {"to_tf1", "convert --to-tf1"}, {"to_tf2", "convert --to-tf2"}};
+    if (auto it = kOther.find(name); it != kOther.end()) return std::string(it->second);
+    std::string flag = "--" + std::string(name);
+    std::replace(flag.begin(), flag.end(), '_', '-');
+    return Flags().count(flag) ? flag : "";
+  });
+}
+
 void ReportError(const Status& status) {
-  fmt::print(stderr, "tfckpt: error: {}\n", status.message());
+  fmt::print(stderr, "tfckpt: error: {}\n", ForCommandLine(status.message()));
   ExitCode() = kExitError;
 }
 
@@ -62,6 +99,7 @@ int main(int argc, char** argv) {
   RegisterBlend(app);
   RegisterApply(app);
   RegisterConvert(app);
+  LearnFlags(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

@@ -75,10 +75,15 @@ void AddCommon(CLI::App* cmd, CommonArgs* args, const std::string& what,
                 "without reading them (every other byte taken from an input is always checked)");
 }
 
-void Run(const Status& built, const Plan& plan, const CommonArgs& args, int threads) {
+void Run(const Status& built, Plan& plan, const CommonArgs& args, int threads) {
   if (!built.ok()) {
     ReportError(built);
     return;
+  }
+  for (std::string& note : plan.notes) note = ForCommandLine(note);
+  // An operation the command line runs under another name (to_tf1: convert --to-tf1).
+  if (std::string op = ForCommandLine("`" + plan.operation + "`"); op[0] != '`') {
+    plan.operation = op;
   }
   if (args.dry_run) {
     fmt::print("{}", args.json ? plan.DescribeJson(false, nullptr) + "\n" : plan.Describe());

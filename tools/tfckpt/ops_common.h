@@ -42,8 +42,9 @@ void AddCommon(CLI::App* cmd, CommonArgs* args, const std::string& what,
                const std::string& named_after);
 
 // Reports a failed build; else prints the plan (--dry-run) or executes it and prints a summary
-// (text or --json). `threads`: for computed tensors (0: one per core).
-void Run(const Status& built, const Plan& plan, const CommonArgs& args, int threads = 0);
+// (text or --json), its operation and notes in command-line terms. `threads`: for computed
+// tensors (0: one per core).
+void Run(const Status& built, Plan& plan, const CommonArgs& args, int threads = 0);
 
 // "OLD=NEW" -> (OLD, NEW); else reports an error naming `flag` and returns false.
 bool SplitMapping(const std::string& text, const char* flag,
