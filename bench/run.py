@@ -6,7 +6,7 @@ bytes at page-cache speed). Prints one markdown table of medians and ratios, and
 CACHE/results.json and a chart of the ratios (--chart).
 
 Usage:
-  python3 bench/run.py                      full size, 5 runs per job, chart to docs/benchmarks.png
+  python3 bench/run.py                      full size, 5 runs per job, chart to docs/benchmarks.svg
   python3 bench/run.py --runs 3             quicker pass
   python3 bench/run.py --only merge-base ls one or more groups (see --list)
   python3 bench/run.py --smoke              CI: every job once at --scale 0.01 in a separate
@@ -22,6 +22,7 @@ tfckpt comes from --bin (default build/bin); copy it elsewhere first if the tree
 
 import argparse
 import json
+import math
 import os
 import platform
 import shutil
@@ -336,44 +337,54 @@ def table(med, jobs):
 
 
 def draw(chart, path):
-    import matplotlib
+    """The chart as an SVG file: two panels of horizontal bars on log scales, the speed-up over
+    the TensorFlow way and tfckpt's time over the floor's (with the targets as ticks). Written
+    by hand so that the documented command needs nothing beyond Python itself."""
+    label_w, panel_w, gap, row_h, top = 430, 330, 60, 22, 46
+    height = top + row_h * len(chart) + 34
+    width = label_w + 2 * panel_w + gap + 20
+    out = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
+           f'font-family="sans-serif" font-size="11">',
+           f'<rect width="{width}" height="{height}" fill="white"/>']
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    def esc(text):
+        return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
-    labels = [c[0].replace("`", "") for c in chart]
-    fig, (left, right) = plt.subplots(1, 2, figsize=(13, 0.42 * len(chart) + 1.6), sharey=True)
-    ys = range(len(chart))
-    left.barh(ys, [c[1] for c in chart], color="#3b75af")
-    left.set_xscale("log")
-    left.set_title("speed-up over the TensorFlow way (×, log)")
-    left.axvline(1, color="black", lw=0.8)
-    for y, c in zip(ys, chart):
-        left.text(c[1], y, f" {c[1]:.0f}×" if c[1] >= 10 else f" {c[1]:.1f}×", va="center",
-                  fontsize=8)
-    right.barh(ys, [c[2] for c in chart], color="#d1843c")
-    right.set_xscale("log")
-    right.set_title("tfckpt time ÷ floor time (log; 1 = as fast as cp/ln/cat)")
-    from matplotlib.ticker import FixedLocator, NullFormatter, ScalarFormatter
+    def panel(x0, title, values, ticks, color, label, targets=None):
+        lo, hi = min(ticks), max(ticks)
+        span = math.log10(hi) - math.log10(lo)
 
-    right.xaxis.set_major_locator(FixedLocator([0.5, 1, 2, 5, 10, 20]))
-    right.xaxis.set_major_formatter(ScalarFormatter())
-    right.xaxis.set_minor_formatter(NullFormatter())
-    marks = [(y, c[3]) for y, c in zip(ys, chart) if c[3]]
-    if marks:
-        right.scatter([m[1] for m in marks], [m[0] for m in marks], marker="|", s=300,
-                      color="black", zorder=3, label="target (at most)")
-        right.legend(loc="lower right", fontsize=8)
-    right.axvline(1, color="black", lw=0.8)
-    for y, c in zip(ys, chart):
-        right.text(c[2], y, f" {c[2]:.2f}", va="center", fontsize=8)
-    left.set_yticks(list(ys))
-    left.set_yticklabels(labels, fontsize=8)
-    left.invert_yaxis()
-    for ax in (left, right):
-        ax.margins(x=0.25)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
+        def x(v):
+            v = min(max(v, lo), hi)
+            return x0 + panel_w * (math.log10(v) - math.log10(lo)) / span
+
+        out.append(f'<text x="{x0 + panel_w / 2}" y="18" text-anchor="middle" '
+                   f'font-size="12">{esc(title)}</text>')
+        bottom = top + row_h * len(values)
+        for t in ticks:
+            out.append(f'<line x1="{x(t):.1f}" y1="{top - 4}" x2="{x(t):.1f}" y2="{bottom}" '
+                       f'stroke="{"black" if t == 1 else "#ddd"}"/>')
+            out.append(f'<text x="{x(t):.1f}" y="{bottom + 14}" text-anchor="middle">{t:g}</text>')
+        for n, v in enumerate(values):
+            y = top + row_h * n
+            out.append(f'<rect x="{x0}" y="{y + 4}" width="{x(v) - x0:.1f}" height="{row_h - 8}" '
+                       f'fill="{color}"/>')
+            out.append(f'<text x="{x(v) + 4:.1f}" y="{y + row_h / 2 + 4}">{label(v)}</text>')
+            if targets and targets[n]:
+                out.append(f'<line x1="{x(targets[n]):.1f}" y1="{y + 1}" x2="{x(targets[n]):.1f}" '
+                           f'y2="{y + row_h - 1}" stroke="black" stroke-width="2"/>')
+
+    for n, c in enumerate(chart):
+        out.append(f'<text x="{label_w - 8}" y="{top + row_h * n + row_h / 2 + 4}" '
+                   f'text-anchor="end">{esc(c[0].replace("`", ""))}</text>')
+    panel(label_w, "speed-up over the TensorFlow way (×, log)", [c[1] for c in chart],
+          [1, 10, 100, 1000], "#3b75af", lambda v: f"{v:.0f}×" if v >= 10 else f"{v:.1f}×")
+    panel(label_w + panel_w + gap, "tfckpt time ÷ floor time (log; 1 = cp/ln/cat; | = target)",
+          [c[2] for c in chart], [0.5, 1, 2, 5, 10, 20], "#d1843c", lambda v: f"{v:.2f}",
+          [c[3] for c in chart])
+    out.append("</svg>")
+    with open(path, "w") as f:
+        f.write("\n".join(out) + "\n")
 
 
 # ----------------------------------------------------------------------------- main
@@ -387,7 +398,7 @@ def main():
     ap.add_argument("--bin", default=os.environ.get("TFCKPT_BIN_DIR", os.path.join(ROOT, "build", "bin")))
     ap.add_argument("--only", nargs="+", help="run only these groups")
     ap.add_argument("--list", action="store_true", help="list the groups and exit")
-    ap.add_argument("--chart", help="write the chart here (default docs/benchmarks.png; "
+    ap.add_argument("--chart", help="write the chart here (default docs/benchmarks.svg; "
                     "none with --smoke)")
     ap.add_argument("--smoke", action="store_true",
                     help="CI: --scale 0.01 --runs 1, own cache, check outputs, no chart")
@@ -397,7 +408,7 @@ def main():
     cache = os.path.abspath(args.cache or os.path.join(HERE, "cache", "smoke" if args.smoke else ""))
     if args.scale != 1 and not args.smoke and not args.cache:
         cache = os.path.join(HERE, "cache", f"scale{args.scale:g}")
-    chart_path = args.chart or (None if args.smoke else os.path.join(ROOT, "docs", "benchmarks.png"))
+    chart_path = args.chart or (None if args.smoke else os.path.join(ROOT, "docs", "benchmarks.svg"))
     tfckpt = os.path.abspath(os.path.join(args.bin, "tfckpt"))
 
     subprocess.run([sys.executable, os.path.join(HERE, "inputs.py"), cache, "--scale",

@@ -6,6 +6,17 @@
 // file is memory-mapped). Reading a tensor from a mapped file then costs no copy for fixed-size
 // types: the Tensor is a view on the mapping; from a source without a mapping, it is read once.
 //
+// A checkpoint whose index names data files that do not exist (a copy or a download still in
+// progress) opens, as TensorFlow's reader opens it: its names, dtypes and shapes are all there,
+// values in the files present read as usual, and reading a value from a missing file fails
+// naming that file (missing_data_files()).
+//
+// A checkpoint written on a big-endian machine (its header says so) reads as TensorFlow reads it:
+// each value's CRC32C is checked over the bytes as stored, then fixed-size values are byte-swapped
+// into a copy (no zero-copy view) and string lengths checksummed in big-endian order; variant
+// tensors and the dtypes TensorFlow cannot swap are refused (format/byte_order.h). RawBytes stays
+// the bytes as stored.
+//
 // Thread-safety: after Open() returns, a Checkpoint is immutable; all const methods may be called
 // from many threads at once.
 
@@ -55,15 +66,23 @@ class Checkpoint {
   std::string index_path() const { return prefix_ + ".index"; }
   std::string data_path(int shard_id) const;
   int num_shards() const { return num_shards_; }
-  // Size in bytes of a data file.
+  // Written on a big-endian machine: values are stored in big-endian byte order.
+  bool big_endian() const { return big_endian_; }
+  // Size in bytes of a data file; -1 for a shard that does not exist or whose file is missing.
   int64_t data_file_size(int shard_id) const;
+
+  // The data files the index names that are missing, in shard order (empty when complete), and
+  // a sentence for people that says so ("" when complete).
+  const std::vector<std::string>& missing_data_files() const { return missing_data_files_; }
+  std::string DescribeIncomplete() const;
 
   // Every tensor, in index key order; partitioned tensors once, under their full name and shape.
   // Per-slice keys are not listed here (they are inside TensorInfo::slices).
   const std::vector<TensorInfo>& tensors() const { return tensors_; }
   const TensorInfo* Find(std::string_view name) const;
 
-  // The data file of a shard, as a byte source (nullptr for a shard that does not exist).
+  // The data file of a shard, as a byte source (nullptr for a shard that does not exist or whose
+  // file is missing).
   std::shared_ptr<const ByteSource> data_file(int shard_id) const;
 
   // The serialized bytes of one stored piece, exactly as in the data file (no checks): a view on
@@ -93,8 +112,10 @@ class Checkpoint {
 
   std::string prefix_;
   int num_shards_ = 0;
+  bool big_endian_ = false;
   std::vector<TensorInfo> tensors_;
-  std::vector<std::shared_ptr<const ByteSource>> data_files_;
+  std::vector<std::shared_ptr<const ByteSource>> data_files_;  // nullptr where missing
+  std::vector<std::string> missing_data_files_;
 };
 
 }  // namespace tfckpt

@@ -19,6 +19,9 @@ struct DiffOptions {
   // numpy.isclose; NaN equals NaN. The defaults ask for exact equality.
   double atol = 0;
   double rtol = 0;
+  // Compare names, dtypes and shapes only: no value is read (an incomplete checkpoint can be
+  // compared so). Tensors alike in dtype and shape are then counted in values_not_compared.
+  bool names_only = false;
 };
 
 struct TensorChange {
@@ -39,6 +42,7 @@ struct DiffReport {
   std::vector<TensorChange> changed;     // same name, other dtype or shape
   std::vector<ValueDiff> values_differ;  // same dtype and shape, other values
   int64_t identical = 0;                 // equal within the tolerance
+  int64_t values_not_compared = 0;       // same dtype and shape; values not read (names_only)
   bool same() const {
     return only_in_a.empty() && only_in_b.empty() && changed.empty() && values_differ.empty();
   }

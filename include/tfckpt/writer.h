@@ -110,8 +110,9 @@ class BundleWriter {
   // or already in an adopted data file. See PieceTarget and PieceBytes.
   Status Add(const PieceTarget& target, const PieceBytes& bytes);
   // Adds one value (owned or viewed) in whatever form it has: strings and variants are
-  // serialized first.
+  // serialized first. AddValue puts it where `target` says (a whole tensor, or one slice).
   Status AddTensor(std::string_view name, const Tensor& tensor);
+  Status AddValue(const PieceTarget& target, const Tensor& value);
 
   // Takes a whole existing data file as one data file of the output (`how` says by what means;
   // kAuto and kCopy copy at once, kHardlink links at once and kMove renames at Finish(); those

@@ -49,8 +49,8 @@ std::string ForPython(std::string_view message) {
         {"overwrite", "force=True"},     {"renames", "`rename`"},
         {"overrides", "`per_tensor`"},   {"names", "sources given as a mapping {name: path}"},
         {"objects", "tfckpt.objects()"}, {"ls", "Checkpoint.names()"},
-        {"edit", "tfckpt.edit()"},       {"to_tf1", "tfckpt.to_tf1()"},
-        {"to_tf2", "tfckpt.to_tf2()"}};
+        {"edit", "tfckpt.edit()"},       {"verify", "Checkpoint.verify()"},
+        {"to_tf1", "tfckpt.to_tf1()"},   {"to_tf2", "tfckpt.to_tf2()"}};
     auto it = kOther.find(name);
     return it == kOther.end() ? "" : std::string(it->second);
   });
@@ -464,6 +464,11 @@ PYBIND11_MODULE(_core, m) {
       .def_property_readonly("prefix", [](const PyCheckpoint& c) { return c.ckpt_->prefix(); })
       .def_property_readonly("num_shards",
                              [](const PyCheckpoint& c) { return c.ckpt_->num_shards(); })
+      .def_property_readonly("missing_data_files",
+                             [](const PyCheckpoint& c) { return c.ckpt_->missing_data_files(); })
+      .def_property_readonly(
+          "incomplete",
+          [](const PyCheckpoint& c) { return ForPython(c.ckpt_->DescribeIncomplete()); })
       .def("names", &PyCheckpoint::Names)
       .def("dtype",
            [](const PyCheckpoint& c, const std::string& n) { return DTypeName(c.Info(n).dtype); })
@@ -573,10 +578,12 @@ PYBIND11_MODULE(_core, m) {
     Status s = PlanBlend(bo, output, &plan);
     return RunPlan(s, plan, dry_run, force, "auto", std::move(progress));
   });
-  m.def("diff", [](const PyCheckpoint& a, const PyCheckpoint& b, double atol, double rtol) {
+  m.def("diff", [](const PyCheckpoint& a, const PyCheckpoint& b, double atol, double rtol,
+                   bool names_only) {
     DiffOptions options;
     options.atol = atol;
     options.rtol = rtol;
+    options.names_only = names_only;
     DiffReport r;
     {
       py::gil_scoped_release release;  // reads every tensor whose bytes differ
@@ -606,6 +613,7 @@ PYBIND11_MODULE(_core, m) {
     out["changed"] = changed;
     out["values_differ"] = values;
     out["identical"] = r.identical;
+    out["values_not_compared"] = r.values_not_compared;
     out["same"] = r.same();
     return out;
   });

@@ -22,6 +22,7 @@ import json as _json
 from collections.abc import Mapping as _Mapping
 import os as _os
 import sys as _sys
+import warnings as _warnings
 
 import numpy as _np
 
@@ -60,6 +61,8 @@ class Checkpoint:
     def __init__(self, path, step=None, verify=True):
         self._c = _core.Checkpoint(str(path), step)
         self._verify = bool(verify)
+        if self._c.missing_data_files:
+            _warnings.warn(self._c.incomplete, stacklevel=3)
 
     @property
     def prefix(self):
@@ -69,6 +72,14 @@ class Checkpoint:
     @property
     def num_shards(self):
         return self._c.num_shards
+
+    @property
+    def missing_data_files(self):
+        """The data files the index names that do not exist (a copy or a download in progress),
+        in shard order; empty when the checkpoint is complete. An incomplete checkpoint opens
+        with a warning: names, dtypes and shapes are all there, values in the files present read
+        as usual, and reading one stored in a missing file raises NotFoundError naming it."""
+        return list(self._c.missing_data_files)
 
     def names(self):
         """Tensor names in key order; partitioned tensors once, under their full name."""
@@ -418,7 +429,7 @@ def blend(models, output, method, base=None, weights=None, lambda_=1.0, t=0.5, d
         bool(dry_run), progress))
 
 
-def diff(a, b, atol=0.0, rtol=0.0):
+def diff(a, b, atol=0.0, rtol=0.0, names_only=False):
     """Compares two checkpoints (tfckpt diff A B --json): each a path in any form open() takes
     ('dir@step' included) or an open Checkpoint. Returns {"a", "b" (the prefixes), "only_in_a",
     "only_in_b" (names), "changed" ([{"name", "a": {"dtype", "shape"}, "b": {...}}]: other dtype
@@ -429,11 +440,13 @@ def diff(a, b, atol=0.0, rtol=0.0):
     says; NaN equals NaN; the defaults ask for exact equality. max_abs is the largest |a - b|,
     max_rel the largest |a - b| / |b| (infinite where b == 0 != a); both are NaN for string and
     variant tensors. The tensors compared are read and their CRC32C checked: a damaged one raises
-    DataLossError."""
+    DataLossError. names_only=True compares names, dtypes and shapes only and reads no value (so
+    it works on incomplete checkpoints): tensors alike in both are counted in
+    "values_not_compared", and "identical" stays 0."""
     def core(c):
         return c._c if isinstance(c, Checkpoint) else _core.Checkpoint(_os.fsdecode(c), None)
 
-    return _core.diff(core(a), core(b), float(atol), float(rtol))
+    return _core.diff(core(a), core(b), float(atol), float(rtol), bool(names_only))
 
 
 def apply(recipe, output=None, force=False, dry_run=False, progress=None):

@@ -8,6 +8,7 @@
 
 #include "bundle/entry_codec.h"
 #include "bundle/slices.h"
+#include "format/byte_order.h"
 #include "format/crc32c.h"
 #include "format/index_table.h"
 #include "format/slice_key.h"
@@ -27,10 +28,10 @@ Status CheckHeader(const pb::BundleHeaderProto& header, const std::string& index
         fmt::format("'{}' says the checkpoint has {} data files; the index is damaged", index,
                     header.num_shards()));
   }
-  if (header.endianness() != pb::BundleHeaderProto::LITTLE) {
-    return Status::Unsupported(fmt::format(
-        "'{}' was written on a big-endian machine; tfckpt reads little-endian checkpoints only",
-        index));
+  if (header.endianness() != pb::BundleHeaderProto::LITTLE &&
+      header.endianness() != pb::BundleHeaderProto::BIG) {
+    return Status::Corruption(fmt::format("'{}' names an unknown byte order ({})", index,
+                                          static_cast<int>(header.endianness())));
   }
   const pb::VersionDef& v = header.version();
   if (v.producer() < 0 || v.min_consumer() > kBundleVersion) {
@@ -61,7 +62,19 @@ std::string Checkpoint::data_path(int shard_id) const {
 
 int64_t Checkpoint::data_file_size(int shard_id) const {
   if (shard_id < 0 || shard_id >= static_cast<int>(data_files_.size())) return -1;
-  return data_files_[shard_id]->size();
+  return data_files_[shard_id] ? data_files_[shard_id]->size() : -1;
+}
+
+std::string Checkpoint::DescribeIncomplete() const {
+  if (missing_data_files_.empty()) return "";
+  const size_t n = missing_data_files_.size();
+  return fmt::format(
+      "checkpoint '{}' is incomplete: {} of its {} data file{} {} missing ('{}'); its names, "
+      "dtypes and shapes are all known, but values stored in {} cannot be read until {} copied "
+      "next to the index",
+      prefix_, n, num_shards_, num_shards_ == 1 ? "" : "s", n == 1 ? "is" : "are",
+      fmt::join(missing_data_files_, "', '"), n == 1 ? "it" : "them",
+      n == 1 ? "it is" : "they are");
 }
 
 Status Checkpoint::Open(const std::string& path, const OpenOptions& options,
@@ -96,6 +109,7 @@ Status Checkpoint::Load(const std::string& prefix) {
       }
       TFCKPT_RETURN_IF_ERROR(CheckHeader(header, index));
       num_shards_ = header.num_shards();
+      big_endian_ = header.endianness() == pb::BundleHeaderProto::BIG;
       return Status::OK();
     }
     pb::BundleEntryProto entry;
@@ -154,15 +168,13 @@ Status Checkpoint::Load(const std::string& prefix) {
     }
   }
 
-  // Open (map) every data file.
+  // Open (map) every data file there is.
   data_files_.resize(num_shards_);
   for (int i = 0; i < num_shards_; i++) {
     std::string path = data_path(i);
     if (!file::Exists(path)) {
-      return Status::NotFound(fmt::format(
-          "data file '{}' is missing: the index '{}' says the checkpoint has {} data file{}; "
-          "copy the missing file next to the index",
-          path, index, num_shards_, num_shards_ == 1 ? "" : "s"));
+      missing_data_files_.push_back(std::move(path));
+      continue;
     }
     TFCKPT_RETURN_IF_ERROR(OpenByteSource(path, &data_files_[i]));
   }
@@ -184,7 +196,7 @@ std::string Checkpoint::DescribeLocation(const DataLocation& loc) const {
 }
 
 void Checkpoint::Release(const DataLocation& loc) const {
-  if (loc.shard_id >= 0 && loc.shard_id < num_shards_) {
+  if (loc.shard_id >= 0 && loc.shard_id < num_shards_ && data_files_[loc.shard_id]) {
     data_files_[loc.shard_id]->Release(loc.offset, loc.size);
   }
 }
@@ -200,6 +212,12 @@ Status Checkpoint::RawBytes(const DataLocation& loc, std::span<const uint8_t>* b
     return Status::Corruption(
         fmt::format("shard {} does not exist (the checkpoint has {})", loc.shard_id, num_shards_));
   }
+  if (!data_files_[loc.shard_id]) {
+    return Status::NotFound(fmt::format(
+        "it is stored in '{}', which is missing: the index names {} data file{}; copy the missing "
+        "file next to the index",
+        data_path(loc.shard_id), num_shards_, num_shards_ == 1 ? "" : "s"));
+  }
   return ViewRange(data_files_[loc.shard_id], loc.offset, loc.size, bytes, keepalive);
 }
 
@@ -207,11 +225,13 @@ Status Checkpoint::ReadPiece(std::string_view name, DType dtype, const Shape& sh
                              const DataLocation& loc, const ReadOptions& options,
                              Tensor* tensor) const {
   auto fail = [&](const Status& s) {
+    if (s.code() == Status::Code::kNotFound) {  // its data file is missing
+      return s.WithMessage(fmt::format("cannot read tensor '{}' of checkpoint '{}': {}",
+                                       PrintableKey(name), prefix_, s.message()));
+    }
     if (s.code() != Status::Code::kCorruption && s.code() != Status::Code::kDataLoss) return s;
-    std::string msg = fmt::format("tensor '{}' in {}: {}", PrintableKey(name),
-                                  DescribeLocation(loc), s.message());
-    return s.code() == Status::Code::kDataLoss ? Status::DataLoss(std::move(msg))
-                                               : Status::Corruption(std::move(msg));
+    return s.WithMessage(fmt::format("tensor '{}' in {}: {}", PrintableKey(name),
+                                     DescribeLocation(loc), s.message()));
   };
   std::span<const uint8_t> bytes;
   std::shared_ptr<const void> keepalive;
@@ -233,14 +253,32 @@ Status Checkpoint::ReadPiece(std::string_view name, DType dtype, const Shape& sh
                         loc.masked_crc32c, crc)));
       }
     }
+    if (big_endian_ && byte_order::SwapUnit(dtype) != 1) {
+      std::vector<uint8_t> swapped;
+      s = byte_order::ToLittleEndian(dtype, bytes, &swapped);
+      if (!s.ok()) {
+        return s.WithMessage(fmt::format("tensor '{}' of checkpoint '{}': {}", PrintableKey(name),
+                                         prefix_, s.message()));
+      }
+      *tensor = Tensor::Owned(dtype, shape, std::move(swapped));
+      return Status::OK();
+    }
     *tensor = Tensor::View(dtype, shape, bytes, std::move(keepalive));
     return Status::OK();
+  }
+  if (dtype == DType::kVariant && big_endian_) {
+    return Status::Unsupported(
+        fmt::format("variant tensor '{}' of checkpoint '{}' cannot be read: the checkpoint was "
+                    "written on a big-endian machine, and variants cannot be byte-swapped "
+                    "(TensorFlow refuses them too)",
+                    PrintableKey(name), prefix_));
   }
   if (dtype == DType::kString || dtype == DType::kVariant) {
     std::vector<std::string_view> elements;
     uint32_t crc = 0;
-    s = dtype == DType::kString ? string_tensor::ParseStrings(bytes, n, &elements, &crc)
-                                : string_tensor::ParseVariants(bytes, n, &elements, &crc);
+    s = dtype == DType::kString
+            ? string_tensor::ParseStrings(bytes, n, &elements, &crc, big_endian_)
+            : string_tensor::ParseVariants(bytes, n, &elements, &crc);
     if (!s.ok()) return fail(s);
     if (options.verify_checksums && crc32c::Mask(crc) != loc.masked_crc32c) {
       return fail(Status::DataLoss(

@@ -106,6 +106,10 @@ Status DiffCheckpoints(const Checkpoint& a, const Checkpoint& b, const DiffOptio
       report->changed.push_back({x.name, x.dtype, y.dtype, x.shape, y.shape});
       continue;
     }
+    if (options.names_only) {
+      report->values_not_compared++;
+      continue;
+    }
     if (SameBytes(a, x, b, y)) {
       report->identical++;
       continue;

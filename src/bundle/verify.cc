@@ -41,6 +41,15 @@ Status VerifyCheckpoint(const Checkpoint& ckpt, const VerifyOptions& options,
                : fmt::format("(shard {} of {})", loc.shard_id, ckpt.num_shards());
   };
 
+  // Data files named by the header but missing: one problem each (their tensors are not listed
+  // one by one).
+  for (const std::string& missing : ckpt.missing_data_files()) {
+    problem("", missing,
+            fmt::format("data file is missing: the index names {} data file{}; copy it next to "
+                        "the index",
+                        ckpt.num_shards(), ckpt.num_shards() == 1 ? "" : "s"));
+  }
+
   // Data files present but not named by the header.
   {
     std::string dir = file::Dirname(ckpt.prefix()), base = file::Basename(ckpt.prefix());
@@ -70,6 +79,12 @@ Status VerifyCheckpoint(const Checkpoint& ckpt, const VerifyOptions& options,
               fmt::format("dtype {} cannot be stored in a checkpoint", DTypeName(t.dtype)));
       continue;
     }
+    if (t.dtype == DType::kVariant && ckpt.big_endian()) {
+      problem(name, ckpt.index_path(),
+              "a variant tensor of a checkpoint written on a big-endian machine cannot be read "
+              "(TensorFlow cannot byte-swap variants either)");
+      continue;
+    }
     if (t.partitioned()) {
       Status s = CheckSliceLayout(t);
       if (!s.ok()) problem(name, ckpt.index_path(), s.message());
@@ -85,6 +100,7 @@ Status VerifyCheckpoint(const Checkpoint& ckpt, const VerifyOptions& options,
   for (const Piece& p : pieces) {
     const DataLocation& loc = p.location;
     int64_t fsize = ckpt.data_file_size(loc.shard_id);
+    if (fsize < 0 && loc.shard_id >= 0 && loc.shard_id < ckpt.num_shards()) continue;  // missing
     if (fsize < 0) {
       problem(p.label, ckpt.index_path(),
               fmt::format("entry names data file {} but the checkpoint has {}", loc.shard_id,
@@ -158,8 +174,9 @@ Status VerifyCheckpoint(const Checkpoint& ckpt, const VerifyOptions& options,
         } else {
           std::vector<std::string_view> elements;
           int64_t n = NumElements(p.shape).value_or(0);
-          s = p.dtype == DType::kString ? string_tensor::ParseStrings(data, n, &elements, &crc)
-                                        : string_tensor::ParseVariants(data, n, &elements, &crc);
+          s = p.dtype == DType::kString
+                  ? string_tensor::ParseStrings(data, n, &elements, &crc, ckpt.big_endian())
+                  : string_tensor::ParseVariants(data, n, &elements, &crc);
           if (!s.ok()) {
             problem(p.label, file_of(p.location), s.message());
             continue;

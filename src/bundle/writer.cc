@@ -310,13 +310,16 @@ Status BundleWriter::Add(const PieceTarget& target, const PieceBytes& bytes) {
 }
 
 Status BundleWriter::AddTensor(std::string_view name, const Tensor& tensor) {
-  PieceTarget target{name, tensor.dtype(), tensor.shape()};
+  return AddValue({name, tensor.dtype(), tensor.shape()}, tensor);
+}
+
+Status BundleWriter::AddValue(const PieceTarget& target, const Tensor& tensor) {
   if (IsFixedSize(tensor.dtype())) return Add(target, PieceBytes::InMemory(tensor.bytes()));
   auto n = NumElements(tensor.shape());
   if (!n || *n != static_cast<int64_t>(tensor.elements().size())) {
-    return Status::InvalidArgument(
-        fmt::format("tensor '{}' has shape {} but {} elements were given", PrintableKey(name),
-                    ShapeToString(tensor.shape()), tensor.elements().size()));
+    return Status::InvalidArgument(fmt::format(
+        "tensor '{}' has shape {} but {} elements were given", PrintableKey(target.name),
+        ShapeToString(tensor.shape()), tensor.elements().size()));
   }
   std::string serialized;
   if (tensor.dtype() == DType::kString) {

@@ -135,17 +135,22 @@ TEST(Writer, MissingSliceIsAnErrorNotGarbage) {
   EXPECT_STATUS(c->Read("m", &t), Status::Code::kCorruption, "'m'");
 }
 
-TEST(Writer, ShardsBySize) {
-  std::string prefix = TempDir() + "/sharded";
+// Writes float32 tensors of 80 bytes each with a shard limit of 100 bytes: one per data file.
+void WriteOnePerShard(const std::string& prefix, const std::vector<std::string>& names) {
   WriterOptions o = Fast();
   o.max_shard_bytes = 100;
   std::unique_ptr<BundleWriter> w;
   ASSERT_OK(BundleWriter::Create(prefix, o, &w));
-  std::vector<float> x(20, 1.5f);  // 80 bytes each: one per shard
-  for (std::string name : {"t0", "t1", "t2"}) {
+  std::vector<float> x(20, 1.5f);
+  for (const std::string& name : names) {
     ASSERT_OK(testing::AddBytes(*w, name, DType::kFloat, {20}, AsBytes(x)));
   }
   ASSERT_OK(w->Finish());
+}
+
+TEST(Writer, ShardsBySize) {
+  std::string prefix = TempDir() + "/sharded";
+  WriteOnePerShard(prefix, {"t0", "t1", "t2"});
   std::unique_ptr<Checkpoint> c;
   ASSERT_OK(Checkpoint::Open(prefix, &c));
   EXPECT_EQ(c->num_shards(), 3);
@@ -153,6 +158,30 @@ TEST(Writer, ShardsBySize) {
   VerifyReport r;
   ASSERT_OK(VerifyCheckpoint(*c, VerifyOptions(), &r));
   EXPECT_TRUE(r.ok());
+}
+
+TEST(Checkpoint, IncompleteOpensAndNamesTheMissingFile) {
+  std::string prefix = TempDir() + "/incomplete";
+  WriteOnePerShard(prefix, {"t0", "t1"});
+  const std::string missing = prefix + ".data-00001-of-00002";
+  ASSERT_EQ(std::remove(missing.c_str()), 0);
+  std::unique_ptr<Checkpoint> c;
+  ASSERT_OK(Checkpoint::Open(prefix, &c));
+  EXPECT_EQ(c->tensors().size(), 2u);
+  EXPECT_EQ(c->missing_data_files(), std::vector<std::string>{missing});
+  EXPECT_NE(c->DescribeIncomplete().find(missing), std::string::npos) << c->DescribeIncomplete();
+  EXPECT_EQ(c->data_file(1), nullptr);
+  EXPECT_EQ(c->data_file_size(1), -1);
+  Tensor t;
+  ASSERT_OK(c->Read("t0", &t));
+  EXPECT_EQ(t.bytes().size(), 80u);
+  EXPECT_STATUS(c->Read("t1", &t), Status::Code::kNotFound, missing);
+  EXPECT_STATUS(c->Read("t1", &t), Status::Code::kNotFound, "'t1'");
+  VerifyReport r;
+  ASSERT_OK(VerifyCheckpoint(*c, VerifyOptions(), &r));
+  ASSERT_EQ(r.problems.size(), 1u);
+  EXPECT_EQ(r.problems[0].file, missing);
+  EXPECT_EQ(r.tensors_checked, 1);
 }
 
 TEST(Writer, AbortLeavesNothingAndExistingIsRefused) {

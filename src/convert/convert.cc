@@ -82,7 +82,7 @@ Status CopyTensorTo(const Checkpoint& ckpt, const TensorInfo& info, int fd, cons
   Tensor t;
   TFCKPT_RETURN_IF_ERROR(ckpt.Read(info, ReadOptions(), &t));
   if (zip_crc) *zip_crc = npz::Crc32(0, t.bytes().data(), t.bytes().size());
-  if (info.partitioned()) {
+  if (info.partitioned() || ckpt.big_endian()) {  // assembled, or byte-swapped: in memory
     return file::WriteAll(fd, t.bytes().data(), t.bytes().size(), dst);
   }
   Status s = CopyFromSource(*ckpt.data_file(info.location.shard_id), info.location.offset,
@@ -216,6 +216,9 @@ Status FromTensorFlow(const std::string& src, const std::string& out, bool to_np
                       const ConvertOptions& options, ConvertReport* report) {
   std::unique_ptr<Checkpoint> ckpt;
   TFCKPT_RETURN_IF_ERROR(Checkpoint::Open(src, &ckpt));
+  if (std::string why = ckpt->DescribeIncomplete(); !why.empty()) {
+    return Status::NotFound(why + "; nothing was written");
+  }
   OptimizerFilter optimizer;
   TFCKPT_RETURN_IF_ERROR(OptimizerFilter::Create(*ckpt, &optimizer));
   NameMapper mapper;

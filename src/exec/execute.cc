@@ -66,8 +66,10 @@ std::set<FileKey> AdoptableFiles(const Plan& plan) {
   std::set<FileKey> out;
   for (const auto& [file, pieces] : all) {
     auto it = used.find(file);
-    if (it != used.end() && it->second == pieces &&
-        plan.sources[file.first].ckpt->data_file_size(file.second) > 0) {
+    // (A big-endian file is rewritten, never taken whole: outputs are little-endian.)
+    const Checkpoint& ckpt = *plan.sources[file.first].ckpt;
+    if (it != used.end() && it->second == pieces && !ckpt.big_endian() &&
+        ckpt.data_file_size(file.second) > 0) {
       out.insert(file);
     }
   }
@@ -101,6 +103,12 @@ Status WriteComputed(const Plan& plan, const PlannedTensor& t, BundleWriter* w) 
 }  // namespace
 
 Status ExecutePlan(const Plan& plan, const ExecuteOptions& options, ExecuteReport* report) {
+  // Nothing is written from an incomplete checkpoint (its plan can still be shown).
+  for (const PlanSource& src : plan.sources) {
+    if (src.ckpt && !src.ckpt->missing_data_files().empty()) {
+      return Status::NotFound(src.ckpt->DescribeIncomplete() + "; nothing was written");
+    }
+  }
   // Every byte taken from a source is checked before anything is committed, except those that a
   // hard link or a move takes whole without reading them (unless asked). Copies are checked while
   // they are written (the kernel copies on this thread, the check reads on the others): the
@@ -183,6 +191,11 @@ Status ExecutePlan(const Plan& plan, const ExecuteOptions& options, ExecuteRepor
     if (a != adopted.end() && placed.insert(KeyOf(p)).second) {
       loc.shard_id = a->second;
       s = w->Add(target, PieceBytes::Adopted(loc));
+    } else if (ckpt.big_endian()) {  // values in little-endian order, re-serialized
+      Tensor value;
+      s = ckpt.ReadPiece(p.tensor->name, t.dtype, p.part ? p.part->shape : p.tensor->shape, loc,
+                         ReadOptions(), &value);
+      if (s.ok()) s = w->AddValue(target, value);
     } else {
       const std::shared_ptr<const ByteSource> file = ckpt.data_file(loc.shard_id);
       s = file ? w->Add(target, PieceBytes::Copied(*file, loc))

@@ -1,5 +1,7 @@
 #include "format/string_tensor.h"
 
+#include <algorithm>
+
 #include <fmt/format.h>
 
 #include "format/crc32c.h"
@@ -8,15 +10,18 @@
 namespace tfckpt::string_tensor {
 namespace {
 
-// Extends `crc` by a length in the fixed width TensorFlow checksums it with.
-uint32_t ExtendLength(uint32_t crc, uint64_t length) {
+// Extends `crc` by a length in the fixed width TensorFlow checksums it with, in the byte order of
+// the machine that wrote the bundle.
+uint32_t ExtendLength(uint32_t crc, uint64_t length, bool big_endian = false) {
   char buf[8];
-  if (length <= 0xffffffffu) {
+  const int width = length <= 0xffffffffu ? 4 : 8;
+  if (width == 4) {
     EncodeFixed32(buf, static_cast<uint32_t>(length));
-    return crc32c::Extend(crc, buf, 4);
+  } else {
+    EncodeFixed64(buf, length);
   }
-  EncodeFixed64(buf, length);
-  return crc32c::Extend(crc, buf, 8);
+  if (big_endian) std::reverse(buf, buf + width);
+  return crc32c::Extend(crc, buf, width);
 }
 
 std::string_view AsView(std::span<const uint8_t> bytes) {
@@ -43,7 +48,7 @@ uint32_t SerializeStrings(std::span<const std::string_view> values, std::string*
 }
 
 Status ParseStrings(std::span<const uint8_t> bytes, int64_t n,
-                    std::vector<std::string_view>* values, uint32_t* entry_crc) {
+                    std::vector<std::string_view>* values, uint32_t* entry_crc, bool big_endian) {
   std::string_view in = AsView(bytes);
   std::vector<uint64_t> lengths;
   if (n < 0 || static_cast<uint64_t>(n) > in.size()) {
@@ -64,10 +69,13 @@ Status ParseStrings(std::span<const uint8_t> bytes, int64_t n,
     }
     total += len;
     lengths.push_back(len);
-    crc = ExtendLength(crc, len);
+    crc = ExtendLength(crc, len, big_endian);
   }
   if (in.size() < 4) return Status::DataLoss("the string length checksum is missing");
-  uint32_t stored = DecodeFixed32(in.data());
+  char stored_bytes[4];
+  std::copy(in.data(), in.data() + 4, stored_bytes);
+  if (big_endian) std::reverse(stored_bytes, stored_bytes + 4);
+  uint32_t stored = DecodeFixed32(stored_bytes);
   if (stored != crc32c::Mask(crc)) {
     return Status::DataLoss(
         fmt::format("the string length checksum does not match: stored {:#010x}, computed {:#010x}",

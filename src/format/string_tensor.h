@@ -9,6 +9,10 @@
 // masked running CRC32C; the running CRC is extended by the length as a little-endian uint64, the
 // element bytes and the checksum bytes. tfckpt keeps variant elements opaque.
 //
+// A bundle written on a big-endian machine stores the same varints and element bytes, but the
+// fixed-width lengths are checksummed, and the length checksum stored, in big-endian order
+// (TensorFlow checksums in the writing machine's order).
+//
 // Thread-safety: pure functions; safe from any thread.
 
 #ifndef TFCKPT_FORMAT_STRING_TENSOR_H_
@@ -30,9 +34,10 @@ uint32_t SerializeStrings(std::span<const std::string_view> values, std::string*
 // Parses `n` strings from `bytes` (views into `bytes`), checking the length checksum and that the
 // sizes add up exactly. `entry_crc` receives the unmasked CRC the entry should hold. Errors are
 // DataLoss statuses (damaged data, as TensorFlow calls them) whose message describes the problem
-// (the caller adds the tensor name).
+// (the caller adds the tensor name). `big_endian`: the bundle was written on a big-endian machine.
 Status ParseStrings(std::span<const uint8_t> bytes, int64_t n,
-                    std::vector<std::string_view>* values, uint32_t* entry_crc);
+                    std::vector<std::string_view>* values, uint32_t* entry_crc,
+                    bool big_endian = false);
 
 uint32_t SerializeVariants(std::span<const std::string_view> elements, std::string* out);
 Status ParseVariants(std::span<const uint8_t> bytes, int64_t n,

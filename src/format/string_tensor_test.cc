@@ -46,6 +46,29 @@ TEST(StringTensor, RoundTripBinaryAndEmpty) {
   for (size_t i = 0; i < 4; i++) EXPECT_EQ(back[i], values[i]);
 }
 
+TEST(StringTensor, BigEndianLengthChecksum) {
+  // As a big-endian machine writes "hi", "": the same varints and bytes; the lengths checksummed
+  // as big-endian uint32s, and the checksum stored big-endian.
+  const char lengths[8] = {0, 0, 0, 2, 0, 0, 0, 0};
+  const uint32_t lcrc = crc32c::Value(lengths, 8);
+  const uint32_t masked = crc32c::Mask(lcrc);
+  std::string stored = {2, 0};
+  for (int shift = 24; shift >= 0; shift -= 8) stored.push_back(static_cast<char>(masked >> shift));
+  stored += "hi";
+  std::vector<std::string_view> back;
+  uint32_t crc = 0;
+  ASSERT_OK(ParseStrings(Bytes(stored), 2, &back, &crc, /*big_endian=*/true));
+  ASSERT_EQ(back.size(), 2u);
+  EXPECT_EQ(back[0], "hi");
+  EXPECT_EQ(back[1], "");
+  std::string covered(lengths, 8);
+  covered += stored.substr(2);
+  EXPECT_EQ(crc, crc32c::Value(covered.data(), covered.size()));
+  // The same bytes read as little-endian do not check out.
+  EXPECT_STATUS(ParseStrings(Bytes(stored), 2, &back, &crc), Status::Code::kDataLoss,
+                "length checksum");
+}
+
 TEST(StringTensor, ZeroElements) {
   std::string out;
   uint32_t crc = SerializeStrings({}, &out);

@@ -223,7 +223,7 @@ Status PlanAverage(const std::vector<std::string>& sources, const std::string& o
   SetPlanOutput(output, sources[k], plan);
   std::vector<int> inputs;
   TFCKPT_RETURN_IF_ERROR(OpenAll(plan, sources, &inputs));
-  TFCKPT_RETURN_IF_ERROR(CheckOutputIsNotAnInput(*plan));
+  TFCKPT_RETURN_IF_ERROR(CheckSources(plan));
   auto spec = std::make_shared<ComputeSpec>();
   spec->method = BlendMethod::kLinear;
   spec->weights = w;
@@ -263,7 +263,7 @@ Status PlanBlend(const BlendOptions& options, const std::string& output, Plan* p
   if (options.base) paths.push_back(*options.base);
   paths.insert(paths.end(), options.models.begin(), options.models.end());
   TFCKPT_RETURN_IF_ERROR(OpenAll(plan, paths, &inputs));
-  TFCKPT_RETURN_IF_ERROR(CheckOutputIsNotAnInput(*plan));
+  TFCKPT_RETURN_IF_ERROR(CheckSources(plan));
 
   std::vector<NamePattern> patterns(options.overrides.size());
   for (size_t i = 0; i < options.overrides.size(); i++) {

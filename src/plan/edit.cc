@@ -194,7 +194,7 @@ Status PlanEdit(const std::string& source, const std::string& output, const Edit
   PlanSource src;
   TFCKPT_RETURN_IF_ERROR(OpenPlanSource(source, &src));
   plan->sources.push_back(std::move(src));
-  TFCKPT_RETURN_IF_ERROR(CheckOutputIsNotAnInput(*plan));
+  TFCKPT_RETURN_IF_ERROR(CheckSources(plan));
   const Checkpoint& ckpt = *plan->sources[0].ckpt;
 
   TFCKPT_RETURN_IF_ERROR(OptimizerFilter::Create(ckpt, &e.optimizer));

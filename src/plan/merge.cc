@@ -235,7 +235,7 @@ Status PlanMerge(const std::vector<std::string>& sources, const std::string& out
   plan->move_sources = options.move;
   if (sources.empty()) return Status::InvalidArgument("merge needs at least one source");
   TFCKPT_RETURN_IF_ERROR(OpenSources(sources, plan));
-  TFCKPT_RETURN_IF_ERROR(CheckOutputIsNotAnInput(*plan));
+  TFCKPT_RETURN_IF_ERROR(CheckSources(plan));
   Merge m(options, plan);
   m.n = static_cast<int>(plan->sources.size());
   TFCKPT_RETURN_IF_ERROR(NameSources(&m));

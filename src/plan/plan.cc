@@ -128,7 +128,14 @@ void SetPlanOutput(const std::string& output, const std::string& named_after, Pl
       plan->saved_model_from >= 0 ? "SavedModel" : "checkpoint", plan->output, named_after));
 }
 
-Status CheckOutputIsNotAnInput(const Plan& plan) {
+Status CheckSources(Plan* p) {
+  const Plan& plan = *p;
+  for (const PlanSource& src : plan.sources) {
+    if (std::string why = src.ckpt->DescribeIncomplete(); !why.empty()) {
+      p->notes.push_back(why + "; this plan can be shown but not carried out");
+    }
+  }
+  if (plan.output.empty()) return Status::OK();
   const std::string out = Canonical(plan.output_prefix());
   for (const PlanSource& src : plan.sources) {
     const Checkpoint& c = *src.ckpt;

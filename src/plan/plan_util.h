@@ -3,8 +3,8 @@
 // have the same layout. The names a plan addresses tensors by are name_view.h; optimizer state is
 // optimizer_filter.h; the renames and filters of an edit are name_mapper.h.
 //
-// Thread-safety: free functions; safe from any thread (SetPlanOutput and CheckOutputIsNotAnInput
-// look at the file system).
+// Thread-safety: free functions; safe from any thread (SetPlanOutput and CheckSources look at the
+// file system).
 
 #ifndef TFCKPT_PLAN_PLAN_UTIL_H_
 #define TFCKPT_PLAN_PLAN_UTIL_H_
@@ -28,8 +28,9 @@ Status OpenPlanSource(const std::string& path, PlanSource* source);
 // once the plan knows whether it writes a SavedModel.
 void SetPlanOutput(const std::string& output, const std::string& named_after, Plan* plan);
 
-// Refuses an output that is, or would overwrite, one of the plan's inputs.
-Status CheckOutputIsNotAnInput(const Plan& plan);
+// Refuses an output that is, or would overwrite, one of the plan's inputs; notes each input that
+// is incomplete (its plan can be shown, but ExecutePlan refuses to write from it).
+Status CheckSources(Plan* plan);
 
 // Pass-through pieces of a source tensor: the whole tensor, or every stored slice.
 std::vector<PieceSource> PiecesOf(int source, const TensorInfo& tensor);

@@ -471,7 +471,7 @@ Status PlanTransfer(const TransferOptions& options, const std::string& output, P
     tr.errors.push_back("no tensor is mapped: the output would only repeat its inputs");
   }
   TFCKPT_RETURN_IF_ERROR(ReportProblems(tr));
-  if (!plan->output.empty()) TFCKPT_RETURN_IF_ERROR(CheckOutputIsNotAnInput(*plan));
+  TFCKPT_RETURN_IF_ERROR(CheckSources(plan));
   return BuildOutput(&tr);
 }
 

@@ -10,7 +10,8 @@ import struct
 _MAGIC = 0xDB4775248B80FB57
 
 
-def _varint(buf, pos):
+def varint(buf, pos):
+    """The varint at buf[pos]: (value, position after it)."""
     result = 0
     shift = 0
     while True:
@@ -23,8 +24,8 @@ def _varint(buf, pos):
 
 
 def _block_handle(buf, pos):
-    offset, pos = _varint(buf, pos)
-    size, pos = _varint(buf, pos)
+    offset, pos = varint(buf, pos)
+    size, pos = varint(buf, pos)
     return offset, size, pos
 
 
@@ -34,9 +35,9 @@ def _block_entries(block):
     pos = 0
     key = b""
     while pos < end:
-        shared, pos = _varint(block, pos)
-        non_shared, pos = _varint(block, pos)
-        value_len, pos = _varint(block, pos)
+        shared, pos = varint(block, pos)
+        non_shared, pos = varint(block, pos)
+        value_len, pos = varint(block, pos)
         key = key[:shared] + block[pos:pos + non_shared]
         pos += non_shared
         value = block[pos:pos + value_len]
@@ -46,7 +47,7 @@ def _block_entries(block):
 
 def snappy_decompress(buf):
     """Decodes a raw Snappy block (old TF versions wrote Snappy-compressed index blocks)."""
-    length, pos = _varint(buf, 0)
+    length, pos = varint(buf, 0)
     out = bytearray()
     while pos < len(buf):
         tag = buf[pos]

@@ -129,7 +129,14 @@ def test_show_with_damaged_data_file(tfckpt, tf1_plain, tmp_path, damage):
             (tmp_path / os.path.basename(f)).write_bytes(data[:len(data) // 3])
     names = sorted(lib.tf_read_all(tf1_plain))
     proc = tfckpt.run("show", prefix, *names, "--json", expect_rc=None)
-    _assert_clean_failure(proc)
+    if damage == "missing":  # an incomplete checkpoint: one warning, then the error, both naming it
+        missing = prefix + ".data-00000-of-00001"
+        lines = [line for line in proc.err.splitlines() if line.strip()]
+        assert proc.returncode == 2 and len(lines) == 2, proc.where
+        assert lines[0].startswith("tfckpt: warning: ") and missing in lines[0], proc.where
+        assert lines[1].startswith("tfckpt: error: ") and missing in lines[1], proc.where
+    else:
+        _assert_clean_failure(proc)
     proc = tfckpt.run("diff", tf1_plain, prefix, "--json", expect_rc=None)
     assert proc.returncode == 2, proc.where
 

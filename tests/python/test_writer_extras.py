@@ -6,39 +6,30 @@ import os
 import numpy as np
 import tensorflow as tf
 
-
-def _varint(buf, pos):
-    result = shift = 0
-    while True:
-        b = buf[pos]
-        pos += 1
-        result |= (b & 0x7F) << shift
-        shift += 7
-        if not b & 0x80:
-            return result, pos
+import index_reader
 
 
 def _block_types(index_path):
     """The compression type byte of every data block of a LevelDB table."""
     data = open(index_path, "rb").read()
     footer = data[-48:]
-    _, pos = _varint(footer, 0)  # metaindex offset
-    _, pos = _varint(footer, pos)  # metaindex size
-    idx_off, pos = _varint(footer, pos)
-    idx_size, _ = _varint(footer, pos)
+    _, pos = index_reader.varint(footer, 0)  # metaindex offset
+    _, pos = index_reader.varint(footer, pos)  # metaindex size
+    idx_off, pos = index_reader.varint(footer, pos)
+    idx_size, _ = index_reader.varint(footer, pos)
     assert data[idx_off + idx_size] == 0, "index block itself is expected uncompressed here"
     block = data[idx_off:idx_off + idx_size]
     num_restarts = int.from_bytes(block[-4:], "little")
     end = len(block) - 4 - 4 * num_restarts
     types, pos, last_key = [], 0, b""
     while pos < end:
-        shared, pos = _varint(block, pos)
-        non_shared, pos = _varint(block, pos)
-        vlen, pos = _varint(block, pos)
+        shared, pos = index_reader.varint(block, pos)
+        non_shared, pos = index_reader.varint(block, pos)
+        vlen, pos = index_reader.varint(block, pos)
         last_key = last_key[:shared] + block[pos:pos + non_shared]
         pos += non_shared
-        off, p2 = _varint(block, pos)
-        size, _ = _varint(block, p2)
+        off, p2 = index_reader.varint(block, pos)
+        size, _ = index_reader.varint(block, p2)
         pos += vlen
         types.append(data[off + size])
     return types

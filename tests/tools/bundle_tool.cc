@@ -5,9 +5,12 @@
 //   bundle_tool snappy PREFIX            rewrite PREFIX.index with Snappy-compressed blocks (as
 //                                        TensorFlow 1.x and early 2.x merges wrote them)
 //   bundle_tool state DIR LATEST [OLDER...]  write DIR/checkpoint with the library
+//   bundle_tool table ENTRIES.json INDEX  write a table of the given entries straight through
+//                                        LevelDB (for indexes the tests craft byte by byte)
 //
 // SPEC: {"max_shard_bytes": N (optional), "tensors": [{"name", "dtype", "shape",
 //        "data_b64"} | {"name", "dtype": "string", "shape", "strings_b64": [...]}]}
+// ENTRIES: [[key_b64, value_b64], ...], in any order.
 
 #include <algorithm>
 #include <fstream>
@@ -157,12 +160,35 @@ Status Snappy(const std::string& prefix) {
   return Status::OK();
 }
 
+// Writes the entries of ENTRIES.json (sorted by key) as an uncompressed table at `path`.
+Status Table(const std::string& entries_path, const std::string& path) {
+  std::ifstream in(entries_path);
+  nlohmann::json spec = nlohmann::json::parse(in);
+  std::vector<std::pair<std::string, std::string>> entries;
+  for (const auto& kv : spec) {
+    entries.emplace_back(Base64Decode(kv.at(0).get<std::string>()),
+                         Base64Decode(kv.at(1).get<std::string>()));
+  }
+  std::sort(entries.begin(), entries.end());
+  leveldb::WritableFile* out = nullptr;
+  if (!leveldb::Env::Default()->NewWritableFile(path, &out).ok()) {
+    return Status::IOError("cannot create " + path);
+  }
+  std::unique_ptr<leveldb::WritableFile> out_owner(out);
+  leveldb::Options options;
+  options.compression = leveldb::kNoCompression;
+  leveldb::TableBuilder builder(options, out);
+  for (const auto& [k, v] : entries) builder.Add(k, v);
+  if (!builder.Finish().ok() || !out->Close().ok()) return Status::IOError("cannot write " + path);
+  return Status::OK();
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
   if (argc < 3) {
     std::cerr << "usage: bundle_tool write SPEC.json PREFIX | copy SRC PREFIX | snappy PREFIX | "
-                 "state DIR LATEST [OLDER...]\n";
+                 "state DIR LATEST [OLDER...] | table ENTRIES.json INDEX\n";
     return 2;
   }
   std::string cmd = argv[1];
@@ -181,6 +207,8 @@ int main(int argc, char** argv) {
       s = Write(argv[2], argv[3]);
     } else if (cmd == "copy") {
       s = Copy(argv[2], argv[3]);
+    } else if (cmd == "table") {
+      s = Table(argv[2], argv[3]);
     } else {
       s = Status::InvalidArgument("unknown command " + cmd);
     }

@@ -13,6 +13,7 @@ struct DiffArgs {
   std::string a, b;
   bool json = false;
   double atol = 0, rtol = 0;
+  bool names_only = false;
 };
 
 std::string JsonNames(const std::vector<std::string>& names) {
@@ -36,6 +37,7 @@ void RunDiff(const DiffArgs& args) {
   DiffOptions options;
   options.atol = args.atol;
   options.rtol = args.rtol;
+  options.names_only = args.names_only;
   DiffReport r;
   Status s = DiffCheckpoints(*a, *b, options, &r);
   if (!s.ok()) {
@@ -57,9 +59,9 @@ void RunDiff(const DiffArgs& args) {
     }
     fmt::print(
         "{{\"a\": {}, \"b\": {}, \"only_in_a\": {}, \"only_in_b\": {}, \"changed\": [{}], "
-        "\"values_differ\": [{}], \"identical\": {}}}\n",
+        "\"values_differ\": [{}], \"identical\": {}, \"values_not_compared\": {}}}\n",
         JsonString(a->prefix()), JsonString(b->prefix()), JsonNames(r.only_in_a),
-        JsonNames(r.only_in_b), changed, values, r.identical);
+        JsonNames(r.only_in_b), changed, values, r.identical, r.values_not_compared);
   } else {
     std::string out;
     for (const std::string& n : r.only_in_a) out += fmt::format("- {}  (only in A)\n", n);
@@ -72,11 +74,12 @@ void RunDiff(const DiffArgs& args) {
       out += fmt::format("! {}  {} element(s) differ, max abs {}, max rel {}\n", v.name,
                          v.differing, JsonDouble(v.max_abs), JsonDouble(v.max_rel));
     }
-    out += fmt::format(
-        "{} identical, {} with other values, {} with other dtype/shape, {} only in A, {} only in "
-        "B\n",
-        r.identical, r.values_differ.size(), r.changed.size(), r.only_in_a.size(),
-        r.only_in_b.size());
+    out += args.names_only ? fmt::format("{} alike in dtype and shape (values not compared), ",
+                                         r.values_not_compared)
+                           : fmt::format("{} identical, {} with other values, ", r.identical,
+                                         r.values_differ.size());
+    out += fmt::format("{} with other dtype/shape, {} only in A, {} only in B\n", r.changed.size(),
+                       r.only_in_a.size(), r.only_in_b.size());
     fmt::print("{}", out);
   }
   if (!r.same()) ExitCode() = kExitFound;
@@ -93,6 +96,9 @@ void RegisterDiff(CLI::App& app) {
   cmd->add_flag("--json", args->json, "Print one JSON object");
   cmd->add_option("--atol", args->atol, "Absolute tolerance (default 0)");
   cmd->add_option("--rtol", args->rtol, "Relative tolerance (default 0)");
+  cmd->add_flag("--names-only", args->names_only,
+                "Compare names, dtypes and shapes only, reading no value (works on checkpoints "
+                "whose data files are missing)");
   cmd->callback([args] { RunDiff(*args); });
 }
 

@@ -157,6 +157,7 @@ void RunLs(const LsArgs& args) {
     nlohmann::ordered_json out;
     out["prefix"] = ckpt->prefix();
     out["num_shards"] = ckpt->num_shards();
+    out["missing_data_files"] = ckpt->missing_data_files();
     nlohmann::ordered_json tensors = nlohmann::ordered_json::array();
     for (const TensorInfo* t : shown) {
       nlohmann::ordered_json j;
