@@ -340,7 +340,7 @@ def draw(chart, path):
     """The chart as an SVG file: two panels of horizontal bars on log scales, the speed-up over
     the TensorFlow way and tfckpt's time over the floor's (with the targets as ticks). Written
     by hand so that the documented command needs nothing beyond Python itself."""
-    label_w, panel_w, gap, row_h, top = 430, 330, 60, 22, 46
+    label_w, panel_w, gap, row_h, top = 480, 330, 60, 22, 46
     height = top + row_h * len(chart) + 34
     width = label_w + 2 * panel_w + gap + 20
     out = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
