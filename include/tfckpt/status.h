@@ -67,7 +67,9 @@ class Status {
 // backquotes: "choose the winner with `on_conflict`", "allow replacing it (`overwrite`)". Each face
 // respells those names in its own terms (the command line as its flags, Python as its keywords):
 // `spell` receives every backquoted lower_snake_case word and returns its spelling, or an empty
-// string to leave the word, backquotes included, as it is.
+// string to leave the word, backquotes included, as it is. Names and paths quoted in a message
+// are not told apart from its prose: a backquoted lower_snake_case word inside a tensor name
+// would be respelled too (no name TensorFlow writes has one).
 std::string RespellOptions(std::string_view message,
                            const std::function<std::string(std::string_view)>& spell);
 

@@ -68,13 +68,16 @@ int64_t Checkpoint::data_file_size(int shard_id) const {
 std::string Checkpoint::DescribeIncomplete() const {
   if (missing_data_files_.empty()) return "";
   const size_t n = missing_data_files_.size();
+  constexpr size_t kNamed = 3;  // a damaged header may name a million files: list a few
+  const auto last = missing_data_files_.begin() + static_cast<std::ptrdiff_t>(std::min(n, kNamed));
+  std::string named = fmt::format("'{}'", fmt::join(missing_data_files_.begin(), last, "', '"));
+  if (n > kNamed) named += fmt::format(" and {} more", n - kNamed);
   return fmt::format(
-      "checkpoint '{}' is incomplete: {} of its {} data file{} {} missing ('{}'); its names, "
+      "checkpoint '{}' is incomplete: {} of its {} data file{} {} missing ({}); its names, "
       "dtypes and shapes are all known, but values stored in {} cannot be read until {} copied "
       "next to the index",
-      prefix_, n, num_shards_, num_shards_ == 1 ? "" : "s", n == 1 ? "is" : "are",
-      fmt::join(missing_data_files_, "', '"), n == 1 ? "it" : "them",
-      n == 1 ? "it is" : "they are");
+      prefix_, n, num_shards_, num_shards_ == 1 ? "" : "s", n == 1 ? "is" : "are", named,
+      n == 1 ? "it" : "them", n == 1 ? "it is" : "they are");
 }
 
 Status Checkpoint::Open(const std::string& path, const OpenOptions& options,

@@ -13,6 +13,7 @@ namespace {
 bool SameBytes(const Checkpoint& a, const TensorInfo& ta, const Checkpoint& b,
                const TensorInfo& tb) {
   if (ta.partitioned() || tb.partitioned()) return false;
+  if (a.big_endian() != b.big_endian()) return false;  // the same bytes, other values
   if (ta.location.size != tb.location.size ||
       ta.location.masked_crc32c != tb.location.masked_crc32c) {
     return false;

@@ -10,6 +10,7 @@
 
 #include "bundle/entry_codec.h"
 #include "bundle/slices.h"
+#include "format/byte_order.h"
 #include "format/crc32c.h"
 #include "format/string_tensor.h"
 #include "io/file_util.h"
@@ -79,10 +80,11 @@ Status VerifyCheckpoint(const Checkpoint& ckpt, const VerifyOptions& options,
               fmt::format("dtype {} cannot be stored in a checkpoint", DTypeName(t.dtype)));
       continue;
     }
-    if (t.dtype == DType::kVariant && ckpt.big_endian()) {
+    if (ckpt.big_endian() && byte_order::SwapUnit(t.dtype) == 0 && t.dtype != DType::kString) {
       problem(name, ckpt.index_path(),
-              "a variant tensor of a checkpoint written on a big-endian machine cannot be read "
-              "(TensorFlow cannot byte-swap variants either)");
+              fmt::format("a {} tensor of a checkpoint written on a big-endian machine cannot be "
+                          "read (TensorFlow cannot byte-swap it either)",
+                          DTypeName(t.dtype)));
       continue;
     }
     if (t.partitioned()) {

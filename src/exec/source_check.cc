@@ -44,7 +44,8 @@ Status CheckSourcePieces(const Plan& plan, const std::function<bool(const PieceS
 
   std::atomic<size_t> next{0};
   std::mutex mu;
-  std::vector<std::pair<size_t, std::string>> problems;
+  std::vector<std::pair<size_t, std::string>> problems;  // damaged data
+  std::vector<std::pair<size_t, Status>> refusals;       // data that cannot be read at all
   auto work = [&] {
     for (size_t i = next++; i < pieces.size(); i = next++) {
       const Piece& piece = pieces[i].second;
@@ -59,7 +60,11 @@ Status CheckSourcePieces(const Plan& plan, const std::function<bool(const PieceS
       ckpt.Release(loc);
       if (!s.ok()) {
         std::lock_guard<std::mutex> lock(mu);
-        problems.emplace_back(i, s.message());
+        if (s.code() == Status::Code::kDataLoss || s.code() == Status::Code::kCorruption) {
+          problems.emplace_back(i, s.message());
+        } else {  // e.g. a missing data file, a dtype a big-endian checkpoint cannot give
+          refusals.emplace_back(i, s);
+        }
       }
     }
   };
@@ -67,6 +72,11 @@ Status CheckSourcePieces(const Plan& plan, const std::function<bool(const PieceS
   for (int k = 1; k < threads; k++) workers.emplace_back(work);
   work();
   for (std::thread& w : workers) w.join();
+  if (!refusals.empty()) {
+    std::sort(refusals.begin(), refusals.end(),
+              [](const auto& a, const auto& b) { return a.first < b.first; });
+    return refusals[0].second.WithMessage(refusals[0].second.message() + "; nothing was written");
+  }
   if (problems.empty()) return Status::OK();
   std::sort(problems.begin(), problems.end());
   std::vector<std::string> lines;

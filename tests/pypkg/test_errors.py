@@ -276,6 +276,15 @@ def test_recipe_messages_name_recipe_keys(ab, tmp_path):
     e = raises_kind("InvalidArgumentError", lambda: tfckpt.apply(str(recipe)),
                     "the key 'weights' has 1 value(s)", "r.yaml")
     assert "--" not in str(e) and "`" not in str(e), str(e)
+    # a step's error keeps its kind: an output that exists is AlreadyExistsError, as elsewhere
+    recipe.write_text(textwrap.dedent(f"""
+        output: {tmp_path / "out" / "model"}
+        steps:
+          - average:
+              sources: [{ab["a"]}, {ab["a"]}]
+        """))
+    tfckpt.apply(str(recipe))
+    raises_kind("AlreadyExistsError", lambda: tfckpt.apply(str(recipe)), "force=True")
 
 
 def test_library_messages_name_no_command_line_flag():

@@ -20,10 +20,10 @@ def _index_block_count(index_path):
     """Number of data blocks of the table (entries of its index block)."""
     data = lib.file_bytes(index_path)
     footer = data[-48:]
-    _, pos = index_reader._varint(footer, 0)
-    _, pos = index_reader._varint(footer, pos)
-    off, pos = index_reader._varint(footer, pos)
-    size, _ = index_reader._varint(footer, pos)
+    _, pos = index_reader.varint(footer, 0)
+    _, pos = index_reader.varint(footer, pos)
+    off, pos = index_reader.varint(footer, pos)
+    size, _ = index_reader.varint(footer, pos)
     return sum(1 for _ in index_reader._block_entries(data[off:off + size]))
 
 

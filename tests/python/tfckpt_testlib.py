@@ -369,7 +369,7 @@ def variant_elements_from_file(prefix, name):
     n = num_elements([d.size for d in entry.shape.dim])
     out, pos = [], 0
     for _ in range(n):
-        length, pos = index_reader._varint(raw, pos)
+        length, pos = index_reader.varint(raw, pos)
         out.append(raw[pos:pos + length])
         pos += length + 4  # element bytes, then a 4-byte masked checksum
     assert pos == len(raw)
