@@ -117,9 +117,11 @@ Status ExecutePlan(const Plan& plan, const ExecuteOptions& options, ExecuteRepor
   const LinkMode mode = plan.move_sources ? LinkMode::kMove : options.link;
   const std::set<FileKey> adoptable = AdoptableFiles(plan);
   const bool unread = mode == LinkMode::kHardlink || mode == LinkMode::kMove;
+  // Pieces of a big-endian source are read, and so checked, where they are written below.
   auto skip = [&](const PieceSource& p) {
-    return unread && !options.verify_linked &&
-           adoptable.count({p.source, LocationOf(p).shard_id}) > 0;
+    return plan.sources[p.source].ckpt->big_endian() ||
+           (unread && !options.verify_linked &&
+            adoptable.count({p.source, LocationOf(p).shard_id}) > 0);
   };
   const int cores = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   if (unread) TFCKPT_RETURN_IF_ERROR(CheckSourcePieces(plan, skip, options.threads));
