@@ -17,6 +17,8 @@ Outputs, relative to this script's directory:
   bert_like/model.ckpt-1000
                       a tiny BERT-shaped TF1 checkpoint (BERT's variable names, 2 layers, hidden
                       size 8) with AdamWeightDecay slots ``adam_m``/``adam_v`` and ``global_step``
+  v1/model.ckpt       a legacy V1 checkpoint (one table file, TF-slim's names for the first layers
+                      of Inception V3) with a partitioned variable ``emb``, as old model zoos ship
 """
 
 import os
@@ -172,12 +174,49 @@ def make_bert_like():
                       shape_and_slices=[""] * len(names), tensors=values)
 
 
+def make_v1():
+    """A V1 checkpoint (Saver(write_version=V1)): one file, values in protos."""
+    directory = _fresh_dir("v1")
+    rng = np.random.default_rng(2016)
+
+    def build():
+        get = tf.compat.v1.get_variable
+        for scope, shape in (("InceptionV3/Conv2d_1a_3x3", [3, 3, 3, 4]),
+                             ("InceptionV3/Conv2d_2a_3x3", [3, 3, 4, 4])):
+            get(scope + "/weights",
+                initializer=tf.constant(rng.standard_normal(shape).astype(np.float32) * 0.1))
+            get(scope + "/BatchNorm/beta", initializer=tf.constant(np.zeros([4], np.float32)))
+            get(scope + "/BatchNorm/moving_mean",
+                initializer=tf.constant(rng.standard_normal([4]).astype(np.float32)),
+                trainable=False)
+        get("InceptionV3/Logits/biases", initializer=tf.constant(np.arange(5, dtype=np.float32)))
+        get("global_step", initializer=tf.constant(2000, tf.int64), trainable=False)
+        emb = np.arange(24, dtype=np.float32).reshape(6, 4) / 8.0
+
+        def emb_init(shape, dtype=None, partition_info=None):
+            start = partition_info.var_offset[0] if partition_info is not None else 0
+            return tf.constant(emb[start:start + shape[0]], dtype=dtype)
+
+        get("emb", shape=[6, 4], dtype=tf.float32, initializer=emb_init,
+            partitioner=tf.compat.v1.fixed_size_partitioner(2))
+
+    graph = tf.Graph()
+    with graph.as_default():
+        build()
+        saver = tf.compat.v1.train.Saver(write_version=tf.compat.v1.train.SaverDef.V1)
+        with tf.compat.v1.Session(graph=graph) as sess:
+            sess.run(tf.compat.v1.global_variables_initializer())
+            saver.save(sess, os.path.join(directory, "model.ckpt"), write_meta_graph=False,
+                       write_state=False)
+
+
 def main():
     make_single_var_models()
     make_tf2()
     make_saved_model()
     make_mixed()
     make_bert_like()
+    make_v1()
     total = 0
     for root, _, files in os.walk(HERE):
         for f in files:

@@ -35,6 +35,12 @@ run edit tf2 --strip-optimizer -o "$OUT/stripped/ckpt"
 run ls saved_model
 run diff tf2@1 tf2
 echo
+echo "== A legacy V1 checkpoint (as old model zoos ship them): read it, and convert it to V2"
+run ls v1/model.ckpt
+run show v1/model.ckpt emb
+run edit v1/model.ckpt -o "$OUT/from_v1/model.ckpt"
+run diff v1/model.ckpt "$OUT/from_v1/model.ckpt"
+echo
 echo "== Average the two TF2 steps; convert a BERT-like checkpoint to safetensors, optimizer stripped"
 run average --last 2 tf2 -o "$OUT/averaged/ckpt"
 run convert bert_like "$OUT/bert.safetensors" --strip-optimizer

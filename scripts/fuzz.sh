@@ -16,7 +16,7 @@ fi
 corpus=build-fuzz/corpus
 rm -rf "$corpus" build-fuzz/crashes
 mkdir -p build-fuzz/crashes
-targets="index_table protos string_tensor slice_key checkpoint_state recipe checkpoint npz safetensors"
+targets="index_table protos string_tensor slice_key checkpoint_state recipe checkpoint v1_checkpoint npz safetensors"
 for t in $targets; do
   mkdir -p "$corpus/$t"
 done
@@ -26,6 +26,8 @@ for f in $(git ls-files 'examples/*.index'); do
 done
 for f in $(git ls-files 'examples/*.data-*'); do cp "$f" "$corpus/string_tensor/seed$i"; i=$((i + 1)); done
 for f in $(git ls-files 'examples/*checkpoint'); do cp "$f" "$corpus/checkpoint_state/seed$i"; i=$((i + 1)); done
+# V1 checkpoints: the example TensorFlow wrote.
+for f in $(git ls-files 'examples/v1/*'); do cp "$f" "$corpus/v1_checkpoint/seed$i"; i=$((i + 1)); done
 for f in $(git ls-files 'examples/recipes/*.yaml'); do cp "$f" "$corpus/recipe/seed$i"; i=$((i + 1)); done
 printf '\0foo\0\001\001\002\200\177\200\201' > "$corpus/slice_key/seed0"
 # Object graphs TensorFlow wrote (a slot-based optimizer; a Keras model saved as the root).

@@ -1,5 +1,5 @@
-// Checkpoint: a read-only view of a TensorFlow V2 checkpoint (a "tensor bundle": PREFIX.index and
-// PREFIX.data-NNNNN-of-MMMMM files).
+// Checkpoint: a read-only view of a TensorFlow checkpoint: a V2 "tensor bundle" (PREFIX.index and
+// PREFIX.data-NNNNN-of-MMMMM files), or a legacy V1 checkpoint (below).
 //
 // Open() accepts whatever a user points at (see ResolveCheckpointPath in tfckpt/paths.h), reads the
 // whole index into memory (metadata only), and opens every data file as a byte source (a local
@@ -16,6 +16,13 @@
 // into a copy (no zero-copy view) and string lengths checksummed in big-endian order; variant
 // tensors and the dtypes TensorFlow cannot swap are refused (format/byte_order.h). RawBytes stays
 // the bytes as stored.
+//
+// A V1 checkpoint (TensorFlow's TensorSlice format, written before 2016 and still by
+// tf.compat.v1.train.Saver(write_version=SaverDef.V1)) opens too, from its file, its shard
+// pattern ("model.ckpt-?????-of-00003"), one shard's name or its directory: prefix() is then
+// that file or pattern, num_shards() the number of files, and data_path(i) file i. Its values
+// are protos, not raw arrays: Read decodes them into new bytes (never a view on the file), and
+// RawBytes refuses. Slices of partitioned variables assemble as a V2 bundle's do.
 //
 // Thread-safety: after Open() returns, a Checkpoint is immutable; all const methods may be called
 // from many threads at once.
@@ -61,13 +68,23 @@ class Checkpoint {
   Checkpoint(const Checkpoint&) = delete;
   Checkpoint& operator=(const Checkpoint&) = delete;
 
-  // The resolved prefix (no ".index").
+  // How the checkpoint is stored: a V2 tensor bundle (PREFIX.index and data files), or a V1
+  // checkpoint (one table file per shard, values in protos). Every writer writes V2.
+  enum class Format { kBundleV2, kTensorSliceV1 };
+  Format format() const { return format_; }
+
+  // The resolved prefix (no ".index"); for a V1 checkpoint its file or shard pattern.
   const std::string& prefix() const { return prefix_; }
-  std::string index_path() const { return prefix_ + ".index"; }
+  // The index file; for a V1 checkpoint its first file (each of its files holds metadata).
+  std::string index_path() const;
   std::string data_path(int shard_id) const;
   int num_shards() const { return num_shards_; }
   // Written on a big-endian machine: values are stored in big-endian byte order.
   bool big_endian() const { return big_endian_; }
+  // True when every stored piece's bytes are its value as a little-endian V2 bundle stores it, so
+  // that pieces may be copied, linked and compared byte for byte. False for a big-endian bundle
+  // and a V1 checkpoint: their values are read (swapped, decoded) into new bytes.
+  bool values_as_stored() const { return format_ == Format::kBundleV2 && !big_endian_; }
   // Size in bytes of a data file; -1 for a shard that does not exist or whose file is missing.
   int64_t data_file_size(int shard_id) const;
 
@@ -107,9 +124,19 @@ class Checkpoint {
   std::string DescribeLocation(const DataLocation& location) const;
 
  private:
-  Checkpoint() = default;
+  Checkpoint();
   Status Load(const std::string& prefix);
+  Status LoadV1(const std::string& name);
+  Status ReadV1Piece(std::string_view name, DType dtype, const Shape& shape,
+                     const DataLocation& location, Tensor* tensor) const;
 
+  std::string V1FilePath(int shard_id) const;
+  std::string DescribeV1Location(const DataLocation& location) const;
+
+  struct V1;  // a V1 checkpoint's tables and piece keys (src/bundle/checkpoint_v1.cc)
+
+  Format format_ = Format::kBundleV2;
+  std::unique_ptr<V1> v1_;
   std::string prefix_;
   int num_shards_ = 0;
   bool big_endian_ = false;

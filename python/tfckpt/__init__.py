@@ -70,7 +70,15 @@ class Checkpoint:
         return self._c.prefix
 
     @property
+    def format(self):
+        """'v2' for a tensor bundle (PREFIX.index and data files), 'v1' for a legacy V1
+        checkpoint (TensorSlice format: one table file per shard), which reads the same way;
+        every writer writes V2."""
+        return self._c.format
+
+    @property
     def num_shards(self):
+        """The number of data files (of a V1 checkpoint: of its files)."""
         return self._c.num_shards
 
     @property

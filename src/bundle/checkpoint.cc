@@ -13,6 +13,7 @@
 #include "format/index_table.h"
 #include "format/slice_key.h"
 #include "format/string_tensor.h"
+#include "format/v1_files.h"
 #include "io/byte_source.h"
 #include "io/file_util.h"
 #include "tfckpt/paths.h"
@@ -54,10 +55,13 @@ DataLocation LocationFromProto(const pb::BundleEntryProto& e) {
 
 }  // namespace
 
-Checkpoint::~Checkpoint() = default;
-
 std::string Checkpoint::data_path(int shard_id) const {
+  if (format_ == Format::kTensorSliceV1) return V1FilePath(shard_id);
   return fmt::format("{}.data-{:05d}-of-{:05d}", prefix_, shard_id, num_shards_);
+}
+
+std::string Checkpoint::index_path() const {
+  return format_ == Format::kTensorSliceV1 ? data_path(0) : prefix_ + ".index";
 }
 
 int64_t Checkpoint::data_file_size(int shard_id) const {
@@ -91,6 +95,7 @@ Status Checkpoint::Open(const std::string& path, const OpenOptions& options,
 }
 
 Status Checkpoint::Load(const std::string& prefix) {
+  if (!file::Exists(prefix + ".index") && v1_files::Exists(prefix)) return LoadV1(prefix);
   prefix_ = prefix;
   const std::string index = index_path();
   bool first = true;
@@ -192,6 +197,7 @@ const TensorInfo* Checkpoint::Find(std::string_view name) const {
 }
 
 std::string Checkpoint::DescribeLocation(const DataLocation& loc) const {
+  if (format_ == Format::kTensorSliceV1) return DescribeV1Location(loc);
   std::string file = loc.shard_id >= 0 && loc.shard_id < num_shards_
                          ? data_path(loc.shard_id)
                          : fmt::format("{}.data-? (shard {})", prefix_, loc.shard_id);
@@ -199,6 +205,7 @@ std::string Checkpoint::DescribeLocation(const DataLocation& loc) const {
 }
 
 void Checkpoint::Release(const DataLocation& loc) const {
+  if (format_ == Format::kTensorSliceV1) return;  // (its values were decoded into new memory)
   if (loc.shard_id >= 0 && loc.shard_id < num_shards_ && data_files_[loc.shard_id]) {
     data_files_[loc.shard_id]->Release(loc.offset, loc.size);
   }
@@ -214,6 +221,12 @@ Status Checkpoint::RawBytes(const DataLocation& loc, std::span<const uint8_t>* b
   if (loc.shard_id < 0 || loc.shard_id >= num_shards_) {
     return Status::Corruption(
         fmt::format("shard {} does not exist (the checkpoint has {})", loc.shard_id, num_shards_));
+  }
+  if (format_ == Format::kTensorSliceV1) {
+    return Status::Unsupported(
+        fmt::format("'{}' is a V1 checkpoint: its values are stored as protos, not as the bytes "
+                    "of a tensor; read the tensor instead",
+                    prefix_));
   }
   if (!data_files_[loc.shard_id]) {
     return Status::NotFound(fmt::format(
@@ -236,6 +249,7 @@ Status Checkpoint::ReadPiece(std::string_view name, DType dtype, const Shape& sh
     return s.WithMessage(fmt::format("tensor '{}' in {}: {}", PrintableKey(name),
                                      DescribeLocation(loc), s.message()));
   };
+  if (format_ == Format::kTensorSliceV1) return ReadV1Piece(name, dtype, shape, loc, tensor);
   std::span<const uint8_t> bytes;
   std::shared_ptr<const void> keepalive;
   Status s = RawBytes(loc, &bytes, &keepalive);
@@ -299,14 +313,31 @@ Status Checkpoint::Read(const TensorInfo& info, const ReadOptions& options, Tens
   if (!info.partitioned()) {
     return ReadPiece(info.name, info.dtype, info.shape, info.location, options, tensor);
   }
-  if (!IsFixedSize(info.dtype)) {
+  if (!IsFixedSize(info.dtype) && info.dtype != DType::kString) {
     return Status::Unsupported(fmt::format(
-        "partitioned tensor '{}' has dtype {}; only fixed-size dtypes can be assembled from slices",
+        "partitioned tensor '{}' has dtype {}; only fixed-size dtypes and strings can be "
+        "assembled from slices",
         PrintableKey(info.name), DTypeName(info.dtype)));
   }
-  const int64_t esize = DTypeSize(info.dtype);
   const int64_t total = info.num_elements();
   TFCKPT_RETURN_IF_ERROR(CheckSliceLayout(info));
+  if (info.dtype == DType::kString) {
+    // The elements are views: gather them (as arrays of views) and keep every piece alive.
+    auto pieces = std::make_shared<std::vector<Tensor>>(info.slices.size());
+    std::vector<std::string_view> full(static_cast<size_t>(total));
+    for (size_t i = 0; i < info.slices.size(); i++) {
+      const SlicePart& part = info.slices[i];
+      Tensor& piece = (*pieces)[i];
+      TFCKPT_RETURN_IF_ERROR(
+          ReadPiece(info.name, info.dtype, part.shape, part.location, options, &piece));
+      CopySliceIntoFull(reinterpret_cast<const uint8_t*>(piece.elements().data()), info.shape,
+                        part.slice, sizeof(std::string_view),
+                        reinterpret_cast<uint8_t*>(full.data()));
+    }
+    *tensor = Tensor::Elements(info.dtype, info.shape, std::move(full), std::move(pieces));
+    return Status::OK();
+  }
+  const int64_t esize = DTypeSize(info.dtype);
   std::vector<uint8_t> full(static_cast<size_t>(total * esize));
   for (const SlicePart& part : info.slices) {
     Tensor piece;

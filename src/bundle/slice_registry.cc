@@ -28,9 +28,9 @@ Status SliceRegistry::Register(std::string_view full_name, const Shape& full_sha
     if (!e.full()) *whole = false;  // as TensorFlow: only kFullExtent counts as whole
   }
   if (*whole) return Status::OK();
-  if (!IsFixedSize(dtype)) {
+  if (!IsFixedSize(dtype) && dtype != DType::kString) {
     return Status::Unsupported(
-        fmt::format("'{}': only fixed-size dtypes can be stored in slices, not {}",
+        fmt::format("'{}': only fixed-size dtypes and strings can be stored in slices, not {}",
                     PrintableKey(full_name), DTypeName(dtype)));
   }
   std::string name(full_name);

@@ -129,6 +129,18 @@ struct BundleWriter::Impl {
   // Checks the in-memory bytes of one slice (of shape `slice_shape`) and gives their CRC32C.
   Status CheckSliceBytes(const PieceTarget& target, const Shape& slice_shape,
                          std::span<const uint8_t> bytes, uint32_t* crc) const {
+    if (target.dtype == DType::kString) {  // must parse as that many strings
+      std::vector<std::string_view> elements;
+      Status s =
+          string_tensor::ParseStrings(bytes, NumElements(slice_shape).value_or(0), &elements, crc);
+      if (!s.ok()) {
+        return Status::InvalidArgument(
+            fmt::format("slice [{}] of '{}' is not a valid serialized "
+                        "string tensor: {}",
+                        target.slice->ToString(), PrintableKey(target.name), s.message()));
+      }
+      return Status::OK();
+    }
     const int64_t want = NumBytes(target.dtype, slice_shape).value_or(-1);
     if (static_cast<int64_t>(bytes.size()) != want) {
       return Status::InvalidArgument(fmt::format("slice [{}] of '{}' needs {} bytes, got {}",

@@ -82,7 +82,7 @@ Status CopyTensorTo(const Checkpoint& ckpt, const TensorInfo& info, int fd, cons
   Tensor t;
   TFCKPT_RETURN_IF_ERROR(ckpt.Read(info, ReadOptions(), &t));
   if (zip_crc) *zip_crc = npz::Crc32(0, t.bytes().data(), t.bytes().size());
-  if (info.partitioned() || ckpt.big_endian()) {  // assembled, or byte-swapped: in memory
+  if (info.partitioned() || !ckpt.values_as_stored()) {  // assembled, swapped, decoded: in memory
     return file::WriteAll(fd, t.bytes().data(), t.bytes().size(), dst);
   }
   Status s = CopyFromSource(*ckpt.data_file(info.location.shard_id), info.location.offset,

@@ -66,9 +66,9 @@ std::set<FileKey> AdoptableFiles(const Plan& plan) {
   std::set<FileKey> out;
   for (const auto& [file, pieces] : all) {
     auto it = used.find(file);
-    // (A big-endian file is rewritten, never taken whole: outputs are little-endian.)
+    // (A big-endian or V1 file is rewritten, never taken whole: outputs are little-endian V2.)
     const Checkpoint& ckpt = *plan.sources[file.first].ckpt;
-    if (it != used.end() && it->second == pieces && !ckpt.big_endian() &&
+    if (it != used.end() && it->second == pieces && ckpt.values_as_stored() &&
         ckpt.data_file_size(file.second) > 0) {
       out.insert(file);
     }
@@ -86,9 +86,22 @@ Status WriteComputed(const Plan& plan, const PlannedTensor& t, BundleWriter* w) 
   TFCKPT_RETURN_IF_ERROR(plan.sources[p.source].ckpt->Read(*p.tensor, ReadOptions(), &value));
   if (t.action == PlannedTensor::Action::kAssemble) return w->AddTensor(t.name, value);
   // kReslice: cut each output slice out of the full value.
+  if (t.dtype == DType::kString) {  // (gathered as arrays of views)
+    for (const TensorSlice& slice : t.out_slices) {
+      const Shape shape = slice.SliceShape(t.shape);
+      std::vector<std::string_view> part(static_cast<size_t>(NumElements(shape).value_or(0)));
+      CopySliceFromFull(reinterpret_cast<const uint8_t*>(value.elements().data()), t.shape, slice,
+                        sizeof(std::string_view), reinterpret_cast<uint8_t*>(part.data()));
+      TFCKPT_RETURN_IF_ERROR(
+          w->AddValue({t.name, t.dtype, t.shape, &slice},
+                      Tensor::Elements(t.dtype, shape, std::move(part), nullptr)));
+    }
+    return Status::OK();
+  }
   if (!IsFixedSize(t.dtype)) {
-    return Status::Unsupported(fmt::format(
-        "'{}' has dtype {}; only fixed-size tensors can be re-sliced", t.name, DTypeName(t.dtype)));
+    return Status::Unsupported(
+        fmt::format("'{}' has dtype {}; only fixed-size tensors and strings can be re-sliced",
+                    t.name, DTypeName(t.dtype)));
   }
   const int64_t esize = DTypeSize(t.dtype);
   std::vector<uint8_t> buf;
@@ -117,9 +130,9 @@ Status ExecutePlan(const Plan& plan, const ExecuteOptions& options, ExecuteRepor
   const LinkMode mode = plan.move_sources ? LinkMode::kMove : options.link;
   const std::set<FileKey> adoptable = AdoptableFiles(plan);
   const bool unread = mode == LinkMode::kHardlink || mode == LinkMode::kMove;
-  // Pieces of a big-endian source are read, and so checked, where they are written below.
+  // Pieces of a big-endian or V1 source are read, and so checked, where they are written below.
   auto skip = [&](const PieceSource& p) {
-    return plan.sources[p.source].ckpt->big_endian() ||
+    return !plan.sources[p.source].ckpt->values_as_stored() ||
            (unread && !options.verify_linked &&
             adoptable.count({p.source, LocationOf(p).shard_id}) > 0);
   };
@@ -193,7 +206,7 @@ Status ExecutePlan(const Plan& plan, const ExecuteOptions& options, ExecuteRepor
     if (a != adopted.end() && placed.insert(KeyOf(p)).second) {
       loc.shard_id = a->second;
       s = w->Add(target, PieceBytes::Adopted(loc));
-    } else if (ckpt.big_endian()) {  // values in little-endian order, re-serialized
+    } else if (!ckpt.values_as_stored()) {  // byte-swapped or decoded, then re-serialized
       Tensor value;
       s = ckpt.ReadPiece(p.tensor->name, t.dtype, p.part ? p.part->shape : p.tensor->shape, loc,
                          ReadOptions(), &value);

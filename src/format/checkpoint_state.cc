@@ -10,6 +10,7 @@
 #include <fmt/format.h>
 
 #include "format/checkpoint_state.h"
+#include "format/v1_files.h"
 #include "io/byte_source.h"
 #include "io/commit.h"
 #include "io/file_util.h"
@@ -24,16 +25,28 @@ std::string StateFile(const std::string& dir) { return file::Join(dir, "checkpoi
 // Where a checkpoint the state file lists is: at the path written (relative to `dir`), or, when
 // that is gone, beside the state file (TF1 Savers write absolute paths, and the directory may have
 // been moved since). The path as written when neither exists.
+bool CheckpointExists(const std::string& prefix) {
+  return file::Exists(prefix + ".index") || v1_files::Exists(prefix);
+}
+
 std::string Locate(const std::string& dir, const std::string& listed) {
   std::string written = file::Join(dir, listed);
-  if (file::Exists(written + ".index")) return written;
+  if (CheckpointExists(written)) return written;
   std::string beside = file::Join(dir, file::Basename(listed));
-  return file::Exists(beside + ".index") ? beside : written;
+  return CheckpointExists(beside) ? beside : written;
 }
 
 }  // namespace
 
-std::optional<int64_t> StepOfPrefix(std::string_view prefix) {
+std::optional<int64_t> StepOfPrefix(std::string_view prefix_in) {
+  // The pattern of a sharded V1 checkpoint, "model.ckpt-1000-?????-of-00003", has its step
+  // before the shard part.
+  std::string base;
+  int shards = 0;
+  std::string_view prefix = prefix_in;
+  if (v1_files::SplitShardName(std::string(prefix_in), &base, &shards)) {
+    prefix = prefix_in.substr(0, base.size());
+  }
   size_t dash = prefix.rfind('-');
   if (dash == std::string_view::npos) return std::nullopt;
   std::string_view digits = prefix.substr(dash + 1);
@@ -66,10 +79,10 @@ Status CheckpointFromState(const std::string& dir, std::optional<int64_t> step,
     }
   }
   std::string resolved = Locate(dir, chosen);
-  if (!file::Exists(resolved + ".index")) {
+  if (!CheckpointExists(resolved)) {
     return Status::NotFound(fmt::format(
-        "'{}' names checkpoint '{}', but '{}.index' does not exist; the checkpoint was deleted "
-        "or moved (pass its prefix directly)",
+        "'{}' names checkpoint '{}', but '{}.index' does not exist (nor a V1 checkpoint of that "
+        "name); the checkpoint was deleted or moved (pass its prefix directly)",
         StateFile(dir), chosen, resolved));
   }
   *prefix = resolved;

@@ -120,6 +120,27 @@ Status ForEachIndexEntry(
 Status ForEachIndexEntry(
     const ByteSource& file,
     const std::function<Status(std::string_view key, std::string_view value)>& fn) {
+  // (The table only borrows the source: it does not outlive this call.)
+  std::shared_ptr<const ByteSource> borrowed(&file, [](const ByteSource*) {});
+  std::unique_ptr<IndexTable> table;
+  TFCKPT_RETURN_IF_ERROR(IndexTable::Open(std::move(borrowed), &table));
+  return table->ForEach(fn);
+}
+
+struct IndexTable::Impl {
+  std::shared_ptr<const ByteSource> file;
+  std::unique_ptr<SourceRandomAccessFile> raf;
+  std::unique_ptr<leveldb::Table> table;
+};
+
+IndexTable::IndexTable() : impl_(new Impl) {}
+IndexTable::~IndexTable() = default;
+
+const std::string& IndexTable::name() const { return impl_->file->name(); }
+
+Status IndexTable::Open(std::shared_ptr<const ByteSource> source,
+                        std::unique_ptr<IndexTable>* result) {
+  const ByteSource& file = *source;
   const std::string& path = file.name();
   if (file.size() < 48) {
     return Status::Corruption(fmt::format(
@@ -149,11 +170,14 @@ Status ForEachIndexEntry(
       }
     }
   }
-  SourceRandomAccessFile raf(file);
+  std::unique_ptr<IndexTable> t(new IndexTable());
+  t->impl_->file = std::move(source);
+  t->impl_->raf = std::make_unique<SourceRandomAccessFile>(*t->impl_->file);
   leveldb::Table* raw = nullptr;
   leveldb::Status ls;
   try {
-    ls = leveldb::Table::Open(TableOptions(), &raf, static_cast<uint64_t>(file.size()), &raw);
+    ls = leveldb::Table::Open(TableOptions(), t->impl_->raf.get(),
+                              static_cast<uint64_t>(file.size()), &raw);
   } catch (const std::bad_alloc&) {
     return Status::Corruption(
         fmt::format("'{}' is damaged: it claims a block larger than memory", path));
@@ -162,11 +186,18 @@ Status ForEachIndexEntry(
     return Status::Corruption(
         fmt::format("'{}' is not a readable checkpoint index: {}", path, ls.ToString()));
   }
-  std::unique_ptr<leveldb::Table> table(raw);
+  t->impl_->table.reset(raw);
+  *result = std::move(t);
+  return Status::OK();
+}
+
+Status IndexTable::ForEach(
+    const std::function<Status(std::string_view key, std::string_view value)>& fn) const {
+  const std::string& path = name();
   leveldb::ReadOptions ro;
   ro.verify_checksums = true;
   ro.fill_cache = false;
-  std::unique_ptr<leveldb::Iterator> it(table->NewIterator(ro));
+  std::unique_ptr<leveldb::Iterator> it(impl_->table->NewIterator(ro));
   try {
     for (it->SeekToFirst(); it->Valid(); it->Next()) {
       leveldb::Slice k = it->key(), v = it->value();
@@ -180,6 +211,32 @@ Status ForEachIndexEntry(
   if (!it->status().ok()) {
     return Status::Corruption(fmt::format("'{}' is damaged: {}", path, it->status().ToString()));
   }
+  return Status::OK();
+}
+
+Status IndexTable::Get(std::string_view key, bool* found, std::string_view* value,
+                       std::shared_ptr<const void>* keepalive) const {
+  *found = false;
+  leveldb::ReadOptions ro;
+  ro.verify_checksums = true;
+  ro.fill_cache = false;
+  // The value is a view into the iterator's block: the iterator is what keeps it alive.
+  std::shared_ptr<leveldb::Iterator> it(impl_->table->NewIterator(ro));
+  try {
+    it->Seek(leveldb::Slice(key.data(), key.size()));
+  } catch (const std::bad_alloc&) {
+    return Status::Corruption(
+        fmt::format("'{}' is damaged: it claims a block larger than memory", name()));
+  }
+  if (!it->status().ok()) {
+    return Status::Corruption(fmt::format("'{}' is damaged: {}", name(), it->status().ToString()));
+  }
+  if (!it->Valid() || std::string_view(it->key().data(), it->key().size()) != key) {
+    return Status::OK();
+  }
+  *found = true;
+  *value = std::string_view(it->value().data(), it->value().size());
+  *keepalive = std::move(it);
   return Status::OK();
 }
 

@@ -28,6 +28,30 @@ Status ForEachIndexEntry(
     const ByteSource& file,
     const std::function<Status(std::string_view key, std::string_view value)>& fn);
 
+// An opened table for looking values up by key (a V1 checkpoint file, whose tensor values are
+// table values). Opening reads the footer and the table's index block; each Get reads the one
+// block that may hold the key and checks its CRC. Immutable after Open: Get may be called from
+// many threads at once.
+class IndexTable {
+ public:
+  static Status Open(std::shared_ptr<const ByteSource> file, std::unique_ptr<IndexTable>* table);
+  ~IndexTable();
+
+  // Looks `key` up: sets *found, and when found *value, a view that *keepalive keeps valid.
+  Status Get(std::string_view key, bool* found, std::string_view* value,
+             std::shared_ptr<const void>* keepalive) const;
+  // Every key/value in key order, as ForEachIndexEntry.
+  Status ForEach(
+      const std::function<Status(std::string_view key, std::string_view value)>& fn) const;
+
+  const std::string& name() const;
+
+ private:
+  struct Impl;
+  IndexTable();
+  std::unique_ptr<Impl> impl_;
+};
+
 // True when the file at `path` ends with the LevelDB table magic number (V1 and V2 checkpoint
 // files both do).
 bool HasTableMagic(const std::string& path);

@@ -3,11 +3,13 @@
 #include <algorithm>
 #include <cctype>
 #include <regex>
+#include <set>
 
 #include <fmt/format.h>
 
 #include "format/checkpoint_state.h"
 #include "format/index_table.h"
+#include "format/v1_files.h"
 #include "io/file_util.h"
 #include "tfckpt/paths.h"
 
@@ -20,15 +22,6 @@ bool AllDigits(std::string_view s) {
 
 bool EndsWith(std::string_view s, std::string_view suffix) {
   return s.size() >= suffix.size() && s.substr(s.size() - suffix.size()) == suffix;
-}
-
-Status RefuseV1(const std::string& path) {
-  return Status::Unsupported(fmt::format(
-      "'{}' is a legacy V1 checkpoint (TensorSliceReader format, written by TensorFlow before "
-      "the V2 format became the default in 2016); tfckpt reads V2 checkpoints only. Re-save it "
-      "with TensorFlow (restore with a V1 Saver, then save with "
-      "tf.compat.v1.train.Saver(write_version=tf.compat.v1.train.SaverDef.V2))",
-      path));
 }
 
 Status FromDirectory(const std::string& dir, std::optional<int64_t> step, std::string* prefix) {
@@ -61,12 +54,22 @@ Status FromDirectory(const std::string& dir, std::optional<int64_t> step, std::s
     return Status::OK();
   }
   if (indexes.empty()) {
-    static const std::regex kV1Shard(R"(.*-\d{5}-of-\d{5})");
+    // V1 checkpoints: single table files, or sets of shards known by their pattern.
+    std::set<std::string> v1;
     for (const std::string& n : names) {
-      std::string full = file::Join(dir, n);
-      if (std::regex_match(n, kV1Shard) && file::IsRegularFile(full) && HasTableMagic(full)) {
-        return RefuseV1(full);
-      }
+      if (n.find(file::kTempMarker) != std::string::npos) continue;
+      std::string name = v1_files::CheckpointOf(file::Join(dir, n));
+      if (!name.empty() && (!step || StepOfPrefix(name) == step)) v1.insert(std::move(name));
+    }
+    if (v1.size() == 1) {
+      *prefix = *v1.begin();
+      return Status::OK();
+    }
+    if (v1.size() > 1) {
+      return Status::InvalidArgument(fmt::format(
+          "directory '{}' holds {} V1 checkpoints ({}) and no `checkpoint` state file to say "
+          "which is latest; pass one of them",
+          dir, v1.size(), fmt::join(v1, ", ")));
     }
     return Status::NotFound(fmt::format(
         "directory '{}' holds no checkpoint (no `checkpoint` state file, no *.index file, no "
@@ -143,7 +146,15 @@ Status ResolveCheckpointPath(const std::string& path_in, std::optional<int64_t> 
     *prefix = candidate;
     return Status::OK();
   }
-  if (file::IsRegularFile(path) && HasTableMagic(path)) return RefuseV1(path);
+  // A V1 checkpoint: one of its files, or the pattern of a sharded one.
+  if (std::string v1 = v1_files::CheckpointOf(path); !v1.empty()) {
+    *prefix = v1;
+    return Status::OK();
+  }
+  if (path.find('?') != std::string::npos && v1_files::Exists(path)) {
+    *prefix = path;
+    return Status::OK();
+  }
   if (file::IsRegularFile(path)) {
     return Status::InvalidArgument(fmt::format(
         "'{}' is not a TensorFlow checkpoint: there is no '{}.index' beside it and it is not a "
@@ -159,8 +170,11 @@ Status ResolveCheckpointPath(const std::string& path_in, std::optional<int64_t> 
     for (const std::string& n : names) {
       if (n.rfind(base, 0) != 0) continue;
       std::string rest = n.substr(base.size());
-      if (std::regex_match(rest, kV1Shard) && HasTableMagic(file::Join(dir, n))) {
-        return RefuseV1(file::Join(dir, n));
+      if (std::regex_match(rest, kV1Shard)) {
+        if (std::string v1 = v1_files::CheckpointOf(file::Join(dir, n)); !v1.empty()) {
+          *prefix = v1;
+          return Status::OK();
+        }
       }
       if (EndsWith(n, ".index") && n.find(file::kTempMarker) == std::string::npos) {
         similar.push_back(file::Join(dir, n.substr(0, n.size() - 6)));

@@ -10,12 +10,9 @@ import pytest
 import tfckpt_testlib as lib
 
 
-V1_EXPORT = ("real-world", "serving_v1_session_bundle", "export-00000-of-00001")
-
-
 def _bad_inputs(tmp_path, tf1_plain):
-    """Bad inputs made here (the V1 checkpoint, a real file from ../shared, is asked for only by
-    the tests of that kind: without ../shared the others still run)."""
+    """Bad inputs, all made here. (V1 checkpoints are no longer refused: tests/python/test_v1.py
+    reads them.)"""
     rnd = tmp_path / "random.bin"
     rnd.write_bytes(bytes((i * 7919 + 13) % 251 for i in range(4096)))
     fake_index_prefix = tmp_path / "fake"
@@ -52,21 +49,13 @@ def _bad_inputs(tmp_path, tf1_plain):
     }
 
 
-KINDS = ["missing", "v1", "random_file", "random_index", "empty_index", "truncated_index",
+KINDS = ["missing", "random_file", "random_index", "empty_index", "truncated_index",
          "corrupt_index", "empty_dir", "state_points_nowhere"]
 
 
 @pytest.fixture
-def bad(request, tmp_path, tf1_plain):
-    inputs = _bad_inputs(tmp_path, tf1_plain)
-
-    def get(kind):
-        if kind != "v1":
-            return inputs[kind]
-        path = request.getfixturevalue("shared_testdata").joinpath(*V1_EXPORT)
-        assert path.is_file(), "%s is missing from ../shared/testdata" % path
-        return str(path)
-    return get
+def bad(tmp_path, tf1_plain):
+    return _bad_inputs(tmp_path, tf1_plain).__getitem__
 
 
 def _assert_clean_failure(proc):
@@ -87,14 +76,6 @@ def test_bad_input(tfckpt, bad, tf1_plain, kind, command):
     _assert_clean_failure(proc)
     if command == "diff":
         assert proc.returncode == 2, proc.where
-
-
-def test_v1_checkpoint_message(tfckpt, shared_testdata):
-    path = shared_testdata.joinpath(*V1_EXPORT)
-    assert path.is_file(), "%s is missing from ../shared/testdata" % path
-    proc = tfckpt.run("ls", str(path), expect_rc=None)
-    _assert_clean_failure(proc)
-    assert "v1" in proc.err.lower(), proc.where
 
 
 def test_missing_path_message_names_it(tfckpt, tmp_path):

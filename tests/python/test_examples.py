@@ -34,6 +34,30 @@ def test_example(tfckpt, examples, ckpt, prefix):
     tfckpt.run("verify", ckpt)
 
 
+def test_example_v1(tfckpt, examples, tmp_path):
+    """The V1 example reads as TensorFlow reads it (its partitioned `emb`, which TF's get_tensor
+    refuses, as TF's restore op assembles it), and converts to a V2 bundle with those values."""
+    path = os.path.join(examples, "v1", "model.ckpt")
+    assert os.path.isfile(path), "run examples/make_examples.py"
+    listing = tfckpt.json("ls", path, "--json")
+    assert listing["format"] == "v1" and listing["num_shards"] == 1
+    reader = tf.train.load_checkpoint(path)
+    dtypes = reader.get_variable_to_dtype_map()
+    names = sorted(reader.get_variable_to_shape_map())
+    assert [t["name"] for t in listing["tensors"]] == names
+    out = str(tmp_path / "v2" / "model.ckpt")
+    tfckpt.run("edit", path, "-o", out)
+    for name in names:
+        want = tf.raw_ops.RestoreV2(prefix=path, tensor_names=[name], shape_and_slices=[""],
+                                    dtypes=[dtypes[name]])[0].numpy()
+        shown = tfckpt.json("show", path, name, "--json")[0]
+        np.testing.assert_array_equal(np.array(shown["values"], want.dtype), want)
+        got = tf.raw_ops.RestoreV2(prefix=out, tensor_names=[name], shape_and_slices=[""],
+                                   dtypes=[dtypes[name]])[0].numpy()
+        assert got.dtype == want.dtype and got.tobytes() == want.tobytes(), name
+    tfckpt.run("verify", path, out)
+
+
 def test_example_single_values(tfckpt, examples):
     a = tfckpt.json("show", os.path.join(examples, "models/a"), "a", "--json")[0]
     b = tfckpt.json("show", os.path.join(examples, "models/b"), "b", "--json")[0]

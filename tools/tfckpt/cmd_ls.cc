@@ -156,6 +156,7 @@ void RunLs(const LsArgs& args) {
   if (args.json) {
     nlohmann::ordered_json out;
     out["prefix"] = ckpt->prefix();
+    out["format"] = ckpt->format() == Checkpoint::Format::kTensorSliceV1 ? "v1" : "v2";
     out["num_shards"] = ckpt->num_shards();
     out["missing_data_files"] = ckpt->missing_data_files();
     nlohmann::ordered_json tensors = nlohmann::ordered_json::array();
@@ -169,7 +170,8 @@ void RunLs(const LsArgs& args) {
       j["slices"] = t->slices.size();
       if (!t->partitioned()) {
         j["shard"] = t->location.shard_id;
-        j["offset"] = t->location.offset;
+        // (A V1 value is a table entry, at no offset of its own.)
+        if (ckpt->format() == Checkpoint::Format::kBundleV2) j["offset"] = t->location.offset;
       }
       tensors.push_back(std::move(j));
     }
@@ -192,8 +194,11 @@ void RunLs(const LsArgs& args) {
     if (t->partitioned()) out += fmt::format("  ({} slices)", t->slices.size());
     out += "\n";
   }
-  out += fmt::format("{} tensors, {} parameters, {} bytes in {} data file{}\n", shown.size(),
-                     params, bytes, ckpt->num_shards(), ckpt->num_shards() == 1 ? "" : "s");
+  const bool v1 = ckpt->format() == Checkpoint::Format::kTensorSliceV1;
+  out +=
+      fmt::format("{} tensors, {} parameters, {} bytes in {} {}file{}{}\n", shown.size(), params,
+                  bytes, ckpt->num_shards(), v1 ? "" : "data ", ckpt->num_shards() == 1 ? "" : "s",
+                  v1 ? " (a V1 checkpoint; writing commands write V2)" : "");
   fmt::print("{}", out);
 }
 
