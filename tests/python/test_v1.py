@@ -494,6 +494,41 @@ def test_ls_bytes_of_strings(tfckpt, case):
             sum(os.path.getsize(f) for f in case.files), t
 
 
+def _block_types(path):
+    """The compression byte of every block the table's index points at (0 none, 1 Snappy)."""
+    data = lib.file_bytes(path)
+    footer = data[-48:]
+    _, _, pos = index_reader._block_handle(footer, 0)
+    idx_off, idx_size, _ = index_reader._block_handle(footer, pos)
+    types = [data[idx_off + idx_size]]
+    for _, handle in index_reader._block_entries(index_reader._read_block(data, idx_off,
+                                                                          idx_size)):
+        off, size, _ = index_reader._block_handle(handle, 0)
+        types.append(data[off + size])
+    return types
+
+
+def test_snappy_compressed_blocks(tfckpt, bundle_tool, tmp_path, dtypes_v1):
+    """V1 files written with TensorFlow's default table options of 2015-2016 have
+    Snappy-compressed blocks (today's writer sets none). The rewritten file must really be
+    compressed, TF must read it as the original, and so must tfckpt, also when converting."""
+    path = str(tmp_path / "model.ckpt")
+    shutil.copy(dtypes_v1.path, path)
+    bundle_tool.run("snappy-table", path)
+    assert 1 in _block_types(path) and set(_block_types(dtypes_v1.path)) == {0}
+    assert os.path.getsize(path) < os.path.getsize(dtypes_v1.path)
+    dtypes = {n: tf.as_dtype(v[0]) for n, v in dtypes_v1.values.items()}
+    for name, (dtype_name, _, want) in dtypes_v1.values.items():
+        tf_got = _restore_v2(path, name, dtypes[name])
+        _same_value(tf_got, want, dtype_name, "TF on the Snappy file: " + name)
+    lib.assert_show_matches_tf(tfckpt, path, None, tf_values=dtypes_v1.values)
+    tfckpt.run("verify", path)
+    out = str(tmp_path / "v2" / "model.ckpt")
+    tfckpt.run("edit", path, "-o", out)
+    proc = tfckpt.run("diff", dtypes_v1.path, out)
+    assert proc.returncode == 0, proc.where
+
+
 @_case_param(READ_CASES)
 def test_show_like_tensorflow(tfckpt, case):
     lib.assert_show_matches_tf(tfckpt, case.path, None, tf_values=case.values)

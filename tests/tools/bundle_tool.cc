@@ -4,6 +4,8 @@
 //   bundle_tool copy SRC PREFIX          copy every tensor of SRC, in SRC's data-file order
 //   bundle_tool snappy PREFIX            rewrite PREFIX.index with Snappy-compressed blocks (as
 //                                        TensorFlow 1.x and early 2.x merges wrote them)
+//   bundle_tool snappy-table FILE        the same for any table file (a V1 checkpoint's, as the
+//                                        default table options of its old writers made them)
 //   bundle_tool state DIR LATEST [OLDER...]  write DIR/checkpoint with the library
 //   bundle_tool table ENTRIES.json INDEX  write a table of the given entries straight through
 //                                        LevelDB (for indexes the tests craft byte by byte)
@@ -127,10 +129,9 @@ Status Copy(const std::string& src, const std::string& prefix) {
   return w->Finish();
 }
 
-// Reads every entry of PREFIX.index and writes them back with Snappy compression and the
+// Reads every entry of the table at `path` and writes them back with Snappy compression and the
 // block size TensorFlow uses, straight through LevelDB.
-Status Snappy(const std::string& prefix) {
-  std::string path = prefix + ".index";
+Status Snappy(const std::string& path) {
   leveldb::Env* env = leveldb::Env::Default();
   uint64_t size = 0;
   leveldb::RandomAccessFile* raf = nullptr;
@@ -188,6 +189,7 @@ Status Table(const std::string& entries_path, const std::string& path) {
 int main(int argc, char** argv) {
   if (argc < 3) {
     std::cerr << "usage: bundle_tool write SPEC.json PREFIX | copy SRC PREFIX | snappy PREFIX | "
+                 "snappy-table FILE | "
                  "state DIR LATEST [OLDER...] | table ENTRIES.json INDEX\n";
     return 2;
   }
@@ -195,6 +197,8 @@ int main(int argc, char** argv) {
   Status s;
   try {
     if (cmd == "snappy") {
+      s = Snappy(std::string(argv[2]) + ".index");
+    } else if (cmd == "snappy-table") {
       s = Snappy(argv[2]);
     } else if (cmd == "state" && argc >= 4) {
       tfckpt::CheckpointState state;
