@@ -2,7 +2,8 @@
 // PREFIX.data-NNNNN-of-MMMMM files), or a legacy V1 checkpoint (below).
 //
 // Open() accepts whatever a user points at (see ResolveCheckpointPath in tfckpt/paths.h), reads the
-// whole index into memory (metadata only), and opens every data file as a byte source (a local
+// whole index into memory (metadata only; a V1 checkpoint's string tensors are decoded to learn
+// their size), and opens every data file as a byte source (a local
 // file is memory-mapped). Reading a tensor from a mapped file then costs no copy for fixed-size
 // types: the Tensor is a view on the mapping; from a source without a mapping, it is read once.
 //
@@ -44,6 +45,8 @@
 namespace tfckpt {
 
 class ByteSource;
+struct VerifyOptions;
+struct VerifyReport;
 
 struct OpenOptions {
   // Pick the listed checkpoint whose prefix ends in "-<step>" when the path is a directory with a
@@ -127,8 +130,10 @@ class Checkpoint {
   Checkpoint();
   Status Load(const std::string& prefix);
   Status LoadV1(const std::string& name);
+  // (The reason alone, without the tensor and file ReadPiece adds; verify names them itself.)
   Status ReadV1Piece(std::string_view name, DType dtype, const Shape& shape,
                      const DataLocation& location, Tensor* tensor) const;
+  friend Status VerifyCheckpoint(const Checkpoint&, const VerifyOptions&, VerifyReport*);
 
   std::string V1FilePath(int shard_id) const;
   std::string DescribeV1Location(const DataLocation& location) const;

@@ -191,9 +191,9 @@ class PyCheckpoint {
                 "; the data file is damaged or was changed after the checkpoint was "
                 "written (TensorFlow refuses it too): restore it from a good copy; "
                 "verify() lists every damaged tensor" +
-                (ro.verify_checksums ? ", and read(name, verify=False) gives the "
-                                       "stored bytes unchecked"
-                                     : ""));
+                (ro.verify_checksums && ckpt_->values_as_stored()
+                     ? ", and read(name, verify=False) gives the stored bytes unchecked"
+                     : ""));
     }
     Check(s);
     if (ro.verify_checksums) verified.store(true, std::memory_order_release);

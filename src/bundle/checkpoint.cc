@@ -249,7 +249,12 @@ Status Checkpoint::ReadPiece(std::string_view name, DType dtype, const Shape& sh
     return s.WithMessage(fmt::format("tensor '{}' in {}: {}", PrintableKey(name),
                                      DescribeLocation(loc), s.message()));
   };
-  if (format_ == Format::kTensorSliceV1) return ReadV1Piece(name, dtype, shape, loc, tensor);
+  if (format_ == Format::kTensorSliceV1) {
+    Status s = ReadV1Piece(name, dtype, shape, loc, tensor);
+    if (s.ok()) return s;
+    return s.WithMessage(fmt::format("tensor '{}' in V1 checkpoint {}: {}", PrintableKey(name),
+                                     DescribeLocation(loc), s.message()));
+  }
   std::span<const uint8_t> bytes;
   std::shared_ptr<const void> keepalive;
   Status s = RawBytes(loc, &bytes, &keepalive);
@@ -319,31 +324,40 @@ Status Checkpoint::Read(const TensorInfo& info, const ReadOptions& options, Tens
         "assembled from slices",
         PrintableKey(info.name), DTypeName(info.dtype)));
   }
-  const int64_t total = info.num_elements();
   TFCKPT_RETURN_IF_ERROR(CheckSliceLayout(info));
+  // Every piece is read (a view, or decoded) before the full tensor is allocated, so that its
+  // size is bounded by data that exists, not by what a damaged index claims.
+  const std::optional<int64_t> total = NumElements(info.shape);
+  const std::optional<int64_t> full_bytes =
+      info.dtype == DType::kString ? total : NumBytes(info.dtype, info.shape);
+  if (!total || !full_bytes) {
+    return Status::Corruption(
+        fmt::format("partitioned tensor '{}' of checkpoint '{}' claims a "
+                    "shape {} too large to hold in memory",
+                    PrintableKey(info.name), prefix_, ShapeToString(info.shape)));
+  }
+  auto pieces = std::make_shared<std::vector<Tensor>>(info.slices.size());
+  for (size_t i = 0; i < info.slices.size(); i++) {
+    const SlicePart& part = info.slices[i];
+    TFCKPT_RETURN_IF_ERROR(
+        ReadPiece(info.name, info.dtype, part.shape, part.location, options, &(*pieces)[i]));
+  }
   if (info.dtype == DType::kString) {
     // The elements are views: gather them (as arrays of views) and keep every piece alive.
-    auto pieces = std::make_shared<std::vector<Tensor>>(info.slices.size());
-    std::vector<std::string_view> full(static_cast<size_t>(total));
+    std::vector<std::string_view> full(static_cast<size_t>(*total));
     for (size_t i = 0; i < info.slices.size(); i++) {
-      const SlicePart& part = info.slices[i];
-      Tensor& piece = (*pieces)[i];
-      TFCKPT_RETURN_IF_ERROR(
-          ReadPiece(info.name, info.dtype, part.shape, part.location, options, &piece));
-      CopySliceIntoFull(reinterpret_cast<const uint8_t*>(piece.elements().data()), info.shape,
-                        part.slice, sizeof(std::string_view),
+      CopySliceIntoFull(reinterpret_cast<const uint8_t*>((*pieces)[i].elements().data()),
+                        info.shape, info.slices[i].slice, sizeof(std::string_view),
                         reinterpret_cast<uint8_t*>(full.data()));
     }
     *tensor = Tensor::Elements(info.dtype, info.shape, std::move(full), std::move(pieces));
     return Status::OK();
   }
   const int64_t esize = DTypeSize(info.dtype);
-  std::vector<uint8_t> full(static_cast<size_t>(total * esize));
-  for (const SlicePart& part : info.slices) {
-    Tensor piece;
-    TFCKPT_RETURN_IF_ERROR(
-        ReadPiece(info.name, info.dtype, part.shape, part.location, options, &piece));
-    CopySliceIntoFull(piece.bytes().data(), info.shape, part.slice, esize, full.data());
+  std::vector<uint8_t> full(static_cast<size_t>(*full_bytes));
+  for (size_t i = 0; i < info.slices.size(); i++) {
+    CopySliceIntoFull((*pieces)[i].bytes().data(), info.shape, info.slices[i].slice, esize,
+                      full.data());
   }
   *tensor = Tensor::Owned(info.dtype, info.shape, std::move(full));
   return Status::OK();

@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <map>
+#include <set>
 
 #include <fmt/format.h>
 
@@ -38,8 +39,13 @@ std::string Checkpoint::DescribeV1Location(const DataLocation& loc) const {
   if (loc.offset < 0 || loc.offset >= static_cast<int64_t>(v1_->keys.size())) {
     return fmt::format("'{}' (piece {})", V1FilePath(loc.shard_id), loc.offset);
   }
-  return fmt::format("'{}' under key {}", V1FilePath(loc.shard_id),
-                     PrintableKey(v1_->keys[static_cast<size_t>(loc.offset)]));
+  std::string name;
+  TensorSlice slice;
+  if (!slice_key::Decode(v1_->keys[static_cast<size_t>(loc.offset)], &name, &slice)) {
+    return fmt::format("'{}'", V1FilePath(loc.shard_id));
+  }
+  return fmt::format("'{}', slice [{}] of '{}'", V1FilePath(loc.shard_id), slice.ToString(),
+                     PrintableKey(name));
 }
 
 Status Checkpoint::LoadV1(const std::string& name) {
@@ -49,13 +55,18 @@ Status Checkpoint::LoadV1(const std::string& name) {
   std::vector<std::string> missing;
   v1_files::Files(name, &v1_->files, &missing);
   if (!missing.empty()) {
+    const size_t n = missing.size();
+    constexpr size_t kNamed = 3;  // a damaged name may promise 99999 files: list a few
+    std::string named = fmt::format(
+        "'{}'",
+        fmt::join(missing.begin(),
+                  missing.begin() + static_cast<std::ptrdiff_t>(std::min(n, kNamed)), "', '"));
+    if (n > kNamed) named += fmt::format(" and {} more", n - kNamed);
     return Status::NotFound(fmt::format(
-        "V1 checkpoint '{}' is incomplete: {} of its {} files {} missing ('{}'); each file "
-        "holds its own tensors, so none can be listed with certainty; copy the missing file{} "
+        "V1 checkpoint '{}' is incomplete: {} of its {} files {} missing ({}); each file lists "
+        "only its own tensors, so none can be listed with certainty; copy the missing file{} "
         "next to the others",
-        name, missing.size(), missing.size() + v1_->files.size(),
-        missing.size() == 1 ? "is" : "are", fmt::join(missing, "', '"),
-        missing.size() == 1 ? "" : "s"));
+        name, n, n + v1_->files.size(), n == 1 ? "is" : "are", named, n == 1 ? "" : "s"));
   }
   num_shards_ = static_cast<int>(v1_->files.size());
 
@@ -63,6 +74,7 @@ Status Checkpoint::LoadV1(const std::string& name) {
     TensorInfo info;
     std::string first_file;
     std::vector<SlicePart> parts;
+    std::set<std::string> keys;
   };
   std::map<std::string, Pending, std::less<>> by_name;
   for (int i = 0; i < num_shards_; i++) {
@@ -100,11 +112,9 @@ Status Checkpoint::LoadV1(const std::string& name) {
       for (TensorSlice& slice : m.slices) {
         SlicePart part;
         part.key = slice_key::Encode(m.name, slice);
-        for (const SlicePart& other : p.parts) {
-          if (other.key == part.key) {
-            return Status::Corruption(fmt::format("tensor '{}': slice [{}] is stored twice",
-                                                  PrintableKey(m.name), slice.ToString()));
-          }
+        if (!p.keys.insert(part.key).second) {
+          return Status::Corruption(fmt::format("tensor '{}': slice [{}] is listed twice",
+                                                PrintableKey(m.name), slice.ToString()));
         }
         part.shape = slice.SliceShape(m.shape);
         part.slice = std::move(slice);
@@ -164,27 +174,22 @@ Status Checkpoint::ReadV1Piece(std::string_view name, DType dtype, const Shape& 
                                           PrintableKey(name), prefix_));
   }
   const std::string& key = v1_->keys[static_cast<size_t>(loc.offset)];
-  const std::string& path = v1_->files[static_cast<size_t>(loc.shard_id)];
   TensorSlice slice;
   std::string key_name;
-  slice_key::Decode(key, &key_name, &slice);
-  auto fail = [&](const Status& s) {
-    return s.WithMessage(fmt::format("tensor '{}' (slice [{}]) in V1 checkpoint file '{}': {}",
-                                     PrintableKey(name), slice.ToString(), path, s.message()));
-  };
+  if (!slice_key::Decode(key, &key_name, &slice)) {
+    return Status::Corruption("its slice key does not decode");
+  }
   bool found = false;
   std::string_view value;
   std::shared_ptr<const void> hold;
   Status s = v1_->tables[static_cast<size_t>(loc.shard_id)]->Get(key, &found, &value, &hold);
-  if (!s.ok()) return fail(Status::DataLoss(s.message()));
+  if (!s.ok()) return Status::DataLoss(s.message());
   if (!found) {
-    return fail(Status::DataLoss(
+    return Status::DataLoss(
         "the file's metadata lists this slice but the file does not store it; the file is "
-        "damaged"));
+        "damaged");
   }
-  s = v1::DecodeSlice(value, key_name, slice, dtype, shape, tensor);
-  if (!s.ok()) return fail(s);
-  return Status::OK();
+  return v1::DecodeSlice(value, key_name, slice, dtype, shape, tensor);
 }
 
 }  // namespace tfckpt

@@ -48,8 +48,9 @@ double AbsDiff(DType dtype, const uint8_t* x, const uint8_t* y, int64_t i, doubl
       bool a_nan = std::isnan(a.real()) || std::isnan(a.imag());
       bool b_nan = std::isnan(b.real()) || std::isnan(b.imag());
       if (a_nan && b_nan) return 0;
-      if (a == b) return 0;  // equal infinities
-      return std::abs(a - b);
+      // Component by component, so that equal infinities differ by 0, not by NaN.
+      auto part = [](double x, double y) { return x == y ? 0.0 : std::fabs(x - y); };
+      return std::hypot(part(a.real(), b.real()), part(a.imag(), b.imag()));
     }
     default: {
       double a = ElementAsDouble(dtype, x, i), b = ElementAsDouble(dtype, y, i);

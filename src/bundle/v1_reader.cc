@@ -1,6 +1,7 @@
 #include "bundle/v1_reader.h"
 
 #include <cstring>
+#include <limits>
 #include <memory>
 
 #include <fmt/format.h>
@@ -166,6 +167,12 @@ Status DecodeSlice(std::string_view value, std::string_view name, const TensorSl
   }
   const pb::TensorProto& d = saved.data();
   const int64_t n = NumElements(shape).value_or(-1);
+  if (n < 0 || n > std::numeric_limits<int>::max()) {  // more than a repeated field holds
+    return Status::DataLoss(
+        fmt::format("its shape {} has more elements than a V1 checkpoint "
+                    "can store in one slice",
+                    ShapeToString(shape)));
+  }
   const Field field = FieldOf(dtype);
   if (field == Field::kNone) {
     return Status::Unsupported(

@@ -73,22 +73,27 @@ Status VerifyCheckpoint(const Checkpoint& ckpt, const VerifyOptions& options,
     }
   }
 
+  // The file that describes a tensor: the index, or (V1) the file of its first piece.
+  auto meta_file = [&](const TensorInfo& t) {
+    if (!v1) return ckpt.index_path();
+    return file_of(t.partitioned() ? t.slices[0].location : t.location);
+  };
   // Structure of every entry, and the list of pieces to checksum.
   std::vector<Piece> pieces;
   for (const TensorInfo& t : ckpt.tensors()) {
     const std::string name = PrintableKey(t.name);
     if (!IsStorable(t.dtype)) {
-      problem(name, ckpt.index_path(),
+      problem(name, meta_file(t),
               fmt::format("dtype {} cannot be stored in a checkpoint", DTypeName(t.dtype)));
       continue;
     }
     if (v1 && !v1::Readable(t.dtype)) {
-      problem(name, ckpt.index_path(),
+      problem(name, meta_file(t),
               fmt::format("a V1 checkpoint cannot hold dtype {}", DTypeName(t.dtype)));
       continue;
     }
     if (ckpt.big_endian() && byte_order::SwapUnit(t.dtype) == 0 && t.dtype != DType::kString) {
-      problem(name, ckpt.index_path(),
+      problem(name, meta_file(t),
               fmt::format("a {} tensor of a checkpoint written on a big-endian machine cannot be "
                           "read (TensorFlow cannot byte-swap it either)",
                           DTypeName(t.dtype)));
@@ -96,7 +101,7 @@ Status VerifyCheckpoint(const Checkpoint& ckpt, const VerifyOptions& options,
     }
     if (t.partitioned()) {
       Status s = CheckSliceLayout(t);
-      if (!s.ok()) problem(name, ckpt.index_path(), s.message());
+      if (!s.ok()) problem(name, meta_file(t), s.message());
       for (const SlicePart& p : t.slices) {
         pieces.push_back(
             {&t, fmt::format("{}[{}]", name, p.slice.ToString()), t.dtype, p.shape, p.location});
@@ -176,13 +181,12 @@ Status VerifyCheckpoint(const Checkpoint& ckpt, const VerifyOptions& options,
         const Piece& p = *order[i];
         if (v1) {  // decoded: the table block's CRC, the message, the number of values
           Tensor value;
-          Status s =
-              ckpt.ReadPiece(p.tensor->name, p.dtype, p.shape, p.location, ReadOptions(), &value);
+          Status s = ckpt.ReadV1Piece(p.tensor->name, p.dtype, p.shape, p.location, &value);
           if (!s.ok()) {
             problem(p.label, file_of(p.location), s.message());
             continue;
           }
-          bytes += IsFixedSize(p.dtype) ? static_cast<int64_t>(value.bytes().size()) : 0;
+          bytes += p.location.size;
           count++;
           continue;
         }

@@ -11,6 +11,7 @@
 #include "format/index_table.h"
 #include "format/slice_key.h"
 #include "format/string_tensor.h"
+#include "format/v1_files.h"
 #include "io/byte_source.h"
 #include "io/commit.h"
 #include "io/file_util.h"
@@ -216,6 +217,12 @@ Status BundleWriter::Create(const std::string& prefix, const WriterOptions& opti
         "a checkpoint already exists at '{}' ({}.index); choose another output or allow "
         "replacing it (`overwrite`)",
         prefix, prefix));
+  }
+  if (v1_files::Exists(prefix)) {  // (a V2 bundle beside it would hide it from every reader)
+    return Status::AlreadyExists(fmt::format(
+        "a V1 checkpoint exists at '{}'; a V2 checkpoint of the same prefix would hide it from "
+        "TensorFlow and tfckpt alike; choose another output",
+        prefix));
   }
   TFCKPT_RETURN_IF_ERROR(file::CreateDirectories(file::Dirname(prefix)));
   std::unique_ptr<BundleWriter> w(new BundleWriter());

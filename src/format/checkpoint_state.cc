@@ -22,13 +22,13 @@ namespace {
 
 std::string StateFile(const std::string& dir) { return file::Join(dir, "checkpoint"); }
 
-// Where a checkpoint the state file lists is: at the path written (relative to `dir`), or, when
-// that is gone, beside the state file (TF1 Savers write absolute paths, and the directory may have
-// been moved since). The path as written when neither exists.
 bool CheckpointExists(const std::string& prefix) {
   return file::Exists(prefix + ".index") || v1_files::Exists(prefix);
 }
 
+// Where a checkpoint the state file lists is: at the path written (relative to `dir`), or, when
+// that is gone, beside the state file (TF1 Savers write absolute paths, and the directory may have
+// been moved since). The path as written when neither exists.
 std::string Locate(const std::string& dir, const std::string& listed) {
   std::string written = file::Join(dir, listed);
   if (CheckpointExists(written)) return written;

@@ -156,8 +156,8 @@ Status IndexTable::Open(std::shared_ptr<const ByteSource> source,
     std::string_view footer(bytes, 48);
     if (std::memcmp(footer.data() + 40, kTableMagic, 8) != 0) {
       return Status::Corruption(fmt::format(
-          "'{}' is not a checkpoint index (its last 8 bytes are not the table magic number); "
-          "the file is damaged, truncated or of another kind",
+          "'{}' is not a checkpoint index or V1 checkpoint file (its last 8 bytes are not the "
+          "table magic number); the file is damaged, truncated or of another kind",
           path));
     }
     const uint64_t limit = static_cast<uint64_t>(file.size()) - 48;
@@ -184,7 +184,7 @@ Status IndexTable::Open(std::shared_ptr<const ByteSource> source,
   }
   if (!ls.ok()) {
     return Status::Corruption(
-        fmt::format("'{}' is not a readable checkpoint index: {}", path, ls.ToString()));
+        fmt::format("'{}' is not a readable checkpoint table: {}", path, ls.ToString()));
   }
   t->impl_->table.reset(raw);
   *result = std::move(t);

@@ -37,7 +37,8 @@ class IndexTable {
   static Status Open(std::shared_ptr<const ByteSource> file, std::unique_ptr<IndexTable>* table);
   ~IndexTable();
 
-  // Looks `key` up: sets *found, and when found *value, a view that *keepalive keeps valid.
+  // Looks `key` up: sets *found, and when found *value, a view valid while both *keepalive and
+  // this table live (it may point into the table's block or into the file's mapping).
   Status Get(std::string_view key, bool* found, std::string_view* value,
              std::shared_ptr<const void>* keepalive) const;
   // Every key/value in key order, as ForEachIndexEntry.

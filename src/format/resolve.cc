@@ -167,18 +167,27 @@ Status ResolveCheckpointPath(const std::string& path_in, std::optional<int64_t> 
   if (file::IsDirectory(dir) && file::ListDirectory(dir, &names).ok()) {
     static const std::regex kV1Shard(R"(-\d{5}-of-\d{5})");
     std::vector<std::string> similar;
+    std::set<std::string> v1;
     for (const std::string& n : names) {
       if (n.rfind(base, 0) != 0) continue;
       std::string rest = n.substr(base.size());
       if (std::regex_match(rest, kV1Shard)) {
-        if (std::string v1 = v1_files::CheckpointOf(file::Join(dir, n)); !v1.empty()) {
-          *prefix = v1;
-          return Status::OK();
+        if (std::string name = v1_files::CheckpointOf(file::Join(dir, n)); !name.empty()) {
+          v1.insert(std::move(name));
         }
       }
       if (EndsWith(n, ".index") && n.find(file::kTempMarker) == std::string::npos) {
         similar.push_back(file::Join(dir, n.substr(0, n.size() - 6)));
       }
+    }
+    if (v1.size() == 1) {
+      *prefix = *v1.begin();
+      return Status::OK();
+    }
+    if (v1.size() > 1) {
+      return Status::InvalidArgument(
+          fmt::format("'{}' is the prefix of {} sharded V1 checkpoints ({}); pass one of them",
+                      path, v1.size(), fmt::join(v1, ", ")));
     }
     if (!similar.empty()) {
       return Status::NotFound(fmt::format("no checkpoint at '{}'; did you mean {}?{}", path,

@@ -236,6 +236,21 @@ Status PlanMerge(const std::vector<std::string>& sources, const std::string& out
   if (sources.empty()) return Status::InvalidArgument("merge needs at least one source");
   TFCKPT_RETURN_IF_ERROR(OpenSources(sources, plan));
   TFCKPT_RETURN_IF_ERROR(CheckSources(plan));
+  if (options.move) {
+    for (const PlanSource& src : plan->sources) {
+      if (!src.ckpt->values_as_stored()) {
+        return Status::InvalidArgument(fmt::format(
+            "moving the sources (`move`) moves their data files into the output, but '{}' is "
+            "{}: its values are rewritten as a little-endian V2 bundle, not moved, so nothing "
+            "would be saved and the original would be deleted; merge without `move` (and delete "
+            "it yourself once the output is checked)",
+            src.ckpt->prefix(),
+            src.ckpt->format() == Checkpoint::Format::kTensorSliceV1
+                ? "a V1 checkpoint"
+                : "a checkpoint written on a big-endian machine"));
+      }
+    }
+  }
   Merge m(options, plan);
   m.n = static_cast<int>(plan->sources.size());
   TFCKPT_RETURN_IF_ERROR(NameSources(&m));

@@ -12,6 +12,7 @@
 #include <nlohmann/json.hpp>
 
 #include "bundle/entry_codec.h"
+#include "format/v1_files.h"
 #include "io/file_util.h"
 #include "plan/plan_util.h"
 #include "tfckpt/paths.h"
@@ -60,7 +61,8 @@ int64_t PlannedTensor::bytes() const {
     for (uint64_t v = static_cast<uint64_t>(n); v >= 0x80; v >>= 7) varint++;
     return varint + 4 + n;
   }
-  if (action == Action::kAssemble || action == Action::kReslice || action == Action::kCompute) {
+  if ((action == Action::kAssemble || action == Action::kReslice || action == Action::kCompute) &&
+      IsFixedSize(dtype)) {
     return NumBytes(dtype, shape).value_or(0);
   }
   int64_t total = 0;
@@ -114,7 +116,13 @@ void SetPlanOutput(const std::string& output, const std::string& named_after, Pl
   }
   std::string prefix;
   if (!ResolveCheckpointPath(named_after, std::nullopt, &prefix).ok()) return;
-  // A SavedModel is named by its directory, a checkpoint by its prefix.
+  // A SavedModel is named by its directory, a checkpoint by its prefix (a sharded V1 one by the
+  // prefix before its shard numbers).
+  std::string base;
+  int shards = 0;
+  if (prefix.find('?') != std::string::npos && v1_files::SplitShardName(prefix, &base, &shards)) {
+    prefix = base;
+  }
   std::string name = file::Basename(prefix);
   if (name == "variables" && file::Basename(file::Dirname(prefix)) == "variables") {
     char buf[PATH_MAX];

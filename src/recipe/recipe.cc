@@ -137,7 +137,11 @@ struct Step {
 // Whether a path names something a checkpoint can be opened from (a prefix, a file, a directory,
 // or a directory with an "@step" suffix).
 bool Present(const std::string& path) {
-  if (file::Exists(path) || file::Exists(path + ".index")) return true;
+  std::string resolved;  // (also V1 names: a shard pattern, the prefix before the shards)
+  if (file::Exists(path) || file::Exists(path + ".index") ||
+      ResolveCheckpointPath(path, std::nullopt, &resolved).ok()) {
+    return true;
+  }
   size_t at = path.rfind('@');
   return at != std::string::npos && file::IsDirectory(path.substr(0, at));
 }

@@ -1161,3 +1161,116 @@ def test_real_world_v1(tfckpt, shared_testdata, tmp_path, which):
     tfckpt.run("edit", path, "-o", out)
     _assert_v2_output(tfckpt, out, case.values)
     ops.assert_unchanged(before, case.dir)
+
+
+# ---------------------------------------------------------------------------------------------
+# Edges: damaged metadata, names, outputs
+# ---------------------------------------------------------------------------------------------
+
+def _meta_entry(tensors):
+    """The "" entry of a V1 file: [(name, DataType enum, shape, [[(start, length) or None per
+    dim] per slice])]."""
+    sts = saved_tensor_slice_pb2.SavedTensorSlices()
+    sts.meta.versions.producer = 1
+    for name, dtype, shape, slices in tensors:
+        t = sts.meta.tensor.add(name=name, type=dtype)
+        for d in shape:
+            t.shape.dim.add(size=d)
+        for extents in slices:
+            s = t.slice.add()
+            for e in extents:
+                x = s.extent.add()
+                if e is not None:
+                    x.start, x.length = e
+    return (b"", sts.SerializeToString())
+
+
+def test_huge_claims_fail_cleanly(tfckpt, bundle_tool, tmp_path):
+    """A partitioned tensor whose metadata claims more elements than memory (or than 64 bits
+    of bytes) fails naming it, before anything of that size is allocated; TF refuses it too."""
+    path = str(tmp_path / "model.ckpt")
+    big = 2 ** 60 + 1
+    _write_table(bundle_tool, path, [_meta_entry([
+        ("z", tf.complex128.as_datatype_enum, [big], [[(0, 2)], [(2, big - 2)]]),
+        ("f", tf.float32.as_datatype_enum, [2 ** 40], [[(0, 2 ** 39)], [(2 ** 39, 2 ** 39)]]),
+    ])])
+    listing = tfckpt.json("ls", path, "--json")
+    assert [t["name"] for t in listing["tensors"]] == ["f", "z"]
+    for name in ("z", "f"):
+        _assert_refused(tfckpt.run("show", path, name, expect_rc=None), "'%s'" % name)
+        with pytest.raises(tf.errors.OpError):
+            _restore_v2(path, name, tf.complex128 if name == "z" else tf.float32)
+    proc = tfckpt.run("verify", path, expect_rc=1)
+    assert "FAILED" in proc.out and "'z[" in proc.out and "'f[" in proc.out, proc.where
+
+
+def test_move_refused_for_v1_sources(tfckpt, tmp_path, dtypes_v1, tf1_plain):
+    """Merging with `--move` would rewrite a V1 source and then delete it: refused, with the
+    source named and nothing written or removed."""
+    directory = tmp_path / "in"
+    path = _copy_files(dtypes_v1.files, directory)[0]
+    before = ops.snapshot(str(directory))
+    out = tmp_path / "out"
+    proc = tfckpt.run("merge", path, tf1_plain, "-o", str(out / "m"), "--move", expect_rc=None)
+    _assert_refused(proc, os.path.basename(path), "V1")
+    _assert_nothing_written(out)
+    ops.assert_unchanged(before, str(directory))
+
+
+def test_output_directory_named_after_the_v1_base(tfckpt, tmp_path, sharded_v1):
+    """`-o DIR/` names the output after the input: for a sharded V1 checkpoint, the prefix
+    before its shard numbers, never a name with '?' in it."""
+    case = sharded_v1[7]
+    out_dir = tmp_path / "out"
+    out_dir.mkdir()
+    tfckpt.run("edit", case.path, "-o", str(out_dir) + "/")
+    base = re.sub(r"-\?{5}-of-\d{5}$", "", os.path.basename(case.path))
+    assert sorted(os.listdir(str(out_dir))) == [base + ".data-00000-of-00001", base + ".index"]
+    whole = [n for n in case.values if n not in case.sliced]
+    got = lib.tf_read_all(str(out_dir / base))
+    _same_tensors({n: got[n] for n in whole}, {n: case.values[n] for n in whole})
+
+
+def test_output_over_a_v1_checkpoint_refused(tfckpt, tmp_path, dtypes_v1, tf1_plain):
+    """A V2 bundle written at the prefix of a V1 checkpoint would hide the V1 one from every
+    reader (TF looks for PREFIX.index first): refused, naming it."""
+    path = _copy_files(dtypes_v1.files, tmp_path / "d")[0]
+    before = ops.snapshot(str(tmp_path / "d"))
+    _assert_refused(tfckpt.run("edit", tf1_plain, "-o", path, expect_rc=None),
+                    "V1 checkpoint exists at")
+    ops.assert_unchanged(before, str(tmp_path / "d"))
+
+
+def test_recipe_takes_v1_names(tfckpt, tmp_path, sharded_v1):
+    case = sharded_v1[7]
+    base = re.sub(r"-\?{5}-of-\d{5}$", "", case.path)
+    recipe = tmp_path / "r.yaml"
+    recipe.write_text("inputs:\n  a: %s\n  b: '%s'\nsteps:\n  - name: e\n    edit:\n"
+                      "      source: b\n" % (json.dumps(base), case.path))
+    out = str(tmp_path / "out" / "m")
+    tfckpt.run("apply", str(recipe), "-o", out)
+    assert tfckpt.json("ls", out, "--json")["format"] == "v2"
+    proc = tfckpt.run("diff", case.path, out)
+    assert proc.returncode == 0, proc.where
+
+
+def test_prefix_of_two_shard_sets_is_ambiguous(tfckpt, tmp_path, sharded_v1):
+    """The prefix before the shard numbers of two sets (-of-00002 and -of-00003) names no one
+    checkpoint: refused, naming both patterns."""
+    case = sharded_v1[7]
+    files = _copy_files(case.files, tmp_path)
+    base = re.sub(r"-\d{5}-of-\d{5}$", "", files[0])
+    for i in range(3):
+        shutil.copy(files[0], "%s-%05d-of-00003" % (base, i))
+    proc = tfckpt.run("ls", base, expect_rc=None)
+    _assert_refused(proc, "-of-00002", "-of-00003")
+
+
+def test_incomplete_set_names_a_few(tfckpt, tmp_path, dtypes_v1):
+    """A shard name promising 99999 files, one present: the message names three and counts the
+    rest, rather than listing 99998 names."""
+    path = str(tmp_path / "model.ckpt-00000-of-99999")
+    shutil.copy(dtypes_v1.path, path)
+    proc = tfckpt.run("ls", path, expect_rc=None)
+    _assert_refused(proc, "99998 of its 99999 files are missing", "and 99995 more")
+    assert len(proc.err) < 1000, proc.where
