@@ -34,6 +34,8 @@ run ls tf2 --filter 'kernel|save_counter'
 run edit tf2 --strip-optimizer -o "$OUT/stripped/ckpt"
 run ls saved_model
 run diff tf2@1 tf2
+run stats mixed/mixed
+run stats tf2 --all --check-finite
 echo
 echo "== A legacy V1 checkpoint (as old model zoos ship them): read it, and convert it to V2"
 run ls v1/model.ckpt

@@ -23,6 +23,7 @@
 #include "tfckpt/paths.h"
 #include "tfckpt/plan.h"
 #include "tfckpt/recipe.h"
+#include "tfckpt/stats.h"
 #include "tfckpt/verify.h"
 #include "tfckpt/version.h"
 #include "tfckpt/writer.h"
@@ -377,7 +378,7 @@ constexpr ErrorKind kErrorKinds[] = {
      "The operating system refused a read or a write (also an OSError; its errno is None, the "
      "message ends with the system's reason)."},
     {Status::Code::kUnsupported, "UnsupportedError", nullptr,
-     "Valid input that tfckpt does not handle (e.g. the V1 checkpoint format)."},
+     "Valid input that tfckpt does not handle (e.g. a dtype a format cannot hold)."},
     {Status::Code::kAlreadyExists, "AlreadyExistsError", nullptr,
      "An output would replace something without being allowed to (pass force=True or "
      "overwrite=True), or a tensor name was given twice."},
@@ -639,6 +640,40 @@ PYBIND11_MODULE(_core, m) {
     ObjectGraph graph;
     Check(ReadObjectGraph(*ckpt, &graph));
     return ObjectGraphJson(*ckpt, graph);
+  });
+  m.def("stats", [](const PyCheckpoint& c, const std::vector<std::string>& names, int threads) {
+    StatsOptions so;
+    so.names = names;
+    so.threads = threads;
+    std::vector<TensorStats> stats;
+    {
+      py::gil_scoped_release release;  // reads every value
+      Check(ComputeStats(*c.ckpt_, so, &stats));
+    }
+    auto number = [](const std::optional<double>& v) -> py::object {
+      return v ? py::object(py::float_(*v)) : py::object(py::none());
+    };
+    py::dict out;
+    for (const TensorStats& s : stats) {
+      py::dict d;
+      d["dtype"] = DTypeName(s.dtype);
+      py::tuple shape(s.shape.size());
+      for (size_t i = 0; i < s.shape.size(); i++) shape[i] = s.shape[i];
+      d["shape"] = shape;
+      d["count"] = s.count;
+      if (s.numeric) {
+        d["min"] = number(s.min);
+        d["max"] = number(s.max);
+        d["mean"] = number(s.mean);
+        d["std"] = number(s.std);
+        d["l2"] = s.l2;
+        d["nan"] = s.nan;
+        d["inf"] = s.inf;
+        d["zeros"] = s.zeros;
+      }
+      out[py::str(s.name)] = d;
+    }
+    return out;
   });
   m.def("last_checkpoints", [](const std::string& dir, int n) {
     std::vector<std::string> out;

@@ -45,8 +45,8 @@ from ._core import (  # noqa: E402
 __all__ = ["AlreadyExistsError", "Checkpoint", "CorruptionError", "DataLossError", "Error",
            "FailedPreconditionError", "InvalidArgumentError", "NotFoundError",
            "UnsupportedError", "Writer", "apply", "average", "blend", "convert", "diff", "edit",
-           "init_from_checkpoint", "merge", "objects", "open", "save", "to_tf1", "to_tf2",
-           "transfer"]
+           "init_from_checkpoint", "merge", "objects", "open", "save", "stats", "to_tf1",
+           "to_tf2", "transfer"]
 
 
 class Checkpoint:
@@ -455,6 +455,25 @@ def diff(a, b, atol=0.0, rtol=0.0, names_only=False):
         return c._c if isinstance(c, Checkpoint) else _core.Checkpoint(_os.fsdecode(c), None)
 
     return _core.diff(core(a), core(b), float(atol), float(rtol), bool(names_only))
+
+
+def stats(source, names=None, threads=0):
+    """Statistics of a checkpoint's tensors (tfckpt stats): {name: {"dtype", "shape", "count",
+    "min", "max", "mean", "std", "l2", "nan", "inf", "zeros"}} in the checkpoint's order, for the
+    tensors in `names` (all when None). `source` is a path in any form open() takes or an open
+    Checkpoint.
+
+    Accumulated in float64. min, max, mean and std (numpy's default, ddof=0) are over the finite
+    elements only, as numpy gives them for x[np.isfinite(x)], and None when there are none; l2
+    is the norm of those elements. A bool's mean is the fraction of True. Complex tensors have
+    only the counts and l2 (an element with a NaN or infinite part counts as NaN or Inf); string
+    and variant tensors only "dtype", "shape" and "count". A tensor holds NaN or Inf exactly when
+    its "nan" or "inf" is non-zero."""
+    c = source._c if isinstance(source, Checkpoint) else _core.Checkpoint(_os.fsdecode(source),
+                                                                           None)
+    if isinstance(names, str):
+        names = [names]
+    return _core.stats(c, list(names or []), int(threads))
 
 
 def apply(recipe, output=None, force=False, dry_run=False, progress=None):

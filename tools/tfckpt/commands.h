@@ -48,6 +48,7 @@ void NoteResolution(const std::string& path, std::optional<int64_t> step, const 
 void RegisterLs(CLI::App& app);
 void RegisterShow(CLI::App& app);
 void RegisterVerify(CLI::App& app);
+void RegisterStats(CLI::App& app);
 void RegisterDiff(CLI::App& app);
 void RegisterMerge(CLI::App& app);
 void RegisterTransfer(CLI::App& app);

@@ -95,6 +95,7 @@ int main(int argc, char** argv) {
   RegisterLs(app);
   RegisterShow(app);
   RegisterVerify(app);
+  RegisterStats(app);
   RegisterDiff(app);
   RegisterMerge(app);
   RegisterTransfer(app);

@@ -1,0 +1,206 @@
+// tfckpt stats: per tensor min, max, mean, std, L2 norm and the counts of NaN, Inf and zeros;
+// --check-finite finds the tensors (and, with --all, the first checkpoint of a training
+// directory) that hold NaN or Inf.
+
+#include <cmath>
+#include <regex>
+
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+
+#include "commands.h"
+#include "tfckpt/name_pattern.h"
+#include "tfckpt/paths.h"
+#include "tfckpt/stats.h"
+
+namespace tfckpt::cli {
+namespace {
+
+struct StatsArgs {
+  std::string path;
+  std::vector<std::string> names;
+  std::optional<int64_t> step;
+  std::string filter;
+  bool json = false;
+  bool check_finite = false;
+  bool all = false;
+  int threads = 0;
+};
+
+nlohmann::ordered_json Number(const std::optional<double>& v) {
+  if (!v || !std::isfinite(*v)) return nullptr;
+  return *v;
+}
+
+nlohmann::ordered_json ToJson(const TensorStats& s) {
+  nlohmann::ordered_json j;
+  j["name"] = s.name;
+  j["dtype"] = DTypeName(s.dtype);
+  j["shape"] = s.shape;
+  j["count"] = s.count;
+  if (s.numeric) {
+    j["min"] = Number(s.min);
+    j["max"] = Number(s.max);
+    j["mean"] = Number(s.mean);
+    j["std"] = Number(s.std);
+    j["l2"] = Number(s.l2);
+    j["nan"] = s.nan;
+    j["inf"] = s.inf;
+    j["zeros"] = s.zeros;
+  }
+  return j;
+}
+
+std::string Cell(const std::optional<double>& v) { return v ? fmt::format("{:.6g}", *v) : "-"; }
+
+void PrintTable(const std::vector<TensorStats>& stats) {
+  size_t name_w = 4, type_w = 5, shape_w = 5;
+  for (const TensorStats& s : stats) {
+    name_w = std::max(name_w, s.name.size());
+    type_w = std::max(type_w, DTypeName(s.dtype).size());
+    shape_w = std::max(shape_w, ShapeToString(s.shape).size());
+  }
+  std::string out = fmt::format(
+      "{:<{}}  {:<{}}  {:<{}}  {:>12}  {:>12}  {:>12}  {:>12}  {:>12}  "
+      "{:>6}  {:>6}  {:>8}\n",
+      "NAME", name_w, "DTYPE", type_w, "SHAPE", shape_w, "MIN", "MAX", "MEAN", "STD", "L2", "NAN",
+      "INF", "ZEROS");
+  for (const TensorStats& s : stats) {
+    out += fmt::format("{:<{}}  {:<{}}  {:<{}}", s.name, name_w, DTypeName(s.dtype), type_w,
+                       ShapeToString(s.shape), shape_w);
+    if (!s.numeric) {
+      out += fmt::format("  ({} elements, not numbers)\n", s.count);
+      continue;
+    }
+    const bool complex = s.dtype == DType::kComplex64 || s.dtype == DType::kComplex128;
+    out += fmt::format("  {:>12}  {:>12}  {:>12}  {:>12}  {:>12}  {:>6}  {:>6}  {:>8}\n",
+                       Cell(s.min), Cell(s.max), Cell(s.mean), Cell(s.std),
+                       Cell(complex || s.finite > 0 ? std::optional<double>(s.l2) : std::nullopt),
+                       s.nan, s.inf, s.zeros);
+  }
+  fmt::print("{}", out);
+}
+
+// The checkpoints to describe: the one named, or every one a directory's `checkpoint` lists.
+Status Targets(const StatsArgs& args, std::vector<std::string>* paths) {
+  if (!args.all) {
+    paths->push_back(args.path);
+    return Status::OK();
+  }
+  CheckpointState state;
+  TFCKPT_RETURN_IF_ERROR(ReadCheckpointState(args.path, &state));
+  int n = static_cast<int>(state.all_model_checkpoint_paths.size());
+  if (state.all_model_checkpoint_paths.empty() ||
+      state.all_model_checkpoint_paths.back() != state.model_checkpoint_path) {
+    n++;
+  }
+  return LastCheckpoints(args.path, n, paths);
+}
+
+void RunStats(const StatsArgs& args) {
+  if (args.all && args.step) {
+    ReportError(Status::InvalidArgument("--all describes every listed checkpoint; drop --step"));
+    return;
+  }
+  std::optional<NamePattern> filter;
+  if (!args.filter.empty()) {
+    Status s = NamePattern::Compile(args.filter, "--filter", &filter.emplace());
+    if (!s.ok()) {
+      ReportError(s);
+      return;
+    }
+  }
+  std::vector<std::string> paths;
+  Status s = Targets(args, &paths);
+  if (!s.ok()) {
+    ReportError(s);
+    return;
+  }
+  nlohmann::ordered_json results = nlohmann::ordered_json::array();
+  std::string first_nonfinite;
+  bool any_nonfinite = false;
+  for (const std::string& path : paths) {
+    std::unique_ptr<Checkpoint> ckpt = OpenOrReport(path, args.all ? std::nullopt : args.step);
+    if (!ckpt) return;
+    if (!args.all) NoteResolution(path, args.step, *ckpt, "describing");
+    StatsOptions options;
+    options.names = args.names;
+    options.threads = args.threads;
+    if (filter && options.names.empty()) {
+      for (const TensorInfo& t : ckpt->tensors()) {
+        if (filter->Search(t.name)) options.names.push_back(t.name);
+      }
+      if (options.names.empty()) {
+        ReportError(Status::NotFound(
+            fmt::format("no tensor of '{}' matches --filter '{}'", ckpt->prefix(), args.filter)));
+        return;
+      }
+    }
+    std::vector<TensorStats> stats;
+    s = ComputeStats(*ckpt, options, &stats);
+    if (!s.ok()) {
+      ReportError(s);
+      return;
+    }
+    std::vector<const TensorStats*> bad;
+    for (const TensorStats& t : stats) {
+      if (!t.all_finite()) bad.push_back(&t);
+    }
+    if (!bad.empty() && !any_nonfinite) {
+      any_nonfinite = true;
+      first_nonfinite = ckpt->prefix();
+    }
+    if (args.json) {
+      nlohmann::ordered_json tensors = nlohmann::ordered_json::array();
+      for (const TensorStats& t : stats) tensors.push_back(ToJson(t));
+      nlohmann::ordered_json nonfinite = nlohmann::ordered_json::array();
+      for (const TensorStats* t : bad) nonfinite.push_back(t->name);
+      results.push_back({{"prefix", ckpt->prefix()},
+                         {"tensors", std::move(tensors)},
+                         {"nonfinite", std::move(nonfinite)}});
+      continue;
+    }
+    if (args.all) fmt::print("== {}\n", ckpt->prefix());
+    if (!args.check_finite) PrintTable(stats);
+    for (const TensorStats* t : bad) {
+      fmt::print("NONFINITE tensor '{}' in '{}': {} NaN, {} Inf of {} elements\n", t->name,
+                 ckpt->prefix(), t->nan, t->inf, t->count);
+    }
+    if (args.check_finite && bad.empty()) {
+      fmt::print("ok {}: {} tensor(s), all finite\n", ckpt->prefix(), stats.size());
+    }
+  }
+  if (args.json) {
+    nlohmann::ordered_json out = args.all ? results : results[0];
+    fmt::print("{}\n", out.dump(-1, ' ', false, nlohmann::ordered_json::error_handler_t::replace));
+  } else if (args.all && args.check_finite) {
+    fmt::print("{}\n", any_nonfinite
+                           ? fmt::format("first checkpoint with NaN or Inf: {}", first_nonfinite)
+                           : std::string("every listed checkpoint is finite"));
+  }
+  if (args.check_finite && any_nonfinite && ExitCode() == kExitOk) ExitCode() = kExitFound;
+}
+
+}  // namespace
+
+void RegisterStats(CLI::App& app) {
+  auto args = std::make_shared<StatsArgs>();
+  CLI::App* cmd = app.add_subcommand(
+      "stats",
+      "Per tensor: min, max, mean, std and L2 norm (over the finite elements, in float64) and the "
+      "numbers of NaN, Inf and zeros.");
+  cmd->add_option("CKPT", args->path, "Checkpoint (or, with --all, a training directory)")
+      ->required();
+  cmd->add_option("NAME", args->names, "Tensors to describe (default: all)");
+  cmd->add_option("--step", args->step, "Pick the listed checkpoint of this step in a directory");
+  cmd->add_option("--filter", args->filter, "Only tensors whose name matches this regex");
+  cmd->add_flag("--json", args->json, "Print JSON (with --all, a list: one per checkpoint)");
+  cmd->add_flag("--check-finite", args->check_finite,
+                "Name every tensor holding NaN or Inf and exit 1 if there is one");
+  cmd->add_flag("--all", args->all,
+                "Describe every checkpoint the directory's `checkpoint` file lists, oldest first");
+  cmd->add_option("--threads", args->threads, "Worker threads (default: one per core)");
+  cmd->callback([args] { RunStats(*args); });
+}
+
+}  // namespace tfckpt::cli
