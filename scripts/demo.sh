@@ -35,6 +35,7 @@ run edit tf2 --strip-optimizer -o "$OUT/stripped/ckpt"
 run ls saved_model
 run diff tf2@1 tf2
 run stats mixed/mixed
+run diff tf2@1 tf2 --plot "$OUT/diff.svg"
 run stats tf2 --all --check-finite
 echo
 echo "== A legacy V1 checkpoint (as old model zoos ship them): read it, and convert it to V2"

@@ -22,6 +22,18 @@ struct DiffOptions {
   // Compare names, dtypes and shapes only: no value is read (an incomplete checkpoint can be
   // compared so). Tensors alike in dtype and shape are then counted in values_not_compared.
   bool names_only = false;
+  // Also measure, for every tensor of a numeric dtype whose values are compared (identical ones
+  // too), the L2 norms of A and of B - A (DiffReport::norms): the relative change ||B-A||/||A||
+  // people look at before merging fine-tuned models.
+  bool norms = false;
+};
+
+struct TensorNorms {
+  std::string name;
+  double a_l2 = 0;     // ||A|| (sqrt of the sum of |a|^2, in float64)
+  double diff_l2 = 0;  // ||B - A||; infinite where an element is NaN or infinite in only one
+  // ||B-A|| / ||A||: 0 when equal, infinite when A is all zeros and B is not.
+  double relative() const;
 };
 
 struct TensorChange {
@@ -43,6 +55,7 @@ struct DiffReport {
   std::vector<ValueDiff> values_differ;  // same dtype and shape, other values
   int64_t identical = 0;                 // equal within the tolerance
   int64_t values_not_compared = 0;       // same dtype and shape; values not read (names_only)
+  std::vector<TensorNorms> norms;        // with DiffOptions::norms, in name order
   bool same() const {
     return only_in_a.empty() && only_in_b.empty() && changed.empty() && values_differ.empty();
   }

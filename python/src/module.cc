@@ -585,11 +585,12 @@ PYBIND11_MODULE(_core, m) {
     return RunPlan(s, plan, dry_run, force, "auto", std::move(progress));
   });
   m.def("diff", [](const PyCheckpoint& a, const PyCheckpoint& b, double atol, double rtol,
-                   bool names_only) {
+                   bool names_only, bool norms) {
     DiffOptions options;
     options.atol = atol;
     options.rtol = rtol;
     options.names_only = names_only;
+    options.norms = norms;
     DiffReport r;
     {
       py::gil_scoped_release release;  // reads every tensor whose bytes differ
@@ -620,6 +621,18 @@ PYBIND11_MODULE(_core, m) {
     out["values_differ"] = values;
     out["identical"] = r.identical;
     out["values_not_compared"] = r.values_not_compared;
+    if (norms) {
+      py::list rel;
+      for (const TensorNorms& t : r.norms) {
+        py::dict d;
+        d["name"] = t.name;
+        d["a_l2"] = t.a_l2;
+        d["diff_l2"] = t.diff_l2;
+        d["relative"] = t.relative();
+        rel.append(d);
+      }
+      out["relative_change"] = rel;
+    }
     out["same"] = r.same();
     return out;
   });
@@ -661,9 +674,15 @@ PYBIND11_MODULE(_core, m) {
       for (size_t i = 0; i < s.shape.size(); i++) shape[i] = s.shape[i];
       d["shape"] = shape;
       d["count"] = s.count;
-      if (s.numeric) {
-        d["min"] = number(s.min);
-        d["max"] = number(s.max);
+      if (!s.error.ok()) {
+        d["error"] = ForPython(s.error.message());
+      } else if (s.numeric) {
+        d["min"] = s.min_int    ? py::object(py::int_(*s.min_int))
+                   : s.min_uint ? py::object(py::int_(*s.min_uint))
+                                : number(s.min);
+        d["max"] = s.max_int    ? py::object(py::int_(*s.max_int))
+                   : s.max_uint ? py::object(py::int_(*s.max_uint))
+                                : number(s.max);
         d["mean"] = number(s.mean);
         d["std"] = number(s.std);
         d["l2"] = s.l2;

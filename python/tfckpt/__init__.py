@@ -437,7 +437,7 @@ def blend(models, output, method, base=None, weights=None, lambda_=1.0, t=0.5, d
         bool(dry_run), progress))
 
 
-def diff(a, b, atol=0.0, rtol=0.0, names_only=False):
+def diff(a, b, atol=0.0, rtol=0.0, names_only=False, norms=False):
     """Compares two checkpoints (tfckpt diff A B --json): each a path in any form open() takes
     ('dir@step' included) or an open Checkpoint. Returns {"a", "b" (the prefixes), "only_in_a",
     "only_in_b" (names), "changed" ([{"name", "a": {"dtype", "shape"}, "b": {...}}]: other dtype
@@ -450,11 +450,16 @@ def diff(a, b, atol=0.0, rtol=0.0, names_only=False):
     variant tensors. The tensors compared are read and their CRC32C checked: a damaged one raises
     DataLossError. names_only=True compares names, dtypes and shapes only and reads no value (so
     it works on incomplete checkpoints): tensors alike in both are counted in
-    "values_not_compared", and "identical" stays 0."""
+    "values_not_compared", and "identical" stays 0. norms=True adds "relative_change": [{"name",
+    "a_l2", "diff_l2", "relative"}] for every numeric tensor whose values were compared
+    (||A||, ||B-A|| and their ratio, 0 when equal; as `diff --norms --json`)."""
     def core(c):
         return c._c if isinstance(c, Checkpoint) else _core.Checkpoint(_os.fsdecode(c), None)
 
-    return _core.diff(core(a), core(b), float(atol), float(rtol), bool(names_only))
+    if norms and names_only:
+        raise InvalidArgumentError("names_only=True reads no value, so it measures no change; "
+                                   "drop norms=True or names_only=True")
+    return _core.diff(core(a), core(b), float(atol), float(rtol), bool(names_only), bool(norms))
 
 
 def stats(source, names=None, threads=0):
@@ -467,8 +472,10 @@ def stats(source, names=None, threads=0):
     elements only, as numpy gives them for x[np.isfinite(x)], and None when there are none; l2
     is the norm of those elements. A bool's mean is the fraction of True. Complex tensors have
     only the counts and l2 (an element with a NaN or infinite part counts as NaN or Inf); string
-    and variant tensors only "dtype", "shape" and "count". A tensor holds NaN or Inf exactly when
-    its "nan" or "inf" is non-zero."""
+    and variant tensors only "dtype", "shape" and "count". The min and max of integer tensors
+    are exact ints. A tensor holds NaN or Inf exactly when its "nan" or "inf" is non-zero. A
+    tensor that cannot be read (damaged bytes, a missing data file) has an "error" (the message)
+    instead of statistics, so that the others are still described."""
     c = source._c if isinstance(source, Checkpoint) else _core.Checkpoint(_os.fsdecode(source),
                                                                            None)
     if isinstance(names, str):

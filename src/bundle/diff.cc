@@ -62,6 +62,29 @@ double AbsDiff(DType dtype, const uint8_t* x, const uint8_t* y, int64_t i, doubl
   }
 }
 
+// ||x|| and ||y - x|| over every element (NaN where both are NaN counts as equal).
+void Norms(const Tensor& x, const Tensor& y, TensorNorms* out) {
+  const int64_t n = x.num_elements();
+  const DType dtype = x.dtype();
+  const uint8_t* a = x.bytes().data();
+  const uint8_t* b = y.bytes().data();
+  double aa = 0, dd = 0;
+  const bool complex = KindOf(dtype) == ValueKind::kComplex;
+  for (int64_t i = 0; i < n; i++) {
+    const double m =
+        complex ? std::abs(ElementAsComplex(dtype, a, i)) : std::fabs(ElementAsDouble(dtype, a, i));
+    if (std::isfinite(m)) aa += m * m;
+    if (b != a) {
+      double ref = 0;
+      double d = AbsDiff(dtype, a, b, i, &ref);
+      if (std::isnan(d)) d = std::numeric_limits<double>::infinity();
+      dd += d * d;
+    }
+  }
+  out->a_l2 = std::sqrt(aa);
+  out->diff_l2 = std::sqrt(dd);
+}
+
 void CompareValues(const Tensor& x, const Tensor& y, const DiffOptions& options, ValueDiff* out) {
   const int64_t n = x.num_elements();
   const DType dtype = x.dtype();
@@ -90,6 +113,11 @@ void CompareValues(const Tensor& x, const Tensor& y, const DiffOptions& options,
 
 }  // namespace
 
+double TensorNorms::relative() const {
+  if (diff_l2 == 0) return 0;
+  return a_l2 > 0 ? diff_l2 / a_l2 : std::numeric_limits<double>::infinity();
+}
+
 Status DiffCheckpoints(const Checkpoint& a, const Checkpoint& b, const DiffOptions& options,
                        DiffReport* report) {
   const auto& ta = a.tensors();
@@ -114,13 +142,28 @@ Status DiffCheckpoints(const Checkpoint& a, const Checkpoint& b, const DiffOptio
       report->values_not_compared++;
       continue;
     }
+    const bool measure = options.norms && IsFixedSize(x.dtype) && x.dtype != DType::kBool;
     if (SameBytes(a, x, b, y)) {
       report->identical++;
+      if (measure) {  // ||B - A|| is 0; ||A|| is still to be read
+        Tensor vx;
+        TFCKPT_RETURN_IF_ERROR(a.Read(x, ReadOptions(), &vx));
+        TensorNorms t;
+        t.name = x.name;
+        Norms(vx, vx, &t);
+        report->norms.push_back(std::move(t));
+      }
       continue;
     }
     Tensor vx, vy;
     TFCKPT_RETURN_IF_ERROR(a.Read(x, ReadOptions(), &vx));
     TFCKPT_RETURN_IF_ERROR(b.Read(y, ReadOptions(), &vy));
+    if (measure) {
+      TensorNorms t;
+      t.name = x.name;
+      Norms(vx, vy, &t);
+      report->norms.push_back(std::move(t));
+    }
     ValueDiff d;
     d.name = x.name;
     CompareValues(vx, vy, options, &d);

@@ -3,8 +3,11 @@
 #include <algorithm>
 #include <atomic>
 #include <cmath>
+#include <cstring>
 #include <mutex>
+#include <system_error>
 #include <thread>
+#include <type_traits>
 
 #include <fmt/format.h>
 
@@ -22,6 +25,9 @@ struct Acc {
   double mean = 0, m2 = 0, sumsq = 0;
   double min = INFINITY, max = -INFINITY;
   int64_t nan = 0, inf = 0, zeros = 0;
+  // Integer tensors: the extremes exactly.
+  int64_t imin = INT64_MAX, imax = INT64_MIN;
+  uint64_t umin = UINT64_MAX, umax = 0;
 
   // Chan et al.: the union of two runs.
   void Merge(const Acc& o) {
@@ -29,6 +35,10 @@ struct Acc {
     inf += o.inf;
     zeros += o.zeros;
     sumsq += o.sumsq;
+    imin = std::min(imin, o.imin);
+    imax = std::max(imax, o.imax);
+    umin = std::min(umin, o.umin);
+    umax = std::max(umax, o.umax);
     if (o.n == 0) return;
     min = std::min(min, o.min);
     max = std::max(max, o.max);
@@ -71,6 +81,14 @@ Acc Reduce(int64_t begin, int64_t end, Get get) {
   }
   if (a.n == 0) return a;
   a.mean = sum / static_cast<double>(a.n);
+  if (std::isinf(a.mean)) {  // the sum overflowed (values near the largest double): a running
+    a.mean = 0;              // mean, slower but finite
+    int64_t k = 0;
+    for (int64_t i = begin; i < end; i++) {
+      const double x = get(i);
+      if (std::isfinite(x)) a.mean += (x - a.mean) / static_cast<double>(++k);
+    }
+  }
   for (int64_t i = begin; i < end; i++) {
     const double x = get(i);
     if (std::isfinite(x)) a.m2 += (x - a.mean) * (x - a.mean);
@@ -94,10 +112,30 @@ Acc ReduceComplex(DType dtype, const uint8_t* data, int64_t begin, int64_t end) 
   return a;
 }
 
+// Element i of an array of T at any alignment (a view on a file may be unaligned).
+template <typename T>
+T Load(const uint8_t* data, int64_t i) {
+  T v;
+  std::memcpy(&v, data + i * static_cast<int64_t>(sizeof(T)), sizeof(T));
+  return v;
+}
+
 template <typename T>
 Acc ReduceAs(const uint8_t* data, int64_t begin, int64_t end) {
-  const T* p = reinterpret_cast<const T*>(data);
-  return Reduce(begin, end, [p](int64_t i) { return static_cast<double>(p[i]); });
+  Acc a = Reduce(begin, end, [data](int64_t i) { return static_cast<double>(Load<T>(data, i)); });
+  if constexpr (std::is_integral_v<T>) {
+    for (int64_t i = begin; i < end; i++) {
+      const T v = Load<T>(data, i);
+      if constexpr (std::is_signed_v<T>) {
+        a.imin = std::min<int64_t>(a.imin, v);
+        a.imax = std::max<int64_t>(a.imax, v);
+      } else {
+        a.umin = std::min<uint64_t>(a.umin, v);
+        a.umax = std::max<uint64_t>(a.umax, v);
+      }
+    }
+  }
+  return a;
 }
 
 Acc ReduceChunk(DType dtype, const uint8_t* data, int64_t begin, int64_t end) {
@@ -138,6 +176,66 @@ Acc ReduceChunk(DType dtype, const uint8_t* data, int64_t begin, int64_t end) {
   }
 }
 
+// numpy.histogram's binning of x into `bins` equal bins over [low, high]: the bin from the
+// scaled offset, then corrected against the edges numpy.linspace gives.
+struct Binner {
+  double low, high, norm, step;
+  int bins;
+  Binner(double lo, double hi, int n) : low(lo), high(hi), bins(n) {
+    norm = n / (hi - lo);
+    step = (hi - lo) / n;
+  }
+  double Edge(int i) const { return i == bins ? high : i * step + low; }
+  // -1 outside [low, high].
+  int Index(double x) const {
+    if (!(x >= low && x <= high)) return -1;
+    int i = static_cast<int>((x - low) * norm);
+    if (i >= bins) i = bins - 1;
+    if (x < Edge(i)) {
+      i--;
+    } else if (i != bins - 1 && x >= Edge(i + 1)) {
+      i++;
+    }
+    return i;
+  }
+};
+
+// Runs `work` on min(threads, tasks) threads (this one included), joining them all.
+template <typename Work>
+void RunOnThreads(int threads, int64_t tasks, Work& work) {
+  const int use = static_cast<int>(std::min<int64_t>(threads, std::max<int64_t>(1, tasks)));
+  std::vector<std::thread> pool;
+  try {
+    for (int i = 1; i < use; i++) pool.emplace_back(work);
+  } catch (const std::system_error&) {
+    // (fewer threads than asked for: the ones started and this one do the work)
+  }
+  work();
+  for (std::thread& t : pool) t.join();
+}
+
+void Histogram(DType dtype, const uint8_t* data, int64_t n, const Binner& binner, int threads,
+               std::vector<int64_t>* counts) {
+  const int64_t chunks = (n + kChunk - 1) / kChunk;
+  std::vector<std::vector<int64_t>> parts(static_cast<size_t>(chunks));
+  std::atomic<int64_t> next{0};
+  auto work = [&] {
+    for (int64_t c = next++; c < chunks; c = next++) {
+      std::vector<int64_t>& part = parts[static_cast<size_t>(c)];
+      part.assign(static_cast<size_t>(binner.bins), 0);
+      for (int64_t i = c * kChunk; i < std::min(n, (c + 1) * kChunk); i++) {
+        const int b = binner.Index(ElementAsDouble(dtype, data, i));
+        if (b >= 0) part[static_cast<size_t>(b)]++;
+      }
+    }
+  };
+  RunOnThreads(threads, chunks, work);
+  counts->assign(static_cast<size_t>(binner.bins), 0);
+  for (const std::vector<int64_t>& part : parts) {
+    for (size_t b = 0; b < part.size(); b++) (*counts)[b] += part[b];
+  }
+}
+
 }  // namespace
 
 Status ComputeStats(const Checkpoint& ckpt, const StatsOptions& options,
@@ -162,10 +260,12 @@ Status ComputeStats(const Checkpoint& ckpt, const StatsOptions& options,
           ckpt.prefix(), fmt::join(missing, "', '")));
     }
   }
+  // In the checkpoint's order, each once (TensorInfo pointers are in that order).
+  std::sort(chosen.begin(), chosen.end());
+  chosen.erase(std::unique(chosen.begin(), chosen.end()), chosen.end());
   stats->assign(chosen.size(), TensorStats());
-  const int threads = options.threads > 0
-                          ? options.threads
-                          : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  const int cores = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  const int threads = options.threads > 0 ? std::min(options.threads, 4 * cores) : cores;
 
   // One tensor at a time (its value in memory, or a view on the file), its chunks on every
   // thread; the partial results merged in chunk order.
@@ -181,7 +281,8 @@ Status ComputeStats(const Checkpoint& ckpt, const StatsOptions& options,
       continue;
     }
     Tensor value;
-    TFCKPT_RETURN_IF_ERROR(ckpt.Read(info, ReadOptions(), &value));
+    st.error = ckpt.Read(info, ReadOptions(), &value);
+    if (!st.error.ok()) continue;
     const uint8_t* data = value.bytes().data();
     const int64_t n = st.count;
     const int64_t chunks = (n + kChunk - 1) / kChunk;
@@ -193,27 +294,46 @@ Status ComputeStats(const Checkpoint& ckpt, const StatsOptions& options,
             ReduceChunk(info.dtype, data, c * kChunk, std::min(n, (c + 1) * kChunk));
       }
     };
-    const int use = static_cast<int>(std::min<int64_t>(threads, std::max<int64_t>(1, chunks)));
-    std::vector<std::thread> pool;
-    for (int i = 1; i < use; i++) pool.emplace_back(work);
-    work();
-    for (std::thread& t : pool) t.join();
+    RunOnThreads(threads, chunks, work);
     Acc all;
     for (const Acc& p : parts) all.Merge(p);
-    for (const DataLocation* loc : {&info.location}) {
-      if (!info.partitioned()) ckpt.Release(*loc);
-    }
     st.nan = all.nan;
     st.inf = all.inf;
     st.zeros = all.zeros;
     st.l2 = std::sqrt(all.sumsq);
-    const bool complex = info.dtype == DType::kComplex64 || info.dtype == DType::kComplex128;
+    const ValueKind kind = KindOf(info.dtype);
     st.finite = st.count - st.nan - st.inf;
-    if (!complex && all.n > 0) {
+    if (kind != ValueKind::kComplex && all.n > 0) {
       st.min = all.min;
       st.max = all.max;
       st.mean = all.mean;
       st.std = std::sqrt(all.m2 / static_cast<double>(all.n));
+      // (Tracked for the integer types read natively; sub-byte ones are exact as doubles.)
+      if (kind == ValueKind::kSigned && all.imin <= all.imax) {
+        st.min_int = all.imin;
+        st.max_int = all.imax;
+      } else if ((kind == ValueKind::kUnsigned || kind == ValueKind::kBool) &&
+                 all.umin <= all.umax) {
+        st.min_uint = all.umin;
+        st.max_uint = all.umax;
+      }
+      if (options.histogram_bins > 0) {
+        st.histogram_low = all.min;
+        st.histogram_high = all.max;
+        if (all.min == all.max) {  // numpy widens an empty range
+          st.histogram_low -= 0.5;
+          st.histogram_high += 0.5;
+        }
+        Histogram(info.dtype, data, n,
+                  Binner(st.histogram_low, st.histogram_high, options.histogram_bins), threads,
+                  &st.histogram);
+      }
+    }
+    // Streaming: the pages read go back (they stay in the page cache).
+    if (info.partitioned()) {
+      for (const SlicePart& part : info.slices) ckpt.Release(part.location);
+    } else {
+      ckpt.Release(info.location);
     }
   }
   return Status::OK();

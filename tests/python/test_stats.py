@@ -3,6 +3,8 @@ TensorFlow reads (accumulated in float64, over the finite elements), and --check
 --all, judged by the NaN and Inf TensorFlow reads in each listed checkpoint."""
 
 import os
+import shutil
+import xml.etree.ElementTree as ET
 
 import numpy as np
 import pytest
@@ -23,6 +25,8 @@ VALUES = {
     "bf16": tf.cast(tf.constant([1.0, -0.5, 3.25, 256.0]), tf.bfloat16),
     "i8": np.array([-128, 127, 0, 5], np.int8),
     "i64": np.array([2 ** 40, -(2 ** 40), 3], np.int64),
+    "i64/beyond_2_53": np.array([2 ** 62 + 1, 2 ** 62, -(2 ** 53) - 1], np.int64),
+    "u64": np.array([2 ** 64 - 1, 2 ** 63 + 1, 5], np.uint64),
     "u8": np.arange(256, dtype=np.uint8).reshape(16, 16),
     "flags": np.array([True, False, True, True]),
     "c64": np.array([1 + 2j, np.inf + 0j, 0j, 3 - 4j], np.complex64),
@@ -61,6 +65,8 @@ def numpy_stats(value):
     if fin.size:
         out.update(min=float(fin.min()), max=float(fin.max()), mean=float(fin.mean()),
                    std=float(fin.std()))
+        if a.dtype.kind in "iub":  # exact, as numpy gives them in the array's own type
+            out.update(min=int(a.min()), max=int(a.max()))
     else:
         out.update(min=None, max=None, mean=None, std=None)
     return out
@@ -70,7 +76,7 @@ def assert_stats(got, want, what):
     for key, w in want.items():
         g = got[key]
         if w is None or isinstance(w, int):
-            assert g == w, (what, key, g, w)
+            assert g == w and type(g) is type(w), (what, key, g, w)
         else:
             scale = max(abs(w), 1e-300)
             assert abs(g - w) <= 1e-9 * scale, (what, key, g, w)
@@ -103,9 +109,8 @@ def test_stats_do_not_depend_on_threads(tfckpt, ckpt):
 
 
 def test_chosen_names_and_filter(tfckpt, ckpt):
-    got = tfckpt.json("stats", ckpt, "i8", "f16", "--json")
-    assert [t["name"] for t in got["tensors"]] == ["f16", "i8"] or \
-        [t["name"] for t in got["tensors"]] == ["i8", "f16"]
+    got = tfckpt.json("stats", ckpt, "i8", "f16", "i8", "--json")  # the checkpoint's order, once
+    assert [t["name"] for t in got["tensors"]] == ["f16", "i8"]
     got = tfckpt.json("stats", ckpt, "--filter", "^f32/", "--json")
     assert [t["name"] for t in got["tensors"]] == ["f32/big", "f32/special"]
     proc = tfckpt.run("stats", ckpt, "nope", expect_rc=2)
@@ -116,10 +121,15 @@ def test_chosen_names_and_filter(tfckpt, ckpt):
     assert "f32/big" in text and "MEAN" in text and "words" in text
 
 
+def _nonfinite(values):
+    return {n for n, (_, _, v) in values.items()
+            if numpy_stats(v).get("nan", 0) + numpy_stats(v).get("inf", 0)}
+
+
 def test_check_finite(tfckpt, ckpt, tf1_plain):
     proc = tfckpt.run("stats", ckpt, "--check-finite", expect_rc=1)
     named = {line.split("'")[1] for line in proc.out.splitlines() if line.startswith("NONFINITE")}
-    assert named == {"f32/special", "f16", "c64"}, proc.where
+    assert named == _nonfinite(lib.tf_read_all(ckpt)) and named, proc.where
     nan_free = lib.tf_read_all(tf1_plain)
     finite = all(np.all(np.isfinite(np.asarray(v, np.float64))) for d, _, v in nan_free.values()
                  if d not in ("string", "variant"))
@@ -129,7 +139,8 @@ def test_check_finite(tfckpt, ckpt, tf1_plain):
 
 @pytest.fixture(scope="module")
 def diverging_dir(tmp_path_factory):
-    """A TF1 training directory, steps 1, 2, 3: the weights double, then become NaN."""
+    """A TF1 training directory, steps 1 to 4: the weights double, then become NaN and stay
+    NaN (so that the first checkpoint with NaN is not the last one)."""
     def build():
         return tf.compat.v1.get_variable("w", initializer=tf.constant([1.0, 2.0, 3.0]))
 
@@ -137,13 +148,14 @@ def diverging_dir(tmp_path_factory):
         sess.run(var.assign(var * np.float32(np.nan) if sess.run(var)[0] > 1.5 else var * 2))
 
     directory = tmp_path_factory.mktemp("diverging")
-    conftest._tf1_graph_save(directory, build, global_steps=(1, 2, 3), between_saves=diverge)
+    conftest._tf1_graph_save(directory, build, global_steps=(1, 2, 3, 4), between_saves=diverge)
     return str(directory)
 
 
 def test_all_finds_the_first_checkpoint_with_nan(tfckpt, diverging_dir):
     listed = tf.train.get_checkpoint_state(diverging_dir).all_model_checkpoint_paths
     has_nan = [bool(np.isnan(tf.train.load_checkpoint(p).get_tensor("w")).any()) for p in listed]
+    assert has_nan.count(True) >= 2 and not has_nan[0]
     first = listed[has_nan.index(True)]
     proc = tfckpt.run("stats", diverging_dir, "--all", "--check-finite", expect_rc=1)
     assert proc.out.strip().splitlines()[-1] == \
@@ -165,3 +177,73 @@ def test_v1_checkpoint(tfckpt, repo_root):
             value = reader.get_tensor(name)
         assert_stats(got[name], numpy_stats(value), name)
     assert os.path.isfile(path)
+
+
+def test_partitioned_tensor(tfckpt, repo_root):
+    """A V2 partitioned tensor is described whole, as TF assembles it."""
+    prefix = str(repo_root / "examples" / "mixed" / "mixed")
+    want = tf.train.load_checkpoint(prefix).get_tensor("emb")
+    got = tfckpt.json("stats", prefix, "emb", "--json")["tensors"][0]
+    assert_stats(got, numpy_stats(want), "emb")
+
+
+def test_a_damaged_tensor_does_not_hide_the_others(tfckpt, tmp_path, ckpt):
+    """After a diverged run a checkpoint may also be damaged: the tensor that cannot be read is
+    reported (exit 2), and every other tensor is still checked and named."""
+    for f in lib.data_files(ckpt) + [ckpt + ".index"]:
+        shutil.copy(f, str(tmp_path))
+    copy = str(tmp_path / os.path.basename(ckpt))
+    victim = "f32/big"
+    entry = lib.index_reader.read_index(copy + ".index")[1][victim.encode()]
+    data = lib.data_files(copy)[entry.shard_id]
+    raw = bytearray(lib.file_bytes(data))
+    raw[entry.offset + 5] ^= 0x40
+    with open(data, "wb") as f:
+        f.write(bytes(raw))
+    with pytest.raises(tf.errors.OpError, match="Checksum"):  # TF refuses the damaged tensor too
+        tf.train.load_checkpoint(copy).get_tensor(victim)
+    proc = tfckpt.run("stats", copy, "--check-finite", expect_rc=2)
+    assert victim in proc.err, proc.where
+    named = {line.split("'")[1] for line in proc.out.splitlines() if line.startswith("NONFINITE")}
+    assert named == _nonfinite(lib.tf_read_all(ckpt)), proc.where
+    got = tfckpt.json("stats", copy, "--json", expect_rc=2)
+    by_name = {t["name"]: t for t in got["tensors"]}
+    assert "error" in by_name[victim] and "min" not in by_name[victim]
+    assert sorted(by_name) == sorted(lib.tf_read_all(ckpt))
+    assert "error" in tfckpt_py.stats(copy)[victim]
+
+
+def test_histograms_like_numpy(tfckpt, tmp_path, ckpt):
+    tf_values = lib.tf_read_all(ckpt)
+    got = {t["name"]: t for t in tfckpt.json("stats", ckpt, "--bins", "7", "--json")["tensors"]}
+    svg_path = str(tmp_path / "h.svg")
+    tfckpt.run("stats", ckpt, "--plot", svg_path, "--bins", "7")
+    ns = {"s": "http://www.w3.org/2000/svg"}
+    panels = {g.get("data-name"): g for g in ET.parse(svg_path).getroot().iter(
+        "{http://www.w3.org/2000/svg}g") if g.get("class") == "histogram"}
+    drawn = set()
+    for name, (dtype_name, _, value) in tf_values.items():
+        a = np.asarray(value)
+        if a.dtype == object or a.dtype.kind == "c":
+            assert "histogram" not in got[name], name
+            continue
+        x = a.astype(np.float64).reshape(-1)
+        fin = x[np.isfinite(x)]
+        if fin.size == 0:
+            assert "histogram" not in got[name], name
+            continue
+        counts, edges = np.histogram(fin, bins=7, range=(fin.min(), fin.max()))
+        h = got[name]["histogram"]
+        assert h["counts"] == counts.tolist(), (name, h, counts)
+        assert (h["low"], h["high"]) == (edges[0], edges[-1]), name
+        bins = [int(r.get("data-count")) for r in panels[name].findall("s:rect", ns)
+                if r.get("class") == "bin"]
+        assert bins == counts.tolist(), name
+        drawn.add(name)
+    assert set(panels) == drawn
+
+
+def test_refusals(tfckpt, ckpt, diverging_dir):
+    _ = tfckpt.run("stats", diverging_dir, "--all", "--step", "2", expect_rc=2)
+    _ = tfckpt.run("stats", ckpt, "i8", "--filter", "f32", expect_rc=2)
+    _ = tfckpt.run("stats", ckpt, "--bins", "-3", expect_rc=2)

@@ -4,6 +4,7 @@
 
 #include "commands.h"
 #include "format_values.h"
+#include "svg_plot.h"
 #include "tfckpt/diff.h"
 
 namespace tfckpt::cli {
@@ -14,6 +15,8 @@ struct DiffArgs {
   bool json = false;
   double atol = 0, rtol = 0;
   bool names_only = false;
+  bool norms = false;
+  std::string plot;
 };
 
 std::string JsonNames(const std::vector<std::string>& names) {
@@ -38,11 +41,26 @@ void RunDiff(const DiffArgs& args) {
   options.atol = args.atol;
   options.rtol = args.rtol;
   options.names_only = args.names_only;
+  options.norms = args.norms || !args.plot.empty();
+  if (options.norms && args.names_only) {
+    ReportError(Status::InvalidArgument(
+        "--names-only reads no value, so it measures no change; drop --plot and --norms, or "
+        "--names-only"));
+    return;
+  }
   DiffReport r;
   Status s = DiffCheckpoints(*a, *b, options, &r);
   if (!s.ok()) {
     ReportError(s);
     return;
+  }
+  if (!args.plot.empty()) {
+    s = WriteSvg(args.plot,
+                 RelativeChangeSvg(fmt::format("{}  ->  {}", a->prefix(), b->prefix()), r.norms));
+    if (!s.ok()) {
+      ReportError(s);
+      return;
+    }
   }
   if (args.json) {
     std::string changed, values;
@@ -57,11 +75,20 @@ void RunDiff(const DiffArgs& args) {
                       values.empty() ? "" : ", ", JsonString(v.name), v.differing,
                       JsonDouble(v.max_abs), JsonDouble(v.max_rel));
     }
+    std::string norms;
+    if (options.norms) {
+      for (const TensorNorms& t : r.norms) {
+        norms += fmt::format("{}{{\"name\": {}, \"a_l2\": {}, \"diff_l2\": {}, \"relative\": {}}}",
+                             norms.empty() ? "" : ", ", JsonString(t.name), JsonDouble(t.a_l2),
+                             JsonDouble(t.diff_l2), JsonDouble(t.relative()));
+      }
+      norms = fmt::format(", \"relative_change\": [{}]", norms);
+    }
     fmt::print(
         "{{\"a\": {}, \"b\": {}, \"only_in_a\": {}, \"only_in_b\": {}, \"changed\": [{}], "
-        "\"values_differ\": [{}], \"identical\": {}, \"values_not_compared\": {}}}\n",
+        "\"values_differ\": [{}], \"identical\": {}, \"values_not_compared\": {}{}}}\n",
         JsonString(a->prefix()), JsonString(b->prefix()), JsonNames(r.only_in_a),
-        JsonNames(r.only_in_b), changed, values, r.identical, r.values_not_compared);
+        JsonNames(r.only_in_b), changed, values, r.identical, r.values_not_compared, norms);
   } else {
     std::string out;
     for (const std::string& n : r.only_in_a) out += fmt::format("- {}  (only in A)\n", n);
@@ -99,6 +126,10 @@ void RegisterDiff(CLI::App& app) {
   cmd->add_flag("--names-only", args->names_only,
                 "Compare names, dtypes and shapes only, reading no value (works on checkpoints "
                 "whose data files are missing)");
+  cmd->add_flag("--norms", args->norms,
+                "Also give ||A||, ||B-A|| and the relative change per tensor (in --json)");
+  cmd->add_option("--plot", args->plot,
+                  "Draw the relative change ||B-A||/||A|| per tensor, grouped by layer, as SVG");
   cmd->callback([args] { RunDiff(*args); });
 }
 

@@ -9,6 +9,7 @@
 #include <nlohmann/json.hpp>
 
 #include "commands.h"
+#include "svg_plot.h"
 #include "tfckpt/name_pattern.h"
 #include "tfckpt/paths.h"
 #include "tfckpt/stats.h"
@@ -25,6 +26,8 @@ struct StatsArgs {
   bool check_finite = false;
   bool all = false;
   int threads = 0;
+  std::string plot;
+  int bins = 0;
 };
 
 nlohmann::ordered_json Number(const std::optional<double>& v) {
@@ -38,20 +41,40 @@ nlohmann::ordered_json ToJson(const TensorStats& s) {
   j["dtype"] = DTypeName(s.dtype);
   j["shape"] = s.shape;
   j["count"] = s.count;
+  if (!s.error.ok()) {
+    j["error"] = ForCommandLine(s.error.message());
+    return j;
+  }
   if (s.numeric) {
-    j["min"] = Number(s.min);
-    j["max"] = Number(s.max);
+    j["min"] = s.min_int    ? nlohmann::ordered_json(*s.min_int)
+               : s.min_uint ? nlohmann::ordered_json(*s.min_uint)
+                            : Number(s.min);
+    j["max"] = s.max_int    ? nlohmann::ordered_json(*s.max_int)
+               : s.max_uint ? nlohmann::ordered_json(*s.max_uint)
+                            : Number(s.max);
     j["mean"] = Number(s.mean);
     j["std"] = Number(s.std);
     j["l2"] = Number(s.l2);
     j["nan"] = s.nan;
     j["inf"] = s.inf;
     j["zeros"] = s.zeros;
+    if (!s.histogram.empty()) {
+      j["histogram"] = {
+          {"low", s.histogram_low}, {"high", s.histogram_high}, {"counts", s.histogram}};
+    }
   }
   return j;
 }
 
 std::string Cell(const std::optional<double>& v) { return v ? fmt::format("{:.6g}", *v) : "-"; }
+
+// min or max: exact for integers.
+std::string Extreme(const std::optional<double>& v, const std::optional<int64_t>& i,
+                    const std::optional<uint64_t>& u) {
+  if (i) return fmt::format("{}", *i);
+  if (u) return fmt::format("{}", *u);
+  return Cell(v);
+}
 
 void PrintTable(const std::vector<TensorStats>& stats) {
   size_t name_w = 4, type_w = 5, shape_w = 5;
@@ -68,15 +91,17 @@ void PrintTable(const std::vector<TensorStats>& stats) {
   for (const TensorStats& s : stats) {
     out += fmt::format("{:<{}}  {:<{}}  {:<{}}", s.name, name_w, DTypeName(s.dtype), type_w,
                        ShapeToString(s.shape), shape_w);
+    if (!s.error.ok()) {
+      out += "  (could not be read: see the error)\n";
+      continue;
+    }
     if (!s.numeric) {
       out += fmt::format("  ({} elements, not numbers)\n", s.count);
       continue;
     }
-    const bool complex = s.dtype == DType::kComplex64 || s.dtype == DType::kComplex128;
     out += fmt::format("  {:>12}  {:>12}  {:>12}  {:>12}  {:>12}  {:>6}  {:>6}  {:>8}\n",
-                       Cell(s.min), Cell(s.max), Cell(s.mean), Cell(s.std),
-                       Cell(complex || s.finite > 0 ? std::optional<double>(s.l2) : std::nullopt),
-                       s.nan, s.inf, s.zeros);
+                       Extreme(s.min, s.min_int, s.min_uint), Extreme(s.max, s.max_int, s.max_uint),
+                       Cell(s.mean), Cell(s.std), Cell(s.l2), s.nan, s.inf, s.zeros);
   }
   fmt::print("{}", out);
 }
@@ -98,6 +123,20 @@ Status Targets(const StatsArgs& args, std::vector<std::string>* paths) {
 }
 
 void RunStats(const StatsArgs& args) {
+  if (!args.plot.empty() && args.all) {
+    ReportError(Status::InvalidArgument("--plot draws one checkpoint; drop --all"));
+    return;
+  }
+  if (!args.filter.empty() && !args.names.empty()) {
+    ReportError(Status::InvalidArgument(
+        "give tensor names or --filter, not both (--filter chooses among all tensors)"));
+    return;
+  }
+  if (args.bins < 0) {
+    ReportError(
+        Status::InvalidArgument(fmt::format("--bins must be positive (it is {})", args.bins)));
+    return;
+  }
   if (args.all && args.step) {
     ReportError(Status::InvalidArgument("--all describes every listed checkpoint; drop --step"));
     return;
@@ -121,11 +160,16 @@ void RunStats(const StatsArgs& args) {
   bool any_nonfinite = false;
   for (const std::string& path : paths) {
     std::unique_ptr<Checkpoint> ckpt = OpenOrReport(path, args.all ? std::nullopt : args.step);
-    if (!ckpt) return;
+    if (!ckpt) {  // (reported; with --all the other checkpoints are still described)
+      if (args.json) results.push_back({{"path", path}, {"error", "cannot be opened"}});
+      continue;
+    }
     if (!args.all) NoteResolution(path, args.step, *ckpt, "describing");
     StatsOptions options;
     options.names = args.names;
     options.threads = args.threads;
+    if (!args.plot.empty() || args.bins > 0)
+      options.histogram_bins = args.bins > 0 ? args.bins : 30;
     if (filter && options.names.empty()) {
       for (const TensorInfo& t : ckpt->tensors()) {
         if (filter->Search(t.name)) options.names.push_back(t.name);
@@ -142,8 +186,16 @@ void RunStats(const StatsArgs& args) {
       ReportError(s);
       return;
     }
+    if (!args.plot.empty()) {
+      s = WriteSvg(args.plot, HistogramsSvg(ckpt->prefix(), stats));
+      if (!s.ok()) {
+        ReportError(s);
+        return;
+      }
+    }
     std::vector<const TensorStats*> bad;
     for (const TensorStats& t : stats) {
+      if (!t.error.ok()) ReportError(t.error);  // (exit 2 at the end; the others go on)
       if (!t.all_finite()) bad.push_back(&t);
     }
     if (!bad.empty() && !any_nonfinite) {
@@ -171,6 +223,7 @@ void RunStats(const StatsArgs& args) {
     }
   }
   if (args.json) {
+    if (results.empty()) return;
     nlohmann::ordered_json out = args.all ? results : results[0];
     fmt::print("{}\n", out.dump(-1, ' ', false, nlohmann::ordered_json::error_handler_t::replace));
   } else if (args.all && args.check_finite) {
@@ -200,6 +253,10 @@ void RegisterStats(CLI::App& app) {
   cmd->add_flag("--all", args->all,
                 "Describe every checkpoint the directory's `checkpoint` file lists, oldest first");
   cmd->add_option("--threads", args->threads, "Worker threads (default: one per core)");
+  cmd->add_option("--plot", args->plot, "Draw a histogram of each tensor as SVG");
+  cmd->add_option("--bins", args->bins,
+                  "Histogram bins between each tensor's min and max, as numpy.histogram bins "
+                  "them (default 30 with --plot; in --json too)");
   cmd->callback([args] { RunStats(*args); });
 }
 

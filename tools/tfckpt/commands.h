@@ -1,7 +1,8 @@
 // The tfckpt subcommands. Each Register* adds one subcommand to the CLI11 app; its callback runs
 // the command over the library and stores the process exit code.
 //
-// Exit codes: 0 success; 1 the command ran and found a problem or a difference (verify, diff);
+// Exit codes: 0 success; 1 the command ran and found a problem or a difference (verify, diff,
+// stats --check-finite);
 // 2 bad input or usage (the message says what to do); 3 an internal error.
 
 #ifndef TFCKPT_TOOLS_COMMANDS_H_
