@@ -14,7 +14,7 @@ APT_PACKAGES=(
   libgtest-dev libgmock-dev libbenchmark-dev
 )
 TF_VERSION=2.21.0
-APT_TEST_PACKAGES=(xfsprogs clang libclang-rt-dev time)
+APT_TEST_PACKAGES=(xfsprogs clang libclang-rt-dev time groff-base)
 PIP_TEST_PACKAGES=("tensorflow-cpu==${TF_VERSION}" numpy pytest safetensors pybind11)
 
 SUDO=""

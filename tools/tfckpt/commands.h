@@ -58,6 +58,8 @@ void RegisterAverage(CLI::App& app);
 void RegisterBlend(CLI::App& app);
 void RegisterApply(CLI::App& app);
 void RegisterConvert(CLI::App& app);
+// `completion` and `man`, made from every command registered before them.
+void RegisterCompletion(CLI::App& app);
 
 }  // namespace tfckpt::cli
 

@@ -89,7 +89,8 @@ int main(int argc, char** argv) {
       "tfckpt: inspect, verify, compare, merge, transfer and edit TensorFlow checkpoints without\n"
       "TensorFlow.\n"
       "CKPT may be a prefix (model.ckpt-1000), its .index or .data file, a training directory\n"
-      "with a `checkpoint` file (DIR@STEP picks a listed step), or a SavedModel directory."};
+      "with a `checkpoint` file (DIR@STEP picks a listed step), a SavedModel directory, or a V1\n"
+      "checkpoint (its file, or the model.ckpt-\?\?\?\?\?-of-NNNNN pattern of a sharded one)."};
   app.set_version_flag("--version", "tfckpt " TFCKPT_VERSION);
   app.require_subcommand(1);
   RegisterLs(app);
@@ -104,6 +105,7 @@ int main(int argc, char** argv) {
   RegisterBlend(app);
   RegisterApply(app);
   RegisterConvert(app);
+  RegisterCompletion(app);
   LearnFlags(app);
   try {
     app.parse(argc, argv);
