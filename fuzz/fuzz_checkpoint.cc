@@ -2,8 +2,6 @@
 // a data file: a 2-byte little-endian length of the index, the index, then the data.
 
 #include "fuzz/fuzz_util.h"
-#include "tfckpt/checkpoint.h"
-#include "tfckpt/verify.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   if (size < 2) return 0;
@@ -12,15 +10,6 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const std::string prefix = tfckpt::fuzz::ScratchDir() + "/ckpt";
   tfckpt::fuzz::WriteFile(prefix + ".index", data + 2, n);
   tfckpt::fuzz::WriteFile(prefix + ".data-00000-of-00001", data + 2 + n, size - 2 - n);
-  std::unique_ptr<tfckpt::Checkpoint> ckpt;
-  if (!tfckpt::Checkpoint::Open(prefix, &ckpt).ok()) return 0;
-  for (const tfckpt::TensorInfo& t : ckpt->tensors()) {
-    tfckpt::Tensor value;
-    (void)ckpt->Read(t, tfckpt::ReadOptions(), &value);
-  }
-  tfckpt::VerifyReport report;
-  tfckpt::VerifyOptions options;
-  options.threads = 1;
-  (void)tfckpt::VerifyCheckpoint(*ckpt, options, &report);
+  tfckpt::fuzz::OpenReadAndVerify(prefix);
   return 0;
 }

@@ -11,7 +11,11 @@
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
+#include <memory>
 #include <string>
+
+#include "tfckpt/checkpoint.h"
+#include "tfckpt/verify.h"
 
 namespace tfckpt::fuzz {
 
@@ -39,6 +43,21 @@ inline void WriteFile(const std::string& path, const uint8_t* data, size_t size)
   if (f == nullptr) std::abort();
   if (size > 0 && std::fwrite(data, 1, size, f) != size) std::abort();
   std::fclose(f);
+}
+
+// Opens the checkpoint at `path` (a V2 prefix or a V1 file), reads every tensor and verifies it:
+// every outcome but a crash is fine.
+inline void OpenReadAndVerify(const std::string& path) {
+  std::unique_ptr<Checkpoint> ckpt;
+  if (!Checkpoint::Open(path, &ckpt).ok()) return;
+  for (const TensorInfo& t : ckpt->tensors()) {
+    Tensor value;
+    (void)ckpt->Read(t, ReadOptions(), &value);
+  }
+  VerifyReport report;
+  VerifyOptions options;
+  options.threads = 1;
+  (void)VerifyCheckpoint(*ckpt, options, &report);
 }
 
 }  // namespace tfckpt::fuzz

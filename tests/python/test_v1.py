@@ -1090,6 +1090,21 @@ def _tf_refuses(path, victim, dtype_name):
         _restore_v2(path, victim, tf.as_dtype(dtype_name))
 
 
+def _assert_one_tensor_damaged(tfckpt, tmp_path, path, name, values):
+    """Reading `name` of the V1 file `path` fails naming it; every other tensor still reads with
+    TF's values; verify finds the damage and names it (exit 1); nothing is written from it."""
+    _assert_refused(tfckpt.run("show", path, name, "--json", expect_rc=None), name)
+    others = sorted(n for n in values if n != name)
+    shown = tfckpt.json("show", path, *others, "--json")
+    for entry in shown:
+        lib.assert_values_match(entry, *values[entry["name"]])
+    proc = tfckpt.run("verify", path, expect_rc=1)
+    assert name in proc.out, proc.where
+    out = str(tmp_path / "out" / "m")
+    _assert_refused(tfckpt.run("edit", path, "-o", out, expect_rc=None), name)
+    _assert_nothing_written(tmp_path / "out")
+
+
 @pytest.mark.parametrize("victim", sorted(VICTIMS))
 def test_garbage_data_entry(tfckpt, tmp_path, dtypes_v1, rebuilt, victim):
     entries, rebuild = rebuilt
@@ -1100,17 +1115,7 @@ def test_garbage_data_entry(tfckpt, tmp_path, dtypes_v1, rebuilt, victim):
     # the listing needs the meta only
     listing = tfckpt.json("ls", path, "--json")
     _assert_v1_listing(listing, dtypes_v1)
-    _assert_refused(tfckpt.run("show", path, name, "--json", expect_rc=None), name)
-    others = sorted(n for n in dtypes_v1.values if n != name)
-    shown = tfckpt.json("show", path, *others, "--json")
-    for entry in shown:
-        lib.assert_values_match(entry, *dtypes_v1.values[entry["name"]])
-    # verify finds the damage and names it (1: problems found; 2: could not check)
-    proc = tfckpt.run("verify", path, expect_rc=None)
-    assert proc.returncode in (1, 2) and name in proc.out + proc.err, proc.where
-    out = str(tmp_path / "out" / "m")
-    _assert_refused(tfckpt.run("edit", path, "-o", out, expect_rc=None), name)
-    _assert_nothing_written(tmp_path / "out")
+    _assert_one_tensor_damaged(tfckpt, tmp_path, path, name, dtypes_v1.values)
     c = tfckpt_py.Checkpoint(path)
     with pytest.raises(tfckpt_py.Error, match=re.escape(name)):
         c[name]
@@ -1123,16 +1128,7 @@ def test_missing_data_entry(tfckpt, tmp_path, dtypes_v1, rebuilt, victim):
     key = _data_keys(entries, name)[which]
     path = rebuild("dropped", lambda es: [(k, v) for k, v in es if k != key])
     _tf_refuses(path, name, dtypes_v1.values[name][0])
-    _assert_refused(tfckpt.run("show", path, name, "--json", expect_rc=None), name)
-    others = sorted(n for n in dtypes_v1.values if n != name)
-    shown = tfckpt.json("show", path, *others, "--json")
-    for entry in shown:
-        lib.assert_values_match(entry, *dtypes_v1.values[entry["name"]])
-    proc = tfckpt.run("verify", path, expect_rc=None)
-    assert proc.returncode in (1, 2) and name in proc.out + proc.err, proc.where
-    out = str(tmp_path / "out" / "m")
-    _assert_refused(tfckpt.run("edit", path, "-o", out, expect_rc=None), name)
-    _assert_nothing_written(tmp_path / "out")
+    _assert_one_tensor_damaged(tfckpt, tmp_path, path, name, dtypes_v1.values)
 
 
 # ---------------------------------------------------------------------------------------------
