@@ -30,7 +30,7 @@ struct DiffOptions {
 
 struct TensorNorms {
   std::string name;
-  double a_l2 = 0;     // ||A|| (sqrt of the sum of |a|^2, in float64)
+  double a_l2 = 0;     // ||A|| over A's finite elements (float64, scaled: no overflow)
   double diff_l2 = 0;  // ||B - A||; infinite where an element is NaN or infinite in only one
   // ||B-A|| / ||A||: 0 when equal, infinite when A is all zeros and B is not.
   double relative() const;

@@ -7,6 +7,8 @@
 // (the population standard
 // deviation, numpy's default ddof=0) are over the finite elements only (numpy's
 // x[np.isfinite(x)]), and are absent when a tensor has none; the L2 norm is over those too.
+// (They can still be infinite where float64 overflows: a sum of squares of values beyond 1e154,
+// as numpy's.)
 // Integers and bools count as their values (a bool's mean is the fraction of true). Complex
 // tensors have only counts and the L2 norm (sqrt of the sum of |z|^2; an element with a NaN or
 // infinite part counts as NaN or infinite). String and variant tensors have only their count.
@@ -35,8 +37,8 @@ struct StatsOptions {
   std::vector<std::string> names;  // the tensors to describe; empty: all of them
   int threads = 0;                 // 0: one per core
   // Count the finite elements of real numeric tensors into this many equal bins between their
-  // min and max (TensorStats::histogram), binned exactly as numpy.histogram(x, bins, (min, max))
-  // bins them; 0: no histogram.
+  // min and max (TensorStats::histogram), binned exactly as
+  // numpy.histogram(x.astype(numpy.float64), bins, (min, max)) bins them; 0: no histogram.
   int histogram_bins = 0;
 };
 
@@ -59,6 +61,9 @@ struct TensorStats {
   // max], widened by 0.5 each way when min == max). Empty without finite elements.
   std::vector<int64_t> histogram;
   double histogram_low = 0, histogram_high = 0;
+  // Why there is no histogram where one was asked for (bins narrower than float64 can tell
+  // apart, e.g. a constant 1e17; numpy refuses those too).
+  std::string histogram_note;
   // The tensor could not be read (a damaged value, a missing data file): nothing else is set.
   // The other tensors are still described.
   Status error;

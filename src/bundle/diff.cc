@@ -62,27 +62,47 @@ double AbsDiff(DType dtype, const uint8_t* x, const uint8_t* y, int64_t i, doubl
   }
 }
 
-// ||x|| and ||y - x|| over every element (NaN where both are NaN counts as equal).
+// A Euclidean norm accumulated with a running scale (as BLAS's nrm2), so that values beyond
+// 1e154 do not overflow the sum of squares.
+struct Norm2 {
+  double scale = 0, ssq = 1;
+  void Add(double x) {
+    x = std::fabs(x);
+    if (x == 0 || std::isinf(scale)) return;
+    if (std::isinf(x)) {
+      scale = x;
+    } else if (scale < x) {
+      ssq = 1 + ssq * (scale / x) * (scale / x);
+      scale = x;
+    } else {
+      ssq += (x / scale) * (x / scale);
+    }
+  }
+  double Value() const { return scale * std::sqrt(ssq); }
+};
+
+// ||x|| over x's finite elements, and ||y - x|| over every element (a NaN in both counts as
+// equal; a NaN or infinity in one only makes the difference infinite).
 void Norms(const Tensor& x, const Tensor& y, TensorNorms* out) {
   const int64_t n = x.num_elements();
   const DType dtype = x.dtype();
   const uint8_t* a = x.bytes().data();
   const uint8_t* b = y.bytes().data();
-  double aa = 0, dd = 0;
+  Norm2 aa, dd;
   const bool complex = KindOf(dtype) == ValueKind::kComplex;
   for (int64_t i = 0; i < n; i++) {
     const double m =
         complex ? std::abs(ElementAsComplex(dtype, a, i)) : std::fabs(ElementAsDouble(dtype, a, i));
-    if (std::isfinite(m)) aa += m * m;
+    if (std::isfinite(m)) aa.Add(m);
     if (b != a) {
       double ref = 0;
       double d = AbsDiff(dtype, a, b, i, &ref);
       if (std::isnan(d)) d = std::numeric_limits<double>::infinity();
-      dd += d * d;
+      dd.Add(d);
     }
   }
-  out->a_l2 = std::sqrt(aa);
-  out->diff_l2 = std::sqrt(dd);
+  out->a_l2 = aa.Value();
+  out->diff_l2 = dd.Value();
 }
 
 void CompareValues(const Tensor& x, const Tensor& y, const DiffOptions& options, ValueDiff* out) {

@@ -186,10 +186,20 @@ struct Binner {
     step = (hi - lo) / n;
   }
   double Edge(int i) const { return i == bins ? high : i * step + low; }
+  // Whether the bins can be told apart (numpy refuses otherwise: "Too many bins for data
+  // range"): every edge finite and above the one before.
+  bool Usable() const {
+    if (!std::isfinite(norm) || !std::isfinite(step) || !std::isfinite(high - low)) return false;
+    for (int i = 0; i < bins; i++) {
+      if (!(Edge(i) < Edge(i + 1))) return false;
+    }
+    return true;
+  }
   // -1 outside [low, high].
   int Index(double x) const {
     if (!(x >= low && x <= high)) return -1;
-    int i = static_cast<int>((x - low) * norm);
+    const double f = (x - low) * norm;
+    int i = f >= 0 && f < bins ? static_cast<int>(f) : bins - 1;
     if (i >= bins) i = bins - 1;
     if (x < Edge(i)) {
       i--;
@@ -324,9 +334,14 @@ Status ComputeStats(const Checkpoint& ckpt, const StatsOptions& options,
           st.histogram_low -= 0.5;
           st.histogram_high += 0.5;
         }
-        Histogram(info.dtype, data, n,
-                  Binner(st.histogram_low, st.histogram_high, options.histogram_bins), threads,
-                  &st.histogram);
+        const Binner binner(st.histogram_low, st.histogram_high, options.histogram_bins);
+        if (binner.Usable()) {
+          Histogram(info.dtype, data, n, binner, threads, &st.histogram);
+        } else {
+          st.histogram_note =
+              fmt::format("no histogram: {} bins cannot be told apart between {} and {} in float64",
+                          options.histogram_bins, st.histogram_low, st.histogram_high);
+        }
       }
     }
     // Streaming: the pages read go back (they stay in the page cache).

@@ -49,6 +49,12 @@ def test_bash_completes_commands_and_options(cli):
     assert here in _complete(cli, ["tfckpt", "ls", here[:8]])
 
 
+def test_bash_completes_names_with_spaces(cli, tmp_path):
+    (tmp_path / "my model.ckpt-7.index").write_bytes(b"")
+    got = _complete(cli, ["tfckpt", "ls", str(tmp_path / "my")])
+    assert got == [str(tmp_path / "my model.ckpt-7.index")], got
+
+
 def test_zsh_and_fish_scripts(cli):
     commands = _commands(cli)
     zsh = cli.run("completion", "zsh").out

@@ -99,7 +99,7 @@ def test_diff_norms_json(tfckpt, pair):
     assert sorted(rel) == sorted(want)
     for name, w in want.items():
         r = rel[name]
-        assert (np.isinf(w) and r == "Infinity") or r == pytest.approx(w, rel=1e-12), (name, r)
+        assert (np.isinf(w) and np.isinf(r)) or r == pytest.approx(w, rel=1e-12), (name, r)
 
 
 def test_plot_refused_with_names_only(tfckpt, tmp_path, pair):
@@ -119,3 +119,30 @@ def test_python_norms(pair):
     assert "relative_change" not in tfckpt_py.diff(a, b)
     with pytest.raises(tfckpt_py.InvalidArgumentError):
         tfckpt_py.diff(a, b, names_only=True, norms=True)
+
+
+def test_svg_stays_valid_xml_for_any_name(tfckpt, tmp_path):
+    """Names with markup characters, a tab, a newline and bytes that are not UTF-8: the SVG still
+    parses, and names that are valid text read back exactly."""
+    names = ["a&b<c>\"d'", "tab\there", "line\nbreak", "caf\u00e9/\u00fcber"]
+    values = {n: np.float32([1.0, 2.0, 3.0]) for n in names}
+    a = lib.save_tensors(str(tmp_path / "a" / "m"), values)
+    b = lib.save_tensors(str(tmp_path / "b" / "m"), {n: v * 2 for n, v in values.items()})
+    path = str(tmp_path / "d.svg")
+    tfckpt.run("diff", a, b, "--plot", path, expect_rc=1)
+    bars = {r.get("data-name") for r in ET.parse(path).getroot().iter(SVG + "rect")
+            if r.get("class") == "bar"}
+    assert bars == set(names)
+    # A name that is not UTF-8 (written with the raw bytes): still valid XML.
+    raw = b"bad\xffname"
+    tf.raw_ops.SaveV2(prefix=str(tmp_path / "c" / "m"), tensor_names=[raw], shape_and_slices=[""],
+                      tensors=[tf.constant([1.0, 2.0])])
+    tf.raw_ops.SaveV2(prefix=str(tmp_path / "e" / "m"), tensor_names=[raw], shape_and_slices=[""],
+                      tensors=[tf.constant([1.0, 3.0])])
+    path2 = str(tmp_path / "e.svg")
+    tfckpt.run("diff", str(tmp_path / "c" / "m"), str(tmp_path / "e" / "m"), "--plot", path2,
+               expect_rc=1)
+    assert len([r for r in ET.parse(path2).getroot().iter(SVG + "rect")
+                if r.get("class") == "bar"]) == 1
+    tfckpt.run("stats", str(tmp_path / "c" / "m"), "--plot", str(tmp_path / "s.svg"))
+    ET.parse(str(tmp_path / "s.svg"))

@@ -247,3 +247,56 @@ def test_refusals(tfckpt, ckpt, diverging_dir):
     _ = tfckpt.run("stats", diverging_dir, "--all", "--step", "2", expect_rc=2)
     _ = tfckpt.run("stats", ckpt, "i8", "--filter", "f32", expect_rc=2)
     _ = tfckpt.run("stats", ckpt, "--bins", "-3", expect_rc=2)
+
+
+def test_histogram_refused_where_numpy_refuses(tfckpt, tmp_path):
+    """A range float64 cannot cut into the bins (a constant 1e17: min == max, widened by 0.5,
+    is still one value; a range spanning only subnormals) gets no histogram but a note, where
+    numpy raises; the other statistics are still given."""
+    values = {"const": np.full(10, 1e17), "tiny": np.array([0.0, 5e-324, 1e-323]),
+              "fine": np.array([0.0, 1.0, 2.0])}
+    prefix = lib.save_tensors(str(tmp_path / "m"), values)
+    got = {t["name"]: t for t in tfckpt.json("stats", prefix, "--bins", "7", "--json")["tensors"]}
+    for name, v in values.items():
+        x = np.asarray(v, np.float64)
+        try:
+            np.histogram(x, bins=7, range=(x.min(), x.max()))
+            refused = False
+        except ValueError:
+            refused = True
+        assert ("histogram" not in got[name]) == refused, (name, got[name])
+        assert ("histogram_note" in got[name]) == refused, (name, got[name])
+        assert_stats(got[name], numpy_stats(v), name)
+    assert "histogram" in got["fine"]
+    tfckpt.run("stats", prefix, "--plot", str(tmp_path / "h.svg"))
+
+
+def test_check_finite_never_vouches_for_what_it_could_not_read(tfckpt, tmp_path, repo_root):
+    src = str(repo_root / "examples" / "mixed" / "mixed")
+    for f in lib.data_files(src) + [src + ".index"]:
+        shutil.copy(f, str(tmp_path))
+    copy = str(tmp_path / "mixed")
+    entry = lib.index_reader.read_index(copy + ".index")[1][b"matrix"]
+    data = lib.data_files(copy)[entry.shard_id]
+    raw = bytearray(lib.file_bytes(data))
+    raw[entry.offset] ^= 0x01
+    with open(data, "wb") as f:
+        f.write(bytes(raw))
+    proc = tfckpt.run("stats", copy, "--check-finite", expect_rc=2)
+    assert "all finite" not in proc.out and "could not be read" in proc.out, proc.where
+    assert "matrix" in proc.err, proc.where
+
+
+def test_all_goes_on_past_a_checkpoint_without_the_name(tfckpt, tmp_path):
+    """A tensor added in the middle of training: --all reports the checkpoints that lack it and
+    still describes the others."""
+    d = tmp_path / "run"
+    first = lib.save_tensors(str(d / "ckpt-1"), {"w": np.float32([1, 2])})
+    second = lib.save_tensors(str(d / "ckpt-2"), {"w": np.float32([1, 2]),
+                                                  "new": np.float32([np.nan])})
+    (d / "checkpoint").write_text('model_checkpoint_path: "ckpt-2"\n'
+                                  'all_model_checkpoint_paths: "ckpt-1"\n'
+                                  'all_model_checkpoint_paths: "ckpt-2"\n')
+    got = tfckpt.json("stats", str(d), "--all", "new", "--json", expect_rc=2)
+    assert [r.get("prefix") for r in got] == [first, second]
+    assert "error" in got[0] and got[1]["nonfinite"] == ["new"]

@@ -74,15 +74,15 @@ _tfckpt() {{
     COMPREPLY=($(compgen -W "{} --help --version" -- "$cur"))
     return
   fi
-  local opts="" valued=""
+  local opts="" valued="" IFS=$'\n'
   case "${{COMP_WORDS[1]}}" in
 {}  esac
   if [[ "${{COMP_WORDS[1]}}" == completion && "$cur" != -* ]]; then
-    COMPREPLY=($(compgen -W "bash zsh fish" -- "$cur"))
+    COMPREPLY=($(IFS=' '; compgen -W "bash zsh fish" -- "$cur"))
   elif [[ "$valued" == *" $prev "* || "$cur" != -* ]]; then
-    COMPREPLY=($(compgen -f -- "$cur"))
+    COMPREPLY=($(compgen -f -- "$cur"))  # (one name a line: a space stays in its name)
   else
-    COMPREPLY=($(compgen -W "$opts" -- "$cur"))
+    COMPREPLY=($(IFS=' '; compgen -W "$opts" -- "$cur"))
   fi
 }}
 complete -o filenames -o bashdefault -F _tfckpt tfckpt

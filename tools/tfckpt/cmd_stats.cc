@@ -61,6 +61,8 @@ nlohmann::ordered_json ToJson(const TensorStats& s) {
     if (!s.histogram.empty()) {
       j["histogram"] = {
           {"low", s.histogram_low}, {"high", s.histogram_high}, {"counts", s.histogram}};
+    } else if (!s.histogram_note.empty()) {
+      j["histogram_note"] = s.histogram_note;
     }
   }
   return j;
@@ -132,9 +134,10 @@ void RunStats(const StatsArgs& args) {
         "give tensor names or --filter, not both (--filter chooses among all tensors)"));
     return;
   }
-  if (args.bins < 0) {
-    ReportError(
-        Status::InvalidArgument(fmt::format("--bins must be positive (it is {})", args.bins)));
+  constexpr int kMaxBins = 100000;
+  if (args.bins < 0 || args.bins > kMaxBins) {
+    ReportError(Status::InvalidArgument(
+        fmt::format("--bins must be between 1 and {} (it is {})", kMaxBins, args.bins)));
     return;
   }
   if (args.all && args.step) {
@@ -158,9 +161,11 @@ void RunStats(const StatsArgs& args) {
   nlohmann::ordered_json results = nlohmann::ordered_json::array();
   std::string first_nonfinite;
   bool any_nonfinite = false;
+  bool any_unread = false;  // a checkpoint or tensor skipped: nothing can be said to be finite
   for (const std::string& path : paths) {
     std::unique_ptr<Checkpoint> ckpt = OpenOrReport(path, args.all ? std::nullopt : args.step);
     if (!ckpt) {  // (reported; with --all the other checkpoints are still described)
+      any_unread = true;
       if (args.json) results.push_back({{"path", path}, {"error", "cannot be opened"}});
       continue;
     }
@@ -174,17 +179,20 @@ void RunStats(const StatsArgs& args) {
       for (const TensorInfo& t : ckpt->tensors()) {
         if (filter->Search(t.name)) options.names.push_back(t.name);
       }
-      if (options.names.empty()) {
+      if (options.names.empty()) {  // (with --all: a tensor added later in training)
         ReportError(Status::NotFound(
             fmt::format("no tensor of '{}' matches --filter '{}'", ckpt->prefix(), args.filter)));
-        return;
+        any_unread = true;
+        continue;
       }
     }
     std::vector<TensorStats> stats;
     s = ComputeStats(*ckpt, options, &stats);
-    if (!s.ok()) {
+    if (!s.ok()) {  // (a name this checkpoint lacks: the others are still described)
       ReportError(s);
-      return;
+      any_unread = true;
+      if (args.json) results.push_back({{"prefix", ckpt->prefix()}, {"error", s.message()}});
+      continue;
     }
     if (!args.plot.empty()) {
       s = WriteSvg(args.plot, HistogramsSvg(ckpt->prefix(), stats));
@@ -194,10 +202,15 @@ void RunStats(const StatsArgs& args) {
       }
     }
     std::vector<const TensorStats*> bad;
+    size_t unread = 0;
     for (const TensorStats& t : stats) {
-      if (!t.error.ok()) ReportError(t.error);  // (exit 2 at the end; the others go on)
+      if (!t.error.ok()) {
+        ReportError(t.error);  // (exit 2 at the end; the others go on)
+        unread++;
+      }
       if (!t.all_finite()) bad.push_back(&t);
     }
+    any_unread = any_unread || unread > 0;
     if (!bad.empty() && !any_nonfinite) {
       any_nonfinite = true;
       first_nonfinite = ckpt->prefix();
@@ -219,7 +232,12 @@ void RunStats(const StatsArgs& args) {
                  ckpt->prefix(), t->nan, t->inf, t->count);
     }
     if (args.check_finite && bad.empty()) {
-      fmt::print("ok {}: {} tensor(s), all finite\n", ckpt->prefix(), stats.size());
+      if (unread == 0) {
+        fmt::print("ok {}: {} tensor(s), all finite\n", ckpt->prefix(), stats.size());
+      } else {
+        fmt::print("{}: {} of {} tensor(s) finite; {} could not be read\n", ckpt->prefix(),
+                   stats.size() - unread, stats.size(), unread);
+      }
     }
   }
   if (args.json) {
@@ -229,7 +247,8 @@ void RunStats(const StatsArgs& args) {
   } else if (args.all && args.check_finite) {
     fmt::print("{}\n", any_nonfinite
                            ? fmt::format("first checkpoint with NaN or Inf: {}", first_nonfinite)
-                           : std::string("every listed checkpoint is finite"));
+                       : any_unread ? std::string("no NaN or Inf in what could be read")
+                                    : std::string("every listed checkpoint is finite"));
   }
   if (args.check_finite && any_nonfinite && ExitCode() == kExitOk) ExitCode() = kExitFound;
 }
@@ -247,7 +266,9 @@ void RegisterStats(CLI::App& app) {
   cmd->add_option("NAME", args->names, "Tensors to describe (default: all)");
   cmd->add_option("--step", args->step, "Pick the listed checkpoint of this step in a directory");
   cmd->add_option("--filter", args->filter, "Only tensors whose name matches this regex");
-  cmd->add_flag("--json", args->json, "Print JSON (with --all, a list: one per checkpoint)");
+  cmd->add_flag("--json", args->json,
+                "Print JSON (with --all, a list: one per checkpoint); numbers that are not finite "
+                "are null");
   cmd->add_flag("--check-finite", args->check_finite,
                 "Name every tensor holding NaN or Inf and exit 1 if there is one");
   cmd->add_flag("--all", args->all,
@@ -256,7 +277,7 @@ void RegisterStats(CLI::App& app) {
   cmd->add_option("--plot", args->plot, "Draw a histogram of each tensor as SVG");
   cmd->add_option("--bins", args->bins,
                   "Histogram bins between each tensor's min and max, as numpy.histogram bins "
-                  "them (default 30 with --plot; in --json too)");
+                  "the values taken as float64 (default 30 with --plot; in --json too)");
   cmd->callback([args] { RunStats(*args); });
 }
 

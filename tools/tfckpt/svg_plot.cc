@@ -20,28 +20,59 @@ constexpr int kLabel = 420;  // the names' column
 constexpr int kBarArea = 440;
 constexpr int kRow = 16;
 
+// The length of the valid UTF-8 sequence at the start of `s`, 0 when it is not one.
+size_t Utf8Length(std::string_view s) {
+  const auto b = [&](size_t i) { return static_cast<unsigned char>(s[i]); };
+  const unsigned char c = b(0);
+  size_t n = 0;
+  if (c < 0x80) {
+    n = 1;
+  } else if ((c >> 5) == 0x6 && c >= 0xc2) {
+    n = 2;
+  } else if ((c >> 4) == 0xe) {
+    n = 3;
+  } else if ((c >> 3) == 0x1e && c <= 0xf4) {
+    n = 4;
+  }
+  if (n == 0 || n > s.size()) return 0;
+  for (size_t i = 1; i < n; i++) {
+    if ((b(i) & 0xc0) != 0x80) return 0;
+  }
+  if ((c == 0xe0 && b(1) < 0xa0) || (c == 0xf0 && b(1) < 0x90) || (c == 0xf4 && b(1) > 0x8f)) {
+    return 0;  // overlong, or past U+10FFFF
+  }
+  return n;
+}
+
+// Text for XML: markup characters escaped; tab, newline and return as character references;
+// other control characters and bytes that are not UTF-8 as U+FFFD (XML has no place for them).
 std::string Escape(std::string_view s) {
   std::string out;
-  for (char c : s) {
-    switch (c) {
-      case '&':
-        out += "&amp;";
-        break;
-      case '<':
-        out += "&lt;";
-        break;
-      case '>':
-        out += "&gt;";
-        break;
-      case '"':
-        out += "&quot;";
-        break;
-      case '\'':
-        out += "&apos;";
-        break;
-      default:
-        // (XML 1.0 has no place for most control characters)
-        out += static_cast<unsigned char>(c) < 0x20 ? '?' : c;
+  for (size_t i = 0; i < s.size();) {
+    const size_t n = Utf8Length(s.substr(i));
+    const char c = s[i];
+    if (n > 1) {
+      out.append(s.substr(i, n));
+      i += n;
+      continue;
+    }
+    i++;
+    if (c == '&') {
+      out += "&amp;";
+    } else if (c == '<') {
+      out += "&lt;";
+    } else if (c == '>') {
+      out += "&gt;";
+    } else if (c == '"') {
+      out += "&quot;";
+    } else if (c == '\'') {
+      out += "&apos;";
+    } else if (c == '\t' || c == '\n' || c == '\r') {
+      out += fmt::format("&#{};", static_cast<int>(c));
+    } else if (n == 1 && static_cast<unsigned char>(c) >= 0x20 && c != 0x7f) {
+      out += c;
+    } else {
+      out += "\xEF\xBF\xBD";  // U+FFFD
     }
   }
   return out;
