@@ -8,14 +8,15 @@ want_test=0
 [[ "${1:-}" == "--test" ]] && want_test=1
 
 APT_PACKAGES=(
-  g++ cmake ninja-build pkg-config clang-format
+  g++ cmake ninja-build pkg-config clang-format python3-dev python3-venv python3-pip
   libleveldb-dev libsnappy-dev libisal-dev libre2-dev libprotobuf-dev protobuf-compiler
   libcli11-dev libfmt-dev nlohmann-json3-dev libyaml-cpp-dev zlib1g-dev
   libgtest-dev libgmock-dev libbenchmark-dev
 )
 TF_VERSION=2.21.0
 APT_TEST_PACKAGES=(xfsprogs clang libclang-rt-dev time groff-base)
-PIP_TEST_PACKAGES=("tensorflow-cpu==${TF_VERSION}" numpy pytest safetensors pybind11)
+PIP_TEST_PACKAGES=("tensorflow-cpu==${TF_VERSION}" numpy pytest safetensors pybind11
+  "jsonschema>=4.18")
 
 SUDO=""
 if [[ $(id -u) -ne 0 ]]; then SUDO="sudo"; fi
@@ -36,7 +37,8 @@ if ((want_test)); then
   if ! "$PY" - <<PYEOF 2>/dev/null
 import importlib.metadata as m, sys
 ok = m.version("tensorflow-cpu") == "${TF_VERSION}"
-import numpy, pytest, safetensors, pybind11  # noqa: F401
+import numpy, pytest, safetensors, pybind11, jsonschema, referencing  # noqa: F401
+assert tuple(int(x) for x in m.version("jsonschema").split(".")[:2]) >= (4, 18)
 sys.exit(0 if ok else 1)
 PYEOF
   then

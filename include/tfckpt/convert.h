@@ -24,6 +24,7 @@ struct ConvertOptions {
   int64_t max_shard_bytes = 0;    // safetensors output: shard at this size (0: one file)
   bool overwrite = false;
   bool sync = true;
+  ProgressFn progress;  // through the bytes of the tensors converted (tfckpt/progress.h)
 };
 
 struct ConvertReport {
@@ -33,8 +34,8 @@ struct ConvertReport {
   int64_t bytes = 0;
   std::vector<std::pair<std::string, DType>> skipped;
   std::vector<std::string> notes;
-  // One JSON object: {"from", "to", "outputs", "tensors", "bytes", "skipped": [{"name",
-  // "dtype"}], "notes"}.
+  // One JSON object: {"schema_version", "from", "to", "outputs", "tensors", "bytes", "skipped":
+  // [{"name", "dtype"}], "notes"} (docs/JSON.md).
   std::string ToJson() const;
 };
 

@@ -66,10 +66,10 @@ Status ReadObjectGraph(const Checkpoint& ckpt, ObjectGraph* graph);
 std::vector<const TensorInfo*> AttributeTensors(const Checkpoint& ckpt,
                                                 const ObjectAttribute& attribute);
 
-// The graph as one JSON object: {"prefix", "objects": [{"id", "path", "children": [{"name",
-// "node"}], "attributes": [{"name", "full_name", "key", "dtype", "shape"} or, for a value held in
-// several tensors, {"name", "full_name", "key", "tensors": [{"key", "dtype", "shape"}]}],
-// "slot_variables":
+// The graph as one JSON object (docs/JSON.md): {"schema_version", "prefix", "objects": [{"id",
+// "path", "children": [{"name", "node"}], "attributes": [{"name", "full_name", "key", "dtype",
+// "shape"} or, for a value held in several tensors, {"name", "full_name", "key", "tensors":
+// [{"key", "dtype", "shape"}]}], "slot_variables":
 // [{"variable", "slot_name", "slot"}]}]}; node ids index "objects"; "path" is null for an
 // object no path from the root reaches.
 std::string ObjectGraphJson(const Checkpoint& ckpt, const ObjectGraph& graph);

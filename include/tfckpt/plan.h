@@ -20,6 +20,7 @@
 #include <vector>
 
 #include "tfckpt/checkpoint.h"
+#include "tfckpt/progress.h"
 #include "tfckpt/status.h"
 #include "tfckpt/writer.h"
 
@@ -94,7 +95,7 @@ struct Plan {
   std::string output_prefix() const;
   // A dry-run description: one line per output tensor, then notes.
   std::string Describe() const;
-  // The same as one JSON object.
+  // The same as one JSON object, as docs/JSON.md states it ("data": `stats`, when executed).
   std::string DescribeJson(bool executed, const TransferStats* stats) const;
 };
 
@@ -240,9 +241,10 @@ struct ExecuteOptions {
   bool sync = true;
   int threads = 0;                   // for computed tensors; 0: one per core
   int64_t chunk_elements = 1 << 20;  // computed tensors are processed in chunks of this size
-  // Called on the executing thread as computed tensors are written (average, blend): the bytes
-  // done so far and the total; last with done == total. Not called when nothing is computed.
-  std::function<void(int64_t done_bytes, int64_t total_bytes)> progress;
+  // Progress through the output's bytes (tfckpt/progress.h); reading the sources to check them
+  // counts as part of the work. Last called with done == total once the output is written (a
+  // SavedModel output is then still to be moved into place).
+  ProgressFn progress;
   // Every byte taken from a source is checked against its CRC32C before anything is committed;
   // data files taken whole by a hard link or a move are not read, unless this is set.
   bool verify_linked = false;

@@ -29,6 +29,7 @@
 #include <vector>
 
 #include "tfckpt/checkpoint.h"
+#include "tfckpt/progress.h"
 #include "tfckpt/status.h"
 
 namespace tfckpt {
@@ -40,6 +41,7 @@ struct StatsOptions {
   // min and max (TensorStats::histogram), binned exactly as
   // numpy.histogram(x.astype(numpy.float64), bins, (min, max)) bins them; 0: no histogram.
   int histogram_bins = 0;
+  ProgressFn progress;  // through the bytes of the tensors described (tfckpt/progress.h)
 };
 
 struct TensorStats {

@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "tfckpt/checkpoint.h"
+#include "tfckpt/progress.h"
 #include "tfckpt/status.h"
 
 namespace tfckpt {
@@ -19,6 +20,7 @@ namespace tfckpt {
 struct VerifyOptions {
   bool check_data = true;  // read every tensor and check its CRC (else structure only)
   int threads = 0;         // 0: one per core
+  ProgressFn progress;     // through the bytes whose checksums are checked (tfckpt/progress.h)
 };
 
 struct VerifyProblem {

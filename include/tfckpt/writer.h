@@ -77,19 +77,20 @@ struct PieceTarget {
 struct PieceBytes {
   enum class Kind {
     kInMemory,  // `bytes`, in the on-disk form (strings and variants serialized); CRC computed
-    kCopied,    // `location` of the data file `file`, copied (in the kernel where it can be)
+    kCopied,    // `location` of the data file `file`, copied (in the kernel where it can be;
+                // ranges that follow each other join one copy, made later)
     kAdopted,   // `location` in a data file taken whole by AdoptDataFile (its shard id)
   };
   Kind kind = Kind::kInMemory;
   std::span<const uint8_t> bytes;
-  const ByteSource* file = nullptr;
+  std::shared_ptr<const ByteSource> file;
   DataLocation location;  // copied and adopted pieces keep its stored CRC
 
   static PieceBytes InMemory(std::span<const uint8_t> bytes) {
     return {Kind::kInMemory, bytes, nullptr, {}};
   }
-  static PieceBytes Copied(const ByteSource& file, const DataLocation& location) {
-    return {Kind::kCopied, {}, &file, location};
+  static PieceBytes Copied(std::shared_ptr<const ByteSource> file, const DataLocation& location) {
+    return {Kind::kCopied, {}, std::move(file), location};
   }
   static PieceBytes Adopted(const DataLocation& location) {
     return {Kind::kAdopted, {}, nullptr, location};

@@ -291,9 +291,10 @@ class PyWriter {
   std::unique_ptr<BundleWriter> w_;
 };
 
-// progress= of average, blend and apply: progress(done_bytes, total_bytes) as computed tensors
-// are written, called with the GIL from the executing thread. An exception it raises stops the
-// calls and is raised once the operation has returned (its output written).
+// progress= of average, blend and apply: progress(done_bytes, total_bytes) through the output's
+// bytes, called with the GIL from one of the executing threads at a time (tfckpt/progress.h).
+// An exception it raises stops the calls and is raised once the operation has returned (its
+// output written).
 class PyProgress {
  public:
   explicit PyProgress(std::optional<py::function> fn) : fn_(std::move(fn)) {}

@@ -356,9 +356,10 @@ def average(sources, output, weights=None, normalize=True, take_nonfloat_from=-1
     """Averages checkpoints (tfckpt average). last=(n, directory) picks the last n listed in
     the directory's `checkpoint` file instead of `sources`.
 
-    `progress`: called as progress(done_bytes, total_bytes) while the averaged tensors are
-    written, last with done_bytes == total_bytes (not called when nothing is computed); an
-    exception it raises is raised when the output has been written."""
+    `progress`: called as progress(done_bytes, total_bytes) through the output's bytes (reading
+    the sources to check them counts as part of the work), at most about ten times a second and
+    last with done_bytes == total_bytes; an exception it raises is raised when the output has
+    been written."""
     progress = _progress(progress)
     if last is not None:
         sources = _core.last_checkpoints(str(last[1]), int(last[0]))
@@ -417,8 +418,7 @@ def blend(models, output, method, base=None, weights=None, lambda_=1.0, t=0.5, d
     "p": x}] for the tensors whose names REGEX searches; the last matching rule wins for each
     parameter it sets (--set REGEX:KEY=VALUE of the command line, per_tensor of a recipe).
 
-    `progress`: called as progress(done_bytes, total_bytes) while the computed tensors are
-    written, as for average."""
+    `progress`: called as progress(done_bytes, total_bytes) as for average."""
     progress = _progress(progress)
     if _is_path(models):
         raise TypeError("blend: models is a list of checkpoints, not one path (%r)"
@@ -484,8 +484,8 @@ def stats(source, names=None, threads=0):
 
 
 def apply(recipe, output=None, force=False, dry_run=False, progress=None):
-    """Runs a recipe file (tfckpt apply); returns its report. `progress`: as for average, for
-    each average or blend step."""
+    """Runs a recipe file (tfckpt apply); returns its report. `progress`: as for average,
+    through every step (total_bytes grows as each step begins)."""
     return _core.apply(str(recipe), None if output is None else str(output), force, dry_run,
                        _progress(progress))
 

@@ -7,6 +7,7 @@
 
 #include "bundle/trackable_graph.h"
 #include "tfckpt/objects.h"
+#include "tfckpt/version.h"
 
 namespace tfckpt {
 
@@ -68,6 +69,7 @@ std::vector<const TensorInfo*> AttributeTensors(const Checkpoint& ckpt,
 std::string ObjectGraphJson(const Checkpoint& ckpt, const ObjectGraph& g) {
   const int n = static_cast<int>(g.nodes.size());
   nlohmann::ordered_json out;
+  out["schema_version"] = TFCKPT_JSON_SCHEMA_VERSION;
   out["prefix"] = ckpt.prefix();
   nlohmann::ordered_json objects = nlohmann::ordered_json::array();
   for (int i = 0; i < n; i++) {

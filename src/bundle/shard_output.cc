@@ -15,6 +15,9 @@ namespace tfckpt {
 namespace {
 
 constexpr size_t kBufferSize = 8 << 20;  // as TensorFlow's bundle writer
+// A range waiting to be joined is copied once it is this long (so that progress and errors are
+// never far behind the calls).
+constexpr int64_t kMaxPendingCopy = int64_t{128} << 20;
 
 }  // namespace
 
@@ -46,7 +49,8 @@ Status ShardOutput::OpenShard() {
 
 Status ShardOutput::CloseShard() {
   if (fd_ < 0) return Status::OK();
-  Status s = Flush();
+  Status s = FlushCopy();
+  if (s.ok()) s = Flush();
   Status closed = file::SyncAndClose(fd_, sync_ && s.ok(), shards_[current_].temp_path);
   if (s.ok()) s = closed;
   if (!s.ok()) failed_ = true;
@@ -67,6 +71,15 @@ Status ShardOutput::Flush() {
   return s;
 }
 
+Status ShardOutput::FlushCopy() {
+  if (pending_.src == nullptr) return Status::OK();
+  const PendingCopy p = std::move(pending_);
+  pending_ = PendingCopy();
+  Status s = CopyFromSource(*p.src, p.offset, p.size, fd_, shards_[current_].temp_path);
+  if (!s.ok()) failed_ = true;
+  return s;
+}
+
 Status ShardOutput::Reserve(int64_t size, int* shard, int64_t* offset) {
   if (current_ >= 0 && max_shard_bytes_ > 0 && shards_[current_].bytes > 0 &&
       shards_[current_].bytes + size > max_shard_bytes_) {
@@ -79,6 +92,7 @@ Status ShardOutput::Reserve(int64_t size, int* shard, int64_t* offset) {
 }
 
 Status ShardOutput::Write(const void* data, size_t n) {
+  TFCKPT_RETURN_IF_ERROR(FlushCopy());  // (what was copied in comes first)
   const char* p = static_cast<const char*>(data);
   if (buffer_.size() + n <= kBufferSize) {
     buffer_.append(p, n);
@@ -95,16 +109,18 @@ Status ShardOutput::Write(const void* data, size_t n) {
   return Status::OK();
 }
 
-Status ShardOutput::CopyIn(const ByteSource& src, int64_t offset, int64_t size) {
-  TFCKPT_RETURN_IF_ERROR(Flush());
-  Status s = CopyFromSource(src, offset, size, fd_, shards_[current_].temp_path);
-  if (!s.ok()) {
-    failed_ = true;
-    return s;
+Status ShardOutput::CopyIn(std::shared_ptr<const ByteSource> src, int64_t offset, int64_t size) {
+  if (pending_.src == src && pending_.offset + pending_.size == offset) {
+    pending_.size += size;  // (continues the range waiting: one copy for both)
+  } else {
+    TFCKPT_RETURN_IF_ERROR(FlushCopy());
+    TFCKPT_RETURN_IF_ERROR(Flush());
+    pending_ = {std::move(src), offset, size};
   }
   shards_[current_].bytes += size;
   stats_.ranges_copied++;
   stats_.bytes_range_copied += size;
+  if (pending_.size >= kMaxPendingCopy) return FlushCopy();
   return Status::OK();
 }
 

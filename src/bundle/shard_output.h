@@ -1,6 +1,8 @@
 // ShardOutput: the data files of a bundle being written. Tensor bytes are appended to the current
 // data file through an 8 MiB buffer (larger spans bypass it), byte ranges of other files are
-// copied in (in the kernel where they are local), and whole existing data files are adopted
+// copied in (in the kernel where they are local; a range that continues the previous one of the
+// same file joins it, so that tensors stored one after the other go in one copy), and whole
+// existing data files are adopted
 // (reflink, copy, hard link, or a move at the commit). A new data file starts when the next piece
 // would overflow the size limit; a piece is never split across files. Every file lies at a
 // temporary name of the given FileCommit until the owner commits it.
@@ -11,6 +13,7 @@
 #define TFCKPT_BUNDLE_SHARD_OUTPUT_H_
 
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -36,8 +39,9 @@ class ShardOutput {
   Status Reserve(int64_t size, int* shard, int64_t* offset);
   // Appends bytes to the current data file (after Reserve).
   Status Write(const void* data, size_t n);
-  // Appends `size` bytes at `offset` of `src` to the current data file (after Reserve).
-  Status CopyIn(const ByteSource& src, int64_t offset, int64_t size);
+  // Appends `size` bytes at `offset` of `src` to the current data file (after Reserve). The copy
+  // may wait for a later call (to join a range that follows; up to 128 MiB wait).
+  Status CopyIn(std::shared_ptr<const ByteSource> src, int64_t offset, int64_t size);
   // Takes `src` whole as the next data file (see BundleWriter::AdoptDataFile).
   Status Adopt(const ByteSource& src, LinkMode how, int* shard_id);
   // True when [offset, offset + size) lies inside data file `shard`.
@@ -64,6 +68,7 @@ class ShardOutput {
   Status CloseShard();
   Status WriteOut(const char* p, size_t n);
   Status Flush();
+  Status FlushCopy();
 
   std::string prefix_;
   FileCommit* commit_;
@@ -73,6 +78,14 @@ class ShardOutput {
   int current_ = -1;  // the shard being written, if any
   int fd_ = -1;       // its descriptor
   std::string buffer_;
+  // A range of another file still to be copied to the end of the current data file (after what
+  // the buffer held when it began; nothing is buffered while it waits).
+  struct PendingCopy {
+    std::shared_ptr<const ByteSource> src;
+    int64_t offset = 0;
+    int64_t size = 0;
+  };
+  PendingCopy pending_;
   TransferStats stats_;
   bool failed_ = false;
 };

@@ -12,6 +12,7 @@
 #include <fmt/format.h>
 
 #include "bundle/entry_codec.h"
+#include "core/progress_meter.h"
 #include "tfckpt/values.h"
 
 namespace tfckpt {
@@ -277,6 +278,11 @@ Status ComputeStats(const Checkpoint& ckpt, const StatsOptions& options,
   const int cores = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   const int threads = options.threads > 0 ? std::min(options.threads, 4 * cores) : cores;
 
+  int64_t total = 0;
+  for (const TensorInfo* t : chosen) {
+    if (IsFixedSize(t->dtype)) total += t->stored_bytes();
+  }
+  ProgressMeter meter(options.progress, total);
   // One tensor at a time (its value in memory, or a view on the file), its chunks on every
   // thread; the partial results merged in chunk order.
   for (size_t k = 0; k < chosen.size(); k++) {
@@ -302,6 +308,7 @@ Status ComputeStats(const Checkpoint& ckpt, const StatsOptions& options,
       for (int64_t c = next++; c < chunks; c = next++) {
         parts[static_cast<size_t>(c)] =
             ReduceChunk(info.dtype, data, c * kChunk, std::min(n, (c + 1) * kChunk));
+        meter.Add((std::min(n, (c + 1) * kChunk) - c * kChunk) * DTypeSize(info.dtype));
       }
     };
     RunOnThreads(threads, chunks, work);
@@ -351,6 +358,7 @@ Status ComputeStats(const Checkpoint& ckpt, const StatsOptions& options,
       ckpt.Release(info.location);
     }
   }
+  meter.Finish();
   return Status::OK();
 }
 

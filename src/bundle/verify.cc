@@ -11,6 +11,7 @@
 #include "bundle/entry_codec.h"
 #include "bundle/slices.h"
 #include "bundle/v1_reader.h"
+#include "core/progress_meter.h"
 #include "format/byte_order.h"
 #include "format/crc32c.h"
 #include "format/string_tensor.h"
@@ -176,6 +177,9 @@ Status VerifyCheckpoint(const Checkpoint& ckpt, const VerifyOptions& options,
     });
     std::atomic<size_t> next{0};
     std::atomic<int64_t> bytes{0}, count{0};
+    int64_t total = 0;
+    for (const Piece* p : order) total += p->location.size;
+    ProgressMeter meter(options.progress, total);
     auto work = [&] {
       for (size_t i = next++; i < order.size(); i = next++) {
         const Piece& p = *order[i];
@@ -188,6 +192,7 @@ Status VerifyCheckpoint(const Checkpoint& ckpt, const VerifyOptions& options,
           }
           bytes += p.location.size;
           count++;
+          meter.Add(p.location.size);
           continue;
         }
         std::span<const uint8_t> data;
@@ -221,6 +226,7 @@ Status VerifyCheckpoint(const Checkpoint& ckpt, const VerifyOptions& options,
         ckpt.Release(p.location);
         bytes += p.location.size;
         count++;
+        meter.Add(p.location.size);
       }
     };
     int threads = options.threads > 0
@@ -231,6 +237,7 @@ Status VerifyCheckpoint(const Checkpoint& ckpt, const VerifyOptions& options,
     for (int i = 1; i < threads; i++) pool.emplace_back(work);
     work();
     for (std::thread& t : pool) t.join();
+    meter.Finish();
     report->bytes_checked += bytes;
     report->tensors_checked += count;
   }

@@ -318,8 +318,7 @@ Status BundleWriter::Add(const PieceTarget& target, const PieceBytes& bytes) {
   TFCKPT_RETURN_IF_ERROR(m.NewEntry(target.dtype, shape, size, &e));
   e.set_crc32c(masked_crc);
   if (bytes.kind == PieceBytes::Kind::kCopied) {
-    TFCKPT_RETURN_IF_ERROR(
-        m.shards.CopyIn(*bytes.file, bytes.location.offset, bytes.location.size));
+    TFCKPT_RETURN_IF_ERROR(m.shards.CopyIn(bytes.file, bytes.location.offset, bytes.location.size));
   } else {
     TFCKPT_RETURN_IF_ERROR(m.shards.Write(bytes.bytes.data(), bytes.bytes.size()));
     total_bytes_ += size;

@@ -2,8 +2,11 @@
 
 #include <gtest/gtest.h>
 
+#include <cstring>
 #include <fstream>
 
+#include "format/crc32c.h"
+#include "io/byte_source.h"
 #include "testing/test_util.h"
 #include "tfckpt/checkpoint.h"
 #include "tfckpt/verify.h"
@@ -146,6 +149,58 @@ void WriteOnePerShard(const std::string& prefix, const std::vector<std::string>&
     ASSERT_OK(testing::AddBytes(*w, name, DType::kFloat, {20}, AsBytes(x)));
   }
   ASSERT_OK(w->Finish());
+}
+
+// Ranges copied from other files: the ones that follow each other in one source go in one copy
+// (ShardOutput joins them), interleaved with written bytes and ranges of another source; every
+// tensor reads back with its own bytes.
+TEST(Writer, CopiedRangesJoinAndInterleave) {
+  std::vector<float> a(16), b(4);
+  for (int i = 0; i < 16; i++) a[i] = static_cast<float>(i);
+  for (int i = 0; i < 4; i++) b[i] = static_cast<float>(100 + i);
+  const std::string dir = TempDir();
+  std::shared_ptr<const ByteSource> src_a, src_b;
+  {
+    std::ofstream(dir + "/a.bin", std::ios::binary)
+        .write(reinterpret_cast<const char*>(a.data()), 64);
+    std::ofstream(dir + "/b.bin", std::ios::binary)
+        .write(reinterpret_cast<const char*>(b.data()), 16);
+  }
+  ASSERT_OK(OpenByteSource(dir + "/a.bin", &src_a));
+  ASSERT_OK(OpenByteSource(dir + "/b.bin", &src_b));
+  auto range = [](const std::vector<float>& v, int64_t first, int64_t n) {
+    const auto* p = reinterpret_cast<const uint8_t*>(v.data()) + first * 4;
+    return DataLocation{0, first * 4, n * 4, crc32c::Mask(crc32c::Value(p, n * 4))};
+  };
+  const std::string prefix = dir + "/joined";
+  std::unique_ptr<BundleWriter> w;
+  ASSERT_OK(BundleWriter::Create(prefix, Fast(), &w));
+  ASSERT_OK(w->Add({"t0", DType::kFloat, {2}}, PieceBytes::Copied(src_a, range(a, 0, 2))));
+  ASSERT_OK(w->Add({"t1", DType::kFloat, {3}}, PieceBytes::Copied(src_a, range(a, 2, 3))));
+  ASSERT_OK(w->Add({"t2", DType::kFloat, {2}}, PieceBytes::Copied(src_a, range(a, 8, 2))));
+  std::vector<float> mem = {-1, -2};
+  ASSERT_OK(testing::AddBytes(*w, "t3", DType::kFloat, {2}, AsBytes(mem)));
+  ASSERT_OK(w->Add({"t4", DType::kFloat, {2}}, PieceBytes::Copied(src_a, range(a, 10, 2))));
+  ASSERT_OK(w->Add({"t5", DType::kFloat, {4}}, PieceBytes::Copied(src_b, range(b, 0, 4))));
+  ASSERT_OK(w->Add({"t6", DType::kFloat, {4}}, PieceBytes::Copied(src_a, range(a, 12, 4))));
+  ASSERT_OK(w->Finish());
+  EXPECT_EQ(w->stats().ranges_copied, 6);
+  EXPECT_EQ(w->stats().bytes_range_copied, 4 * (2 + 3 + 2 + 2 + 4 + 4));
+  std::unique_ptr<Checkpoint> c;
+  ASSERT_OK(Checkpoint::Open(prefix, &c));
+  const std::vector<std::pair<std::string, std::vector<float>>> want = {
+      {"t0", {0, 1}},          {"t1", {2, 3, 4}}, {"t2", {8, 9}},
+      {"t3", {-1, -2}},        {"t4", {10, 11}},  {"t5", {100, 101, 102, 103}},
+      {"t6", {12, 13, 14, 15}}};
+  for (const auto& [name, values] : want) {
+    Tensor t;
+    ASSERT_OK(c->Read(name, &t));
+    ASSERT_EQ(t.bytes().size(), values.size() * 4) << name;
+    EXPECT_EQ(std::memcmp(t.bytes().data(), values.data(), values.size() * 4), 0) << name;
+  }
+  VerifyReport r;
+  ASSERT_OK(VerifyCheckpoint(*c, VerifyOptions(), &r));
+  EXPECT_TRUE(r.ok());
 }
 
 TEST(Writer, ShardsBySize) {

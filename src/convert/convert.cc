@@ -13,6 +13,7 @@
 #include <nlohmann/json.hpp>
 
 #include "bundle/entry_codec.h"
+#include "core/progress_meter.h"
 #include "format/crc32c.h"
 #include "format/npz.h"
 #include "format/safetensors.h"
@@ -122,6 +123,7 @@ Status ToSafetensors(const Checkpoint& ckpt, const std::vector<Outgoing>& tensor
   std::map<std::string, std::string> metadata = {{"source", ckpt.prefix()},
                                                  {"converted_by", kVersion}};
   FileCommit commit(options.sync);
+  ProgressMeter meter(options.progress, total);
   std::vector<std::string> outputs;
   nlohmann::ordered_json weight_map = nlohmann::ordered_json::object();
   for (size_t i = 0; i < shards.size(); i++) {
@@ -136,6 +138,7 @@ Status ToSafetensors(const Checkpoint& ckpt, const std::vector<Outgoing>& tensor
     TFCKPT_RETURN_IF_ERROR(f.Write(safetensors::Header(entries, metadata)));
     for (const Outgoing* t : shards[i]) {
       TFCKPT_RETURN_IF_ERROR(CopyTensorTo(ckpt, *t->info, f.fd, f.temp_path, nullptr));
+      meter.Add(t->bytes);
     }
     TFCKPT_RETURN_IF_ERROR(f.Close(options.sync));
   }
@@ -151,6 +154,7 @@ Status ToSafetensors(const Checkpoint& ckpt, const std::vector<Outgoing>& tensor
   TFCKPT_RETURN_IF_ERROR(commit.Lock());
   TFCKPT_RETURN_IF_ERROR(CheckAbsent(outputs, options.overwrite));
   TFCKPT_RETURN_IF_ERROR(commit.Commit());
+  meter.Finish();
   report->outputs = outputs;
   report->bytes = total;
   return Status::OK();
@@ -164,6 +168,9 @@ Status ToNpz(const Checkpoint& ckpt, const std::vector<Outgoing>& tensors, const
   TFCKPT_RETURN_IF_ERROR(commit.Add(out, &temp));
   std::unique_ptr<npz::Writer> w;
   TFCKPT_RETURN_IF_ERROR(npz::Writer::Create(temp, &w));
+  int64_t total = 0;
+  for (const Outgoing& t : tensors) total += t.bytes;
+  ProgressMeter meter(options.progress, total);
   for (const Outgoing& t : tensors) {
     const TensorInfo& info = *t.info;
     int fd = -1;
@@ -182,6 +189,7 @@ Status ToNpz(const Checkpoint& ckpt, const std::vector<Outgoing>& tensors, const
       TFCKPT_RETURN_IF_ERROR(w->Append({reinterpret_cast<const uint8_t*>(buf.data()), buf.size()}));
       TFCKPT_RETURN_IF_ERROR(w->End());
       report->bytes += static_cast<int64_t>(buf.size());
+      meter.Add(t.bytes);
       continue;
     }
     // The zip CRC precedes the data: read the tensor once for it, then copy it in the kernel.
@@ -193,11 +201,13 @@ Status ToNpz(const Checkpoint& ckpt, const std::vector<Outgoing>& tensors, const
     TFCKPT_RETURN_IF_ERROR(CopyTensorTo(ckpt, info, fd, temp, nullptr));
     TFCKPT_RETURN_IF_ERROR(w->End());
     report->bytes += t.bytes;
+    meter.Add(t.bytes);
   }
   TFCKPT_RETURN_IF_ERROR(w->Finish(options.sync));
   TFCKPT_RETURN_IF_ERROR(commit.Lock());
   TFCKPT_RETURN_IF_ERROR(CheckAbsent({out}, options.overwrite));
   TFCKPT_RETURN_IF_ERROR(commit.Commit());
+  meter.Finish();
   report->outputs.push_back(out);
   return Status::OK();
 }
@@ -417,6 +427,9 @@ Status FromForeign(const std::string& src, const std::string& out, bool npz_sour
   wo.sync = options.sync;
   std::unique_ptr<BundleWriter> w;
   TFCKPT_RETURN_IF_ERROR(BundleWriter::Create(out, wo, &w));
+  int64_t total = 0;
+  for (const auto& [name, t] : kept) total += t->size;
+  ProgressMeter meter(options.progress, total);
   for (const auto& [name, t] : kept) {
     std::span<const uint8_t> bytes;
     std::shared_ptr<const void> hold;
@@ -457,12 +470,14 @@ Status FromForeign(const std::string& src, const std::string& out, bool npz_sour
         return Status::Corruption(fmt::format("array '{}' has the wrong size", t->name));
       }
       DataLocation loc{0, t->offset, t->size, crc32c::Mask(crc32c::Value(bytes))};
-      TFCKPT_RETURN_IF_ERROR(w->Add({name, t->dtype, t->shape}, PieceBytes::Copied(*t->file, loc)));
+      TFCKPT_RETURN_IF_ERROR(w->Add({name, t->dtype, t->shape}, PieceBytes::Copied(t->file, loc)));
       t->file->Release(t->offset, t->size);
     }
     report->bytes += t->size;
+    meter.Add(t->size);
   }
   TFCKPT_RETURN_IF_ERROR(w->Finish());
+  meter.Finish();
   report->from = npz_source ? "npz" : "safetensors";
   report->to = "tensorflow";
   report->tensors = static_cast<int64_t>(kept.size());
@@ -475,6 +490,7 @@ Status FromForeign(const std::string& src, const std::string& out, bool npz_sour
 
 std::string ConvertReport::ToJson() const {
   nlohmann::ordered_json j;
+  j["schema_version"] = TFCKPT_JSON_SCHEMA_VERSION;
   j["from"] = from;
   j["to"] = to;
   j["outputs"] = outputs;

@@ -14,6 +14,7 @@
 #include <fmt/format.h>
 
 #include "bundle/slices.h"
+#include "core/progress_meter.h"
 #include "exec/compute.h"
 #include "exec/source_check.h"
 #include "io/byte_source.h"
@@ -137,13 +138,41 @@ Status ExecutePlan(const Plan& plan, const ExecuteOptions& options, ExecuteRepor
             adoptable.count({p.source, LocationOf(p).shard_id}) > 0);
   };
   const int cores = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
-  if (unread) TFCKPT_RETURN_IF_ERROR(CheckSourcePieces(plan, skip, options.threads));
+
+  // Progress: the work is every byte written or taken into the output plus every source byte
+  // read to be checked; it is reported as the part of the output's bytes done.
+  int64_t output_bytes = 0, work = 0;
+  for (const PlannedTensor& t : plan.tensors) output_bytes += t.bytes();
+  ProgressFn scaled;
+  if (options.progress) {
+    for (const FileKey& f : adoptable) work += plan.sources[f.first].ckpt->data_file_size(f.second);
+    for (const PlannedTensor& t : plan.tensors) {
+      if (!PassThrough(t)) {
+        work += t.bytes();
+        continue;
+      }
+      for (const PieceSource& p : t.pieces) {
+        if (!adoptable.count({p.source, LocationOf(p).shard_id})) work += LocationOf(p).size;
+      }
+    }
+    work += SourcePieceBytes(plan, skip);
+    scaled = [&options, output_bytes](int64_t done, int64_t total) {
+      options.progress(total > 0 ? static_cast<int64_t>(static_cast<double>(done) / total *
+                                                        static_cast<double>(output_bytes))
+                                 : 0,
+                       output_bytes);
+    };
+  }
+  ProgressMeter meter(std::move(scaled), work);
+
+  if (unread) TFCKPT_RETURN_IF_ERROR(CheckSourcePieces(plan, skip, options.threads, &meter));
   // (A future's destructor waits for its task, so every return below waits for the check.)
   std::future<Status> check;
   if (!unread) {
     const int threads = options.threads > 0 ? options.threads : std::max(1, cores - 1);
-    check = std::async(std::launch::async,
-                       [&plan, &skip, threads] { return CheckSourcePieces(plan, skip, threads); });
+    check = std::async(std::launch::async, [&plan, &skip, threads, &meter] {
+      return CheckSourcePieces(plan, skip, threads, &meter);
+    });
   }
   auto checked = [&] { return check.valid() ? check.get() : Status::OK(); };
 
@@ -181,6 +210,7 @@ Status ExecutePlan(const Plan& plan, const ExecuteOptions& options, ExecuteRepor
     s = w->AdoptDataFile(*plan.sources[f.first].ckpt->data_file(f.second), mode, &id);
     if (!s.ok()) return s;
     adopted[f] = id;
+    meter.Add(plan.sources[f.first].ckpt->data_file_size(f.second));
   }
 
   // Pass-through pieces, in source order so reads stay sequential.
@@ -205,46 +235,46 @@ Status ExecutePlan(const Plan& plan, const ExecuteOptions& options, ExecuteRepor
     auto a = adopted.find({p.source, loc.shard_id});
     if (a != adopted.end() && placed.insert(KeyOf(p)).second) {
       loc.shard_id = a->second;
-      s = w->Add(target, PieceBytes::Adopted(loc));
-    } else if (!ckpt.values_as_stored()) {  // byte-swapped or decoded, then re-serialized
+      s = w->Add(target, PieceBytes::Adopted(loc));  // (its bytes came with the file)
+    } else if (!ckpt.values_as_stored()) {           // byte-swapped or decoded, then re-serialized
       Tensor value;
       s = ckpt.ReadPiece(p.tensor->name, t.dtype, p.part ? p.part->shape : p.tensor->shape, loc,
                          ReadOptions(), &value);
       if (s.ok()) s = w->AddValue(target, value);
     } else {
       const std::shared_ptr<const ByteSource> file = ckpt.data_file(loc.shard_id);
-      s = file ? w->Add(target, PieceBytes::Copied(*file, loc))
+      s = file ? w->Add(target, PieceBytes::Copied(file, loc))
                : Status::Corruption(fmt::format("tensor '{}' in '{}' lies in data file {}, which "
                                                 "the checkpoint does not have (it has {})",
                                                 t.name, ckpt.prefix(), loc.shard_id,
                                                 ckpt.num_shards()));
     }
     if (!s.ok()) return s;
+    if (a == adopted.end()) meter.Add(loc.size);
   }
-  // Computed tensors: element-wise across a pool of threads, reporting progress.
-  int64_t compute_total = 0, compute_done = 0;
-  for (const PlannedTensor& t : plan.tensors) {
-    if (t.action == PlannedTensor::Action::kCompute) compute_total += t.bytes();
-  }
+  // Computed tensors: element-wise across a pool of threads.
   std::unique_ptr<ThreadPool> pool;
-  if (compute_total > 0) {
-    pool = std::make_unique<ThreadPool>(options.threads > 0 ? options.threads : cores);
+  for (const PlannedTensor& t : plan.tensors) {
+    if (t.action == PlannedTensor::Action::kCompute && !pool) {
+      pool = std::make_unique<ThreadPool>(options.threads > 0 ? options.threads : cores);
+    }
   }
-  auto progress = [&](int64_t bytes) {
-    compute_done += bytes;
-    if (options.progress && compute_total > 0) options.progress(compute_done, compute_total);
-  };
+  auto progress = [&meter](int64_t bytes) { meter.Add(bytes); };
   for (const PlannedTensor& t : plan.tensors) {
     if (PassThrough(t)) continue;
-    s = t.action == PlannedTensor::Action::kCompute
-            ? WriteComputedTensor(plan, t, pool.get(), options.chunk_elements, w.get(), progress)
-            : WriteComputed(plan, t, w.get());
+    if (t.action == PlannedTensor::Action::kCompute) {
+      s = WriteComputedTensor(plan, t, pool.get(), options.chunk_elements, w.get(), progress);
+    } else {
+      s = WriteComputed(plan, t, w.get());
+      meter.Add(t.bytes());
+    }
     if (!s.ok()) return s;
   }
   s = checked();
   if (!s.ok()) return s;  // (the writer removes what it wrote)
   s = w->Finish();
   if (!s.ok()) return s;
+  meter.Finish();
   report->stats = w->stats();
   report->tensors = static_cast<int64_t>(plan.tensors.size());
   for (const PlannedTensor& t : plan.tensors) report->bytes += t.bytes();

@@ -18,12 +18,10 @@ struct Piece {
   const PieceSource* piece;
 };
 
-}  // namespace
-
-Status CheckSourcePieces(const Plan& plan, const std::function<bool(const PieceSource&)>& skip,
-                         int threads) {
-  // Each stored piece once, in file order, so that reads stay sequential.
-  using Key = std::tuple<int, int, int64_t, int64_t>;
+// Each stored piece once, in file order, so that reads stay sequential.
+using Key = std::tuple<int, int, int64_t, int64_t>;
+std::vector<std::pair<Key, Piece>> PiecesToCheck(
+    const Plan& plan, const std::function<bool(const PieceSource&)>& skip) {
   std::set<Key> seen;
   std::vector<std::pair<Key, Piece>> pieces;
   for (const PlannedTensor& t : plan.tensors) {
@@ -39,6 +37,20 @@ Status CheckSourcePieces(const Plan& plan, const std::function<bool(const PieceS
   }
   std::sort(pieces.begin(), pieces.end(),
             [](const auto& a, const auto& b) { return a.first < b.first; });
+  return pieces;
+}
+
+}  // namespace
+
+int64_t SourcePieceBytes(const Plan& plan, const std::function<bool(const PieceSource&)>& skip) {
+  int64_t bytes = 0;
+  for (const auto& [key, piece] : PiecesToCheck(plan, skip)) bytes += std::get<3>(key);
+  return bytes;
+}
+
+Status CheckSourcePieces(const Plan& plan, const std::function<bool(const PieceSource&)>& skip,
+                         int threads, ProgressMeter* meter) {
+  const std::vector<std::pair<Key, Piece>> pieces = PiecesToCheck(plan, skip);
   if (threads <= 0) threads = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   threads = static_cast<int>(std::min<size_t>(threads, std::max<size_t>(1, pieces.size())));
 
@@ -58,6 +70,7 @@ Status CheckSourcePieces(const Plan& plan, const std::function<bool(const PieceS
       Tensor value;
       Status s = ckpt.ReadPiece(p.tensor->name, p.tensor->dtype, shape, loc, ro, &value);
       ckpt.Release(loc);
+      if (meter) meter->Add(loc.size);
       if (!s.ok()) {
         std::lock_guard<std::mutex> lock(mu);
         if (s.code() == Status::Code::kDataLoss || s.code() == Status::Code::kCorruption) {

@@ -12,14 +12,19 @@
 
 #include <functional>
 
+#include "core/progress_meter.h"
 #include "tfckpt/plan.h"
 
 namespace tfckpt {
 
 // Checks every piece of the plan's kCopy/kKeep tensors for which `skip` is false, on `threads`
-// workers (0: one per core). Fails with every damaged piece named (tensor, file, offset).
+// workers (0: one per core), adding the bytes of each piece checked to `meter` (may be null).
+// Fails with every damaged piece named (tensor, file, offset).
 Status CheckSourcePieces(const Plan& plan, const std::function<bool(const PieceSource&)>& skip,
-                         int threads);
+                         int threads, ProgressMeter* meter);
+
+// The bytes CheckSourcePieces reads (each stored piece once).
+int64_t SourcePieceBytes(const Plan& plan, const std::function<bool(const PieceSource&)>& skip);
 
 }  // namespace tfckpt
 

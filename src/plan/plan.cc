@@ -16,6 +16,7 @@
 #include "io/file_util.h"
 #include "plan/plan_util.h"
 #include "tfckpt/paths.h"
+#include "tfckpt/version.h"
 
 namespace tfckpt {
 namespace {
@@ -197,6 +198,7 @@ std::string Plan::Describe() const {
 std::string Plan::DescribeJson(bool executed, const TransferStats* stats) const {
   using json = nlohmann::ordered_json;
   json j;
+  j["schema_version"] = TFCKPT_JSON_SCHEMA_VERSION;
   j["operation"] = operation;
   j["output"] = output;
   j["dry_run"] = !executed;

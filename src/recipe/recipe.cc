@@ -608,6 +608,15 @@ Status RunSteps(const Reader& r, const RecipeOptions& options, const Recipe& rec
     }
     return s.WithMessage(msg);
   };
+  // Progress through every step: the bytes of the steps done, then those of the current one (the
+  // total grows as each step begins).
+  int64_t earlier = 0;
+  ExecuteOptions execute = options.execute;
+  if (options.execute.progress) {
+    execute.progress = [&earlier, &options](int64_t done, int64_t total) {
+      options.execute.progress(earlier + done, earlier + total);
+    };
+  }
   for (size_t i = 0; i < recipe.steps.size(); i++) {
     const Step& step = recipe.steps[i];
     const std::string& out = recipe.outs[i];
@@ -630,8 +639,9 @@ Status RunSteps(const Reader& r, const RecipeOptions& options, const Recipe& rec
       *report += plan.Describe();
     } else {
       ExecuteReport er;
-      s = ExecutePlan(plan, options.execute, &er);
+      s = ExecutePlan(plan, execute, &er);
       if (!s.ok()) return cleanup(s.WithMessage(InRecipeTerms(s.message())));
+      earlier += er.bytes;
       *report += fmt::format("  {} tensors, {} bytes -> {}\n", er.tensors, er.bytes, plan.output);
     }
     labels.emplace_back(out, step.name.empty() ? fmt::format("(result of step {})", i + 1)

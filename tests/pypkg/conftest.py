@@ -16,6 +16,9 @@ import sys
 
 import pytest
 
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+import json_contract  # noqa: E402  (tests/json_contract.py: docs/JSON.md's schemas)
+
 REPO_ROOT = pathlib.Path(__file__).resolve().parents[2]
 EXAMPLES = REPO_ROOT / "examples"
 
@@ -81,7 +84,11 @@ class Cli:
         return proc
 
     def json(self, *args, expect_rc=0):
-        return json.loads(self.run(*args, expect_rc=expect_rc).out)
+        """Parses stdout, checked against the schema docs/JSON.md gives for the command."""
+        document = json.loads(self.run(*args, expect_rc=expect_rc).out)
+        if "--json" in args:
+            json_contract.check(args, document)
+        return document
 
 
 def _find_cli():

@@ -223,7 +223,7 @@ def numpy_dtype(name):
 
 
 def cli_show(cli, ckpt, names):
-    shown = cli.json("show", ckpt, *names, "--json")
+    shown = cli.json("show", ckpt, *names, "--json")["tensors"]
     return {e["name"]: e for e in shown}
 
 

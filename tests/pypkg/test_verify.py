@@ -22,7 +22,7 @@ def test_verify_ok(examples, cli_or_none):
         assert r["ok"] is True and r["problems"] == [], r
         assert r["tensors_checked"] >= len(tfckpt.open(path).names())
         if cli_or_none is not None:
-            want = cli_or_none.json("verify", "--json", path)[0]
+            want = cli_or_none.json("verify", "--json", path)["checkpoints"][0]
             assert (r["tensors_checked"], r["bytes_checked"]) == (
                 want["tensors_checked"], want["bytes_checked"]), (r, want)
     r = tfckpt.open(str(examples / "mixed" / "mixed")).verify()

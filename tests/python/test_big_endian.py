@@ -172,11 +172,12 @@ def test_tfckpt_reads_what_tensorflow_reads(tfckpt, all_dtypes):
                 c[name]
             continue
         _same(c[name], value, name)
-        shown = tfckpt.json("show", big, name, "--json")
+        shown = tfckpt.json("show", big, name, "--json")["tensors"]
         lib.assert_values_match(shown[0], *originals[name])
     # verify: every stored CRC holds, but the tensors no reader can swap are problems, each named
     proc = tfckpt.run("verify", big, "--json", expect_rc=1)
-    problems = {p["tensor"] for r in json.loads(proc.out) for p in r["problems"]}
+    problems = {p["tensor"] for r in lib.checked_json(["verify", "--json"], proc.out)["checkpoints"]
+                for p in r["problems"]}
     assert problems == {n for n, v in got.items() if isinstance(v, Exception)}, problems
 
 

@@ -7,7 +7,6 @@ Silently wrong values are never acceptable.
 """
 
 import concurrent.futures
-import json
 import os
 import random
 import shutil
@@ -130,7 +129,7 @@ class Judge:
             self.problems.append("%s: %s" % (case, hung))
         elif rc == 0:
             try:
-                listing = json.loads(out)
+                listing = lib.checked_json(["ls", "--json"], out)
                 got = {t["name"]: (t["dtype"], t["shape"]) for t in listing["tensors"]}
                 want = {n: (v[0], v[1]) for n, v in self.want.items()}
                 if got != want:
@@ -151,7 +150,7 @@ class Judge:
                 self.problems.append("%s: %s" % (case, hung))
             elif rc == 0:
                 try:
-                    shown = json.loads(out)
+                    shown = lib.checked_json(["show", "--json"], out)["tensors"]
                     assert [e["name"] for e in shown] == group, shown
                     for entry in shown:
                         dtype_name, shape, value = self.want[entry["name"]]

@@ -27,7 +27,7 @@ def dtype_bundle(all_dtypes):
 @pytest.fixture(scope="module")
 def shown_by_name(tfckpt, dtype_bundle):
     prefix, names, _, _ = dtype_bundle
-    shown = tfckpt.json("show", prefix, *names, "--json")
+    shown = tfckpt.json("show", prefix, *names, "--json")["tensors"]
     assert [e["name"] for e in shown] == names
     return {e["name"]: e for e in shown}
 
@@ -87,7 +87,9 @@ def test_floats_are_shortest_round_trip(tfckpt, dtype_bundle, dtype_name):
     prefix = dtype_bundle[0]
     name = "dt/%s/vector" % dtype_name
     raw = tfckpt.run("show", prefix, name, "--json").out
-    tokens = json.loads(raw, parse_float=str, parse_int=str, parse_constant=str)[0]["values"]
+    lib.checked_json(["show", "--json"], raw)
+    tokens = json.loads(raw, parse_float=str, parse_int=str,
+                        parse_constant=str)["tensors"][0]["values"]
     want = dtype_bundle[3][name][2]
     np_type = np.dtype(dtype_name).type
     for token, value in zip(tokens, want):
@@ -130,7 +132,7 @@ def _decode_variant(value):
 
 def test_variant_show_is_opaque_bytes(tfckpt, variant_ckpt):
     shown = {e["name"]: e for e in tfckpt.json("show", variant_ckpt, "list", "lists", "x",
-                                                  "--json")}
+                                                  "--json")["tensors"]}
     scalar = shown["list"]
     assert scalar["dtype"] == "variant" and scalar["shape"] == []
     got = [_decode_variant(scalar["values"])]

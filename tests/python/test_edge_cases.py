@@ -50,7 +50,7 @@ def test_index_with_several_blocks(tfckpt, bundle_tool, tmp_path):
     blocks = _index_block_count(prefix + ".index")
     assert blocks >= 2
     _roundtrips(tfckpt, bundle_tool, prefix, tmp_path)
-    shown = tfckpt.json("show", prefix, names[0], names[1777], names[-1], "--json")
+    shown = tfckpt.json("show", prefix, names[0], names[1777], names[-1], "--json")["tensors"]
     assert [e["values"] for e in shown] == [[0.0], [1777.0], [2999.0]]
 
 
@@ -62,7 +62,7 @@ def test_giant_key(tfckpt, bundle_tool, tmp_path):
                    [tf.constant([1.0]), tf.constant([2, 3], tf.int64), tf.constant(b"z")])
     assert _index_block_count(prefix + ".index") >= 2
     _roundtrips(tfckpt, bundle_tool, prefix, tmp_path)
-    shown = tfckpt.json("show", prefix, "a", "z", "--json")
+    shown = tfckpt.json("show", prefix, "a", "z", "--json")["tensors"]
     assert [e["values"] for e in shown] == [[1.0], "z"]
 
 
@@ -83,7 +83,7 @@ def test_tensor_larger_than_write_buffer(tfckpt, bundle_tool, tmp_path):
                    [tf.constant([1, 2], tf.int8), tf.constant(big), tf.constant(long_strings),
                     tf.constant([3.5])])
     _roundtrips(tfckpt, bundle_tool, prefix, tmp_path)
-    shown = tfckpt.json("show", prefix, "big", "--json", "--limit", "10")[0]
+    shown = tfckpt.json("show", prefix, "big", "--json", "--limit", "10")["tensors"][0]
     np.testing.assert_array_equal(np.array(shown["values"], np.float32), big[:10])
     lib.assert_show_matches_tf(tfckpt, prefix, prefix, names=["long_strings", "after"])
 
@@ -134,7 +134,7 @@ def test_partitioned_across_shards(tfckpt, bundle_tool, partitioned_sharded, tmp
     emb = [t for t in listing["tensors"] if t["name"] == "emb"][0]
     assert emb["partitioned"] and emb["slices"] == 4 and emb["shape"] == [12, 3]
     lib.assert_show_matches_tf(tfckpt, prefix, prefix)
-    shown = tfckpt.json("show", prefix, "emb", "--json")[0]
+    shown = tfckpt.json("show", prefix, "emb", "--json")["tensors"][0]
     np.testing.assert_array_equal(np.array(shown["values"], np.float32), full)
     tfckpt.run("verify", prefix)
     copied = str(tmp_path / "copy")

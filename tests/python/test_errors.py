@@ -1,6 +1,5 @@
 """Bad inputs: a clear one-line message on stderr and a non-zero exit, never a crash."""
 
-import json
 import os
 import re
 import shutil
@@ -137,7 +136,7 @@ def test_windows_paths_get_a_hint(tfckpt, tf1_plain, tmp_path):
                                                           expect_rc=2).err).group(1)
     assert suggested == relative
     # and it is the checkpoint
-    listing = json.loads(tfckpt.run("ls", suggested, "--json", cwd=tmp_path).out)
+    listing = tfckpt.json("ls", suggested, "--json", cwd=tmp_path)
     assert os.path.abspath(os.path.join(str(tmp_path), listing["prefix"])) == tf1_plain
     lib.assert_ls_matches_tf(listing, tf1_plain)
 

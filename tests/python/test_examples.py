@@ -50,7 +50,7 @@ def test_example_v1(tfckpt, examples, tmp_path):
     for name in names:
         want = tf.raw_ops.RestoreV2(prefix=path, tensor_names=[name], shape_and_slices=[""],
                                     dtypes=[dtypes[name]])[0].numpy()
-        shown = tfckpt.json("show", path, name, "--json")[0]
+        shown = tfckpt.json("show", path, name, "--json")["tensors"][0]
         np.testing.assert_array_equal(np.array(shown["values"], want.dtype), want)
         got = tf.raw_ops.RestoreV2(prefix=out, tensor_names=[name], shape_and_slices=[""],
                                    dtypes=[dtypes[name]])[0].numpy()
@@ -59,8 +59,8 @@ def test_example_v1(tfckpt, examples, tmp_path):
 
 
 def test_example_single_values(tfckpt, examples):
-    a = tfckpt.json("show", os.path.join(examples, "models/a"), "a", "--json")[0]
-    b = tfckpt.json("show", os.path.join(examples, "models/b"), "b", "--json")[0]
+    a = tfckpt.json("show", os.path.join(examples, "models/a"), "a", "--json")["tensors"][0]
+    b = tfckpt.json("show", os.path.join(examples, "models/b"), "b", "--json")["tensors"][0]
     assert (a["values"], b["values"]) == (3.0, 4.0)
 
 
@@ -69,6 +69,6 @@ def test_example_mixed_partitioned(tfckpt, examples):
     listing = {t["name"]: t for t in tfckpt.json("ls", prefix, "--json")["tensors"]}
     assert listing["emb"]["partitioned"] is True and listing["emb"]["slices"] == 3
     assert listing["emb"]["shape"] == [10, 4]
-    shown = tfckpt.json("show", prefix, "emb", "--json")[0]
+    shown = tfckpt.json("show", prefix, "emb", "--json")["tensors"][0]
     np.testing.assert_array_equal(np.array(shown["values"], np.float32),
                                   tf.train.load_checkpoint(prefix).get_tensor("emb"))

@@ -3,7 +3,6 @@ progress). TensorFlow lists such a checkpoint and reads the tensors of the files
 does the same, warns once naming the missing file, and refuses every read of a missing value,
 `verify` and every write, naming the file and writing nothing."""
 
-import json
 import os
 import re
 import shutil
@@ -56,7 +55,7 @@ def test_lists_and_reads_what_tensorflow_reads(tfckpt, incomplete, tf1_sharded):
     # TF lists every tensor and reads exactly those outside the missing file
     assert {n for n, v in tf_values.items() if v is None} == in_missing, tf_values
     proc = tfckpt.run("ls", prefix, "--json")
-    listing = json.loads(proc.out)
+    listing = lib.checked_json(["ls", "--json"], proc.out)
     assert {t["name"]: t["shape"] for t in listing["tensors"]} == \
         {n: list(s) for n, s in tf_shapes.items()}
     assert listing["missing_data_files"] == [missing], listing
@@ -69,7 +68,7 @@ def test_lists_and_reads_what_tensorflow_reads(tfckpt, incomplete, tf1_sharded):
             proc = tfckpt.run("show", prefix, name, expect_rc=2)
             assert "'%s'" % name in proc.err and missing in proc.err, proc.err
         else:
-            shown = tfckpt.json("show", prefix, name, "--json")
+            shown = tfckpt.json("show", prefix, name, "--json")["tensors"]
             dtype, shape, _ = lib.tf_read_all(tf1_sharded)[name]
             lib.assert_values_match(shown[0], dtype, shape, want)
 

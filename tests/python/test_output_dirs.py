@@ -2,7 +2,6 @@
 writes a checkpoint writes it in that directory, named after one of its inputs, says where in its
 summary, and TensorFlow restores what it reports. `--help` says the same."""
 
-import json
 import os
 import re
 
@@ -100,8 +99,7 @@ def test_a_directory_output_is_never_an_input(tfckpt, tmp_path, tf1_plain):
 
 
 def test_dry_run_names_the_output_in_the_directory(tfckpt, tmp_path, tf1_plain):
-    proc = tfckpt.run("merge", tf1_plain, "-o", str(tmp_path) + "/", "--dry-run", "--json")
-    plan = json.loads(proc.out)
+    plan = tfckpt.json("merge", tf1_plain, "-o", str(tmp_path) + "/", "--dry-run", "--json")
     assert plan["output"] == os.path.join(str(tmp_path), os.path.basename(tf1_plain)), plan
     assert os.listdir(tmp_path) == []
 

@@ -1,6 +1,5 @@
 """`tfckpt ls` / `tfckpt show` on checkpoints in every form TensorFlow writes them."""
 
-import json
 import os
 import re
 
@@ -43,8 +42,7 @@ def test_tf1_plain_path_forms(tfckpt, tf1_plain, form):
 
 def test_relative_path(tfckpt, tf1_plain):
     directory, base = os.path.split(tf1_plain)
-    proc = tfckpt.run("ls", base, "--json", cwd=directory)
-    listing = json.loads(proc.out)
+    listing = tfckpt.json("ls", base, "--json", cwd=directory)
     assert os.path.abspath(os.path.join(directory, listing["prefix"])) == tf1_plain
     lib.assert_ls_matches_tf(listing, tf1_plain)
 
@@ -84,7 +82,7 @@ def test_show_limit(tfckpt, tmp_path):
     value = np.arange(100, dtype=np.int32) * 3
     tf.raw_ops.SaveV2(prefix=prefix, tensor_names=["long"], shape_and_slices=[""],
                       tensors=[tf.constant(value)])
-    shown = tfckpt.json("show", prefix, "long", "--json", "--limit", "5")
+    shown = tfckpt.json("show", prefix, "long", "--json", "--limit", "5")["tensors"]
     assert len(shown) == 1
     assert shown[0]["shape"] == [100]
     assert shown[0]["values"] == value[:5].tolist()
@@ -92,7 +90,7 @@ def test_show_limit(tfckpt, tmp_path):
 
 def test_show_several_names_keeps_order(tfckpt, tf1_plain):
     names = ["vocab", "counts", "dense/kernel"]
-    shown = tfckpt.json("show", tf1_plain, *names, "--json")
+    shown = tfckpt.json("show", tf1_plain, *names, "--json")["tensors"]
     assert [e["name"] for e in shown] == names
 
 
@@ -152,7 +150,7 @@ def test_tf1_partitioned(tfckpt, tf1_partitioned):
 
 def test_tf1_partitioned_values_equal_tf_and_source(tfckpt, tf1_partitioned):
     reader = tf.train.load_checkpoint(tf1_partitioned)
-    shown = tfckpt.json("show", tf1_partitioned, *conftest.PARTITIONED_VALUES, "--json")
+    shown = tfckpt.json("show", tf1_partitioned, *conftest.PARTITIONED_VALUES, "--json")["tensors"]
     for entry in shown:
         full = conftest.PARTITIONED_VALUES[entry["name"]][0]
         np.testing.assert_array_equal(reader.get_tensor(entry["name"]), full)
@@ -163,7 +161,7 @@ def test_partitioned_both_dimensions(tfckpt, grid_partitioned):
     listing = _check_ls_and_show(tfckpt, grid_partitioned, grid_partitioned)
     grid = [t for t in listing["tensors"] if t["name"] == "grid"][0]
     assert grid["partitioned"] is True and grid["slices"] == 4 and grid["shape"] == [6, 4]
-    shown = tfckpt.json("show", grid_partitioned, "grid", "--json")
+    shown = tfckpt.json("show", grid_partitioned, "grid", "--json")["tensors"]
     np.testing.assert_array_equal(np.array(shown[0]["values"], np.float32), conftest.GRID)
 
 
@@ -180,7 +178,7 @@ def test_tf2_checkpoint(tfckpt, tf2_dir):
 def test_tf2_object_graph_is_binary_string(tfckpt, tf2_dir):
     prefix = tf.train.latest_checkpoint(tf2_dir)
     graph_bytes = tf.train.load_checkpoint(prefix).get_tensor("_CHECKPOINTABLE_OBJECT_GRAPH")
-    shown = tfckpt.json("show", prefix, "_CHECKPOINTABLE_OBJECT_GRAPH", "--json")[0]
+    shown = tfckpt.json("show", prefix, "_CHECKPOINTABLE_OBJECT_GRAPH", "--json")["tensors"][0]
     assert shown["dtype"] == "string" and shown["shape"] == []
     assert shown["values"] == lib.expected_string(graph_bytes)
 
@@ -250,7 +248,7 @@ def test_snappy_index_saved_model(tfckpt, shared_testdata):
     listing = _check_ls_and_show(tfckpt, str(sm), prefix)
     assert [(t["name"], t["dtype"], t["shape"]) for t in listing["tensors"]] == [
         (n, "float32", []) for n in ["a", "a2", "b", "c", "c2"]]
-    shown = tfckpt.json("show", str(sm), "a", "a2", "b", "c", "c2", "--json")
+    shown = tfckpt.json("show", str(sm), "a", "a2", "b", "c", "c2", "--json")["tensors"]
     reader = tf.train.load_checkpoint(prefix)
     assert [e["values"] for e in shown] == [float(reader.get_tensor(n))
                                             for n in ["a", "a2", "b", "c", "c2"]]

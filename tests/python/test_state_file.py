@@ -35,7 +35,7 @@ def test_tf1_dir_step(tfckpt, tf1_steps_dir, how, step):
     flags = ["--step", step] if how == "flag" else []
     listing = tfckpt.json("ls", ckpt, "--json", *flags)
     assert os.path.abspath(listing["prefix"]) == os.path.abspath(prefix)
-    shown = tfckpt.json("show", ckpt, "v", "--json", *flags)
+    shown = tfckpt.json("show", ckpt, "v", "--json", *flags)["tensors"]
     want = tf.train.load_checkpoint(prefix).get_tensor("v")
     np.testing.assert_array_equal(np.array(shown[0]["values"], np.float32), want)
 

@@ -161,6 +161,8 @@ def test_all_finds_the_first_checkpoint_with_nan(tfckpt, diverging_dir):
     assert proc.out.strip().splitlines()[-1] == \
         "first checkpoint with NaN or Inf: " + first, proc.where
     got = tfckpt.json("stats", diverging_dir, "--all", "--json", expect_rc=0)
+    assert got["first_nonfinite"] == first
+    got = got["checkpoints"]
     assert [r["prefix"] for r in got] == list(listed)
     assert [bool(r["nonfinite"]) for r in got] == has_nan
 
@@ -298,5 +300,7 @@ def test_all_goes_on_past_a_checkpoint_without_the_name(tfckpt, tmp_path):
                                   'all_model_checkpoint_paths: "ckpt-1"\n'
                                   'all_model_checkpoint_paths: "ckpt-2"\n')
     got = tfckpt.json("stats", str(d), "--all", "new", "--json", expect_rc=2)
+    assert got["first_nonfinite"] == second
+    got = got["checkpoints"]
     assert [r.get("prefix") for r in got] == [first, second]
     assert "error" in got[0] and got[1]["nonfinite"] == ["new"]

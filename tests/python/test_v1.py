@@ -567,7 +567,7 @@ def test_python_package_like_tensorflow(case):
 @_case_param(READ_CASES)
 def test_verify_passes(tfckpt, case):
     tfckpt.run("verify", case.path)
-    reports = tfckpt.json("verify", case.path, "--json")
+    reports = tfckpt.json("verify", case.path, "--json")["checkpoints"]
     assert len(reports) == 1 and not reports[0]["problems"], reports
 
 
@@ -627,14 +627,14 @@ def test_every_path_form_reads_like_tensorflow(tfckpt, dtypes_v1, sharded_v1, sl
     args, cwd = _form_args(case, step, how)
     path, flags = args[0], args[1:]
     proc = tfckpt.run("ls", path, "--json", *flags, cwd=cwd)
-    listing = json.loads(proc.out)
+    listing = lib.checked_json(["ls", "--json"], proc.out)
     _assert_v1_listing(listing, case)
     # the same listing, prefix included, as by the path TF's saver returned
     canonical = tfckpt.json("ls", case.path, "--json")
     assert _normalized(listing, cwd) == _normalized(canonical, None)
     names = sorted(case.values)
     proc = tfckpt.run("show", path, *names, "--json", *flags, cwd=cwd)
-    shown = json.loads(proc.out)
+    shown = lib.checked_json(["show", "--json"], proc.out)["tensors"]
     assert [e["name"] for e in shown] == names
     for entry in shown:
         lib.assert_values_match(entry, *case.values[entry["name"]])
@@ -647,7 +647,7 @@ def test_steps_differ(tfckpt, sharded_v1):
     """dir@5 and dir@7 are two checkpoints: diff sees the values TF changed between them."""
     d = sharded_v1[7].dir
     proc = tfckpt.run("diff", d + "@5", d + "@7", "--json", expect_rc=1)
-    report = json.loads(proc.out)
+    report = lib.checked_json(["diff", "--json"], proc.out)
     changed = set()
     for n, (_, _, value) in sharded_v1[7].values.items():
         old = lib.as_array(sharded_v1[5].values[n][2])
@@ -1095,7 +1095,7 @@ def _assert_one_tensor_damaged(tfckpt, tmp_path, path, name, values):
     TF's values; verify finds the damage and names it (exit 1); nothing is written from it."""
     _assert_refused(tfckpt.run("show", path, name, "--json", expect_rc=None), name)
     others = sorted(n for n in values if n != name)
-    shown = tfckpt.json("show", path, *others, "--json")
+    shown = tfckpt.json("show", path, *others, "--json")["tensors"]
     for entry in shown:
         lib.assert_values_match(entry, *values[entry["name"]])
     proc = tfckpt.run("verify", path, expect_rc=1)

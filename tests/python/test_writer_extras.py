@@ -61,7 +61,7 @@ def test_snappy_index_made_with_leveldb_reads_like_tf(tmp_path, tfckpt, bundle_t
     assert [t["name"] for t in listing["tensors"]] == sorted(names)
     for t in listing["tensors"]:
         assert t["shape"] == tf_shapes[t["name"]]
-    shown = tfckpt.json("show", prefix, names[7], names[100], "--json")
+    shown = tfckpt.json("show", prefix, names[7], names[100], "--json")["tensors"]
     for item in shown:
         np.testing.assert_array_equal(np.array(item["values"], np.float32),
                                       reader.get_tensor(item["name"]))
@@ -78,9 +78,9 @@ def test_state_file_written_by_library_is_read_by_tf(tmp_path, tfckpt, bundle_to
     assert state.model_checkpoint_path.endswith("ckpt-2")
     assert [os.path.basename(p) for p in state.all_model_checkpoint_paths] == ["ckpt-1", "ckpt-2"]
     assert tf.train.latest_checkpoint(str(d)) == str(d / "ckpt-2")
-    latest = tfckpt.json("show", d, "step", "--json")
+    latest = tfckpt.json("show", d, "step", "--json")["tensors"]
     assert latest[0]["values"] == tf.train.load_checkpoint(str(d)).get_tensor("step")
-    older = tfckpt.json("show", "%s@1" % d, "step", "--json")
+    older = tfckpt.json("show", "%s@1" % d, "step", "--json")["tensors"]
     assert older[0]["values"] == tf.train.load_checkpoint(str(d / "ckpt-1")).get_tensor("step")
     leftovers = [n for n in os.listdir(d) if ".tfckpt-tmp-" in n]
     assert leftovers == []

@@ -6,6 +6,7 @@ import json
 import os
 import re
 import subprocess
+import sys
 
 import ml_dtypes
 import numpy as np
@@ -14,7 +15,15 @@ from tensorflow.python.framework import dtypes as tf_dtypes
 
 import index_reader
 
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+import json_contract  # noqa: E402  (tests/json_contract.py: docs/JSON.md's schemas)
+
 TIMEOUT = 120
+
+
+def checked_json(args, text):
+    """`tfckpt ARGS` printed `text`: its one JSON document, checked against docs/JSON.md."""
+    return json_contract.check(args, json.loads(text))
 
 
 class Tool:
@@ -38,12 +47,17 @@ class Tool:
             assert proc.returncode == expect_rc, where
         return proc
 
-    def json(self, *args, expect_rc=0, parse_float=None):
-        proc = self.run(*args, expect_rc=expect_rc)
+    def json(self, *args, expect_rc=0, parse_float=None, cwd=None):
+        """Runs the tool and parses its stdout; `tfckpt ... --json` is checked against the
+        schema docs/JSON.md gives for that command."""
+        proc = self.run(*args, expect_rc=expect_rc, cwd=cwd)
         try:
-            return json.loads(proc.out, parse_float=parse_float)
+            document = json.loads(proc.out, parse_float=parse_float)
         except ValueError as exc:
             raise AssertionError("stdout is not one JSON document (%s): %s" % (exc, proc.where))
+        if os.path.basename(self.path) == "tfckpt" and "--json" in args:
+            checked_json(args, proc.out)
+        return document
 
 
 # ---------------------------------------------------------------------------------------------
@@ -244,7 +258,7 @@ def assert_ls_matches_tf(listing, prefix, tf_values=None):
 def assert_show_matches_tf(tfckpt, ckpt, prefix, names=None, tf_values=None):
     tf_values = tf_values if tf_values is not None else tf_read_all(prefix)
     names = sorted(n for n in (names or tf_values) if tf_values[n][0] != "variant")
-    shown = tfckpt.json("show", ckpt, *names, "--json")
+    shown = tfckpt.json("show", ckpt, *names, "--json")["tensors"]
     assert isinstance(shown, list) and [e["name"] for e in shown] == names, shown
     for entry in shown:
         dtype_name, shape, value = tf_values[entry["name"]]

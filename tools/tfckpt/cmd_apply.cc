@@ -1,11 +1,10 @@
 // tfckpt apply: run a recipe.
 
-#include <unistd.h>
-
 #include <fmt/format.h>
 
 #include "commands.h"
 #include "ops_common.h"
+#include "progress_bar.h"
 #include "tfckpt/recipe.h"
 
 namespace tfckpt::cli {
@@ -13,7 +12,7 @@ namespace tfckpt::cli {
 void RegisterApply(CLI::App& app) {
   struct Args {
     std::string recipe, output, link = "auto";
-    bool dry_run = false, force = false, no_sync = false;
+    bool dry_run = false, force = false, no_sync = false, quiet = false;
   };
   auto args = std::make_shared<Args>();
   CLI::App* cmd = app.add_subcommand(
@@ -28,19 +27,24 @@ void RegisterApply(CLI::App& app) {
   cmd->add_flag("--no-sync", args->no_sync, "Skip fsync of the outputs");
   cmd->add_option("--link", args->link, "auto, copy or hardlink (as for merge)")
       ->check(OneOfNames(LinkModeNames()));
+  AddQuiet(cmd, &args->quiet);
   cmd->callback([args] {
     RecipeOptions ro;
     if (!args->output.empty()) ro.output = args->output;
     ro.dry_run = args->dry_run;
     ro.execute.overwrite = args->force;
     ro.execute.sync = !args->no_sync;
-    if (::isatty(STDERR_FILENO)) ro.execute.progress = DrawProgress;
     if (Status s = ParseLinkMode(args->link, &ro.execute.link); !s.ok()) {
       ReportError(s);
       return;
     }
     std::string report;
-    Status s = ApplyRecipe(args->recipe, ro, &report);
+    Status s;
+    {
+      ProgressBar bar("apply", !args->quiet);  // (gone before any message)
+      ro.execute.progress = bar.fn();
+      s = ApplyRecipe(args->recipe, ro, &report);
+    }
     fmt::print("{}", report);
     if (!s.ok()) ReportError(s);
   });

@@ -4,6 +4,7 @@
 
 #include "commands.h"
 #include "ops_common.h"
+#include "progress_bar.h"
 #include "tfckpt/convert.h"
 #include "tfckpt/plan.h"
 
@@ -14,6 +15,7 @@ void RegisterConvert(CLI::App& app) {
     std::string src, out, output, max_shard_size, to_tf2;
     std::vector<std::string> rename, keep, drop, map;
     bool strip = false, skip = false, force = false, json = false, no_sync = false;
+    bool quiet = false;
     bool to_tf1 = false, to_tf2_flag = false, dry_run = false;
   };
   auto args = std::make_shared<Args>();
@@ -60,6 +62,7 @@ void RegisterConvert(CLI::App& app) {
   cmd->add_flag("--force", args->force, "Replace existing outputs");
   cmd->add_flag("--json", args->json, "Print the summary as JSON");
   cmd->add_flag("--no-sync", args->no_sync, "Skip fsync of the outputs");
+  AddQuiet(cmd, &args->quiet);
   cmd->callback([args] {
     if (!args->output.empty() && !args->out.empty()) {
       ReportError(Status::InvalidArgument("give the output once: OUT or -o OUT"));
@@ -101,6 +104,7 @@ void RegisterConvert(CLI::App& app) {
       common.json = args->json;
       common.no_sync = args->no_sync;
       common.dry_run = args->dry_run;
+      common.quiet = args->quiet;
       std::vector<std::pair<std::string, std::string>> map;
       for (const std::string& m : args->map) {
         if (!SplitMapping(m, "--map", &map.emplace_back())) return;
@@ -139,7 +143,12 @@ void RegisterConvert(CLI::App& app) {
       }
     }
     ConvertReport r;
-    Status s = Convert(args->src, output, co, &r);
+    Status s;
+    {
+      ProgressBar bar("convert", !args->json && !args->quiet);  // (gone before any message)
+      co.progress = bar.fn();
+      s = Convert(args->src, output, co, &r);
+    }
     if (!s.ok()) {
       ReportError(s);
       return;

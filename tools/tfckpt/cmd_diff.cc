@@ -6,6 +6,7 @@
 #include "format_values.h"
 #include "svg_plot.h"
 #include "tfckpt/diff.h"
+#include "tfckpt/version.h"
 
 namespace tfckpt::cli {
 namespace {
@@ -85,10 +86,12 @@ void RunDiff(const DiffArgs& args) {
       norms = fmt::format(", \"relative_change\": [{}]", norms);
     }
     fmt::print(
-        "{{\"a\": {}, \"b\": {}, \"only_in_a\": {}, \"only_in_b\": {}, \"changed\": [{}], "
+        "{{\"schema_version\": {}, \"a\": {}, \"b\": {}, \"only_in_a\": {}, \"only_in_b\": {}, "
+        "\"changed\": [{}], "
         "\"values_differ\": [{}], \"identical\": {}, \"values_not_compared\": {}{}}}\n",
-        JsonString(a->prefix()), JsonString(b->prefix()), JsonNames(r.only_in_a),
-        JsonNames(r.only_in_b), changed, values, r.identical, r.values_not_compared, norms);
+        TFCKPT_JSON_SCHEMA_VERSION, JsonString(a->prefix()), JsonString(b->prefix()),
+        JsonNames(r.only_in_a), JsonNames(r.only_in_b), changed, values, r.identical,
+        r.values_not_compared, norms);
   } else {
     std::string out;
     for (const std::string& n : r.only_in_a) out += fmt::format("- {}  (only in A)\n", n);

@@ -6,6 +6,7 @@
 #include "commands.h"
 #include "tfckpt/name_pattern.h"
 #include "tfckpt/objects.h"
+#include "tfckpt/version.h"
 
 namespace tfckpt::cli {
 namespace {
@@ -155,6 +156,7 @@ void RunLs(const LsArgs& args) {
   }
   if (args.json) {
     nlohmann::ordered_json out;
+    out["schema_version"] = TFCKPT_JSON_SCHEMA_VERSION;
     out["prefix"] = ckpt->prefix();
     out["format"] = ckpt->format() == Checkpoint::Format::kTensorSliceV1 ? "v1" : "v2";
     out["num_shards"] = ckpt->num_shards();

@@ -4,6 +4,7 @@
 
 #include "commands.h"
 #include "format_values.h"
+#include "tfckpt/version.h"
 
 namespace tfckpt::cli {
 namespace {
@@ -46,7 +47,10 @@ void RunShow(const ShowArgs& args) {
     }
     infos.push_back(info);
   }
-  std::string out = args.json ? "[" : "";
+  std::string out = args.json
+                        ? fmt::format("{{\"schema_version\": {}, \"prefix\": {}, \"tensors\": [",
+                                      TFCKPT_JSON_SCHEMA_VERSION, JsonString(ckpt->prefix()))
+                        : "";
   for (size_t k = 0; k < infos.size(); k++) {
     const TensorInfo& info = *infos[k];
     Tensor t;
@@ -67,7 +71,7 @@ void RunShow(const ShowArgs& args) {
                          ShapeToString(info.shape), ValuesToText(t, args.limit.value_or(1000)));
     }
   }
-  if (args.json) out += "]\n";
+  if (args.json) out += "]}\n";
   fmt::print("{}", out);
 }
 

@@ -9,10 +9,13 @@
 #include <nlohmann/json.hpp>
 
 #include "commands.h"
+#include "ops_common.h"
+#include "progress_bar.h"
 #include "svg_plot.h"
 #include "tfckpt/name_pattern.h"
 #include "tfckpt/paths.h"
 #include "tfckpt/stats.h"
+#include "tfckpt/version.h"
 
 namespace tfckpt::cli {
 namespace {
@@ -23,6 +26,7 @@ struct StatsArgs {
   std::optional<int64_t> step;
   std::string filter;
   bool json = false;
+  bool quiet = false;
   bool check_finite = false;
   bool all = false;
   int threads = 0;
@@ -163,10 +167,16 @@ void RunStats(const StatsArgs& args) {
   bool any_nonfinite = false;
   bool any_unread = false;  // a checkpoint or tensor skipped: nothing can be said to be finite
   for (const std::string& path : paths) {
-    std::unique_ptr<Checkpoint> ckpt = OpenOrReport(path, args.all ? std::nullopt : args.step);
-    if (!ckpt) {  // (reported; with --all the other checkpoints are still described)
+    // (With --all, a checkpoint that cannot be described is reported, listed in --json with its
+    // error, and the others are still described; without, stdout stays empty.)
+    Status why;
+    std::unique_ptr<Checkpoint> ckpt =
+        OpenOrReport(path, args.all ? std::nullopt : args.step, &why);
+    if (!ckpt) {
       any_unread = true;
-      if (args.json) results.push_back({{"path", path}, {"error", "cannot be opened"}});
+      if (args.json && args.all) {
+        results.push_back({{"path", path}, {"error", ForCommandLine(why.message())}});
+      }
       continue;
     }
     if (!args.all) NoteResolution(path, args.step, *ckpt, "describing");
@@ -180,18 +190,28 @@ void RunStats(const StatsArgs& args) {
         if (filter->Search(t.name)) options.names.push_back(t.name);
       }
       if (options.names.empty()) {  // (with --all: a tensor added later in training)
-        ReportError(Status::NotFound(
-            fmt::format("no tensor of '{}' matches --filter '{}'", ckpt->prefix(), args.filter)));
+        s = Status::NotFound(
+            fmt::format("no tensor of '{}' matches --filter '{}'", ckpt->prefix(), args.filter));
+        ReportError(s);
         any_unread = true;
+        if (args.json && args.all) {
+          results.push_back({{"prefix", ckpt->prefix()}, {"error", ForCommandLine(s.message())}});
+        }
         continue;
       }
     }
     std::vector<TensorStats> stats;
-    s = ComputeStats(*ckpt, options, &stats);
-    if (!s.ok()) {  // (a name this checkpoint lacks: the others are still described)
+    {
+      ProgressBar bar("stats", !args.json && !args.quiet);
+      options.progress = bar.fn();
+      s = ComputeStats(*ckpt, options, &stats);
+    }
+    if (!s.ok()) {  // (e.g. a name this checkpoint lacks)
       ReportError(s);
       any_unread = true;
-      if (args.json) results.push_back({{"prefix", ckpt->prefix()}, {"error", s.message()}});
+      if (args.json && args.all) {
+        results.push_back({{"prefix", ckpt->prefix()}, {"error", ForCommandLine(s.message())}});
+      }
       continue;
     }
     if (!args.plot.empty()) {
@@ -242,7 +262,15 @@ void RunStats(const StatsArgs& args) {
   }
   if (args.json) {
     if (results.empty()) return;
-    nlohmann::ordered_json out = args.all ? results : results[0];
+    nlohmann::ordered_json out;
+    out["schema_version"] = TFCKPT_JSON_SCHEMA_VERSION;
+    if (args.all) {
+      out["checkpoints"] = std::move(results);
+      out["first_nonfinite"] =
+          any_nonfinite ? nlohmann::ordered_json(first_nonfinite) : nlohmann::ordered_json();
+    } else {
+      out.update(results[0]);
+    }
     fmt::print("{}\n", out.dump(-1, ' ', false, nlohmann::ordered_json::error_handler_t::replace));
   } else if (args.all && args.check_finite) {
     fmt::print("{}\n", any_nonfinite
@@ -267,13 +295,14 @@ void RegisterStats(CLI::App& app) {
   cmd->add_option("--step", args->step, "Pick the listed checkpoint of this step in a directory");
   cmd->add_option("--filter", args->filter, "Only tensors whose name matches this regex");
   cmd->add_flag("--json", args->json,
-                "Print JSON (with --all, a list: one per checkpoint); numbers that are not finite "
-                "are null");
+                "Print one JSON object (with --all, a report per checkpoint); numbers that are not "
+                "finite are null");
   cmd->add_flag("--check-finite", args->check_finite,
                 "Name every tensor holding NaN or Inf and exit 1 if there is one");
   cmd->add_flag("--all", args->all,
                 "Describe every checkpoint the directory's `checkpoint` file lists, oldest first");
   cmd->add_option("--threads", args->threads, "Worker threads (default: one per core)");
+  AddQuiet(cmd, &args->quiet);
   cmd->add_option("--plot", args->plot, "Draw a histogram of each tensor as SVG");
   cmd->add_option("--bins", args->bins,
                   "Histogram bins between each tensor's min and max, as numpy.histogram bins "

@@ -6,7 +6,10 @@
 #include <nlohmann/json.hpp>
 
 #include "commands.h"
+#include "ops_common.h"
+#include "progress_bar.h"
 #include "tfckpt/verify.h"
+#include "tfckpt/version.h"
 
 namespace tfckpt::cli {
 namespace {
@@ -15,6 +18,7 @@ struct VerifyArgs {
   std::vector<std::string> paths;
   std::optional<int64_t> step;
   bool json = false;
+  bool quiet = false;
   bool structure_only = false;
   int threads = 0;
 };
@@ -33,13 +37,17 @@ void RunVerify(const VerifyArgs& args) {
       VerifyOptions vo;
       vo.check_data = !args.structure_only;
       vo.threads = args.threads;
+      ProgressBar bar("verify", !args.json && !args.quiet);
+      vo.progress = bar.fn();
       s = VerifyCheckpoint(*ckpt, vo, &report);
     }
     double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
     if (!s.ok()) {
       // Cannot even be opened: an error (exit 2), reported on stderr; other paths still run.
       ReportError(s);
-      if (args.json) results.push_back({{"path", path}, {"ok", false}, {"error", s.message()}});
+      if (args.json) {
+        results.push_back({{"path", path}, {"ok", false}, {"error", ForCommandLine(s.message())}});
+      }
       continue;
     }
     all_ok = all_ok && report.ok();
@@ -72,8 +80,11 @@ void RunVerify(const VerifyArgs& args) {
         report.ok() ? "" : fmt::format(", {} problem(s)", report.problems.size()));
   }
   if (args.json) {
-    fmt::print("{}\n",
-               results.dump(-1, ' ', false, nlohmann::ordered_json::error_handler_t::replace));
+    nlohmann::ordered_json out;
+    out["schema_version"] = TFCKPT_JSON_SCHEMA_VERSION;
+    out["ok"] = all_ok && ExitCode() == kExitOk;
+    out["checkpoints"] = std::move(results);
+    fmt::print("{}\n", out.dump(-1, ' ', false, nlohmann::ordered_json::error_handler_t::replace));
   }
   if (!all_ok && ExitCode() == kExitOk) ExitCode() = kExitFound;
 }
@@ -86,9 +97,10 @@ void RegisterVerify(CLI::App& app) {
       "verify", "Check structure and every tensor's CRC32C; exit 0 only when all is well.");
   cmd->add_option("CKPT", args->paths, "Checkpoints to verify")->required();
   cmd->add_option("--step", args->step, "Pick the listed checkpoint of this step in a directory");
-  cmd->add_flag("--json", args->json, "Print a JSON list with one report per checkpoint");
+  cmd->add_flag("--json", args->json, "Print one JSON object: a report per checkpoint");
   cmd->add_flag("--structure-only", args->structure_only, "Skip reading tensor data");
   cmd->add_option("--threads", args->threads, "Worker threads (default: one per core)");
+  AddQuiet(cmd, &args->quiet);
   cmd->callback([args] { RunVerify(*args); });
 }
 

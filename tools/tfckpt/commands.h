@@ -28,6 +28,9 @@ inline constexpr int kExitInternal = 3;
 // Where callbacks leave the exit code.
 int& ExitCode();
 
+// Set by --quiet: NoteResolution says nothing.
+bool& Quiet();
+
 // A library message in command-line terms: the options and operations it names between
 // backquotes (RespellOptions) as the flags and commands that set them ("`on_conflict`" becomes
 // "--on-conflict", "`overwrite`" becomes "--force"). Knows the flags of `app` once LearnFlags ran.
@@ -38,8 +41,10 @@ std::string ForCommandLine(std::string_view message);
 // kExitError.
 void ReportError(const Status& status);
 
-// Opens a checkpoint for a command, reporting failures. Returns nullptr on error.
-std::unique_ptr<Checkpoint> OpenOrReport(const std::string& path, std::optional<int64_t> step);
+// Opens a checkpoint for a command, reporting failures. Returns nullptr on error (and sets
+// `*why`, when given, to it).
+std::unique_ptr<Checkpoint> OpenOrReport(const std::string& path, std::optional<int64_t> step,
+                                         Status* why = nullptr);
 
 // When `path` was a directory, says on stderr which of its checkpoints `ckpt` is ("tfckpt: listing
 // DIR/ckpt-2, the latest checkpoint listed in 'DIR/checkpoint'"); stdout stays the command's own.

@@ -20,6 +20,11 @@ int& ExitCode() {
   return code;
 }
 
+bool& Quiet() {
+  static bool quiet = false;
+  return quiet;
+}
+
 namespace {
 
 std::set<std::string>& Flags() {
@@ -59,13 +64,15 @@ void ReportError(const Status& status) {
   ExitCode() = kExitError;
 }
 
-std::unique_ptr<Checkpoint> OpenOrReport(const std::string& path, std::optional<int64_t> step) {
+std::unique_ptr<Checkpoint> OpenOrReport(const std::string& path, std::optional<int64_t> step,
+                                         Status* why) {
   OpenOptions options;
   options.step = step;
   std::unique_ptr<Checkpoint> ckpt;
   Status s = Checkpoint::Open(path, options, &ckpt);
   if (!s.ok()) {
     ReportError(s);
+    if (why) *why = s;
     return nullptr;
   }
   if (std::string why = ckpt->DescribeIncomplete(); !why.empty()) {
@@ -77,7 +84,7 @@ std::unique_ptr<Checkpoint> OpenOrReport(const std::string& path, std::optional<
 void NoteResolution(const std::string& path, std::optional<int64_t> step, const Checkpoint& ckpt,
                     std::string_view verb) {
   std::string why = DescribeResolution(path, step, ckpt.prefix());
-  if (why.empty()) return;
+  if (why.empty() || Quiet()) return;
   fmt::print(stderr, "tfckpt: {} {}, {}\n", verb, ckpt.prefix(), why);
 }
 

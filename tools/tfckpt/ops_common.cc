@@ -2,8 +2,6 @@
 
 #include "ops_common.h"
 
-#include <unistd.h>
-
 #include <cstdio>
 #include <exception>
 #include <stdexcept>
@@ -11,6 +9,7 @@
 #include <fmt/format.h>
 
 #include "commands.h"
+#include "progress_bar.h"
 
 namespace tfckpt::cli {
 namespace {
@@ -43,15 +42,6 @@ CLI::IsMember OneOfNames(std::span<const std::string_view> names) {
   return CLI::IsMember(std::vector<std::string>(names.begin(), names.end()));
 }
 
-// A progress bar on stderr, redrawn in place: "[=====     ]  50% 1.00/2.00 GB".
-void DrawProgress(int64_t done, int64_t total) {
-  int width = 40, filled = static_cast<int>(width * done / total);
-  std::fprintf(stderr, "\r[%s%s] %3d%% %.2f/%.2f GB", std::string(filled, '=').c_str(),
-               std::string(width - filled, ' ').c_str(), static_cast<int>(100 * done / total),
-               done / 1e9, total / 1e9);
-  if (done == total) std::fprintf(stderr, "\n");
-}
-
 // `named_after`: which input names the output written in a directory ("the first SRC").
 void AddCommon(CLI::App* cmd, CommonArgs* args, const std::string& what,
                const std::string& named_after) {
@@ -70,9 +60,16 @@ void AddCommon(CLI::App* cmd, CommonArgs* args, const std::string& what,
                   "else copy_file_range), copy (plain copies) or hardlink (shares the inputs' "
                   "inodes without reading them: their CRCs are not checked unless --verify)")
       ->check(OneOfNames(LinkModeNames()));
+  AddQuiet(cmd, &args->quiet);
   cmd->add_flag("--verify", args->verify,
                 "Also check the CRC32C of data files that --link hardlink or --move take "
                 "without reading them (every other byte taken from an input is always checked)");
+}
+
+void AddQuiet(CLI::App* cmd, bool* quiet) {
+  cmd->add_flag("-q,--quiet", *quiet,
+                "No progress line and no notes on standard error (errors and warnings still)")
+      ->each([quiet](const std::string&) { Quiet() = true; });
 }
 
 void Run(const Status& built, Plan& plan, const CommonArgs& args, int threads) {
@@ -92,12 +89,15 @@ void Run(const Status& built, Plan& plan, const CommonArgs& args, int threads) {
   ExecuteOptions eo;
   eo.overwrite = args.force;
   eo.sync = !args.no_sync;
-  if (::isatty(STDERR_FILENO) && !args.json) eo.progress = DrawProgress;
   eo.threads = threads;
   eo.verify_linked = args.verify;
   Status s = ParseLinkMode(args.link, &eo.link);
   ExecuteReport report;
-  if (s.ok()) s = ExecutePlan(plan, eo, &report);
+  if (s.ok()) {
+    ProgressBar bar(plan.operation, !args.json && !args.quiet);  // (gone before any message)
+    eo.progress = bar.fn();
+    s = ExecutePlan(plan, eo, &report);
+  }
   if (!s.ok()) {
     ReportError(s);
     return;

@@ -22,9 +22,6 @@ namespace tfckpt::cli {
 // CLI11's check that an option's value is one of a vocabulary of the library's.
 CLI::IsMember OneOfNames(std::span<const std::string_view> names);
 
-// A progress bar on stderr, redrawn in place: "[=====     ]  50% 1.00/2.00 GB".
-void DrawProgress(int64_t done, int64_t total);
-
 // The options of every command that writes through a plan.
 struct CommonArgs {
   std::string output;
@@ -33,11 +30,16 @@ struct CommonArgs {
   bool json = false;
   bool no_sync = false;
   bool verify = false;
+  bool quiet = false;
   std::string link = "auto";
 };
 
-// -o/--output, --force, --dry-run, --json, --no-sync, --link and --verify. `what`: the kind of
-// output; `named_after`: which input names the output written in a directory ("the first SRC").
+// -q/--quiet: sets `*quiet` and Quiet() (no progress line, no notes on stderr).
+void AddQuiet(CLI::App* cmd, bool* quiet);
+
+// -o/--output, --force, --dry-run, --json, --no-sync, --link, --quiet and --verify. `what`: the
+// kind of output; `named_after`: which input names the output written in a directory ("the first
+// SRC").
 void AddCommon(CLI::App* cmd, CommonArgs* args, const std::string& what,
                const std::string& named_after);
 
