@@ -44,6 +44,10 @@ struct CheckpointState {
 // Parses the text-format state file `<dir>/checkpoint`.
 Status ReadCheckpointState(const std::string& dir, CheckpointState* state);
 
+// Every checkpoint listed in `dir`'s `checkpoint` state file, oldest first (the latest last, also
+// when the file's list lacks it), each found as ResolveCheckpointPath finds a listed one.
+Status ListedCheckpoints(const std::string& dir, std::vector<std::string>* prefixes);
+
 // The last `n` checkpoints listed in `dir`'s `checkpoint` state file, oldest first (the latest
 // last), each found as ResolveCheckpointPath finds a listed one.
 Status LastCheckpoints(const std::string& dir, int n, std::vector<std::string>* prefixes);

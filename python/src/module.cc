@@ -6,6 +6,8 @@
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
 
+#include <fmt/format.h>
+
 #include <atomic>
 #include <iterator>
 #include <map>
@@ -19,6 +21,7 @@
 #include "tfckpt/checkpoint.h"
 #include "tfckpt/convert.h"
 #include "tfckpt/diff.h"
+#include "tfckpt/name_pattern.h"
 #include "tfckpt/objects.h"
 #include "tfckpt/paths.h"
 #include "tfckpt/plan.h"
@@ -655,10 +658,26 @@ PYBIND11_MODULE(_core, m) {
     Check(ReadObjectGraph(*ckpt, &graph));
     return ObjectGraphJson(*ckpt, graph);
   });
-  m.def("stats", [](const PyCheckpoint& c, const std::vector<std::string>& names, int threads) {
+  m.def("stats", [](const PyCheckpoint& c, const std::vector<std::string>& names, int threads,
+                    std::optional<std::string> filter) {
     StatsOptions so;
     so.names = names;
     so.threads = threads;
+    if (filter) {  // as `stats --filter`
+      if (!names.empty()) {
+        Check(Status::InvalidArgument(
+            "give tensor names or filter, not both (filter chooses among all tensors)"));
+      }
+      NamePattern pattern;
+      Check(NamePattern::Compile(*filter, "filter", &pattern));
+      for (const TensorInfo& t : c.ckpt_->tensors()) {
+        if (pattern.Search(t.name)) so.names.push_back(t.name);
+      }
+      if (so.names.empty()) {
+        Check(Status::NotFound(
+            fmt::format("no tensor of '{}' matches filter '{}'", c.ckpt_->prefix(), *filter)));
+      }
+    }
     std::vector<TensorStats> stats;
     {
       py::gil_scoped_release release;  // reads every value
@@ -693,6 +712,11 @@ PYBIND11_MODULE(_core, m) {
       }
       out[py::str(s.name)] = d;
     }
+    return out;
+  });
+  m.def("listed_checkpoints", [](const std::string& dir) {
+    std::vector<std::string> out;
+    Check(ListedCheckpoints(dir, &out));
     return out;
   });
   m.def("last_checkpoints", [](const std::string& dir, int n) {

@@ -44,9 +44,9 @@ from ._core import (  # noqa: E402
 # IOError (an alias of OSError, of which tfckpt.IOError is a subclass).
 __all__ = ["AlreadyExistsError", "Checkpoint", "CorruptionError", "DataLossError", "Error",
            "FailedPreconditionError", "InvalidArgumentError", "NotFoundError",
-           "UnsupportedError", "Writer", "apply", "average", "blend", "convert", "diff", "edit",
-           "init_from_checkpoint", "merge", "objects", "open", "save", "stats", "to_tf1",
-           "to_tf2", "transfer"]
+           "UnsupportedError", "Writer", "apply", "average", "blend", "check_finite", "convert",
+           "diff", "edit", "init_from_checkpoint", "merge", "objects", "open", "save", "stats",
+           "to_tf1", "to_tf2", "transfer"]
 
 
 class Checkpoint:
@@ -462,11 +462,12 @@ def diff(a, b, atol=0.0, rtol=0.0, names_only=False, norms=False):
     return _core.diff(core(a), core(b), float(atol), float(rtol), bool(names_only), bool(norms))
 
 
-def stats(source, names=None, threads=0):
+def stats(source, names=None, threads=0, filter=None):  # noqa: A002 - as the option
     """Statistics of a checkpoint's tensors (tfckpt stats): {name: {"dtype", "shape", "count",
     "min", "max", "mean", "std", "l2", "nan", "inf", "zeros"}} in the checkpoint's order, for the
-    tensors in `names` (all when None). `source` is a path in any form open() takes or an open
-    Checkpoint.
+    tensors in `names`, or those whose name the regular expression `filter` matches somewhere
+    (as `--filter`; give one or the other), or all. `source` is a path in any form open() takes
+    or an open Checkpoint.
 
     Accumulated in float64. min, max, mean and std (numpy's default, ddof=0) are over the finite
     elements only, as numpy gives them for x[np.isfinite(x)], and None when there are none; l2
@@ -480,7 +481,49 @@ def stats(source, names=None, threads=0):
                                                                            None)
     if isinstance(names, str):
         names = [names]
-    return _core.stats(c, list(names or []), int(threads))
+    return _core.stats(c, list(names or []), int(threads), None if filter is None else str(filter))
+
+
+def check_finite(source, names=None, filter=None, all=False, threads=0):  # noqa: A002
+    """Which tensors hold NaN or Inf (tfckpt stats --check-finite [--all] --json).
+
+    `source` is a checkpoint in any form open() takes, or with all=True a training directory,
+    whose listed checkpoints (its `checkpoint` file, oldest first) are each checked: the question
+    after a diverged run, "which checkpoint first has NaN?". `names` and `filter` choose the
+    tensors as for stats(). Returns {"checkpoints": [{"prefix", "nonfinite": [names holding NaN
+    or Inf], "unread": {name: error message} (tensors that could not be read)}],
+    "first_nonfinite": the prefix of the first checkpoint with a NaN or Inf, or None}. With
+    all=True a listed checkpoint that cannot be opened or lacks a tensor asked for is an entry
+    {"path" or "prefix", "error"} and the others are still checked; without, that raises."""
+    if all:
+        if isinstance(source, Checkpoint):
+            raise TypeError("check_finite(all=True) takes a training directory, not an open "
+                            "Checkpoint")
+        paths = _core.listed_checkpoints(_os.fsdecode(source))
+    else:
+        paths = [source]
+    out = {"checkpoints": [], "first_nonfinite": None}
+    for path in paths:
+        try:
+            c = path if isinstance(path, Checkpoint) else open(path, verify=False)
+        except Error as e:
+            if not all:
+                raise
+            out["checkpoints"].append({"path": path, "error": str(e)})
+            continue
+        try:
+            described = stats(c, names, threads, filter)
+        except Error as e:
+            if not all:
+                raise
+            out["checkpoints"].append({"prefix": c.prefix, "error": str(e)})
+            continue
+        nonfinite = [n for n, s in described.items() if s.get("nan") or s.get("inf")]
+        unread = {n: s["error"] for n, s in described.items() if "error" in s}
+        out["checkpoints"].append({"prefix": c.prefix, "nonfinite": nonfinite, "unread": unread})
+        if nonfinite and out["first_nonfinite"] is None:
+            out["first_nonfinite"] = c.prefix
+    return out
 
 
 def apply(recipe, output=None, force=False, dry_run=False, progress=None):

@@ -89,27 +89,32 @@ Status CheckpointFromState(const std::string& dir, std::optional<int64_t> step,
   return Status::OK();
 }
 
-Status LastCheckpoints(const std::string& dir, int n, std::vector<std::string>* prefixes) {
-  if (n <= 0) {
-    return Status::InvalidArgument(
-        fmt::format("the number of last checkpoints to take must be positive, not {}", n));
-  }
+Status ListedCheckpoints(const std::string& dir, std::vector<std::string>* prefixes) {
   CheckpointState state;
   TFCKPT_RETURN_IF_ERROR(ReadCheckpointState(dir, &state));
   std::vector<std::string> listed = state.all_model_checkpoint_paths;
   if (listed.empty() || listed.back() != state.model_checkpoint_path) {
     listed.push_back(state.model_checkpoint_path);
   }
+  prefixes->clear();
+  for (const std::string& path : listed) prefixes->push_back(Locate(dir, path));
+  return Status::OK();
+}
+
+Status LastCheckpoints(const std::string& dir, int n, std::vector<std::string>* prefixes) {
+  if (n <= 0) {
+    return Status::InvalidArgument(
+        fmt::format("the number of last checkpoints to take must be positive, not {}", n));
+  }
+  std::vector<std::string> listed;
+  TFCKPT_RETURN_IF_ERROR(ListedCheckpoints(dir, &listed));
   if (static_cast<int>(listed.size()) < n) {
     return Status::InvalidArgument(
         fmt::format("the last {} checkpoints were asked for, but '{}' "
                     "lists only {} checkpoint(s)",
                     n, StateFile(dir), listed.size()));
   }
-  prefixes->clear();
-  for (size_t i = listed.size() - n; i < listed.size(); i++) {
-    prefixes->push_back(Locate(dir, listed[i]));
-  }
+  prefixes->assign(listed.end() - n, listed.end());
   return Status::OK();
 }
 

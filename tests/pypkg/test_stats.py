@@ -36,3 +36,16 @@ def test_v1_and_its_conversion_agree(examples, tmp_path):
     tfckpt.edit(v1, out)
     assert tfckpt.open(v1).format == "v1" and tfckpt.open(out).format == "v2"
     assert tfckpt.stats(v1) == tfckpt.stats(out)
+
+
+def test_check_finite_and_filter(tmp_path):
+    arrays = {"a/w": np.float32([1, np.nan]), "a/b": np.float64([np.inf]),
+              "c": np.float32([0, 1]), "i": np.int32([7])}
+    prefix = str(tmp_path / "m")
+    tfckpt.save(prefix, arrays)
+    want = sorted(n for n, a in arrays.items() if not np.all(np.isfinite(a)))
+    got = tfckpt.check_finite(prefix)
+    assert sorted(got["checkpoints"][0]["nonfinite"]) == want
+    assert got["first_nonfinite"] == tfckpt.open(prefix).prefix
+    assert sorted(tfckpt.stats(prefix, filter="^a/")) == ["a/b", "a/w"]
+    assert tfckpt.check_finite(prefix, filter="^[ci]")["first_nonfinite"] is None

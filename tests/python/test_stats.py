@@ -117,6 +117,13 @@ def test_chosen_names_and_filter(tfckpt, ckpt):
     assert "'nope'" in proc.err, proc.where
     with pytest.raises(tfckpt_py.NotFoundError):
         tfckpt_py.stats(ckpt, ["nope"])
+    assert list(tfckpt_py.stats(ckpt, filter="^f32/")) == ["f32/big", "f32/special"]
+    with pytest.raises(tfckpt_py.NotFoundError, match="matches filter"):
+        tfckpt_py.stats(ckpt, filter="^nope")
+    with pytest.raises(tfckpt_py.InvalidArgumentError, match="not both"):
+        tfckpt_py.stats(ckpt, ["i8"], filter="^f32/")
+    with pytest.raises(tfckpt_py.InvalidArgumentError, match="filter"):
+        tfckpt_py.stats(ckpt, filter="(")
     text = tfckpt.run("stats", ckpt).out
     assert "f32/big" in text and "MEAN" in text and "words" in text
 
@@ -130,6 +137,12 @@ def test_check_finite(tfckpt, ckpt, tf1_plain):
     proc = tfckpt.run("stats", ckpt, "--check-finite", expect_rc=1)
     named = {line.split("'")[1] for line in proc.out.splitlines() if line.startswith("NONFINITE")}
     assert named == _nonfinite(lib.tf_read_all(ckpt)) and named, proc.where
+    got = tfckpt_py.check_finite(ckpt)
+    assert got["first_nonfinite"] == got["checkpoints"][0]["prefix"]
+    assert set(got["checkpoints"][0]["nonfinite"]) == named
+    assert got["checkpoints"][0]["unread"] == {}
+    got = tfckpt_py.check_finite(ckpt, filter="^i")  # integers are always finite
+    assert got["first_nonfinite"] is None and got["checkpoints"][0]["nonfinite"] == []
     nan_free = lib.tf_read_all(tf1_plain)
     finite = all(np.all(np.isfinite(np.asarray(v, np.float64))) for d, _, v in nan_free.values()
                  if d not in ("string", "variant"))
@@ -165,6 +178,10 @@ def test_all_finds_the_first_checkpoint_with_nan(tfckpt, diverging_dir):
     got = got["checkpoints"]
     assert [r["prefix"] for r in got] == list(listed)
     assert [bool(r["nonfinite"]) for r in got] == has_nan
+    py = tfckpt_py.check_finite(diverging_dir, all=True)
+    assert py["first_nonfinite"] == first
+    assert [r["prefix"] for r in py["checkpoints"]] == list(listed)
+    assert [r["nonfinite"] == ["w"] for r in py["checkpoints"]] == has_nan
 
 
 def test_v1_checkpoint(tfckpt, repo_root):
@@ -304,3 +321,15 @@ def test_all_goes_on_past_a_checkpoint_without_the_name(tfckpt, tmp_path):
     got = got["checkpoints"]
     assert [r.get("prefix") for r in got] == [first, second]
     assert "error" in got[0] and got[1]["nonfinite"] == ["new"]
+    py = tfckpt_py.check_finite(str(d), ["new"], all=True)
+    assert py["first_nonfinite"] == second
+    assert [r.get("prefix") for r in py["checkpoints"]] == [first, second]
+    assert "'new'" in py["checkpoints"][0]["error"] and py["checkpoints"][1]["nonfinite"] == ["new"]
+    with pytest.raises(tfckpt_py.NotFoundError):
+        tfckpt_py.check_finite(first, ["new"])
+    (d / "checkpoint").write_text('model_checkpoint_path: "ckpt-3"\n'
+                                  'all_model_checkpoint_paths: "ckpt-2"\n')
+    py = tfckpt_py.check_finite(str(d), all=True)  # a listed checkpoint that is gone
+    assert [r.get("prefix") for r in py["checkpoints"]] == [second, None]
+    assert "ckpt-3" in py["checkpoints"][1]["path"] and py["checkpoints"][1]["error"]
+    assert py["first_nonfinite"] == second

@@ -118,14 +118,7 @@ Status Targets(const StatsArgs& args, std::vector<std::string>* paths) {
     paths->push_back(args.path);
     return Status::OK();
   }
-  CheckpointState state;
-  TFCKPT_RETURN_IF_ERROR(ReadCheckpointState(args.path, &state));
-  int n = static_cast<int>(state.all_model_checkpoint_paths.size());
-  if (state.all_model_checkpoint_paths.empty() ||
-      state.all_model_checkpoint_paths.back() != state.model_checkpoint_path) {
-    n++;
-  }
-  return LastCheckpoints(args.path, n, paths);
+  return ListedCheckpoints(args.path, paths);
 }
 
 void RunStats(const StatsArgs& args) {
