@@ -34,7 +34,7 @@ class ByteSource;
 // How a whole existing data file becomes a data file of the output.
 enum class LinkMode {
   kAuto,      // reflink (FICLONE) where the filesystem can, else copy_file_range
-  kCopy,      // plain read/write copy
+  kCopy,      // whole files copied byte by byte (sendfile, else read/write): no shared extent
   kHardlink,  // a hard link: no bytes move, the output shares the input's inode
   kMove,      // rename: the input loses its data file (TensorFlow's merge behaviour)
 };

@@ -173,19 +173,12 @@ Status ShardOutput::Adopt(const ByteSource& src, LinkMode how, int* shard_id) {
       ::ioctl(dst, FICLONE, src.kernel_fd()) == 0) {
     stats_.files_reflinked++;
     stats_.bytes_reflinked += shard.bytes;
-  } else if (how == LinkMode::kAuto) {
-    s = CopyFromSource(src, 0, shard.bytes, dst, shard.temp_path);
-    stats_.files_copied++;
-    stats_.bytes_copied += shard.bytes;
   } else {
-    // Plain copy through user space.
-    std::vector<char> buf(1 << 20);
-    for (int64_t off = 0; s.ok() && off < shard.bytes;) {
-      const int64_t n = std::min<int64_t>(shard.bytes - off, static_cast<int64_t>(buf.size()));
-      s = src.ReadAt(off, n, buf.data());
-      if (s.ok()) s = file::WriteAll(dst, buf.data(), static_cast<size_t>(n), shard.temp_path);
-      off += n;
-    }
+    // kCopy asks for bytes of its own (no extent shared with the source, as copy_file_range
+    // may share them): sendfile, or a copy through a buffer where there is no file to send.
+    s = how == LinkMode::kCopy && src.kernel_fd() >= 0
+            ? file::CopyBytes(src.kernel_fd(), src.name(), 0, shard.bytes, dst, shard.temp_path)
+            : CopyFromSource(src, 0, shard.bytes, dst, shard.temp_path);
     stats_.files_copied++;
     stats_.bytes_copied += shard.bytes;
   }

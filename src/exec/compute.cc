@@ -58,6 +58,14 @@ void StoreReal(DType dtype, const double* in, int64_t count, uint8_t* out) {
   }
 }
 
+// acc[k] += w * x[k] in float64: linear's inner loop. Built for AVX2 as well as the baseline,
+// chosen at load time. The file is compiled without fused multiply-add, so every element is
+// rounded as numpy rounds it.
+__attribute__((target_clones("avx2", "default"))) void AddScaled(const float* x, double w,
+                                                                 int64_t count, double* acc) {
+  for (int64_t k = 0; k < count; k++) acc[k] += w * static_cast<double>(x[k]);
+}
+
 int Sign(double x) { return (x > 0) - (x < 0); }
 
 // Everything a tensor's chunks share, computed once per tensor.
@@ -179,7 +187,8 @@ void ComputeChunk(const Prepared& p, int64_t begin, int64_t count, uint8_t* out)
     }
     return;
   }
-  std::vector<double> base(kBlock), acc(kBlock), x(kBlock), num(kBlock), den(kBlock), sum(kBlock);
+  const size_t b = static_cast<size_t>(std::min(kBlock, count));
+  std::vector<double> base(b), acc(b), x(b), num(b), den(b), sum(b);
   for (int64_t j0 = 0; j0 < count; j0 += kBlock) {
     const int64_t c = std::min(kBlock, count - j0);
     const int64_t g = begin + j0;  // global index of the block's first element
@@ -188,8 +197,12 @@ void ComputeChunk(const Prepared& p, int64_t begin, int64_t count, uint8_t* out)
     switch (s.method) {
       case BlendMethod::kLinear:
         for (size_t m = 0; m < nm; m++) {
-          LoadReal(dtype, p.data(p.model(m)), g, c, x.data());
           const double w = s.weights[m];
+          if (dtype == DType::kFloat) {  // (the common case: no float64 copy of the input)
+            AddScaled(reinterpret_cast<const float*>(p.data(p.model(m))) + g, w, c, acc.data());
+            continue;
+          }
+          LoadReal(dtype, p.data(p.model(m)), g, c, x.data());
           for (int64_t k = 0; k < c; k++) acc[k] += w * x[k];
         }
         if (s.normalize) {
@@ -268,79 +281,136 @@ void ReleaseInputs(const Plan& plan, const PlannedTensor& t) {
   }
 }
 
-}  // namespace
-
-Status WriteComputedTensor(const Plan& plan, const PlannedTensor& t, ThreadPool* pool,
-                           int64_t chunk_elements, BundleWriter* writer,
-                           const std::function<void(int64_t)>& progress) {
-  Prepared p;
-  p.t = &t;
-  p.spec = t.compute.get();
-  p.n = NumElements(t.shape).value_or(0);
-  for (const PieceSource& piece : t.pieces) {
+// Reads the tensor's inputs (their CRC32C checked) and makes the whole-tensor passes: all a
+// tensor's chunks need before they can be computed.
+Status Load(const Plan& plan, Prepared* p) {
+  for (const PieceSource& piece : p->t->pieces) {
     Tensor v;
     TFCKPT_RETURN_IF_ERROR(plan.sources[piece.source].ckpt->Read(*piece.tensor, ReadOptions(), &v));
-    p.values.push_back(std::move(v));
+    p->values.push_back(std::move(v));
   }
-  TFCKPT_RETURN_IF_ERROR(Prepare(&p));
-  const int64_t es = DTypeSize(t.dtype);
-  TFCKPT_RETURN_IF_ERROR(writer->BeginTensor(t.name, t.dtype, t.shape, p.n * es));
+  return Prepare(p);
+}
+
+// One computed tensor on its way through the pipeline.
+struct Job {
+  Prepared p;
+  Status loaded;  // written by the load task, read after `ready`
+  std::shared_future<void> ready;
+  int64_t chunks = 0;  // at least one (an empty tensor has one empty chunk)
+  int64_t submitted = 0;
+};
+
+}  // namespace
+
+Status WriteComputedTensors(const Plan& plan, const std::vector<const PlannedTensor*>& tensors,
+                            ThreadPool* pool, int64_t chunk_elements, BundleWriter* writer,
+                            const std::function<void(int64_t)>& progress) {
   const int64_t chunk = std::max<int64_t>(kBlock, chunk_elements);
-  const int64_t chunks = (p.n + chunk - 1) / chunk;
-  if (chunks <= 1 || pool == nullptr || pool->size() <= 1) {
-    std::vector<uint8_t> out(static_cast<size_t>(std::min(p.n, chunk) * es));
-    for (int64_t c = 0; c < chunks; c++) {
-      int64_t begin = c * chunk, count = std::min(chunk, p.n - begin);
-      ComputeChunk(p, begin, count, out.data());
-      TFCKPT_RETURN_IF_ERROR(writer->Append({out.data(), static_cast<size_t>(count * es)}));
-      progress(count * es);
+  auto start = [&](const PlannedTensor* t, Job* job) {
+    job->p.t = t;
+    job->p.spec = t->compute.get();
+    job->p.n = NumElements(t->shape).value_or(0);
+    job->chunks = std::max<int64_t>(1, (job->p.n + chunk - 1) / chunk);
+  };
+  auto chunk_range = [&](const Job& job, int64_t c) {
+    const int64_t begin = c * chunk;
+    return std::pair<int64_t, int64_t>(begin,
+                                       std::max<int64_t>(0, std::min(chunk, job.p.n - begin)));
+  };
+  if (pool == nullptr || pool->size() <= 1) {
+    std::vector<uint8_t> out;
+    for (const PlannedTensor* t : tensors) {
+      Job job;
+      start(t, &job);
+      TFCKPT_RETURN_IF_ERROR(Load(plan, &job.p));
+      const int64_t es = DTypeSize(t->dtype);
+      out.resize(static_cast<size_t>(std::min(job.p.n, chunk) * es));
+      TFCKPT_RETURN_IF_ERROR(writer->BeginTensor(t->name, t->dtype, t->shape, job.p.n * es));
+      for (int64_t c = 0; c < job.chunks; c++) {
+        auto [begin, count] = chunk_range(job, c);
+        if (count == 0) continue;
+        ComputeChunk(job.p, begin, count, out.data());
+        TFCKPT_RETURN_IF_ERROR(writer->Append({out.data(), static_cast<size_t>(count * es)}));
+        progress(count * es);
+      }
+      ReleaseInputs(plan, *t);
+      TFCKPT_RETURN_IF_ERROR(writer->EndTensor());
     }
-    ReleaseInputs(plan, t);
-    return writer->EndTensor();
+    return Status::OK();
   }
-  // A window of chunks in flight; results are appended in order. Output buffers are reused
-  // across chunks and tensors (fresh allocations would cost a page fault per 4 KiB).
+  // One stream of chunks across tensors, so that both small and large tensors keep every worker
+  // busy: each tensor's inputs are loaded (and their CRC32C checked) by a task of the pool, its
+  // chunks are computed by later tasks (which wait for that load, already running or done since
+  // the pool takes tasks in order), and this thread appends the results in order. A window of
+  // (threads x 2) chunks is in flight; output buffers are reused.
   struct Pending {
+    Job* job;
+    int64_t index;
     uint8_t* out;
-    int64_t count;
     std::future<void> done;
   };
-  std::deque<Pending> window;
   const size_t max_window = static_cast<size_t>(pool->size()) * 2;
-  const size_t chunk_bytes = static_cast<size_t>(chunk * es);
-  static thread_local std::vector<std::unique_ptr<uint8_t[]>> buffers;
-  static thread_local size_t buffer_bytes = 0;
-  if (buffer_bytes < chunk_bytes || buffers.size() < max_window) {
-    buffers.clear();
-    for (size_t i = 0; i < max_window; i++) buffers.emplace_back(new uint8_t[chunk_bytes]);
-    buffer_bytes = chunk_bytes;
-  }
+  int64_t max_es = 1;
+  for (const PlannedTensor* t : tensors) max_es = std::max<int64_t>(max_es, DTypeSize(t->dtype));
+  const size_t buffer_bytes = static_cast<size_t>(chunk * max_es);
+  std::vector<std::unique_ptr<uint8_t[]>> buffers;
   std::vector<uint8_t*> free_buffers;
-  for (size_t i = 0; i < max_window; i++) free_buffers.push_back(buffers[i].get());
-  int64_t next = 0;
+  for (size_t i = 0; i < max_window; i++) {
+    buffers.emplace_back(new uint8_t[buffer_bytes]);
+    free_buffers.push_back(buffers.back().get());
+  }
+  std::deque<std::unique_ptr<Job>> jobs;  // started and not yet written, in order
+  std::deque<Pending> window;
+  size_t next_tensor = 0;
   Status status;
-  while (next < chunks || !window.empty()) {
-    while (next < chunks && window.size() < max_window) {
-      int64_t begin = next * chunk, count = std::min(chunk, p.n - begin);
+  while (true) {
+    while (status.ok() && window.size() < max_window) {
+      if (jobs.empty() || jobs.back()->submitted == jobs.back()->chunks) {
+        if (next_tensor == tensors.size()) break;
+        auto job = std::make_unique<Job>();
+        start(tensors[next_tensor++], job.get());
+        Job* j = job.get();
+        j->ready = pool->Submit([&plan, j] { j->loaded = Load(plan, &j->p); }).share();
+        jobs.push_back(std::move(job));
+      }
+      Job* j = jobs.back().get();
+      const auto [begin, count] = chunk_range(*j, j->submitted);
       uint8_t* dst = free_buffers.back();
       free_buffers.pop_back();
-      window.push_back({dst, count, {}});
-      window.back().done =
-          pool->Submit([&p, begin, count, dst] { ComputeChunk(p, begin, count, dst); });
-      next++;
+      std::shared_future<void> ready = j->ready;
+      window.push_back({j, j->submitted++, dst, pool->Submit([j, ready, begin, count, dst] {
+                          ready.wait();
+                          if (j->loaded.ok()) ComputeChunk(j->p, begin, count, dst);
+                        })});
     }
-    Pending& front = window.front();
-    front.done.get();
-    if (status.ok()) {
-      status = writer->Append({front.out, static_cast<size_t>(front.count * es)});
-      progress(front.count * es);
-    }
-    free_buffers.push_back(front.out);
+    if (window.empty()) break;
+    Pending front = std::move(window.front());
     window.pop_front();
+    front.done.get();
+    free_buffers.push_back(front.out);
+    Job& j = *front.job;
+    if (!status.ok()) continue;  // (draining what is in flight)
+    const PlannedTensor& t = *j.p.t;
+    const int64_t es = DTypeSize(t.dtype);
+    if (front.index == 0) {
+      status = j.loaded;
+      if (status.ok()) status = writer->BeginTensor(t.name, t.dtype, t.shape, j.p.n * es);
+      if (!status.ok()) continue;
+    }
+    const int64_t count = chunk_range(j, front.index).second;
+    if (count > 0) status = writer->Append({front.out, static_cast<size_t>(count * es)});
+    progress(count * es);
+    if (status.ok() && front.index + 1 == j.chunks) {
+      ReleaseInputs(plan, t);
+      status = writer->EndTensor();
+      jobs.pop_front();  // (its last chunk: nothing in flight refers to it)
+    }
   }
-  TFCKPT_RETURN_IF_ERROR(status);
-  ReleaseInputs(plan, t);
-  return writer->EndTensor();
+  // Every task that refers to a job has finished: the window is empty, and each load finished
+  // before its first chunk did.
+  for (const auto& job : jobs) job->ready.wait();
+  return status;
 }
 
 }  // namespace tfckpt

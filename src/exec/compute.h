@@ -1,7 +1,7 @@
 // Computing kCompute tensors (average and the model-merge methods) element-wise, chunk by chunk
-// across a thread pool, streaming each chunk into the writer in order. Memory stays bounded by
-// (threads x 2) chunks of output plus what the method needs per tensor (TIES keeps one bit per
-// element and model; partitioned inputs are assembled).
+// across a thread pool as one stream over all the tensors, each chunk appended to the writer in
+// order. Memory stays bounded by (threads x 2) chunks of output plus what the method needs per
+// tensor in flight (TIES keeps one bit per element and model; partitioned inputs are assembled).
 //
 // Thread-safety: one call at a time per writer.
 
@@ -10,15 +10,18 @@
 
 #include <cstdint>
 #include <functional>
+#include <vector>
 
 #include "exec/thread_pool.h"
 #include "tfckpt/plan.h"
 
 namespace tfckpt {
 
-Status WriteComputedTensor(const Plan& plan, const PlannedTensor& t, ThreadPool* pool,
-                           int64_t chunk_elements, BundleWriter* writer,
-                           const std::function<void(int64_t bytes)>& progress);
+// Writes each of `tensors` (all kCompute, of `plan`), in order; `progress` is called with the
+// bytes of each chunk written.
+Status WriteComputedTensors(const Plan& plan, const std::vector<const PlannedTensor*>& tensors,
+                            ThreadPool* pool, int64_t chunk_elements, BundleWriter* writer,
+                            const std::function<void(int64_t bytes)>& progress);
 
 }  // namespace tfckpt
 

@@ -3,6 +3,7 @@
 
 #include "exec/compute.h"
 
+#include <fmt/format.h>
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -100,6 +101,45 @@ TEST_P(Average, Float32MatchesALoopAndIntegersComeFromTheNewest) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Threads, Average, ::testing::Values(1, 2));
+
+// Tensors of every size in one stream: empty, scalar, smaller than a chunk, several chunks; the
+// pool computes chunks of later tensors while earlier ones are written.
+TEST(AverageKernel, ManyTensorsStreamAcrossThePool) {
+  std::string d = TempDir();
+  const std::vector<int> sizes = {0, 1, 7, 4096, 4097, 3 * 4096 + 5, 0, 300, 2 * 4096};
+  std::vector<std::vector<std::vector<double>>> in(2);  // [checkpoint][tensor]
+  for (int c = 0; c < 2; c++) {
+    std::vector<TestTensor> tensors;
+    for (size_t t = 0; t < sizes.size(); t++) {
+      std::string name = fmt::format("t{:02}", t);
+      std::vector<float> f = RandomFloats(100 * c + static_cast<uint32_t>(t), sizes[t]);
+      in[c].emplace_back(f.begin(), f.end());
+      if (t % 3 == 2) {  // some in float64
+        tensors.push_back(MakeTensor(name, DType::kDouble, {sizes[t]}, in[c].back()));
+      } else {
+        tensors.push_back(MakeTensor(name, DType::kFloat, {sizes[t]}, f));
+      }
+    }
+    ASSERT_NO_FATAL_FAILURE(WriteCheckpoint(d + "/c" + std::to_string(c), tensors));
+  }
+  for (int threads : {1, 2, 3}) {
+    std::string out = d + "/avg" + std::to_string(threads);
+    Plan plan;
+    ASSERT_OK(PlanAverage({d + "/c0", d + "/c1"}, out, AverageOptions(), &plan));
+    ASSERT_OK(Execute(plan, threads));
+    for (size_t t = 0; t < sizes.size(); t++) {
+      std::string name = fmt::format("t{:02}", t);
+      std::vector<double> want(static_cast<size_t>(sizes[t]));
+      for (size_t i = 0; i < want.size(); i++) want[i] = (in[0][t][i] + in[1][t][i]) / 2.0;
+      if (t % 3 == 2) {
+        EXPECT_EQ(ReadValues<double>(out, name), want) << name << ", threads " << threads;
+      } else {
+        std::vector<float> wantf(want.begin(), want.end());
+        EXPECT_EQ(ReadValues<float>(out, name), wantf) << name << ", threads " << threads;
+      }
+    }
+  }
+}
 
 TEST(AverageKernel, WeightsWithAndWithoutNormalizing) {
   std::string d = TempDir();
@@ -435,6 +475,33 @@ TEST(BlendKernel, ComplexOnlyForLinearMethods) {
   ASSERT_OK(PlanBlend(o, d + "/task", &task));
   ASSERT_OK(Execute(task, 1));
   EXPECT_EQ(ReadValues<std::complex<float>>(d + "/task", "z"), z);  // no delta
+}
+
+// A tensor that cannot be computed in the middle of the stream: the error, and no output,
+// whatever the number of threads.
+TEST(BlendKernel, AnErrorMidStreamLeavesNoOutput) {
+  std::string d = TempDir();
+  std::vector<float> big = RandomFloats(5, 3 * 4096);
+  std::vector<std::complex<float>> z = {{1, 1}};
+  for (const char* c : {"/b", "/m"}) {
+    ASSERT_NO_FATAL_FAILURE(
+        WriteCheckpoint(d + c, {MakeTensor("a", DType::kFloat, {3 * 4096}, big),
+                                MakeTensor("m", DType::kComplex64, {1}, z),
+                                MakeTensor("z", DType::kFloat, {3 * 4096}, big)}));
+  }
+  BlendOptions o;
+  o.method = BlendMethod::kSlerp;
+  o.base = d + "/b";
+  o.models = {d + "/m"};
+  for (int threads : {1, 2, 4}) {
+    Plan plan;
+    std::string out = d + "/out" + std::to_string(threads);
+    ASSERT_OK(PlanBlend(o, out, &plan));
+    EXPECT_STATUS(Execute(plan, threads), Status::Code::kUnsupported,
+                  "'m' is complex64: slerp works on real tensors only");
+    EXPECT_FALSE(file::Exists(out + ".index"));
+    EXPECT_FALSE(file::Exists(out + ".data-00000-of-00001"));
+  }
 }
 
 TEST(BlendKernel, PlanRefusesBadParameters) {

@@ -259,17 +259,20 @@ Status ExecutePlan(const Plan& plan, const ExecuteOptions& options, ExecuteRepor
       pool = std::make_unique<ThreadPool>(options.threads > 0 ? options.threads : cores);
     }
   }
-  auto progress = [&meter](int64_t bytes) { meter.Add(bytes); };
+  std::vector<const PlannedTensor*> computed;
   for (const PlannedTensor& t : plan.tensors) {
     if (PassThrough(t)) continue;
     if (t.action == PlannedTensor::Action::kCompute) {
-      s = WriteComputedTensor(plan, t, pool.get(), options.chunk_elements, w.get(), progress);
-    } else {
-      s = WriteComputed(plan, t, w.get());
-      meter.Add(t.bytes());
+      computed.push_back(&t);
+      continue;
     }
+    s = WriteComputed(plan, t, w.get());
     if (!s.ok()) return s;
+    meter.Add(t.bytes());
   }
+  s = WriteComputedTensors(plan, computed, pool.get(), options.chunk_elements, w.get(),
+                           [&meter](int64_t bytes) { meter.Add(bytes); });
+  if (!s.ok()) return s;
   s = checked();
   if (!s.ok()) return s;  // (the writer removes what it wrote)
   s = w->Finish();

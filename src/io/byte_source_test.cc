@@ -104,6 +104,32 @@ TEST(ByteSource, CopiesFromEitherKindOfSource) {
   EXPECT_GE(remote.reads, 3);
 }
 
+// Both kernel copies (copy_file_range for `auto`, sendfile for `--link copy`) append exactly the
+// range, and say so when the source ends before it.
+TEST(FileUtil, CopyRangeAndCopyBytesAppendTheRange) {
+  const std::string d = TempDir();
+  std::string text(1 << 20, '\0');
+  for (size_t i = 0; i < text.size(); i++) text[i] = static_cast<char>(i * 13 + i / 512);
+  WriteAll(d + "/src", text);
+  const int src = ::open((d + "/src").c_str(), O_RDONLY | O_CLOEXEC);
+  ASSERT_GE(src, 0);
+  for (auto copy : {&file::CopyRange, &file::CopyBytes}) {
+    const std::string out = d + "/out";
+    int fd = -1;
+    ASSERT_OK(file::CreateNewFile(out, &fd));
+    ASSERT_EQ(::write(fd, "ab", 2), 2);
+    ASSERT_OK(copy(src, "src", 3, 100000, fd, out));
+    ASSERT_OK(copy(src, "src", 0, 5, fd, out));
+    EXPECT_STATUS(copy(src, "src", static_cast<int64_t>(text.size()) - 4, 8, fd, out),
+                  Status::Code::kCorruption, "'src' ends before byte");
+    ASSERT_OK(file::SyncAndClose(fd, false, out));
+    const std::string got = ReadAll(out);
+    EXPECT_TRUE(got.substr(0, 2 + 100000 + 5) == "ab" + text.substr(3, 100000) + text.substr(0, 5));
+    file::RemoveQuietly(out);
+  }
+  ::close(src);
+}
+
 TEST(ByteSource, AReplacedFileIsNotCopiedByItsPath) {
   // Copies in the kernel go through a descriptor opened by path: when the path names another
   // file by then, the source has no descriptor and copies read its mapping, the bytes it checked.

@@ -4,6 +4,7 @@
 #include <fcntl.h>
 #include <signal.h>
 #include <sys/file.h>
+#include <sys/sendfile.h>
 #include <sys/stat.h>
 #include <sys/types.h>
 #include <unistd.h>
@@ -204,15 +205,20 @@ void RemoveQuietly(const std::string& path) { ::unlink(path.c_str()); }
 
 // Copies [offset, offset + size) of `src_fd` to the current position of `dst_fd` in the kernel
 // (copy_file_range), falling back to read/write where the kernel cannot.
-Status CopyRange(int src_fd, const std::string& src, int64_t offset, int64_t size, int dst_fd,
-                 const std::string& dst) {
+namespace {
+
+// One kernel copy of at most `left` bytes from `src_fd` at `*off` (advanced) to `dst_fd`.
+using KernelCopy = ssize_t (*)(int src_fd, loff_t* off, int dst_fd, int64_t left);
+
+// The copy loop of CopyRange and CopyBytes: `kernel` while it can, then through a buffer.
+Status CopyLoop(KernelCopy kernel, int src_fd, const std::string& src, int64_t offset, int64_t size,
+                int dst_fd, const std::string& dst) {
   loff_t off = offset;
   int64_t left = size;
-  bool kernel = true;
   std::vector<char> buf;
   while (left > 0) {
-    if (kernel) {
-      ssize_t n = ::copy_file_range(src_fd, &off, dst_fd, nullptr, static_cast<size_t>(left), 0);
+    if (kernel != nullptr) {
+      ssize_t n = kernel(src_fd, &off, dst_fd, left);
       if (n > 0) {
         left -= n;
         continue;
@@ -225,8 +231,8 @@ Status CopyRange(int src_fd, const std::string& src, int64_t offset, int64_t siz
           errno != EBADF) {
         return Status::FromErrno(fmt::format("cannot copy from '{}' to '{}'", src, dst), errno);
       }
-      kernel = false;
-      buf.resize(1 << 20);
+      kernel = nullptr;
+      buf.resize(8 << 20);
     }
     const size_t n = static_cast<size_t>(std::min<int64_t>(left, static_cast<int64_t>(buf.size())));
     TFCKPT_RETURN_IF_ERROR(PreadAll(src_fd, buf.data(), n, off, src));
@@ -235,6 +241,30 @@ Status CopyRange(int src_fd, const std::string& src, int64_t offset, int64_t siz
     left -= static_cast<int64_t>(n);
   }
   return Status::OK();
+}
+
+// (sendfile moves at most 0x7ffff000 bytes per call.)
+constexpr int64_t kMaxKernelCopy = 0x7ffff000;
+
+}  // namespace
+
+Status CopyRange(int src_fd, const std::string& src, int64_t offset, int64_t size, int dst_fd,
+                 const std::string& dst) {
+  return CopyLoop(
+      [](int in, loff_t* off, int out, int64_t left) {
+        return ::copy_file_range(in, off, out, nullptr,
+                                 static_cast<size_t>(std::min(left, kMaxKernelCopy)), 0);
+      },
+      src_fd, src, offset, size, dst_fd, dst);
+}
+
+Status CopyBytes(int src_fd, const std::string& src, int64_t offset, int64_t size, int dst_fd,
+                 const std::string& dst) {
+  return CopyLoop(
+      [](int in, loff_t* off, int out, int64_t left) {
+        return ::sendfile(out, in, off, static_cast<size_t>(std::min(left, kMaxKernelCopy)));
+      },
+      src_fd, src, offset, size, dst_fd, dst);
 }
 
 Status CopyTree(const std::string& src, const std::string& dst,

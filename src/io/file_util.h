@@ -78,6 +78,12 @@ void RemoveQuietly(const std::string& path);
 Status CopyRange(int src_fd, const std::string& src, int64_t offset, int64_t size, int dst_fd,
                  const std::string& dst);
 
+// Like CopyRange, but every byte becomes new data of `dst_fd`: sendfile(2) copies in the kernel
+// (copy_file_range may share extents instead, on a filesystem that can reflink), falling back
+// to read/write where the kernel cannot.
+Status CopyBytes(int src_fd, const std::string& src, int64_t offset, int64_t size, int dst_fd,
+                 const std::string& dst);
+
 // Copies a directory tree (files and subdirectories), skipping entries for which `skip(relative
 // path)` is true. Files are copied with CopyRange and fsync'ed when `sync`.
 Status CopyTree(const std::string& src, const std::string& dst,
