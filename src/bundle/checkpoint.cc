@@ -100,7 +100,7 @@ Status Checkpoint::Load(const std::string& prefix) {
   const std::string index = index_path();
   bool first = true;
   std::map<std::string, pb::BundleEntryProto, std::less<>> slice_entries;
-  std::vector<pb::BundleEntryProto> full_protos;
+  std::vector<std::pair<size_t, pb::BundleEntryProto>> sliced;  // (tensor, entry listing slices)
 
   Status s = ForEachIndexEntry(index, [&](std::string_view key, std::string_view value) -> Status {
     if (first) {
@@ -138,8 +138,8 @@ Status Checkpoint::Load(const std::string& prefix) {
           fmt::format("tensor '{}' in '{}': {}", PrintableKey(key), index, shape_status.message()));
     }
     info.location = LocationFromProto(entry);
+    if (entry.slices_size() > 0) sliced.emplace_back(tensors_.size(), std::move(entry));
     tensors_.push_back(std::move(info));
-    full_protos.push_back(std::move(entry));
     return Status::OK();
   });
   TFCKPT_RETURN_IF_ERROR(s);
@@ -148,9 +148,9 @@ Status Checkpoint::Load(const std::string& prefix) {
   }
 
   // Attach the stored slices of partitioned tensors to their full entries.
-  for (size_t i = 0; i < tensors_.size(); i++) {
+  for (const auto& [i, entry] : sliced) {
     TensorInfo& info = tensors_[i];
-    for (const pb::TensorSliceProto& sp : full_protos[i].slices()) {
+    for (const pb::TensorSliceProto& sp : entry.slices()) {
       SlicePart part;
       part.slice = SliceFromProto(sp);
       if (part.slice.extents.size() != info.shape.size()) {

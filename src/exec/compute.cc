@@ -299,7 +299,12 @@ struct Job {
   std::shared_future<void> ready;
   int64_t chunks = 0;  // at least one (an empty tensor has one empty chunk)
   int64_t submitted = 0;
+  size_t offset = 0;  // a tensor of one chunk: where it lies in its group's buffer
 };
+
+// Tensors of one chunk are computed in groups (loads and all) by one task each, packed in one
+// output buffer: per-task costs would otherwise dominate checkpoints of many small tensors.
+constexpr size_t kMaxGroup = 4096;
 
 }  // namespace
 
@@ -340,13 +345,15 @@ Status WriteComputedTensors(const Plan& plan, const std::vector<const PlannedTen
     return Status::OK();
   }
   // One stream of chunks across tensors, so that both small and large tensors keep every worker
-  // busy: each tensor's inputs are loaded (and their CRC32C checked) by a task of the pool, its
-  // chunks are computed by later tasks (which wait for that load, already running or done since
-  // the pool takes tasks in order), and this thread appends the results in order. A window of
-  // (threads x 2) chunks is in flight; output buffers are reused.
+  // busy: a large tensor's inputs are loaded (and their CRC32C checked) by a task of the pool,
+  // its chunks are computed by later tasks (which wait for that load, already running or done
+  // since the pool takes tasks in order); tensors of one chunk go in groups, loaded and computed
+  // by one task per group. This thread appends the results in order. A window of (threads x 2)
+  // chunks or groups is in flight; output buffers are reused.
   struct Pending {
-    Job* job;
+    Job* job;  // one chunk of this tensor...
     int64_t index;
+    std::vector<Job*> group;  // ...or these whole tensors, packed
     uint8_t* out;
     std::future<void> done;
   };
@@ -363,23 +370,54 @@ Status WriteComputedTensors(const Plan& plan, const std::vector<const PlannedTen
   std::deque<std::unique_ptr<Job>> jobs;  // started and not yet written, in order
   std::deque<Pending> window;
   size_t next_tensor = 0;
+  auto new_job = [&] {
+    jobs.push_back(std::make_unique<Job>());
+    start(tensors[next_tensor++], jobs.back().get());
+    return jobs.back().get();
+  };
+  auto one_chunk = [&](const PlannedTensor* t) {
+    return NumElements(t->shape).value_or(0) <= chunk;
+  };
   Status status;
   while (true) {
     while (status.ok() && window.size() < max_window) {
       if (jobs.empty() || jobs.back()->submitted == jobs.back()->chunks) {
         if (next_tensor == tensors.size()) break;
-        auto job = std::make_unique<Job>();
-        start(tensors[next_tensor++], job.get());
-        Job* j = job.get();
+        if (one_chunk(tensors[next_tensor])) {
+          std::vector<Job*> group;
+          size_t bytes = 0;
+          while (next_tensor < tensors.size() && group.size() < kMaxGroup &&
+                 one_chunk(tensors[next_tensor])) {
+            const PlannedTensor* t = tensors[next_tensor];
+            const size_t size =
+                static_cast<size_t>(NumElements(t->shape).value_or(0) * DTypeSize(t->dtype));
+            if (bytes + size > buffer_bytes) break;
+            Job* j = new_job();
+            j->offset = bytes;
+            j->submitted = 1;
+            bytes += size;
+            group.push_back(j);
+          }
+          uint8_t* dst = free_buffers.back();
+          free_buffers.pop_back();
+          std::future<void> done = pool->Submit([&plan, group, dst] {
+            for (Job* j : group) {
+              j->loaded = Load(plan, &j->p);
+              if (j->loaded.ok()) ComputeChunk(j->p, 0, j->p.n, dst + j->offset);
+            }
+          });
+          window.push_back({nullptr, 0, std::move(group), dst, std::move(done)});
+          continue;
+        }
+        Job* j = new_job();
         j->ready = pool->Submit([&plan, j] { j->loaded = Load(plan, &j->p); }).share();
-        jobs.push_back(std::move(job));
       }
       Job* j = jobs.back().get();
       const auto [begin, count] = chunk_range(*j, j->submitted);
       uint8_t* dst = free_buffers.back();
       free_buffers.pop_back();
       std::shared_future<void> ready = j->ready;
-      window.push_back({j, j->submitted++, dst, pool->Submit([j, ready, begin, count, dst] {
+      window.push_back({j, j->submitted++, {}, dst, pool->Submit([j, ready, begin, count, dst] {
                           ready.wait();
                           if (j->loaded.ok()) ComputeChunk(j->p, begin, count, dst);
                         })});
@@ -389,27 +427,39 @@ Status WriteComputedTensors(const Plan& plan, const std::vector<const PlannedTen
     window.pop_front();
     front.done.get();
     free_buffers.push_back(front.out);
-    Job& j = *front.job;
-    if (!status.ok()) continue;  // (draining what is in flight)
-    const PlannedTensor& t = *j.p.t;
-    const int64_t es = DTypeSize(t.dtype);
-    if (front.index == 0) {
-      status = j.loaded;
-      if (status.ok()) status = writer->BeginTensor(t.name, t.dtype, t.shape, j.p.n * es);
-      if (!status.ok()) continue;
-    }
-    const int64_t count = chunk_range(j, front.index).second;
-    if (count > 0) status = writer->Append({front.out, static_cast<size_t>(count * es)});
-    progress(count * es);
-    if (status.ok() && front.index + 1 == j.chunks) {
-      ReleaseInputs(plan, t);
-      status = writer->EndTensor();
-      jobs.pop_front();  // (its last chunk: nothing in flight refers to it)
+    // Appends elements [begin, begin + count) of `j` from `data`; the first chunk begins the
+    // tensor, the last ends it.
+    auto append = [&](Job& j, int64_t index, int64_t count, const uint8_t* data) {
+      const PlannedTensor& t = *j.p.t;
+      const int64_t es = DTypeSize(t.dtype);
+      if (index == 0) {
+        status = j.loaded;
+        if (status.ok()) status = writer->BeginTensor(t.name, t.dtype, t.shape, j.p.n * es);
+        if (!status.ok()) return;
+      }
+      if (count > 0) status = writer->Append({data, static_cast<size_t>(count * es)});
+      progress(count * es);
+      if (status.ok() && index + 1 == j.chunks) {
+        ReleaseInputs(plan, t);
+        status = writer->EndTensor();
+        jobs.pop_front();  // (its last chunk: nothing in flight refers to it)
+      }
+    };
+    if (front.job != nullptr) {
+      if (status.ok()) {
+        append(*front.job, front.index, chunk_range(*front.job, front.index).second, front.out);
+      }
+    } else {
+      for (Job* j : front.group) {
+        if (status.ok()) append(*j, 0, j->p.n, front.out + j->offset);
+      }
     }
   }
   // Every task that refers to a job has finished: the window is empty, and each load finished
   // before its first chunk did.
-  for (const auto& job : jobs) job->ready.wait();
+  for (const auto& job : jobs) {
+    if (job->ready.valid()) job->ready.wait();
+  }
   return status;
 }
 

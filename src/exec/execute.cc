@@ -41,38 +41,46 @@ bool PassThrough(const PlannedTensor& t) {
   return t.action == PlannedTensor::Action::kCopy || t.action == PlannedTensor::Action::kKeep;
 }
 
-// Data files whose every stored piece the plan passes through unchanged.
+// The distinct keys of `keys`, sorted.
+void SortUnique(std::vector<PieceKey>* keys) {
+  std::sort(keys->begin(), keys->end());
+  keys->erase(std::unique(keys->begin(), keys->end()), keys->end());
+}
+
+// Data files whose every stored piece the plan passes through unchanged. (Sorted vectors, not
+// sets: a checkpoint may hold a million tensors.)
 std::set<FileKey> AdoptableFiles(const Plan& plan) {
-  std::map<FileKey, std::set<PieceKey>> all, used;
+  std::vector<PieceKey> all, used;
   for (int s = 0; s < static_cast<int>(plan.sources.size()); s++) {
     for (const TensorInfo& t : plan.sources[s].ckpt->tensors()) {
-      std::vector<const DataLocation*> locs;
-      if (t.partitioned()) {
-        for (const SlicePart& p : t.slices) locs.push_back(&p.location);
-      } else {
-        locs.push_back(&t.location);
+      if (!t.partitioned()) {
+        all.emplace_back(s, t.location.shard_id, t.location.offset, t.location.size);
       }
-      for (const DataLocation* l : locs) {
-        all[{s, l->shard_id}].insert({s, l->shard_id, l->offset, l->size});
+      for (const SlicePart& p : t.slices) {
+        all.emplace_back(s, p.location.shard_id, p.location.offset, p.location.size);
       }
     }
   }
   for (const PlannedTensor& t : plan.tensors) {
     if (!PassThrough(t)) continue;
-    for (const PieceSource& p : t.pieces) {
-      const DataLocation& l = LocationOf(p);
-      used[{p.source, l.shard_id}].insert(KeyOf(p));
-    }
+    for (const PieceSource& p : t.pieces) used.push_back(KeyOf(p));
   }
+  SortUnique(&all);
+  SortUnique(&used);
+  auto file_of = [](const PieceKey& k) { return FileKey(std::get<0>(k), std::get<1>(k)); };
+  auto by_file = [&](const PieceKey& a, const PieceKey& b) { return file_of(a) < file_of(b); };
   std::set<FileKey> out;
-  for (const auto& [file, pieces] : all) {
-    auto it = used.find(file);
+  for (auto begin = all.begin(); begin != all.end();) {
+    auto end = std::upper_bound(begin, all.end(), *begin, by_file);
+    auto [used_begin, used_end] = std::equal_range(used.begin(), used.end(), *begin, by_file);
+    const FileKey file = file_of(*begin);
     // (A big-endian or V1 file is rewritten, never taken whole: outputs are little-endian V2.)
     const Checkpoint& ckpt = *plan.sources[file.first].ckpt;
-    if (it != used.end() && it->second == pieces && ckpt.values_as_stored() &&
+    if (std::equal(begin, end, used_begin, used_end) && ckpt.values_as_stored() &&
         ckpt.data_file_size(file.second) > 0) {
       out.insert(file);
     }
+    begin = end;
   }
   return out;
 }
@@ -225,15 +233,17 @@ Status ExecutePlan(const Plan& plan, const ExecuteOptions& options, ExecuteRepor
   }
   std::stable_sort(items.begin(), items.end(),
                    [](const Item& a, const Item& b) { return KeyOf(*a.piece) < KeyOf(*b.piece); });
-  std::set<PieceKey> placed;  // pieces already referenced in an adopted file
-  for (const Item& it : items) {
+  // (Sorted by key: a piece that several tensors share comes in a run; the first places it.)
+  for (size_t i = 0; i < items.size(); i++) {
+    const Item& it = items[i];
+    const bool first_of_key = i == 0 || KeyOf(*items[i - 1].piece) != KeyOf(*it.piece);
     const PlannedTensor& t = *it.tensor;
     const PieceSource& p = *it.piece;
     const Checkpoint& ckpt = *plan.sources[p.source].ckpt;
     DataLocation loc = LocationOf(p);
     const PieceTarget target{t.name, t.dtype, t.shape, p.part ? &p.part->slice : nullptr};
     auto a = adopted.find({p.source, loc.shard_id});
-    if (a != adopted.end() && placed.insert(KeyOf(p)).second) {
+    if (a != adopted.end() && first_of_key) {
       loc.shard_id = a->second;
       s = w->Add(target, PieceBytes::Adopted(loc));  // (its bytes came with the file)
     } else if (!ckpt.values_as_stored()) {           // byte-swapped or decoded, then re-serialized

@@ -3,7 +3,6 @@
 #include <algorithm>
 #include <atomic>
 #include <mutex>
-#include <set>
 #include <thread>
 #include <tuple>
 
@@ -22,7 +21,6 @@ struct Piece {
 using Key = std::tuple<int, int, int64_t, int64_t>;
 std::vector<std::pair<Key, Piece>> PiecesToCheck(
     const Plan& plan, const std::function<bool(const PieceSource&)>& skip) {
-  std::set<Key> seen;
   std::vector<std::pair<Key, Piece>> pieces;
   for (const PlannedTensor& t : plan.tensors) {
     if (t.action != PlannedTensor::Action::kCopy && t.action != PlannedTensor::Action::kKeep) {
@@ -32,11 +30,15 @@ std::vector<std::pair<Key, Piece>> PiecesToCheck(
       if (skip(p)) continue;
       const DataLocation& l = p.part ? p.part->location : p.tensor->location;
       Key key{p.source, l.shard_id, l.offset, l.size};
-      if (seen.insert(key).second) pieces.push_back({key, {&plan.sources[p.source], &t, &p}});
+      pieces.push_back({key, {&plan.sources[p.source], &t, &p}});
     }
   }
-  std::sort(pieces.begin(), pieces.end(),
-            [](const auto& a, const auto& b) { return a.first < b.first; });
+  // Each stored piece once (the first in plan order), in key order.
+  std::stable_sort(pieces.begin(), pieces.end(),
+                   [](const auto& a, const auto& b) { return a.first < b.first; });
+  pieces.erase(std::unique(pieces.begin(), pieces.end(),
+                           [](const auto& a, const auto& b) { return a.first == b.first; }),
+               pieces.end());
   return pieces;
 }
 

@@ -33,8 +33,11 @@ struct Merge {
   int object_based = 0, counter_source = -1, first_graph = -1;
   bool new_graph = false;
 
-  std::map<std::string, PlannedTensor> out;  // output tensors by name
-  std::map<std::string, int> owner;          // which source a name was first taken from
+  struct Output {
+    PlannedTensor tensor;
+    int owner = 0;  // the source it was first taken from
+  };
+  std::map<std::string, Output> out;  // output tensors by name
   std::vector<std::string> conflicts;
   int dropped = 0;
 
@@ -171,23 +174,22 @@ bool Combinable(const PlannedTensor& have, const TensorInfo& t) {
 // Adds source `s`'s tensor `t` to the output under `key`: a new name, more slices of a
 // partitioned tensor, or a conflict (which --on-conflict last resolves for `t`).
 void AddTensor(Merge* m, int s, const std::string& key, const TensorInfo& t) {
-  auto it = m->out.find(key);
-  if (it == m->out.end()) {
-    PlannedTensor p;
+  auto [it, added] = m->out.try_emplace(key);
+  if (added) {
+    PlannedTensor& p = it->second.tensor;
     p.name = key;
     p.dtype = t.dtype;
     p.shape = t.shape;
     p.pieces = PiecesOf(s, t);
-    m->out.emplace(key, std::move(p));
-    m->owner[key] = s;
+    it->second.owner = s;
     return;
   }
-  PlannedTensor& have = it->second;
+  PlannedTensor& have = it->second.tensor;
   if (Combinable(have, t)) {
     for (const PieceSource& p : PiecesOf(s, t)) have.pieces.push_back(p);
     return;
   }
-  const std::string& first = m->plan->sources[m->owner[key]].label;
+  const std::string& first = m->plan->sources[it->second.owner].label;
   m->conflicts.push_back(fmt::format("tensor '{}' is in both '{}' and '{}'", PrintableKey(key),
                                      first, m->plan->sources[s].label));
   m->dropped++;
@@ -195,7 +197,7 @@ void AddTensor(Merge* m, int s, const std::string& key, const TensorInfo& t) {
     have.dtype = t.dtype;
     have.shape = t.shape;
     have.pieces = PiecesOf(s, t);
-    m->owner[key] = s;
+    it->second.owner = s;
   }
 }
 
@@ -262,9 +264,12 @@ Status PlanMerge(const std::vector<std::string>& sources, const std::string& out
     }
   }
   TFCKPT_RETURN_IF_ERROR(ReportConflicts(m));
-  for (auto& [name, p] : m.out) plan->tensors.push_back(std::move(p));
-  std::sort(plan->tensors.begin(), plan->tensors.end(),
-            [](const PlannedTensor& a, const PlannedTensor& b) { return a.name < b.name; });
+  plan->tensors.reserve(plan->tensors.size() + m.out.size());
+  for (auto& [name, o] : m.out) plan->tensors.push_back(std::move(o.tensor));
+  auto by_name = [](const PlannedTensor& a, const PlannedTensor& b) { return a.name < b.name; };
+  if (!std::is_sorted(plan->tensors.begin(), plan->tensors.end(), by_name)) {  // (a new graph)
+    std::sort(plan->tensors.begin(), plan->tensors.end(), by_name);
+  }
   if (options.move) {
     plan->notes.push_back(
         "`move`: the sources' data files are moved into the output and their .index files "

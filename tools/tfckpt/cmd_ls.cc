@@ -1,5 +1,8 @@
 // tfckpt ls: list a checkpoint's tensors, or (--objects) the object tree of a TF2 checkpoint.
 
+#include <algorithm>
+#include <iterator>
+
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
@@ -18,6 +21,18 @@ struct LsArgs {
   bool objects = false;
   std::string filter;
 };
+
+// Appends `s` left-aligned in a column of `width`, as fmt's "{:<{}}" does (which pads by display
+// width); ASCII text, the common case, without decoding it (`ls` of a million tensors).
+void AppendPadded(std::string* out, std::string_view s, size_t width) {
+  if (!std::all_of(s.begin(), s.end(),
+                   [](char c) { return static_cast<unsigned char>(c) < 0x80; })) {
+    fmt::format_to(std::back_inserter(*out), "{:<{}}", s, width);
+    return;
+  }
+  out->append(s);
+  if (s.size() < width) out->append(width - s.size(), ' ');
+}
 
 // "float32 [3,4]", or for a value held in several tensors (a lookup table) each of them.
 std::string Describe(const Checkpoint& ckpt, const ObjectAttribute& a) {
@@ -183,16 +198,24 @@ void RunLs(const LsArgs& args) {
     return;
   }
   size_t name_w = 4, dtype_w = 5, shape_w = 5;
+  std::vector<std::string> shapes;
+  shapes.reserve(shown.size());
   for (const TensorInfo* t : shown) {
     name_w = std::max(name_w, t->name.size());
     dtype_w = std::max(dtype_w, DTypeName(t->dtype).size());
-    shape_w = std::max(shape_w, ShapeToString(t->shape).size());
+    shapes.push_back(ShapeToString(t->shape));
+    shape_w = std::max(shape_w, shapes.back().size());
   }
   std::string out = fmt::format("{:<{}}  {:<{}}  {:<{}}  {:>12}\n", "NAME", name_w, "DTYPE",
                                 dtype_w, "SHAPE", shape_w, "BYTES");
-  for (const TensorInfo* t : shown) {
-    out += fmt::format("{:<{}}  {:<{}}  {:<{}}  {:>12}", t->name, name_w, DTypeName(t->dtype),
-                       dtype_w, ShapeToString(t->shape), shape_w, t->stored_bytes());
+  for (size_t i = 0; i < shown.size(); i++) {
+    const TensorInfo* t = shown[i];
+    AppendPadded(&out, t->name, name_w + 2);
+    AppendPadded(&out, DTypeName(t->dtype), dtype_w + 2);
+    AppendPadded(&out, shapes[i], shape_w + 2);
+    const fmt::format_int bytes_text(t->stored_bytes());
+    out.append(bytes_text.size() < 12 ? 12 - bytes_text.size() : 0, ' ');
+    out.append(bytes_text.data(), bytes_text.size());
     if (t->partitioned()) out += fmt::format("  ({} slices)", t->slices.size());
     out += "\n";
   }

@@ -57,7 +57,8 @@ void AddCommon(CLI::App* cmd, CommonArgs* args, const std::string& what,
                 "Skip fsync of the output (faster; a crash may then lose or damage it)");
   cmd->add_option("--link", args->link,
                   "How whole data files are taken: auto (reflink where the filesystem can, "
-                  "else copy_file_range), copy (plain copies) or hardlink (shares the inputs' "
+                  "else copy_file_range), copy (byte by byte: no extent shared) or hardlink "
+                  "(shares the inputs' "
                   "inodes without reading them: their CRCs are not checked unless --verify)")
       ->check(OneOfNames(LinkModeNames()));
   AddQuiet(cmd, &args->quiet);
