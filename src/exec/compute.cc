@@ -5,6 +5,7 @@
 #include <complex>
 #include <cstring>
 #include <deque>
+#include <exception>
 #include <memory>
 
 #include <fmt/format.h>
@@ -61,7 +62,10 @@ void StoreReal(DType dtype, const double* in, int64_t count, uint8_t* out) {
 // acc[k] += w * x[k] in float64: linear's inner loop. Built for AVX2 as well as the baseline,
 // chosen at load time. The file is compiled without fused multiply-add, so every element is
 // rounded as numpy rounds it.
-__attribute__((target_clones("avx2", "default"))) void AddScaled(const float* x, double w,
+#if defined(__x86_64__)
+__attribute__((target_clones("avx2", "default")))
+#endif
+void AddScaled(const float* x, double w,
                                                                  int64_t count, double* acc) {
   for (int64_t k = 0; k < count; k++) acc[k] += w * static_cast<double>(x[k]);
 }
@@ -300,7 +304,25 @@ struct Job {
   int64_t chunks = 0;  // at least one (an empty tensor has one empty chunk)
   int64_t submitted = 0;
   size_t offset = 0;  // a tensor of one chunk: where it lies in its group's buffer
+  // What a task of this job threw (e.g. std::bad_alloc), rethrown by the caller's thread once
+  // nothing is in flight.
+  std::exception_ptr thrown;
 };
+
+// Runs fn, keeping what it throws in `job` (a pool task must not throw past its job: the caller
+// would unwind while other tasks still use the jobs).
+template <typename Fn>
+void Guarded(Job* job, Fn&& fn) {
+  try {
+    fn();
+  } catch (...) {
+    job->thrown = std::current_exception();
+    job->loaded = Status::IOError("interrupted by an exception");  // (never reported: rethrown)
+  }
+}
+
+// Offsets in a group's buffer are aligned for every dtype.
+constexpr size_t kGroupAlign = 16;
 
 // Tensors of one chunk are computed in groups (loads and all) by one task each, packed in one
 // output buffer: per-task costs would otherwise dominate checkpoints of many small tensors.
@@ -375,6 +397,7 @@ Status WriteComputedTensors(const Plan& plan, const std::vector<const PlannedTen
     start(tensors[next_tensor++], jobs.back().get());
     return jobs.back().get();
   };
+  std::exception_ptr thrown;  // rethrown once nothing is in flight
   auto one_chunk = [&](const PlannedTensor* t) {
     return NumElements(t->shape).value_or(0) <= chunk;
   };
@@ -391,26 +414,30 @@ Status WriteComputedTensors(const Plan& plan, const std::vector<const PlannedTen
             const PlannedTensor* t = tensors[next_tensor];
             const size_t size =
                 static_cast<size_t>(NumElements(t->shape).value_or(0) * DTypeSize(t->dtype));
-            if (bytes + size > buffer_bytes) break;
+            const size_t offset = (bytes + kGroupAlign - 1) / kGroupAlign * kGroupAlign;
+            if (offset + size > buffer_bytes) break;  // (the first always fits, at offset 0)
             Job* j = new_job();
-            j->offset = bytes;
+            j->offset = offset;
             j->submitted = 1;
-            bytes += size;
+            bytes = offset + size;
             group.push_back(j);
           }
           uint8_t* dst = free_buffers.back();
           free_buffers.pop_back();
           std::future<void> done = pool->Submit([&plan, group, dst] {
             for (Job* j : group) {
-              j->loaded = Load(plan, &j->p);
-              if (j->loaded.ok()) ComputeChunk(j->p, 0, j->p.n, dst + j->offset);
+              Guarded(j, [&] {
+                j->loaded = Load(plan, &j->p);
+                if (j->loaded.ok()) ComputeChunk(j->p, 0, j->p.n, dst + j->offset);
+              });
             }
           });
           window.push_back({nullptr, 0, std::move(group), dst, std::move(done)});
           continue;
         }
         Job* j = new_job();
-        j->ready = pool->Submit([&plan, j] { j->loaded = Load(plan, &j->p); }).share();
+        j->ready = pool->Submit([&plan, j] { Guarded(j, [&] { j->loaded = Load(plan, &j->p); }); })
+                       .share();
       }
       Job* j = jobs.back().get();
       const auto [begin, count] = chunk_range(*j, j->submitted);
@@ -419,7 +446,10 @@ Status WriteComputedTensors(const Plan& plan, const std::vector<const PlannedTen
       std::shared_future<void> ready = j->ready;
       window.push_back({j, j->submitted++, {}, dst, pool->Submit([j, ready, begin, count, dst] {
                           ready.wait();
-                          if (j->loaded.ok()) ComputeChunk(j->p, begin, count, dst);
+                          if (j->loaded.ok()) {
+                            // (a chunk throws nothing: ComputeChunk's buffers are small)
+                            ComputeChunk(j->p, begin, count, dst);
+                          }
                         })});
     }
     if (window.empty()) break;
@@ -430,6 +460,11 @@ Status WriteComputedTensors(const Plan& plan, const std::vector<const PlannedTen
     // Appends elements [begin, begin + count) of `j` from `data`; the first chunk begins the
     // tensor, the last ends it.
     auto append = [&](Job& j, int64_t index, int64_t count, const uint8_t* data) {
+      if (j.thrown) {
+        thrown = j.thrown;
+        status = j.loaded;
+        return;
+      }
       const PlannedTensor& t = *j.p.t;
       const int64_t es = DTypeSize(t.dtype);
       if (index == 0) {
@@ -460,6 +495,7 @@ Status WriteComputedTensors(const Plan& plan, const std::vector<const PlannedTen
   for (const auto& job : jobs) {
     if (job->ready.valid()) job->ready.wait();
   }
+  if (thrown) std::rethrow_exception(thrown);
   return status;
 }
 

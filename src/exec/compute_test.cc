@@ -141,6 +141,38 @@ TEST(AverageKernel, ManyTensorsStreamAcrossThePool) {
   }
 }
 
+// Small tensors of 2-byte dtypes between float32 ones share a group's buffer: every tensor must
+// still be computed in place at an offset aligned for its dtype (the sanitizer build checks the
+// alignment), and read back right.
+TEST(AverageKernel, GroupsMixDtypesOfOddSizes) {
+  std::string d = TempDir();
+  std::vector<std::vector<float>> f = {RandomFloats(40, 5), RandomFloats(41, 5)};
+  for (int c = 0; c < 2; c++) {
+    std::vector<uint16_t> h = {FloatToBFloat16(1.0f + c), FloatToBFloat16(2.0f),
+                               FloatToBFloat16(-4.0f * c)};
+    ASSERT_NO_FATAL_FAILURE(WriteCheckpoint(
+        d + "/c" + std::to_string(c),
+        {MakeTensor("a", DType::kBFloat16, {3}, h), MakeTensor("b", DType::kFloat, {5}, f[c]),
+         MakeTensor("c", DType::kHalf, {1}, std::vector<uint16_t>{FloatToHalf(0.5f * (c + 1))}),
+         MakeTensor("d", DType::kFloat, {5}, f[1 - c])}));
+  }
+  Plan plan;
+  ASSERT_OK(PlanAverage({d + "/c0", d + "/c1"}, d + "/avg", AverageOptions(), &plan));
+  ASSERT_OK(Execute(plan, 2));
+  std::vector<float> want;
+  for (int i = 0; i < 5; i++) {
+    want.push_back(static_cast<float>((static_cast<double>(f[0][i]) + f[1][i]) / 2.0));
+  }
+  EXPECT_EQ(ReadValues<float>(d + "/avg", "b"), want);
+  EXPECT_EQ(ReadValues<float>(d + "/avg", "d"), want);
+  std::vector<uint16_t> a = ReadValues<uint16_t>(d + "/avg", "a");
+  ASSERT_EQ(a.size(), 3u);
+  EXPECT_EQ(BFloat16ToFloat(a[0]), 1.5f);
+  EXPECT_EQ(BFloat16ToFloat(a[1]), 2.0f);
+  EXPECT_EQ(BFloat16ToFloat(a[2]), -2.0f);
+  EXPECT_EQ(ReadValues<uint16_t>(d + "/avg", "c"), std::vector<uint16_t>{FloatToHalf(0.75f)});
+}
+
 TEST(AverageKernel, WeightsWithAndWithoutNormalizing) {
   std::string d = TempDir();
   std::vector<double> a = {1, 2, -3, 1e300}, b = {4, -8, 0.5, -1e300};

@@ -232,7 +232,7 @@ Status CopyLoop(KernelCopy kernel, int src_fd, const std::string& src, int64_t o
         return Status::FromErrno(fmt::format("cannot copy from '{}' to '{}'", src, dst), errno);
       }
       kernel = nullptr;
-      buf.resize(8 << 20);
+      buf.resize(static_cast<size_t>(std::min<int64_t>(left, 8 << 20)));
     }
     const size_t n = static_cast<size_t>(std::min<int64_t>(left, static_cast<int64_t>(buf.size())));
     TFCKPT_RETURN_IF_ERROR(PreadAll(src_fd, buf.data(), n, off, src));
