@@ -38,8 +38,12 @@ inline uint64_t SplitMixAt(uint64_t state, uint64_t steps) {
 
 void LoadReal(DType dtype, const uint8_t* data, int64_t begin, int64_t count, double* out) {
   if (dtype == DType::kFloat) {
-    const float* p = reinterpret_cast<const float*>(data) + begin;
-    for (int64_t j = 0; j < count; j++) out[j] = p[j];
+    const uint8_t* p = data + begin * 4;  // (as stored: maybe not aligned for float)
+    for (int64_t j = 0; j < count; j++) {
+      float v;
+      std::memcpy(&v, p + j * 4, 4);
+      out[j] = v;
+    }
   } else if (dtype == DType::kDouble) {
     std::memcpy(out, data + begin * 8, static_cast<size_t>(count) * 8);
   } else {
@@ -65,9 +69,12 @@ void StoreReal(DType dtype, const double* in, int64_t count, uint8_t* out) {
 #if defined(__x86_64__)
 __attribute__((target_clones("avx2", "default")))
 #endif
-void AddScaled(const float* x, double w,
-                                                                 int64_t count, double* acc) {
-  for (int64_t k = 0; k < count; k++) acc[k] += w * static_cast<double>(x[k]);
+void AddScaled(const uint8_t* x, double w, int64_t count, double* acc) {
+  for (int64_t k = 0; k < count; k++) {
+    float v;  // (the input as stored: maybe not aligned for float)
+    std::memcpy(&v, x + k * 4, 4);
+    acc[k] += w * static_cast<double>(v);
+  }
 }
 
 int Sign(double x) { return (x > 0) - (x < 0); }
@@ -203,7 +210,7 @@ void ComputeChunk(const Prepared& p, int64_t begin, int64_t count, uint8_t* out)
         for (size_t m = 0; m < nm; m++) {
           const double w = s.weights[m];
           if (dtype == DType::kFloat) {  // (the common case: no float64 copy of the input)
-            AddScaled(reinterpret_cast<const float*>(p.data(p.model(m))) + g, w, c, acc.data());
+            AddScaled(p.data(p.model(m)) + g * 4, w, c, acc.data());
             continue;
           }
           LoadReal(dtype, p.data(p.model(m)), g, c, x.data());
