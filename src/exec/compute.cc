@@ -447,7 +447,8 @@ Status WriteComputedTensors(const Plan& plan, const std::vector<const PlannedTen
                        .share();
       }
       Job* j = jobs.back().get();
-      const auto [begin, count] = chunk_range(*j, j->submitted);
+      const std::pair<int64_t, int64_t> range = chunk_range(*j, j->submitted);
+      const int64_t begin = range.first, count = range.second;  // (lambdas capture these)
       uint8_t* dst = free_buffers.back();
       free_buffers.pop_back();
       std::shared_future<void> ready = j->ready;
