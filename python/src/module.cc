@@ -26,6 +26,7 @@
 #include "tfckpt/paths.h"
 #include "tfckpt/plan.h"
 #include "tfckpt/recipe.h"
+#include "tfckpt/remote.h"
 #include "tfckpt/stats.h"
 #include "tfckpt/verify.h"
 #include "tfckpt/version.h"
@@ -713,6 +714,23 @@ PYBIND11_MODULE(_core, m) {
       out[py::str(s.name)] = d;
     }
     return out;
+  });
+  m.def("set_remote_options",
+        [](const std::string& endpoint, int concurrency, int max_attempts, int64_t part_size) {
+          RemoteOptions o;
+          o.endpoint = endpoint;
+          o.concurrency = concurrency;
+          o.max_attempts = max_attempts;
+          o.part_size = part_size;
+          SetRemoteOptions(o);
+        });
+  m.def("remote_counters", [] {
+    const RemoteCounters c = GetRemoteCounters();
+    py::dict d;
+    d["requests"] = c.requests;
+    d["retries"] = c.retries;
+    d["bytes"] = c.bytes;
+    return d;
   });
   m.def("listed_checkpoints", [](const std::string& dir) {
     std::vector<std::string> out;

@@ -45,8 +45,8 @@ from ._core import (  # noqa: E402
 __all__ = ["AlreadyExistsError", "Checkpoint", "CorruptionError", "DataLossError", "Error",
            "FailedPreconditionError", "InvalidArgumentError", "NotFoundError",
            "UnsupportedError", "Writer", "apply", "average", "blend", "check_finite", "convert",
-           "diff", "edit", "init_from_checkpoint", "merge", "objects", "open", "save", "stats",
-           "to_tf1", "to_tf2", "transfer"]
+           "diff", "edit", "init_from_checkpoint", "merge", "objects", "open", "remote_counters",
+           "save", "set_remote_options", "stats", "to_tf1", "to_tf2", "transfer"]
 
 
 class Checkpoint:
@@ -151,6 +151,26 @@ def open(path, step=None, verify=True):  # noqa: A001 - mirrors the built-in, li
     `step`), 'dir@step', or a SavedModel directory. Reads the index only; each tensor's CRC32C
     is checked on its first read unless verify=False (see Checkpoint)."""
     return Checkpoint(path, step, verify)
+
+
+def set_remote_options(endpoint=None, concurrency=None, max_attempts=None, part_size=None):
+    """How remote checkpoints (s3://, gs://, https:// paths, read only) are reached, for every
+    later call: the S3 `endpoint` (default: AWS_ENDPOINT_URL, else AWS), the most ranged GETs in
+    flight at once (`concurrency`, default 16), attempts per request (`max_attempts`, default 8)
+    and bytes per ranged GET (`part_size`, default 8 MiB). None keeps the default; each call
+    replaces all four. Credentials come from the environment and ~/.aws as for the AWS tools."""
+    for name, value in (("concurrency", concurrency), ("max_attempts", max_attempts),
+                        ("part_size", part_size)):
+        if value is not None and int(value) <= 0:
+            raise ValueError("%s must be positive, not %r" % (name, value))
+    _core.set_remote_options(endpoint or "", int(concurrency or 0), int(max_attempts or 0),
+                             int(part_size or 0))
+
+
+def remote_counters():
+    """What remote reads of this process have done so far: {"requests", "retries", "bytes"}
+    (HTTP requests sent, retries among them, body bytes received)."""
+    return dict(_core.remote_counters())
 
 
 def _missing_directories(prefix):

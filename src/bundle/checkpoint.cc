@@ -16,7 +16,9 @@
 #include "format/v1_files.h"
 #include "io/byte_source.h"
 #include "io/file_util.h"
+#include "io/remote_source.h"
 #include "tfckpt/paths.h"
+#include "tfckpt/remote.h"
 
 namespace tfckpt {
 namespace {
@@ -177,9 +179,19 @@ Status Checkpoint::Load(const std::string& prefix) {
   }
 
   // Open (map) every data file there is.
+  remote_ = IsRemotePath(prefix_);
   data_files_.resize(num_shards_);
   for (int i = 0; i < num_shards_; i++) {
     std::string path = data_path(i);
+    if (IsRemotePath(path)) {  // (one request, not two)
+      Status s = OpenByteSource(path, &data_files_[i]);
+      if (IsMissingObject(s)) {
+        missing_data_files_.push_back(std::move(path));
+        continue;
+      }
+      TFCKPT_RETURN_IF_ERROR(s);
+      continue;
+    }
     if (!file::Exists(path)) {
       missing_data_files_.push_back(std::move(path));
       continue;

@@ -16,6 +16,7 @@
 #include "format/crc32c.h"
 #include "format/string_tensor.h"
 #include "io/file_util.h"
+#include "io/remote_client.h"
 
 namespace tfckpt {
 namespace {
@@ -229,8 +230,11 @@ Status VerifyCheckpoint(const Checkpoint& ckpt, const VerifyOptions& options,
         meter.Add(p.location.size);
       }
     };
-    int threads = options.threads > 0
-                      ? options.threads
+    // (A remote checkpoint's threads mostly wait for the network: as many as requests may be in
+    // flight.)
+    int threads = options.threads > 0 ? options.threads
+                  : ckpt.remote()
+                      ? CurrentRemoteOptions().concurrency
                       : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
     threads = std::min<int>(threads, static_cast<int>(std::max<size_t>(1, order.size())));
     std::vector<std::thread> pool;

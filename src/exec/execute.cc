@@ -76,7 +76,7 @@ std::set<FileKey> AdoptableFiles(const Plan& plan) {
     const FileKey file = file_of(*begin);
     // (A big-endian or V1 file is rewritten, never taken whole: outputs are little-endian V2.)
     const Checkpoint& ckpt = *plan.sources[file.first].ckpt;
-    if (std::equal(begin, end, used_begin, used_end) && ckpt.values_as_stored() &&
+    if (std::equal(begin, end, used_begin, used_end) && ckpt.values_as_stored() && !ckpt.remote() &&
         ckpt.data_file_size(file.second) > 0) {
       out.insert(file);
     }
@@ -139,9 +139,11 @@ Status ExecutePlan(const Plan& plan, const ExecuteOptions& options, ExecuteRepor
   const LinkMode mode = plan.move_sources ? LinkMode::kMove : options.link;
   const std::set<FileKey> adoptable = AdoptableFiles(plan);
   const bool unread = mode == LinkMode::kHardlink || mode == LinkMode::kMove;
-  // Pieces of a big-endian or V1 source are read, and so checked, where they are written below.
+  // Pieces of a big-endian, V1 or remote source are read, and so checked, where they are written
+  // below (a remote piece is fetched once).
   auto skip = [&](const PieceSource& p) {
-    return !plan.sources[p.source].ckpt->values_as_stored() ||
+    const Checkpoint& c = *plan.sources[p.source].ckpt;
+    return !c.values_as_stored() || c.remote() ||
            (unread && !options.verify_linked &&
             adoptable.count({p.source, LocationOf(p).shard_id}) > 0);
   };
@@ -245,8 +247,8 @@ Status ExecutePlan(const Plan& plan, const ExecuteOptions& options, ExecuteRepor
     auto a = adopted.find({p.source, loc.shard_id});
     if (a != adopted.end() && first_of_key) {
       loc.shard_id = a->second;
-      s = w->Add(target, PieceBytes::Adopted(loc));  // (its bytes came with the file)
-    } else if (!ckpt.values_as_stored()) {           // byte-swapped or decoded, then re-serialized
+      s = w->Add(target, PieceBytes::Adopted(loc));          // (its bytes came with the file)
+    } else if (!ckpt.values_as_stored() || ckpt.remote()) {  // read (checked, swapped, decoded)
       Tensor value;
       s = ckpt.ReadPiece(p.tensor->name, t.dtype, p.part ? p.part->shape : p.tensor->shape, loc,
                          ReadOptions(), &value);

@@ -16,6 +16,7 @@
 #include "io/file_util.h"
 #include "tfckpt.pb.h"
 #include "tfckpt/paths.h"
+#include "tfckpt/remote.h"
 
 namespace tfckpt {
 namespace {
@@ -31,6 +32,10 @@ bool CheckpointExists(const std::string& prefix) {
 // been moved since). The path as written when neither exists.
 std::string Locate(const std::string& dir, const std::string& listed) {
   std::string written = file::Join(dir, listed);
+  // (A state file in a bucket that names a path of the machine that wrote it means the
+  // checkpoint beside it, never a file of this machine.)
+  if (IsRemotePath(dir) && !IsRemotePath(written))
+    written = file::Join(dir, file::Basename(listed));
   if (CheckpointExists(written)) return written;
   std::string beside = file::Join(dir, file::Basename(listed));
   return CheckpointExists(beside) ? beside : written;

@@ -6,6 +6,7 @@
 #include <cerrno>
 #include <cstring>
 #include <new>
+#include <vector>
 
 #include <fmt/format.h>
 #include <leveldb/env.h>
@@ -140,6 +141,14 @@ const std::string& IndexTable::name() const { return impl_->file->name(); }
 
 Status IndexTable::Open(std::shared_ptr<const ByteSource> source,
                         std::unique_ptr<IndexTable>* result) {
+  std::span<const uint8_t> whole;
+  if (!source->Mapping(&whole) && source->size() >= 48) {
+    // (A remote index: one read of all of it, in parallel parts, rather than a request per block.)
+    auto bytes = std::make_shared<std::vector<uint8_t>>(static_cast<size_t>(source->size()));
+    TFCKPT_RETURN_IF_ERROR(source->ReadAt(0, source->size(), bytes->data()));
+    auto memory = MemorySource(*bytes, source->name());
+    source = std::shared_ptr<const ByteSource>(memory.get(), [memory, bytes](const ByteSource*) {});
+  }
   const ByteSource& file = *source;
   const std::string& path = file.name();
   if (file.size() < 48) {

@@ -11,7 +11,9 @@
 #include "format/index_table.h"
 #include "format/v1_files.h"
 #include "io/file_util.h"
+#include "io/remote_source.h"
 #include "tfckpt/paths.h"
+#include "tfckpt/remote.h"
 
 namespace tfckpt {
 namespace {
@@ -82,6 +84,63 @@ Status FromDirectory(const std::string& dir, std::optional<int64_t> step, std::s
       dir, indexes.size(), fmt::join(indexes, ", ")));
 }
 
+// A remote path: object storage has no directories to list, so a "directory" is found by what it
+// holds (a `checkpoint` state file, a SavedModel's variables).
+Status ResolveRemote(std::string path, std::optional<int64_t> step, std::string* prefix) {
+  static const std::regex kDataFile(R"((.*)\.data-\d{5,}-of-\d{5,})");
+  std::smatch m;
+  std::string candidate = path;
+  if (EndsWith(path, ".index")) {
+    candidate = path.substr(0, path.size() - 6);
+  } else if (std::regex_match(path, m, kDataFile)) {
+    candidate = m[1].str();
+  }
+  const bool bucket_only = path.find('/', path.find("://") + 3) == std::string::npos;
+  bool exists = false;
+  if (!step && !bucket_only) {
+    TFCKPT_RETURN_IF_ERROR(RemoteObjectExists(candidate + ".index", &exists));
+    if (exists) {
+      if (candidate != path) {
+        TFCKPT_RETURN_IF_ERROR(RemoteObjectExists(path, &exists));
+        if (!exists) {
+          return Status::NotFound(fmt::format(
+              "'{}' does not exist; the checkpoint '{}' beside it does: pass its prefix", path,
+              candidate));
+        }
+      }
+      *prefix = candidate;
+      return Status::OK();
+    }
+    if (candidate != path) {
+      return Status::NotFound(
+          fmt::format("no checkpoint at '{}': '{}.index' does not exist", path, candidate));
+    }
+  }
+  const std::string variables = path + "/variables/variables";
+  TFCKPT_RETURN_IF_ERROR(RemoteObjectExists(variables + ".index", &exists));
+  if (exists) {
+    if (step) {
+      return Status::InvalidArgument(
+          fmt::format("'{}' is a SavedModel, which holds one checkpoint; drop the step", path));
+    }
+    *prefix = variables;
+    return Status::OK();
+  }
+  TFCKPT_RETURN_IF_ERROR(RemoteObjectExists(path + "/checkpoint", &exists));
+  if (exists) return CheckpointFromState(path, step, prefix);
+  if (step) {
+    return Status::NotFound(fmt::format(
+        "a step can only be chosen in a directory with a `checkpoint` file, and '{}/checkpoint' "
+        "does not exist",
+        path));
+  }
+  return Status::NotFound(fmt::format(
+      "no checkpoint at '{}': none of '{}.index', '{}/checkpoint' and '{}.index' exists; pass a "
+      "checkpoint prefix (s3://BUCKET/dir/model.ckpt-1000), its .index, a directory with a "
+      "`checkpoint` file or a SavedModel (object storage has no directories to search)",
+      path, path, path, variables));
+}
+
 }  // namespace
 
 Status ResolveCheckpointPath(const std::string& path_in, std::optional<int64_t> step,
@@ -89,11 +148,12 @@ Status ResolveCheckpointPath(const std::string& path_in, std::optional<int64_t> 
   if (path_in.empty()) return Status::InvalidArgument("the checkpoint path is empty");
   std::string path = path_in;
   while (path.size() > 1 && path.back() == '/') path.pop_back();
+  const bool remote = IsRemotePath(path);
 
   // "dir@1000" picks a step, unless a file of that exact name exists.
   size_t at = path.rfind('@');
-  if (at != std::string::npos && !file::Exists(path) && !file::Exists(path + ".index") &&
-      AllDigits(std::string_view(path).substr(at + 1))) {
+  if (at != std::string::npos && (remote || !file::Exists(path)) &&
+      !file::Exists(path + ".index") && AllDigits(std::string_view(path).substr(at + 1))) {
     if (step) {
       return Status::InvalidArgument(
           fmt::format("'{}' names a step with '@' and another one was given too", path));
@@ -102,6 +162,7 @@ Status ResolveCheckpointPath(const std::string& path_in, std::optional<int64_t> 
     path = path.substr(0, at);
   }
 
+  if (remote) return ResolveRemote(path, step, prefix);
   if (file::IsDirectory(path)) return FromDirectory(path, step, prefix);
   if (step) {
     return Status::InvalidArgument(fmt::format(
@@ -212,11 +273,12 @@ std::string DescribeResolution(const std::string& path_in, std::optional<int64_t
     step = std::stoll(path.substr(at + 1));
     path = path.substr(0, at);
   }
-  if (!file::IsDirectory(path)) return "";
+  const bool remote = IsRemotePath(path);
+  if (remote ? prefix.rfind(path + "/", 0) != 0 : !file::IsDirectory(path)) return "";
   if (prefix == file::Join(path, "variables/variables")) {
     return fmt::format("the variables of the SavedModel '{}'", path);
   }
-  if (file::Exists(file::Join(path, "checkpoint"))) {
+  if (remote || file::Exists(file::Join(path, "checkpoint"))) {
     const std::string state = file::Join(path, "checkpoint");
     if (step) return fmt::format("the checkpoint of step {} listed in '{}'", *step, state);
     return fmt::format("the latest checkpoint listed in '{}'", state);

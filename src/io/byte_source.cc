@@ -8,6 +8,8 @@
 
 #include "io/file_util.h"
 #include "io/mapped_file.h"
+#include "io/remote_source.h"
+#include "tfckpt/remote.h"
 
 namespace tfckpt {
 
@@ -49,6 +51,7 @@ std::shared_ptr<const ByteSource> MemorySource(std::span<const uint8_t> bytes, s
 }
 
 Status OpenByteSource(const std::string& path, std::shared_ptr<const ByteSource>* source) {
+  if (IsRemotePath(path)) return RemoteSource::Open(path, source);
   std::shared_ptr<MappedFile> file;
   TFCKPT_RETURN_IF_ERROR(MappedFile::Open(path, &file));
   *source = std::move(file);

@@ -3,7 +3,8 @@
 // through this interface and never asks which kind of source it has; it asks for capabilities
 // instead: a zero-copy mapping of the whole source, or a local file the kernel can copy from.
 //
-// The first implementation is a local file mapped read-only (io/mapped_file.h).
+// The implementations: a local file mapped read-only (io/mapped_file.h) and an object in object
+// storage read by ranged GETs (io/remote_source.h).
 //
 // Thread-safety: a ByteSource is immutable once opened; every method may be called from many
 // threads at once.
@@ -48,8 +49,9 @@ class ByteSource {
   virtual void Release(int64_t offset, int64_t n) const {}
 };
 
-// Opens the source at `path` (today: a local file, mapped read-only). A file that cannot be
-// opened is kIOError with the system's reason; a directory or special file is kInvalidArgument.
+// Opens the source at `path`: a local file, mapped read-only, or a remote object (s3://, gs://,
+// http(s)://; io/remote_source.h). A file that cannot be opened is kIOError with the system's
+// reason; a directory or special file is kInvalidArgument; a missing remote object kNotFound.
 Status OpenByteSource(const std::string& path, std::shared_ptr<const ByteSource>* source);
 
 // A source over bytes already in memory (not copied: they must outlive the source), named

@@ -9,6 +9,8 @@
 
 #include <fmt/format.h>
 
+#include "tfckpt/remote.h"
+
 namespace tfckpt {
 
 FileCommit::FileCommit(bool sync) : sync_(sync) {}
@@ -19,6 +21,7 @@ FileCommit::~FileCommit() {
 
 Status FileCommit::NewTemporary(const std::string& near, std::string* temp) {
   if (done_) return Status::FailedPrecondition("the output was already committed or abandoned");
+  if (IsRemotePath(near)) return RemoteOutputRefusal(near);
   const std::string dir = file::Dirname(near);
   if (std::find(dirs_.begin(), dirs_.end(), dir) == dirs_.end()) {
     TFCKPT_RETURN_IF_ERROR(file::CreateDirectories(dir));

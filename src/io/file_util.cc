@@ -17,6 +17,9 @@
 
 #include <fmt/format.h>
 
+#include "io/remote_source.h"
+#include "tfckpt/remote.h"
+
 namespace tfckpt::file {
 
 std::string Dirname(std::string_view path) {
@@ -48,7 +51,7 @@ std::string WindowsPathHint(std::string_view path) {
 
 std::string Join(std::string_view dir, std::string_view name) {
   if (dir.empty() || dir == ".") return std::string(name);
-  if (!name.empty() && name[0] == '/') return std::string(name);
+  if ((!name.empty() && name[0] == '/') || IsRemotePath(name)) return std::string(name);
   std::string out(dir);
   if (out.back() != '/') out.push_back('/');
   out.append(name);
@@ -56,6 +59,10 @@ std::string Join(std::string_view dir, std::string_view name) {
 }
 
 bool Exists(const std::string& path) {
+  if (IsRemotePath(path)) {
+    bool exists = false;
+    return RemoteObjectExists(path, &exists).ok() && exists;
+  }
   struct stat st;
   return ::stat(path.c_str(), &st) == 0;
 }

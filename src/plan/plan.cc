@@ -16,6 +16,7 @@
 #include "io/file_util.h"
 #include "plan/plan_util.h"
 #include "tfckpt/paths.h"
+#include "tfckpt/remote.h"
 #include "tfckpt/version.h"
 
 namespace tfckpt {
@@ -145,6 +146,7 @@ Status CheckSources(Plan* p) {
     }
   }
   if (plan.output.empty()) return Status::OK();
+  if (IsRemotePath(plan.output)) return RemoteOutputRefusal(plan.output);
   const std::string out = Canonical(plan.output_prefix());
   for (const PlanSource& src : plan.sources) {
     const Checkpoint& c = *src.ckpt;

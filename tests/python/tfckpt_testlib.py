@@ -32,10 +32,11 @@ class Tool:
     def __init__(self, path):
         self.path = path
 
-    def run(self, *args, expect_rc=0, cwd=None):
-        """Runs the tool; checks it was not killed by a signal and (unless None) its exit code."""
+    def run(self, *args, expect_rc=0, cwd=None, env=None):
+        """Runs the tool; checks it was not killed by a signal and (unless None) its exit code.
+        `env` replaces the environment."""
         proc = subprocess.run([self.path] + [str(a) for a in args], capture_output=True,
-                              timeout=TIMEOUT, cwd=cwd)
+                              timeout=TIMEOUT, cwd=cwd, env=env)
         proc.out = proc.stdout.decode("utf-8", errors="replace")
         proc.err = proc.stderr.decode("utf-8", errors="replace")
         where = "%s %s\nrc=%d\nstdout:\n%s\nstderr:\n%s" % (
@@ -47,10 +48,10 @@ class Tool:
             assert proc.returncode == expect_rc, where
         return proc
 
-    def json(self, *args, expect_rc=0, parse_float=None, cwd=None):
+    def json(self, *args, expect_rc=0, parse_float=None, cwd=None, env=None):
         """Runs the tool and parses its stdout; `tfckpt ... --json` is checked against the
         schema docs/JSON.md gives for that command."""
-        proc = self.run(*args, expect_rc=expect_rc, cwd=cwd)
+        proc = self.run(*args, expect_rc=expect_rc, cwd=cwd, env=env)
         try:
             document = json.loads(proc.out, parse_float=parse_float)
         except ValueError as exc:

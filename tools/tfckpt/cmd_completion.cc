@@ -29,9 +29,18 @@ struct CommandInfo {
 
 std::vector<CommandInfo> Commands(const CLI::App& app) {
   std::vector<CommandInfo> out;
+  // The options of the whole program (--endpoint, ...) are accepted after every command too.
+  std::vector<const CLI::Option*> global;
+  for (const CLI::Option* o : app.get_options()) {
+    if (!o->get_positional() && o->get_name() != "--help" && o->get_name() != "--version") {
+      global.push_back(o);
+    }
+  }
   for (const CLI::App* sub : app.get_subcommands([](const CLI::App*) { return true; })) {
     CommandInfo c{sub->get_name(), sub->get_description(), {}};
-    for (const CLI::Option* o : sub->get_options()) {
+    std::vector<const CLI::Option*> options = sub->get_options();
+    options.insert(options.end(), global.begin(), global.end());
+    for (const CLI::Option* o : options) {
       OptionInfo info;
       if (o->get_positional()) {
         info.positional = o->get_name(true, false);

@@ -11,6 +11,7 @@
 
 #include "commands.h"
 #include "tfckpt/paths.h"
+#include "tfckpt/remote.h"
 #include "tfckpt/version.h"
 
 namespace tfckpt::cli {
@@ -97,9 +98,33 @@ int main(int argc, char** argv) {
       "TensorFlow.\n"
       "CKPT may be a prefix (model.ckpt-1000), its .index or .data file, a training directory\n"
       "with a `checkpoint` file (DIR@STEP picks a listed step), a SavedModel directory, or a V1\n"
-      "checkpoint (its file, or the model.ckpt-\?\?\?\?\?-of-NNNNN pattern of a sharded one)."};
+      "checkpoint (its file, or the model.ckpt-\?\?\?\?\?-of-NNNNN pattern of a sharded one).\n"
+      "Any of these may be remote: s3://BUCKET/KEY, gs://BUCKET/KEY or https://HOST/PATH (read\n"
+      "only; AWS credentials and AWS_ENDPOINT_URL as the AWS tools take them)."};
   app.set_version_flag("--version", "tfckpt " TFCKPT_VERSION);
   app.require_subcommand(1);
+  // Options of every command: how remote checkpoints (s3://, gs://, https://) are reached. They
+  // take effect as they are parsed, before the command runs.
+  app.fallthrough();
+  tfckpt::RemoteOptions remote;
+  app.add_option_function<std::string>(
+         "--endpoint",
+         [&remote](const std::string& url) {
+           remote.endpoint = url;
+           tfckpt::SetRemoteOptions(remote);
+         },
+         "S3 endpoint for s3:// paths, e.g. http://127.0.0.1:8333 (default: AWS_ENDPOINT_URL, "
+         "else AWS)")
+      ->trigger_on_parse();
+  app.add_option_function<int>(
+         "--remote-concurrency",
+         [&remote](int n) {
+           remote.concurrency = n;
+           tfckpt::SetRemoteOptions(remote);
+         },
+         "Most ranged GETs in flight at once when reading remote checkpoints (default 16)")
+      ->check(CLI::PositiveNumber)
+      ->trigger_on_parse();
   RegisterLs(app);
   RegisterShow(app);
   RegisterVerify(app);

@@ -1,0 +1,362 @@
+"""Checkpoints in object storage: tfckpt reads s3:// (and http://) paths from a real S3 server.
+
+SeaweedFS runs on loopback, started and stopped here; boto3 uploads what TensorFlow wrote;
+TensorFlow reads the local original, and what tfckpt reads from the bucket (or writes from it)
+must equal it. A fault proxy in front of the server proves the retries and the resumed reads."""
+
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+import conftest
+import remote_testlib as rt
+import tfckpt_testlib as lib
+
+
+@pytest.fixture(scope="module")
+def s3(tmp_path_factory):
+    server = rt.S3Server(tmp_path_factory.mktemp("s3"), identity=True)
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="module")
+def proxy(s3):
+    p = rt.FaultProxy(s3.port)
+    yield p
+    p.stop()
+
+
+def env_for(endpoint, **extra):
+    """The environment of a tfckpt run against `endpoint` with the test identity's keys."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "GS_"))}
+    env.update(AWS_ACCESS_KEY_ID=rt.ACCESS_KEY, AWS_SECRET_ACCESS_KEY=rt.SECRET_KEY,
+               AWS_REGION=rt.REGION, AWS_ENDPOINT_URL=endpoint,
+               AWS_SHARED_CREDENTIALS_FILE=os.devnull, AWS_CONFIG_FILE=os.devnull)
+    env.update(extra)
+    return {k: v for k, v in env.items() if v is not None}
+
+
+def values_equal(a, b):
+    if a.dtype == object or b.dtype == object:
+        return a.shape == b.shape and list(a.ravel()) == list(b.ravel())
+    return a.dtype == b.dtype and a.shape == b.shape and np.array_equal(a, b, equal_nan=True)
+
+
+def python_in(env, code):
+    """Runs `code` in a fresh Python with `env` (and the package on the path); returns its last
+    line of stdout parsed as JSON."""
+    env = dict(env)
+    env["PYTHONPATH"] = os.pathsep.join(p for p in sys.path if p)
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, env=env,
+                          timeout=300)
+    assert proc.returncode == 0, proc.stderr.decode()[-3000:]
+    return json.loads(proc.stdout.decode().strip().splitlines()[-1])
+
+
+@pytest.fixture(scope="module")
+def uploaded(s3, tf1_sharded, tf1_partitioned, tf2_dir, tf1_steps_dir, saved_model_dir,
+             all_dtypes):
+    """TF-written checkpoints of every form, uploaded to bucket 'ckpts'."""
+    bucket = s3.bucket("ckpts")
+    s3.upload_checkpoint(tf1_sharded, bucket, "sharded/model")
+    s3.upload_checkpoint(tf1_partitioned, bucket, "partitioned/model")
+    s3.upload_checkpoint(all_dtypes[0], bucket, "dtypes/all")
+    s3.upload_dir(tf2_dir, bucket, "tf2")
+    s3.upload_dir(tf1_steps_dir, bucket, "steps")
+    s3.upload_dir(saved_model_dir, bucket, "sm")
+    s3.upload_dir(os.path.join(saved_model_dir, "variables"), bucket, "sm/variables")
+    return {
+        "s3://ckpts/sharded/model": tf1_sharded,
+        "s3://ckpts/partitioned/model": tf1_partitioned,
+        "s3://ckpts/dtypes/all": all_dtypes[0],
+        "s3://ckpts/tf2": tf.train.latest_checkpoint(tf2_dir),
+        "s3://ckpts/steps": tf.train.latest_checkpoint(tf1_steps_dir),
+        "s3://ckpts/sm": os.path.join(saved_model_dir, "variables", "variables"),
+    }
+
+
+def test_ls_and_values_equal_what_tf_reads(tfckpt, s3, uploaded):
+    env = env_for(s3.endpoint)
+    for remote, local in uploaded.items():
+        got = tfckpt.json("ls", remote, "--json", env=env)
+        want = tfckpt.json("ls", local, "--json")
+        assert got["tensors"] == want["tensors"], remote
+        # Every value, read through the Python package from the bucket, equals TF's reading of
+        # the local original.
+        values = python_in(env, (
+            "import json, tfckpt\n"
+            "c = tfckpt.open(%r)\n"
+            "out = {}\n"
+            "for n in c.names():\n"
+            "    if c.dtype(n) == 'variant': continue\n"
+            "    a = c.read(n)\n"
+            "    flat = [x.hex() for x in a.ravel()] if a.dtype == object else a.tobytes().hex()\n"
+            "    out[n] = [str(a.dtype), list(a.shape), flat]\n"
+            "print(json.dumps(out))\n") % remote)
+        tf_values = lib.tf_read_all(local)
+        assert set(values) == {n for n, (d, _, _) in tf_values.items() if d != "variant"}, remote
+        for name, (dtype, shape, value) in tf_values.items():
+            if dtype == "variant":
+                continue
+            if isinstance(value, bytes):
+                value = np.array(value, dtype=object)
+            got_dtype, got_shape, got_flat = values[name]
+            assert got_shape == list(value.shape), (remote, name)
+            if value.dtype == object:
+                assert got_flat == [x.hex() for x in value.ravel()], (remote, name)
+            else:
+                assert got_dtype == str(value.dtype), (remote, name)
+                assert got_flat == value.tobytes().hex(), (remote, name)
+
+
+def test_verify_and_show_remote(tfckpt, s3, uploaded):
+    env = env_for(s3.endpoint)
+    for remote in uploaded:
+        proc = tfckpt.run("verify", remote, env=env)
+        assert proc.out.startswith("ok s3://ckpts/"), proc.where
+    proc = tfckpt.run("show", "s3://ckpts/sharded/model", "dev0/w", "--json", env=env)
+    want = tf.train.load_checkpoint(uploaded["s3://ckpts/sharded/model"]).get_tensor("dev0/w")
+    assert np.array_equal(np.array(json.loads(proc.out)["tensors"][0]["values"],
+                                   np.float32).reshape(want.shape), want)
+
+
+def test_directory_forms_resolve_as_locally(tfckpt, s3, uploaded, tf1_steps_dir):
+    env = env_for(s3.endpoint)
+    # The state file of a TF1 Saver holds absolute local paths: the listed checkpoint is found
+    # beside it in the bucket, as locally.
+    doc = tfckpt.json("ls", "s3://ckpts/steps@10", "--json", env=env)
+    assert doc["prefix"] == "s3://ckpts/steps/model-10"
+    step10 = tf.train.load_checkpoint(os.path.join(tf1_steps_dir, "model-10")).get_tensor("v")
+    proc = tfckpt.run("show", "s3://ckpts/steps@10", "v", "--json", env=env)
+    assert np.array_equal(json.loads(proc.out)["tensors"][0]["values"], step10)
+    assert tfckpt.json("ls", "s3://ckpts/steps/", "--json", env=env)["prefix"] == \
+        "s3://ckpts/steps/model-20"
+    assert tfckpt.json("ls", "s3://ckpts/sm", "--json", env=env)["prefix"] == \
+        "s3://ckpts/sm/variables/variables"
+    for form in ("s3://ckpts/sharded/model.index", "s3://ckpts/sharded/model.data-00000-of-00002"):
+        assert tfckpt.json("ls", form, "--json", env=env)["prefix"] == "s3://ckpts/sharded/model"
+
+
+def test_ls_fetches_only_the_index(s3, uploaded, tf1_partitioned):
+    index = os.path.getsize(tf1_partitioned + ".index")
+    data = sum(os.path.getsize(f) for f in lib.data_files(tf1_partitioned))
+    counters = python_in(env_for(s3.endpoint), (
+        "import json, tfckpt\n"
+        "c = tfckpt.open('s3://ckpts/partitioned/model')\n"
+        "names = c.names()\n"
+        "print(json.dumps(tfckpt.remote_counters()))\n"))
+    assert counters["bytes"] <= index + 64 * 1024, (counters, index, data)
+    assert counters["retries"] == 0
+
+
+def test_transfer_fetches_only_the_scope_and_restores_in_tf(tfckpt, s3, tmp_path):
+    """A checkpoint with a large encoder and a larger decoder: transfer of the encoder scope from
+    the bucket fetches the encoder's bytes (not the decoder's), and TF restores the output."""
+    local = str(tmp_path / "src" / "model")
+    rng = np.random.default_rng(5)
+    enc = {"enc/w%d" % i: rng.standard_normal((256, 512)).astype(np.float32) for i in range(4)}
+    dec = {"dec/w%d" % i: rng.standard_normal((512, 512)).astype(np.float32) for i in range(6)}
+    os.makedirs(os.path.dirname(local))
+    lib.save_tensors(local, {**enc, **dec, "step": np.int64(7)})
+    bucket = s3.bucket("scopes")
+    s3.upload_checkpoint(local, bucket, "run/model")
+    out = str(tmp_path / "out" / "enc")
+    env = env_for(s3.endpoint)
+    counters = python_in(env, (
+        "import json, tfckpt\n"
+        "tfckpt.transfer([('s3://scopes/run/model', {'enc/': 'enc/'})], %r)\n"
+        "print(json.dumps(tfckpt.remote_counters()))\n") % out)
+    scope = sum(v.nbytes for v in enc.values())
+    index = os.path.getsize(local + ".index")
+    assert counters["bytes"] <= 1.1 * scope + index + 64 * 1024, (counters, scope)
+    reader = tf.train.load_checkpoint(out)
+    assert sorted(reader.get_variable_to_shape_map()) == sorted(enc)
+    original = tf.train.load_checkpoint(local)
+    for name in enc:
+        assert np.array_equal(reader.get_tensor(name), original.get_tensor(name))
+    # The same through the command line.
+    out2 = str(tmp_path / "out2" / "enc")
+    tfckpt.run("transfer", "--from", "s3://scopes/run/model", "--map", "enc/=enc/", "-o", out2,
+               env=env)
+    reader2 = tf.train.load_checkpoint(out2)
+    for name in enc:
+        assert np.array_equal(reader2.get_tensor(name), original.get_tensor(name))
+
+
+def test_merge_of_remote_checkpoints_restores_in_tf(tfckpt, s3, uploaded, tmp_path):
+    env = env_for(s3.endpoint)
+    out = str(tmp_path / "merged" / "model")
+    tfckpt.run("merge", "s3://ckpts/sharded/model", "s3://ckpts/partitioned/model", "-o", out,
+               env=env)
+    reader = tf.train.load_checkpoint(out)
+    for remote in ("s3://ckpts/sharded/model", "s3://ckpts/partitioned/model"):
+        original = tf.train.load_checkpoint(uploaded[remote])
+        for name in original.get_variable_to_shape_map():
+            assert values_equal(reader.get_tensor(name), original.get_tensor(name)), name
+
+
+def test_wrong_credentials_are_refused_without_printing_the_secret(tfckpt, s3, uploaded):
+    wrong = "wrong-secret-value-1234"
+    proc = tfckpt.run("ls", "s3://ckpts/sharded/model",
+                      env=env_for(s3.endpoint, AWS_SECRET_ACCESS_KEY=wrong), expect_rc=2)
+    assert "403" in proc.err and "SignatureDoesNotMatch" in proc.err, proc.where
+    assert "AWS_ACCESS_KEY_ID" in proc.err and "'ckpts'" in proc.err, proc.where
+    assert wrong not in proc.err + proc.out and rt.SECRET_KEY not in proc.err + proc.out
+    # Unsigned requests to a server with an identity: refused, and the message says how to sign.
+    proc = tfckpt.run("ls", "s3://ckpts/sharded/model",
+                      env=env_for(s3.endpoint, AWS_ACCESS_KEY_ID=None,
+                                  AWS_SECRET_ACCESS_KEY=None), expect_rc=2)
+    assert "403" in proc.err and "not signed" in proc.err, proc.where
+    assert "AWS_ACCESS_KEY_ID" in proc.err, proc.where
+
+
+def test_credentials_from_a_profile(tfckpt, s3, uploaded, tmp_path):
+    creds = tmp_path / "credentials"
+    creds.write_text("[default]\naws_access_key_id = nobody\naws_secret_access_key = x\n\n"
+                     "[ci]\naws_access_key_id = %s\naws_secret_access_key = %s\n"
+                     % (rt.ACCESS_KEY, rt.SECRET_KEY))
+    env = env_for(s3.endpoint, AWS_ACCESS_KEY_ID=None, AWS_SECRET_ACCESS_KEY=None,
+                  AWS_SHARED_CREDENTIALS_FILE=str(creds), AWS_PROFILE="ci")
+    assert tfckpt.json("ls", "s3://ckpts/sharded/model", "--json", env=env)["prefix"] == \
+        "s3://ckpts/sharded/model"
+    env["AWS_PROFILE"] = "default"
+    proc = tfckpt.run("ls", "s3://ckpts/sharded/model", env=env, expect_rc=2)
+    assert "profile 'default'" in proc.err and "403" in proc.err, proc.where
+    env["AWS_PROFILE"] = "absent"
+    proc = tfckpt.run("ls", "s3://ckpts/sharded/model", env=env, expect_rc=2)
+    assert "AWS_PROFILE names profile 'absent'" in proc.err, proc.where
+
+
+def test_endpoint_option_overrides_the_environment(tfckpt, s3, uploaded):
+    env = env_for("http://127.0.0.1:9")  # nothing listens there
+    doc = tfckpt.json("ls", "s3://ckpts/sharded/model", "--json", "--endpoint", s3.endpoint,
+                      env=env)
+    assert doc["prefix"] == "s3://ckpts/sharded/model"
+
+
+def test_missing_objects_and_buckets_are_named(tfckpt, s3, uploaded):
+    env = env_for(s3.endpoint)
+    proc = tfckpt.run("ls", "s3://ckpts/nothing/here", env=env, expect_rc=2)
+    assert "no checkpoint at 's3://ckpts/nothing/here'" in proc.err, proc.where
+    proc = tfckpt.run("ls", "s3://no-such-bucket-x/model", env=env, expect_rc=2)
+    assert "bucket 'no-such-bucket-x' does not exist" in proc.err, proc.where
+    assert s3.endpoint in proc.err
+    proc = tfckpt.run("--remote-concurrency", "2", "ls", "s3://ckpts/x",
+                      env=env_for("http://127.0.0.1:9"), expect_rc=2)
+    assert "http://127.0.0.1:9 (from AWS_ENDPOINT_URL)" in proc.err, proc.where
+
+
+def test_remote_outputs_are_refused_and_nothing_is_written(tfckpt, s3, uploaded, tmp_path):
+    env = env_for(s3.endpoint)
+    before = sorted(k["Key"] for k in s3.client.list_objects_v2(Bucket="ckpts")["Contents"])
+    proc = tfckpt.run("merge", "s3://ckpts/sharded/model", "-o", "s3://ckpts/out/model",
+                      env=env, cwd=tmp_path, expect_rc=2)
+    assert "cannot write there yet" in proc.err, proc.where
+    after = sorted(k["Key"] for k in s3.client.list_objects_v2(Bucket="ckpts")["Contents"])
+    assert after == before
+    assert os.listdir(tmp_path) == []  # no local "s3:" directory either
+
+
+def test_damaged_remote_data_is_caught(tfckpt, s3, tmp_path):
+    local = str(tmp_path / "model")
+    lib.save_tensors(local, {"a": np.arange(1000, dtype=np.float32),
+                             "b": np.ones(10, np.float64)})
+    bucket = s3.bucket("damaged")
+    s3.upload_checkpoint(local, bucket, "model")
+    data = bytearray(open(local + ".data-00000-of-00001", "rb").read())
+    data[100] ^= 0xFF  # inside "a"
+    s3.client.put_object(Bucket=bucket, Key="model.data-00000-of-00001", Body=bytes(data))
+    env = env_for(s3.endpoint)
+    proc = tfckpt.run("verify", "s3://damaged/model", env=env, expect_rc=1)
+    assert "a" in proc.out + proc.err and "checksum mismatch" in proc.out + proc.err, proc.where
+    out = str(tmp_path / "out" / "model")
+    proc = tfckpt.run("merge", "s3://damaged/model", "-o", out, env=env, expect_rc=2)
+    assert not os.path.exists(out + ".index")
+
+
+def test_anonymous_server_and_plain_http_urls(tfckpt, tmp_path_factory, tf1_sharded):
+    server = rt.S3Server(tmp_path_factory.mktemp("s3anon"), identity=False)
+    try:
+        server.bucket("public")
+        server.upload_checkpoint(tf1_sharded, "public", "m/model")
+        env = env_for(server.endpoint, AWS_ACCESS_KEY_ID=None, AWS_SECRET_ACCESS_KEY=None)
+        want = tfckpt.json("ls", tf1_sharded, "--json")["tensors"]
+        assert tfckpt.json("ls", "s3://public/m/model", "--json", env=env)["tensors"] == want
+        url = "%s/public/m/model" % server.endpoint
+        assert tfckpt.json("ls", url, "--json", env=env)["tensors"] == want
+        tfckpt.run("verify", url + ".index", env=env)
+        proc = tfckpt.run("ls", url + "-missing", env=env, expect_rc=2)
+        assert "no checkpoint at" in proc.err, proc.where
+    finally:
+        server.stop()
+
+
+# --- faults: the proxy ------------------------------------------------------------------------
+
+@pytest.fixture
+def big_remote(s3, tmp_path_factory):
+    """A checkpoint of ~20 MB in two data files, whose reads take several ranged GETs."""
+    d = tmp_path_factory.mktemp("big")
+    local = str(d / "model")
+    rng = np.random.default_rng(11)
+    tensors = {"t%d" % i: rng.standard_normal(1 << 20).astype(np.float32) for i in range(5)}
+    lib.save_tensors(local, tensors)
+    bucket = s3.bucket("big")
+    if "Contents" not in s3.client.list_objects_v2(Bucket=bucket, Prefix="model."):
+        s3.upload_checkpoint(local, bucket, "model")
+    return local, tensors
+
+
+def read_all_through(proxy, env_extra=None, part_size=1 << 20, max_attempts=6):
+    return python_in(env_for(proxy.endpoint, **(env_extra or {})), (
+        "import json, hashlib, tfckpt\n"
+        "tfckpt.set_remote_options(part_size=%d, max_attempts=%d, concurrency=4)\n"
+        "c = tfckpt.open('s3://big/model')\n"
+        "out = {n: hashlib.sha256(c.read(n).tobytes()).hexdigest() for n in c.names()}\n"
+        "print(json.dumps({'values': out, 'counters': tfckpt.remote_counters()}))\n")
+        % (part_size, max_attempts))
+
+
+def sha(a):
+    import hashlib
+    return hashlib.sha256(a.tobytes()).hexdigest()
+
+
+def test_reads_survive_throttling_drops_and_short_bodies(proxy, big_remote):
+    local, tensors = big_remote
+    want = {n: sha(v) for n, v in tensors.items()}
+    # Every third request answered 503 SlowDown; every fifth GET dropped mid-body; every
+    # seventh cut short; some delayed.
+    def fault(method, path, n):
+        if n % 3 == 1:
+            return "503"
+        if method == "GET" and n % 5 == 2:
+            return "drop"
+        if method == "GET" and n % 7 == 4:
+            return "short"
+        if n % 11 == 0:
+            return 0.05
+        return None
+    proxy.reset(fault)
+    got = read_all_through(proxy)
+    assert got["values"] == want
+    assert got["counters"]["retries"] > 0
+    statuses = [r[3] for r in proxy.requests]
+    assert 503 in statuses
+    # A dropped body was resumed: some GET asked for a range that starts inside an earlier one.
+    ranges = [r[2] for r in proxy.requests if r[0] == "GET" and r[2]]
+    starts = {int(r.split("=")[1].split("-")[0]) for r in ranges}
+    assert any(s % (1 << 20) != 0 for s in starts if s > 0), ranges
+
+
+def test_persistent_server_errors_fail_with_the_status(tfckpt, proxy, big_remote):
+    proxy.reset(lambda method, path, n: "500")
+    proc = tfckpt.run("ls", "s3://big/model", env=env_for(proxy.endpoint), expect_rc=2)
+    assert "HTTP 500 InternalError" in proc.err and "attempts" in proc.err, proc.where
+    assert len(proxy.requests) >= 8
