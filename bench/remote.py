@@ -1,6 +1,7 @@
 """Checkpoints in object storage: tfckpt against boto3 on a local S3 server (SeaweedFS).
 
-Usage: python3 bench/remote.py [--runs 3] [--bin DIR] [--cache DIR] [--concurrency N]
+Usage: python3 bench/remote.py [--runs 3] [--bin DIR] [--python DIR] [--cache DIR]
+                              [--concurrency N]
 
 Starts `weed server -s3` on loopback (with an identity, so that every request is signed), uploads
 the BERT-base (1.3 GB) and BERT-large (4.0 GB) checkpoints of bench/inputs.py with boto3, then
@@ -50,6 +51,8 @@ def main():
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--bin", default=os.environ.get("TFCKPT_BIN_DIR",
                                                     os.path.join(ROOT, "build", "bin")))
+    ap.add_argument("--python", default=os.path.join(ROOT, "build", "python"),
+                    help="where the tfckpt package is (for the ls and transfer jobs)")
     ap.add_argument("--cache", default=os.path.join(HERE, "cache"))
     ap.add_argument("--concurrency", type=int, default=0,
                     help="tfckpt's --remote-concurrency (default: its own)")
@@ -66,7 +69,7 @@ def main():
                        AWS_SECRET_ACCESS_KEY=rt.SECRET_KEY, AWS_REGION=rt.REGION,
                        AWS_ENDPOINT_URL=server.endpoint)
             env["PYTHONPATH"] = os.pathsep.join(
-                [os.path.join(os.path.abspath(args.bin), "..", "python")] +
+                [os.path.abspath(args.python)] +
                 [p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p])
             os.environ.update({k: env[k] for k in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY",
                                                    "AWS_REGION", "AWS_ENDPOINT_URL")})

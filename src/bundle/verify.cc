@@ -5,6 +5,7 @@
 #include <mutex>
 #include <regex>
 #include <thread>
+#include <vector>
 
 #include <fmt/format.h>
 
@@ -15,6 +16,7 @@
 #include "format/byte_order.h"
 #include "format/crc32c.h"
 #include "format/string_tensor.h"
+#include "io/byte_source.h"
 #include "io/file_util.h"
 #include "io/remote_client.h"
 
@@ -29,6 +31,26 @@ struct Piece {
   Shape shape;
   DataLocation location;
 };
+
+// The CRC32C of a piece of a remote checkpoint, read one part at a time.
+Status RemoteCrc(const Checkpoint& ckpt, const DataLocation& loc, uint32_t* crc) {
+  const std::shared_ptr<const ByteSource> file = ckpt.data_file(loc.shard_id);
+  if (!file) {
+    return Status::NotFound(
+        fmt::format("data file {} of '{}' is missing", loc.shard_id, ckpt.prefix()));
+  }
+  thread_local std::vector<uint8_t> buffer;
+  const int64_t part = CurrentRemoteOptions().part_size;
+  buffer.resize(static_cast<size_t>(std::min(part, loc.size)));
+  *crc = 0;
+  for (int64_t done = 0; done < loc.size;) {
+    const int64_t n = std::min(part, loc.size - done);
+    TFCKPT_RETURN_IF_ERROR(file->ReadAt(loc.offset + done, n, buffer.data()));
+    *crc = crc32c::Extend(*crc, buffer.data(), static_cast<size_t>(n));
+    done += n;
+  }
+  return Status::OK();
+}
 
 }  // namespace
 
@@ -198,14 +220,18 @@ Status VerifyCheckpoint(const Checkpoint& ckpt, const VerifyOptions& options,
         }
         std::span<const uint8_t> data;
         std::shared_ptr<const void> hold;
-        Status s = ckpt.RawBytes(p.location, &data, &hold);
+        uint32_t crc = 0;
+        // A remote fixed-size piece streams through a buffer of one part (bounded memory);
+        // others are read whole (a mapping's view locally).
+        const bool stream = ckpt.remote() && IsFixedSize(p.dtype);
+        Status s =
+            stream ? RemoteCrc(ckpt, p.location, &crc) : ckpt.RawBytes(p.location, &data, &hold);
         if (!s.ok()) {
           problem(p.label, file_of(p.location), s.message());
           continue;
         }
-        uint32_t crc = 0;
         if (IsFixedSize(p.dtype)) {
-          crc = crc32c::Value(data);
+          if (!stream) crc = crc32c::Value(data);
         } else {
           std::vector<std::string_view> elements;
           int64_t n = NumElements(p.shape).value_or(0);

@@ -17,13 +17,18 @@
 #include "core/progress_meter.h"
 #include "exec/compute.h"
 #include "exec/source_check.h"
+#include "exec/thread_pool.h"
 #include "io/byte_source.h"
 #include "io/commit.h"
 #include "io/file_util.h"
+#include "io/remote_client.h"
 #include "tfckpt/plan.h"
 
 namespace tfckpt {
 namespace {
+
+// How far (in bytes of pieces) the fetches of remote pieces may run ahead of the writer.
+constexpr int64_t kRemoteAheadBytes = int64_t{256} << 20;
 
 using FileKey = std::pair<int, int>;                      // (source, shard)
 using PieceKey = std::tuple<int, int, int64_t, int64_t>;  // (source, shard, offset, size)
@@ -235,6 +240,41 @@ Status ExecutePlan(const Plan& plan, const ExecuteOptions& options, ExecuteRepor
   }
   std::stable_sort(items.begin(), items.end(),
                    [](const Item& a, const Item& b) { return KeyOf(*a.piece) < KeyOf(*b.piece); });
+  // Pieces of remote sources are fetched (and checked) ahead, in parallel, while the writer adds
+  // them in order: at most `concurrency` pieces and kRemoteAheadBytes ahead of it.
+  struct Fetched {
+    Status status;
+    Tensor value;
+    std::future<void> done;
+  };
+  std::vector<std::unique_ptr<Fetched>> fetched(items.size());
+  auto remote_item = [&](size_t i) { return plan.sources[items[i].piece->source].ckpt->remote(); };
+  const int ahead_pieces = CurrentRemoteOptions().concurrency;
+  std::unique_ptr<ThreadPool> fetch_pool;  // (declared after `fetched`: destroyed, and so
+                                           // drained, first)
+  size_t next_fetch = 0;
+  int in_flight = 0;
+  int64_t bytes_ahead = 0;
+  auto fetch_ahead = [&] {
+    while (next_fetch < items.size() && in_flight < ahead_pieces &&
+           bytes_ahead < kRemoteAheadBytes) {
+      const size_t i = next_fetch++;
+      if (!remote_item(i)) continue;
+      if (!fetch_pool) fetch_pool = std::make_unique<ThreadPool>(ahead_pieces);
+      const PieceSource& p = *items[i].piece;
+      const Checkpoint& ckpt = *plan.sources[p.source].ckpt;
+      auto f = std::make_unique<Fetched>();
+      Fetched* out = f.get();
+      f->done = fetch_pool->Submit([&ckpt, &p, out] {
+        out->status = ckpt.ReadPiece(p.tensor->name, p.tensor->dtype,
+                                     p.part ? p.part->shape : p.tensor->shape, LocationOf(p),
+                                     ReadOptions(), &out->value);
+      });
+      fetched[i] = std::move(f);
+      in_flight++;
+      bytes_ahead += LocationOf(p).size;
+    }
+  };
   // (Sorted by key: a piece that several tensors share comes in a run; the first places it.)
   for (size_t i = 0; i < items.size(); i++) {
     const Item& it = items[i];
@@ -247,8 +287,18 @@ Status ExecutePlan(const Plan& plan, const ExecuteOptions& options, ExecuteRepor
     auto a = adopted.find({p.source, loc.shard_id});
     if (a != adopted.end() && first_of_key) {
       loc.shard_id = a->second;
-      s = w->Add(target, PieceBytes::Adopted(loc));          // (its bytes came with the file)
-    } else if (!ckpt.values_as_stored() || ckpt.remote()) {  // read (checked, swapped, decoded)
+      s = w->Add(target, PieceBytes::Adopted(loc));  // (its bytes came with the file)
+    } else if (ckpt.remote()) {                      // fetched and checked ahead
+      fetch_ahead();
+      Fetched& f = *fetched[i];
+      f.done.wait();
+      s = f.status;
+      if (s.ok()) s = w->AddValue(target, f.value);
+      fetched[i].reset();
+      in_flight--;
+      bytes_ahead -= loc.size;
+      fetch_ahead();
+    } else if (!ckpt.values_as_stored()) {  // read (checked, swapped, decoded)
       Tensor value;
       s = ckpt.ReadPiece(p.tensor->name, t.dtype, p.part ? p.part->shape : p.tensor->shape, loc,
                          ReadOptions(), &value);
