@@ -16,6 +16,9 @@ measures, median of --runs runs:
              index's size (target: at most index + 64 KiB)
   transfer   `tfckpt.transfer()` of one encoder layer's scope (with its Adam slots) from the
              remote BERT-base: bytes fetched against the scope's bytes (target: at most 1.1 x)
+  upload     `tfckpt edit BERT-base --strip-optimizer -o s3://...` (written to a staging
+             directory, then uploaded, index last) against the same edit written locally plus
+             boto3's `upload_file` of its two files
 
 Bytes fetched are tfckpt.remote_counters() in the process that did the work. Peak RSS of verify
 is GNU time's. Nothing is written to bench/cache but the inputs (made by inputs.py if missing).
@@ -124,6 +127,23 @@ def main():
                     "print(json.dumps(dict(tfckpt.remote_counters(),"
                     " wall=time.perf_counter() - t)))\n"
                     % (SCOPE, SCOPE, os.path.join(d, "out")), env)
+
+            # upload: tfckpt writing to the bucket, against a local write + boto3's upload.
+            uploads, local_then_boto3 = [], []
+            with tempfile.TemporaryDirectory() as log_dir:
+                for run in range(args.runs):
+                    uploads.append(measure([tfckpt, "edit", base, "--strip-optimizer", "-o",
+                                            "s3://bench/stripped/model", "--force"], log_dir))
+                    out = os.path.join(work, "stripped-%d" % run, "model")
+                    t = time.perf_counter()
+                    subprocess.run([tfckpt, "edit", base, "--strip-optimizer", "-o", out],
+                                   check=True, stdout=subprocess.DEVNULL)
+                    for suffix in (DATA, ".index"):
+                        server.client.upload_file(out + suffix, bucket,
+                                                  "boto3-%d/model%s" % (run, suffix))
+                    local_then_boto3.append(time.perf_counter() - t)
+            upload = {k: statistics.median(r[k] for r in uploads) for k in uploads[0]}
+            stripped_bytes = os.path.getsize(out + DATA) + os.path.getsize(out + ".index")
         finally:
             server.stop()
 
@@ -136,6 +156,9 @@ def main():
         "ls_s": ls["wall"],
         "transfer_bytes": transfer["bytes"], "scope_bytes": scope,
         "transfer_vs_scope": transfer["bytes"] / scope, "transfer_s": transfer["wall"],
+        "upload_s": upload["wall"], "upload_rss_mib": upload["rss"] / 1024,
+        "local_then_boto3_s": statistics.median(local_then_boto3),
+        "uploaded_bytes": stripped_bytes,
     }
     print(json.dumps(results, indent=1))
     print(f"| boto3 download_file, BERT-base ({gb:.2f} GB) | {download:.2f} s "
@@ -147,6 +170,10 @@ def main():
           f"{ls['requests']} requests; index {index_bytes} bytes |")
     print(f"| transfer of {SCOPE} | {transfer['wall']:.2f} s | {transfer['bytes']} bytes fetched"
           f" for a scope of {scope} bytes = {transfer['bytes'] / scope:.3f} x |")
+    lt = statistics.median(local_then_boto3)
+    print(f"| edit --strip-optimizer -o s3://… ({stripped_bytes / 1e9:.2f} GB) "
+          f"| {upload['wall']:.2f} s | local edit + boto3 upload_file: {lt:.2f} s "
+          f"({upload['wall'] / lt:.2f} x); peak RSS {upload['rss'] / 1024:.0f} MiB |")
 
 
 if __name__ == "__main__":

@@ -6,7 +6,9 @@
 //   https://HOST/PATH   any web server that answers ranged GETs (public buckets), unsigned.
 // Only the byte ranges a command needs are fetched, by ranged GETs run in parallel, retried with
 // exponential backoff on server errors, throttling and dropped connections; a read that breaks
-// resumes where it stopped. Writing to object storage is not supported yet.
+// resumes where it stopped. Outputs may be s3:// or gs:// too: written to a local staging
+// directory, then uploaded data first and index last (io/remote_upload.h); web addresses are
+// read only.
 //
 // Thread-safety: SetRemoteOptions is for start-up, before any remote read; everything else may be
 // called from any thread.
@@ -40,8 +42,9 @@ void SetRemoteOptions(const RemoteOptions& options);
 // True for the addresses above (s3://, gs://, http://, https://).
 bool IsRemotePath(std::string_view path);
 
-// The refusal of an output at a remote address (writing there is not supported yet).
-Status RemoteOutputRefusal(const std::string& output);
+// OK for an output that can be written: a local path, s3:// or gs://; a web address (http(s)://)
+// is refused, as read only.
+Status CheckOutputAddress(const std::string& output);
 
 // What the remote reads of this process have done so far (for benchmarks and tests).
 struct RemoteCounters {

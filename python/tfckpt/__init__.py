@@ -154,10 +154,11 @@ def open(path, step=None, verify=True):  # noqa: A001 - mirrors the built-in, li
 
 
 def set_remote_options(endpoint=None, concurrency=None, max_attempts=None, part_size=None):
-    """How remote checkpoints (s3://, gs://, https:// paths, read only) are reached, for every
-    later call: the S3 `endpoint` (default: AWS_ENDPOINT_URL, else AWS), the most ranged GETs in
-    flight at once (`concurrency`, default 16), attempts per request (`max_attempts`, default 8)
-    and bytes per ranged GET (`part_size`, default 8 MiB). None keeps the default; each call
+    """How remote checkpoints are reached (s3://, gs:// and https:// paths to read; s3:// and
+    gs:// outputs), for every later call: the S3 `endpoint` (default: AWS_ENDPOINT_URL, else
+    AWS), the most requests in flight at once (`concurrency`, default 16), attempts per request
+    (`max_attempts`, default 8) and bytes per ranged GET or uploaded part (`part_size`, default
+    8 MiB; parts are at least 5 MiB). None keeps the default; each call
     replaces all four. Credentials come from the environment and ~/.aws as for the AWS tools."""
     for name, value in (("concurrency", concurrency), ("max_attempts", max_attempts),
                         ("part_size", part_size)):
@@ -174,7 +175,10 @@ def remote_counters():
 
 
 def _missing_directories(prefix):
-    """The directories above `prefix` that do not exist yet, deepest first."""
+    """The directories above `prefix` that do not exist yet, deepest first (none for s3:// and
+    gs:// prefixes: object storage has no directories)."""
+    if prefix.startswith(("s3://", "gs://", "http://", "https://")):
+        return []
     out = []
     d = _os.path.dirname(_os.path.abspath(prefix))
     while not _os.path.exists(d):

@@ -16,6 +16,7 @@
 #include "io/commit.h"
 #include "io/file_util.h"
 #include "tfckpt.pb.h"
+#include "tfckpt/remote.h"
 
 namespace tfckpt {
 
@@ -227,7 +228,10 @@ Status BundleWriter::Create(const std::string& prefix, const WriterOptions& opti
   TFCKPT_RETURN_IF_ERROR(file::CreateDirectories(file::Dirname(prefix)));
   std::unique_ptr<BundleWriter> w(new BundleWriter());
   w->prefix_ = prefix;
-  w->impl_ = std::make_unique<Impl>(prefix, options);
+  WriterOptions staged = options;
+  // (A remote output is staged locally and uploaded at once: its staged files need no fsync.)
+  if (IsRemotePath(prefix)) staged.sync = false;
+  w->impl_ = std::make_unique<Impl>(prefix, staged);
   *writer = std::move(w);
   return Status::OK();
 }

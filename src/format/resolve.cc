@@ -84,17 +84,20 @@ Status FromDirectory(const std::string& dir, std::optional<int64_t> step, std::s
       dir, indexes.size(), fmt::join(indexes, ", ")));
 }
 
+// The prefix `path` names if it is an index or a data file ("x.index", "x.data-00000-of-00002":
+// "x"); else `path` itself.
+std::string PrefixOfFile(const std::string& path) {
+  static const std::regex kDataFile(R"((.*)\.data-\d{5,}-of-\d{5,})");
+  std::smatch m;
+  if (EndsWith(path, ".index")) return path.substr(0, path.size() - 6);
+  if (std::regex_match(path, m, kDataFile)) return m[1].str();
+  return path;
+}
+
 // A remote path: object storage has no directories to list, so a "directory" is found by what it
 // holds (a `checkpoint` state file, a SavedModel's variables).
 Status ResolveRemote(std::string path, std::optional<int64_t> step, std::string* prefix) {
-  static const std::regex kDataFile(R"((.*)\.data-\d{5,}-of-\d{5,})");
-  std::smatch m;
-  std::string candidate = path;
-  if (EndsWith(path, ".index")) {
-    candidate = path.substr(0, path.size() - 6);
-  } else if (std::regex_match(path, m, kDataFile)) {
-    candidate = m[1].str();
-  }
+  const std::string candidate = PrefixOfFile(path);
   const bool bucket_only = path.find('/', path.find("://") + 3) == std::string::npos;
   bool exists = false;
   if (!step && !bucket_only) {
@@ -171,15 +174,8 @@ Status ResolveCheckpointPath(const std::string& path_in, std::optional<int64_t> 
         path));
   }
 
-  static const std::regex kDataFile(R"((.*)\.data-\d{5,}-of-\d{5,})");
   static const std::regex kDataSuffix(R"(\.data-\d{5,}-of-\d{5,})");
-  std::smatch m;
-  std::string candidate = path;
-  if (EndsWith(path, ".index")) {
-    candidate = path.substr(0, path.size() - 6);
-  } else if (std::regex_match(path, m, kDataFile)) {
-    candidate = m[1].str();
-  }
+  const std::string candidate = PrefixOfFile(path);
   if (candidate != path && !file::Exists(path) && file::Exists(candidate + ".index")) {
     // A named file must exist, even when the checkpoint it would belong to does.
     std::vector<std::string> names, files;

@@ -6,9 +6,11 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <cstdlib>
 
 #include <fmt/format.h>
 
+#include "io/remote_upload.h"
 #include "tfckpt/remote.h"
 
 namespace tfckpt {
@@ -21,7 +23,23 @@ FileCommit::~FileCommit() {
 
 Status FileCommit::NewTemporary(const std::string& near, std::string* temp) {
   if (done_) return Status::FailedPrecondition("the output was already committed or abandoned");
-  if (IsRemotePath(near)) return RemoteOutputRefusal(near);
+  if (IsRemotePath(near)) {
+    // A remote output is written to a local staging directory and uploaded by Commit().
+    TFCKPT_RETURN_IF_ERROR(CheckOutputAddress(near));
+    if (staging_.empty()) {
+      const char* tmp = std::getenv("TMPDIR");
+      std::string pattern = std::string(tmp && *tmp ? tmp : "/tmp") + "/tfckpt-upload-XXXXXX";
+      if (::mkdtemp(pattern.data()) == nullptr) {
+        return Status::FromErrno(
+            fmt::format("cannot create a directory to stage '{}' before its upload", near), errno);
+      }
+      staging_ = pattern;
+    }
+    *temp = file::Join(staging_, file::Basename(near)) + std::string(file::kTempMarker) +
+            file::RandomToken();
+    temporaries_.push_back(*temp);
+    return Status::OK();
+  }
   const std::string dir = file::Dirname(near);
   if (std::find(dirs_.begin(), dirs_.end(), dir) == dirs_.end()) {
     TFCKPT_RETURN_IF_ERROR(file::CreateDirectories(dir));
@@ -52,6 +70,7 @@ void FileCommit::ReplaceFirst(const std::string& path) { replace_first_.push_bac
 Status FileCommit::Lock() {
   if (!locks_.empty()) return Status::OK();
   auto note = [&](const std::string& path) {
+    if (IsRemotePath(path)) return;  // (object storage has no directories to lock)
     const std::string dir = file::Dirname(path);
     if (std::find(dirs_.begin(), dirs_.end(), dir) == dirs_.end()) {
       dirs_.insert(std::upper_bound(dirs_.begin(), dirs_.end(), dir), dir);
@@ -118,6 +137,51 @@ void FileCommit::Undo(size_t renamed, const std::vector<Aside>& first,
   }
 }
 
+Status FileCommit::CommitRemote() {
+  std::vector<UploadFile> files;
+  std::vector<std::string> first, after;
+  std::vector<Rename> local;
+  for (const Rename& r : renames_) {
+    if (!IsRemotePath(r.to)) {
+      local.push_back(r);
+      continue;
+    }
+    if (r.move) {
+      return Status::Unsupported(fmt::format(
+          "'{}' cannot be moved into object storage ('{}'); copy it instead", r.from, r.to));
+    }
+    if (file::IsDirectory(r.from)) {  // (a SavedModel: every file under it)
+      std::vector<std::string> stack = {""};
+      while (!stack.empty()) {
+        const std::string rel = stack.back();
+        stack.pop_back();
+        std::vector<std::string> names;
+        TFCKPT_RETURN_IF_ERROR(file::ListDirectory(file::Join(r.from, rel), &names));
+        for (const std::string& n : names) {
+          const std::string sub = rel.empty() ? n : rel + "/" + n;
+          if (file::IsDirectory(file::Join(r.from, sub))) {
+            stack.push_back(sub);
+          } else {
+            files.push_back({file::Join(r.from, sub), r.to + "/" + sub});
+          }
+        }
+      }
+    } else {
+      files.push_back({r.from, r.to});
+    }
+  }
+  for (const std::string& path : replace_first_) {
+    if (!IsRemotePath(path)) continue;
+    const bool index = path.size() > 6 && path.compare(path.size() - 6, 6, ".index") == 0;
+    (index ? first : after).push_back(path);
+  }
+  if (files.empty() && first.empty()) return Status::OK();
+  TFCKPT_RETURN_IF_ERROR(UploadFiles(files, first, after));
+  renames_ = std::move(local);
+  std::erase_if(replace_first_, [](const std::string& p) { return IsRemotePath(p); });
+  return Status::OK();
+}
+
 Status FileCommit::Commit() {
   if (done_) return Status::FailedPrecondition("the output was already committed or abandoned");
   auto fail = [&](Status s) {
@@ -125,6 +189,9 @@ Status FileCommit::Commit() {
     return s;
   };
   Status s = Lock();
+  if (!s.ok()) return fail(s);
+  // Remote outputs first: uploaded from the staging directory, all or nothing.
+  s = CommitRemote();
   if (!s.ok()) return fail(s);
   std::vector<Aside> first, replaced;
   for (const std::string& path : replace_first_) {
@@ -160,12 +227,20 @@ Status FileCommit::Commit() {
     for (const std::string& dir : dirs_) TFCKPT_RETURN_IF_ERROR(file::SyncDirectory(dir));
   }
   locks_.clear();
+  RemoveStaging();
   return Status::OK();
+}
+
+void FileCommit::RemoveStaging() {
+  if (staging_.empty()) return;
+  file::RemoveTree(staging_);
+  staging_.clear();
 }
 
 void FileCommit::Abort() {
   for (const std::string& t : temporaries_) file::RemoveTree(t);
   temporaries_.clear();
+  RemoveStaging();
   renames_.clear();
   locks_.clear();
   done_ = true;

@@ -13,6 +13,12 @@
 // `sync`). When one fails, everything done is undone: outputs are removed, inputs that were to
 // be moved go back, and what was set aside returns to its name.
 //
+// An output at a remote address (s3://, gs://) is written to a local staging directory (under
+// TMPDIR) and uploaded by Commit() before any local rename, through io/remote_upload.h: data
+// objects, then index objects, then state files; an old index that ReplaceFirst() names is
+// deleted before the upload. If the upload fails, what it put is deleted. The staging directory
+// goes in every case.
+//
 // A run that is killed leaves only temporary names, which the next FileCommit writing into the
 // same directory removes (those of processes that no longer exist). Destroying a FileCommit
 // that did not commit removes its temporaries.
@@ -71,6 +77,9 @@ class FileCommit {
     bool directory = false;
   };
   Status SetAside(const std::string& path, std::vector<Aside>* asides, bool hard_link);
+  // Uploads what is placed at remote paths (io/remote_upload.h) and takes it out of the lists.
+  Status CommitRemote();
+  void RemoveStaging();
   void Undo(size_t renamed, const std::vector<Aside>& first, const std::vector<Aside>& replaced);
 
   bool sync_;
@@ -80,6 +89,7 @@ class FileCommit {
   std::vector<Rename> renames_;
   std::vector<std::string> replace_first_;
   std::vector<std::unique_ptr<file::DirectoryLock>> locks_;
+  std::string staging_;  // the local directory where remote outputs are written before upload
 };
 
 // Writes `contents` to a temporary file beside `path`, fsyncs it (with `sync`), and renames it

@@ -139,7 +139,8 @@ Status PreadAll(int fd, void* out, size_t n, int64_t offset, const std::string& 
 }
 
 Status CreateDirectories(const std::string& dir) {
-  if (dir.empty() || IsDirectory(dir)) return Status::OK();
+  // (Object storage has no directories: a remote one needs nothing.)
+  if (dir.empty() || IsRemotePath(dir) || IsDirectory(dir)) return Status::OK();
   std::string parent = Dirname(dir);
   if (parent != dir) TFCKPT_RETURN_IF_ERROR(CreateDirectories(parent));
   if (::mkdir(dir.c_str(), 0777) != 0 && errno != EEXIST) {

@@ -14,6 +14,8 @@
 #include <thread>
 #include <vector>
 
+#include <unistd.h>
+
 #include <fmt/format.h>
 
 namespace tfckpt {
@@ -155,8 +157,8 @@ size_t OnBody(char* data, size_t size, size_t count, void* user) {
   const size_t n = size * count;
   long status = 0;
   curl_easy_getinfo(r->handle, CURLINFO_RESPONSE_CODE, &status);
-  if (status == 200 || status == 206) {
-    if (r->out == nullptr || static_cast<int64_t>(n) > r->capacity - r->received) {
+  if ((status == 200 || status == 206) && r->out != nullptr) {
+    if (static_cast<int64_t>(n) > r->capacity - r->received) {
       r->overflow = true;
       return 0;  // aborts the transfer
     }
@@ -169,10 +171,29 @@ size_t OnBody(char* data, size_t size, size_t count, void* user) {
   return n;
 }
 
-// Sends one request: HEAD when `out` is null and `range_size` < 0, else a GET of
-// [range_begin, range_begin + range_size) into `out`.
+// The body of a PUT read from a file, for libcurl.
+struct FileBody {
+  int fd;
+  int64_t offset, size, sent = 0;
+};
+
+size_t ReadFileBody(char* buffer, size_t size, size_t count, void* user) {
+  auto* b = static_cast<FileBody*>(user);
+  const size_t n =
+      static_cast<size_t>(std::min<int64_t>(static_cast<int64_t>(size * count), b->size - b->sent));
+  if (n == 0) return 0;
+  const ssize_t got = ::pread(b->fd, buffer, n, b->offset + b->sent);
+  if (got <= 0) return CURL_READFUNC_ABORT;
+  b->sent += got;
+  return static_cast<size_t>(got);
+}
+
+// Sends one request: with `req`, its method and body; else HEAD when `out` is null and
+// `range_size` < 0, or a GET of [range_begin, range_begin + range_size) into `out`. Answer bodies
+// that do not go to `out` are kept in r->body.
 void Perform(const RemoteObject& o, const std::string& url, bool head, int64_t range_begin,
-             int64_t range_size, bool pin_etag, char* out, Response* r) {
+             int64_t range_size, bool pin_etag, char* out, Response* r,
+             const RemoteRequest* req = nullptr) {
   Connection conn;
   CURL* h = conn.get();
   if (h == nullptr) {
@@ -201,12 +222,39 @@ void Perform(const RemoteObject& o, const std::string& url, bool head, int64_t r
     curl_easy_setopt(h, CURLOPT_MAXREDIRS, 5L);
   }
   if (head) curl_easy_setopt(h, CURLOPT_NOBODY, 1L);
+  struct curl_slist* headers = nullptr;
+  FileBody file_body{-1, 0, 0};
+  std::string full_url;
+  if (req != nullptr) {
+    full_url = req->query.empty() ? url : url + "?" + req->query;
+    curl_easy_setopt(h, CURLOPT_URL, full_url.c_str());
+    if (req->method == "PUT") {
+      file_body = FileBody{req->body_fd, req->body_offset, req->body_size};
+      curl_easy_setopt(h, CURLOPT_UPLOAD, 1L);
+      curl_easy_setopt(h, CURLOPT_INFILESIZE_LARGE, static_cast<curl_off_t>(req->body_size));
+      curl_easy_setopt(h, CURLOPT_READFUNCTION, ReadFileBody);
+      curl_easy_setopt(h, CURLOPT_READDATA, &file_body);
+      // (The payload is not hashed: signing it would read every part twice.)
+      headers = curl_slist_append(headers, "x-amz-content-sha256: UNSIGNED-PAYLOAD");
+      // (libcurl asks for "100 Continue" before a large body; removing the header would break
+      // the signature, which covers it, so the wait is bounded instead.)
+      curl_easy_setopt(h, CURLOPT_EXPECT_100_TIMEOUT_MS, 300L);
+    } else if (req->method == "POST") {
+      curl_easy_setopt(h, CURLOPT_POST, 1L);
+      curl_easy_setopt(h, CURLOPT_POSTFIELDS, req->body.data());
+      curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE, static_cast<curl_off_t>(req->body.size()));
+      headers = curl_slist_append(headers, "Content-Type: application/xml");
+      // (libcurl 7.88 signs a POST body's hash wrongly: the hash is given, unsigned, as for PUT.)
+      headers = curl_slist_append(headers, "x-amz-content-sha256: UNSIGNED-PAYLOAD");
+    } else {
+      curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, req->method.c_str());
+    }
+  }
   std::string range;
   if (range_size >= 0) {
     range = fmt::format("{}-{}", range_begin, range_begin + std::max<int64_t>(range_size, 1) - 1);
     curl_easy_setopt(h, CURLOPT_RANGE, range.c_str());
   }
-  struct curl_slist* headers = nullptr;
   if (pin_etag && !o.etag.empty()) {
     headers = curl_slist_append(headers, fmt::format("If-Match: {}", o.etag).c_str());
   }
@@ -299,7 +347,8 @@ void Backoff(int attempt) {
 
 // Which credentials a refused request carried (by where they came from, never their value), and
 // what to do next.
-std::string CredentialsAdvice(const RemoteObject& o) {
+std::string CredentialsAdvice(const RemoteObject& o, bool write) {
+  const char* may = write ? "may write to" : "may read";
   if (o.address.kind == RemoteAddress::Kind::kHttp) {
     return "the request was not signed (https:// addresses are for public objects; use s3:// or "
            "gs:// with credentials for private ones)";
@@ -308,13 +357,13 @@ std::string CredentialsAdvice(const RemoteObject& o) {
   if (c.access_key.empty()) {
     return fmt::format(
         "the request was not signed, as no credentials were found; set AWS_ACCESS_KEY_ID and "
-        "AWS_SECRET_ACCESS_KEY (or AWS_PROFILE) to credentials that may read the bucket '{}'",
-        o.address.bucket);
+        "AWS_SECRET_ACCESS_KEY (or AWS_PROFILE) to credentials that {} the bucket '{}'",
+        may, o.address.bucket);
   }
   return fmt::format(
-      "the request was signed with the credentials of {}; check that they are right and may read "
-      "the bucket '{}', or choose others",
-      c.source, o.address.bucket);
+      "the request was signed with the credentials of {}; check that they are right and {} the "
+      "bucket '{}', or choose others",
+      c.source, may, o.address.bucket);
 }
 
 std::string Endpoint(const RemoteObject& o) {
@@ -322,7 +371,8 @@ std::string Endpoint(const RemoteObject& o) {
   return fmt::format("{} (from {})", o.config->endpoint, o.config->endpoint_source);
 }
 
-Status ErrorOf(const RemoteObject& o, const Response& r, int attempts) {
+Status ErrorOf(const RemoteObject& o, const Response& r, int attempts, bool write = false) {
+  const char* verb = write ? "writing" : "reading";
   const std::string tries = attempts > 1 ? fmt::format(" after {} attempts", attempts) : "";
   if (r.curl != CURLE_OK) {
     return Status::IOError(
@@ -344,14 +394,14 @@ Status ErrorOf(const RemoteObject& o, const Response& r, int attempts) {
   }
   if (r.status == 401 || r.status == 403) {
     return Status::IOError(fmt::format("access to '{}' was refused (HTTP {}{}{}); {}", o.name,
-                                       r.status, code, message, CredentialsAdvice(o)));
+                                       r.status, code, message, CredentialsAdvice(o, write)));
   }
   if (r.status == 412) {
     return Status::DataLoss(fmt::format(
         "'{}' was replaced while it was being read (its ETag is no longer {}); read it again",
         o.name, o.etag));
   }
-  return Status::IOError(fmt::format("reading '{}' failed{}: HTTP {}{}{} from {}", o.name, tries,
+  return Status::IOError(fmt::format("{} '{}' failed{}: HTTP {}{}{} from {}", verb, o.name, tries,
                                      r.status, code, message, Endpoint(o)));
 }
 
@@ -387,7 +437,7 @@ RemoteCounters GetRemoteCounters() {
   return {g.requests.load(), g.retries.load(), g.bytes.load()};
 }
 
-Status StatRemoteObject(const std::string& path, RemoteObject* object) {
+Status PrepareRemoteObject(const std::string& path, RemoteObject* object) {
   *object = RemoteObject();
   object->name = path;
   TFCKPT_RETURN_IF_ERROR(ParseRemoteAddress(path, &object->address));
@@ -397,6 +447,68 @@ Status StatRemoteObject(const std::string& path, RemoteObject* object) {
   }
   TFCKPT_RETURN_IF_ERROR(ConfigFor(object->address.kind, &object->config));
   object->url = ObjectUrl(*object->config, object->address);
+  return Status::OK();
+}
+
+Status SendRemoteRequest(const RemoteObject& object, const RemoteRequest& request,
+                         RemoteAnswer* answer) {
+  if (object.address.kind == RemoteAddress::Kind::kHttp) {
+    return Status::Unsupported(fmt::format(
+        "'{}' is a web address, which is read only; write to s3:// or gs://", object.name));
+  }
+  const int attempts = CurrentRemoteOptions().max_attempts;
+  for (int attempt = 1;; attempt++) {
+    Response r;
+    Perform(object, object.url, false, 0, -1, false, nullptr, &r, &request);
+    const S3Error e = r.body.empty() ? S3Error() : ParseS3Error(r.body);
+    const bool ok = r.curl == CURLE_OK && r.status >= 200 && r.status < 300 && e.code.empty();
+    if (ok) {
+      answer->status = r.status;
+      answer->body = std::move(r.body);
+      answer->etag = std::move(r.etag);
+      return Status::OK();
+    }
+    if (r.curl == CURLE_OK && r.status < 300) r.status = 500;  // (an error inside a 200)
+    if (attempt >= attempts || !Retryable(r, e)) return ErrorOf(object, r, attempt, true);
+    G().retries++;
+    Backoff(attempt);
+  }
+}
+
+std::string XmlElementText(const std::string& xml, const std::string& name) {
+  struct State {
+    const std::string* name = nullptr;
+    std::string text;
+    bool inside = false, found = false;
+  } state;
+  state.name = &name;
+  XML_Parser p = XML_ParserCreate(nullptr);
+  if (p == nullptr) return "";
+  XML_SetUserData(p, &state);
+  XML_SetElementHandler(
+      p,
+      [](void* u, const XML_Char* element, const XML_Char**) {
+        auto* s = static_cast<State*>(u);
+        if (!s->found && *s->name == element) s->inside = true;
+      },
+      [](void* u, const XML_Char* element) {
+        auto* s = static_cast<State*>(u);
+        if (s->inside && *s->name == element) {
+          s->inside = false;
+          s->found = true;
+        }
+      });
+  XML_SetCharacterDataHandler(p, [](void* u, const XML_Char* text, int len) {
+    auto* s = static_cast<State*>(u);
+    if (s->inside && s->text.size() < 4096) s->text.append(text, static_cast<size_t>(len));
+  });
+  XML_Parse(p, xml.data(), static_cast<int>(xml.size()), 1);
+  XML_ParserFree(p);
+  return state.found ? state.text : "";
+}
+
+Status StatRemoteObject(const std::string& path, RemoteObject* object) {
+  TFCKPT_RETURN_IF_ERROR(PrepareRemoteObject(path, object));
   const int attempts = CurrentRemoteOptions().max_attempts;
   Response r;
   for (int attempt = 1;; attempt++) {

@@ -47,6 +47,32 @@ Status StatRemoteObject(const std::string& path, RemoteObject* object);
 // as above).
 Status ReadRemoteRange(const RemoteObject& object, int64_t offset, int64_t n, void* out);
 
+// The object at `path` as a target of writes: its address, configuration and URL, without a
+// request (size -1).
+Status PrepareRemoteObject(const std::string& path, RemoteObject* object);
+
+// A request that writes: PUT of a file's range, POST of a small body, DELETE.
+struct RemoteRequest {
+  std::string method;     // "PUT", "POST" or "DELETE"
+  std::string query;      // e.g. "uploads", "partNumber=1&uploadId=..." (already encoded)
+  std::string_view body;  // POST
+  int body_fd = -1;       // PUT: `body_size` bytes of this file from `body_offset`
+  int64_t body_offset = 0;
+  int64_t body_size = 0;
+};
+struct RemoteAnswer {
+  long status = 0;
+  std::string body;  // the answer's body (an XML document for S3's multipart calls)
+  std::string etag;
+};
+// Sends `request` to `object`, retried as reads are (a 200 whose body is an S3 error, as
+// CompleteMultipartUpload may answer, counts as that error).
+Status SendRemoteRequest(const RemoteObject& object, const RemoteRequest& request,
+                         RemoteAnswer* answer);
+
+// The text of the first element named `name` of an XML document ("" when there is none).
+std::string XmlElementText(const std::string& xml, const std::string& name);
+
 }  // namespace tfckpt
 
 #endif  // TFCKPT_IO_REMOTE_CLIENT_H_

@@ -71,11 +71,23 @@ bool IsRemotePath(std::string_view path) {
          StartsWith(path, "https://");
 }
 
-Status RemoteOutputRefusal(const std::string& output) {
+Status CheckOutputAddress(const std::string& output) {
+  if (!StartsWith(output, "http://") && !StartsWith(output, "https://")) return Status::OK();
   return Status::Unsupported(fmt::format(
-      "'{}' is a remote address: tfckpt reads from object storage but cannot write there yet; "
-      "write to a local path, then upload its files (for example with aws s3 cp)",
+      "'{}' is a web address, which tfckpt only reads; write to a local path, s3:// or gs://",
       output));
+}
+
+std::string PercentEncode(std::string_view text, bool keep_slash) {
+  std::string out;
+  for (unsigned char ch : text) {
+    if (IsUnreserved(ch) || (keep_slash && ch == '/')) {
+      out.push_back(static_cast<char>(ch));
+    } else {
+      out += fmt::format("%{:02X}", ch);
+    }
+  }
+  return out;
 }
 
 Status ParseRemoteAddress(std::string_view path, RemoteAddress* address) {
@@ -219,14 +231,7 @@ Status LoadRemoteConfig(RemoteAddress::Kind kind, const std::string& endpoint_ov
 
 std::string ObjectUrl(const RemoteConfig& config, const RemoteAddress& address) {
   if (address.kind == RemoteAddress::Kind::kHttp) return address.url;
-  std::string key;
-  for (unsigned char ch : address.key) {
-    if (IsUnreserved(ch) || ch == '/') {
-      key.push_back(static_cast<char>(ch));
-    } else {
-      key += fmt::format("%{:02X}", ch);
-    }
-  }
+  const std::string key = PercentEncode(address.key, true);
   // Virtual-host style needs a bucket name that is a valid host label (no dots under TLS).
   if (!config.path_style && address.bucket.find('.') == std::string::npos &&
       address.bucket.find('_') == std::string::npos) {

@@ -60,6 +60,10 @@ Status LoadRemoteConfig(RemoteAddress::Kind kind, const std::string& endpoint_ov
 // (every byte but unreserved characters and '/').
 std::string ObjectUrl(const RemoteConfig& config, const RemoteAddress& address);
 
+// `text` percent-encoded as SigV4 wants it: every byte but unreserved characters (and '/' with
+// `keep_slash`).
+std::string PercentEncode(std::string_view text, bool keep_slash);
+
 // The address as a user would write it, for messages ("s3://bucket/key").
 std::string DescribeAddress(const RemoteAddress& address);
 

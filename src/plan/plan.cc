@@ -146,7 +146,12 @@ Status CheckSources(Plan* p) {
     }
   }
   if (plan.output.empty()) return Status::OK();
-  if (IsRemotePath(plan.output)) return RemoteOutputRefusal(plan.output);
+  TFCKPT_RETURN_IF_ERROR(CheckOutputAddress(plan.output));
+  if (plan.move_sources && IsRemotePath(plan.output)) {
+    return Status::Unsupported(fmt::format(
+        "the sources' files cannot be moved into object storage ('{}'); copy them (drop `move`)",
+        plan.output));
+  }
   const std::string out = Canonical(plan.output_prefix());
   for (const PlanSource& src : plan.sources) {
     const Checkpoint& c = *src.ckpt;

@@ -148,6 +148,8 @@ class FaultProxy:
                     n = len(proxy.requests)
                     proxy.requests.append([self.command, self.path,
                                            self.headers.get("Range"), None])
+                length = int(self.headers.get("Content-Length") or 0)
+                payload = self.rfile.read(length) if length else None  # (read in every case)
                 action = proxy.fault(self.command, self.path, n)
                 if isinstance(action, float):
                     time.sleep(action)
@@ -164,8 +166,6 @@ class FaultProxy:
                         self.wfile.write(body)
                     proxy.requests[n][3] = int(action)
                     return
-                length = int(self.headers.get("Content-Length") or 0)
-                payload = self.rfile.read(length) if length else None
                 conn = http.client.HTTPConnection("127.0.0.1", proxy.upstream_port, timeout=60)
                 conn.putrequest(self.command, self.path, skip_host=True,
                                 skip_accept_encoding=True)
@@ -181,7 +181,7 @@ class FaultProxy:
                     if k.lower() not in ("connection", "transfer-encoding", "content-length",
                                          "server", "date"):
                         self.send_header(k, v)
-                if self.command == "HEAD":
+                if self.command == "HEAD" or resp.status == 204:
                     self.send_header("Content-Length",
                                      resp.getheader("Content-Length") or "0")
                     self.end_headers()
@@ -203,6 +203,9 @@ class FaultProxy:
 
             do_GET = _handle
             do_HEAD = _handle
+            do_PUT = _handle
+            do_POST = _handle
+            do_DELETE = _handle
 
         self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.server.daemon_threads = True

@@ -252,15 +252,100 @@ def test_missing_objects_and_buckets_are_named(tfckpt, s3, uploaded):
     assert "http://127.0.0.1:9 (from AWS_ENDPOINT_URL)" in proc.err, proc.where
 
 
-def test_remote_outputs_are_refused_and_nothing_is_written(tfckpt, s3, uploaded, tmp_path):
+def download(s3, bucket, key_prefix, local_dir):
+    """Downloads every object under `key_prefix` into `local_dir` (flat); returns their keys."""
+    os.makedirs(local_dir, exist_ok=True)
+    keys = [o["Key"] for o in
+            s3.client.list_objects_v2(Bucket=bucket, Prefix=key_prefix).get("Contents", [])]
+    for key in keys:
+        s3.client.download_file(bucket, key, os.path.join(local_dir, os.path.basename(key)))
+    return sorted(keys)
+
+
+def keys_under(s3, bucket, prefix):
+    return sorted(o["Key"] for o in
+                  s3.client.list_objects_v2(Bucket=bucket, Prefix=prefix).get("Contents", []))
+
+
+def test_every_writing_command_writes_to_s3_and_tf_restores(tfckpt, s3, uploaded, tmp_path,
+                                                            tf1_sharded, tf1_partitioned,
+                                                            tf1_steps_dir):
+    """Each writing command with -o s3://...: the objects, downloaded, restore in TF with the
+    values of the same command written locally (read by TF too)."""
     env = env_for(s3.endpoint)
-    before = sorted(k["Key"] for k in s3.client.list_objects_v2(Bucket="ckpts")["Contents"])
-    proc = tfckpt.run("merge", "s3://ckpts/sharded/model", "-o", "s3://ckpts/out/model",
-                      env=env, cwd=tmp_path, expect_rc=2)
-    assert "cannot write there yet" in proc.err, proc.where
-    after = sorted(k["Key"] for k in s3.client.list_objects_v2(Bucket="ckpts")["Contents"])
-    assert after == before
-    assert os.listdir(tmp_path) == []  # no local "s3:" directory either
+    bucket = s3.bucket("outputs")
+    steps = [os.path.join(tf1_steps_dir, "model-10"), os.path.join(tf1_steps_dir, "model-20")]
+    jobs = {
+        "merge": ["merge", tf1_sharded, tf1_partitioned],
+        "merge_remote_sources": ["merge", "s3://ckpts/sharded/model",
+                                 "s3://ckpts/partitioned/model"],
+        "transfer": ["transfer", "--from", tf1_sharded, "--map", "dev0/=dev0/"],
+        "edit": ["edit", tf1_partitioned, "--rename", "emb=embedding", "--drop", "^plain$"],
+        "average": ["average", *steps],
+    }
+    for job, argv in jobs.items():
+        local = str(tmp_path / "local" / job / "model")
+        tfckpt.run(*argv, "-o", local, env=env)
+        tfckpt.run(*argv, "-o", "s3://outputs/%s/model" % job, env=env)
+        keys = download(s3, bucket, job + "/", str(tmp_path / "down" / job))
+        assert keys == sorted(job + "/" + os.path.basename(f) for f in
+                              [local + ".index"] + lib.data_files(local)), (job, keys)
+        got = tf.train.load_checkpoint(str(tmp_path / "down" / job / "model"))
+        want = tf.train.load_checkpoint(local)
+        assert got.get_variable_to_shape_map() == want.get_variable_to_shape_map(), job
+        for name in want.get_variable_to_shape_map():
+            assert values_equal(np.asarray(got.get_tensor(name)),
+                                np.asarray(want.get_tensor(name))), (job, name)
+        # And tfckpt reads it where it is.
+        tfckpt.run("verify", "s3://outputs/%s/model" % job, env=env)
+    assert not [d for d in os.listdir(os.environ.get("TMPDIR", "/tmp"))
+                if d.startswith("tfckpt-upload-")]
+
+
+def test_saved_model_output_to_s3_loads_in_tf(tfckpt, s3, saved_model_dir, tmp_path):
+    """A SavedModel written to a bucket (every file of the directory, variables index last)
+    loads in TF once downloaded and computes what the original computes."""
+    env = env_for(s3.endpoint)
+    s3.bucket("models")
+    tfckpt.run("transfer", "--into", saved_model_dir, "--from", saved_model_dir,
+               "-o", "s3://models/half_plus", env=env)
+    keys = keys_under(s3, "models", "half_plus/")
+    want = sorted("half_plus/" + os.path.relpath(os.path.join(d, f), saved_model_dir)
+                  for d, _, files in os.walk(saved_model_dir) for f in files)
+    assert keys == want
+    out = tmp_path / "half_plus"
+    for key in keys:
+        path = out / os.path.relpath(key, "half_plus")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        s3.client.download_file("models", key, str(path))
+    loaded = tf.saved_model.load(str(out))
+    original = tf.saved_model.load(saved_model_dir)
+    x = tf.constant([[1.0, -2.0], [0.5, 4.0]])
+    assert np.array_equal(loaded(x).numpy(), original(x).numpy())
+    assert tfckpt.json("ls", "s3://models/half_plus", "--json", env=env)["prefix"] == \
+        "s3://models/half_plus/variables/variables"
+
+
+def test_remote_output_overwrite_needs_force(tfckpt, s3, tf1_sharded, tf1_plain, tmp_path):
+    env = env_for(s3.endpoint)
+    s3.bucket("overwrite")
+    tfckpt.run("merge", tf1_sharded, "-o", "s3://overwrite/m/model", env=env)
+    before = keys_under(s3, "overwrite", "m/")
+    proc = tfckpt.run("merge", tf1_plain, "-o", "s3://overwrite/m/model", env=env, expect_rc=2)
+    assert "already exists" in proc.err and "--force" in proc.err, proc.where
+    assert keys_under(s3, "overwrite", "m/") == before
+    tfckpt.run("merge", tf1_plain, "-o", "s3://overwrite/m/model", "--force", env=env)
+    download(s3, "overwrite", "m/", str(tmp_path / "d"))
+    got = tf.train.load_checkpoint(str(tmp_path / "d" / "model"))
+    want = tf.train.load_checkpoint(tf1_plain)
+    assert sorted(got.get_variable_to_shape_map()) == sorted(want.get_variable_to_shape_map())
+
+
+def test_web_addresses_are_not_outputs(tfckpt, s3, tf1_plain, tmp_path):
+    proc = tfckpt.run("merge", tf1_plain, "-o", "%s/public/x" % s3.endpoint,
+                      env=env_for(s3.endpoint), cwd=tmp_path, expect_rc=2)
+    assert "web address" in proc.err, proc.where
+    assert os.listdir(tmp_path) == []
 
 
 def test_damaged_remote_data_is_caught(tfckpt, s3, tmp_path):
@@ -360,3 +445,48 @@ def test_persistent_server_errors_fail_with_the_status(tfckpt, proxy, big_remote
     proc = tfckpt.run("ls", "s3://big/model", env=env_for(proxy.endpoint), expect_rc=2)
     assert "HTTP 500 InternalError" in proc.err and "attempts" in proc.err, proc.where
     assert len(proxy.requests) >= 8
+
+
+def merge_through(proxy, local, output, max_attempts):
+    """tfckpt.merge([local], output) through the proxy, in parts of 5 MiB; returns
+    {"error": message or None, "counters": ...}."""
+    return python_in(env_for(proxy.endpoint), (
+        "import json, tfckpt\n"
+        "tfckpt.set_remote_options(part_size=5 << 20, max_attempts=%d, concurrency=4)\n"
+        "try:\n"
+        "    tfckpt.merge([%r], %r)\n"
+        "    error = None\n"
+        "except tfckpt.Error as e:\n"
+        "    error = str(e)\n"
+        "print(json.dumps({'error': error, 'counters': tfckpt.remote_counters()}))\n")
+        % (max_attempts, local, output))
+
+
+def test_uploads_survive_faults_and_a_failed_one_leaves_nothing(proxy, s3, big_remote, tmp_path):
+    local, tensors = big_remote
+    s3.bucket("faulty")
+    # Throttling and server errors on a third of the requests: retried, and the result is whole.
+    proxy.reset(lambda method, path, n: "503" if n % 3 == 1 else "500" if n % 7 == 5 else None)
+    got = merge_through(proxy, local, "s3://faulty/ok/model", max_attempts=8)
+    assert got["error"] is None and got["counters"]["retries"] > 0, got
+    methods = {r[0] for r in proxy.requests}
+    assert {"POST", "PUT"} <= methods  # a multipart upload
+    assert sum(1 for r in proxy.requests if r[0] == "PUT" and "partNumber=" in r[1]) >= 4
+    download(s3, "faulty", "ok/", str(tmp_path / "ok"))
+    reader = tf.train.load_checkpoint(str(tmp_path / "ok" / "model"))
+    for name, value in tensors.items():
+        assert np.array_equal(reader.get_tensor(name), value), name
+    # A part that never goes up: the command fails, the multipart upload is aborted, and nothing
+    # is left under the output's name (no index, no data).
+    proxy.reset(lambda method, path, n: "500" if method == "PUT" and "partNumber=2&" in path
+                else None)
+    got = merge_through(proxy, local, "s3://faulty/bad/model", max_attempts=2)
+    assert got["error"] and "HTTP 500" in got["error"] and "writing" in got["error"], got
+    assert keys_under(s3, "faulty", "bad/") == []
+    assert any(r[0] == "DELETE" and "uploadId=" in r[1] for r in proxy.requests)
+    # The same for the index: its PUT fails after the data went up; the data is deleted again.
+    proxy.reset(lambda method, path, n: "500" if method == "PUT" and path.endswith(".index")
+                else None)
+    got = merge_through(proxy, local, "s3://faulty/bad2/model", max_attempts=2)
+    assert got["error"] and ".index" in got["error"], got
+    assert keys_under(s3, "faulty", "bad2/") == []

@@ -99,8 +99,8 @@ int main(int argc, char** argv) {
       "CKPT may be a prefix (model.ckpt-1000), its .index or .data file, a training directory\n"
       "with a `checkpoint` file (DIR@STEP picks a listed step), a SavedModel directory, or a V1\n"
       "checkpoint (its file, or the model.ckpt-\?\?\?\?\?-of-NNNNN pattern of a sharded one).\n"
-      "Any of these may be remote: s3://BUCKET/KEY, gs://BUCKET/KEY or https://HOST/PATH (read\n"
-      "only; AWS credentials and AWS_ENDPOINT_URL as the AWS tools take them)."};
+      "Any of these may be remote: s3://BUCKET/KEY, gs://BUCKET/KEY or https://HOST/PATH, and\n"
+      "outputs s3:// or gs:// (AWS credentials and AWS_ENDPOINT_URL as the AWS tools take them)."};
   app.set_version_flag("--version", "tfckpt " TFCKPT_VERSION);
   app.require_subcommand(1);
   // Options of every command: how remote checkpoints (s3://, gs://, https://) are reached. They

@@ -1,0 +1,170 @@
+#include "io/remote_upload.h"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cerrno>
+#include <thread>
+
+#include <fmt/format.h>
+
+#include "io/file_util.h"
+#include "io/remote_client.h"
+#include "io/remote_config.h"
+
+namespace tfckpt {
+namespace {
+
+constexpr int64_t kMinPart = int64_t{5} << 20;  // S3's smallest part but the last
+constexpr int64_t kMaxParts = 10000;            // and its most parts per upload
+
+int PhaseOf(const std::string& remote) {
+  const std::string base = file::Basename(remote);
+  if (base == "checkpoint") return 2;
+  if (base.size() > 6 && base.compare(base.size() - 6, 6, ".index") == 0) return 1;
+  return 0;
+}
+
+void DeleteQuietly(const std::string& remote) {
+  RemoteObject o;
+  if (!PrepareRemoteObject(remote, &o).ok()) return;
+  RemoteRequest req;
+  req.method = "DELETE";
+  RemoteAnswer answer;
+  (void)SendRemoteRequest(o, req, &answer);
+}
+
+// A file of more than one part: CreateMultipartUpload, the parts in parallel, then
+// CompleteMultipartUpload; aborted on any failure.
+Status PutMultipart(const RemoteObject& o, int fd, int64_t size, int64_t part) {
+  RemoteRequest create;
+  create.method = "POST";
+  create.query = "uploads=";  // (with "=": libcurl signs a bare "uploads" differently)
+  RemoteAnswer answer;
+  TFCKPT_RETURN_IF_ERROR(SendRemoteRequest(o, create, &answer));
+  const std::string id = XmlElementText(answer.body, "UploadId");
+  if (id.empty()) {
+    return Status::IOError(fmt::format(
+        "writing '{}': the server started a multipart upload without an UploadId", o.name));
+  }
+  const std::string id_query = "uploadId=" + PercentEncode(id, false);
+  const int64_t parts = (size + part - 1) / part;
+  std::vector<std::string> etags(static_cast<size_t>(parts));
+  std::vector<Status> errors(static_cast<size_t>(parts));
+  std::atomic<int64_t> next{0};
+  std::atomic<bool> failed{false};
+  auto work = [&] {
+    for (int64_t i = next++; i < parts && !failed; i = next++) {
+      RemoteRequest put;
+      put.method = "PUT";
+      put.query = fmt::format("partNumber={}&{}", i + 1, id_query);
+      put.body_fd = fd;
+      put.body_offset = i * part;
+      put.body_size = std::min(part, size - i * part);
+      RemoteAnswer a;
+      Status s = SendRemoteRequest(o, put, &a);
+      if (s.ok() && a.etag.empty()) {
+        s = Status::IOError(
+            fmt::format("writing '{}': part {} was stored without an ETag", o.name, i + 1));
+      }
+      if (!s.ok()) {
+        errors[static_cast<size_t>(i)] = std::move(s);
+        failed = true;
+      } else {
+        etags[static_cast<size_t>(i)] = a.etag;
+      }
+    }
+  };
+  const int64_t threads = std::min<int64_t>(parts, CurrentRemoteOptions().concurrency);
+  std::vector<std::thread> pool;
+  for (int64_t t = 1; t < threads; t++) pool.emplace_back(work);
+  work();
+  for (std::thread& t : pool) t.join();
+  Status s;
+  for (Status& e : errors) {
+    if (!e.ok()) {
+      s = std::move(e);
+      break;
+    }
+  }
+  if (s.ok()) {
+    std::string xml = "<CompleteMultipartUpload>";
+    for (int64_t i = 0; i < parts; i++) {
+      xml += fmt::format("<Part><PartNumber>{}</PartNumber><ETag>{}</ETag></Part>", i + 1,
+                         etags[static_cast<size_t>(i)]);
+    }
+    xml += "</CompleteMultipartUpload>";
+    RemoteRequest complete;
+    complete.method = "POST";
+    complete.query = id_query;
+    complete.body = xml;
+    s = SendRemoteRequest(o, complete, &answer);
+  }
+  if (!s.ok()) {
+    RemoteRequest abort;
+    abort.method = "DELETE";
+    abort.query = id_query;
+    (void)SendRemoteRequest(o, abort, &answer);
+  }
+  return s;
+}
+
+Status PutFile(const UploadFile& f) {
+  RemoteObject o;
+  TFCKPT_RETURN_IF_ERROR(PrepareRemoteObject(f.remote, &o));
+  const int fd = ::open(f.local.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return Status::FromErrno(fmt::format("cannot open '{}'", f.local), errno);
+  struct stat st;
+  Status s;
+  if (::fstat(fd, &st) != 0) {
+    s = Status::FromErrno(fmt::format("cannot stat '{}'", f.local), errno);
+  } else {
+    const int64_t size = st.st_size;
+    int64_t part = std::max(CurrentRemoteOptions().part_size, kMinPart);
+    part = std::max(part, (size + kMaxParts - 1) / kMaxParts);
+    if (size <= part) {
+      RemoteRequest put;
+      put.method = "PUT";
+      put.body_fd = fd;
+      put.body_size = size;
+      RemoteAnswer answer;
+      s = SendRemoteRequest(o, put, &answer);
+    } else {
+      s = PutMultipart(o, fd, size, part);
+    }
+  }
+  ::close(fd);
+  return s;
+}
+
+}  // namespace
+
+Status UploadFiles(const std::vector<UploadFile>& files,
+                   const std::vector<std::string>& delete_first,
+                   const std::vector<std::string>& delete_after) {
+  for (const UploadFile& f : files) {
+    RemoteObject o;
+    TFCKPT_RETURN_IF_ERROR(PrepareRemoteObject(f.remote, &o));
+    TFCKPT_RETURN_IF_ERROR(CheckOutputAddress(f.remote));
+  }
+  for (const std::string& old : delete_first) DeleteQuietly(old);
+  std::vector<std::string> put;
+  for (int phase = 0; phase < 3; phase++) {
+    for (const UploadFile& f : files) {
+      if (PhaseOf(f.remote) != phase) continue;
+      Status s = PutFile(f);
+      if (!s.ok()) {
+        for (const std::string& p : put) DeleteQuietly(p);
+        return s;
+      }
+      put.push_back(f.remote);
+    }
+  }
+  for (const std::string& old : delete_after) DeleteQuietly(old);
+  return Status::OK();
+}
+
+}  // namespace tfckpt
