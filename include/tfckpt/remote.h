@@ -42,6 +42,10 @@ void SetRemoteOptions(const RemoteOptions& options);
 // True for the addresses above (s3://, gs://, http://, https://).
 bool IsRemotePath(std::string_view path);
 
+// True when `a` and `b` lie in one object store that can copy between them itself (both s3:// or
+// both gs://).
+bool SameObjectStore(std::string_view a, std::string_view b);
+
 // OK for an output that can be written: a local path, s3:// or gs://; a web address (http(s)://)
 // is refused, as read only.
 Status CheckOutputAddress(const std::string& output);

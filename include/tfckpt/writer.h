@@ -53,6 +53,10 @@ struct TransferStats {
   int64_t ranges_copied = 0;  // single tensors copied with copy_file_range
   int64_t bytes_range_copied = 0;
   int64_t bytes_written = 0;  // bytes that went through the writer's buffer
+  // Data files the object store copied from a source object itself (s3:// to s3://): no byte
+  // passed through this machine.
+  int files_copied_in_store = 0;
+  int64_t bytes_copied_in_store = 0;
 };
 
 struct WriterOptions {

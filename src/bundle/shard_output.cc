@@ -10,6 +10,7 @@
 #include <fmt/format.h>
 
 #include "io/file_util.h"
+#include "tfckpt/remote.h"
 
 namespace tfckpt {
 namespace {
@@ -42,7 +43,7 @@ Status ShardOutput::OpenShard() {
   std::string path;
   TFCKPT_RETURN_IF_ERROR(NewTemporary(&path));
   TFCKPT_RETURN_IF_ERROR(file::CreateNewFile(path, &fd_));
-  shards_.push_back({path, "", 0});
+  shards_.push_back({path, "", "", 0});
   current_ = static_cast<int>(shards_.size()) - 1;
   return Status::OK();
 }
@@ -143,6 +144,15 @@ Status ShardOutput::Adopt(const ByteSource& src, LinkMode how, int* shard_id) {
         "its name since): its bytes can be copied, not {}",
         path, how == LinkMode::kMove ? "moved" : "hard-linked"));
   }
+  if (IsRemotePath(prefix_) && SameObjectStore(path, prefix_) &&
+      (how == LinkMode::kAuto || how == LinkMode::kCopy)) {
+    shard.copy_from = path;  // copied by the store at the commit: no byte passes through here
+    stats_.files_copied_in_store++;
+    stats_.bytes_copied_in_store += shard.bytes;
+    shards_.push_back(shard);
+    *shard_id = static_cast<int>(shards_.size()) - 1;
+    return Status::OK();
+  }
   if (how == LinkMode::kMove) {
     shard.move_from = src.local_path();  // renamed into place at the commit
     stats_.files_moved++;
@@ -203,6 +213,8 @@ Status ShardOutput::Close(int* num_shards) {
     const Shard& sh = shards_[i];
     if (!sh.move_from.empty()) {
       commit_->Move(sh.move_from, DataName(i, *num_shards));
+    } else if (!sh.copy_from.empty()) {
+      commit_->CopyInStore(sh.copy_from, DataName(i, *num_shards));
     } else {
       commit_->Place(sh.temp_path, DataName(i, *num_shards));
     }

@@ -61,6 +61,7 @@ class ShardOutput {
   struct Shard {
     std::string temp_path;  // where it lies until the commit (empty for a pending move)
     std::string move_from;  // an input renamed into place at the commit
+    std::string copy_from;  // a remote object the store copies into place at the commit
     int64_t bytes = 0;
   };
   Status NewTemporary(std::string* path);

@@ -23,6 +23,7 @@
 #include "io/file_util.h"
 #include "io/remote_client.h"
 #include "tfckpt/plan.h"
+#include "tfckpt/remote.h"
 
 namespace tfckpt {
 namespace {
@@ -81,7 +82,10 @@ std::set<FileKey> AdoptableFiles(const Plan& plan) {
     const FileKey file = file_of(*begin);
     // (A big-endian or V1 file is rewritten, never taken whole: outputs are little-endian V2.)
     const Checkpoint& ckpt = *plan.sources[file.first].ckpt;
-    if (std::equal(begin, end, used_begin, used_end) && ckpt.values_as_stored() && !ckpt.remote() &&
+    // (A remote file is taken whole only where the store can copy it itself, into a remote
+    // output of the same store.)
+    if (std::equal(begin, end, used_begin, used_end) && ckpt.values_as_stored() &&
+        (!ckpt.remote() || SameObjectStore(ckpt.prefix(), plan.output_prefix())) &&
         ckpt.data_file_size(file.second) > 0) {
       out.insert(file);
     }
@@ -146,11 +150,12 @@ Status ExecutePlan(const Plan& plan, const ExecuteOptions& options, ExecuteRepor
   const bool unread = mode == LinkMode::kHardlink || mode == LinkMode::kMove;
   // Pieces of a big-endian, V1 or remote source are read, and so checked, where they are written
   // below (a remote piece is fetched once).
+  // A remote file the store copies whole is, like a hard link, read only when asked.
   auto skip = [&](const PieceSource& p) {
     const Checkpoint& c = *plan.sources[p.source].ckpt;
-    return !c.values_as_stored() || c.remote() ||
-           (unread && !options.verify_linked &&
-            adoptable.count({p.source, LocationOf(p).shard_id}) > 0);
+    const bool whole = adoptable.count({p.source, LocationOf(p).shard_id}) > 0;
+    if (c.remote()) return !(whole && options.verify_linked);
+    return !c.values_as_stored() || (unread && !options.verify_linked && whole);
   };
   const int cores = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
 

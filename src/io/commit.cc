@@ -67,6 +67,10 @@ void FileCommit::Move(const std::string& from, const std::string& final_path) {
 
 void FileCommit::ReplaceFirst(const std::string& path) { replace_first_.push_back(path); }
 
+void FileCommit::CopyInStore(const std::string& from, const std::string& final_path) {
+  store_copies_.emplace_back(from, final_path);
+}
+
 Status FileCommit::Lock() {
   if (!locks_.empty()) return Status::OK();
   auto note = [&](const std::string& path) {
@@ -162,14 +166,15 @@ Status FileCommit::CommitRemote() {
           if (file::IsDirectory(file::Join(r.from, sub))) {
             stack.push_back(sub);
           } else {
-            files.push_back({file::Join(r.from, sub), r.to + "/" + sub});
+            files.push_back({file::Join(r.from, sub), r.to + "/" + sub, ""});
           }
         }
       }
     } else {
-      files.push_back({r.from, r.to});
+      files.push_back({r.from, r.to, ""});
     }
   }
+  for (const auto& [from, to] : store_copies_) files.push_back({"", to, from});
   for (const std::string& path : replace_first_) {
     if (!IsRemotePath(path)) continue;
     const bool index = path.size() > 6 && path.compare(path.size() - 6, 6, ".index") == 0;
@@ -178,6 +183,7 @@ Status FileCommit::CommitRemote() {
   if (files.empty() && first.empty()) return Status::OK();
   TFCKPT_RETURN_IF_ERROR(UploadFiles(files, first, after));
   renames_ = std::move(local);
+  store_copies_.clear();
   std::erase_if(replace_first_, [](const std::string& p) { return IsRemotePath(p); });
   return Status::OK();
 }

@@ -59,6 +59,9 @@ class FileCommit {
   // At Commit(), before any output appears, `path` (if it exists) is taken away; it is removed
   // once the commit is complete, and returns if the commit fails.
   void ReplaceFirst(const std::string& path);
+  // At Commit(), the remote object `from` is copied by the object store to the remote
+  // `final_path` (with the data objects; see SameObjectStore).
+  void CopyInStore(const std::string& from, const std::string& final_path);
 
   // Takes the directory locks now (Commit() takes them otherwise), so that what the caller checks
   // next (an output that must not exist, the old files to replace) stays true until Commit().
@@ -88,6 +91,7 @@ class FileCommit {
   std::vector<std::string> dirs_;  // every directory written into, sorted
   std::vector<Rename> renames_;
   std::vector<std::string> replace_first_;
+  std::vector<std::pair<std::string, std::string>> store_copies_;  // (from, to)
   std::vector<std::unique_ptr<file::DirectoryLock>> locks_;
   std::string staging_;  // the local directory where remote outputs are written before upload
 };

@@ -249,6 +249,9 @@ void Perform(const RemoteObject& o, const std::string& url, bool head, int64_t r
     } else {
       curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, req->method.c_str());
     }
+    for (const std::string& header : req->headers) {
+      headers = curl_slist_append(headers, header.c_str());
+    }
   }
   std::string range;
   if (range_size >= 0) {

@@ -16,6 +16,7 @@
 #include <memory>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "io/remote_config.h"
 #include "tfckpt/remote.h"
@@ -59,6 +60,7 @@ struct RemoteRequest {
   int body_fd = -1;       // PUT: `body_size` bytes of this file from `body_offset`
   int64_t body_offset = 0;
   int64_t body_size = 0;
+  std::vector<std::string> headers;  // more headers ("x-amz-copy-source: ...")
 };
 struct RemoteAnswer {
   long status = 0;

@@ -71,6 +71,11 @@ bool IsRemotePath(std::string_view path) {
          StartsWith(path, "https://");
 }
 
+bool SameObjectStore(std::string_view a, std::string_view b) {
+  return (StartsWith(a, "s3://") && StartsWith(b, "s3://")) ||
+         (StartsWith(a, "gs://") && StartsWith(b, "gs://"));
+}
+
 Status CheckOutputAddress(const std::string& output) {
   if (!StartsWith(output, "http://") && !StartsWith(output, "https://")) return Status::OK();
   return Status::Unsupported(fmt::format(

@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <atomic>
 #include <cerrno>
+#include <functional>
 #include <thread>
 
 #include <fmt/format.h>
@@ -18,8 +19,10 @@
 namespace tfckpt {
 namespace {
 
-constexpr int64_t kMinPart = int64_t{5} << 20;  // S3's smallest part but the last
-constexpr int64_t kMaxParts = 10000;            // and its most parts per upload
+constexpr int64_t kMinPart = int64_t{5} << 20;   // S3's smallest part but the last
+constexpr int64_t kMaxParts = 10000;             // and its most parts per upload
+constexpr int64_t kMaxCopy = int64_t{5} << 30;   // the largest object CopyObject copies
+constexpr int64_t kCopyPart = int64_t{1} << 30;  // parts of larger copies
 
 int PhaseOf(const std::string& remote) {
   const std::string base = file::Basename(remote);
@@ -37,9 +40,13 @@ void DeleteQuietly(const std::string& remote) {
   (void)SendRemoteRequest(o, req, &answer);
 }
 
-// A file of more than one part: CreateMultipartUpload, the parts in parallel, then
-// CompleteMultipartUpload; aborted on any failure.
-Status PutMultipart(const RemoteObject& o, int fd, int64_t size, int64_t part) {
+// Fills the request of part `index` (from 0), which holds [offset, offset + size).
+using PartFiller = std::function<void(int64_t index, int64_t offset, int64_t size, RemoteRequest*)>;
+
+// An object of more than one part: CreateMultipartUpload, the parts in parallel, then
+// CompleteMultipartUpload; aborted on any failure. `copy` parts answer their ETag in XML.
+Status Multipart(const RemoteObject& o, int64_t size, int64_t part, const PartFiller& fill,
+                 bool copy) {
   RemoteRequest create;
   create.method = "POST";
   create.query = "uploads=";  // (with "=": libcurl signs a bare "uploads" differently)
@@ -59,14 +66,13 @@ Status PutMultipart(const RemoteObject& o, int fd, int64_t size, int64_t part) {
   auto work = [&] {
     for (int64_t i = next++; i < parts && !failed; i = next++) {
       RemoteRequest put;
+      fill(i, i * part, std::min(part, size - i * part), &put);
       put.method = "PUT";
       put.query = fmt::format("partNumber={}&{}", i + 1, id_query);
-      put.body_fd = fd;
-      put.body_offset = i * part;
-      put.body_size = std::min(part, size - i * part);
       RemoteAnswer a;
       Status s = SendRemoteRequest(o, put, &a);
-      if (s.ok() && a.etag.empty()) {
+      const std::string etag = copy ? XmlElementText(a.body, "ETag") : a.etag;
+      if (s.ok() && etag.empty()) {
         s = Status::IOError(
             fmt::format("writing '{}': part {} was stored without an ETag", o.name, i + 1));
       }
@@ -74,7 +80,7 @@ Status PutMultipart(const RemoteObject& o, int fd, int64_t size, int64_t part) {
         errors[static_cast<size_t>(i)] = std::move(s);
         failed = true;
       } else {
-        etags[static_cast<size_t>(i)] = a.etag;
+        etags[static_cast<size_t>(i)] = etag;
       }
     }
   };
@@ -112,9 +118,32 @@ Status PutMultipart(const RemoteObject& o, int fd, int64_t size, int64_t part) {
   return s;
 }
 
+// The store copies `from` to `o`: CopyObject, or UploadPartCopy in parts above its 5 GiB limit.
+Status CopyInStore(const RemoteObject& o, const std::string& from) {
+  RemoteObject source;
+  TFCKPT_RETURN_IF_ERROR(StatRemoteObject(from, &source));
+  const std::string header = fmt::format("x-amz-copy-source: {}/{}", source.address.bucket,
+                                         PercentEncode(source.address.key, true));
+  if (source.size <= kMaxCopy) {
+    RemoteRequest copy;
+    copy.method = "PUT";
+    copy.headers = {header};
+    RemoteAnswer answer;
+    return SendRemoteRequest(o, copy, &answer);
+  }
+  return Multipart(
+      o, source.size, kCopyPart,
+      [&](int64_t, int64_t offset, int64_t size, RemoteRequest* r) {
+        r->headers = {
+            header, fmt::format("x-amz-copy-source-range: bytes={}-{}", offset, offset + size - 1)};
+      },
+      /*copy=*/true);
+}
+
 Status PutFile(const UploadFile& f) {
   RemoteObject o;
   TFCKPT_RETURN_IF_ERROR(PrepareRemoteObject(f.remote, &o));
+  if (!f.copy_from.empty()) return CopyInStore(o, f.copy_from);
   const int fd = ::open(f.local.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) return Status::FromErrno(fmt::format("cannot open '{}'", f.local), errno);
   struct stat st;
@@ -133,7 +162,14 @@ Status PutFile(const UploadFile& f) {
       RemoteAnswer answer;
       s = SendRemoteRequest(o, put, &answer);
     } else {
-      s = PutMultipart(o, fd, size, part);
+      s = Multipart(
+          o, size, part,
+          [fd](int64_t, int64_t offset, int64_t n, RemoteRequest* r) {
+            r->body_fd = fd;
+            r->body_offset = offset;
+            r->body_size = n;
+          },
+          /*copy=*/false);
     }
   }
   ::close(fd);

@@ -21,6 +21,10 @@ std::string Summary(const Plan& plan, const ExecuteReport& r) {
   if (s.files_copied) {
     how.push_back(fmt::format("{} file(s) copied ({} bytes)", s.files_copied, s.bytes_copied));
   }
+  if (s.files_copied_in_store) {
+    how.push_back(fmt::format("{} file(s) copied inside the object store ({} bytes)",
+                              s.files_copied_in_store, s.bytes_copied_in_store));
+  }
   if (s.files_linked) how.push_back(fmt::format("{} file(s) hard-linked", s.files_linked));
   if (s.files_moved) how.push_back(fmt::format("{} file(s) moved", s.files_moved));
   if (s.ranges_copied) {
