@@ -15,16 +15,21 @@
 #include <string>
 
 #include "tfckpt/checkpoint.h"
+#include "tfckpt/remote.h"
 #include "tfckpt/verify.h"
 
 namespace tfckpt::fuzz {
 
 // Removed with its contents when the process exits normally (a crash keeps it, with the input
 // that caused it, for a look).
+// Also turns remote access off: no input may make a target reach the network.
 inline const std::string& ScratchDir() {
   struct Scratch {
     std::string dir;
     Scratch() {
+      RemoteOptions offline;
+      offline.offline = true;
+      SetRemoteOptions(offline);
       const char* base = std::getenv("TMPDIR");
       dir = std::string(base && *base ? base : "/tmp") + "/tfckpt-fuzz-XXXXXX";
       if (::mkdtemp(dir.data()) == nullptr) std::abort();

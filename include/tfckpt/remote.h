@@ -36,6 +36,8 @@ struct RemoteOptions {
   int max_attempts = 0;
   // Bytes per ranged GET of a large read (default 8 MiB).
   int64_t part_size = 0;
+  // Refuse every remote path without a request (for sandboxes and fuzzing).
+  bool offline = false;
 };
 void SetRemoteOptions(const RemoteOptions& options);
 

@@ -43,7 +43,7 @@ Status ShardOutput::OpenShard() {
   std::string path;
   TFCKPT_RETURN_IF_ERROR(NewTemporary(&path));
   TFCKPT_RETURN_IF_ERROR(file::CreateNewFile(path, &fd_));
-  shards_.push_back({path, "", "", 0});
+  shards_.push_back({path, "", "", "", 0});
   current_ = static_cast<int>(shards_.size()) - 1;
   return Status::OK();
 }
@@ -147,6 +147,7 @@ Status ShardOutput::Adopt(const ByteSource& src, LinkMode how, int* shard_id) {
   if (IsRemotePath(prefix_) && SameObjectStore(path, prefix_) &&
       (how == LinkMode::kAuto || how == LinkMode::kCopy)) {
     shard.copy_from = path;  // copied by the store at the commit: no byte passes through here
+    shard.copy_version = src.version();
     stats_.files_copied_in_store++;
     stats_.bytes_copied_in_store += shard.bytes;
     shards_.push_back(shard);
@@ -214,7 +215,7 @@ Status ShardOutput::Close(int* num_shards) {
     if (!sh.move_from.empty()) {
       commit_->Move(sh.move_from, DataName(i, *num_shards));
     } else if (!sh.copy_from.empty()) {
-      commit_->CopyInStore(sh.copy_from, DataName(i, *num_shards));
+      commit_->CopyInStore(sh.copy_from, sh.copy_version, DataName(i, *num_shards));
     } else {
       commit_->Place(sh.temp_path, DataName(i, *num_shards));
     }

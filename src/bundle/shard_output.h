@@ -59,9 +59,10 @@ class ShardOutput {
 
  private:
   struct Shard {
-    std::string temp_path;  // where it lies until the commit (empty for a pending move)
-    std::string move_from;  // an input renamed into place at the commit
-    std::string copy_from;  // a remote object the store copies into place at the commit
+    std::string temp_path;     // where it lies until the commit (empty for a pending move)
+    std::string move_from;     // an input renamed into place at the commit
+    std::string copy_from;     // a remote object the store copies into place at the commit
+    std::string copy_version;  // its ETag when it was read (the copy must be of that version)
     int64_t bytes = 0;
   };
   Status NewTemporary(std::string* path);

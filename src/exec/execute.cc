@@ -13,6 +13,7 @@
 
 #include <fmt/format.h>
 
+#include "bundle/entry_codec.h"
 #include "bundle/slices.h"
 #include "core/progress_meter.h"
 #include "exec/compute.h"
@@ -199,8 +200,15 @@ Status ExecutePlan(const Plan& plan, const ExecuteOptions& options, ExecuteRepor
   // A SavedModel output is built in a temporary directory and renamed into place.
   FileCommit saved_model(options.sync);
   std::string prefix = plan.output;
+  // (A remote "directory" exists when its objects do.)
+  const std::string remote_variables = file::Join(plan.output, "variables/variables.index");
+  auto output_exists = [&] {
+    return IsRemotePath(plan.output) ? file::Exists(file::Join(plan.output, "saved_model.pb")) ||
+                                           file::Exists(remote_variables)
+                                     : file::Exists(plan.output);
+  };
   if (plan.saved_model_from >= 0) {
-    if (file::Exists(plan.output) && !options.overwrite) {
+    if (output_exists() && !options.overwrite) {
       return Status::AlreadyExists(
           fmt::format("'{}' already exists; choose another output directory or allow replacing it "
                       "(`overwrite`)",
@@ -253,7 +261,17 @@ Status ExecutePlan(const Plan& plan, const ExecuteOptions& options, ExecuteRepor
     std::future<void> done;
   };
   std::vector<std::unique_ptr<Fetched>> fetched(items.size());
-  auto remote_item = [&](size_t i) { return plan.sources[items[i].piece->source].ckpt->remote(); };
+  // (Sorted by key: a piece that several tensors share comes in a run; the first places it.)
+  auto first_of_key = [&](size_t i) {
+    return i == 0 || KeyOf(*items[i - 1].piece) != KeyOf(*items[i].piece);
+  };
+  auto takes_adopted = [&](size_t i) {
+    const PieceSource& p = *items[i].piece;
+    return first_of_key(i) && adopted.count({p.source, LocationOf(p).shard_id}) > 0;
+  };
+  auto remote_item = [&](size_t i) {
+    return plan.sources[items[i].piece->source].ckpt->remote() && !takes_adopted(i);
+  };
   const int ahead_pieces = CurrentRemoteOptions().concurrency;
   std::unique_ptr<ThreadPool> fetch_pool;  // (declared after `fetched`: destroyed, and so
                                            // drained, first)
@@ -271,30 +289,34 @@ Status ExecutePlan(const Plan& plan, const ExecuteOptions& options, ExecuteRepor
       auto f = std::make_unique<Fetched>();
       Fetched* out = f.get();
       f->done = fetch_pool->Submit([&ckpt, &p, out] {
-        out->status = ckpt.ReadPiece(p.tensor->name, p.tensor->dtype,
-                                     p.part ? p.part->shape : p.tensor->shape, LocationOf(p),
-                                     ReadOptions(), &out->value);
+        try {
+          out->status = ckpt.ReadPiece(p.tensor->name, p.tensor->dtype,
+                                       p.part ? p.part->shape : p.tensor->shape, LocationOf(p),
+                                       ReadOptions(), &out->value);
+        } catch (const std::exception& e) {
+          out->status = Status::IOError(
+              fmt::format("reading '{}' failed: {}", PrintableKey(p.tensor->name), e.what()));
+        }
       });
       fetched[i] = std::move(f);
       in_flight++;
       bytes_ahead += LocationOf(p).size;
     }
   };
-  // (Sorted by key: a piece that several tensors share comes in a run; the first places it.)
   for (size_t i = 0; i < items.size(); i++) {
     const Item& it = items[i];
-    const bool first_of_key = i == 0 || KeyOf(*items[i - 1].piece) != KeyOf(*it.piece);
     const PlannedTensor& t = *it.tensor;
     const PieceSource& p = *it.piece;
     const Checkpoint& ckpt = *plan.sources[p.source].ckpt;
     DataLocation loc = LocationOf(p);
     const PieceTarget target{t.name, t.dtype, t.shape, p.part ? &p.part->slice : nullptr};
     auto a = adopted.find({p.source, loc.shard_id});
-    if (a != adopted.end() && first_of_key) {
+    const bool adopt = a != adopted.end() && first_of_key(i);
+    if (!adopt && ckpt.remote()) fetch_ahead();
+    if (adopt) {
       loc.shard_id = a->second;
       s = w->Add(target, PieceBytes::Adopted(loc));  // (its bytes came with the file)
-    } else if (ckpt.remote()) {                      // fetched and checked ahead
-      fetch_ahead();
+    } else if (ckpt.remote() && fetched[i]) {        // fetched and checked ahead
       Fetched& f = *fetched[i];
       f.done.wait();
       s = f.status;
@@ -303,7 +325,7 @@ Status ExecutePlan(const Plan& plan, const ExecuteOptions& options, ExecuteRepor
       in_flight--;
       bytes_ahead -= loc.size;
       fetch_ahead();
-    } else if (!ckpt.values_as_stored()) {  // read (checked, swapped, decoded)
+    } else if (!ckpt.values_as_stored() || ckpt.remote()) {  // read (checked, swapped, decoded)
       Tensor value;
       s = ckpt.ReadPiece(p.tensor->name, t.dtype, p.part ? p.part->shape : p.tensor->shape, loc,
                          ReadOptions(), &value);
@@ -351,12 +373,15 @@ Status ExecutePlan(const Plan& plan, const ExecuteOptions& options, ExecuteRepor
 
   if (plan.saved_model_from >= 0) {
     TFCKPT_RETURN_IF_ERROR(saved_model.Lock());
-    if (file::Exists(plan.output) && !options.overwrite) {
+    if (output_exists() && !options.overwrite) {
       return Status::AlreadyExists(fmt::format(
           "'{}' appeared while the output was written; choose another output directory or allow "
           "replacing it (`overwrite`)",
           plan.output));
     }
+    // Replacing a remote SavedModel: its old index goes first, so that no reader finds it over
+    // new data.
+    if (IsRemotePath(plan.output)) saved_model.ReplaceFirst(remote_variables);
     TFCKPT_RETURN_IF_ERROR(saved_model.Commit());
   }
   if (plan.move_sources) {

@@ -33,9 +33,11 @@ bool CheckpointExists(const std::string& prefix) {
 std::string Locate(const std::string& dir, const std::string& listed) {
   std::string written = file::Join(dir, listed);
   // (A state file in a bucket that names a path of the machine that wrote it means the
-  // checkpoint beside it, never a file of this machine.)
-  if (IsRemotePath(dir) && !IsRemotePath(written))
+  // checkpoint beside it, never a file of this machine; and a local state file never sends a
+  // read to the network.)
+  if (IsRemotePath(dir) != IsRemotePath(written)) {
     written = file::Join(dir, file::Basename(listed));
+  }
   if (CheckpointExists(written)) return written;
   std::string beside = file::Join(dir, file::Basename(listed));
   return CheckpointExists(beside) ? beside : written;

@@ -18,6 +18,11 @@ const std::string& ByteSource::local_path() const {
   return kNone;
 }
 
+const std::string& ByteSource::version() const {
+  static const std::string kNone;
+  return kNone;
+}
+
 namespace {
 
 class Memory : public ByteSource {

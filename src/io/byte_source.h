@@ -44,6 +44,10 @@ class ByteSource {
   // FICLONE); owned by the source. -1 when there is none.
   virtual int kernel_fd() const { return -1; }
 
+  // The version of the source that was opened, where the store names one (a remote object's
+  // ETag); empty otherwise.
+  virtual const std::string& version() const;
+
   // A hint that [offset, offset + n) will not be read again soon: a mapping gives back its pages
   // (a later read maps them again).
   virtual void Release(int64_t offset, int64_t n) const {}

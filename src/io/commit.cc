@@ -67,8 +67,9 @@ void FileCommit::Move(const std::string& from, const std::string& final_path) {
 
 void FileCommit::ReplaceFirst(const std::string& path) { replace_first_.push_back(path); }
 
-void FileCommit::CopyInStore(const std::string& from, const std::string& final_path) {
-  store_copies_.emplace_back(from, final_path);
+void FileCommit::CopyInStore(const std::string& from, const std::string& version,
+                             const std::string& final_path) {
+  store_copies_.push_back({from, version, final_path});
 }
 
 Status FileCommit::Lock() {
@@ -166,15 +167,15 @@ Status FileCommit::CommitRemote() {
           if (file::IsDirectory(file::Join(r.from, sub))) {
             stack.push_back(sub);
           } else {
-            files.push_back({file::Join(r.from, sub), r.to + "/" + sub, ""});
+            files.push_back({file::Join(r.from, sub), r.to + "/" + sub, "", ""});
           }
         }
       }
     } else {
-      files.push_back({r.from, r.to, ""});
+      files.push_back({r.from, r.to, "", ""});
     }
   }
-  for (const auto& [from, to] : store_copies_) files.push_back({"", to, from});
+  for (const StoreCopy& c : store_copies_) files.push_back({"", c.to, c.from, c.version});
   for (const std::string& path : replace_first_) {
     if (!IsRemotePath(path)) continue;
     const bool index = path.size() > 6 && path.compare(path.size() - 6, 6, ".index") == 0;
@@ -229,11 +230,11 @@ Status FileCommit::Commit() {
   for (const std::vector<Aside>* list : {&first, &replaced}) {
     for (const Aside& a : *list) file::RemoveTree(a.aside);
   }
+  RemoveStaging();
   if (sync_) {
     for (const std::string& dir : dirs_) TFCKPT_RETURN_IF_ERROR(file::SyncDirectory(dir));
   }
   locks_.clear();
-  RemoveStaging();
   return Status::OK();
 }
 

@@ -60,8 +60,10 @@ class FileCommit {
   // once the commit is complete, and returns if the commit fails.
   void ReplaceFirst(const std::string& path);
   // At Commit(), the remote object `from` is copied by the object store to the remote
-  // `final_path` (with the data objects; see SameObjectStore).
-  void CopyInStore(const std::string& from, const std::string& final_path);
+  // `final_path` (with the data objects; see SameObjectStore), provided it still has the ETag
+  // `version` (when not empty).
+  void CopyInStore(const std::string& from, const std::string& version,
+                   const std::string& final_path);
 
   // Takes the directory locks now (Commit() takes them otherwise), so that what the caller checks
   // next (an output that must not exist, the old files to replace) stays true until Commit().
@@ -91,7 +93,10 @@ class FileCommit {
   std::vector<std::string> dirs_;  // every directory written into, sorted
   std::vector<Rename> renames_;
   std::vector<std::string> replace_first_;
-  std::vector<std::pair<std::string, std::string>> store_copies_;  // (from, to)
+  struct StoreCopy {
+    std::string from, version, to;
+  };
+  std::vector<StoreCopy> store_copies_;
   std::vector<std::unique_ptr<file::DirectoryLock>> locks_;
   std::string staging_;  // the local directory where remote outputs are written before upload
 };

@@ -177,6 +177,13 @@ struct FileBody {
   int64_t offset, size, sent = 0;
 };
 
+int SeekFileBody(void* user, curl_off_t offset, int origin) {
+  auto* b = static_cast<FileBody*>(user);
+  if (origin != SEEK_SET || offset < 0 || offset > b->size) return CURL_SEEKFUNC_FAIL;
+  b->sent = offset;  // (libcurl sends the body again, on another connection)
+  return CURL_SEEKFUNC_OK;
+}
+
 size_t ReadFileBody(char* buffer, size_t size, size_t count, void* user) {
   auto* b = static_cast<FileBody*>(user);
   const size_t n =
@@ -208,6 +215,7 @@ void Perform(const RemoteObject& o, const std::string& url, bool head, int64_t r
   char error[CURL_ERROR_SIZE] = {0};
   curl_easy_setopt(h, CURLOPT_URL, url.c_str());
   curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
+  curl_easy_setopt(h, CURLOPT_PATH_AS_IS, 1L);  // (a key's "./" and "../" are its own)
   curl_easy_setopt(h, CURLOPT_ERRORBUFFER, error);
   curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, 10000L);
   curl_easy_setopt(h, CURLOPT_LOW_SPEED_LIMIT, 1024L);  // stalled for 30 s: give up and retry
@@ -234,6 +242,8 @@ void Perform(const RemoteObject& o, const std::string& url, bool head, int64_t r
       curl_easy_setopt(h, CURLOPT_INFILESIZE_LARGE, static_cast<curl_off_t>(req->body_size));
       curl_easy_setopt(h, CURLOPT_READFUNCTION, ReadFileBody);
       curl_easy_setopt(h, CURLOPT_READDATA, &file_body);
+      curl_easy_setopt(h, CURLOPT_SEEKFUNCTION, SeekFileBody);
+      curl_easy_setopt(h, CURLOPT_SEEKDATA, &file_body);
       // (The payload is not hashed: signing it would read every part twice.)
       headers = curl_slist_append(headers, "x-amz-content-sha256: UNSIGNED-PAYLOAD");
       // (libcurl asks for "100 Continue" before a large body; removing the header would break
@@ -252,13 +262,18 @@ void Perform(const RemoteObject& o, const std::string& url, bool head, int64_t r
     for (const std::string& header : req->headers) {
       headers = curl_slist_append(headers, header.c_str());
     }
+    if (req->body_fd < 0) {
+      // A copy inside the store or the completion of an upload: the server may work for
+      // minutes sending nothing but spaces; no low-speed limit.
+      curl_easy_setopt(h, CURLOPT_LOW_SPEED_LIMIT, 0L);
+    }
   }
   std::string range;
   if (range_size >= 0) {
     range = fmt::format("{}-{}", range_begin, range_begin + std::max<int64_t>(range_size, 1) - 1);
     curl_easy_setopt(h, CURLOPT_RANGE, range.c_str());
   }
-  if (pin_etag && !o.etag.empty()) {
+  if (pin_etag && !o.etag.empty() && o.etag.rfind("W/", 0) != 0) {  // (weak ETags never match)
     headers = curl_slist_append(headers, fmt::format("If-Match: {}", o.etag).c_str());
   }
   std::string sigv4;
@@ -287,7 +302,18 @@ struct S3Error {
   std::string code, message;
 };
 
-S3Error ParseS3Error(const std::string& body) {
+// (S3 may send spaces before the document of a long operation, to keep the connection open;
+// an XML parser refuses them before the declaration.)
+std::string_view XmlDocument(const std::string& body) {
+  std::string_view doc(body);
+  while (!doc.empty() && std::isspace(static_cast<unsigned char>(doc.front()))) {
+    doc.remove_prefix(1);
+  }
+  return doc;
+}
+
+S3Error ParseS3Error(const std::string& body_in) {
+  const std::string_view body = XmlDocument(body_in);
   struct State {
     S3Error e;
     int depth = 0;
@@ -333,6 +359,7 @@ bool Retryable(const Response& r, const S3Error& e) {
     case CURLE_HTTP2:
     case CURLE_HTTP2_STREAM:
     case CURLE_SSL_CONNECT_ERROR:
+    case CURLE_SEND_FAIL_REWIND:
       return true;
     default:
       return false;
@@ -378,10 +405,14 @@ Status ErrorOf(const RemoteObject& o, const Response& r, int attempts, bool writ
   const char* verb = write ? "writing" : "reading";
   const std::string tries = attempts > 1 ? fmt::format(" after {} attempts", attempts) : "";
   if (r.curl != CURLE_OK) {
+    if (r.curl == CURLE_ABORTED_BY_CALLBACK || r.curl == CURLE_READ_ERROR) {
+      return Status::IOError(fmt::format("{} '{}' failed: the staged file could not be read ({})",
+                                         verb, o.name, r.curl_error));
+    }
     return Status::IOError(
-        fmt::format("reading '{}' failed{}: {}; check that {} is reachable (set the endpoint with "
-                    "AWS_ENDPOINT_URL or the endpoint option)",
-                    o.name, tries, r.curl_error, Endpoint(o)));
+        fmt::format("{} '{}' failed{}: {}; check that {} is reachable (set the endpoint with "
+                    "AWS_ENDPOINT_URL or `endpoint`)",
+                    verb, o.name, tries, r.curl_error, Endpoint(o)));
   }
   const S3Error e = ParseS3Error(r.body);
   const std::string code = e.code.empty() ? "" : " " + e.code;
@@ -393,11 +424,18 @@ Status ErrorOf(const RemoteObject& o, const Response& r, int attempts, bool writ
                     o.address.bucket, Endpoint(o)));
   }
   if (r.status == 404) {
-    return Status::NotFound(fmt::format("'{}' {} (HTTP 404{})", o.name, kMissingObjectMark, code));
+    return Status::NotFound(
+        write ? fmt::format("{} '{}' failed: HTTP 404{}{}", verb, o.name, code, message)
+              : fmt::format("'{}' {} (HTTP 404{})", o.name, kMissingObjectMark, code));
   }
   if (r.status == 401 || r.status == 403) {
     return Status::IOError(fmt::format("access to '{}' was refused (HTTP {}{}{}); {}", o.name,
                                        r.status, code, message, CredentialsAdvice(o, write)));
+  }
+  if (r.status == 412 && write) {
+    return Status::DataLoss(fmt::format(
+        "'{}' was not copied: its source object changed after it was read; run the command again",
+        o.name));
   }
   if (r.status == 412) {
     return Status::DataLoss(fmt::format(
@@ -443,6 +481,10 @@ RemoteCounters GetRemoteCounters() {
 Status PrepareRemoteObject(const std::string& path, RemoteObject* object) {
   *object = RemoteObject();
   object->name = path;
+  if (CurrentRemoteOptions().offline) {
+    return Status::Unsupported(
+        fmt::format("'{}' is remote, and remote access is turned off (`offline`)", path));
+  }
   TFCKPT_RETURN_IF_ERROR(ParseRemoteAddress(path, &object->address));
   if (object->address.kind != RemoteAddress::Kind::kHttp && object->address.key.empty()) {
     return Status::InvalidArgument(
@@ -478,7 +520,8 @@ Status SendRemoteRequest(const RemoteObject& object, const RemoteRequest& reques
   }
 }
 
-std::string XmlElementText(const std::string& xml, const std::string& name) {
+std::string XmlElementText(const std::string& xml_in, const std::string& name) {
+  const std::string_view xml = XmlDocument(xml_in);
   struct State {
     const std::string* name = nullptr;
     std::string text;
@@ -525,10 +568,18 @@ Status StatRemoteObject(const std::string& path, RemoteObject* object) {
       Response get;
       char byte = 0;
       Perform(*object, object->url, false, 0, 1, false, &byte, &get);
+      int64_t first = 0, last = 0, total = -1;
+      if (get.curl == CURLE_OK && get.status == 206 &&
+          ParseContentRange(get.content_range, &first, &last, &total) && total >= 0) {
+        // HEAD refused and GET answered (a URL signed for GET only): the GET tells the size.
+        object->size = total;
+        object->etag = get.etag;
+        return Status::OK();
+      }
       if (get.curl != CURLE_OK || get.status >= 300) {
         r = std::move(get);
       } else {
-        disagree = true;  // HEAD refused and GET answered: ask again
+        disagree = true;  // HEAD refused and GET answered without a size: ask again
       }
     }
     const S3Error e = r.body.empty() ? S3Error() : ParseS3Error(r.body);
@@ -557,7 +608,8 @@ Status ReadRemoteRange(const RemoteObject& object, int64_t offset, int64_t n, vo
     Response r;
     Perform(object, object.url, false, offset + done, n - done, true, out + done, &r);
     bool ok = r.curl == CURLE_OK && (r.status == 206 || r.status == 200);
-    if (r.status == 206 || r.status == 200) {
+    // (An answer that broke before its headers were all in is only retried.)
+    if ((r.status == 206 || r.status == 200) && (ok || r.received > 0)) {
       int64_t first = 0, last = 0, total = 0;
       if (r.status == 200) {
         // A server that ignores Range answers with the whole object: right only for all of it.

@@ -25,6 +25,7 @@ class RemoteSource : public ByteSource {
   const std::string& name() const override { return object_.name; }
   int64_t size() const override { return object_.size; }
   Status ReadAt(int64_t offset, int64_t n, void* out) const override;
+  const std::string& version() const override { return object_.etag; }
 
  private:
   explicit RemoteSource(RemoteObject object) : object_(std::move(object)) {}

@@ -31,14 +31,18 @@ int PhaseOf(const std::string& remote) {
   return 0;
 }
 
-void DeleteQuietly(const std::string& remote) {
+// Deletes the object at `remote` (a missing one is no error: S3 answers 204 for it too).
+Status Delete(const std::string& remote) {
   RemoteObject o;
-  if (!PrepareRemoteObject(remote, &o).ok()) return;
+  TFCKPT_RETURN_IF_ERROR(PrepareRemoteObject(remote, &o));
   RemoteRequest req;
   req.method = "DELETE";
   RemoteAnswer answer;
-  (void)SendRemoteRequest(o, req, &answer);
+  Status s = SendRemoteRequest(o, req, &answer);
+  return s.code() == Status::Code::kNotFound ? Status::OK() : s;
 }
+
+void DeleteQuietly(const std::string& remote) { (void)Delete(remote); }
 
 // Fills the request of part `index` (from 0), which holds [offset, offset + size).
 using PartFiller = std::function<void(int64_t index, int64_t offset, int64_t size, RemoteRequest*)>;
@@ -119,23 +123,33 @@ Status Multipart(const RemoteObject& o, int64_t size, int64_t part, const PartFi
 }
 
 // The store copies `from` to `o`: CopyObject, or UploadPartCopy in parts above its 5 GiB limit.
-Status CopyInStore(const RemoteObject& o, const std::string& from) {
+// The source must still be the version that was read (its index describes that one). (The check
+// is a HEAD before the copy: x-amz-copy-source-if-match would close the gap between the two, but
+// S3-compatible servers do not all accept it signed.)
+Status CopyInStore(const RemoteObject& o, const std::string& from, const std::string& version) {
   RemoteObject source;
   TFCKPT_RETURN_IF_ERROR(StatRemoteObject(from, &source));
-  const std::string header = fmt::format("x-amz-copy-source: {}/{}", source.address.bucket,
-                                         PercentEncode(source.address.key, true));
+  if (!version.empty() && source.etag != version) {
+    return Status::DataLoss(fmt::format(
+        "'{}' was not copied: its source '{}' changed after it was read (ETag {}, now {}); run "
+        "the command again",
+        o.name, from, version, source.etag));
+  }
+  const std::vector<std::string> headers = {fmt::format(
+      "x-amz-copy-source: {}/{}", source.address.bucket, PercentEncode(source.address.key, true))};
   if (source.size <= kMaxCopy) {
     RemoteRequest copy;
     copy.method = "PUT";
-    copy.headers = {header};
+    copy.headers = headers;
     RemoteAnswer answer;
     return SendRemoteRequest(o, copy, &answer);
   }
   return Multipart(
       o, source.size, kCopyPart,
       [&](int64_t, int64_t offset, int64_t size, RemoteRequest* r) {
-        r->headers = {
-            header, fmt::format("x-amz-copy-source-range: bytes={}-{}", offset, offset + size - 1)};
+        r->headers = headers;
+        r->headers.push_back(
+            fmt::format("x-amz-copy-source-range: bytes={}-{}", offset, offset + size - 1));
       },
       /*copy=*/true);
 }
@@ -143,7 +157,7 @@ Status CopyInStore(const RemoteObject& o, const std::string& from) {
 Status PutFile(const UploadFile& f) {
   RemoteObject o;
   TFCKPT_RETURN_IF_ERROR(PrepareRemoteObject(f.remote, &o));
-  if (!f.copy_from.empty()) return CopyInStore(o, f.copy_from);
+  if (!f.copy_from.empty()) return CopyInStore(o, f.copy_from, f.copy_version);
   const int fd = ::open(f.local.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) return Status::FromErrno(fmt::format("cannot open '{}'", f.local), errno);
   struct stat st;
@@ -186,13 +200,26 @@ Status UploadFiles(const std::vector<UploadFile>& files,
     TFCKPT_RETURN_IF_ERROR(PrepareRemoteObject(f.remote, &o));
     TFCKPT_RETURN_IF_ERROR(CheckOutputAddress(f.remote));
   }
-  for (const std::string& old : delete_first) DeleteQuietly(old);
+  // (If the old index cannot be deleted, nothing is written: new data under the old index
+  // would be a checkpoint of neither.)
+  for (const std::string& old : delete_first) {
+    Status s = Delete(old);
+    if (!s.ok()) {
+      return Status::IOError(fmt::format(
+          "the checkpoint being replaced keeps its index, as deleting it failed; nothing was "
+          "written: {}",
+          s.message()));
+    }
+  }
   std::vector<std::string> put;
   for (int phase = 0; phase < 3; phase++) {
     for (const UploadFile& f : files) {
       if (PhaseOf(f.remote) != phase) continue;
       Status s = PutFile(f);
       if (!s.ok()) {
+        // (The failed object too: its last attempt may have been stored though its answer was
+        // lost.)
+        DeleteQuietly(f.remote);
         for (const std::string& p : put) DeleteQuietly(p);
         return s;
       }

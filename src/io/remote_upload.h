@@ -18,10 +18,11 @@
 namespace tfckpt {
 
 struct UploadFile {
-  std::string local;      // a regular file (empty with `copy_from`)
-  std::string remote;     // s3://BUCKET/KEY or gs://BUCKET/KEY
-  std::string copy_from;  // else: an object of the same store, copied by the store itself
-                          // (CopyObject; UploadPartCopy above 5 GiB): a data object
+  std::string local;         // a regular file (empty with `copy_from`)
+  std::string remote;        // s3://BUCKET/KEY or gs://BUCKET/KEY
+  std::string copy_from;     // else: an object of the same store, copied by the store itself
+                             // (CopyObject; UploadPartCopy above 5 GiB): a data object
+  std::string copy_version;  // the ETag `copy_from` must still have (when not empty)
 };
 
 // Deletes `delete_first` (objects an overwrite replaces, such as the old index), puts `files`

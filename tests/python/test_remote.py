@@ -528,3 +528,27 @@ def test_bucket_to_bucket_merge_is_copied_by_the_store(tfckpt, s3, big_remote, t
                       env=env, expect_rc=2)
     assert "checksum" in proc.err, proc.where
     assert keys_under(s3, "big", "copy4/") == []
+
+
+def test_python_writer_and_convert_write_to_s3(tfckpt, s3, tf1_plain, tmp_path):
+    """tfckpt.save / Writer and convert (safetensors, .npz) write to a bucket too; TF and
+    safetensors read what was put there."""
+    env = env_for(s3.endpoint)
+    s3.bucket("pyout")
+    python_in(env, (
+        "import json, numpy as np, tfckpt\n"
+        "tfckpt.save('s3://pyout/saved/model', {'x': np.arange(6, dtype=np.int64).reshape(2, 3),"
+        " 's': np.array([b'a', b'bc'], dtype=object)})\n"
+        "print(json.dumps(None))\n"))
+    download(s3, "pyout", "saved/", str(tmp_path / "saved"))
+    reader = tf.train.load_checkpoint(str(tmp_path / "saved" / "model"))
+    assert np.array_equal(reader.get_tensor("x"), np.arange(6).reshape(2, 3))
+    assert list(reader.get_tensor("s")) == [b"a", b"bc"]
+    tfckpt.run("convert", tf1_plain, "s3://pyout/conv/plain.safetensors", "--skip-unsupported",
+               env=env)
+    s3.client.download_file("pyout", "conv/plain.safetensors", str(tmp_path / "p.safetensors"))
+    from safetensors.numpy import load_file
+    got = load_file(str(tmp_path / "p.safetensors"))
+    want = tf.train.load_checkpoint(tf1_plain)
+    for name, value in got.items():
+        assert values_equal(value, np.asarray(want.get_tensor(name))), name
