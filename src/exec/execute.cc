@@ -311,7 +311,7 @@ Status ExecutePlan(const Plan& plan, const ExecuteOptions& options, ExecuteRepor
     DataLocation loc = LocationOf(p);
     const PieceTarget target{t.name, t.dtype, t.shape, p.part ? &p.part->slice : nullptr};
     auto a = adopted.find({p.source, loc.shard_id});
-    const bool adopt = a != adopted.end() && first_of_key(i);
+    const bool adopt = takes_adopted(i);
     if (!adopt && ckpt.remote()) fetch_ahead();
     if (adopt) {
       loc.shard_id = a->second;

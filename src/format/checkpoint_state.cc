@@ -32,14 +32,12 @@ bool CheckpointExists(const std::string& prefix) {
 // been moved since). The path as written when neither exists.
 std::string Locate(const std::string& dir, const std::string& listed) {
   std::string written = file::Join(dir, listed);
+  std::string beside = file::Join(dir, file::Basename(listed));
   // (A state file in a bucket that names a path of the machine that wrote it means the
   // checkpoint beside it, never a file of this machine; and a local state file never sends a
   // read to the network.)
-  if (IsRemotePath(dir) != IsRemotePath(written)) {
-    written = file::Join(dir, file::Basename(listed));
-  }
+  if (IsRemotePath(dir) != IsRemotePath(written)) return beside;
   if (CheckpointExists(written)) return written;
-  std::string beside = file::Join(dir, file::Basename(listed));
   return CheckpointExists(beside) ? beside : written;
 }
 

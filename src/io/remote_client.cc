@@ -478,6 +478,30 @@ RemoteCounters GetRemoteCounters() {
   return {g.requests.load(), g.retries.load(), g.bytes.load()};
 }
 
+Status ForEachPart(int64_t parts, const std::function<Status(int64_t part)>& fn) {
+  std::atomic<int64_t> next{0};
+  std::atomic<bool> failed{false};
+  std::vector<Status> errors(static_cast<size_t>(std::max<int64_t>(parts, 0)));
+  auto work = [&] {
+    for (int64_t i = next++; i < parts && !failed; i = next++) {
+      Status s = fn(i);
+      if (!s.ok()) {
+        errors[static_cast<size_t>(i)] = std::move(s);
+        failed = true;
+      }
+    }
+  };
+  const int64_t threads = std::min<int64_t>(parts, CurrentRemoteOptions().concurrency);
+  std::vector<std::thread> pool;
+  for (int64_t t = 1; t < threads; t++) pool.emplace_back(work);
+  work();
+  for (std::thread& t : pool) t.join();
+  for (Status& s : errors) {
+    if (!s.ok()) return std::move(s);
+  }
+  return Status::OK();
+}
+
 Status PrepareRemoteObject(const std::string& path, RemoteObject* object) {
   *object = RemoteObject();
   object->name = path;

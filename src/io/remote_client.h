@@ -13,6 +13,7 @@
 #define TFCKPT_IO_REMOTE_CLIENT_H_
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -47,6 +48,10 @@ Status StatRemoteObject(const std::string& path, RemoteObject* object);
 // Reads the `n` bytes at `offset` of `object` into `out` with one ranged GET (resumed and retried
 // as above).
 Status ReadRemoteRange(const RemoteObject& object, int64_t offset, int64_t n, void* out);
+
+// Runs fn(0) ... fn(parts - 1) on up to RemoteOptions::concurrency threads (the calling one
+// among them); after a failure no new part starts. Returns the error of the lowest failed part.
+Status ForEachPart(int64_t parts, const std::function<Status(int64_t part)>& fn);
 
 // The object at `path` as a target of writes: its address, configuration and URL, without a
 // request (size -1).

@@ -1,9 +1,6 @@
 #include "io/remote_source.h"
 
 #include <algorithm>
-#include <atomic>
-#include <thread>
-#include <vector>
 
 #include <fmt/format.h>
 
@@ -29,29 +26,11 @@ Status RemoteSource::ReadAt(int64_t offset, int64_t n, void* out) const {
   if (parts <= 1) return ReadRemoteRange(object_, offset, n, out);
 
   // Parts in parallel; the process-wide limit on requests in flight bounds them all.
-  std::atomic<int64_t> next{0};
-  std::atomic<bool> failed{false};
-  std::vector<Status> errors(static_cast<size_t>(parts));
-  auto work = [&] {
-    for (int64_t i = next++; i < parts && !failed; i = next++) {
-      const int64_t begin = i * part;
-      const int64_t size = std::min(part, n - begin);
-      Status s = ReadRemoteRange(object_, offset + begin, size, static_cast<char*>(out) + begin);
-      if (!s.ok()) {
-        errors[static_cast<size_t>(i)] = std::move(s);
-        failed = true;
-      }
-    }
-  };
-  const int64_t threads = std::min<int64_t>(parts, options.concurrency);
-  std::vector<std::thread> pool;
-  for (int64_t t = 1; t < threads; t++) pool.emplace_back(work);
-  work();
-  for (std::thread& t : pool) t.join();
-  for (Status& s : errors) {
-    if (!s.ok()) return s;
-  }
-  return Status::OK();
+  return ForEachPart(parts, [&](int64_t i) {
+    const int64_t begin = i * part;
+    return ReadRemoteRange(object_, offset + begin, std::min(part, n - begin),
+                           static_cast<char*>(out) + begin);
+  });
 }
 
 bool IsMissingObject(const Status& status) {

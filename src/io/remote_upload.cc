@@ -5,10 +5,8 @@
 #include <unistd.h>
 
 #include <algorithm>
-#include <atomic>
 #include <cerrno>
 #include <functional>
-#include <thread>
 
 #include <fmt/format.h>
 
@@ -64,42 +62,21 @@ Status Multipart(const RemoteObject& o, int64_t size, int64_t part, const PartFi
   const std::string id_query = "uploadId=" + PercentEncode(id, false);
   const int64_t parts = (size + part - 1) / part;
   std::vector<std::string> etags(static_cast<size_t>(parts));
-  std::vector<Status> errors(static_cast<size_t>(parts));
-  std::atomic<int64_t> next{0};
-  std::atomic<bool> failed{false};
-  auto work = [&] {
-    for (int64_t i = next++; i < parts && !failed; i = next++) {
-      RemoteRequest put;
-      fill(i, i * part, std::min(part, size - i * part), &put);
-      put.method = "PUT";
-      put.query = fmt::format("partNumber={}&{}", i + 1, id_query);
-      RemoteAnswer a;
-      Status s = SendRemoteRequest(o, put, &a);
-      const std::string etag = copy ? XmlElementText(a.body, "ETag") : a.etag;
-      if (s.ok() && etag.empty()) {
-        s = Status::IOError(
-            fmt::format("writing '{}': part {} was stored without an ETag", o.name, i + 1));
-      }
-      if (!s.ok()) {
-        errors[static_cast<size_t>(i)] = std::move(s);
-        failed = true;
-      } else {
-        etags[static_cast<size_t>(i)] = etag;
-      }
+  Status s = ForEachPart(parts, [&](int64_t i) {
+    RemoteRequest put;
+    fill(i, i * part, std::min(part, size - i * part), &put);
+    put.method = "PUT";
+    put.query = fmt::format("partNumber={}&{}", i + 1, id_query);
+    RemoteAnswer a;
+    TFCKPT_RETURN_IF_ERROR(SendRemoteRequest(o, put, &a));
+    std::string etag = copy ? XmlElementText(a.body, "ETag") : a.etag;
+    if (etag.empty()) {
+      return Status::IOError(
+          fmt::format("writing '{}': part {} was stored without an ETag", o.name, i + 1));
     }
-  };
-  const int64_t threads = std::min<int64_t>(parts, CurrentRemoteOptions().concurrency);
-  std::vector<std::thread> pool;
-  for (int64_t t = 1; t < threads; t++) pool.emplace_back(work);
-  work();
-  for (std::thread& t : pool) t.join();
-  Status s;
-  for (Status& e : errors) {
-    if (!e.ok()) {
-      s = std::move(e);
-      break;
-    }
-  }
+    etags[static_cast<size_t>(i)] = std::move(etag);
+    return Status::OK();
+  });
   if (s.ok()) {
     std::string xml = "<CompleteMultipartUpload>";
     for (int64_t i = 0; i < parts; i++) {
