@@ -16,6 +16,9 @@ measures, median of --runs runs:
              index's size (target: at most index + 64 KiB)
   transfer   `tfckpt.transfer()` of one encoder layer's scope (with its Adam slots) from the
              remote BERT-base: bytes fetched against the scope's bytes (target: at most 1.1 x)
+  in-store   the same scope with its Adam slots transferred into the same bucket
+             (`-o s3://...`): the store copies the scope's byte range (UploadPartCopy); bytes
+             fetched against the index's size, time against fetching the scope
   upload     `tfckpt edit BERT-base --strip-optimizer -o s3://...` (written to a staging
              directory, then uploaded, index last) against the same edit written locally plus
              boto3's `upload_file` of its two files
@@ -128,6 +131,23 @@ def main():
                     " wall=time.perf_counter() - t)))\n"
                     % (SCOPE, SCOPE, os.path.join(d, "out")), env)
 
+            # in-store: the scope and its slots into the bucket, copied by the store; against
+            # the same scope fetched into a local output.
+            in_store, fetched = [], []
+            for run in range(args.runs):
+                for out, runs in (("s3://bench/scope-%d/model" % run, in_store),
+                                  (os.path.join(work, "scope-%d" % run, "model"), fetched)):
+                    runs.append(in_python(
+                        "import json, time, tfckpt\n"
+                        "t = time.perf_counter()\n"
+                        "r = tfckpt.transfer([('s3://bench/bert-base/model.ckpt', {%r: %r})], %r,"
+                        " include_optimizer=True)\n"
+                        "print(json.dumps(dict(tfckpt.remote_counters(), data=r['data'],"
+                        " wall=time.perf_counter() - t)))\n"
+                        % (SCOPE, SCOPE, out), env))
+            in_store_s = statistics.median(r["wall"] for r in in_store)
+            fetched_s = statistics.median(r["wall"] for r in fetched)
+
             # upload: tfckpt writing to the bucket, against a local write + boto3's upload.
             uploads, local_then_boto3 = [], []
             with tempfile.TemporaryDirectory() as log_dir:
@@ -156,6 +176,10 @@ def main():
         "ls_s": ls["wall"],
         "transfer_bytes": transfer["bytes"], "scope_bytes": scope,
         "transfer_vs_scope": transfer["bytes"] / scope, "transfer_s": transfer["wall"],
+        "in_store_s": in_store_s, "in_store_fetched_bytes": in_store[0]["bytes"],
+        "in_store_copied_bytes": in_store[0]["data"]["bytes_range_copied_in_store"],
+        "scope_with_slots_fetched_s": fetched_s,
+        "scope_with_slots_bytes": fetched[0]["bytes"],
         "upload_s": upload["wall"], "upload_rss_mib": upload["rss"] / 1024,
         "local_then_boto3_s": statistics.median(local_then_boto3),
         "uploaded_bytes": stripped_bytes,
@@ -170,6 +194,10 @@ def main():
           f"{ls['requests']} requests; index {index_bytes} bytes |")
     print(f"| transfer of {SCOPE} | {transfer['wall']:.2f} s | {transfer['bytes']} bytes fetched"
           f" for a scope of {scope} bytes = {transfer['bytes'] / scope:.3f} x |")
+    print(f"| transfer of {SCOPE} with its slots, s3:// to s3:// | {in_store_s:.2f} s "
+          f"| {in_store[0]['data']['bytes_range_copied_in_store']} bytes copied by the store, "
+          f"{in_store[0]['bytes']} bytes fetched; into a local output: {fetched_s:.2f} s, "
+          f"{fetched[0]['bytes']} bytes fetched |")
     lt = statistics.median(local_then_boto3)
     print(f"| edit --strip-optimizer -o s3://… ({stripped_bytes / 1e9:.2f} GB) "
           f"| {upload['wall']:.2f} s | local edit + boto3 upload_file: {lt:.2f} s "

@@ -5,6 +5,7 @@ every tensor, MergeV2Checkpoints and init_from_checkpoint.
 Usage: python3 bench/scaling.py [--counts 1000 10000 100000 1000000] [--runs 5]
                                 [--tf-runs 3] [--tf-max N] [--transfer-tf-max N]
                                 [--bin DIR] [--cache DIR]
+       python3 bench/scaling.py --gb 0.1 1 4 [--gb-read-only 16] [--runs 3] [--python DIR] ...
 
 Inputs, written once with TensorFlow's own writer (tf.raw_ops.SaveV2) into CACHE/scaling/N/
 (git-ignored; 1 M tensors take about 50 MB per checkpoint): `a` holds N float32 2x2 tensors
@@ -16,6 +17,13 @@ job's output is deleted and its inputs are read into the page cache; outputs are
 jobs run up to --tf-max tensors (default all),
 init_from_checkpoint up to --transfer-tf-max (default 10,000: it builds a graph variable per
 tensor, 10 s for 1,000 of them).
+
+With --gb 0.1 1 4 [--gb-read-only 16] the axis is bytes instead: checkpoints of dense random
+float32 data in 4 MiB tensors (model/layer_NNNNN/w), written through tfckpt's Writer (streaming:
+TensorFlow's SaveV2 would hold every value in memory at once; TensorFlow reads these files, as
+the test suite checks), into CACHE/scaling-bytes/GB/ (git-ignored), with the same five jobs
+beside TensorFlow's. Sizes in --gb-read-only run ls and verify only (one input, no output: what
+the disk allows). The largest do not fit in the page cache: they are read from the disk.
 """
 
 import argparse
@@ -46,6 +54,29 @@ def write(prefix, n, scope, seed):
     os.makedirs(os.path.dirname(prefix), exist_ok=True)
     tf.raw_ops.SaveV2(prefix=prefix + ".tmp", tensor_names=names, shape_and_slices=[""] * n,
                       tensors=list(values))
+    for suffix in (DATA, ".index"):
+        os.replace(prefix + ".tmp" + suffix, prefix + suffix)
+
+
+DENSE_WRITER = """
+import os, sys, numpy as np, tfckpt
+prefix, total, scope, seed = sys.argv[1], int(sys.argv[2]), sys.argv[3], int(sys.argv[4])
+rng = np.random.default_rng(seed)
+with tfckpt.Writer(prefix) as w:
+    for i in range(max(1, total // (4 << 20))):
+        w.add(f"{scope}layer_{i:05d}/w", rng.random((1024, 1024), dtype=np.float32))
+"""
+
+
+def write_dense(prefix, total, scope, seed, python_dir):
+    """A checkpoint of `total` bytes of dense float32 data in 4 MiB tensors (streamed)."""
+    if os.path.exists(prefix + ".index"):
+        return
+    print(f"scaling.py: writing {prefix} ({total / 1e9:.1f} GB)", file=sys.stderr)
+    os.makedirs(os.path.dirname(prefix), exist_ok=True)
+    env = dict(os.environ, PYTHONPATH=python_dir)
+    subprocess.run([sys.executable, "-c", DENSE_WRITER, prefix + ".tmp", str(int(total)), scope,
+                    str(seed)], check=True, env=env)
     for suffix in (DATA, ".index"):
         os.replace(prefix + ".tmp" + suffix, prefix + suffix)
 
@@ -96,21 +127,41 @@ def main():
     ap.add_argument("--bin", default=os.environ.get("TFCKPT_BIN_DIR",
                                                     os.path.join(HERE, "..", "build", "bin")))
     ap.add_argument("--cache", default=os.path.join(HERE, "cache"))
+    ap.add_argument("--gb", type=float, nargs="*", default=[],
+                    help="the bytes axis: checkpoint sizes in GB (every job)")
+    ap.add_argument("--gb-read-only", type=float, nargs="*", default=[],
+                    help="sizes for ls and verify only")
+    ap.add_argument("--python", default=os.path.join(HERE, "..", "build", "python"),
+                    help="where the tfckpt package is (writes the bytes axis' inputs)")
     args = ap.parse_args()
     tfckpt = os.path.join(os.path.abspath(args.bin), "tfckpt")
     py = sys.executable
     tfw = lambda script: os.path.join(HERE, "tf_way", script)  # noqa: E731
     rows = []
-    for n in args.counts:
-        d = os.path.join(os.path.abspath(args.cache), "scaling", str(n))
+    cache = os.path.abspath(args.cache)
+    # Each point of the axis: (its label, n for the per-unit column, its inputs' directory,
+    # whether only the reading jobs run).
+    if args.gb or args.gb_read_only:
+        points = [(gb, gb, os.path.join(cache, "scaling-bytes", f"{gb:g}"), gb in args.gb_read_only)
+                  for gb in sorted(set(args.gb) | set(args.gb_read_only))]
+    else:
+        points = [(n, n, os.path.join(cache, "scaling", str(n)), False) for n in args.counts]
+    for n, per, d, read_only in points:
         a, b, c = (os.path.join(d, x, "model.ckpt") for x in "abc")
-        write(a, n, "model/", 0)
-        write(b, n, "other/", 1)
-        write(c, n, "model/", 2)
-        lines = subprocess.run([tfckpt, "ls", a], check=True, capture_output=True,
-                               text=True).stdout.count("\n")
-        if lines != n + 2:  # a header, a line per tensor, a summary
-            sys.exit(f"scaling.py: `tfckpt ls` printed {lines} lines for {n} tensors")
+        if args.gb or args.gb_read_only:
+            total = n * 1e9
+            write_dense(a, total, "model/", 0, os.path.abspath(args.python))
+            if not read_only:
+                write_dense(b, total, "other/", 1, os.path.abspath(args.python))
+                write_dense(c, total, "model/", 2, os.path.abspath(args.python))
+        else:
+            write(a, n, "model/", 0)
+            write(b, n, "other/", 1)
+            write(c, n, "model/", 2)
+            lines = subprocess.run([tfckpt, "ls", a], check=True, capture_output=True,
+                                   text=True).stdout.count("\n")
+            if lines != n + 2:  # a header, a line per tensor, a summary
+                sys.exit(f"scaling.py: `tfckpt ls` printed {lines} lines for {n} tensors")
         out = os.path.join(d, "out")
 
         def copy_inputs(o):
@@ -135,23 +186,29 @@ def main():
             ("average", lambda o: [tfckpt, "average", a, c, "-o", o + "/v", "--no-sync", "-q"],
              files(a, c), None, None, None, 0),
         ]
+        if read_only:
+            jobs = jobs[:2]
+        bytes_axis = bool(args.gb or args.gb_read_only)
         for job, ours_argv, inputs, tf_label, tf_argv, setup, tf_max in jobs:
             ours = timed(ours_argv, args.runs, inputs, out)
             tf = None
-            if tf_argv and args.tf_runs and n <= tf_max:
+            if tf_argv and args.tf_runs and (bytes_axis or n <= tf_max):
                 tf = timed(tf_argv, args.tf_runs, inputs, out, setup)
-            rows.append((job, n, ours, tf_label, tf))
-            print(f"scaling.py: {job}, {n} tensors: tfckpt {fmt_time(ours['wall'])}"
+            rows.append((job, per, ours, tf_label, tf))
+            unit = "GB" if bytes_axis else "tensors"
+            print(f"scaling.py: {job}, {n:g} {unit}: tfckpt {fmt_time(ours['wall'])}"
                   + (f", TensorFlow {fmt_time(tf['wall'])}" if tf else ""), file=sys.stderr)
-    print("| job | tensors | tfckpt | per tensor | tfckpt peak RSS (anon) | TensorFlow "
+    bytes_axis = bool(args.gb or args.gb_read_only)
+    print(f"| job | {'GB' if bytes_axis else 'tensors'} | tfckpt "
+          f"| {'per GB' if bytes_axis else 'per tensor'} | tfckpt peak RSS (anon) | TensorFlow "
           "| TF peak RSS (anon) |")
     print("|---|---|---|---|---|---|---|")
     for job, n, ours, tf_label, tf in rows:
         wall, mem = cells(ours)
         tf_wall, tf_mem = cells(tf)
         label = f"{tf_label}: {tf_wall}" if tf else "-"
-        print(f"| {job} | {n:,} | {wall} | {ours['wall'] / n * 1e6:.2f} µs | {mem} | {label} "
-              f"| {tf_mem} |")
+        per = (f"{ours['wall'] / n:.2f} s" if bytes_axis else f"{ours['wall'] / n * 1e6:.2f} µs")
+        print(f"| {job} | {n:,g} | {wall} | {per} | {mem} | {label} | {tf_mem} |")
 
 
 if __name__ == "__main__":

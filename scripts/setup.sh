@@ -11,7 +11,7 @@ APT_PACKAGES=(
   g++ cmake ninja-build pkg-config clang-format python3-dev python3-venv python3-pip
   libleveldb-dev libsnappy-dev libisal-dev libre2-dev libprotobuf-dev protobuf-compiler
   libcli11-dev libfmt-dev nlohmann-json3-dev libyaml-cpp-dev zlib1g-dev
-  libgtest-dev libgmock-dev libbenchmark-dev libcurl4-openssl-dev libexpat1-dev
+  libgtest-dev libgmock-dev libbenchmark-dev libcurl4-openssl-dev libexpat1-dev libssl-dev
 )
 TF_VERSION=2.21.0
 APT_TEST_PACKAGES=(xfsprogs clang libclang-rt-dev time groff-base)

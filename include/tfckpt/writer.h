@@ -52,11 +52,15 @@ struct TransferStats {
   int64_t bytes_reflinked = 0, bytes_copied = 0, bytes_linked = 0, bytes_moved = 0;
   int64_t ranges_copied = 0;  // single tensors copied with copy_file_range
   int64_t bytes_range_copied = 0;
-  int64_t bytes_written = 0;  // bytes that went through the writer's buffer
+  int64_t bytes_written = 0;  // bytes that this process wrote (not copied in the kernel or store)
   // Data files the object store copied from a source object itself (s3:// to s3://): no byte
   // passed through this machine.
   int files_copied_in_store = 0;
   int64_t bytes_copied_in_store = 0;
+  // Byte ranges of source objects (tensors stored one after the other, at least 5 MiB in all)
+  // that the store copied into a data object of the output (UploadPartCopy).
+  int64_t ranges_copied_in_store = 0;
+  int64_t bytes_range_copied_in_store = 0;
 };
 
 struct WriterOptions {

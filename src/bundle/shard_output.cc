@@ -10,6 +10,7 @@
 #include <fmt/format.h>
 
 #include "io/file_util.h"
+#include "io/remote_upload.h"
 #include "tfckpt/remote.h"
 
 namespace tfckpt {
@@ -43,7 +44,7 @@ Status ShardOutput::OpenShard() {
   std::string path;
   TFCKPT_RETURN_IF_ERROR(NewTemporary(&path));
   TFCKPT_RETURN_IF_ERROR(file::CreateNewFile(path, &fd_));
-  shards_.push_back({path, "", "", "", 0});
+  shards_.push_back({path, "", "", "", 0, {}});
   current_ = static_cast<int>(shards_.size()) - 1;
   return Status::OK();
 }
@@ -52,7 +53,11 @@ Status ShardOutput::CloseShard() {
   if (fd_ < 0) return Status::OK();
   Status s = FlushCopy();
   if (s.ok()) s = Flush();
-  Status closed = file::SyncAndClose(fd_, sync_ && s.ok(), shards_[current_].temp_path);
+  Shard& sh = shards_[current_];
+  if (s.ok() && !sh.ranges.empty() && ::ftruncate(fd_, sh.bytes) != 0) {  // (it may end in a hole)
+    s = Status::FromErrno(fmt::format("cannot extend '{}'", sh.temp_path), errno);
+  }
+  Status closed = file::SyncAndClose(fd_, sync_ && s.ok(), sh.temp_path);
   if (s.ok()) s = closed;
   if (!s.ok()) failed_ = true;
   fd_ = -1;
@@ -72,11 +77,46 @@ Status ShardOutput::Flush() {
   return s;
 }
 
+Status ShardOutput::RecordStoreRange(const PendingCopy& p, bool* recorded) {
+  *recorded = false;
+  Shard& sh = shards_[current_];
+  // Local bytes between two ranges go up as parts of their own, at least kMinStorePart long:
+  // fewer are completed with the first bytes of this range, fetched.
+  const int64_t last = sh.ranges.empty() ? 0 : sh.ranges.back().offset + sh.ranges.back().size;
+  const int64_t gap = p.at - last;
+  const int64_t fetch = gap > 0 && gap < kMinStorePart ? kMinStorePart - gap : 0;
+  if (p.size - fetch < kMinStorePart || sh.ranges.size() >= kMaxStoreRanges) return Status::OK();
+  if (fetch > 0) {
+    TFCKPT_RETURN_IF_ERROR(CopyFromSource(*p.src, p.offset, fetch, fd_, sh.temp_path));
+    stats_.bytes_written += fetch;
+  }
+  if (::lseek(fd_, p.size - fetch, SEEK_CUR) < 0) {  // (a hole the store fills)
+    return Status::FromErrno(fmt::format("cannot extend '{}'", sh.temp_path), errno);
+  }
+  sh.ranges.push_back(
+      {p.at + fetch, p.src->name(), p.src->version(), p.offset + fetch, p.size - fetch});
+  stats_.ranges_copied_in_store++;
+  stats_.bytes_range_copied_in_store += p.size - fetch;
+  *recorded = true;
+  return Status::OK();
+}
+
 Status ShardOutput::FlushCopy() {
   if (pending_.src == nullptr) return Status::OK();
   const PendingCopy p = std::move(pending_);
   pending_ = PendingCopy();
-  Status s = CopyFromSource(*p.src, p.offset, p.size, fd_, shards_[current_].temp_path);
+  bool recorded = false;
+  Status s;
+  if (p.store) s = RecordStoreRange(p, &recorded);
+  if (s.ok() && !recorded) {
+    s = CopyFromSource(*p.src, p.offset, p.size, fd_, shards_[current_].temp_path);
+    if (!p.store) {
+      stats_.ranges_copied += p.pieces;
+      stats_.bytes_range_copied += p.size;
+    } else {  // (fetched and written here)
+      stats_.bytes_written += p.size;
+    }
+  }
   if (!s.ok()) failed_ = true;
   return s;
 }
@@ -113,15 +153,16 @@ Status ShardOutput::Write(const void* data, size_t n) {
 Status ShardOutput::CopyIn(std::shared_ptr<const ByteSource> src, int64_t offset, int64_t size) {
   if (pending_.src == src && pending_.offset + pending_.size == offset) {
     pending_.size += size;  // (continues the range waiting: one copy for both)
+    pending_.pieces++;
   } else {
     TFCKPT_RETURN_IF_ERROR(FlushCopy());
     TFCKPT_RETURN_IF_ERROR(Flush());
-    pending_ = {std::move(src), offset, size};
+    const bool store = StoreCopiesRanges(prefix_) && IsRemotePath(src->name()) &&
+                       SameObjectStore(src->name(), prefix_);
+    pending_ = {std::move(src), offset, size, shards_[current_].bytes, 1, store};
   }
   shards_[current_].bytes += size;
-  stats_.ranges_copied++;
-  stats_.bytes_range_copied += size;
-  if (pending_.size >= kMaxPendingCopy) return FlushCopy();
+  if (!pending_.store && pending_.size >= kMaxPendingCopy) return FlushCopy();
   return Status::OK();
 }
 
@@ -217,7 +258,7 @@ Status ShardOutput::Close(int* num_shards) {
     } else if (!sh.copy_from.empty()) {
       commit_->CopyInStore(sh.copy_from, sh.copy_version, DataName(i, *num_shards));
     } else {
-      commit_->Place(sh.temp_path, DataName(i, *num_shards));
+      commit_->Place(sh.temp_path, DataName(i, *num_shards), sh.ranges);
     }
   }
   return Status::OK();

@@ -2,8 +2,10 @@
 // data file through an 8 MiB buffer (larger spans bypass it), byte ranges of other files are
 // copied in (in the kernel where they are local; a range that continues the previous one of the
 // same file joins it, so that tensors stored one after the other go in one copy), and whole
-// existing data files are adopted
-// (reflink, copy, hard link, or a move at the commit). A new data file starts when the next piece
+// existing data files are adopted (reflink, copy, hard link, or a move at the commit). Into a
+// remote output, ranges and whole files of objects of the same store are copied by the store at
+// the commit (a joined range of at least io/remote_upload.h's kMinStorePart; the staged file has
+// a hole there). A new data file starts when the next piece
 // would overflow the size limit; a piece is never split across files. Every file lies at a
 // temporary name of the given FileCommit until the owner commits it.
 //
@@ -19,6 +21,7 @@
 
 #include "io/byte_source.h"
 #include "io/commit.h"
+#include "io/remote_upload.h"
 #include "tfckpt/status.h"
 #include "tfckpt/tensor.h"
 #include "tfckpt/writer.h"
@@ -40,7 +43,8 @@ class ShardOutput {
   // Appends bytes to the current data file (after Reserve).
   Status Write(const void* data, size_t n);
   // Appends `size` bytes at `offset` of `src` to the current data file (after Reserve). The copy
-  // may wait for a later call (to join a range that follows; up to 128 MiB wait).
+  // may wait for a later call (to join a range that follows; up to 128 MiB wait, without limit
+  // for a range the store copies).
   Status CopyIn(std::shared_ptr<const ByteSource> src, int64_t offset, int64_t size);
   // Takes `src` whole as the next data file (see BundleWriter::AdoptDataFile).
   Status Adopt(const ByteSource& src, LinkMode how, int* shard_id);
@@ -64,6 +68,7 @@ class ShardOutput {
     std::string copy_from;     // a remote object the store copies into place at the commit
     std::string copy_version;  // its ETag when it was read (the copy must be of that version)
     int64_t bytes = 0;
+    std::vector<StoreRange> ranges;  // copied into it by the store at the commit (sorted)
   };
   Status NewTemporary(std::string* path);
   Status OpenShard();
@@ -86,7 +91,13 @@ class ShardOutput {
     std::shared_ptr<const ByteSource> src;
     int64_t offset = 0;
     int64_t size = 0;
+    int64_t at = 0;      // where it goes in the current data file
+    int64_t pieces = 0;  // the calls it joins
+    bool store = false;  // the object store may copy it
   };
+  // Records the pending range `p` for the store to copy (true), or false where S3's part limits
+  // do not allow it.
+  Status RecordStoreRange(const PendingCopy& p, bool* recorded);
   PendingCopy pending_;
   TransferStats stats_;
   bool failed_ = false;

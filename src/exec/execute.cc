@@ -5,6 +5,7 @@
 // assembled, re-sliced or rewritten tensors pass through user space.
 
 #include <algorithm>
+#include <functional>
 #include <future>
 #include <map>
 #include <set>
@@ -23,6 +24,7 @@
 #include "io/commit.h"
 #include "io/file_util.h"
 #include "io/remote_client.h"
+#include "io/remote_upload.h"
 #include "tfckpt/plan.h"
 #include "tfckpt/remote.h"
 
@@ -95,6 +97,50 @@ std::set<FileKey> AdoptableFiles(const Plan& plan) {
   return out;
 }
 
+// A pass-through piece and the tensor it goes into.
+struct Item {
+  const PlannedTensor* tensor;
+  const PieceSource* piece;
+};
+
+// Which of `items` (in the order written) the object store copies into the data files at
+// `output`: runs of pieces stored one after the other in one remote data file of the same store,
+// at least twice S3's smallest part in all (so that a range stays long enough when its first
+// bytes are fetched to complete the local bytes before it; see ShardOutput).
+std::vector<bool> StoreCopiedItems(const Plan& plan, const std::string& output,
+                                   const std::vector<Item>& items,
+                                   const std::function<bool(size_t)>& adopted) {
+  std::vector<bool> out(items.size(), false);
+  if (!IsRemotePath(output) || !StoreCopiesRanges(output)) return out;
+  auto eligible = [&](size_t i) {
+    const PieceSource& p = *items[i].piece;
+    const Checkpoint& c = *plan.sources[p.source].ckpt;
+    return !adopted(i) && c.remote() && c.values_as_stored() &&
+           SameObjectStore(c.prefix(), output) && c.data_file(LocationOf(p).shard_id) != nullptr;
+  };
+  auto follows = [&](size_t i) {  // piece i starts where piece i - 1 ends
+    const PieceSource& a = *items[i - 1].piece;
+    const PieceSource& b = *items[i].piece;
+    const DataLocation& la = LocationOf(a);
+    const DataLocation& lb = LocationOf(b);
+    return a.source == b.source && la.shard_id == lb.shard_id && la.offset + la.size == lb.offset;
+  };
+  for (size_t begin = 0; begin < items.size();) {
+    if (!eligible(begin)) {
+      begin++;
+      continue;
+    }
+    size_t end = begin + 1;
+    int64_t bytes = LocationOf(*items[begin].piece).size;
+    for (; end < items.size() && eligible(end) && follows(end); end++) {
+      bytes += LocationOf(*items[end].piece).size;
+    }
+    if (bytes >= 2 * kMinStorePart) std::fill(out.begin() + begin, out.begin() + end, true);
+    begin = end;
+  }
+  return out;
+}
+
 Status WriteComputed(const Plan& plan, const PlannedTensor& t, BundleWriter* w) {
   if (t.action == PlannedTensor::Action::kReplace) {
     std::string_view value = *t.replacement;
@@ -148,14 +194,42 @@ Status ExecutePlan(const Plan& plan, const ExecuteOptions& options, ExecuteRepor
   // first, since a move cannot wait for the check to fail.
   const LinkMode mode = plan.move_sources ? LinkMode::kMove : options.link;
   const std::set<FileKey> adoptable = AdoptableFiles(plan);
+  // Pass-through pieces, in source order so reads stay sequential.
+  std::vector<Item> items;
+  for (const PlannedTensor& t : plan.tensors) {
+    if (!PassThrough(t)) continue;
+    for (const PieceSource& p : t.pieces) items.push_back({&t, &p});
+  }
+  std::stable_sort(items.begin(), items.end(),
+                   [](const Item& a, const Item& b) { return KeyOf(*a.piece) < KeyOf(*b.piece); });
+  // (Sorted by key: a piece that several tensors share comes in a run; the first places it.)
+  auto first_of_key = [&](size_t i) {
+    return i == 0 || KeyOf(*items[i - 1].piece) != KeyOf(*items[i].piece);
+  };
+  auto takes_adopted = [&](size_t i) {
+    const PieceSource& p = *items[i].piece;
+    return first_of_key(i) && adoptable.count({p.source, LocationOf(p).shard_id}) > 0;
+  };
+  // (A SavedModel's variables are written locally first: nothing goes to it by a store copy.)
+  const std::vector<bool> in_store = StoreCopiedItems(
+      plan, plan.saved_model_from >= 0 ? std::string() : plan.output, items, takes_adopted);
+  std::vector<PieceKey> store_keys;
+  for (size_t i = 0; i < items.size(); i++) {
+    if (in_store[i]) store_keys.push_back(KeyOf(*items[i].piece));
+  }
+  SortUnique(&store_keys);
   const bool unread = mode == LinkMode::kHardlink || mode == LinkMode::kMove;
   // Pieces of a big-endian, V1 or remote source are read, and so checked, where they are written
   // below (a remote piece is fetched once).
-  // A remote file the store copies whole is, like a hard link, read only when asked.
+  // What the store copies (a whole file, or a range) is, like a hard link, read only when asked.
   auto skip = [&](const PieceSource& p) {
     const Checkpoint& c = *plan.sources[p.source].ckpt;
     const bool whole = adoptable.count({p.source, LocationOf(p).shard_id}) > 0;
-    if (c.remote()) return !(whole && options.verify_linked);
+    if (c.remote()) {
+      const bool copied =
+          whole || std::binary_search(store_keys.begin(), store_keys.end(), KeyOf(p));
+      return !(copied && options.verify_linked);
+    }
     return !c.values_as_stored() || (unread && !options.verify_linked && whole);
   };
   const int cores = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
@@ -241,18 +315,6 @@ Status ExecutePlan(const Plan& plan, const ExecuteOptions& options, ExecuteRepor
     meter.Add(plan.sources[f.first].ckpt->data_file_size(f.second));
   }
 
-  // Pass-through pieces, in source order so reads stay sequential.
-  struct Item {
-    const PlannedTensor* tensor;
-    const PieceSource* piece;
-  };
-  std::vector<Item> items;
-  for (const PlannedTensor& t : plan.tensors) {
-    if (!PassThrough(t)) continue;
-    for (const PieceSource& p : t.pieces) items.push_back({&t, &p});
-  }
-  std::stable_sort(items.begin(), items.end(),
-                   [](const Item& a, const Item& b) { return KeyOf(*a.piece) < KeyOf(*b.piece); });
   // Pieces of remote sources are fetched (and checked) ahead, in parallel, while the writer adds
   // them in order: at most `concurrency` pieces and kRemoteAheadBytes ahead of it.
   struct Fetched {
@@ -261,16 +323,8 @@ Status ExecutePlan(const Plan& plan, const ExecuteOptions& options, ExecuteRepor
     std::future<void> done;
   };
   std::vector<std::unique_ptr<Fetched>> fetched(items.size());
-  // (Sorted by key: a piece that several tensors share comes in a run; the first places it.)
-  auto first_of_key = [&](size_t i) {
-    return i == 0 || KeyOf(*items[i - 1].piece) != KeyOf(*items[i].piece);
-  };
-  auto takes_adopted = [&](size_t i) {
-    const PieceSource& p = *items[i].piece;
-    return first_of_key(i) && adopted.count({p.source, LocationOf(p).shard_id}) > 0;
-  };
   auto remote_item = [&](size_t i) {
-    return plan.sources[items[i].piece->source].ckpt->remote() && !takes_adopted(i);
+    return plan.sources[items[i].piece->source].ckpt->remote() && !takes_adopted(i) && !in_store[i];
   };
   const int ahead_pieces = CurrentRemoteOptions().concurrency;
   std::unique_ptr<ThreadPool> fetch_pool;  // (declared after `fetched`: destroyed, and so
@@ -313,7 +367,9 @@ Status ExecutePlan(const Plan& plan, const ExecuteOptions& options, ExecuteRepor
     auto a = adopted.find({p.source, loc.shard_id});
     const bool adopt = takes_adopted(i);
     if (!adopt && ckpt.remote()) fetch_ahead();
-    if (adopt) {
+    if (!adopt && in_store[i]) {  // copied by the store at the commit
+      s = w->Add(target, PieceBytes::Copied(ckpt.data_file(loc.shard_id), loc));
+    } else if (adopt) {
       loc.shard_id = a->second;
       s = w->Add(target, PieceBytes::Adopted(loc));  // (its bytes came with the file)
     } else if (ckpt.remote() && fetched[i]) {        // fetched and checked ahead

@@ -51,8 +51,9 @@ Status FileCommit::NewTemporary(const std::string& near, std::string* temp) {
   return Status::OK();
 }
 
-void FileCommit::Place(const std::string& temp, const std::string& final_path) {
-  renames_.push_back({temp, final_path, false});
+void FileCommit::Place(const std::string& temp, const std::string& final_path,
+                       std::vector<StoreRange> store_ranges) {
+  renames_.push_back({temp, final_path, false, std::move(store_ranges)});
 }
 
 Status FileCommit::Add(const std::string& final_path, std::string* temp) {
@@ -62,7 +63,7 @@ Status FileCommit::Add(const std::string& final_path, std::string* temp) {
 }
 
 void FileCommit::Move(const std::string& from, const std::string& final_path) {
-  renames_.push_back({from, final_path, true});
+  renames_.push_back({from, final_path, true, {}});
 }
 
 void FileCommit::ReplaceFirst(const std::string& path) { replace_first_.push_back(path); }
@@ -148,6 +149,10 @@ Status FileCommit::CommitRemote() {
   std::vector<Rename> local;
   for (const Rename& r : renames_) {
     if (!IsRemotePath(r.to)) {
+      if (!r.ranges.empty()) {  // (a hole in a local file would be zeros: never committed)
+        return Status::FailedPrecondition(fmt::format(
+            "'{}' takes bytes from the object store but is not in it; nothing was written", r.to));
+      }
       local.push_back(r);
       continue;
     }
@@ -167,15 +172,15 @@ Status FileCommit::CommitRemote() {
           if (file::IsDirectory(file::Join(r.from, sub))) {
             stack.push_back(sub);
           } else {
-            files.push_back({file::Join(r.from, sub), r.to + "/" + sub, "", ""});
+            files.push_back({file::Join(r.from, sub), r.to + "/" + sub, "", "", {}});
           }
         }
       }
     } else {
-      files.push_back({r.from, r.to, "", ""});
+      files.push_back({r.from, r.to, "", "", r.ranges});
     }
   }
-  for (const StoreCopy& c : store_copies_) files.push_back({"", c.to, c.from, c.version});
+  for (const StoreCopy& c : store_copies_) files.push_back({"", c.to, c.from, c.version, {}});
   for (const std::string& path : replace_first_) {
     if (!IsRemotePath(path)) continue;
     const bool index = path.size() > 6 && path.compare(path.size() - 6, 6, ".index") == 0;

@@ -34,6 +34,7 @@
 #include <vector>
 
 #include "io/file_util.h"
+#include "io/remote_upload.h"
 #include "tfckpt/status.h"
 
 namespace tfckpt {
@@ -49,8 +50,11 @@ class FileCommit {
   // directory the caller creates; removed by Abort() unless it was placed and committed. The
   // first name in a directory also clears the temporaries that dead processes left there.
   Status NewTemporary(const std::string& near, std::string* temp);
-  // At Commit(), `temp` (from NewTemporary) is renamed to `final_path`.
-  void Place(const std::string& temp, const std::string& final_path);
+  // At Commit(), `temp` (from NewTemporary) is renamed to `final_path`. For a remote
+  // `final_path` only, `store_ranges` names bytes of `temp` (holes in it) that the object store
+  // copies from other objects (io/remote_upload.h).
+  void Place(const std::string& temp, const std::string& final_path,
+             std::vector<StoreRange> store_ranges = {});
   // NewTemporary(final_path) and Place() in one.
   Status Add(const std::string& final_path, std::string* temp);
   // At Commit(), the existing file `from` (an input) is renamed to `final_path`; it goes back if
@@ -76,6 +80,7 @@ class FileCommit {
   struct Rename {
     std::string from, to;
     bool move = false;  // `from` is an input, not a temporary
+    std::vector<StoreRange> ranges;
   };
   struct Aside {
     std::string path, aside;

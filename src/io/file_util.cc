@@ -108,6 +108,19 @@ Status WriteAll(int fd, const void* data, size_t n, const std::string& name) {
   return Status::OK();
 }
 
+Status PWriteAll(int fd, const void* data, size_t n, int64_t offset, const std::string& name) {
+  const char* p = static_cast<const char*>(data);
+  while (n > 0) {
+    ssize_t w = ::pwrite(fd, p, n, static_cast<off_t>(offset));
+    if (w < 0 && errno == EINTR) continue;
+    if (w < 0) return Status::FromErrno(fmt::format("cannot write '{}'", name), errno);
+    p += w;
+    n -= static_cast<size_t>(w);
+    offset += w;
+  }
+  return Status::OK();
+}
+
 Status CreateNewFile(const std::string& path, int* fd) {
   *fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
   if (*fd < 0) return Status::FromErrno(fmt::format("cannot create '{}'", path), errno);

@@ -34,6 +34,8 @@ Status ListDirectory(const std::string& dir, std::vector<std::string>* names);
 
 // Writes all `n` bytes to `fd` (retrying short writes and EINTR); `name` is for messages.
 Status WriteAll(int fd, const void* data, size_t n, const std::string& name);
+// The same at `offset` of the file (pwrite; the file offset does not move).
+Status PWriteAll(int fd, const void* data, size_t n, int64_t offset, const std::string& name);
 // Creates the new file `path` for writing (it must not exist).
 Status CreateNewFile(const std::string& path, int* fd);
 // fsyncs (with `sync`) and closes `fd`, a file written at `name`; the first error wins.

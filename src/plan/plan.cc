@@ -247,7 +247,9 @@ std::string Plan::DescribeJson(bool executed, const TransferStats* stats) const 
                  {"bytes_range_copied", stats->bytes_range_copied},
                  {"bytes_written", stats->bytes_written},
                  {"files_copied_in_store", stats->files_copied_in_store},
-                 {"bytes_copied_in_store", stats->bytes_copied_in_store}};
+                 {"bytes_copied_in_store", stats->bytes_copied_in_store},
+                 {"ranges_copied_in_store", stats->ranges_copied_in_store},
+                 {"bytes_range_copied_in_store", stats->bytes_range_copied_in_store}};
   }
   return j.dump(-1, ' ', false, json::error_handler_t::replace);
 }

@@ -530,6 +530,85 @@ def test_bucket_to_bucket_merge_is_copied_by_the_store(tfckpt, s3, big_remote, t
     assert keys_under(s3, "big", "copy4/") == []
 
 
+@pytest.fixture
+def ranged_remote(s3, tmp_path_factory):
+    """A checkpoint whose kept tensors lie in runs between dropped ones (data file order as
+    written): a 1 MiB tensor alone, a 12 MiB run, a 12 MiB run ending in a small tensor."""
+    d = tmp_path_factory.mktemp("ranged")
+    local = str(d / "model")
+    rng = np.random.default_rng(5)
+    mib = (1 << 20) // 4  # float32 elements per MiB
+    layout = [("a/s", mib), ("drop/x", 2 * mib)]
+    layout += [("b/w%d" % i, 3 * mib) for i in range(4)] + [("drop/y", mib)]
+    layout += [("d/w%d" % i, 4 * mib) for i in range(3)] + [("e/s", 16 * 1024)]
+    lib.save_tensors(local, [(n, rng.standard_normal(k).astype(np.float32)) for n, k in layout])
+    bucket = s3.bucket("rng")
+    if "Contents" not in s3.client.list_objects_v2(Bucket=bucket, Prefix="src/"):
+        s3.upload_checkpoint(local, bucket, "src/model")
+    return local
+
+
+def test_ranges_between_keys_are_copied_by_the_store(tfckpt, s3, proxy, ranged_remote,
+                                                     tmp_path):
+    """Runs of kept tensors (5 MiB and more) are copied by the store (UploadPartCopy of byte
+    ranges); the local bytes before a range are completed to S3's 5 MiB part from its head. The
+    client fetches the index, the lone tensor and that head only, and TF restores the result."""
+    local = ranged_remote
+    want = tf.train.load_checkpoint(local)
+    kept = sorted(n for n in want.get_variable_to_shape_map() if not n.startswith("drop/"))
+    size = {n: want.get_tensor(n).nbytes for n in want.get_variable_to_shape_map()}
+    env = env_for(s3.endpoint)
+    got = python_in(env, (
+        "import json, tfckpt\n"
+        "r = tfckpt.edit('s3://rng/src/model', 's3://rng/a/model', drop=['^drop/'])\n"
+        "print(json.dumps({'data': r['data'], 'counters': tfckpt.remote_counters()}))\n"))
+    mib = 1 << 20
+    in_store = sum(size[n] for n in kept) - size["a/s"] - (5 * mib - size["a/s"])
+    assert got["data"]["ranges_copied_in_store"] == 2, got
+    assert got["data"]["bytes_range_copied_in_store"] == in_store, got
+    assert got["data"]["bytes_written"] == 5 * mib, got  # the lone tensor and the head fetched
+    assert got["data"]["files_copied_in_store"] == 0, got
+    index = os.path.getsize(local + ".index")
+    assert got["counters"]["bytes"] <= index + 5 * mib + 64 * 1024, got
+    download(s3, "rng", "a/", str(tmp_path / "a"))
+    reader = tf.train.load_checkpoint(str(tmp_path / "a" / "model"))
+    assert sorted(reader.get_variable_to_shape_map()) == kept
+    for name in kept:
+        assert np.array_equal(reader.get_tensor(name), want.get_tensor(name)), name
+    proc = tfckpt.run("edit", "s3://rng/src/model", "-o", "s3://rng/a2/model", "--drop", "^drop/",
+                      env=env)
+    assert "2 range(s) copied inside the object store (%d bytes)" % in_store in proc.out, proc.where
+    # A part copy that fails: the upload is aborted and nothing is left under the output's name.
+    proxy.reset(lambda method, path, n: "500" if method == "PUT" and "partNumber=2&" in path
+                else None)
+    got = python_in(env_for(proxy.endpoint), (
+        "import json, tfckpt\n"
+        "tfckpt.set_remote_options(max_attempts=2)\n"
+        "try:\n"
+        "    tfckpt.edit('s3://rng/src/model', 's3://rng/bad/model', drop=['^drop/'])\n"
+        "    error = None\n"
+        "except tfckpt.Error as e:\n"
+        "    error = str(e)\n"
+        "print(json.dumps(error))\n"))
+    assert got and "HTTP 500" in got and "UploadPartCopy" in got, got
+    assert "'s3://rng/src/model.data-00000-of-00001'" in got, got  # the source, named
+    assert any(r[0] == "DELETE" and "uploadId=" in r[1] for r in proxy.requests)
+    assert keys_under(s3, "rng", "bad/") == []
+    proxy.reset(lambda method, path, n: None)
+    # Like a whole-file copy, a range the store copies is read only with --verify: then a damaged
+    # byte in it is caught and nothing is written.
+    s3.upload_checkpoint(local, "rng", "damaged/model")
+    data_file = lib.data_files(local)[0]
+    data = bytearray(open(data_file, "rb").read())
+    data[size["a/s"] + size["drop/x"] + 7 * mib] ^= 0x01  # inside b/w2
+    s3.client.put_object(Bucket="rng", Key="damaged/model" + data_file[len(local):],
+                         Body=bytes(data))
+    proc = tfckpt.run("edit", "s3://rng/damaged/model", "-o", "s3://rng/v/model", "--drop",
+                      "^drop/", "--verify", env=env, expect_rc=2)
+    assert "checksum" in proc.err and "b/w2" in proc.err, proc.where
+    assert keys_under(s3, "rng", "v/") == []
+
+
 def test_python_writer_and_convert_write_to_s3(tfckpt, s3, tf1_plain, tmp_path):
     """tfckpt.save / Writer and convert (safetensors, .npz) write to a bucket too; TF and
     safetensors read what was put there."""

@@ -25,6 +25,10 @@ std::string Summary(const Plan& plan, const ExecuteReport& r) {
     how.push_back(fmt::format("{} file(s) copied inside the object store ({} bytes)",
                               s.files_copied_in_store, s.bytes_copied_in_store));
   }
+  if (s.ranges_copied_in_store) {
+    how.push_back(fmt::format("{} range(s) copied inside the object store ({} bytes)",
+                              s.ranges_copied_in_store, s.bytes_range_copied_in_store));
+  }
   if (s.files_linked) how.push_back(fmt::format("{} file(s) hard-linked", s.files_linked));
   if (s.files_moved) how.push_back(fmt::format("{} file(s) moved", s.files_moved));
   if (s.ranges_copied) {
@@ -67,8 +71,9 @@ void AddCommon(CLI::App* cmd, CommonArgs* args, const std::string& what,
       ->check(OneOfNames(LinkModeNames()));
   AddQuiet(cmd, &args->quiet);
   cmd->add_flag("--verify", args->verify,
-                "Also check the CRC32C of data files that --link hardlink or --move take "
-                "without reading them (every other byte taken from an input is always checked)");
+                "Also check the CRC32C of what is taken without being read: data files that "
+                "--link hardlink or --move take, and what an object store copies itself (every "
+                "other byte taken from an input is always checked)");
 }
 
 void AddQuiet(CLI::App* cmd, bool* quiet) {
