@@ -14,6 +14,7 @@
 #include <memory>
 #include <string>
 
+#include "io/byte_source.h"
 #include "tfckpt/checkpoint.h"
 #include "tfckpt/remote.h"
 #include "tfckpt/verify.h"
@@ -42,6 +43,22 @@ inline const std::string& ScratchDir() {
   static const Scratch scratch;
   return scratch.dir;
 }
+
+// A source over the input that only reads (no mapping), so that readers' ranged-read path is the
+// one fuzzed.
+class ReadOnlySource : public ByteSource {
+ public:
+  ReadOnlySource(const uint8_t* data, size_t size, const char* name)
+      : inner_(MemorySource({data, size}, name)) {}
+  const std::string& name() const override { return inner_->name(); }
+  int64_t size() const override { return inner_->size(); }
+  Status ReadAt(int64_t offset, int64_t n, void* out) const override {
+    return inner_->ReadAt(offset, n, out);
+  }
+
+ private:
+  std::shared_ptr<const ByteSource> inner_;
+};
 
 inline void WriteFile(const std::string& path, const uint8_t* data, size_t size) {
   FILE* f = std::fopen(path.c_str(), "wb");

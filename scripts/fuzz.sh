@@ -16,7 +16,7 @@ fi
 corpus=build-fuzz/corpus
 rm -rf "$corpus" build-fuzz/crashes
 mkdir -p build-fuzz/crashes
-targets="index_table protos string_tensor slice_key checkpoint_state recipe checkpoint v1_checkpoint npz safetensors"
+targets="index_table protos string_tensor slice_key checkpoint_state recipe checkpoint v1_checkpoint npz safetensors keras"
 for t in $targets; do
   mkdir -p "$corpus/$t"
 done
@@ -30,6 +30,9 @@ for f in $(git ls-files 'examples/*checkpoint'); do cp "$f" "$corpus/checkpoint_
 for f in $(git ls-files 'examples/v1/*'); do cp "$f" "$corpus/v1_checkpoint/seed$i"; i=$((i + 1)); done
 for f in $(git ls-files 'examples/recipes/*.yaml'); do cp "$f" "$corpus/recipe/seed$i"; i=$((i + 1)); done
 printf '\0foo\0\001\001\002\200\177\200\201' > "$corpus/slice_key/seed0"
+# Keras files: what Keras wrote (below), and inputs that crashed or hung Debian's libhdf5 1.10
+# (the reason tfckpt reads HDF5 itself; README "Keras files").
+cp fuzz/seeds/keras/* "$corpus/keras/"
 # Object graphs TensorFlow wrote (a slot-based optimizer; a Keras model saved as the root).
 cp fuzz/seeds/protos/* "$corpus/protos/"
 # Whole checkpoints: 2-byte index length, index, data.
@@ -58,6 +61,22 @@ header = {"__metadata__": {"k": "v"},
 text = json.dumps(header).encode()
 text += b" " * (-len(text) % 8)
 open(out + "/safetensors/seed0", "wb").write(struct.pack("<Q", len(text)) + text + bytes(28))
+PY
+# Keras 3 files: a .keras archive, a .weights.h5 with optimizer state and a bfloat16 layer.
+KERAS_BACKEND=tensorflow TF_CPP_MIN_LOG_LEVEL=3 python3 - "$corpus" <<'PY' 2>/dev/null
+import sys
+import keras
+import numpy as np
+out = sys.argv[1] + "/keras/"
+i = keras.Input((4,), name="x")
+h = keras.layers.Dense(3, name="enc1")(i)
+h = keras.layers.BatchNormalization(name="bn")(h)
+h = keras.layers.Dense(2, name="bf", dtype="bfloat16")(h)
+m = keras.Model(i, h, name="m")
+m.compile("adam", "mse")
+m.fit(np.ones((2, 4)), np.ones((2, 2)), verbose=0)
+m.save(out + "seed.keras")
+m.save_weights(out + "seed.weights.h5")
 PY
 for t in $targets; do
   log=build-fuzz/$t.log

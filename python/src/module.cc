@@ -468,11 +468,8 @@ PYBIND11_MODULE(_core, m) {
       .def(py::init<const std::string&, std::optional<int64_t>>(), py::arg("path"),
            py::arg("step") = py::none())
       .def_property_readonly("prefix", [](const PyCheckpoint& c) { return c.ckpt_->prefix(); })
-      .def_property_readonly(
-          "format",
-          [](const PyCheckpoint& c) {
-            return c.ckpt_->format() == Checkpoint::Format::kTensorSliceV1 ? "v1" : "v2";
-          })
+      .def_property_readonly("format",
+                             [](const PyCheckpoint& c) { return FormatName(c.ckpt_->format()); })
       .def_property_readonly("num_shards",
                              [](const PyCheckpoint& c) { return c.ckpt_->num_shards(); })
       .def_property_readonly("missing_data_files",

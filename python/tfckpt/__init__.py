@@ -72,8 +72,9 @@ class Checkpoint:
     @property
     def format(self):
         """'v2' for a tensor bundle (PREFIX.index and data files), 'v1' for a legacy V1
-        checkpoint (TensorSlice format: one table file per shard), which reads the same way;
-        every writer writes V2."""
+        checkpoint (TensorSlice format: one table file per shard), 'keras' for a Keras model file
+        (.keras, its unzipped directory, .weights.h5), which read the same way; every writer
+        writes V2."""
         return self._c.format
 
     @property

@@ -57,12 +57,25 @@ DataLocation LocationFromProto(const pb::BundleEntryProto& e) {
 
 }  // namespace
 
+const char* FormatName(Checkpoint::Format format) {
+  switch (format) {
+    case Checkpoint::Format::kTensorSliceV1:
+      return "v1";
+    case Checkpoint::Format::kKeras:
+      return "keras";
+    default:
+      return "v2";
+  }
+}
+
 std::string Checkpoint::data_path(int shard_id) const {
   if (format_ == Format::kTensorSliceV1) return V1FilePath(shard_id);
+  if (format_ == Format::kKeras) return KerasSourcePath();
   return fmt::format("{}.data-{:05d}-of-{:05d}", prefix_, shard_id, num_shards_);
 }
 
 std::string Checkpoint::index_path() const {
+  if (format_ == Format::kKeras) return prefix_;
   return format_ == Format::kTensorSliceV1 ? data_path(0) : prefix_ + ".index";
 }
 
@@ -88,9 +101,20 @@ std::string Checkpoint::DescribeIncomplete() const {
 
 Status Checkpoint::Open(const std::string& path, const OpenOptions& options,
                         std::unique_ptr<Checkpoint>* result) {
-  std::string prefix;
-  TFCKPT_RETURN_IF_ERROR(ResolveCheckpointPath(path, options.step, &prefix));
   std::unique_ptr<Checkpoint> ckpt(new Checkpoint());
+  if (!IsRemotePath(path) && !options.step && LooksLikeKeras(path)) {
+    TFCKPT_RETURN_IF_ERROR(ckpt->LoadKeras(path));
+    *result = std::move(ckpt);
+    return Status::OK();
+  }
+  std::string prefix;
+  Status resolved = ResolveCheckpointPath(path, options.step, &prefix);
+  if (!resolved.ok() && IsRemotePath(path) && !options.step && LooksLikeKeras(path)) {
+    TFCKPT_RETURN_IF_ERROR(ckpt->LoadKeras(path));
+    *result = std::move(ckpt);
+    return Status::OK();
+  }
+  TFCKPT_RETURN_IF_ERROR(resolved);
   TFCKPT_RETURN_IF_ERROR(ckpt->Load(prefix));
   *result = std::move(ckpt);
   return Status::OK();
@@ -211,7 +235,8 @@ const TensorInfo* Checkpoint::Find(std::string_view name) const {
 std::string Checkpoint::DescribeLocation(const DataLocation& loc) const {
   if (format_ == Format::kTensorSliceV1) return DescribeV1Location(loc);
   std::string file = loc.shard_id >= 0 && loc.shard_id < num_shards_
-                         ? data_path(loc.shard_id)
+                         ? (format_ == Format::kKeras ? data_files_[loc.shard_id]->name()
+                                                      : data_path(loc.shard_id))
                          : fmt::format("{}.data-? (shard {})", prefix_, loc.shard_id);
   return fmt::format("'{}' at offset {}, {} bytes", file, loc.offset, loc.size);
 }
@@ -267,6 +292,7 @@ Status Checkpoint::ReadPiece(std::string_view name, DType dtype, const Shape& sh
     return s.WithMessage(fmt::format("tensor '{}' in V1 checkpoint {}: {}", PrintableKey(name),
                                      DescribeLocation(loc), s.message()));
   }
+  if (format_ == Format::kKeras) TFCKPT_RETURN_IF_ERROR(KerasUnreadable(name));
   std::span<const uint8_t> bytes;
   std::shared_ptr<const void> keepalive;
   Status s = RawBytes(loc, &bytes, &keepalive);
@@ -279,7 +305,7 @@ Status Checkpoint::ReadPiece(std::string_view name, DType dtype, const Shape& sh
           Status::Corruption(fmt::format("the entry says {} bytes but {} {} elements take {} bytes",
                                          loc.size, n, DTypeName(dtype), expected)));
     }
-    if (options.verify_checksums) {
+    if (options.verify_checksums && format_ != Format::kKeras) {  // (HDF5 has none)
       uint32_t crc = crc32c::Mask(crc32c::Value(bytes));
       if (crc != loc.masked_crc32c) {
         return fail(Status::DataLoss(

@@ -16,6 +16,12 @@ bool IsObjectBased(const Checkpoint& ckpt) { return ckpt.Find(kObjectGraphKey) !
 Status ReadObjectGraph(const Checkpoint& ckpt, ObjectGraph* graph) {
   std::string bytes;
   TFCKPT_RETURN_IF_ERROR(ReadObjectGraphBytes(ckpt, &bytes));
+  if (bytes.empty() && ckpt.format() == Checkpoint::Format::kKeras) {
+    return Status::NotFound(fmt::format(
+        "{} is a Keras file: it has no TensorFlow object graph, and listing its Keras object "
+        "tree is not supported yet",
+        ckpt.prefix()));
+  }
   if (bytes.empty()) {
     return Status::NotFound(
         fmt::format("{} is a name-based (TF1) checkpoint: it has no object graph, its keys are the "

@@ -77,8 +77,11 @@ Status VerifyCheckpoint(const Checkpoint& ckpt, const VerifyOptions& options,
   }
 
   const bool v1 = ckpt.format() == Checkpoint::Format::kTensorSliceV1;
+  // A Keras file's values have no checksums: they are read (every range checked against the file)
+  // and its weights that cannot be read are named.
+  const bool keras = ckpt.format() == Checkpoint::Format::kKeras;
   // Data files present but not named by the header.
-  if (!v1) {
+  if (!v1 && !keras) {
     std::string dir = file::Dirname(ckpt.prefix()), base = file::Basename(ckpt.prefix());
     std::vector<std::string> names;
     static const std::regex kData(R"(\.data-(\d{5,})-of-(\d{5,}))");
@@ -99,7 +102,7 @@ Status VerifyCheckpoint(const Checkpoint& ckpt, const VerifyOptions& options,
 
   // The file that describes a tensor: the index, or (V1) the file of its first piece.
   auto meta_file = [&](const TensorInfo& t) {
-    if (!v1) return ckpt.index_path();
+    if (!v1 || keras) return ckpt.index_path();
     return file_of(t.partitioned() ? t.slices[0].location : t.location);
   };
   // Structure of every entry, and the list of pieces to checksum.
@@ -122,6 +125,12 @@ Status VerifyCheckpoint(const Checkpoint& ckpt, const VerifyOptions& options,
                           "read (TensorFlow cannot byte-swap it either)",
                           DTypeName(t.dtype)));
       continue;
+    }
+    if (keras) {
+      if (Status s = ckpt.KerasUnreadable(t.name); !s.ok()) {
+        problem(name, meta_file(t), s.message());
+        continue;
+      }
     }
     if (t.partitioned()) {
       Status s = CheckSliceLayout(t);
@@ -191,6 +200,11 @@ Status VerifyCheckpoint(const Checkpoint& ckpt, const VerifyOptions& options,
     }
   }
 
+  // A .keras archive's CRC-32 of its weights member.
+  if (keras && options.check_data) {
+    if (Status s = ckpt.KerasCheckArchive(); !s.ok()) problem("", ckpt.index_path(), s.message());
+  }
+
   // Checksums, in file order, across threads.
   if (options.check_data) {
     std::vector<const Piece*> order = valid;
@@ -206,9 +220,11 @@ Status VerifyCheckpoint(const Checkpoint& ckpt, const VerifyOptions& options,
     auto work = [&] {
       for (size_t i = next++; i < order.size(); i = next++) {
         const Piece& p = *order[i];
-        if (v1) {  // decoded: the table block's CRC, the message, the number of values
+        if (v1 || keras) {  // V1: decoded (the table block's CRC, the message, the count)
           Tensor value;
-          Status s = ckpt.ReadV1Piece(p.tensor->name, p.dtype, p.shape, p.location, &value);
+          Status s = v1 ? ckpt.ReadV1Piece(p.tensor->name, p.dtype, p.shape, p.location, &value)
+                        : ckpt.ReadPiece(p.tensor->name, p.dtype, p.shape, p.location,
+                                         ReadOptions(), &value);
           if (!s.ok()) {
             problem(p.label, file_of(p.location), s.message());
             continue;

@@ -11,9 +11,9 @@
 #include <regex>
 
 #include <fmt/format.h>
-#include <isa-l/crc.h>
 
 #include "format/varint.h"
+#include "format/zip.h"
 #include "io/file_util.h"
 
 namespace tfckpt::npz {
@@ -33,7 +33,7 @@ constexpr DescrCode kDescrs[] = {
 
 uint16_t U16(const uint8_t* p) { return static_cast<uint16_t>(p[0] | (p[1] << 8)); }
 uint32_t U32(const uint8_t* p) { return DecodeFixed32(reinterpret_cast<const char*>(p)); }
-uint64_t U64(const uint8_t* p) { return U32(p) | (static_cast<uint64_t>(U32(p + 4)) << 32); }
+const uint8_t* u8(const std::string& b) { return reinterpret_cast<const uint8_t*>(b.data()); }
 
 void Put16(std::string* s, uint16_t v) {
   s->push_back(static_cast<char>(v & 0xff));
@@ -126,16 +126,7 @@ bool NpyPrefix(std::span<const uint8_t> bytes, std::string* header, int64_t* len
 
 }  // namespace
 
-uint32_t Crc32(uint32_t crc, const void* data, size_t n) {
-  const auto* p = static_cast<const unsigned char*>(data);
-  while (n > 0) {
-    size_t len = std::min<size_t>(n, size_t{1} << 30);
-    crc = crc32_gzip_refl(crc, const_cast<unsigned char*>(p), len);
-    p += len;
-    n -= len;
-  }
-  return crc;
-}
+uint32_t Crc32(uint32_t crc, const void* data, size_t n) { return zip::Crc32(crc, data, n); }
 
 std::optional<std::string> Descr(DType dtype) {
   for (const DescrCode& c : kDescrs) {
@@ -145,124 +136,51 @@ std::optional<std::string> Descr(DType dtype) {
 }
 
 Status List(const ByteSource& file, std::vector<Member>* members) {
-  const std::string& path = file.name();
-  auto bad = [&](const std::string& why) {
-    return Status::Corruption(fmt::format("'{}' is not a readable .npz archive: {}", path, why));
-  };
-  const int64_t size = file.size();
-  // Reads [at, at + n) when it lies inside the file.
-  auto read = [&](uint64_t at, uint64_t n, std::string* out) {
-    if (at > static_cast<uint64_t>(size) || n > static_cast<uint64_t>(size) - at) return false;
+  std::vector<zip::Member> entries;
+  TFCKPT_RETURN_IF_ERROR(zip::List(file, ".npz archive", &entries));
+  auto read = [&](int64_t at, int64_t n, std::string* out) {
     out->resize(static_cast<size_t>(n));
-    return file.ReadAt(static_cast<int64_t>(at), static_cast<int64_t>(n), out->data()).ok();
+    return file.ReadAt(at, n, out->data()).ok();
   };
-  auto u8 = [](const std::string& b) { return reinterpret_cast<const uint8_t*>(b.data()); };
-  // End of central directory: the last signature within the final 64 KiB + 22 bytes.
-  const int64_t tail_start = std::max<int64_t>(0, size - 22 - 65535);
-  std::string tail;
-  if (!read(static_cast<uint64_t>(tail_start), static_cast<uint64_t>(size - tail_start), &tail)) {
-    return bad("it cannot be read");
-  }
-  const uint8_t* t = u8(tail);
-  int64_t eocd = -1;  // in `tail`
-  for (int64_t i = static_cast<int64_t>(tail.size()) - 22; i >= 0; i--) {
-    if (U32(t + i) == 0x06054b50) {
-      eocd = i;
-      break;
-    }
-  }
-  if (eocd < 0) return bad("no zip end-of-directory record");
-  uint64_t count = U16(t + eocd + 10), cd_size = U32(t + eocd + 12), cd_offset = U32(t + eocd + 16);
-  if (count == 0xffff || cd_offset == 0xffffffff || cd_size == 0xffffffff) {
-    std::string locator, record;
-    const int64_t loc = tail_start + eocd - 20;
-    if (loc < 0 || !read(static_cast<uint64_t>(loc), 20, &locator) ||
-        U32(u8(locator)) != 0x07064b50) {
-      return bad("a ZIP64 locator is missing");
-    }
-    uint64_t rec = U64(u8(locator) + 8);
-    if (!read(rec, 56, &record) || U32(u8(record)) != 0x06064b50) {
-      return bad("the ZIP64 directory record is missing");
-    }
-    count = U64(u8(record) + 32);
-    cd_size = U64(u8(record) + 40);
-    cd_offset = U64(u8(record) + 48);
-  }
-  std::string directory;
-  if (cd_offset > static_cast<uint64_t>(size) ||
-      cd_size > static_cast<uint64_t>(size) - cd_offset || !read(cd_offset, cd_size, &directory)) {
-    return bad("the directory lies outside the file");
-  }
-  const uint8_t* d = u8(directory);
   members->clear();
-  uint64_t pos = 0;
-  for (uint64_t k = 0; k < count; k++) {
-    if (pos + 46 > cd_size || U32(d + pos) != 0x02014b50)
-      return bad("a directory entry is damaged");
-    Member m;
-    uint16_t method = U16(d + pos + 10);
-    uint64_t comp = U32(d + pos + 20), raw = U32(d + pos + 24);
-    uint16_t nlen = U16(d + pos + 28), elen = U16(d + pos + 30), clen = U16(d + pos + 32);
-    uint64_t local = U32(d + pos + 42);
-    if (pos + 46 + nlen + elen > cd_size) return bad("a directory entry is damaged");
-    std::string name(reinterpret_cast<const char*>(d + pos + 46), nlen);
-    // ZIP64 extra field: the 64-bit values of the fields that were saturated, in order.
-    const uint8_t* extra = d + pos + 46 + nlen;
-    for (uint32_t e = 0; e + 4 <= elen;) {
-      const uint32_t id = U16(extra + e), len = U16(extra + e + 2);
-      if (e + 4 + len > elen) break;  // a field longer than what is left: damaged, not read
-      if (id == 0x0001) {
-        const uint8_t* f = extra + e + 4;
-        const uint8_t* end = extra + e + 4 + len;
-        if (raw == 0xffffffff && f + 8 <= end) raw = U64(f), f += 8;
-        if (comp == 0xffffffff && f + 8 <= end) comp = U64(f), f += 8;
-        if (local == 0xffffffff && f + 8 <= end) local = U64(f);
-      }
-      e += 4 + len;
-    }
-    pos += 46 + nlen + elen + clen;
-    std::string header;
-    if (!read(local, 30, &header) || U32(u8(header)) != 0x04034b50) {
-      return bad(fmt::format("the entry of member '{}' is damaged", name));
-    }
-    uint64_t start = local + 30 + U16(u8(header) + 26) + U16(u8(header) + 28);
-    if (start > static_cast<uint64_t>(size) || comp > static_cast<uint64_t>(size) - start) {
-      return bad(fmt::format("member '{}' runs past the end of the file", name));
-    }
+  for (const zip::Member& e : entries) {
+    const std::string& name = e.name;
     if (name.size() < 4 || name.substr(name.size() - 4) != ".npy") continue;
+    Member m;
     m.name = name.substr(0, name.size() - 4);
-    m.raw_size = static_cast<int64_t>(raw);
-    if (method == 8) {
+    m.raw_size = e.raw_size;
+    m.crc32 = e.crc32;
+    const int64_t start = e.data_offset, comp = e.data_size;
+    if (e.method == 8) {
       m.deflated = true;
-      m.data_offset = static_cast<int64_t>(start);
-      m.data_size = static_cast<int64_t>(comp);
+      m.data_offset = start;
+      m.data_size = comp;
       std::string array;
       Status s = Inflate(file, m, &array);  // header needed for dtype and shape
       if (!s.ok()) return s;
-    } else if (method == 0) {
+    } else if (e.method == 0) {
       // The npy prefix: magic, version, header length, then the header itself.
       std::string npy, text;
       int64_t hlen = 0;
-      uint64_t want = std::min<uint64_t>(comp, 12);
-      bool ok = read(start, want, &npy);
+      bool ok = read(start, std::min<int64_t>(comp, 12), &npy);
       if (ok && npy.size() >= 10) {
-        uint64_t len = 0;
+        int64_t len = 0;
         if (npy[6] == 1) {
-          len = U16(u8(npy) + 8) + 10ull;
+          len = U16(u8(npy) + 8) + 10ll;
         } else if (npy.size() >= 12) {
-          len = U32(u8(npy) + 8) + 12ull;
+          len = U32(u8(npy) + 8) + 12ll;
         }
-        if (len > 0) ok = read(start, std::min<uint64_t>(comp, len), &npy);
+        if (len > 0) ok = read(start, std::min<int64_t>(comp, len), &npy);
       }
       if (!ok || !NpyPrefix({u8(npy), npy.size()}, &text, &hlen)) {
         m.unsupported = "it is not a .npy array";
       } else {
         ParseNpyHeader(text, &m);
-        m.data_offset = static_cast<int64_t>(start) + hlen;
-        m.data_size = static_cast<int64_t>(comp) - hlen;
+        m.data_offset = start + hlen;
+        m.data_size = comp - hlen;
       }
     } else {
-      m.unsupported = fmt::format("it is compressed with zip method {}", method);
+      m.unsupported = fmt::format("it is compressed with zip method {}", e.method);
     }
     members->push_back(std::move(m));
   }
@@ -276,34 +194,15 @@ Status List(std::span<const uint8_t> file, const std::string& path, std::vector<
 Status Inflate(const ByteSource& file, const Member& member, std::string* array) {
   // Members parsed by List carry their metadata; re-derive it here for deflated ones.
   Member& m = const_cast<Member&>(member);
-  if (m.data_offset < 0 || m.data_size < 0 || m.raw_size < 0 || m.data_offset > file.size() ||
-      m.data_size > file.size() - m.data_offset || m.data_size > 0xffffffffLL ||
-      m.raw_size > 0xffffffffLL) {
-    return Status::Corruption(
-        fmt::format("member '{}.npy' of '{}' lies outside the file", m.name, file.name()));
-  }
-  // Deflate cannot expand data more than 1032 times: a larger claim is a damaged or hostile
-  // archive, refused before its size is allocated.
-  if (m.raw_size > m.data_size * 1032 + 1024) {
-    return Status::Corruption(fmt::format(
-        "member '{}.npy' of '{}' claims {} bytes from {} compressed bytes, more than deflate can "
-        "give",
-        m.name, file.name(), m.raw_size, m.data_size));
-  }
-  std::string compressed(static_cast<size_t>(m.data_size), '\0');
-  TFCKPT_RETURN_IF_ERROR(file.ReadAt(m.data_offset, m.data_size, compressed.data()));
-  std::string raw(static_cast<size_t>(m.raw_size), '\0');
-  z_stream z{};
-  if (inflateInit2(&z, -15) != Z_OK) return Status::IOError("cannot start zlib");
-  z.next_in = reinterpret_cast<Bytef*>(compressed.data());
-  z.avail_in = static_cast<uInt>(compressed.size());
-  z.next_out = reinterpret_cast<Bytef*>(raw.data());
-  z.avail_out = static_cast<uInt>(raw.size());
-  int rc = inflate(&z, Z_FINISH);
-  inflateEnd(&z);
-  if (rc != Z_STREAM_END || z.total_out != raw.size()) {
-    return Status::Corruption(fmt::format("member '{}.npy' does not decompress", m.name));
-  }
+  zip::Member z;
+  z.name = m.name + ".npy";
+  z.method = 8;
+  z.data_offset = m.data_offset;
+  z.data_size = m.data_size;
+  z.raw_size = m.raw_size;
+  z.crc32 = m.crc32;
+  std::string raw;
+  TFCKPT_RETURN_IF_ERROR(zip::Inflate(file, z, &raw));
   std::string header;
   int64_t hlen = 0;
   if (!NpyPrefix({reinterpret_cast<const uint8_t*>(raw.data()), raw.size()}, &header, &hlen)) {

@@ -36,6 +36,7 @@ struct Member {
   int64_t data_offset = 0;  // of the member's bytes in the archive (stored: the array itself)
   int64_t data_size = 0;    // stored size; for stored members, the array's byte size
   int64_t raw_size = 0;     // uncompressed member size (npy header + array)
+  uint32_t crc32 = 0;       // zip's CRC-32 of the uncompressed member
   std::string unsupported;  // why this member cannot be read, if it cannot
 };
 

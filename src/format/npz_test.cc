@@ -327,7 +327,7 @@ TEST(Npz, RefusesADeflatedMemberThatDoesNotDecompress) {
   for (size_t i = data; i < data + 8; i++) file[i] = '\xff';
   std::vector<Member> members;
   EXPECT_STATUS(List(Bytes(file), "z.npz", &members), Status::Code::kCorruption,
-                "member 'z.npy' does not decompress");
+                "member 'z.npy' of 'z.npz' does not decompress");
 }
 
 }  // namespace

@@ -49,7 +49,62 @@ class Memory : public ByteSource {
   std::string name_;
 };
 
+// A Memory over bytes it owns.
+class OwnedMemory : public Memory {
+ public:
+  OwnedMemory(std::unique_ptr<std::string> bytes, std::string name)
+      : Memory({reinterpret_cast<const uint8_t*>(bytes->data()), bytes->size()}, std::move(name)),
+        bytes_(std::move(bytes)) {}
+
+ private:
+  std::unique_ptr<std::string> bytes_;  // (a pointer: the view above stays valid when moved)
+};
+
+// A range of another source.
+class Slice : public ByteSource {
+ public:
+  Slice(std::shared_ptr<const ByteSource> parent, int64_t offset, int64_t size, std::string name)
+      : parent_(std::move(parent)), offset_(offset), size_(size), name_(std::move(name)) {}
+  const std::string& name() const override { return name_; }
+  int64_t size() const override { return size_; }
+  Status ReadAt(int64_t offset, int64_t n, void* out) const override {
+    if (offset < 0 || n < 0 || offset > size_ || n > size_ - offset) {
+      return Status::Corruption(fmt::format("bytes {}..{} lie outside '{}', which has {} bytes",
+                                            offset, offset + n, name_, size_));
+    }
+    return parent_->ReadAt(offset_ + offset, n, out);
+  }
+  bool Mapping(std::span<const uint8_t>* whole) const override {
+    std::span<const uint8_t> all;
+    if (!parent_->Mapping(&all)) return false;
+    *whole = all.subspan(static_cast<size_t>(offset_), static_cast<size_t>(size_));
+    return true;
+  }
+  const std::string& version() const override { return parent_->version(); }
+  void Release(int64_t offset, int64_t n) const override { parent_->Release(offset_ + offset, n); }
+
+ private:
+  std::shared_ptr<const ByteSource> parent_;
+  int64_t offset_, size_;
+  std::string name_;
+};
+
 }  // namespace
+
+Status SliceSource(std::shared_ptr<const ByteSource> parent, int64_t offset, int64_t size,
+                   std::string name, std::shared_ptr<const ByteSource>* slice) {
+  if (offset < 0 || size < 0 || offset > parent->size() || size > parent->size() - offset) {
+    return Status::Corruption(fmt::format("bytes {}..{} lie outside '{}', which has {} bytes",
+                                          offset, offset + size, parent->name(), parent->size()));
+  }
+  *slice = std::make_shared<Slice>(std::move(parent), offset, size, std::move(name));
+  return Status::OK();
+}
+
+std::shared_ptr<const ByteSource> OwnedMemorySource(std::string bytes, std::string name) {
+  return std::make_shared<OwnedMemory>(std::make_unique<std::string>(std::move(bytes)),
+                                       std::move(name));
+}
 
 std::shared_ptr<const ByteSource> MemorySource(std::span<const uint8_t> bytes, std::string name) {
   return std::make_shared<Memory>(bytes, std::move(name));

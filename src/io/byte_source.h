@@ -62,6 +62,15 @@ Status OpenByteSource(const std::string& path, std::shared_ptr<const ByteSource>
 // `name` in messages. For parsers handed a buffer, and for tests.
 std::shared_ptr<const ByteSource> MemorySource(std::span<const uint8_t> bytes, std::string name);
 
+// A source that owns `bytes` (a member decompressed into memory), named `name` in messages.
+std::shared_ptr<const ByteSource> OwnedMemorySource(std::string bytes, std::string name);
+
+// The `size` bytes at `offset` of `parent` as a source of their own (a member stored in an
+// archive), named `name`: no local file (it is not a whole file), a mapping where the parent has
+// one. A range outside the parent is kCorruption.
+Status SliceSource(std::shared_ptr<const ByteSource> parent, int64_t offset, int64_t size,
+                   std::string name, std::shared_ptr<const ByteSource>* slice);
+
 // The `n` bytes at `offset` of `source`: a view on its mapping where it has one, else a buffer
 // read from it, which `*keepalive` then owns (otherwise `*keepalive` holds the source). Checks
 // that the range lies inside the source.

@@ -147,6 +147,15 @@ Status CheckSources(Plan* p) {
   }
   if (plan.output.empty()) return Status::OK();
   TFCKPT_RETURN_IF_ERROR(CheckOutputAddress(plan.output));
+  for (const char* keras : {".keras", ".h5", ".hdf5", ".weights.json"}) {
+    if (plan.output.ends_with(keras)) {
+      return Status::Unsupported(fmt::format(
+          "writing Keras files is not supported yet: the output '{}' would be a TensorFlow "
+          "checkpoint named '{}.index' that Keras cannot load; name the output without '{}' to "
+          "write a TensorFlow checkpoint",
+          plan.output, plan.output, keras));
+    }
+  }
   if (plan.move_sources && IsRemotePath(plan.output)) {
     return Status::Unsupported(fmt::format(
         "the sources' files cannot be moved into object storage ('{}'); copy them (drop `move`)",

@@ -21,6 +21,9 @@ def test_fuzz_regression(tfckpt, tmp_path, case):
         n = min(int.from_bytes(data[:2], "little"), len(data) - 2)
         (tmp_path / "ckpt.index").write_bytes(data[2:2 + n])
         (tmp_path / "ckpt.data-00000-of-00001").write_bytes(data[2 + n:])
+    elif case.parent.name == "keras":  # a .keras archive or an HDF5 file, by content
+        prefix = tmp_path / "model.keras"
+        prefix.write_bytes(data)
     elif case.parent.name == "recipe":
         recipe = tmp_path / "recipe.yaml"
         shutil.copy(case, recipe)
@@ -35,7 +38,7 @@ def test_fuzz_regression(tfckpt, tmp_path, case):
         proc = tfckpt.run(*args, expect_rc=None)
         assert proc.returncode in (0, 1, 2), proc.where
         if proc.returncode == 2:
-            assert "ckpt" in proc.err, proc.where
+            assert prefix.name in proc.err, proc.where
 
 
 def test_there_are_regressions():

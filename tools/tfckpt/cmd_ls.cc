@@ -173,7 +173,7 @@ void RunLs(const LsArgs& args) {
     nlohmann::ordered_json out;
     out["schema_version"] = TFCKPT_JSON_SCHEMA_VERSION;
     out["prefix"] = ckpt->prefix();
-    out["format"] = ckpt->format() == Checkpoint::Format::kTensorSliceV1 ? "v1" : "v2";
+    out["format"] = FormatName(ckpt->format());
     out["num_shards"] = ckpt->num_shards();
     out["missing_data_files"] = ckpt->missing_data_files();
     nlohmann::ordered_json tensors = nlohmann::ordered_json::array();
@@ -188,7 +188,7 @@ void RunLs(const LsArgs& args) {
       if (!t->partitioned()) {
         j["shard"] = t->location.shard_id;
         // (A V1 value is a table entry, at no offset of its own.)
-        if (ckpt->format() == Checkpoint::Format::kBundleV2) j["offset"] = t->location.offset;
+        if (ckpt->format() != Checkpoint::Format::kTensorSliceV1) j["offset"] = t->location.offset;
       }
       tensors.push_back(std::move(j));
     }
@@ -220,6 +220,14 @@ void RunLs(const LsArgs& args) {
     out += "\n";
   }
   const bool v1 = ckpt->format() == Checkpoint::Format::kTensorSliceV1;
+  if (ckpt->format() == Checkpoint::Format::kKeras) {
+    out += fmt::format(
+        "{} tensors, {} parameters, {} bytes in a Keras file (writing commands "
+        "write TensorFlow checkpoints)\n",
+        shown.size(), params, bytes);
+    fmt::print("{}", out);
+    return;
+  }
   out +=
       fmt::format("{} tensors, {} parameters, {} bytes in {} {}file{}{}\n", shown.size(), params,
                   bytes, ckpt->num_shards(), v1 ? "" : "data ", ckpt->num_shards() == 1 ? "" : "s",

@@ -1,0 +1,522 @@
+"""Keras model files read as checkpoints, judged by Keras: every weight of a `.keras` archive, its
+unzipped directory and a `.weights.h5` that Keras 3 wrote reads as the value Keras holds, under the
+name README.md's "Keras files" section gives it; damaged and hostile files are refused with a
+message and never crash."""
+
+import json
+import os
+import shutil
+import zipfile
+
+os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+
+import h5py
+import keras
+import numpy as np
+import pytest
+
+import tfckpt as tfckpt_py  # the Python package (the `tfckpt` fixture is the command line)
+
+
+@keras.saving.register_keras_serializable(package="tfckpt_tests")
+class Block(keras.layers.Layer):
+    """A custom layer: its variables' order is not known to tfckpt (named by position)."""
+
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self.inner = keras.layers.Dense(4, name="inner")
+        self.norm = keras.layers.LayerNormalization(name="norm")
+
+    def call(self, x):
+        return self.norm(self.inner(x))
+
+
+@keras.saving.register_keras_serializable(package="tfckpt_tests")
+class Subclassed(keras.Model):
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self.encoder = Block(name="encoder")
+        self.out = keras.layers.Dense(2, name="out")
+
+    def call(self, x):
+        return self.out(self.encoder(x))
+
+
+def _sequential():
+    return keras.Sequential([keras.Input((4,)), keras.layers.Dense(3, name="d1"),
+                             keras.layers.Dense(2, name="d2")], name="seq")
+
+
+def _functional_multi_input():
+    a, b = keras.Input((4,), name="a"), keras.Input((3,), name="b")
+    h = keras.layers.Concatenate()([keras.layers.Dense(5, name="enc1")(a),
+                                    keras.layers.Dense(5, name="enc2", use_bias=False)(b)])
+    return keras.Model([a, b], keras.layers.Dense(2, name="head")(h), name="multi")
+
+
+def _nested_functional():
+    i = keras.Input((4,))
+    inner = keras.Model(i, keras.layers.Dense(3, name="inner_d")(i), name="encoder")
+    j = keras.Input((4,), name="j")
+    return keras.Model(j, keras.layers.Dense(2, name="top")(inner(j)), name="outer")
+
+
+def _shared_layer():
+    a, b = keras.Input((4,)), keras.Input((4,))
+    d = keras.layers.Dense(3, name="sh")
+    return keras.Model([a, b], keras.layers.Dense(2, name="o")(keras.layers.Add()([d(a), d(b)])),
+                       name="shared")
+
+
+def _conv_bn():
+    i = keras.Input((8, 8, 3))
+    h = keras.layers.Conv2D(4, 3, name="c1")(i)
+    h = keras.layers.BatchNormalization(name="bn")(h)
+    h = keras.layers.BatchNormalization(name="bn_nocenter", center=False)(h)
+    h = keras.layers.GlobalAveragePooling2D()(h)
+    return keras.Model(i, keras.layers.Dense(2, name="o")(h), name="conv")
+
+
+def _recurrent_attention():
+    i = keras.Input((5,), dtype="int32")
+    h = keras.layers.Embedding(20, 4, name="emb")(i)
+    h = keras.layers.LSTM(3, return_sequences=True, name="lstm")(h)
+    h = keras.layers.GRU(3, return_sequences=True, name="gru")(h)
+    h = keras.layers.MultiHeadAttention(2, 3, name="mha")(h, h)
+    h = keras.layers.Dense(2, name="bf16", dtype="bfloat16")(h)
+    return keras.Model(i, keras.layers.LayerNormalization(name="ln")(h), name="rnn")
+
+
+def _subclassed():
+    m = Subclassed(name="sub")
+    m(np.ones((1, 4), np.float32))
+    return m
+
+
+# name -> (builder, the inputs of a batch, the outputs' shape)
+MODELS = {
+    "sequential": (_sequential, lambda n: np.ones((n, 4)), (2,)),
+    "functional_multi_input": (_functional_multi_input,
+                               lambda n: [np.ones((n, 4)), np.ones((n, 3))], (2,)),
+    "nested_functional": (_nested_functional, lambda n: np.ones((n, 4)), (2,)),
+    "shared_layer": (_shared_layer, lambda n: [np.ones((n, 4)), np.ones((n, 4))], (2,)),
+    "conv_bn": (_conv_bn, lambda n: np.random.rand(n, 8, 8, 3), (2,)),
+    "recurrent_attention": (_recurrent_attention,
+                            lambda n: np.random.randint(0, 20, (n, 5)), (5, 2)),
+    "subclassed": (_subclassed, lambda n: np.ones((n, 4)), (2,)),
+}
+
+
+def _own_name(model, kind, variable, positional=True):
+    """The name the README's scheme gives a Keras variable, from Keras' own `variable.path`: the
+    outermost model's name dropped (Sequential and subclassed models put it first), and a nested
+    functional model's name added (Keras leaves it out: its layers were built outside it)."""
+    path = variable.path
+    if path.startswith(model.name + "/"):
+        path = path[len(model.name) + 1:]
+    if kind == "nested_functional" and path.startswith("inner_d/"):
+        path = "encoder/" + path
+    if kind == "subclassed" and positional:  # a custom layer: variables named by position
+        path = {"encoder/inner/kernel": "encoder/inner/vars/0",
+                "encoder/inner/bias": "encoder/inner/vars/1",
+                "encoder/norm/gamma": "encoder/norm/vars/0",
+                "encoder/norm/beta": "encoder/norm/vars/1"}.get(path, path)
+    return path
+
+
+def _expected(model, kind, with_config):
+    """{name: value} of every variable of `model` and its optimizer, values from Keras."""
+    out = {}
+    for v in model.weights:
+        out[_own_name(model, kind, v)] = np.asarray(v.numpy())
+    opt = model.optimizer
+    own = {v.path: _own_name(model, kind, v) for v in model.trainable_variables}
+    # Slots are named after their variable (config.json gives the layer order that ties them);
+    # without config.json, or for a subclassed model, by position.
+    named_slots = with_config and kind != "subclassed"
+    for i, v in enumerate(opt.variables):
+        name = v.path
+        if v.path.split("/", 1)[1] not in ("iteration", "learning_rate"):
+            if named_slots:
+                for keras_path, ours in own.items():
+                    k = keras_path.replace("/", "_")
+                    if v.path.split("/", 1)[1].startswith(k + "_"):
+                        slot = v.path.split("/", 1)[1][len(k) + 1:]
+                        if slot in ("momentum", "velocity"):
+                            name = "%s/%s_%s" % (opt.name, ours.replace("/", "_"), slot)
+            else:
+                name = "%s/vars/%d" % (opt.name, i)
+        out[name] = np.asarray(v.numpy())
+    return out
+
+
+@pytest.fixture(scope="module", params=sorted(MODELS))
+def keras_files(request, tmp_path_factory):
+    kind = request.param
+    build, inputs, out_shape = MODELS[kind]
+    keras.utils.set_random_seed(7)
+    model = build()
+    model.compile(optimizer="adam", loss="mse")
+    x = inputs(4)
+    model.fit(x, np.random.rand(4, *out_shape), epochs=2, verbose=0)
+    d = tmp_path_factory.mktemp(kind)
+    model.save(d / "model.keras")
+    model.save_weights(d / "model.weights.h5")
+    with zipfile.ZipFile(d / "model.keras") as z:
+        z.extractall(d / "unzipped")
+    return kind, model, d
+
+
+def _assert_reads_as(path, expected):
+    c = tfckpt_py.open(path)
+    assert c.format == "keras"
+    assert sorted(c.names()) == sorted(expected), (sorted(c.names()), sorted(expected))
+    for name, want in expected.items():
+        got = c[name]
+        assert got.dtype == want.dtype, (name, got.dtype, want.dtype)
+        assert np.array_equal(got, want), name
+
+
+def test_keras_archive_reads_as_keras_holds_it(keras_files):
+    kind, model, d = keras_files
+    _assert_reads_as(d / "model.keras", _expected(model, kind, with_config=True))
+
+
+def test_unzipped_keras_directory_reads_the_same(keras_files):
+    kind, model, d = keras_files
+    _assert_reads_as(d / "unzipped", _expected(model, kind, with_config=True))
+
+
+def test_weights_h5_reads_as_keras_holds_it(keras_files):
+    kind, model, d = keras_files
+    expected = _expected(model, kind, with_config=False)
+    if kind == "conv_bn":  # center=False or scale=False: only config.json says which
+        expected = {k.replace("bn_nocenter/gamma", "bn_nocenter/vars/0")
+                    .replace("bn_nocenter/moving_mean", "bn_nocenter/vars/1")
+                    .replace("bn_nocenter/moving_variance", "bn_nocenter/vars/2"): v
+                    for k, v in expected.items()}
+    _assert_reads_as(d / "model.weights.h5", expected)
+
+
+def test_values_are_views_on_the_file(keras_files, tfckpt):
+    kind, model, d = keras_files
+    for path in (d / "model.keras", d / "model.weights.h5"):
+        listing = tfckpt.json("ls", path, "--json")
+        assert listing["format"] == "keras"
+        with open(path, "rb") as f:
+            data = f.read()
+        start = 0
+        if path.suffix == ".keras":
+            with zipfile.ZipFile(path) as z:
+                info = z.getinfo("model.weights.h5")
+                assert info.compress_type == zipfile.ZIP_STORED
+                start = info.header_offset + 30 + len(info.filename.encode()) + len(info.extra)
+        c = tfckpt_py.open(path)
+        for t in listing["tensors"]:
+            if t["shard"] != 0:
+                continue
+            want = c[t["name"]]
+            raw = data[start + t["offset"]:start + t["offset"] + t["bytes"]]
+            assert raw == np.ascontiguousarray(want).tobytes(), t["name"]
+
+
+def test_cli_lists_shows_and_verifies(keras_files, tfckpt):
+    kind, model, d = keras_files
+    expected = _expected(model, kind, with_config=True)
+    listing = tfckpt.json("ls", d / "model.keras", "--json")
+    assert sorted(t["name"] for t in listing["tensors"]) == sorted(expected)
+    for t in listing["tensors"]:
+        assert t["shape"] == list(expected[t["name"]].shape)
+    out = tfckpt.run("verify", d / "model.keras").out
+    assert out.startswith("ok "), out
+
+
+def test_keras_weights_convert_to_a_checkpoint_tensorflow_restores(keras_files, tfckpt, tmp_path):
+    import tensorflow as tf
+    kind, model, d = keras_files
+    tfckpt.run("merge", d / "model.keras", "-o", tmp_path / "ckpt")
+    reader = tf.train.load_checkpoint(str(tmp_path / "ckpt"))
+    expected = _expected(model, kind, with_config=True)
+    assert sorted(reader.get_variable_to_shape_map()) == sorted(expected)
+    for name, want in expected.items():
+        got = reader.get_tensor(name)
+        assert np.array_equal(np.asarray(got).view(want.dtype) if got.dtype != want.dtype
+                              else got, want), name
+
+
+# ---- damaged and hostile files ----
+
+def _small_weights(tmp_path):
+    model = _sequential()
+    path = tmp_path / "w.weights.h5"
+    model.save_weights(path)
+    return model, path
+
+
+def test_truncated_weights_are_refused_naming_the_file(tfckpt, tmp_path):
+    # HDF5 keeps the group structures after the values: a cut file has lost them.
+    _, path = _small_weights(tmp_path)
+    data = path.read_bytes()
+    cut = tmp_path / "cut.weights.h5"
+    cut.write_bytes(data[:len(data) - 100])
+    proc = tfckpt.run("ls", cut, expect_rc=2)
+    assert str(cut) in proc.err and "past the end of the file" in proc.err, proc.err
+
+
+def test_a_weight_whose_values_lie_past_the_end_is_named_and_the_rest_reads(tfckpt, tmp_path):
+    model, path = _small_weights(tmp_path)
+    data = bytearray(path.read_bytes())
+    listing = tfckpt.json("ls", path, "--json")
+    victim = next(t for t in listing["tensors"] if t["name"] == "d1/kernel")
+    # Its layout message holds its address then its size (8 bytes each): move it past the end.
+    where = data.find(victim["offset"].to_bytes(8, "little") + victim["bytes"].to_bytes(8, "little"))
+    assert where > 0
+    data[where:where + 8] = (len(data) + 4096).to_bytes(8, "little")
+    damaged = tmp_path / "damaged.weights.h5"
+    damaged.write_bytes(bytes(data))
+    proc = tfckpt.run("verify", damaged, expect_rc=1)
+    assert "d1/kernel" in proc.out and "cut short" in proc.out, proc.out
+    proc = tfckpt.run("show", damaged, "d1/kernel", expect_rc=2)
+    assert "d1/kernel" in proc.err and "cut short" in proc.err, proc.err
+    c = tfckpt_py.open(damaged)
+    for v in model.weights:
+        name = v.path[len("seq/"):]
+        if name != "d1/kernel":
+            assert np.array_equal(c[name], v.numpy()), name
+
+
+def test_truncation_anywhere_never_crashes(tfckpt, tmp_path):
+    _, path = _small_weights(tmp_path)
+    data = path.read_bytes()
+    for n in list(range(0, 4096, 97)) + list(range(4096, len(data), 997)):
+        cut = tmp_path / "cut.weights.h5"
+        cut.write_bytes(data[:n])
+        proc = tfckpt.run("ls", cut, expect_rc=None)
+        assert proc.returncode in (0, 2), proc.where
+        if proc.returncode == 2:
+            assert str(cut) in proc.err or "cut.weights.h5" in proc.err, proc.err
+
+
+def test_hdf5_that_is_not_keras_is_refused(tfckpt, tmp_path):
+    path = tmp_path / "data.h5"
+    with h5py.File(path, "w") as f:
+        f["x"] = np.arange(4)
+    proc = tfckpt.run("ls", path, expect_rc=2)
+    assert "not a Keras weights file" in proc.err, proc.err
+
+
+def test_external_links_raw_storage_and_virtual_datasets_are_refused(tfckpt, tmp_path):
+    secret = tmp_path / "secret.h5"
+    with h5py.File(secret, "w") as f:
+        f["layers/dense/vars/0"] = np.arange(3, dtype=np.float32)
+    raw = tmp_path / "raw.bin"
+    raw.write_bytes(np.arange(3, dtype=np.float32).tobytes())
+    cases = {}
+    p = tmp_path / "link.weights.h5"
+    with h5py.File(p, "w") as f:
+        f["layers/dense/vars"] = h5py.ExternalLink(str(secret), "layers/dense/vars")
+    cases[p] = "external link"
+    p = tmp_path / "rawstore.weights.h5"
+    with h5py.File(p, "w") as f:
+        f.create_dataset("layers/dense/vars/0", shape=(3,), dtype=np.float32,
+                         external=[(str(raw), 0, 12)])
+    cases[p] = "external files"
+    p = tmp_path / "virtual.weights.h5"
+    layout = h5py.VirtualLayout(shape=(3,), dtype=np.float32)
+    layout[:] = h5py.VirtualSource(str(secret), "layers/dense/vars/0", shape=(3,))
+    with h5py.File(p, "w", libver="latest") as f:
+        f.create_virtual_dataset("layers/dense/vars/0", layout)
+    cases[p] = "virtual dataset"
+    for path, what in cases.items():
+        proc = tfckpt.run("ls", path, expect_rc=2)
+        assert what in proc.err and "refused" in proc.err, proc.err
+
+
+def _zip(path, members):
+    with zipfile.ZipFile(path, "w") as z:
+        for name, data in members:
+            z.writestr(name, data)
+
+
+def test_hostile_and_incomplete_archives_are_refused(tfckpt, tmp_path):
+    _, weights = _small_weights(tmp_path)
+    w = weights.read_bytes()
+    cfg = json.dumps({"class_name": "Sequential", "config": {"name": "seq", "layers": []}})
+    cases = {
+        "no_weights.keras": ([("config.json", cfg)], "without model.weights.h5"),
+        "escape.keras": ([("model.weights.h5", w), ("../evil", "x")],
+                         "names a path outside the archive"),
+        "absolute.keras": ([("model.weights.h5", w), ("/etc/evil", "x")],
+                           "names a path outside the archive"),
+    }
+    for name, (members, message) in cases.items():
+        path = tmp_path / name
+        _zip(path, members)
+        proc = tfckpt.run("ls", path, expect_rc=2)
+        assert message in proc.err and name in proc.err, proc.err
+    # The same member twice (zipfile warns but writes it).
+    path = tmp_path / "twice.keras"
+    with pytest.warns(UserWarning):
+        _zip(path, [("model.weights.h5", w), ("model.weights.h5", w)])
+    proc = tfckpt.run("ls", path, expect_rc=2)
+    assert "twice" in proc.err, proc.err
+    # A member whose bytes overlap another's (a zip bomb's trick): the directory's second entry
+    # points at the first member's local header.
+    path = tmp_path / "overlap.keras"
+    _zip(path, [("model.weights.h5", w), ("config.json", cfg)])
+    data = bytearray(path.read_bytes())
+    cd = data.rfind(b"PK\x01\x02")
+    data[cd + 42:cd + 46] = (0).to_bytes(4, "little")
+    path.write_bytes(bytes(data))
+    proc = tfckpt.run("ls", path, expect_rc=2)
+    assert "share bytes" in proc.err or "damaged" in proc.err, proc.err
+
+
+def test_archive_without_config_reads_by_the_names_in_the_weights(tfckpt, tmp_path):
+    model, weights = _small_weights(tmp_path)
+    path = tmp_path / "noconfig.keras"
+    _zip(path, [("model.weights.h5", weights.read_bytes())])
+    c = tfckpt_py.open(path)
+    assert sorted(c.names()) == sorted(v.path[len("seq/"):] for v in model.weights)
+
+
+def test_inputs_are_never_modified(keras_files, tfckpt, tmp_path):
+    kind, model, d = keras_files
+    before = {p: p.read_bytes() for p in (d / "model.keras", d / "model.weights.h5")}
+    tfckpt.run("verify", d / "model.keras")
+    tfckpt.run("merge", d / "model.keras", "-o", tmp_path / "m")
+    for p, data in before.items():
+        assert p.read_bytes() == data
+
+
+def test_real_early_keras3_weights_without_name_attributes(tfckpt, shared_testdata):
+    # A DQN's weights written by an early Keras 3 (no `name` attributes, no config.json): layers
+    # are named by Keras' object paths; values are h5py's.
+    path = shared_testdata / "real-world" / "keras3_weights_dqn_conv2d_2024" / "model.weights.h5"
+    c = tfckpt_py.open(path)
+    expected = {}
+    with h5py.File(path, "r") as f:
+        for layer in ("conv2d", "conv2d_1", "dense", "dense_1"):
+            expected[layer + "/kernel"] = f["layers/%s/vars/0" % layer][()]
+            expected[layer + "/bias"] = f["layers/%s/vars/1" % layer][()]
+        opt = f["optimizer/vars"]
+        expected["optimizer/iteration"] = opt["0"][()]
+        expected["optimizer/learning_rate"] = opt["1"][()]
+        for i in range(2, len(opt)):
+            expected["optimizer/vars/%d" % i] = opt[str(i)][()]
+    assert sorted(c.names()) == sorted(expected)
+    for name, want in expected.items():
+        assert np.array_equal(c[name], want), name
+    assert tfckpt.run("verify", path).out.startswith("ok ")
+
+
+def test_real_keras1_weights_read_by_layer(tfckpt, shared_testdata):
+    # Keras 1 (2016): `layer_names` at the root, weights named "dense_1_W"; values are h5py's.
+    path = shared_testdata / "real-world" / "legacy_weights_keras1_dense_2016" / "weights.h5"
+    c = tfckpt_py.open(path)
+    expected = {}
+    with h5py.File(path, "r") as f:
+        for layer in f.attrs["layer_names"]:
+            layer = layer.decode()
+            for weight in f[layer].attrs["weight_names"]:
+                weight = weight.decode()
+                expected[layer + "/" + weight] = f[layer][weight][()]
+    assert len(expected) == 6
+    assert sorted(c.names()) == sorted(expected)
+    for name, want in expected.items():
+        assert np.array_equal(c[name], want), name
+
+
+# ---- legacy HDF5: tf.keras 2.x (tf_keras) and Keras 3's legacy writer ----
+
+def _tf_keras_model():
+    import tf_keras as tk
+    i = tk.Input((5,), dtype="int32")
+    h = tk.layers.Embedding(20, 4, name="emb")(i)
+    h = tk.layers.LSTM(3, name="lstm")(h)
+    h = tk.layers.BatchNormalization(name="bn")(h)
+    inner_in = tk.Input((3,))
+    inner = tk.Model(inner_in, tk.layers.Dense(3, name="inner_d")(inner_in), name="encoder")
+    out = tk.layers.Dense(2, name="head")(inner(h))
+    model = tk.Model(i, out, name="legacy")
+    model.compile(optimizer="adam", loss="mse")
+    model.fit(np.random.randint(0, 20, (4, 5)), np.random.rand(4, 2), epochs=2, verbose=0)
+    return model
+
+
+def _tf_keras_expected(model, optimizer):
+    """Names as README's scheme gives them: tf.keras' own weight names without ":0", under the
+    layer's name where tf.keras recorded them without it (a nested model's weights)."""
+    out = {}
+    for layer in model.layers:
+        for w in layer.weights:
+            name = w.name[:-2] if w.name.endswith(":0") else w.name
+            if not name.startswith(layer.name + "/"):
+                name = layer.name + "/" + name
+            out[name] = w.numpy()
+    if optimizer:
+        for v in model.optimizer.variables:
+            out[v.name[:-2] if v.name.endswith(":0") else v.name] = np.asarray(v.numpy())
+    return out
+
+
+def test_tf_keras_h5_files_read_by_layer_name(tmp_path, tfckpt):
+    model = _tf_keras_model()
+    model.save(tmp_path / "full.h5")
+    model.save_weights(tmp_path / "weights.h5")
+    for path, with_optimizer in ((tmp_path / "full.h5", True), (tmp_path / "weights.h5", False)):
+        expected = _tf_keras_expected(model, with_optimizer)
+        _assert_reads_as(path, expected)
+        assert tfckpt.run("verify", path).out.startswith("ok ")
+
+
+def test_keras3_legacy_h5_reads_as_keras_holds_it(keras_files, tmp_path):
+    # Keras 3's legacy writer records every weight's path, so even a custom layer's variables
+    # have their own names there.
+    kind, model, d = keras_files
+    model.save(tmp_path / "model.h5")
+    legacy = tfckpt_py.open(tmp_path / "model.h5")
+    assert legacy.format == "keras"
+    names = set(legacy.names())
+    for v in model.weights:
+        name = _own_name(model, kind, v, positional=False)
+        assert name in names, (name, sorted(names))
+        assert np.array_equal(legacy[name], np.asarray(v.numpy())), name
+    slots = [n for n in names if n.startswith(model.optimizer.name + "/")]
+    assert len(slots) == len(model.optimizer.variables)
+
+
+def test_keras_outputs_are_refused_until_tfckpt_writes_them(keras_files, tfckpt, tmp_path):
+    kind, model, d = keras_files
+    for out in ("merged.keras", "merged.weights.h5", "merged.h5"):
+        proc = tfckpt.run("merge", d / "model.keras", "-o", tmp_path / out, expect_rc=2)
+        assert "writing Keras files is not supported yet" in proc.err, proc.err
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_verify_checks_the_archive_crc_of_the_weights(keras_files, tfckpt, tmp_path):
+    kind, model, d = keras_files
+    data = bytearray((d / "model.keras").read_bytes())
+    listing = tfckpt.json("ls", d / "model.keras", "--json")
+    with zipfile.ZipFile(d / "model.keras") as z:
+        info = z.getinfo("model.weights.h5")
+        start = info.header_offset + 30 + len(info.filename.encode()) + len(info.extra)
+    t = next(t for t in listing["tensors"] if t["shard"] == 0 and t["bytes"] > 0)
+    data[start + t["offset"]] ^= 0x01  # one bit of one value: HDF5 itself cannot see it
+    damaged = tmp_path / "damaged.keras"
+    damaged.write_bytes(bytes(data))
+    proc = tfckpt.run("verify", damaged, expect_rc=1)
+    assert "does not match the CRC-32 the archive records" in proc.out, proc.out
+
+
+def test_a_dataset_without_elements_reads_empty(tfckpt, tmp_path):
+    path = tmp_path / "empty.weights.h5"
+    with h5py.File(path, "w") as f:
+        f.create_dataset("layers/dense/vars/0", shape=(0, 3), dtype=np.float32)
+        f.create_dataset("layers/dense/vars/1", data=np.arange(3, dtype=np.float32))
+    listing = tfckpt.json("ls", path, "--json")
+    assert [(t["name"], t["shape"], t["bytes"]) for t in listing["tensors"]] == [
+        ("dense/bias", [3], 12), ("dense/kernel", [0, 3], 0)]
+    c = tfckpt_py.open(path)
+    assert c["dense/kernel"].shape == (0, 3)
+    assert np.array_equal(c["dense/bias"], np.arange(3, dtype=np.float32))
