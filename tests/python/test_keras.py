@@ -74,7 +74,8 @@ def _conv_bn():
     h = keras.layers.BatchNormalization(name="bn")(h)
     h = keras.layers.BatchNormalization(name="bn_nocenter", center=False)(h)
     h = keras.layers.GlobalAveragePooling2D()(h)
-    return keras.Model(i, keras.layers.Dense(2, name="o")(h), name="conv")
+    # Mixed precision: bfloat16 computation, float32 variables.
+    return keras.Model(i, keras.layers.Dense(2, name="o", dtype="mixed_bfloat16")(h), name="conv")
 
 
 def _recurrent_attention():
@@ -520,3 +521,21 @@ def test_a_dataset_without_elements_reads_empty(tfckpt, tmp_path):
     c = tfckpt_py.open(path)
     assert c["dense/kernel"].shape == (0, 3)
     assert np.array_equal(c["dense/bias"], np.arange(3, dtype=np.float32))
+
+
+def test_quantized_layers_are_named_by_position(tmp_path):
+    # An int8 Dense keeps a scale beside its kernel: its variables are not (kernel, bias).
+    i = keras.Input((4,))
+    model = keras.Model(i, keras.layers.Dense(3, name="q")(i), name="qm")
+    model.quantize("int8")
+    model.save(tmp_path / "q.keras")
+    c = tfckpt_py.open(tmp_path / "q.keras")
+    with zipfile.ZipFile(tmp_path / "q.keras") as z:
+        z.extract("model.weights.h5", tmp_path)
+    with h5py.File(tmp_path / "model.weights.h5", "r") as f:
+        vars_ = f["layers/dense/vars"]
+        expected = {"q/vars/%s" % k: vars_[k][()] for k in vars_}
+    assert len(expected) == 3
+    assert sorted(c.names()) == sorted(expected)
+    for name, want in expected.items():
+        assert c[name].dtype == want.dtype and np.array_equal(c[name], want), name
