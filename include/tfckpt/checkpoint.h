@@ -141,8 +141,9 @@ class Checkpoint {
   Checkpoint();
   Status Load(const std::string& prefix);
   Status LoadV1(const std::string& name);
-  static bool LooksLikeKeras(const std::string& path);
-  Status LoadKeras(const std::string& path);
+  // Whether `path` holds a Keras file; `*source` is then the file, opened (null for a directory).
+  static bool LooksLikeKeras(const std::string& path, std::shared_ptr<const ByteSource>* source);
+  Status LoadKeras(const std::string& path, std::shared_ptr<const ByteSource> source);
   const std::string& KerasSourcePath() const;
   // OK, or why the stored value of a Keras weight cannot be read (cut short, big-endian...).
   Status KerasUnreadable(std::string_view name) const;

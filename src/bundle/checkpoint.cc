@@ -102,15 +102,16 @@ std::string Checkpoint::DescribeIncomplete() const {
 Status Checkpoint::Open(const std::string& path, const OpenOptions& options,
                         std::unique_ptr<Checkpoint>* result) {
   std::unique_ptr<Checkpoint> ckpt(new Checkpoint());
-  if (!IsRemotePath(path) && !options.step && LooksLikeKeras(path)) {
-    TFCKPT_RETURN_IF_ERROR(ckpt->LoadKeras(path));
+  std::shared_ptr<const ByteSource> keras;  // (opened once: to recognise it, then to read it)
+  if (!IsRemotePath(path) && !options.step && LooksLikeKeras(path, &keras)) {
+    TFCKPT_RETURN_IF_ERROR(ckpt->LoadKeras(path, std::move(keras)));
     *result = std::move(ckpt);
     return Status::OK();
   }
   std::string prefix;
   Status resolved = ResolveCheckpointPath(path, options.step, &prefix);
-  if (!resolved.ok() && IsRemotePath(path) && !options.step && LooksLikeKeras(path)) {
-    TFCKPT_RETURN_IF_ERROR(ckpt->LoadKeras(path));
+  if (!resolved.ok() && IsRemotePath(path) && !options.step && LooksLikeKeras(path, &keras)) {
+    TFCKPT_RETURN_IF_ERROR(ckpt->LoadKeras(path, std::move(keras)));
     *result = std::move(ckpt);
     return Status::OK();
   }

@@ -26,26 +26,28 @@ struct Checkpoint::Keras {
   std::map<std::string, std::string, std::less<>> unsupported;  // tensor -> why unreadable
 };
 
-bool Checkpoint::LooksLikeKeras(const std::string& path) {
+bool Checkpoint::LooksLikeKeras(const std::string& path,
+                                std::shared_ptr<const ByteSource>* source) {
+  source->reset();
+  if (path.ends_with(".index")) return false;
   if (IsRemotePath(path)) {
-    if (path.ends_with(".index") || path.ends_with("/")) return false;
-    std::shared_ptr<const ByteSource> source;
-    return OpenByteSource(path, &source).ok() && keras::LooksLikeKerasFile(*source);
+    if (path.ends_with("/")) return false;
+  } else {
+    if (keras::IsKerasDirectory(path)) return true;
+    if (!file::IsRegularFile(path)) return false;
   }
-  if (keras::IsKerasDirectory(path)) return true;
-  if (!file::IsRegularFile(path) || path.ends_with(".index")) return false;
-  std::shared_ptr<const ByteSource> source;
-  return OpenByteSource(path, &source).ok() && keras::LooksLikeKerasFile(*source);
+  return OpenByteSource(path, source).ok() && keras::LooksLikeKerasFile(**source);
 }
 
-Status Checkpoint::LoadKeras(const std::string& path) {
+Status Checkpoint::LoadKeras(const std::string& path, std::shared_ptr<const ByteSource> source) {
   format_ = Format::kKeras;
   prefix_ = path;
   remote_ = IsRemotePath(path);
   auto state = std::make_shared<Keras>();
   keras_ = state;
   keras::File& f = state->file;
-  TFCKPT_RETURN_IF_ERROR(keras::Open(path, &f));
+  TFCKPT_RETURN_IF_ERROR(source ? keras::OpenSource(std::move(source), path, &f)
+                                : keras::Open(path, &f));
   state->source_path =
       f.kind == keras::File::Kind::kDirectory ? file::Join(path, "model.weights.h5") : path;
   num_shards_ = 2;

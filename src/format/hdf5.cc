@@ -746,7 +746,7 @@ class Parser {
   }
 
   // The children of a group stored as a symbol table: its B-tree's leaves name symbol nodes.
-  Status SymbolTable(uint64_t btree, uint64_t heap_address, const std::string& path, int depth,
+  Status SymbolTable(uint64_t btree, uint64_t heap_address, const std::string& path,
                      std::vector<std::pair<std::string, uint64_t>>* links) {
     std::string head;
     TFCKPT_RETURN_IF_ERROR(Bytes(heap_address, 8 + 2 * length_size_ + offset_size_, &head,
@@ -797,7 +797,6 @@ class Parser {
       }
       return Status::OK();
     };
-    (void)depth;
     return node(btree, 0);
   }
 
@@ -923,7 +922,7 @@ class Parser {
           const uint64_t heap = Offset(c);
           if (!c.ok()) return Bad(fmt::format("the symbol table of group '{}' is damaged", path));
           is_group = true;
-          TFCKPT_RETURN_IF_ERROR(SymbolTable(btree, heap, path, depth, &links));
+          TFCKPT_RETURN_IF_ERROR(SymbolTable(btree, heap, path, &links));
           break;
         }
         case 0x0015:  // attribute info
