@@ -1,12 +1,72 @@
 // Fuzzes the Keras file reader: the zip directory of a `.keras` archive, the HDF5 object tree
 // (superblocks, object headers, B-trees, heaps, attributes, layouts) and the naming of weights,
 // read through a byte source without a mapping (ReadAt only), then every located value read.
+// Every file that reads is then written again as a Keras output of its own weights (the HDF5
+// writer over whatever tree the reader accepted), and what was written must read back as the
+// same tree.
 
 #include <cstdlib>
+#include <map>
 #include <vector>
 
+#include "format/hdf5.h"
 #include "format/keras.h"
+#include "format/keras_writer.h"
 #include "fuzz/fuzz_util.h"
+#include "io/byte_source.h"
+
+namespace {
+
+// The tree written and the tree read back agree: names, attributes, datasets' types and shapes.
+void Same(const tfckpt::hdf5::Node& a, const tfckpt::hdf5::Node& b) {
+  if (a.name != b.name || a.group != b.group || a.children.size() != b.children.size() ||
+      a.attributes.size() != b.attributes.size()) {
+    std::abort();
+  }
+  for (size_t i = 0; i < a.attributes.size(); i++) {
+    if (a.attributes[i].name != b.attributes[i].name ||
+        a.attributes[i].strings != b.attributes[i].strings) {
+      std::abort();
+    }
+  }
+  if (!a.group &&
+      (a.dataset.raw_type != b.dataset.raw_type || a.dataset.shape != b.dataset.shape)) {
+    std::abort();
+  }
+  for (size_t i = 0; i < a.children.size(); i++) Same(a.children[i], b.children[i]);
+}
+
+void WriteAgain(const tfckpt::keras::File& file) {
+  using namespace tfckpt;
+  std::vector<keras::OutputTensor> tensors;
+  for (const keras::Variable& v : file.variables) {
+    tensors.push_back({v.name, v.dtype, v.shape, v.size});
+  }
+  const std::string path = file.kind == keras::File::Kind::kLegacyH5 ? "out.h5" : "out.weights.h5";
+  keras::Output out;
+  if (!keras::PlanOutput(file, "fuzz.keras", path, tensors, &out).ok()) return;
+  if (out.values > (int64_t{16} << 20)) return;
+  std::map<std::string, int64_t> offsets;
+  int64_t at = out.head;
+  for (const keras::OutputTensor& t : tensors) {
+    offsets[t.name] = at;
+    at += t.bytes;
+  }
+  std::string superblock, metadata;
+  if (!keras::BuildHdf5(out, offsets, &superblock, &metadata).ok()) return;
+  const std::string bytes =
+      superblock + std::string(static_cast<size_t>(out.values), '\0') + metadata;
+  hdf5::Node again;
+  if (!hdf5::Read(*MemorySource({reinterpret_cast<const uint8_t*>(bytes.data()), bytes.size()},
+                                "again.h5"),
+                  &again)
+           .ok()) {
+    std::abort();
+  }
+  Same(out.tree, again);
+}
+
+}  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   auto source = std::make_shared<tfckpt::fuzz::ReadOnlySource>(data, size, "fuzz.keras");
@@ -19,5 +79,6 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     std::vector<char> bytes(static_cast<size_t>(std::min<int64_t>(v.size, 1 << 20)));
     (void)file.weights->ReadAt(v.offset, static_cast<int64_t>(bytes.size()), bytes.data());
   }
+  WriteAgain(file);
   return 0;
 }

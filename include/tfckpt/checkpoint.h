@@ -52,6 +52,9 @@
 namespace tfckpt {
 
 class ByteSource;
+namespace keras {
+struct File;
+}
 struct VerifyOptions;
 struct VerifyReport;
 
@@ -133,6 +136,10 @@ class Checkpoint {
   // Readers that stream through a whole checkpoint call it to keep resident memory bounded;
   // views on the piece stay valid (a later access maps the pages again).
   void Release(const DataLocation& location) const;
+
+  // The Keras file behind a kKeras checkpoint, else null: what a Keras output takes its layout
+  // from (the library's own use; src/format/keras.h).
+  const keras::File* keras_file() const;
 
   // A short human description of a location, e.g. "model.ckpt.data-00000-of-00001 at 1024".
   std::string DescribeLocation(const DataLocation& location) const;

@@ -25,10 +25,13 @@ struct ConvertOptions {
   bool overwrite = false;
   bool sync = true;
   ProgressFn progress;  // through the bytes of the tensors converted (tfckpt/progress.h)
+  // A Keras output (OUT ending in .keras, .weights.h5 or .h5): the Keras file of the same model
+  // whose layout it takes; every weight SRC holds under the same name replaces the template's.
+  std::string keras_template;
 };
 
 struct ConvertReport {
-  std::string from, to;              // "tensorflow", "safetensors", "npz"
+  std::string from, to;              // "tensorflow", "safetensors", "npz", "keras"
   std::vector<std::string> outputs;  // files written
   int64_t tensors = 0;
   int64_t bytes = 0;
@@ -39,9 +42,10 @@ struct ConvertReport {
   std::string ToJson() const;
 };
 
-// SRC: a TF checkpoint (any form ResolveCheckpointPath takes), a .safetensors file, a
-// *.safetensors.index.json, a directory holding one of those, or a .npz file. OUT: a path ending
-// in .safetensors or .npz for a TF source, else a TF checkpoint prefix.
+// SRC: a TF checkpoint (any form ResolveCheckpointPath takes), a Keras file, a .safetensors
+// file, a *.safetensors.index.json, a directory holding one of those, or a .npz file. OUT: a
+// path ending in .safetensors or .npz for a TF or Keras source; a Keras file (.keras,
+// .weights.h5, .h5: with `keras_template`) for any source; else a TF checkpoint prefix.
 Status Convert(const std::string& src, const std::string& out, const ConvertOptions& options,
                ConvertReport* report);
 

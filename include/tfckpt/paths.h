@@ -49,8 +49,13 @@ Status ReadCheckpointState(const std::string& dir, CheckpointState* state);
 Status ListedCheckpoints(const std::string& dir, std::vector<std::string>* prefixes);
 
 // The last `n` checkpoints listed in `dir`'s `checkpoint` state file, oldest first (the latest
-// last), each found as ResolveCheckpointPath finds a listed one.
-Status LastCheckpoints(const std::string& dir, int n, std::vector<std::string>* prefixes);
+// last), each found as ResolveCheckpointPath finds a listed one. A local `dir` without a state
+// file that holds Keras files (what a ModelCheckpoint callback leaves: model.{epoch:02d}.keras,
+// *.weights.h5, all of one kind) gives the last `n` of them, ordered by the numbers in their
+// names (natural order: model.9.keras before model.10.keras) when every name has one, else by
+// modification time. `*how`, when given, says which files these are and how they were ordered.
+Status LastCheckpoints(const std::string& dir, int n, std::vector<std::string>* prefixes,
+                       std::string* how = nullptr);
 
 // Writes `<dir>/checkpoint` atomically (temporary file, fsync, rename), in the text format that
 // TensorFlow writes and reads. The latest path is appended to the list if missing.

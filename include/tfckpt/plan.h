@@ -89,7 +89,10 @@ struct Plan {
   std::vector<PlannedTensor> tensors;  // in output key order
   int saved_model_from = -1;           // index of the SavedModel source the output copies
   bool move_sources = false;           // merge --move: data files are moved, sources consumed
-  std::vector<std::string> notes;      // one line each, for the summary
+  // A Keras output (the output ends in .keras, .weights.h5 or .h5): the Keras source whose
+  // layout it takes, its weights replaced by the tensors; -1 for a TensorFlow checkpoint.
+  int keras_template = -1;
+  std::vector<std::string> notes;  // one line each, for the summary
 
   // The output checkpoint prefix (inside the directory for a SavedModel output).
   std::string output_prefix() const;
@@ -209,6 +212,8 @@ struct AverageOptions {
   int take_nonfloat_from = -1;  // integer/bool/string/variant tensors come from this source
                                 // (0-based; negative counts from the end)
   bool keep_optimizer = false;  // else optimizer slots and variables are dropped
+  // How the sources were chosen (LastCheckpoints' `how`): noted in the plan with their list.
+  std::string selection;
 };
 Status PlanAverage(const std::vector<std::string>& sources, const std::string& output,
                    const AverageOptions& options, Plan* plan);

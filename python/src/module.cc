@@ -55,7 +55,8 @@ std::string ForPython(std::string_view message) {
         {"overrides", "`per_tensor`"},   {"names", "sources given as a mapping {name: path}"},
         {"objects", "tfckpt.objects()"}, {"ls", "Checkpoint.names()"},
         {"edit", "tfckpt.edit()"},       {"verify", "Checkpoint.verify()"},
-        {"to_tf1", "tfckpt.to_tf1()"},   {"to_tf2", "tfckpt.to_tf2()"}};
+        {"to_tf1", "tfckpt.to_tf1()"},   {"to_tf2", "tfckpt.to_tf2()"},
+        {"keras_template", "`template`"}};
     auto it = kOther.find(name);
     return it == kOther.end() ? "" : std::string(it->second);
   });
@@ -540,19 +541,20 @@ PYBIND11_MODULE(_core, m) {
     Status s = PlanEdit(src, output, eo, &plan);
     return RunPlan(s, plan, dry_run, force, "auto");
   });
-  m.def("average",
-        [](const std::vector<std::string>& sources, const std::string& output,
-           const std::vector<double>& weights, bool normalize, int take_nonfloat_from,
-           bool keep_optimizer, bool force, bool dry_run, std::optional<py::function> progress) {
-          AverageOptions ao;
-          ao.weights = weights;
-          ao.normalize = normalize;
-          ao.take_nonfloat_from = take_nonfloat_from;
-          ao.keep_optimizer = keep_optimizer;
-          Plan plan;
-          Status s = PlanAverage(sources, output, ao, &plan);
-          return RunPlan(s, plan, dry_run, force, "auto", std::move(progress));
-        });
+  m.def("average", [](const std::vector<std::string>& sources, const std::string& output,
+                      const std::vector<double>& weights, bool normalize, int take_nonfloat_from,
+                      bool keep_optimizer, bool force, bool dry_run,
+                      std::optional<py::function> progress, const std::string& selection) {
+    AverageOptions ao;
+    ao.selection = selection;
+    ao.weights = weights;
+    ao.normalize = normalize;
+    ao.take_nonfloat_from = take_nonfloat_from;
+    ao.keep_optimizer = keep_optimizer;
+    Plan plan;
+    Status s = PlanAverage(sources, output, ao, &plan);
+    return RunPlan(s, plan, dry_run, force, "auto", std::move(progress));
+  });
   m.def("blend", [](const std::string& method, std::optional<std::string> base,
                     const std::vector<std::string>& models, const std::string& output,
                     const std::vector<double>& weights, double lambda, double t, double density,
@@ -739,6 +741,12 @@ PYBIND11_MODULE(_core, m) {
     Check(LastCheckpoints(dir, n, &out));
     return out;
   });
+  m.def("last_checkpoints_chosen", [](const std::string& dir, int n) {
+    std::vector<std::string> out;
+    std::string how;
+    Check(LastCheckpoints(dir, n, &out, &how));
+    return std::make_pair(out, how);
+  });
   m.def("apply", [](const std::string& recipe, std::optional<std::string> output, bool force,
                     bool dry_run, std::optional<py::function> progress) {
     RecipeOptions ro;
@@ -758,8 +766,10 @@ PYBIND11_MODULE(_core, m) {
     return report;
   });
   m.def("convert", [](const std::string& src, const std::string& out, bool skip_unsupported,
-                      bool strip_optimizer, std::optional<std::string> max_shard_size, bool force) {
+                      bool strip_optimizer, std::optional<std::string> max_shard_size, bool force,
+                      const std::string& keras_template) {
     ConvertOptions co;
+    co.keras_template = keras_template;
     co.skip_unsupported = skip_unsupported;
     co.names.strip_optimizer = strip_optimizer;
     co.overwrite = force;

@@ -379,19 +379,21 @@ def edit(source, output, rename=None, keep=None, drop=None, strip_optimizer=Fals
 def average(sources, output, weights=None, normalize=True, take_nonfloat_from=-1,
             keep_optimizer=False, force=False, dry_run=False, last=None, progress=None):
     """Averages checkpoints (tfckpt average). last=(n, directory) picks the last n listed in
-    the directory's `checkpoint` file instead of `sources`.
+    the directory's `checkpoint` file instead of `sources` (or, in a directory without one, the
+    last n Keras files a ModelCheckpoint callback left there; the plan's notes say which).
 
     `progress`: called as progress(done_bytes, total_bytes) through the output's bytes (reading
     the sources to check them counts as part of the work), at most about ten times a second and
     last with done_bytes == total_bytes; an exception it raises is raised when the output has
     been written."""
     progress = _progress(progress)
+    selection = ""
     if last is not None:
-        sources = _core.last_checkpoints(str(last[1]), int(last[0]))
+        sources, selection = _core.last_checkpoints_chosen(str(last[1]), int(last[0]))
     return _json.loads(_core.average([str(s) for s in sources], str(output),
                                      [float(w) for w in (weights or [])], normalize,
                                      take_nonfloat_from, keep_optimizer, force, dry_run,
-                                     progress))
+                                     progress, selection))
 
 
 _BLEND_RULE_KEYS = ("match", "weights", "lambda", "t", "density", "p")
@@ -559,11 +561,14 @@ def apply(recipe, output=None, force=False, dry_run=False, progress=None):
 
 
 def convert(source, output, skip_unsupported=False, strip_optimizer=False, max_shard_size=None,
-            force=False):
-    """Converts to or from safetensors / .npz (tfckpt convert)."""
+            force=False, template=None):
+    """Converts to or from safetensors / .npz / Keras files (tfckpt convert).
+
+    A Keras `output` (.keras, .weights.h5, .h5) takes its layout from `template`, a Keras file
+    of the same model, and every weight `source` holds under the same name."""
     return _json.loads(_core.convert(str(source), str(output), skip_unsupported, strip_optimizer,
                                      None if max_shard_size is None else str(max_shard_size),
-                                     force))
+                                     force, "" if template is None else str(template)))
 
 
 def _dtype_name(dtype):

@@ -88,7 +88,8 @@ def stats(source: _Path | Checkpoint, names: Sequence[str] | str | None = ...,
 def apply(recipe: str, output: str | None = ..., force: bool = ..., dry_run: bool = ...,
           progress: Callable[[int, int], object] | None = ...) -> str: ...
 def convert(source: str, output: str, skip_unsupported: bool = ..., strip_optimizer: bool = ...,
-            max_shard_size: str | int | None = ..., force: bool = ...) -> dict[str, Any]: ...
+            max_shard_size: str | int | None = ..., force: bool = ...,
+            template: str | None = ...) -> dict[str, Any]: ...
 def init_from_checkpoint(ckpt: str, assignment_map: Mapping[str, str] | Sequence[tuple[str, str]],
                          variables: Mapping[str, Any],
                          tf2_names: str = ...,

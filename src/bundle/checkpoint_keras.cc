@@ -82,6 +82,10 @@ Status Checkpoint::LoadKeras(const std::string& path, std::shared_ptr<const Byte
   return Status::OK();
 }
 
+const keras::File* Checkpoint::keras_file() const {
+  return format_ == Format::kKeras ? &keras_->file : nullptr;
+}
+
 const std::string& Checkpoint::KerasSourcePath() const { return keras_->source_path; }
 
 Status Checkpoint::KerasCheckArchive() const {

@@ -15,6 +15,7 @@
 #include "bundle/entry_codec.h"
 #include "core/progress_meter.h"
 #include "format/crc32c.h"
+#include "format/keras_writer.h"
 #include "format/npz.h"
 #include "format/safetensors.h"
 #include "io/byte_source.h"
@@ -286,7 +287,7 @@ Status FromTensorFlow(const std::string& src, const std::string& out, bool to_np
         "drop them by name (`drop`)",
         unsupported.size(), to_npz ? ".npz" : "safetensors", fmt::join(unsupported, ", ")));
   }
-  report->from = "tensorflow";
+  report->from = ckpt->format() == Checkpoint::Format::kKeras ? "keras" : "tensorflow";
   report->to = to_npz ? "npz" : "safetensors";
   report->tensors = static_cast<int64_t>(tensors.size());
   return to_npz ? ToNpz(*ckpt, tensors, out, options, report)
@@ -486,6 +487,89 @@ Status FromForeign(const std::string& src, const std::string& out, bool npz_sour
   return Status::OK();
 }
 
+// SRC (a checkpoint, a Keras file, or through a scratch checkpoint safetensors / .npz) into the
+// Keras file OUT laid out as the template: a transfer by name into it.
+Status ToKeras(const std::string& src, const std::string& out, int foreign,
+               const ConvertOptions& options, ConvertReport* report) {
+  if (options.keras_template.empty()) {
+    return Status::InvalidArgument(fmt::format(
+        "'{}' would be {}, which takes its layout from a Keras model of the same architecture: "
+        "give one as the template (`keras_template`), e.g. the .keras file the weights came "
+        "from",
+        out, keras::OutputKindName(keras::OutputKindOf(out))));
+  }
+  const EditOptions& n = options.names;
+  if (!n.renames.empty() || !n.keep.empty() || !n.drop.empty() || n.strip_optimizer ||
+      options.max_shard_bytes > 0) {
+    return Status::InvalidArgument(
+        "a Keras output takes its weights from SRC by name and holds every weight of its "
+        "template: to map other names use `tfckpt transfer --into TEMPLATE --from SRC --map "
+        "...`, to leave the optimizer out run `tfckpt edit --strip-optimizer` on the result");
+  }
+  FileCommit scratch(/*sync=*/false);
+  std::string from = src;
+  if (foreign > 0) {
+    std::string dir;
+    TFCKPT_RETURN_IF_ERROR(scratch.NewTemporary(out, &dir));
+    TFCKPT_RETURN_IF_ERROR(file::CreateDirectories(dir));
+    from = file::Join(dir, "converted");
+    ConvertOptions o;
+    o.sync = false;
+    ConvertReport inner;
+    TFCKPT_RETURN_IF_ERROR(FromForeign(src, from, foreign == 2, o, &inner));
+  }
+  TransferOptions to;
+  to.into = options.keras_template;
+  to.groups.push_back({from, {}});
+  to.include_optimizer = true;  // (a conversion takes every weight SRC holds)
+  Plan plan;
+  TFCKPT_RETURN_IF_ERROR(PlanTransfer(to, out, &plan));
+  ExecuteOptions eo;
+  eo.overwrite = options.overwrite;
+  eo.sync = options.sync;
+  eo.progress = options.progress;
+  ExecuteReport er;
+  TFCKPT_RETURN_IF_ERROR(ExecutePlan(plan, eo, &er));
+  report->from =
+      foreign == 2   ? "npz"
+      : foreign == 1 ? "safetensors"
+      : plan.sources.size() > 1 && plan.sources[1].ckpt->format() == Checkpoint::Format::kKeras
+          ? "keras"
+          : "tensorflow";
+  report->to = "keras";
+  report->outputs.push_back(plan.output);
+  report->tensors = er.tensors;
+  report->bytes = er.bytes;
+  for (std::string note : plan.notes) {
+    if (foreign > 0) {  // (the scratch checkpoint is SRC to the user)
+      for (size_t at; (at = note.find(from)) != std::string::npos;)
+        note.replace(at, from.size(), src);
+    }
+    report->notes.push_back(std::move(note));
+  }
+  return Status::OK();
+}
+
+// A Keras file SRC as the TensorFlow checkpoint OUT: edit's plan.
+Status KerasToTensorFlow(const std::string& src, const std::string& out,
+                         const ConvertOptions& options, ConvertReport* report) {
+  Plan plan;
+  TFCKPT_RETURN_IF_ERROR(PlanEdit(src, out, options.names, &plan));
+  ExecuteOptions eo;
+  eo.overwrite = options.overwrite;
+  eo.sync = options.sync;
+  eo.progress = options.progress;
+  ExecuteReport er;
+  TFCKPT_RETURN_IF_ERROR(ExecutePlan(plan, eo, &er));
+  report->from = "keras";
+  report->to = "tensorflow";
+  report->outputs.push_back(plan.output_prefix());
+  report->tensors = er.tensors;
+  report->bytes = er.bytes;
+  report->notes = plan.notes;
+  return Status::OK();
+}
+
 }  // namespace
 
 std::string ConvertReport::ToJson() const {
@@ -549,6 +633,18 @@ Status Convert(const std::string& src, const std::string& out, const ConvertOpti
       for (const std::string& n : names) st_source = st_source || EndsWith(n, ".safetensors");
     }
   }
+  if (keras::OutputKindOf(out) != keras::OutputKind::kNone || EndsWith(out, ".weights.json")) {
+    if ((npz_source || st_source) && !file::Exists(s)) {
+      return Status::NotFound(fmt::format("no file at '{}'{}", s, file::WindowsPathHint(s)));
+    }
+    return ToKeras(s, out, npz_source ? 2 : st_source ? 1 : 0, options, report);
+  }
+  if (!options.keras_template.empty()) {
+    return Status::InvalidArgument(fmt::format(
+        "`keras_template` goes with a Keras output (a path ending in .keras, .weights.h5 or .h5), "
+        "and '{}' is none",
+        out));
+  }
   if (npz_source || st_source) {
     if (!file::Exists(s)) {
       return Status::NotFound(fmt::format("no file at '{}'; pass the {} file to convert{}", s,
@@ -564,6 +660,10 @@ Status Convert(const std::string& src, const std::string& out, const ConvertOpti
   }
   if (EndsWith(out, ".safetensors")) return FromTensorFlow(s, out, false, options, report);
   if (EndsWith(out, ".npz")) return FromTensorFlow(s, out, true, options, report);
+  if (std::unique_ptr<Checkpoint> ckpt;
+      Checkpoint::Open(s, &ckpt).ok() && ckpt->format() == Checkpoint::Format::kKeras) {
+    return KerasToTensorFlow(s, out, options, report);
+  }
   return Status::InvalidArgument(fmt::format(
       "cannot tell the direction: '{}' should end in .safetensors or .npz (from a TensorFlow "
       "checkpoint), or '{}' should be a .safetensors, .safetensors.index.json or .npz file",

@@ -20,6 +20,7 @@
 #include "exec/compute.h"
 #include "exec/source_check.h"
 #include "exec/thread_pool.h"
+#include "format/keras_writer.h"
 #include "io/byte_source.h"
 #include "io/commit.h"
 #include "io/file_util.h"
@@ -193,7 +194,9 @@ Status ExecutePlan(const Plan& plan, const ExecuteOptions& options, ExecuteRepor
   // output stays under temporary names until the check has passed. Links and moves are checked
   // first, since a move cannot wait for the check to fail.
   const LinkMode mode = plan.move_sources ? LinkMode::kMove : options.link;
-  const std::set<FileKey> adoptable = AdoptableFiles(plan);
+  // A Keras output is one file: its values are written as one data file (nothing adopted).
+  const bool keras_output = plan.keras_template >= 0;
+  const std::set<FileKey> adoptable = keras_output ? std::set<FileKey>() : AdoptableFiles(plan);
   // Pass-through pieces, in source order so reads stay sequential.
   std::vector<Item> items;
   for (const PlannedTensor& t : plan.tensors) {
@@ -212,7 +215,8 @@ Status ExecutePlan(const Plan& plan, const ExecuteOptions& options, ExecuteRepor
   };
   // (A SavedModel's variables are written locally first: nothing goes to it by a store copy.)
   const std::vector<bool> in_store = StoreCopiedItems(
-      plan, plan.saved_model_from >= 0 ? std::string() : plan.output, items, takes_adopted);
+      plan, plan.saved_model_from >= 0 || keras_output ? std::string() : plan.output, items,
+      takes_adopted);
   std::vector<PieceKey> store_keys;
   for (size_t i = 0; i < items.size(); i++) {
     if (in_store[i]) store_keys.push_back(KeyOf(*items[i].piece));
@@ -298,12 +302,41 @@ Status ExecutePlan(const Plan& plan, const ExecuteOptions& options, ExecuteRepor
   }
   // (On every return before the commit, `saved_model` removes its temporary directory.)
 
+  // A Keras output: the values go to a data file in a temporary directory, after room for the
+  // file's head; keras::FinishOutput makes it the Keras file, which is then renamed into place.
+  keras::Output keras_out;
+  FileCommit keras_commit(options.sync);
+  if (keras_output) {
+    std::vector<keras::OutputTensor> tensors;
+    for (const PlannedTensor& t : plan.tensors) {
+      tensors.push_back({t.name, t.dtype, t.shape, t.bytes()});
+    }
+    const PlanSource& from = plan.sources[static_cast<size_t>(plan.keras_template)];
+    TFCKPT_RETURN_IF_ERROR(
+        keras::PlanOutput(*from.ckpt->keras_file(), from.label, plan.output, tensors, &keras_out));
+    if (file::Exists(plan.output) && !options.overwrite) {
+      return Status::AlreadyExists(fmt::format(
+          "'{}' already exists; choose another output or allow replacing it (`overwrite`)",
+          plan.output));
+    }
+    std::string temp_dir;
+    TFCKPT_RETURN_IF_ERROR(keras_commit.NewTemporary(plan.output, &temp_dir));
+    TFCKPT_RETURN_IF_ERROR(file::CreateDirectories(temp_dir));
+    prefix = file::Join(temp_dir, "values");
+  }
+
   WriterOptions wo;
   wo.overwrite = options.overwrite;
-  wo.sync = options.sync;
+  wo.sync = options.sync && !keras_output;  // (a Keras output is synced once it is whole)
   std::unique_ptr<BundleWriter> w;
   Status s = BundleWriter::Create(prefix, wo, &w);
   if (!s.ok()) return s;
+  constexpr std::string_view kKerasHead = "\x01keras file head";
+  if (keras_output) {
+    const std::vector<uint8_t> zeros(static_cast<size_t>(keras_out.head), 0);
+    s = w->Add({kKerasHead, DType::kUInt8, {keras_out.head}}, PieceBytes::InMemory(zeros));
+    if (!s.ok()) return s;
+  }
 
   // Whole files first.
   std::map<FileKey, int> adopted;
@@ -422,6 +455,31 @@ Status ExecutePlan(const Plan& plan, const ExecuteOptions& options, ExecuteRepor
   if (!s.ok()) return s;  // (the writer removes what it wrote)
   s = w->Finish();
   if (!s.ok()) return s;
+  if (keras_output) {
+    std::unique_ptr<Checkpoint> values;
+    TFCKPT_RETURN_IF_ERROR(Checkpoint::Open(prefix, &values));
+    std::map<std::string, int64_t> offsets;
+    for (const TensorInfo& t : values->tensors()) offsets[t.name] = t.location.offset;
+    if (values->num_shards() != 1 || offsets[std::string(kKerasHead)] != 0) {
+      return Status::IOError(
+          fmt::format("the values of '{}' were not laid out in one file", plan.output));
+    }
+    const std::string data = values->data_path(0);
+    values.reset();
+    TFCKPT_RETURN_IF_ERROR(keras::FinishOutput(keras_out, data, offsets, options.sync));
+    std::string temp;
+    TFCKPT_RETURN_IF_ERROR(keras_commit.Add(plan.output, &temp));
+    TFCKPT_RETURN_IF_ERROR(file::Rename(data, temp));
+    TFCKPT_RETURN_IF_ERROR(keras_commit.Lock());
+    if (file::Exists(plan.output) && !options.overwrite) {
+      return Status::AlreadyExists(fmt::format(
+          "'{}' appeared while the output was written; choose another output or allow replacing "
+          "it (`overwrite`)",
+          plan.output));
+    }
+    TFCKPT_RETURN_IF_ERROR(keras_commit.Commit());
+    file::RemoveTree(file::Dirname(prefix));
+  }
   meter.Finish();
   report->stats = w->stats();
   report->tensors = static_cast<int64_t>(plan.tensors.size());

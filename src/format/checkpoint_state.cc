@@ -1,8 +1,11 @@
 // The text-format `checkpoint` state file: reading, writing, and finding the checkpoints it lists
 // (tfckpt/paths.h, format/checkpoint_state.h).
 
+#include <sys/stat.h>
+
 #include <algorithm>
 #include <cctype>
+#include <map>
 
 #include <google/protobuf/io/tokenizer.h>
 #include <google/protobuf/text_format.h>
@@ -39,6 +42,85 @@ std::string Locate(const std::string& dir, const std::string& listed) {
   if (IsRemotePath(dir) != IsRemotePath(written)) return beside;
   if (CheckpointExists(written)) return written;
   return CheckpointExists(beside) ? beside : written;
+}
+
+// Compares names by their runs of digits as numbers and the rest as text ("m.9" < "m.10").
+bool NaturalLess(const std::string& a, const std::string& b) {
+  size_t i = 0, j = 0;
+  while (i < a.size() && j < b.size()) {
+    const bool da = std::isdigit(static_cast<unsigned char>(a[i])) != 0;
+    const bool db = std::isdigit(static_cast<unsigned char>(b[j])) != 0;
+    if (da && db) {
+      size_t ei = i, ej = j;
+      while (ei < a.size() && std::isdigit(static_cast<unsigned char>(a[ei]))) ei++;
+      while (ej < b.size() && std::isdigit(static_cast<unsigned char>(b[ej]))) ej++;
+      std::string_view x(a.data() + i, ei - i), y(b.data() + j, ej - j);
+      while (x.size() > 1 && x.front() == '0') x.remove_prefix(1);
+      while (y.size() > 1 && y.front() == '0') y.remove_prefix(1);
+      if (x.size() != y.size()) return x.size() < y.size();
+      if (x != y) return x < y;
+      i = ei;
+      j = ej;
+    } else {
+      if (a[i] != b[j]) return a[i] < b[j];
+      i++;
+      j++;
+    }
+  }
+  return a.size() - i < b.size() - j || (a.size() - i == b.size() - j && a < b);
+}
+
+// The Keras files a ModelCheckpoint callback left in `dir` (one kind: .keras, .weights.h5 or
+// other .h5), oldest first: by the numbers in their names (the epoch) when every name has one,
+// else by modification time. Empty when `dir` holds none.
+Status KerasCheckpointFiles(const std::string& dir, std::vector<std::string>* files,
+                            std::string* order) {
+  files->clear();
+  std::vector<std::string> names;
+  if (!file::ListDirectory(dir, &names).ok()) return Status::OK();
+  std::map<std::string, std::vector<std::string>> by_kind;
+  for (const std::string& n : names) {
+    if (n.find(file::kTempMarker) != std::string::npos) continue;
+    const char* kind = n.ends_with(".keras")                        ? ".keras"
+                       : n.ends_with(".weights.h5")                 ? ".weights.h5"
+                       : n.ends_with(".h5") || n.ends_with(".hdf5") ? ".h5"
+                                                                    : nullptr;
+    if (kind != nullptr && file::IsRegularFile(file::Join(dir, n))) by_kind[kind].push_back(n);
+  }
+  if (by_kind.empty()) return Status::OK();
+  if (by_kind.size() > 1) {
+    std::string kinds;
+    for (const auto& [kind, list] : by_kind) kinds += (kinds.empty() ? "" : " and ") + kind;
+    return Status::InvalidArgument(fmt::format(
+        "'{}' holds Keras files of several kinds ({}); pass the files to use instead of the "
+        "directory",
+        dir, kinds));
+  }
+  names = by_kind.begin()->second;
+  const bool numbered = std::all_of(names.begin(), names.end(), [](const std::string& n) {
+    return std::any_of(n.begin(), n.end(),
+                       [](char c) { return std::isdigit(static_cast<unsigned char>(c)); });
+  });
+  if (numbered) {
+    std::sort(names.begin(), names.end(), NaturalLess);
+    *order = "by the numbers in their names (the epoch)";
+  } else {
+    std::vector<std::pair<int64_t, std::string>> timed;
+    for (const std::string& n : names) {
+      struct stat st;
+      int64_t t = 0;
+      if (::stat(file::Join(dir, n).c_str(), &st) == 0) {
+        t = static_cast<int64_t>(st.st_mtim.tv_sec) * 1000000000 + st.st_mtim.tv_nsec;
+      }
+      timed.emplace_back(t, n);
+    }
+    std::sort(timed.begin(), timed.end());
+    names.clear();
+    for (auto& [t, n] : timed) names.push_back(std::move(n));
+    *order = "by modification time (their names hold no epoch number)";
+  }
+  for (const std::string& n : names) files->push_back(file::Join(dir, n));
+  return Status::OK();
 }
 
 }  // namespace
@@ -106,12 +188,31 @@ Status ListedCheckpoints(const std::string& dir, std::vector<std::string>* prefi
   return Status::OK();
 }
 
-Status LastCheckpoints(const std::string& dir, int n, std::vector<std::string>* prefixes) {
+Status LastCheckpoints(const std::string& dir, int n, std::vector<std::string>* prefixes,
+                       std::string* how) {
   if (n <= 0) {
     return Status::InvalidArgument(
         fmt::format("the number of last checkpoints to take must be positive, not {}", n));
   }
   std::vector<std::string> listed;
+  if (how) how->clear();
+  if (!IsRemotePath(dir) && !file::Exists(StateFile(dir))) {
+    std::string order;
+    TFCKPT_RETURN_IF_ERROR(KerasCheckpointFiles(dir, &listed, &order));
+    if (!listed.empty()) {
+      if (static_cast<int>(listed.size()) < n) {
+        return Status::InvalidArgument(fmt::format(
+            "the last {} checkpoints were asked for, but '{}' holds only {} Keras file(s)", n, dir,
+            listed.size()));
+      }
+      prefixes->assign(listed.end() - n, listed.end());
+      if (how) {
+        *how = fmt::format("the last {} of the {} Keras files in '{}', ordered {}", n,
+                           listed.size(), dir, order);
+      }
+      return Status::OK();
+    }
+  }
   TFCKPT_RETURN_IF_ERROR(ListedCheckpoints(dir, &listed));
   if (static_cast<int>(listed.size()) < n) {
     return Status::InvalidArgument(
@@ -120,6 +221,7 @@ Status LastCheckpoints(const std::string& dir, int n, std::vector<std::string>* 
                     n, StateFile(dir), listed.size()));
   }
   prefixes->assign(listed.end() - n, listed.end());
+  if (how) *how = fmt::format("the last {} checkpoints listed in '{}'", n, StateFile(dir));
   return Status::OK();
 }
 

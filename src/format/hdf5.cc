@@ -607,10 +607,17 @@ class Parser {
       a->kind = Attribute::Kind::kOther;
       return Status::OK();
     }
+    a->type_class = type.cls;
+    a->raw_type = std::string(type_bytes);
+    a->dims = shape;
+    a->null_space = null;
     const uint64_t width = type.cls == 9 ? 4 + offset_size_ + 4 : type.size;
     if (width == 0 || static_cast<uint64_t>(n) > c.left() / width) {
       if (n == 0) return Status::OK();
       return Bad(fmt::format("attribute '{}' of '{}' is cut short", a->name, path));
+    }
+    if (type.cls != 9) {
+      a->raw_values = std::string(data.substr(c.pos(), static_cast<size_t>(n) * width));
     }
     if (type.cls == 3) {  // fixed-length strings: NUL-terminated, NUL- or space-padded
       a->kind = Attribute::Kind::kStrings;
@@ -893,6 +900,7 @@ class Parser {
           if (m.flags & 0x02) return Refuse(path, "has a committed (shared) datatype");
           Cursor c(m.data);
           TFCKPT_RETURN_IF_ERROR(ParseType(c, path, 0, &type));
+          node->dataset.raw_type = m.data.substr(0, c.pos());
           have_type = true;
           break;
         }

@@ -40,6 +40,14 @@ struct Attribute {
   std::vector<std::string> strings;
   std::vector<double> numbers;
   bool scalar = false;
+  // The attribute as stored, for writing it again (hdf5_writer.h): its datatype message, its
+  // dimensions (none: a scalar, or no value when `null_space`) and the bytes of its values
+  // (empty for variable-length strings, whose bytes live elsewhere in the file: `strings` holds
+  // them); `type_class` is the datatype's class, -1 when the attribute was too large to keep.
+  int type_class = -1;
+  std::string raw_type, raw_values;
+  Shape dims;
+  bool null_space = false;
 };
 
 // A dataset's element type and where its values lie.
@@ -51,6 +59,8 @@ struct Dataset {
   bool big_endian = false;
   // An opaque type's tag (h5py marks some types this way), else empty.
   std::string opaque_tag;
+  // The datatype message as stored, for writing the dataset again (hdf5_writer.h).
+  std::string raw_type;
   Shape shape;
   // Contiguous storage: the values' offset in the file and their size; offset -1 when no storage
   // was ever allocated (a dataset without elements; one with elements is then unsupported).

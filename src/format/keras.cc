@@ -709,6 +709,9 @@ Status OpenArchive(const std::shared_ptr<const ByteSource>& source, File* file) 
     if (m.name == "model.weights.npz") npz_weights = true;
     if (m.name == "config.json") config = &m;
     if (m.name == "metadata.json") metadata = &m;
+    if (m.name != kWeightsMember && m.name != "config.json" && m.name != "metadata.json") {
+      file->others.push_back(m.name);
+    }
   }
   if (weights == nullptr) {
     if (npz_weights) {
@@ -772,6 +775,7 @@ Status Open(const std::string& path, File* file) {
     const std::string p = path + "/" + name;
     if (file::IsRegularFile(p)) TFCKPT_RETURN_IF_ERROR(ReadWholeSource(p, out));
   }
+  if (file::IsDirectory(path + "/assets")) file->others.push_back("assets/");
   return ReadWeights(file);
 }
 
@@ -792,7 +796,9 @@ Status OpenSource(std::shared_ptr<const ByteSource> source, const std::string& p
 namespace {
 
 Status ReadWeights(File* file) {
-  hdf5::Node root;
+  auto tree = std::make_shared<hdf5::Node>();
+  file->tree = tree;
+  hdf5::Node& root = *tree;
   TFCKPT_RETURN_IF_ERROR(hdf5::Read(*file->weights, &root));
   if (root.FindAttribute("layer_names") || root.FindAttribute("layer_names0") ||
       root.Child("model_weights")) {

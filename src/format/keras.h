@@ -27,6 +27,7 @@
 #include <string>
 #include <vector>
 
+#include "format/hdf5.h"
 #include "io/byte_source.h"
 #include "tfckpt/status.h"
 #include "tfckpt/tensor.h"
@@ -59,6 +60,11 @@ struct File {
   // (a compressed one is checked as it is decompressed).
   std::optional<uint32_t> weights_crc32;
   std::vector<Variable> variables;  // sorted by name
+  // The HDF5 object tree of the weights (what a Keras output written after this file copies).
+  std::shared_ptr<const hdf5::Node> tree;
+  // Members of an archive (entries of a directory) besides metadata.json, config.json and the
+  // weights: assets, which outputs do not carry over yet.
+  std::vector<std::string> others;
 };
 
 // True when `source` holds a Keras file: HDF5 bytes or a zip archive.

@@ -44,11 +44,6 @@ void Put32(std::string* s, uint32_t v) {
   EncodeFixed32(b, v);
   s->append(b, 4);
 }
-void Put64(std::string* s, uint64_t v) {
-  char b[8];
-  EncodeFixed64(b, v);
-  s->append(b, 8);
-}
 
 // A whole decimal number that fits in an int64_t.
 bool ParseInt(const std::string& text, int64_t* value) {
@@ -225,13 +220,7 @@ struct Writer::Impl {
   std::string path;
   int fd = -1;
   int64_t pos = 0;
-  struct Entry {
-    std::string name;
-    uint32_t crc;
-    uint64_t size;
-    uint64_t offset;
-  };
-  std::vector<Entry> entries;
+  std::vector<zip::Written> entries;
   int64_t left = 0;  // array bytes still expected for the current member
 
   Status WriteAll(const std::string& s) {
@@ -284,26 +273,7 @@ Status Writer::Begin(const std::string& name, const std::string& descr, const Sh
       crc32_combine(Crc32(0, npy.data(), npy.size()), array_crc, static_cast<z_off_t>(size)));
   const std::string member = name + ".npy";
   const uint64_t msize = npy.size() + static_cast<uint64_t>(size);
-  const bool z64 = msize >= 0xffffffffull || static_cast<uint64_t>(m.pos) >= 0xffffffffull;
-  std::string local;
-  Put32(&local, 0x04034b50);
-  Put16(&local, z64 ? 45 : 20);
-  Put16(&local, 0x0800);  // UTF-8 names
-  Put16(&local, 0);       // stored
-  Put16(&local, 0);       // time
-  Put16(&local, 0x21);    // date: 1980-01-01
-  Put32(&local, crc);
-  Put32(&local, z64 ? 0xffffffffu : static_cast<uint32_t>(msize));
-  Put32(&local, z64 ? 0xffffffffu : static_cast<uint32_t>(msize));
-  Put16(&local, static_cast<uint16_t>(member.size()));
-  Put16(&local, z64 ? 20 : 0);
-  local += member;
-  if (z64) {
-    Put16(&local, 0x0001);
-    Put16(&local, 16);
-    Put64(&local, msize);
-    Put64(&local, msize);
-  }
+  const std::string local = zip::LocalHeader(member, crc, msize, static_cast<uint64_t>(m.pos));
   m.entries.push_back({member, crc, msize, static_cast<uint64_t>(m.pos)});
   TFCKPT_RETURN_IF_ERROR(m.WriteAll(local + npy));
   m.left = size;
@@ -325,10 +295,9 @@ Status Writer::End() {
   off_t now = ::lseek(m.fd, 0, SEEK_CUR);
   if (now < 0) return Status::FromErrno(fmt::format("cannot seek '{}'", m.path), errno);
   m.pos = now;
-  const Impl::Entry& e = m.entries.back();
+  const zip::Written& e = m.entries.back();
   if (static_cast<uint64_t>(m.pos) !=
-      e.offset + e.size + 30 + e.name.size() +
-          (e.size >= 0xffffffffull || e.offset >= 0xffffffffull ? 20 : 0)) {
+      e.offset + e.size + 30 + e.name.size() + (zip::NeedsZip64(e.size, e.offset) ? 20 : 0)) {
     return Status::IOError(fmt::format("member '{}' of '{}' has the wrong size", e.name, m.path));
   }
   return Status::OK();
@@ -336,64 +305,8 @@ Status Writer::End() {
 
 Status Writer::Finish(bool sync) {
   Impl& m = *impl_;
-  std::string cd;
-  for (const Impl::Entry& e : m.entries) {
-    const bool z64 = e.size >= 0xffffffffull || e.offset >= 0xffffffffull;
-    Put32(&cd, 0x02014b50);
-    Put16(&cd, z64 ? 45 : 20);  // made by
-    Put16(&cd, z64 ? 45 : 20);  // needed
-    Put16(&cd, 0x0800);
-    Put16(&cd, 0);
-    Put16(&cd, 0);
-    Put16(&cd, 0x21);
-    Put32(&cd, e.crc);
-    Put32(&cd, z64 ? 0xffffffffu : static_cast<uint32_t>(e.size));
-    Put32(&cd, z64 ? 0xffffffffu : static_cast<uint32_t>(e.size));
-    Put16(&cd, static_cast<uint16_t>(e.name.size()));
-    Put16(&cd, z64 ? 28 : 0);
-    Put16(&cd, 0);  // comment
-    Put16(&cd, 0);  // disk
-    Put16(&cd, 0);  // internal attributes
-    Put32(&cd, 0);  // external attributes
-    Put32(&cd, z64 ? 0xffffffffu : static_cast<uint32_t>(e.offset));
-    cd += e.name;
-    if (z64) {
-      Put16(&cd, 0x0001);
-      Put16(&cd, 24);
-      Put64(&cd, e.size);
-      Put64(&cd, e.size);
-      Put64(&cd, e.offset);
-    }
-  }
-  const uint64_t cd_offset = static_cast<uint64_t>(m.pos), n = m.entries.size();
-  const bool z64 = cd_offset >= 0xffffffffull || n >= 0xffff || cd.size() >= 0xffffffffull;
-  std::string tail;
-  if (z64) {
-    const uint64_t rec = cd_offset + cd.size();
-    Put32(&tail, 0x06064b50);
-    Put64(&tail, 44);
-    Put16(&tail, 45);
-    Put16(&tail, 45);
-    Put32(&tail, 0);
-    Put32(&tail, 0);
-    Put64(&tail, n);
-    Put64(&tail, n);
-    Put64(&tail, cd.size());
-    Put64(&tail, cd_offset);
-    Put32(&tail, 0x07064b50);
-    Put32(&tail, 0);
-    Put64(&tail, rec);
-    Put32(&tail, 1);
-  }
-  Put32(&tail, 0x06054b50);
-  Put16(&tail, 0);
-  Put16(&tail, 0);
-  Put16(&tail, z64 ? 0xffff : static_cast<uint16_t>(n));
-  Put16(&tail, z64 ? 0xffff : static_cast<uint16_t>(n));
-  Put32(&tail, z64 ? 0xffffffffu : static_cast<uint32_t>(cd.size()));
-  Put32(&tail, z64 ? 0xffffffffu : static_cast<uint32_t>(cd_offset));
-  Put16(&tail, 0);
-  TFCKPT_RETURN_IF_ERROR(m.WriteAll(cd + tail));
+  TFCKPT_RETURN_IF_ERROR(
+      m.WriteAll(zip::CentralDirectory(m.entries, static_cast<uint64_t>(m.pos))));
   int fd = m.fd;
   m.fd = -1;
   return file::SyncAndClose(fd, sync, m.path);

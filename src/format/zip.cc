@@ -17,7 +17,99 @@ uint32_t U32(const uint8_t* p) { return DecodeFixed32(reinterpret_cast<const cha
 uint64_t U64(const uint8_t* p) { return U32(p) | (static_cast<uint64_t>(U32(p + 4)) << 32); }
 const uint8_t* Bytes(const std::string& b) { return reinterpret_cast<const uint8_t*>(b.data()); }
 
+void Put(std::string* s, uint64_t v, int width) {
+  for (int i = 0; i < width; i++) s->push_back(static_cast<char>((v >> (8 * i)) & 0xff));
+}
+constexpr uint64_t kMax32 = 0xffffffffull;
+
 }  // namespace
+
+bool NeedsZip64(uint64_t size, uint64_t offset) { return size >= kMax32 || offset >= kMax32; }
+
+std::string LocalHeader(std::string_view name, uint32_t crc, uint64_t size, uint64_t offset) {
+  const bool z64 = NeedsZip64(size, offset);
+  std::string h;
+  Put(&h, 0x04034b50, 4);
+  Put(&h, z64 ? 45 : 20, 2);  // version needed
+  Put(&h, 0x0800, 2);         // UTF-8 names
+  Put(&h, 0, 2);              // stored
+  Put(&h, 0, 2);              // time
+  Put(&h, 0x21, 2);           // date: 1980-01-01
+  Put(&h, crc, 4);
+  Put(&h, z64 ? kMax32 : size, 4);
+  Put(&h, z64 ? kMax32 : size, 4);
+  Put(&h, name.size(), 2);
+  Put(&h, z64 ? 20 : 0, 2);
+  h += name;
+  if (z64) {
+    Put(&h, 0x0001, 2);
+    Put(&h, 16, 2);
+    Put(&h, size, 8);
+    Put(&h, size, 8);
+  }
+  return h;
+}
+
+std::string CentralDirectory(const std::vector<Written>& members, uint64_t offset) {
+  std::string cd;
+  for (const Written& e : members) {
+    const bool z64 = NeedsZip64(e.size, e.offset);
+    Put(&cd, 0x02014b50, 4);
+    Put(&cd, z64 ? 45 : 20, 2);  // made by
+    Put(&cd, z64 ? 45 : 20, 2);  // needed
+    Put(&cd, 0x0800, 2);
+    Put(&cd, 0, 2);
+    Put(&cd, 0, 2);
+    Put(&cd, 0x21, 2);
+    Put(&cd, e.crc32, 4);
+    Put(&cd, z64 ? kMax32 : e.size, 4);
+    Put(&cd, z64 ? kMax32 : e.size, 4);
+    Put(&cd, e.name.size(), 2);
+    Put(&cd, z64 ? 28 : 0, 2);
+    Put(&cd, 0, 2);  // comment
+    Put(&cd, 0, 2);  // disk
+    Put(&cd, 0, 2);  // internal attributes
+    Put(&cd, 0, 4);  // external attributes
+    Put(&cd, z64 ? kMax32 : e.offset, 4);
+    cd += e.name;
+    if (z64) {
+      Put(&cd, 0x0001, 2);
+      Put(&cd, 24, 2);
+      Put(&cd, e.size, 8);
+      Put(&cd, e.size, 8);
+      Put(&cd, e.offset, 8);
+    }
+  }
+  const uint64_t n = members.size();
+  const bool z64 = offset >= kMax32 || n >= 0xffff || cd.size() >= kMax32;
+  std::string tail;
+  if (z64) {
+    const uint64_t record = offset + cd.size();
+    Put(&tail, 0x06064b50, 4);
+    Put(&tail, 44, 8);
+    Put(&tail, 45, 2);
+    Put(&tail, 45, 2);
+    Put(&tail, 0, 4);
+    Put(&tail, 0, 4);
+    Put(&tail, n, 8);
+    Put(&tail, n, 8);
+    Put(&tail, cd.size(), 8);
+    Put(&tail, offset, 8);
+    Put(&tail, 0x07064b50, 4);
+    Put(&tail, 0, 4);
+    Put(&tail, record, 8);
+    Put(&tail, 1, 4);
+  }
+  Put(&tail, 0x06054b50, 4);
+  Put(&tail, 0, 2);
+  Put(&tail, 0, 2);
+  Put(&tail, z64 ? 0xffff : n, 2);
+  Put(&tail, z64 ? 0xffff : n, 2);
+  Put(&tail, z64 ? kMax32 : cd.size(), 4);
+  Put(&tail, z64 ? kMax32 : offset, 4);
+  Put(&tail, 0, 2);
+  return cd + tail;
+}
 
 bool SafeName(std::string_view name) {
   if (name.empty() || name.front() == '/' || name.find('\\') != std::string_view::npos ||

@@ -42,6 +42,21 @@ Status Inflate(const ByteSource& file, const Member& member, std::string* raw);
 // zip's CRC-32 (the gzip polynomial), continued from `crc`.
 uint32_t Crc32(uint32_t crc, const void* data, size_t n);
 
+// Writing stored (uncompressed) members. The local header that goes before member `name` of
+// `size` bytes at archive offset `offset`; it has a ZIP64 extra field exactly when
+// NeedsZip64(size, offset), so its size is known before the CRC is.
+bool NeedsZip64(uint64_t size, uint64_t offset);
+std::string LocalHeader(std::string_view name, uint32_t crc, uint64_t size, uint64_t offset);
+struct Written {
+  std::string name;
+  uint32_t crc32 = 0;
+  uint64_t size = 0;    // stored: the same compressed and not
+  uint64_t offset = 0;  // of its local header
+};
+// The central directory and end records of an archive whose members are `members`, written at
+// `offset` (after the last member).
+std::string CentralDirectory(const std::vector<Written>& members, uint64_t offset);
+
 // True when `name` is a relative path without "." or ".." components, backslashes or NULs.
 bool SafeName(std::string_view name);
 

@@ -193,8 +193,8 @@ Status OpenAll(Plan* plan, const std::vector<std::string>& paths, std::vector<in
 
 }  // namespace
 
-Status PlanAverage(const std::vector<std::string>& sources, const std::string& output,
-                   const AverageOptions& options, Plan* plan) {
+static Status BuildAverage(const std::vector<std::string>& sources, const std::string& output,
+                           const AverageOptions& options, Plan* plan) {
   plan->operation = "average";
   plan->output = output;
   if (sources.empty()) return Status::InvalidArgument("average needs at least one source");
@@ -221,6 +221,9 @@ Status PlanAverage(const std::vector<std::string>& sources, const std::string& o
   }
   // Named after the input whose integers (global_step) the output takes: by default the newest.
   SetPlanOutput(output, sources[k], plan);
+  if (!options.selection.empty()) {
+    plan->notes.push_back(fmt::format("{}: {}", options.selection, fmt::join(sources, ", ")));
+  }
   std::vector<int> inputs;
   TFCKPT_RETURN_IF_ERROR(OpenAll(plan, sources, &inputs));
   TFCKPT_RETURN_IF_ERROR(CheckSources(plan));
@@ -237,7 +240,7 @@ Status PlanAverage(const std::vector<std::string>& sources, const std::string& o
                        });
 }
 
-Status PlanBlend(const BlendOptions& options, const std::string& output, Plan* plan) {
+static Status BuildBlend(const BlendOptions& options, const std::string& output, Plan* plan) {
   plan->operation = fmt::format("blend ({})", BlendMethodName(options.method));
   std::string named_after = options.models.empty() ? "" : options.models[0];
   SetPlanOutput(output, options.base ? *options.base : named_after, plan);
@@ -320,6 +323,17 @@ Status PlanBlend(const BlendOptions& options, const std::string& output, Plan* p
         *out = std::make_shared<const ComputeSpec>(std::move(s));
         return Status::OK();
       });
+}
+
+Status PlanAverage(const std::vector<std::string>& sources, const std::string& output,
+                   const AverageOptions& options, Plan* plan) {
+  TFCKPT_RETURN_IF_ERROR(BuildAverage(sources, output, options, plan));
+  return CheckKerasOutput(plan);
+}
+
+Status PlanBlend(const BlendOptions& options, const std::string& output, Plan* plan) {
+  TFCKPT_RETURN_IF_ERROR(BuildBlend(options, output, plan));
+  return CheckKerasOutput(plan);
 }
 
 }  // namespace tfckpt

@@ -185,8 +185,8 @@ void PlanKept(const Edit& e, const TensorInfo* graph_info, Plan* plan) {
 
 }  // namespace
 
-Status PlanEdit(const std::string& source, const std::string& output, const EditOptions& options,
-                Plan* plan) {
+static Status BuildEdit(const std::string& source, const std::string& output,
+                        const EditOptions& options, Plan* plan) {
   plan->operation = "edit";
   SetPlanOutput(output, source, plan);
   Edit e;
@@ -205,6 +205,12 @@ Status PlanEdit(const std::string& source, const std::string& output, const Edit
   TFCKPT_RETURN_IF_ERROR(RenameTensors(ckpt, graph_info, &e));
   PlanKept(e, graph_info, plan);
   return Status::OK();
+}
+
+Status PlanEdit(const std::string& source, const std::string& output, const EditOptions& options,
+                Plan* plan) {
+  TFCKPT_RETURN_IF_ERROR(BuildEdit(source, output, options, plan));
+  return CheckKerasOutput(plan);
 }
 
 }  // namespace tfckpt

@@ -230,8 +230,8 @@ Status ReportConflicts(const Merge& m) {
 
 }  // namespace
 
-Status PlanMerge(const std::vector<std::string>& sources, const std::string& output,
-                 const MergeOptions& options, Plan* plan) {
+static Status BuildMerge(const std::vector<std::string>& sources, const std::string& output,
+                         const MergeOptions& options, Plan* plan) {
   plan->operation = "merge";
   SetPlanOutput(output, sources.empty() ? "" : sources[0], plan);
   plan->move_sources = options.move;
@@ -276,6 +276,12 @@ Status PlanMerge(const std::vector<std::string>& sources, const std::string& out
         "deleted");
   }
   return Status::OK();
+}
+
+Status PlanMerge(const std::vector<std::string>& sources, const std::string& output,
+                 const MergeOptions& options, Plan* plan) {
+  TFCKPT_RETURN_IF_ERROR(BuildMerge(sources, output, options, plan));
+  return CheckKerasOutput(plan);
 }
 
 }  // namespace tfckpt

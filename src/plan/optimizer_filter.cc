@@ -1,6 +1,7 @@
 #include "plan/optimizer_filter.h"
 
 #include "bundle/trackable_graph.h"
+#include "format/keras.h"
 #include "plan/object_graph.h"
 #include "tfckpt/name_pattern.h"
 
@@ -31,6 +32,16 @@ const NamePattern& Tf1OptimizerPattern() {
 
 Status OptimizerFilter::Create(const Checkpoint& ckpt, OptimizerFilter* out) {
   out->keys_.clear();
+  out->keras_ = ckpt.keras_file() != nullptr;
+  if (out->keras_) {  // what the file keeps in its optimizer's group
+    for (const keras::Variable& v : ckpt.keras_file()->variables) {
+      if (v.dataset_path.starts_with("optimizer/") ||
+          v.dataset_path.starts_with("optimizer_weights/")) {
+        out->keys_.insert(v.name);
+      }
+    }
+    return Status::OK();
+  }
   TFCKPT_RETURN_IF_ERROR(ReadObjectGraphBytes(ckpt, &out->graph_));
   if (!out->graph_.empty()) {
     TrackableGraph g;
@@ -41,6 +52,7 @@ Status OptimizerFilter::Create(const Checkpoint& ckpt, OptimizerFilter* out) {
 }
 
 bool OptimizerFilter::IsOptimizer(const std::string& name) const {
+  if (keras_) return keys_.count(name) > 0;
   if (name.find(kSlotMarker) != std::string::npos || keys_.count(name)) return true;
   return graph_.empty() && Tf1OptimizerPattern().Search(name);
 }

@@ -1,6 +1,7 @@
 // OptimizerFilter: which keys of a checkpoint are optimizer state. In a TF2 checkpoint, slot
 // variables and the optimizer objects' own variables (found through the object graph) and any key
-// with "/.OPTIMIZER_SLOT/"; in a TF1 checkpoint, the slot and variable names TF1 optimizers use.
+// with "/.OPTIMIZER_SLOT/"; in a TF1 checkpoint, the slot and variable names TF1 optimizers use;
+// in a Keras file, what it keeps in its optimizer's group.
 //
 // Thread-safety: immutable once created; const methods are safe from any thread.
 
@@ -25,6 +26,7 @@ class OptimizerFilter {
  private:
   std::string graph_;
   std::set<std::string> keys_;
+  bool keras_ = false;
 };
 
 }  // namespace tfckpt

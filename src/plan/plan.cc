@@ -12,6 +12,7 @@
 #include <nlohmann/json.hpp>
 
 #include "bundle/entry_codec.h"
+#include "format/keras_writer.h"
 #include "format/v1_files.h"
 #include "io/file_util.h"
 #include "plan/plan_util.h"
@@ -147,15 +148,6 @@ Status CheckSources(Plan* p) {
   }
   if (plan.output.empty()) return Status::OK();
   TFCKPT_RETURN_IF_ERROR(CheckOutputAddress(plan.output));
-  for (const char* keras : {".keras", ".h5", ".hdf5", ".weights.json"}) {
-    if (plan.output.ends_with(keras)) {
-      return Status::Unsupported(fmt::format(
-          "writing Keras files is not supported yet: the output '{}' would be a TensorFlow "
-          "checkpoint named '{}.index' that Keras cannot load; name the output without '{}' to "
-          "write a TensorFlow checkpoint",
-          plan.output, plan.output, keras));
-    }
-  }
   if (plan.move_sources && IsRemotePath(plan.output)) {
     return Status::Unsupported(fmt::format(
         "the sources' files cannot be moved into object storage ('{}'); copy them (drop `move`)",
@@ -169,6 +161,9 @@ Status CheckSources(Plan* p) {
       same =
           SameFile(fmt::format("{}.data-{:05d}-of-{:05d}", out, i, c.num_shards()), c.data_path(i));
     }
+    if (c.format() == Checkpoint::Format::kKeras && SameFile(plan.output, c.data_path(0))) {
+      same = true;
+    }
     if (!src.saved_model_dir.empty() && plan.saved_model_from >= 0 &&
         Canonical(plan.output) == Canonical(src.saved_model_dir)) {
       same = true;
@@ -180,6 +175,48 @@ Status CheckSources(Plan* p) {
           plan.output, src.label));
     }
   }
+  return Status::OK();
+}
+
+Status CheckKerasOutput(Plan* p) {
+  Plan& plan = *p;
+  if (plan.output.ends_with(".weights.json")) {
+    return Status::Unsupported(fmt::format(
+        "'{}': sharded Keras weights (.weights.json) are not written yet; name the output "
+        ".weights.h5 or .keras",
+        plan.output));
+  }
+  const keras::OutputKind kind = keras::OutputKindOf(plan.output);
+  if (kind == keras::OutputKind::kNone) return Status::OK();
+  if (IsRemotePath(plan.output)) {
+    return Status::Unsupported(fmt::format(
+        "'{}': Keras files are written to local paths only so far; write it here and upload it",
+        plan.output));
+  }
+  int from = -1;
+  for (size_t i = 0; i < plan.sources.size() && from < 0; i++) {
+    if (plan.sources[i].ckpt->format() == Checkpoint::Format::kKeras) from = static_cast<int>(i);
+  }
+  if (from < 0 || plan.saved_model_from >= 0) {
+    return Status::Unsupported(fmt::format(
+        "'{}' would be {}, which takes its layout from a Keras model, and no input is one: give "
+        "a Keras file as the model (`into`) or as the first input, or name the output without "
+        "its Keras extension to write a TensorFlow checkpoint",
+        plan.output, keras::OutputKindName(kind)));
+  }
+  std::vector<keras::OutputTensor> tensors;
+  for (const PlannedTensor& t : plan.tensors)
+    tensors.push_back({t.name, t.dtype, t.shape, t.bytes()});
+  const PlanSource& src = plan.sources[static_cast<size_t>(from)];
+  keras::Output out;
+  TFCKPT_RETURN_IF_ERROR(
+      keras::PlanOutput(*src.ckpt->keras_file(), src.label, plan.output, tensors, &out));
+  plan.keras_template = from;
+  plan.notes.push_back(
+      fmt::format("the output is {} laid out as '{}'{}", keras::OutputKindName(kind), src.label,
+                  out.optimizer_left_out ? ", without its optimizer state nor its compile "
+                                           "configuration (Keras loads it uncompiled)"
+                                         : ""));
   return Status::OK();
 }
 

@@ -32,6 +32,11 @@ void SetPlanOutput(const std::string& output, const std::string& named_after, Pl
 // is incomplete (its plan can be shown, but ExecutePlan refuses to write from it).
 Status CheckSources(Plan* plan);
 
+// A plan whose output names a Keras file (.keras, .weights.h5, .h5): checks that its first Keras
+// input (the model of a transfer) can give the output its layout, with every tensor in place,
+// and records it as the plan's `keras_template`. Called once the plan's tensors are known.
+Status CheckKerasOutput(Plan* plan);
+
 // Pass-through pieces of a source tensor: the whole tensor, or every stored slice.
 std::vector<PieceSource> PiecesOf(int source, const TensorInfo& tensor);
 

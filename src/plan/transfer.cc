@@ -452,7 +452,7 @@ Status BuildOutput(Transfer* tr) {
 
 }  // namespace
 
-Status PlanTransfer(const TransferOptions& options, const std::string& output, Plan* plan) {
+static Status BuildTransfer(const TransferOptions& options, const std::string& output, Plan* plan) {
   if (plan->operation.empty()) plan->operation = "transfer";
   plan->output = output;
   if (options.groups.empty()) {
@@ -568,6 +568,11 @@ Status InitFromCheckpoint(const std::string& ckpt,
     if (assigned) assigned->emplace_back(t.name, p.tensor->name);
   }
   return Status::OK();
+}
+
+Status PlanTransfer(const TransferOptions& options, const std::string& output, Plan* plan) {
+  TFCKPT_RETURN_IF_ERROR(BuildTransfer(options, output, plan));
+  return CheckKerasOutput(plan);
 }
 
 }  // namespace tfckpt

@@ -313,7 +313,8 @@ Status ParseAverage(const Reader& r, const Refs& refs, const YAML::Node& b, Plan
              "an average step"));
   std::vector<std::string> sources;
   int last_n = 0;
-  std::string last_dir;  // set when the directory is an earlier step's and read only then
+  std::string last_dir;      // set when the directory is an earlier step's and read only then
+  std::string ao_selection;  // how LastCheckpoints chose the sources
   if (b["sources"] && b["last"]) return r.Error(b, "give either 'sources' or 'last', not both");
   if (b["sources"]) {
     TFCKPT_RETURN_IF_ERROR(refs.List(b["sources"], "sources", &sources));
@@ -326,13 +327,14 @@ Status ParseAverage(const Reader& r, const Refs& refs, const YAML::Node& b, Plan
     if (refs.Produced(dir)) {
       last_dir = dir;
     } else {
-      Status s = LastCheckpoints(dir, last_n, &sources);
+      Status s = LastCheckpoints(dir, last_n, &sources, &ao_selection);
       if (!s.ok()) return r.Error(b["last"], s.message());
     }
   } else {
     return r.Error(b, "an average step needs 'sources' or 'last'");
   }
   AverageOptions ao;
+  ao.selection = ao_selection;
   if (b["weights"]) TFCKPT_RETURN_IF_ERROR(r.Numbers(b["weights"], "weights", &ao.weights));
   if (b["normalize"]) TFCKPT_RETURN_IF_ERROR(r.Scalar(b["normalize"], "normalize", &ao.normalize));
   if (b["take_nonfloat_from"]) {
@@ -344,8 +346,11 @@ Status ParseAverage(const Reader& r, const Refs& refs, const YAML::Node& b, Plan
   }
   *planner = [sources, last_n, last_dir, ao](const std::string& output, Plan* plan) {
     std::vector<std::string> inputs = sources;
-    if (!last_dir.empty()) TFCKPT_RETURN_IF_ERROR(LastCheckpoints(last_dir, last_n, &inputs));
-    return PlanAverage(inputs, output, ao, plan);
+    AverageOptions options = ao;
+    if (!last_dir.empty()) {
+      TFCKPT_RETURN_IF_ERROR(LastCheckpoints(last_dir, last_n, &inputs, &options.selection));
+    }
+    return PlanAverage(inputs, output, options, plan);
   };
   return Status::OK();
 }

@@ -15,6 +15,8 @@ import keras
 import numpy as np
 import pytest
 
+import methods_reference as R
+import ops_testlib as ops
 import tfckpt as tfckpt_py  # the Python package (the `tfckpt` fixture is the command line)
 
 
@@ -165,6 +167,7 @@ def keras_files(request, tmp_path_factory):
     model.save_weights(d / "model.weights.h5")
     with zipfile.ZipFile(d / "model.keras") as z:
         z.extractall(d / "unzipped")
+    model.x = inputs(3)  # a batch the writing tests predict on
     return kind, model, d
 
 
@@ -487,14 +490,6 @@ def test_keras3_legacy_h5_reads_as_keras_holds_it(keras_files, tmp_path):
     assert len(slots) == len(model.optimizer.variables)
 
 
-def test_keras_outputs_are_refused_until_tfckpt_writes_them(keras_files, tfckpt, tmp_path):
-    kind, model, d = keras_files
-    for out in ("merged.keras", "merged.weights.h5", "merged.h5"):
-        proc = tfckpt.run("merge", d / "model.keras", "-o", tmp_path / out, expect_rc=2)
-        assert "writing Keras files is not supported yet" in proc.err, proc.err
-    assert list(tmp_path.iterdir()) == []
-
-
 def test_verify_checks_the_archive_crc_of_the_weights(keras_files, tfckpt, tmp_path):
     kind, model, d = keras_files
     data = bytearray((d / "model.keras").read_bytes())
@@ -539,3 +534,283 @@ def test_quantized_layers_are_named_by_position(tmp_path):
     assert sorted(c.names()) == sorted(expected)
     for name, want in expected.items():
         assert c[name].dtype == want.dtype and np.array_equal(c[name], want), name
+
+
+# ---- writing Keras files: Keras loads every output and predicts what the same weights do ----
+
+def _predict(model, x):
+    return np.asarray(model.predict(x, verbose=0))
+
+
+def _weights_of(model):
+    """[(path, value)] of every variable of `model` and of its optimizer, as Keras holds them."""
+    out = [(v.path, np.asarray(v.numpy())) for v in model.weights]
+    if getattr(model, "optimizer", None) is not None and model.optimizer.built:
+        out += [(v.path, np.asarray(v.numpy())) for v in model.optimizer.variables]
+    return out
+
+
+def _assert_same_weights(got, want):
+    # (in Keras' order: a model Keras loaded may spell the paths without the model's name)
+    got, want = _weights_of(got), _weights_of(want)
+    assert len(got) == len(want)
+    for (path, a), (_, b) in zip(got, want):
+        assert a.dtype == b.dtype and np.array_equal(a, b), path
+
+
+def test_edit_writes_every_keras_kind_and_keras_loads_it(keras_files, tfckpt, tmp_path):
+    kind, model, d = keras_files
+    before = ops.snapshot(d)
+    for src in (d / "model.keras", d / "unzipped"):
+        out = tmp_path / ("from_%s.keras" % src.name.replace(".", "_"))
+        tfckpt.run("edit", src, "-o", out)
+        loaded = keras.saving.load_model(out)
+        assert np.array_equal(_predict(loaded, model.x), _predict(model, model.x))
+        _assert_same_weights(loaded, model)  # the optimizer state too
+        assert tfckpt.run("verify", out).out.startswith("ok ")
+        with zipfile.ZipFile(out) as z:
+            assert z.testzip() is None
+            assert {i.filename for i in z.infolist()} == {
+                "metadata.json", "config.json", "model.weights.h5"}
+            assert all(i.compress_type == zipfile.ZIP_STORED for i in z.infolist())
+            assert z.read("config.json") == (d / "unzipped" / "config.json").read_bytes()
+    for src in (d / "model.keras", d / "model.weights.h5"):
+        out = tmp_path / ("from_%s.weights.h5" % src.name.split(".")[-1])
+        tfckpt.run("edit", src, "-o", out)
+        fresh = keras.saving.load_model(d / "model.keras")
+        for v in fresh.weights:
+            v.assign(np.zeros(v.shape, v.dtype))
+        fresh.load_weights(out)
+        assert np.array_equal(_predict(fresh, model.x), _predict(model, model.x))
+        _assert_same_weights(fresh, model)
+        with h5py.File(out) as f:  # h5py reads it as the same tree of groups and datasets
+            with h5py.File(d / "model.weights.h5") as g:
+                names = []
+                g.visit(names.append)
+                got = []
+                f.visit(got.append)
+                assert got == names
+                for n in names:
+                    if isinstance(g[n], h5py.Dataset):
+                        assert f[n].dtype == g[n].dtype and np.array_equal(f[n][()], g[n][()]), n
+                    assert dict(f[n].attrs) == dict(g[n].attrs), n
+    ops.assert_unchanged(before, d)
+
+
+def test_stripped_keras_file_serves_and_trains_again(keras_files, tfckpt, tmp_path):
+    kind, model, d = keras_files
+    out = tmp_path / "serving.keras"
+    report = tfckpt.json("edit", d / "model.keras", "--strip-optimizer", "-o", out, "--json")
+    assert any("without its optimizer state" in n for n in report["notes"]), report["notes"]
+    with zipfile.ZipFile(out) as z:
+        assert "compile_config" not in json.loads(z.read("config.json"))
+        with z.open("model.weights.h5") as w, h5py.File(w) as f:
+            assert "optimizer" not in f
+    served = keras.saving.load_model(out, compile=False)
+    assert np.array_equal(_predict(served, model.x), _predict(model, model.x))
+    for a, b in zip(served.weights, model.weights):
+        assert np.array_equal(np.asarray(a.numpy()), np.asarray(b.numpy())), a.path
+    served.compile(optimizer="adam", loss="mse")
+    before = [np.asarray(v.numpy()).copy() for v in served.trainable_variables]
+    y = np.random.rand(len(model.x[0]) if isinstance(model.x, list) else len(model.x),
+                       *MODELS[kind][2])
+    served.fit(model.x, y, epochs=1, verbose=0)
+    assert any(not np.array_equal(b, np.asarray(v.numpy()))
+               for b, v in zip(before, served.trainable_variables))
+
+
+def test_average_of_keras_files_keras_loads(keras_files, tfckpt, tmp_path):
+    kind, model, d = keras_files
+    # Three checkpoints of one training run, as ModelCheckpoint leaves them.
+    run = tmp_path / "run"
+    run.mkdir()
+    m = keras.saving.load_model(d / "model.keras")
+    y = np.random.rand(len(model.x[0]) if isinstance(model.x, list) else len(model.x),
+                       *MODELS[kind][2])
+    m.fit(model.x, y, epochs=3, verbose=0,
+          callbacks=[keras.callbacks.ModelCheckpoint(str(run / "model.{epoch}.keras"))])
+    (run / "model.1.keras").rename(run / "model.9.keras")  # epoch 9 comes before 10 and 11
+    (run / "model.2.keras").rename(run / "model.10.keras")
+    (run / "model.3.keras").rename(run / "model.11.keras")
+    states = [keras.saving.load_model(run / n) for n in
+              ("model.9.keras", "model.10.keras", "model.11.keras")]
+    out = tmp_path / "avg.keras"
+    report = tfckpt.json("average", "--last", "2", run, "-o", out, "--json")
+    assert any("the last 2 of the 3 Keras files" in n and "model.10.keras, " in n and
+               n.endswith("model.11.keras") and "by the numbers in their names" in n
+               for n in report["notes"]), report["notes"]
+    # The Python package picks the same files and writes the same bytes.
+    py_report = tfckpt_py.average(None, tmp_path / "avg_py.keras", last=(2, run))
+    assert any("model.10.keras, " in n for n in py_report["notes"]), py_report["notes"]
+    assert (tmp_path / "avg_py.keras").read_bytes() == out.read_bytes()
+    avg = keras.saving.load_model(out)
+    assert not avg.compiled  # the optimizer state went, and with it the compile configuration
+    ref = keras.saving.load_model(run / "model.11.keras")
+    for v, a, b, got in zip(ref.weights, states[1].weights, states[2].weights, avg.weights):
+        a, b = np.asarray(a.numpy()), np.asarray(b.numpy())
+        want = R.average([a, b]) if np.issubdtype(a.dtype, np.floating) or \
+            a.dtype.name == "bfloat16" else b
+        R.assert_bits_equal(np.asarray(got.numpy()), want, v.path)
+        v.assign(want)
+    assert np.array_equal(_predict(avg, model.x), _predict(ref, model.x))
+
+
+def test_transfer_into_a_keras_model(tfckpt, tmp_path):
+    keras.utils.set_random_seed(3)
+    a_model, b_model = _functional_multi_input(), _functional_multi_input()
+    for m in (a_model, b_model):
+        m.compile(optimizer="adam", loss="mse")
+        m.fit([np.random.rand(4, 4), np.random.rand(4, 3)], np.random.rand(4, 2), verbose=0)
+    c_model = _functional_multi_input()
+    a_model.save(tmp_path / "a.keras")
+    b_model.save(tmp_path / "b.keras")
+    c_model.save(tmp_path / "c.keras")
+    out = tmp_path / "c_new.keras"
+    tfckpt.run("transfer", "--into", tmp_path / "c.keras", "--from", tmp_path / "a.keras",
+               "--map", "enc1/=enc1/", "--map", "enc2/=enc2/", "--from", tmp_path / "b.keras",
+               "--map", "head/=head/", "-o", out)
+    got = keras.saving.load_model(out)
+    want = keras.saving.load_model(tmp_path / "c.keras")
+    for layer, source in (("enc1", a_model), ("enc2", a_model), ("head", b_model)):
+        want.get_layer(layer).set_weights(source.get_layer(layer).get_weights())
+    x = [np.random.rand(3, 4), np.random.rand(3, 3)]
+    assert np.array_equal(_predict(got, x), _predict(want, x))
+    for a, b in zip(got.weights, want.weights):
+        assert np.array_equal(np.asarray(a.numpy()), np.asarray(b.numpy())), a.path
+    # From a TF2 checkpoint of the same model, by name, without a map.
+    import tensorflow as tf
+    tf.train.Checkpoint(model=b_model).write(str(tmp_path / "tf2" / "ckpt"))
+    tfckpt.run("transfer", "--into", tmp_path / "c.keras", "--from", tmp_path / "tf2" / "ckpt",
+               "-o", tmp_path / "from_tf2.keras")
+    assert np.array_equal(_predict(keras.saving.load_model(tmp_path / "from_tf2.keras"), x),
+                          _predict(b_model, x))
+
+
+def test_keras2_h5_weights_move_into_keras3_by_layer_name(tfckpt, tmp_path):
+    import tf_keras as tk
+    old = tk.Sequential([tk.layers.Dense(5, activation="relu", input_shape=(4,), name="d1"),
+                         tk.layers.Dense(2, name="d2")])
+    old.save_weights(tmp_path / "old.h5")
+    new = keras.Sequential([keras.Input((4,)), keras.layers.Dense(5, activation="relu", name="d1"),
+                            keras.layers.Dense(2, name="d2")])
+    new.save(tmp_path / "new.keras")
+    tfckpt.run("transfer", "--into", tmp_path / "new.keras", "--from", tmp_path / "old.h5",
+               "-o", tmp_path / "migrated.keras")
+    x = np.random.rand(3, 4).astype(np.float32)
+    got = keras.saving.load_model(tmp_path / "migrated.keras")
+    assert np.array_equal(_predict(got, x), np.asarray(old.predict(x, verbose=0)))
+
+
+def test_convert_between_keras_and_other_formats(keras_files, tfckpt, tmp_path):
+    kind, model, d = keras_files
+    for via in ("w.safetensors", "w.npz", "ckpt"):
+        # (.npz has no bfloat16: those weights stay out of it and come from the template)
+        tfckpt.run("convert", d / "model.keras", "-o", tmp_path / via,
+                   *(["--skip-unsupported"] if via.endswith(".npz") else []))
+        for out in ("back.keras", "back.weights.h5"):
+            target = tmp_path / (via.replace(".", "_") + "_" + out)
+            report = tfckpt.json("convert", tmp_path / via, "-o", target, "--template",
+                                 d / "model.keras", "--json")
+            assert report["to"] == "keras" and report["tensors"] == len(
+                tfckpt_py.open(d / "model.keras").names())
+            if out.endswith(".keras"):
+                loaded = keras.saving.load_model(target)
+            else:
+                loaded = keras.saving.load_model(d / "model.keras")
+                loaded.load_weights(target)
+            assert np.array_equal(_predict(loaded, model.x), _predict(model, model.x)), target
+            _assert_same_weights(loaded, model)
+    import tensorflow as tf
+    reader = tf.train.load_checkpoint(str(tmp_path / "ckpt"))
+    assert sorted(reader.get_variable_to_shape_map()) == sorted(
+        tfckpt_py.open(d / "model.keras").names())
+    # The Python package: the same conversion, the same bytes.
+    report = tfckpt_py.convert(tmp_path / "w.safetensors", tmp_path / "py.keras",
+                               template=d / "model.keras")
+    assert report["to"] == "keras"
+    assert (tmp_path / "py.keras").read_bytes() == (tmp_path / "w_safetensors_back.keras").read_bytes()
+    with pytest.raises(tfckpt_py.InvalidArgumentError, match="`template`"):
+        tfckpt_py.convert(tmp_path / "w.safetensors", tmp_path / "no.keras")
+
+
+def test_tf_keras_h5_outputs_load_in_tf_keras(tfckpt, tmp_path):
+    import tf_keras as tk
+    model = _tf_keras_model()
+    x = np.random.randint(0, 20, (3, 5))
+    model.save(tmp_path / "full.h5")
+    model.save_weights(tmp_path / "weights.h5")
+    tfckpt.run("edit", tmp_path / "full.h5", "-o", tmp_path / "full_out.h5")
+    got = tk.models.load_model(tmp_path / "full_out.h5")
+    assert np.array_equal(got.predict(x, verbose=0), model.predict(x, verbose=0))
+    for a, b in zip(got.optimizer.variables(), model.optimizer.variables()):
+        assert np.array_equal(a.numpy(), b.numpy()), a.name
+    tfckpt.run("edit", tmp_path / "weights.h5", "-o", tmp_path / "weights_out.h5")
+    fresh = tk.models.clone_model(model)
+    fresh.load_weights(tmp_path / "weights_out.h5")
+    assert np.array_equal(fresh.predict(x, verbose=0), model.predict(x, verbose=0))
+    tfckpt.run("edit", tmp_path / "full.h5", "--strip-optimizer", "-o", tmp_path / "serve.h5")
+    with h5py.File(tmp_path / "serve.h5") as f:
+        assert "optimizer_weights" not in f and "training_config" not in f.attrs
+        assert f.attrs["model_config"] == h5py.File(tmp_path / "full.h5").attrs["model_config"]
+    served = tk.models.load_model(tmp_path / "serve.h5")
+    assert np.array_equal(served.predict(x, verbose=0), model.predict(x, verbose=0))
+
+
+def test_many_layers_and_long_names_round_trip(tfckpt, tmp_path):
+    # More members in one group than one symbol node and one B-tree node of the default size
+    # hold, names of every length.
+    layers = [keras.layers.Dense(1, name="l%d" % i + "x" * (i % 37)) for i in range(300)]
+    model = keras.Sequential([keras.Input((1,))] + layers, name="deep")
+    model.save(tmp_path / "deep.keras")
+    tfckpt.run("edit", tmp_path / "deep.keras", "-o", tmp_path / "out.keras")
+    x = np.random.rand(2, 1)
+    got = keras.saving.load_model(tmp_path / "out.keras")
+    assert np.array_equal(_predict(got, x), _predict(model, x))
+    assert sorted(tfckpt_py.open(tmp_path / "out.keras").names()) == sorted(
+        tfckpt_py.open(tmp_path / "deep.keras").names())
+
+
+def test_keras_outputs_that_could_not_be_right_are_refused(keras_files, tfckpt, tmp_path):
+    kind, model, d = keras_files
+    src = d / "model.keras"
+    names = sorted(tfckpt_py.open(src).names())
+    first = names[0]
+    slot = next(n for n in names if n.startswith(model.optimizer.name + "/") and
+                not n.endswith(("/iteration", "/learning_rate")))
+    cases = [
+        # no Keras input to take the layout from
+        (["merge", "MISSING", "-o", tmp_path / "o.keras"], None),
+        # a legacy output from a Keras 3 model
+        (["edit", src, "-o", tmp_path / "o.h5"], "converting between Keras 3 and legacy"),
+        # sharded weights are not written yet
+        (["edit", src, "-o", tmp_path / "o.weights.json"], "not written yet"),
+        # weights left out or renamed
+        (["edit", src, "--drop", "^" + first + "$", "-o", tmp_path / "o.keras"],
+         "leaves out"),
+        (["edit", src, "--rename", first + "=renamed", "-o", tmp_path / "o.keras"],
+         "is no weight of the model"),
+        # part of the optimizer state
+        (["edit", src, "--drop", "^%s$" % slot, "-o", tmp_path / "o.keras"],
+         "part of the optimizer state"),
+        # the output is the input
+        (["edit", src, "-o", src, "--force"], "is the input"),
+        # a Keras output from a format conversion without a template
+        (["convert", d / "model.keras", "-o", tmp_path / "o.keras"], "--template"),
+    ]
+    tfckpt.run("merge", src, "-o", tmp_path / "ckpt")
+    cases[0] = (["merge", tmp_path / "ckpt", "-o", tmp_path / "o.keras"], "no input is one")
+    before = ops.snapshot(d)
+    for args, why in cases:
+        proc = tfckpt.run(*args, expect_rc=2)
+        assert why in proc.err, (args, proc.err)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["ckpt.data-00000-of-00001",
+                                                          "ckpt.index"]
+    ops.assert_unchanged(before, d)
+    # An existing output is replaced only when asked.
+    out = tmp_path / "o.keras"
+    out.write_bytes(b"keep me")
+    proc = tfckpt.run("edit", src, "-o", out, expect_rc=2)
+    assert "already exists" in proc.err and out.read_bytes() == b"keep me"
+    tfckpt.run("edit", src, "-o", out, "--force")
+    assert np.array_equal(_predict(keras.saving.load_model(out), model.x),
+                          _predict(model, model.x))

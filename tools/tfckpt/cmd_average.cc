@@ -41,6 +41,7 @@ void RegisterAverage(CLI::App& app) {
   cmd->add_option("--threads", args->threads, "Worker threads (default: one per core)");
   cmd->callback([args] {
     std::vector<std::string> sources = args->sources;
+    std::string selection;
     if (!args->last.empty()) {
       if (!sources.empty()) {
         ReportError(Status::InvalidArgument("give either SRC... or --last N DIR, not both"));
@@ -54,7 +55,7 @@ void RegisterAverage(CLI::App& app) {
             "--last '{}': the first value is the number of checkpoints", args->last[0])));
         return;
       }
-      Status s = LastCheckpoints(args->last[1], n, &sources);
+      Status s = LastCheckpoints(args->last[1], n, &sources, &selection);
       if (!s.ok()) {
         ReportError(s);
         return;
@@ -69,6 +70,7 @@ void RegisterAverage(CLI::App& app) {
     ao.normalize = !args->no_normalize;
     ao.take_nonfloat_from = args->take_nonfloat_from;
     ao.keep_optimizer = args->keep_optimizer;
+    ao.selection = selection;
     Plan plan;
     Status s = PlanAverage(sources, args->output, ao, &plan);
     Run(s, plan, *args, args->threads);

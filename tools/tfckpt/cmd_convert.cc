@@ -36,7 +36,9 @@ void RegisterConvert(CLI::App& app) {
                 "Name-based (or TF2) SRC -> a TF2 checkpoint shaped like --template");
   cmd->add_option("--template", args->to_tf2,
                   "With --to-tf2: a TF2 checkpoint (or SavedModel) of the model; the output is it "
-                  "with every variable whose full name SRC has taken from SRC");
+                  "with every variable whose full name SRC has taken from SRC. With a Keras OUT "
+                  "(.keras, .weights.h5, .h5): a Keras file of the model, whose layout OUT takes, "
+                  "with every weight SRC holds by the same name");
   cmd->add_option("--map", args->map,
                   "With --to-tf2, when the names differ: CKPT=TARGET maps SRC's names to the "
                   "template's full names, as transfer's --map does (scope/=other/, a=b, ...)")
@@ -73,9 +75,12 @@ void RegisterConvert(CLI::App& app) {
       ReportError(Status::InvalidArgument("convert needs an output: OUT or -o OUT"));
       return;
     }
-    if (!args->to_tf2_flag && !args->to_tf2.empty()) {
+    const bool keras_out = output.ends_with(".keras") || output.ends_with(".h5") ||
+                           output.ends_with(".hdf5") || output.ends_with(".weights.json");
+    if (!args->to_tf2_flag && !args->to_tf2.empty() && !keras_out) {
       ReportError(Status::InvalidArgument(
-          "--template goes with --to-tf2: tfckpt convert --to-tf2 --template TF2_CKPT SRC -o OUT"));
+          "--template goes with --to-tf2 (tfckpt convert --to-tf2 --template TF2_CKPT SRC -o OUT) "
+          "or with a Keras output (tfckpt convert --template MODEL.keras SRC -o OUT.keras)"));
       return;
     }
     if (args->to_tf2_flag && args->to_tf2.empty()) {
@@ -91,7 +96,7 @@ void RegisterConvert(CLI::App& app) {
           "OUT)"));
       return;
     }
-    if (args->to_tf1 || !args->to_tf2.empty()) {
+    if (args->to_tf1 || args->to_tf2_flag) {
       if (!args->rename.empty() || !args->keep.empty() || !args->drop.empty() || args->strip ||
           args->skip || !args->max_shard_size.empty()) {
         ReportError(Status::InvalidArgument(
@@ -132,6 +137,7 @@ void RegisterConvert(CLI::App& app) {
     co.names.keep = args->keep;
     co.names.drop = args->drop;
     co.names.strip_optimizer = args->strip;
+    co.keras_template = args->to_tf2;
     co.skip_unsupported = args->skip;
     co.overwrite = args->force;
     co.sync = !args->no_sync;

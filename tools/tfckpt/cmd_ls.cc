@@ -222,8 +222,8 @@ void RunLs(const LsArgs& args) {
   const bool v1 = ckpt->format() == Checkpoint::Format::kTensorSliceV1;
   if (ckpt->format() == Checkpoint::Format::kKeras) {
     out += fmt::format(
-        "{} tensors, {} parameters, {} bytes in a Keras file (writing commands "
-        "write TensorFlow checkpoints)\n",
+        "{} tensors, {} parameters, {} bytes in a Keras file (an output named .keras, "
+        ".weights.h5 or .h5 is written as one; any other name makes a TensorFlow checkpoint)\n",
         shown.size(), params, bytes);
     fmt::print("{}", out);
     return;

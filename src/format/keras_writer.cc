@@ -1,0 +1,312 @@
+#include "format/keras_writer.h"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <set>
+#include <utility>
+
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+
+#include "format/hdf5_writer.h"
+#include "format/zip.h"
+#include "io/file_util.h"
+
+namespace tfckpt::keras {
+namespace {
+
+constexpr std::string_view kWeightsMember = "model.weights.h5";
+
+std::string_view KindName(File::Kind kind) {
+  switch (kind) {
+    case File::Kind::kArchive:
+      return "a .keras archive";
+    case File::Kind::kDirectory:
+      return "an unzipped .keras directory";
+    case File::Kind::kWeightsH5:
+      return "a Keras 3 .weights.h5 file";
+    case File::Kind::kLegacyH5:
+      return "a legacy Keras .h5 file";
+  }
+  return "a Keras file";
+}
+
+// The group of a template's optimizer state ("" when the layout has none).
+std::string_view OptimizerGroup(const File& f) {
+  return f.kind == File::Kind::kLegacyH5 ? "optimizer_weights" : "optimizer";
+}
+
+hdf5::Node* Find(hdf5::Node* root, const std::string& path) {
+  hdf5::Node* node = root;
+  size_t start = 0;
+  while (node != nullptr && start < path.size()) {
+    size_t end = path.find('/', start);
+    if (end == std::string::npos) end = path.size();
+    const std::string part = path.substr(start, end - start);
+    hdf5::Node* next = nullptr;
+    for (hdf5::Node& c : node->children) {
+      if (c.name == part) next = &c;
+    }
+    node = next;
+    start = end + 1;
+  }
+  return node;
+}
+
+// Every dataset under `node`, by path.
+void Datasets(const hdf5::Node& node, const std::string& path, std::vector<std::string>* out) {
+  for (const hdf5::Node& c : node.children) {
+    const std::string p = path.empty() ? c.name : path + "/" + c.name;
+    if (c.group) {
+      Datasets(c, p, out);
+    } else {
+      out->push_back(p);
+    }
+  }
+}
+
+std::string List(const std::vector<std::string>& names) {
+  std::string s;
+  for (size_t i = 0; i < names.size() && i < 5; i++) s += (i ? ", '" : "'") + names[i] + "'";
+  if (names.size() > 5) s += fmt::format(" and {} more", names.size() - 5);
+  return s;
+}
+
+}  // namespace
+
+OutputKind OutputKindOf(std::string_view path) {
+  if (path.ends_with(".keras")) return OutputKind::kArchive;
+  if (path.ends_with(".weights.h5")) return OutputKind::kWeightsH5;
+  if (path.ends_with(".h5") || path.ends_with(".hdf5")) return OutputKind::kLegacyH5;
+  return OutputKind::kNone;
+}
+
+std::string_view OutputKindName(OutputKind kind) {
+  switch (kind) {
+    case OutputKind::kArchive:
+      return "a .keras archive";
+    case OutputKind::kWeightsH5:
+      return "a Keras 3 .weights.h5 file";
+    case OutputKind::kLegacyH5:
+      return "a legacy Keras .h5 file";
+    case OutputKind::kNone:
+      break;
+  }
+  return "not a Keras file";
+}
+
+Status PlanOutput(const File& tmpl, const std::string& label, const std::string& path,
+                  const std::vector<OutputTensor>& tensors, Output* out) {
+  *out = Output();
+  out->kind = OutputKindOf(path);
+  const bool archive_template =
+      tmpl.kind == File::Kind::kArchive || tmpl.kind == File::Kind::kDirectory;
+  const bool fits = out->kind == OutputKind::kArchive     ? archive_template
+                    : out->kind == OutputKind::kWeightsH5 ? tmpl.kind != File::Kind::kLegacyH5
+                    : out->kind == OutputKind::kLegacyH5  ? tmpl.kind == File::Kind::kLegacyH5
+                                                          : false;
+  if (!fits) {
+    return Status::Unsupported(fmt::format(
+        "'{}' would be {}, which is written laid out as a Keras file of that kind; its "
+        "template '{}' is {}. Give a template that fits (a .keras file for a .keras output, a "
+        ".keras or .weights.h5 for a .weights.h5, a legacy .h5 for a .h5): converting between "
+        "Keras 3 and legacy layouts is not supported yet",
+        path, OutputKindName(out->kind), label, KindName(tmpl.kind)));
+  }
+  if (out->kind == OutputKind::kArchive && !tmpl.others.empty()) {
+    return Status::Unsupported(fmt::format(
+        "'{}' holds {} besides its model (assets); a .keras output does not carry them over "
+        "yet: write a .weights.h5 instead",
+        label, List(tmpl.others)));
+  }
+  if (!tmpl.tree)
+    return Status::InvalidArgument(fmt::format("'{}' was read without its tree", label));
+  std::vector<std::string> problems;
+  std::map<std::string, const Variable*, std::less<>> vars;
+  for (const Variable& v : tmpl.variables) vars.emplace(v.name, &v);
+  std::set<std::string> given;
+  for (const OutputTensor& t : tensors) {
+    given.insert(t.name);
+    auto it = vars.find(t.name);
+    if (it == vars.end()) {
+      problems.push_back(
+          fmt::format("'{}' is no weight of the model in '{}' (a Keras output holds its template's "
+                      "weights, by their names: `tfckpt ls {}` lists them)",
+                      t.name, label, label));
+      continue;
+    }
+    const Variable& v = *it->second;
+    if (v.dtype != t.dtype || v.shape != t.shape) {
+      problems.push_back(fmt::format("'{}' is {}{} but the model in '{}' holds {}{}", t.name,
+                                     DTypeName(t.dtype), ShapeToString(t.shape), label,
+                                     DTypeName(v.dtype), ShapeToString(v.shape)));
+      continue;
+    }
+    out->dataset_of.emplace(t.name, v.dataset_path);
+    out->values += t.bytes;
+  }
+  const std::string optimizer(OptimizerGroup(tmpl));
+  std::vector<std::string> missing, optimizer_missing;
+  size_t optimizer_vars = 0;
+  for (const Variable& v : tmpl.variables) {
+    const bool opt = v.dataset_path.starts_with(optimizer + "/");
+    optimizer_vars += opt;
+    if (given.count(v.name)) continue;
+    (opt ? optimizer_missing : missing).push_back(v.name);
+  }
+  out->optimizer_left_out = !optimizer_missing.empty();
+  if (out->optimizer_left_out && optimizer_missing.size() != optimizer_vars) {
+    problems.push_back(fmt::format(
+        "the output leaves out part of the optimizer state of '{}' ({}): Keras loads all of it "
+        "or none; keep it all or leave it all out (strip the optimizer)",
+        label, List(optimizer_missing)));
+  }
+  if (!missing.empty()) {
+    problems.push_back(fmt::format(
+        "the output leaves out weights of the model in '{}' ({}): Keras could not load it", label,
+        List(missing)));
+  }
+  if (!problems.empty()) {
+    std::string all = fmt::format("'{}' cannot be written as {}:", path, OutputKindName(out->kind));
+    for (const std::string& p : problems) all += "\n  " + p;
+    return Status::InvalidArgument(all);
+  }
+  out->tree = *tmpl.tree;
+  if (out->optimizer_left_out) {
+    auto& c = out->tree.children;
+    c.erase(std::remove_if(c.begin(), c.end(),
+                           [&](const hdf5::Node& n) { return n.name == optimizer; }),
+            c.end());
+    auto& a = out->tree.attributes;
+    a.erase(std::remove_if(a.begin(), a.end(),
+                           [](const hdf5::Attribute& x) { return x.name == "training_config"; }),
+            a.end());
+  }
+  // Every dataset left must be one of the output's tensors.
+  std::vector<std::string> datasets, unknown;
+  Datasets(out->tree, "", &datasets);
+  std::set<std::string> mapped;
+  for (const auto& [name, dataset] : out->dataset_of) mapped.insert(dataset);
+  for (const std::string& d : datasets) {
+    if (!mapped.count(d)) unknown.push_back(d);
+  }
+  if (!unknown.empty()) {
+    return Status::Unsupported(fmt::format(
+        "'{}' holds datasets that are no weight tfckpt names ({}); it cannot be written again",
+        label, List(unknown)));
+  }
+  if (out->kind == OutputKind::kArchive) {
+    out->metadata = tmpl.metadata;
+    out->config = tmpl.config;
+    if (out->optimizer_left_out) {
+      nlohmann::json config = nlohmann::json::parse(tmpl.config, nullptr, false);
+      if (config.is_object()) {
+        config.erase("compile_config");
+        out->config = config.dump();
+      }
+    }
+  }
+  std::string superblock, metadata;
+  TFCKPT_RETURN_IF_ERROR(hdf5::BuildMetadata(out->tree, 0, &superblock, &metadata));
+  out->metadata_size = static_cast<int64_t>(metadata.size());
+  out->head = hdf5::kSuperblockSize;
+  if (out->kind == OutputKind::kArchive) {
+    const uint64_t member = static_cast<uint64_t>(out->head + out->values + out->metadata_size);
+    out->head += static_cast<int64_t>(zip::LocalHeader(kWeightsMember, 0, member, 0).size());
+  }
+  return Status::OK();
+}
+
+Status BuildHdf5(const Output& out, const std::map<std::string, int64_t>& offsets,
+                 std::string* superblock, std::string* metadata) {
+  const int64_t start = out.kind == OutputKind::kArchive ? out.head - hdf5::kSuperblockSize : 0;
+  const int64_t data_end = out.head + out.values;
+  hdf5::Node tree = out.tree;
+  for (const auto& [name, dataset] : out.dataset_of) {
+    auto at = offsets.find(name);
+    hdf5::Node* node = Find(&tree, dataset);
+    if (at == offsets.end() || node == nullptr || node->group) {
+      return Status::IOError(fmt::format("the values of '{}' were not placed", name));
+    }
+    const int64_t bytes = node->dataset.element_size *
+                          std::max<int64_t>(0, NumElements(node->dataset.shape).value_or(0));
+    node->dataset.offset = bytes > 0 ? at->second - start : -1;
+    node->dataset.size = bytes;
+    node->dataset.compact = false;
+    node->dataset.compact_bytes.clear();
+  }
+  return hdf5::BuildMetadata(tree, static_cast<uint64_t>(data_end - start), superblock, metadata);
+}
+
+Status FinishOutput(const Output& out, const std::string& file,
+                    const std::map<std::string, int64_t>& offsets, bool sync) {
+  const int64_t start = out.kind == OutputKind::kArchive ? out.head - hdf5::kSuperblockSize : 0;
+  const int64_t data_end = out.head + out.values;
+  std::string superblock, metadata;
+  TFCKPT_RETURN_IF_ERROR(BuildHdf5(out, offsets, &superblock, &metadata));
+  const int fd = ::open(file.c_str(), O_RDWR | O_CLOEXEC);
+  if (fd < 0) return Status::FromErrno(fmt::format("cannot open '{}'", file), errno);
+  auto fail = [fd](Status s) {
+    ::close(fd);
+    return s;
+  };
+  struct stat st;
+  if (::fstat(fd, &st) != 0 || st.st_size != data_end ||
+      static_cast<int64_t>(metadata.size()) != out.metadata_size) {
+    return fail(Status::IOError(fmt::format(
+        "'{}' holds {} bytes where its layout expects {} (metadata {} of {})", file,
+        static_cast<int64_t>(st.st_size), data_end, metadata.size(), out.metadata_size)));
+  }
+  Status s = file::PWriteAll(fd, metadata.data(), metadata.size(), data_end, file);
+  if (s.ok()) s = file::PWriteAll(fd, superblock.data(), superblock.size(), start, file);
+  if (!s.ok()) return fail(s);
+  if (out.kind == OutputKind::kArchive) {
+    // The weights member's CRC-32, read back from the page cache.
+    const int64_t member = data_end - start + static_cast<int64_t>(metadata.size());
+    uint32_t crc = 0;
+    std::vector<char> buffer(size_t{8} << 20);
+    for (int64_t at = 0; at < member;) {
+      const size_t n =
+          static_cast<size_t>(std::min<int64_t>(static_cast<int64_t>(buffer.size()), member - at));
+      const ssize_t got = ::pread(fd, buffer.data(), n, start + at);
+      if (got <= 0) {
+        return fail(
+            Status::FromErrno(fmt::format("cannot read back '{}'", file), got < 0 ? errno : EIO));
+      }
+      crc = zip::Crc32(crc, buffer.data(), static_cast<size_t>(got));
+      at += got;
+    }
+    const std::string local =
+        zip::LocalHeader(kWeightsMember, crc, static_cast<uint64_t>(member), 0);
+    if (static_cast<int64_t>(local.size()) != start) {
+      return fail(Status::IOError("the weights member's header changed size"));
+    }
+    s = file::PWriteAll(fd, local.data(), local.size(), 0, file);
+    std::vector<zip::Written> written{
+        {std::string(kWeightsMember), crc, static_cast<uint64_t>(member), 0}};
+    int64_t pos = start + member;
+    std::string tail;
+    for (const auto& [name, bytes] :
+         {std::pair<const char*, const std::string*>{"metadata.json", &out.metadata},
+          {"config.json", &out.config}}) {
+      const uint32_t c = zip::Crc32(0, bytes->data(), bytes->size());
+      const std::string h = zip::LocalHeader(name, c, bytes->size(), static_cast<uint64_t>(pos));
+      written.push_back({name, c, bytes->size(), static_cast<uint64_t>(pos)});
+      tail += h;
+      tail += *bytes;
+      pos += static_cast<int64_t>(h.size() + bytes->size());
+    }
+    tail += zip::CentralDirectory(written, static_cast<uint64_t>(pos));
+    if (s.ok()) {
+      s = file::PWriteAll(fd, tail.data(), tail.size(), start + member, file);
+    }
+    if (!s.ok()) return fail(s);
+  }
+  return file::SyncAndClose(fd, sync, file);
+}
+
+}  // namespace tfckpt::keras
