@@ -26,7 +26,8 @@ for variant in release asan; do
   ctest --test-dir "$dir" --output-on-failure -j"$(nproc)" | tail -n 3
   ./"$dir"/bin/custom_sink examples/models/ab/model-ab >/dev/null
   stage "TensorFlow oracle tests ($variant)"
-  TFCKPT_BIN_DIR="$PWD/$dir/bin" "$PY" -m pytest tests/python -q -p no:cacheprovider --durations=8
+  TFCKPT_SANITIZED=$([[ $variant == asan ]] && echo 1 || echo 0) TFCKPT_BIN_DIR="$PWD/$dir/bin" \
+    "$PY" -m pytest tests/python -q -p no:cacheprovider --durations=8
 done
 stage "benchmark smoke run (every job once, tiny inputs; outputs compared with TensorFlow's)"
 "$PY" bench/run.py --smoke --bin "$PWD/build/bin"

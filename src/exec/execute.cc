@@ -26,6 +26,7 @@
 #include "io/file_util.h"
 #include "io/remote_client.h"
 #include "io/remote_upload.h"
+#include "plan/plan_util.h"
 #include "tfckpt/plan.h"
 #include "tfckpt/remote.h"
 
@@ -307,13 +308,7 @@ Status ExecutePlan(const Plan& plan, const ExecuteOptions& options, ExecuteRepor
   keras::Output keras_out;
   FileCommit keras_commit(options.sync);
   if (keras_output) {
-    std::vector<keras::OutputTensor> tensors;
-    for (const PlannedTensor& t : plan.tensors) {
-      tensors.push_back({t.name, t.dtype, t.shape, t.bytes()});
-    }
-    const PlanSource& from = plan.sources[static_cast<size_t>(plan.keras_template)];
-    TFCKPT_RETURN_IF_ERROR(
-        keras::PlanOutput(*from.ckpt->keras_file(), from.label, plan.output, tensors, &keras_out));
+    TFCKPT_RETURN_IF_ERROR(KerasOutputLayout(plan, &keras_out));
     if (file::Exists(plan.output) && !options.overwrite) {
       return Status::AlreadyExists(fmt::format(
           "'{}' already exists; choose another output or allow replacing it (`overwrite`)",

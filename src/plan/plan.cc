@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <climits>
 #include <cstdlib>
+#include <set>
 
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
@@ -178,6 +179,88 @@ Status CheckSources(Plan* p) {
   return Status::OK();
 }
 
+namespace {
+
+// Joins the object tree `from` into `into`: groups by name, recursively; a dataset at a path
+// both hold is kept once (both name it the same weight, or the caller refuses them).
+void JoinTree(const hdf5::Node& from, hdf5::Node* into) {
+  for (const hdf5::Node& c : from.children) {
+    auto it = std::find_if(into->children.begin(), into->children.end(),
+                           [&](const hdf5::Node& n) { return n.name == c.name; });
+    if (it == into->children.end()) {
+      into->children.push_back(c);
+    } else if (it->group && c.group) {
+      JoinTree(c, &*it);
+    }
+  }
+  std::sort(into->children.begin(), into->children.end(),
+            [](const hdf5::Node& a, const hdf5::Node& b) { return a.name < b.name; });
+}
+
+}  // namespace
+
+Status KerasOutputLayout(const Plan& plan, keras::Output* out) {
+  const PlanSource& src = plan.sources[static_cast<size_t>(plan.keras_template)];
+  std::vector<keras::OutputTensor> tensors;
+  for (const PlannedTensor& t : plan.tensors) {
+    if (!t.out_slices.empty()) {
+      return Status::Unsupported(
+          fmt::format("'{}' would be written in slices, which a Keras file cannot hold", t.name));
+    }
+    tensors.push_back({t.name, t.dtype, t.shape, t.bytes()});
+  }
+  const keras::File& first = *src.ckpt->keras_file();
+  // A merge of Keras 3 weights files whose layers differ: their trees joined.
+  std::vector<const PlanSource*> others;
+  for (const PlanSource& o : plan.sources) {
+    if (&o != &src && o.ckpt->format() == Checkpoint::Format::kKeras) others.push_back(&o);
+  }
+  if (plan.operation != "merge" || others.empty()) {
+    return keras::PlanOutput(first, src.label, plan.output, tensors, out);
+  }
+  if (keras::OutputKindOf(plan.output) != keras::OutputKind::kWeightsH5 ||
+      first.kind == keras::File::Kind::kLegacyH5) {
+    return Status::Unsupported(fmt::format(
+        "a merge of several Keras files is written as a Keras 3 .weights.h5 ('{}' is not one): "
+        "a .keras or legacy file describes one model; to put the layers of several files into "
+        "one model, give the model: `tfckpt transfer --into MODEL.keras --from A --from B -o "
+        "OUT.keras`",
+        plan.output));
+  }
+  keras::File joined = first;
+  auto tree = std::make_shared<hdf5::Node>(*first.tree);
+  std::set<std::string> paths;
+  for (const keras::Variable& v : first.variables) paths.insert(v.dataset_path);
+  for (const PlanSource* o : others) {
+    const keras::File& f = *o->ckpt->keras_file();
+    if (f.kind == keras::File::Kind::kLegacyH5) {
+      return Status::Unsupported(fmt::format(
+          "'{}' is a legacy Keras file: it cannot be merged into a Keras 3 .weights.h5", o->label));
+    }
+    for (const keras::Variable& v : f.variables) {
+      if (!paths.insert(v.dataset_path).second) {
+        if (std::none_of(joined.variables.begin(), joined.variables.end(),
+                         [&](const keras::Variable& w) {
+                           return w.dataset_path == v.dataset_path && w.name == v.name;
+                         })) {
+          return Status::InvalidArgument(fmt::format(
+              "'{}' and '{}' both hold '{}' (as '{}' in the second): Keras files merge when their "
+              "layers differ (leave the optimizer state out of all but one with `edit "
+              "--strip-optimizer`)",
+              src.label, o->label, v.dataset_path, v.name));
+        }
+        continue;
+      }
+      joined.variables.push_back(v);
+    }
+    JoinTree(*f.tree, tree.get());
+  }
+  joined.tree = tree;
+  std::sort(joined.variables.begin(), joined.variables.end(),
+            [](const keras::Variable& a, const keras::Variable& b) { return a.name < b.name; });
+  return keras::PlanOutput(joined, src.label, plan.output, tensors, out);
+}
+
 Status CheckKerasOutput(Plan* p) {
   Plan& plan = *p;
   if (plan.output.ends_with(".weights.json")) {
@@ -204,16 +287,22 @@ Status CheckKerasOutput(Plan* p) {
         "its Keras extension to write a TensorFlow checkpoint",
         plan.output, keras::OutputKindName(kind)));
   }
-  std::vector<keras::OutputTensor> tensors;
-  for (const PlannedTensor& t : plan.tensors)
-    tensors.push_back({t.name, t.dtype, t.shape, t.bytes()});
-  const PlanSource& src = plan.sources[static_cast<size_t>(from)];
-  keras::Output out;
-  TFCKPT_RETURN_IF_ERROR(
-      keras::PlanOutput(*src.ckpt->keras_file(), src.label, plan.output, tensors, &out));
   plan.keras_template = from;
+  keras::Output out;
+  const Status s = KerasOutputLayout(plan, &out);
+  if (!s.ok()) {
+    plan.keras_template = -1;
+    return s;
+  }
+  const PlanSource& src = plan.sources[static_cast<size_t>(from)];
+  const auto keras_inputs = std::count_if(
+      plan.sources.begin(), plan.sources.end(),
+      [](const PlanSource& o) { return o.ckpt->format() == Checkpoint::Format::kKeras; });
+  const std::string layout = plan.operation == "merge" && keras_inputs > 1
+                                 ? std::string("the merged files' layers")
+                                 : fmt::format("'{}'", src.label);
   plan.notes.push_back(
-      fmt::format("the output is {} laid out as '{}'{}", keras::OutputKindName(kind), src.label,
+      fmt::format("the output is {} laid out as {}{}", keras::OutputKindName(kind), layout,
                   out.optimizer_left_out ? ", without its optimizer state nor its compile "
                                            "configuration (Keras loads it uncompiled)"
                                          : ""));

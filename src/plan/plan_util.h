@@ -13,6 +13,7 @@
 #include <string>
 #include <vector>
 
+#include "format/keras_writer.h"
 #include "tfckpt/plan.h"
 
 namespace tfckpt {
@@ -36,6 +37,9 @@ Status CheckSources(Plan* plan);
 // input (the model of a transfer) can give the output its layout, with every tensor in place,
 // and records it as the plan's `keras_template`. Called once the plan's tensors are known.
 Status CheckKerasOutput(Plan* plan);
+// The layout of the Keras output of a plan whose `keras_template` is set: that source's layout
+// or, for a merge of several Keras 3 files into a .weights.h5, their object trees joined.
+Status KerasOutputLayout(const Plan& plan, keras::Output* out);
 
 // Pass-through pieces of a source tensor: the whole tensor, or every stored slice.
 std::vector<PieceSource> PiecesOf(int source, const TensorInfo& tensor);

@@ -222,10 +222,14 @@ def test_every_index_byte_changed(tfckpt, request, tmp_path, which):
     prefix = request.getfixturevalue(which)
     want = _tf_values(prefix)
     size = os.path.getsize(prefix + ".index")
+    # Every byte changed twice. Under the sanitizers (the second pass of scripts/test.sh, ten
+    # times slower) the second change is made at every 8th byte only: the first still reaches
+    # every byte, and the release pass makes both everywhere.
+    step = 8 if os.environ.get("TFCKPT_SANITIZED") == "1" else 1
     jobs = [(pos, label, change)
-            for label, change in (("xor 0xff", lambda b: b ^ 0xFF),
-                                  ("+1", lambda b: (b + 1) & 0xFF))
-            for pos in range(size)]
+            for label, change, stride in (("xor 0xff", lambda b: b ^ 0xFF, 1),
+                                          ("+1", lambda b: (b + 1) & 0xFF, step))
+            for pos in range(0, size, stride)]
     # Two workers, each on its own copy of the bundle.
     with concurrent.futures.ThreadPoolExecutor(2) as pool:
         results = list(pool.map(

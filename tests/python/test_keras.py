@@ -814,3 +814,39 @@ def test_keras_outputs_that_could_not_be_right_are_refused(keras_files, tfckpt, 
     tfckpt.run("edit", src, "-o", out, "--force")
     assert np.array_equal(_predict(keras.saving.load_model(out), model.x),
                           _predict(model, model.x))
+
+
+def test_merge_of_keras_weights_files_with_different_layers(tfckpt, tmp_path):
+    keras.utils.set_random_seed(5)
+    model = _sequential()
+    model.compile(optimizer="adam", loss="mse")
+    model.fit(np.random.rand(4, 4), np.random.rand(4, 2), verbose=0)
+    model.save_weights(tmp_path / "full.weights.h5")
+    # Two files holding different layers of the model, as Keras' own editor leaves them; the
+    # optimizer state in one of them only.
+    editor = keras.saving.KerasFileEditor(str(tmp_path / "full.weights.h5"))
+    with h5py.File(tmp_path / "full.weights.h5") as f:
+        first, second = sorted(f["layers"])
+    editor.delete_object("layers/" + second)
+    editor.delete_object("optimizer")
+    editor.save(str(tmp_path / "first.weights.h5"))
+    editor = keras.saving.KerasFileEditor(str(tmp_path / "full.weights.h5"))
+    editor.delete_object("layers/" + first)
+    editor.save(str(tmp_path / "second.weights.h5"))
+    tfckpt.run("merge", tmp_path / "first.weights.h5", tmp_path / "second.weights.h5",
+               "-o", tmp_path / "merged.weights.h5")
+    fresh = _sequential()
+    fresh.compile(optimizer="adam", loss="mse")
+    fresh.optimizer.build(fresh.trainable_variables)
+    fresh.load_weights(tmp_path / "merged.weights.h5")
+    x = np.random.rand(3, 4)
+    assert np.array_equal(_predict(fresh, x), _predict(model, x))
+    _assert_same_weights(fresh, model)
+    # Both holding optimizer state: refused, and a .keras output (one model) too.
+    proc = tfckpt.run("merge", tmp_path / "full.weights.h5", tmp_path / "second.weights.h5",
+                      "-o", tmp_path / "twice.weights.h5", expect_rc=2)
+    assert "both hold" in proc.err or "conflict" in proc.err, proc.err
+    proc = tfckpt.run("merge", tmp_path / "first.weights.h5", tmp_path / "second.weights.h5",
+                      "-o", tmp_path / "m.keras", expect_rc=2)
+    assert "transfer --into" in proc.err, proc.err
+    assert not (tmp_path / "twice.weights.h5").exists() and not (tmp_path / "m.keras").exists()
