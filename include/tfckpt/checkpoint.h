@@ -151,7 +151,8 @@ class Checkpoint {
   // Whether `path` holds a Keras file; `*source` is then the file, opened (null for a directory).
   static bool LooksLikeKeras(const std::string& path, std::shared_ptr<const ByteSource>* source);
   Status LoadKeras(const std::string& path, std::shared_ptr<const ByteSource> source);
-  const std::string& KerasSourcePath() const;
+  // The file of data file `shard_id` (a shard of sharded weights), else the weights' file.
+  const std::string& KerasSourcePath(int shard_id = -1) const;
   // OK, or why the stored value of a Keras weight cannot be read (cut short, big-endian...).
   Status KerasUnreadable(std::string_view name) const;
   // A `.keras` archive records the CRC-32 of its weights member: OK when the bytes match it (or

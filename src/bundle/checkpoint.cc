@@ -70,7 +70,7 @@ const char* FormatName(Checkpoint::Format format) {
 
 std::string Checkpoint::data_path(int shard_id) const {
   if (format_ == Format::kTensorSliceV1) return V1FilePath(shard_id);
-  if (format_ == Format::kKeras) return KerasSourcePath();
+  if (format_ == Format::kKeras) return KerasSourcePath(shard_id);
   return fmt::format("{}.data-{:05d}-of-{:05d}", prefix_, shard_id, num_shards_);
 }
 

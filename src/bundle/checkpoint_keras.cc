@@ -22,7 +22,8 @@ namespace tfckpt {
 struct Checkpoint::Keras {
   keras::File file;
   std::string source_path;  // the file holding the weights, for output checks and messages
-  std::string compact;      // the values of compact datasets, data file 1
+  std::vector<std::string> file_paths;  // of each data file but the compact values
+  std::string compact;                  // the values of compact datasets, data file 1
   std::map<std::string, std::string, std::less<>> unsupported;  // tensor -> why unreadable
 };
 
@@ -30,6 +31,7 @@ bool Checkpoint::LooksLikeKeras(const std::string& path,
                                 std::shared_ptr<const ByteSource>* source) {
   source->reset();
   if (path.ends_with(".index")) return false;
+  if (keras::IsShardedWeights(path)) return IsRemotePath(path) || file::IsRegularFile(path);
   if (IsRemotePath(path)) {
     if (path.ends_with("/")) return false;
   } else {
@@ -50,8 +52,10 @@ Status Checkpoint::LoadKeras(const std::string& path, std::shared_ptr<const Byte
                                 : keras::Open(path, &f));
   state->source_path =
       f.kind == keras::File::Kind::kDirectory ? file::Join(path, "model.weights.h5") : path;
-  num_shards_ = 2;
-  data_files_.push_back(f.weights);
+  state->file_paths = f.file_paths;
+  const int compact_file = static_cast<int>(f.files.size());
+  num_shards_ = compact_file + 1;
+  data_files_ = f.files;
   for (const keras::Variable& v : f.variables) {
     if (v.dtype == DType::kInvalid) {
       return Status::Unsupported(fmt::format("weight '{}' ({}) of '{}' cannot be read: {}", v.name,
@@ -63,15 +67,16 @@ Status Checkpoint::LoadKeras(const std::string& path, std::shared_ptr<const Byte
     t.shape = v.shape;
     t.location.size = v.size;
     if (!v.unsupported.empty()) {  // (an empty range: it is never read)
-      t.location = DataLocation{1, 0, 0, 0};
+      t.location = DataLocation{compact_file, 0, 0, 0};
       state->unsupported.emplace(
           v.name, fmt::format("weight '{}' ({}) of '{}' cannot be read: {}", v.name, v.dataset_path,
                               f.weights_name, v.unsupported));
     } else if (v.offset < 0) {
-      t.location.shard_id = 1;
+      t.location.shard_id = compact_file;
       t.location.offset = static_cast<int64_t>(state->compact.size());
       state->compact += v.compact;
     } else {
+      t.location.shard_id = v.file;
       t.location.offset = v.offset;
     }
     tensors_.push_back(std::move(t));
@@ -86,7 +91,11 @@ const keras::File* Checkpoint::keras_file() const {
   return format_ == Format::kKeras ? &keras_->file : nullptr;
 }
 
-const std::string& Checkpoint::KerasSourcePath() const { return keras_->source_path; }
+const std::string& Checkpoint::KerasSourcePath(int shard_id) const {
+  const auto& paths = keras_->file_paths;
+  return shard_id >= 0 && static_cast<size_t>(shard_id) < paths.size() ? paths[shard_id]
+                                                                       : keras_->source_path;
+}
 
 Status Checkpoint::KerasCheckArchive() const {
   const keras::File& f = keras_->file;

@@ -1053,6 +1053,36 @@ const Node* Node::Child(const std::string& child) const {
   return it != children.end() && it->name == child ? &*it : nullptr;
 }
 
+namespace {
+
+void Join(const Node& from, Node* into, const std::string& path, std::vector<std::string>* both) {
+  for (const Attribute& a : from.attributes) {
+    if (into->FindAttribute(a.name) == nullptr) into->attributes.push_back(a);
+  }
+  std::sort(into->attributes.begin(), into->attributes.end(),
+            [](const Attribute& a, const Attribute& b) { return a.name < b.name; });
+  for (const Node& c : from.children) {
+    const std::string p = path.empty() ? c.name : path + "/" + c.name;
+    auto it = std::find_if(into->children.begin(), into->children.end(),
+                           [&](const Node& n) { return n.name == c.name; });
+    if (it == into->children.end()) {
+      into->children.push_back(c);
+    } else if (it->group && c.group) {
+      Join(c, &*it, p, both);
+    } else if (both != nullptr) {
+      both->push_back(p);
+    }
+  }
+  std::sort(into->children.begin(), into->children.end(),
+            [](const Node& a, const Node& b) { return a.name < b.name; });
+}
+
+}  // namespace
+
+void JoinTrees(const Node& from, Node* into, std::vector<std::string>* both) {
+  Join(from, into, "", both);
+}
+
 bool LooksLikeHdf5(const ByteSource& source) {
   char head[8];
   for (int64_t at = 0; at + 8 <= source.size(); at = at == 0 ? 512 : at * 2) {

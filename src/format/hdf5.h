@@ -71,6 +71,9 @@ struct Dataset {
   std::string compact_bytes;
   // Why the values cannot be located (chunked, filtered...), empty when they can.
   std::string unsupported;
+  // Which of several files holds the values, where callers join the trees of several files
+  // (JoinTrees); 0 as Read returns it.
+  int file = 0;
 };
 
 struct Node {
@@ -87,6 +90,11 @@ struct Node {
 // True when the bytes at the start of `source` (or after a user block of 512, 1024, ... bytes)
 // hold an HDF5 signature.
 bool LooksLikeHdf5(const ByteSource& source);
+
+// Joins the tree `from` into `into`: groups by name, recursively, their attributes too (those
+// `into` has are kept). A dataset at a path both hold is kept as `into` has it, and its path is
+// added to `*both` when given.
+void JoinTrees(const Node& from, Node* into, std::vector<std::string>* both = nullptr);
 
 // Reads the whole object tree of the HDF5 file in `source`. A file that is not HDF5 or is damaged
 // is kCorruption; a structure outside the covered set is kUnsupported naming the object path.

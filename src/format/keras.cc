@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cctype>
 #include <cstdio>
+#include <functional>
 #include <map>
 #include <optional>
 #include <set>
@@ -193,6 +194,7 @@ Variable FromDataset(const hdf5::Node& node, std::string name, std::string datas
   } else {
     v.offset = d.offset;
   }
+  v.file = d.file;
   v.size = d.size;
   return v;
 }
@@ -716,7 +718,9 @@ Status OpenArchive(const std::shared_ptr<const ByteSource>& source, File* file) 
   if (weights == nullptr) {
     if (npz_weights) {
       return Status::Unsupported(fmt::format(
-          "'{}' keeps its weights as model.weights.npz; only model.weights.h5 is read so far",
+          "'{}' keeps its weights as model.weights.npz, whose members are pickled Python "
+          "objects: tfckpt never unpickles (Keras itself cannot load them either, as it reads "
+          "them with allow_pickle=False); save the model with its default weights format",
           file->path));
     }
     return Status::Corruption(
@@ -759,7 +763,91 @@ bool IsKerasDirectory(const std::string& path) {
   return file::IsDirectory(path) && file::IsRegularFile(path + "/" + kWeightsMember);
 }
 
+bool IsShardedWeights(const std::string& path) { return path.ends_with(".weights.json"); }
+
+namespace {
+
+// Keras 3's sharded weights: the map names, for each object's `vars` group, the shards (files
+// beside it) holding its values; their trees are joined into one.
+Status OpenSharded(const std::string& path, File* file) {
+  *file = File();
+  file->path = path;
+  file->kind = File::Kind::kSharded;
+  file->weights_name = path;
+  std::string text;
+  TFCKPT_RETURN_IF_ERROR(ReadWholeSource(path, &text));
+  if (text.size() > static_cast<size_t>(kMaxJsonMember)) {
+    return Status::Corruption(fmt::format("'{}' is too large for a map of sharded weights", path));
+  }
+  const Json map = Json::parse(text, nullptr, /*allow_exceptions=*/false);
+  const Json* weight_map = nullptr;
+  if (map.is_object() && map.contains("weight_map") && map["weight_map"].is_object()) {
+    weight_map = &map["weight_map"];
+  }
+  if (weight_map == nullptr) {
+    return Status::Corruption(
+        fmt::format("'{}' is not a map of sharded Keras weights (no \"weight_map\" object)", path));
+  }
+  std::vector<std::string> shards;
+  for (const auto& [group, files] : weight_map->items()) {
+    std::vector<Json> list =
+        files.is_array() ? files.get<std::vector<Json>>() : std::vector<Json>{files};
+    for (const Json& f : list) {
+      if (!f.is_string()) {
+        return Status::Corruption(
+            fmt::format("'{}' names a shard of '{}' that is not a file name", path, group));
+      }
+      const std::string name = f.get<std::string>();
+      if (!zip::SafeName(name) || name.find('/') != std::string::npos) {
+        return Status::Corruption(fmt::format(
+            "'{}' names shard '{}', which is not a file beside it: refused", path, name));
+      }
+      if (std::find(shards.begin(), shards.end(), name) == shards.end()) shards.push_back(name);
+    }
+  }
+  if (shards.empty()) return Status::Corruption(fmt::format("'{}' names no shard", path));
+  const size_t slash = path.rfind('/');
+  const std::string dir = slash == std::string::npos ? "" : path.substr(0, slash + 1);
+  auto tree = std::make_shared<hdf5::Node>();
+  file->tree = tree;
+  for (size_t i = 0; i < shards.size(); i++) {
+    const std::string shard = dir + shards[i];
+    std::shared_ptr<const ByteSource> source;
+    Status s = OpenByteSource(shard, &source);
+    if (!s.ok()) {
+      return Status::NotFound(fmt::format("'{}' names shard '{}', which cannot be opened: {}", path,
+                                          shards[i], s.message()));
+    }
+    hdf5::Node root;
+    TFCKPT_RETURN_IF_ERROR(hdf5::Read(*source, &root));
+    std::function<void(hdf5::Node*)> mark = [&](hdf5::Node* n) {
+      if (!n->group) n->dataset.file = static_cast<int>(i);
+      for (hdf5::Node& c : n->children) mark(&c);
+    };
+    mark(&root);
+    std::vector<std::string> both;
+    hdf5::JoinTrees(root, tree.get(), &both);
+    if (!both.empty()) {
+      return Status::Corruption(fmt::format("the shards of '{}' hold '{}' twice (again in '{}')",
+                                            path, both[0], shards[i]));
+    }
+    file->files.push_back(std::move(source));
+    file->file_paths.push_back(shard);
+  }
+  file->weights = file->files[0];
+  if (tree->Child("layers") == nullptr && tree->Child("vars") == nullptr &&
+      tree->Child("optimizer") == nullptr) {
+    return Status::InvalidArgument(fmt::format(
+        "the shards of '{}' are not Keras weights (no 'layers', 'vars' or 'optimizer' group)",
+        path));
+  }
+  return Namer(*tree, nullptr, nullptr, "", path).Run(&file->variables);
+}
+
+}  // namespace
+
 Status Open(const std::string& path, File* file) {
+  if (IsShardedWeights(path)) return OpenSharded(path, file);
   if (!IsKerasDirectory(path)) {
     std::shared_ptr<const ByteSource> source;
     TFCKPT_RETURN_IF_ERROR(OpenByteSource(path, &source));
@@ -770,6 +858,7 @@ Status Open(const std::string& path, File* file) {
   file->kind = File::Kind::kDirectory;
   file->weights_name = path + "/" + kWeightsMember;
   TFCKPT_RETURN_IF_ERROR(OpenByteSource(file->weights_name, &file->weights));
+  file->file_paths = {file->weights_name};
   for (auto [name, out] : {std::pair<const char*, std::string*>{"config.json", &file->config},
                            {"metadata.json", &file->metadata}}) {
     const std::string p = path + "/" + name;
@@ -782,6 +871,7 @@ Status Open(const std::string& path, File* file) {
 Status OpenSource(std::shared_ptr<const ByteSource> source, const std::string& path, File* file) {
   *file = File();
   file->path = path;
+  file->file_paths = {path};
   if (IsZip(*source)) {
     file->kind = File::Kind::kArchive;
     TFCKPT_RETURN_IF_ERROR(OpenArchive(source, file));
@@ -796,6 +886,7 @@ Status OpenSource(std::shared_ptr<const ByteSource> source, const std::string& p
 namespace {
 
 Status ReadWeights(File* file) {
+  file->files = {file->weights};
   auto tree = std::make_shared<hdf5::Node>();
   file->tree = tree;
   hdf5::Node& root = *tree;

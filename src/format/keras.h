@@ -40,7 +40,9 @@ struct Variable {
   std::string object_path;   // Keras' object path: layers/dense
   DType dtype = DType::kInvalid;
   Shape shape;
-  // Where the values lie in `File::weights` (offset -1: in `compact`, a few bytes kept in memory).
+  // Where the values lie in `File::files[file]` (offset -1: in `compact`, a few bytes kept in
+  // memory).
+  int file = 0;
   int64_t offset = -1;
   int64_t size = 0;
   std::string compact;
@@ -49,11 +51,16 @@ struct Variable {
 };
 
 struct File {
-  enum class Kind { kArchive, kDirectory, kWeightsH5, kLegacyH5 };
+  // kSharded: Keras 3's sharded weights, a `.weights.json` map and the `.weights.h5` shards
+  // beside it that it names.
+  enum class Kind { kArchive, kDirectory, kWeightsH5, kLegacyH5, kSharded };
   Kind kind = Kind::kWeightsH5;
   std::string path;
-  std::shared_ptr<const ByteSource> weights;  // the HDF5 bytes
+  std::shared_ptr<const ByteSource> weights;  // the HDF5 bytes (of a sharded set: the first)
   std::string weights_name;                   // names them in messages
+  // Every HDF5 file of the weights (one, or the shards of a sharded set) and their paths.
+  std::vector<std::shared_ptr<const ByteSource>> files;
+  std::vector<std::string> file_paths;
   std::string config;    // config.json (a legacy file's `model_config`), "" when there is none
   std::string metadata;  // metadata.json, "" when there is none
   // An archive's record of the weights member's CRC-32 (zip's), when it is stored uncompressed
@@ -71,6 +78,8 @@ struct File {
 bool LooksLikeKerasFile(const ByteSource& source);
 // True when `path` is a local directory holding a unzipped `.keras` (model.weights.h5).
 bool IsKerasDirectory(const std::string& path);
+// True when `path` names Keras 3's map of sharded weights (`*.weights.json`).
+bool IsShardedWeights(const std::string& path);
 
 // Opens the Keras file at `path` (a local path or a remote address).
 Status Open(const std::string& path, File* file);

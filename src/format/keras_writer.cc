@@ -31,6 +31,8 @@ std::string_view KindName(File::Kind kind) {
       return "a Keras 3 .weights.h5 file";
     case File::Kind::kLegacyH5:
       return "a legacy Keras .h5 file";
+    case File::Kind::kSharded:
+      return "a set of sharded Keras 3 weights";
   }
   return "a Keras file";
 }

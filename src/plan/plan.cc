@@ -179,26 +179,6 @@ Status CheckSources(Plan* p) {
   return Status::OK();
 }
 
-namespace {
-
-// Joins the object tree `from` into `into`: groups by name, recursively; a dataset at a path
-// both hold is kept once (both name it the same weight, or the caller refuses them).
-void JoinTree(const hdf5::Node& from, hdf5::Node* into) {
-  for (const hdf5::Node& c : from.children) {
-    auto it = std::find_if(into->children.begin(), into->children.end(),
-                           [&](const hdf5::Node& n) { return n.name == c.name; });
-    if (it == into->children.end()) {
-      into->children.push_back(c);
-    } else if (it->group && c.group) {
-      JoinTree(c, &*it);
-    }
-  }
-  std::sort(into->children.begin(), into->children.end(),
-            [](const hdf5::Node& a, const hdf5::Node& b) { return a.name < b.name; });
-}
-
-}  // namespace
-
 Status KerasOutputLayout(const Plan& plan, keras::Output* out) {
   const PlanSource& src = plan.sources[static_cast<size_t>(plan.keras_template)];
   std::vector<keras::OutputTensor> tensors;
@@ -253,7 +233,7 @@ Status KerasOutputLayout(const Plan& plan, keras::Output* out) {
       }
       joined.variables.push_back(v);
     }
-    JoinTree(*f.tree, tree.get());
+    hdf5::JoinTrees(*f.tree, tree.get());
   }
   joined.tree = tree;
   std::sort(joined.variables.begin(), joined.variables.end(),

@@ -850,3 +850,51 @@ def test_merge_of_keras_weights_files_with_different_layers(tfckpt, tmp_path):
                       "-o", tmp_path / "m.keras", expect_rc=2)
     assert "transfer --into" in proc.err, proc.err
     assert not (tmp_path / "twice.weights.h5").exists() and not (tmp_path / "m.keras").exists()
+
+
+def test_npz_weights_are_refused_not_unpickled(tfckpt, tmp_path):
+    from keras.src.saving import saving_lib
+    model = _sequential()
+    saving_lib.save_model(model, str(tmp_path / "npz.keras"), weights_format="npz")
+    with zipfile.ZipFile(tmp_path / "npz.keras") as z:
+        assert "model.weights.npz" in z.namelist()
+    proc = tfckpt.run("ls", tmp_path / "npz.keras", expect_rc=2)
+    assert "pickled" in proc.err and "never unpickles" in proc.err, proc.err
+    with pytest.raises(ValueError, match="allow_pickle"):  # Keras cannot load it either
+        keras.saving.load_model(tmp_path / "npz.keras")
+
+
+def test_sharded_weights_read_as_one_file(keras_files, tfckpt, tmp_path):
+    kind, model, d = keras_files
+    sharded = tmp_path / "sharded" / "model.weights.json"
+    sharded.parent.mkdir()
+    sizes = [np.asarray(v.numpy()).nbytes for v in model.weights + model.optimizer.variables]
+    # (a few weights per shard; the largest must fit in one)
+    model.save_weights(sharded, max_shard_size=max(max(sizes), sum(sizes) / 4) / 1024 ** 3)
+    shards = sorted(p.name for p in sharded.parent.glob("*_*.weights.h5"))
+    assert len(shards) > 1, shards
+    whole = tfckpt_py.open(d / "model.weights.h5")
+    c = tfckpt_py.open(sharded)
+    assert c.format == "keras" and sorted(c.names()) == sorted(whole.names())
+    for name in whole.names():
+        assert np.array_equal(c[name], whole[name]), name
+    assert tfckpt.run("verify", sharded).out.startswith("ok ")
+    # Written again as one .weights.h5, which Keras loads.
+    tfckpt.run("edit", sharded, "-o", tmp_path / "one.weights.h5")
+    fresh = keras.saving.load_model(d / "model.keras")
+    fresh.load_weights(tmp_path / "one.weights.h5")
+    assert np.array_equal(_predict(fresh, model.x), _predict(model, model.x))
+    _assert_same_weights(fresh, model)
+
+
+def test_sharded_weights_naming_files_elsewhere_or_missing_are_refused(tfckpt, tmp_path):
+    model = _sequential()
+    model.save_weights(tmp_path / "m.weights.json", max_shard_size=100 / 1024 ** 3)
+    text = (tmp_path / "m.weights.json").read_text()
+    first = json.loads(text)["weight_map"]
+    name = next(iter(first.values()))[0]
+    for bad, why in (("../" + name, "not a file beside it"), ("/etc/" + name, "not a file beside it"),
+                     ("gone.weights.h5", "cannot be opened")):
+        (tmp_path / "bad.weights.json").write_text(text.replace('"%s"' % name, json.dumps(bad)))
+        proc = tfckpt.run("ls", tmp_path / "bad.weights.json", expect_rc=2)
+        assert why in proc.err, (bad, proc.err)
