@@ -1,5 +1,6 @@
 // Converting between TensorFlow checkpoints and safetensors (single files and Hugging Face's
-// sharded form) or NumPy .npz files, in both directions, with the name options of `edit`.
+// sharded form) or NumPy .npz files, in both directions, with the name options of `edit`; and
+// between Keras files and all of those (a Keras output takes its layout from a template).
 // Tensor bytes are copied in the kernel (copy_file_range) wherever both layouts hold the raw
 // little-endian array; memory stays bounded except for partitioned, compressed or string tensors.
 //

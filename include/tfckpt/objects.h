@@ -57,7 +57,10 @@ std::string EscapeLocalName(std::string_view name);
 // True when the checkpoint is object-based (holds _CHECKPOINTABLE_OBJECT_GRAPH).
 bool IsObjectBased(const Checkpoint& ckpt);
 
-// Reads and checks the object graph. NotFound for a name-based checkpoint.
+// Reads and checks the object graph. NotFound for a name-based checkpoint. For a Keras 3 file,
+// its Keras object tree (the groups of its weights, as keras.saving.KerasFileEditor shows them):
+// each object's values are named by their position in its `vars` ("0", "1", ...), their full
+// name and key being the tensor's name.
 Status ReadObjectGraph(const Checkpoint& ckpt, ObjectGraph* graph);
 
 // The tensors holding an attribute's value: the one under its key or, for objects TensorFlow

@@ -1,11 +1,14 @@
 // The read-only object-graph API (tfckpt/objects.h) and its JSON.
 
 #include <algorithm>
+#include <functional>
+#include <map>
 
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
 #include "bundle/trackable_graph.h"
+#include "format/keras.h"
 #include "tfckpt/objects.h"
 #include "tfckpt/version.h"
 
@@ -13,15 +16,61 @@ namespace tfckpt {
 
 bool IsObjectBased(const Checkpoint& ckpt) { return ckpt.Find(kObjectGraphKey) != nullptr; }
 
-Status ReadObjectGraph(const Checkpoint& ckpt, ObjectGraph* graph) {
-  std::string bytes;
-  TFCKPT_RETURN_IF_ERROR(ReadObjectGraphBytes(ckpt, &bytes));
-  if (bytes.empty() && ckpt.format() == Checkpoint::Format::kKeras) {
+namespace {
+
+// A Keras file's object tree, as keras.saving.KerasFileEditor shows it: every group of its
+// weights but the `vars` groups is an object (the root is the model), its children the groups
+// below it, its values the datasets of its `vars` group, named by their position there ("0",
+// "1", ...; full_name and key: the tensor's name).
+Status KerasObjectGraph(const Checkpoint& ckpt, ObjectGraph* graph) {
+  const keras::File& f = *ckpt.keras_file();
+  if (f.kind == keras::File::Kind::kLegacyH5) {
     return Status::NotFound(fmt::format(
-        "{} is a Keras file: it has no TensorFlow object graph, and listing its Keras object "
-        "tree is not supported yet",
+        "{} is a legacy Keras file: its weights hang under their layers, without an object tree",
         ckpt.prefix()));
   }
+  std::map<std::string, const keras::Variable*> by_dataset;
+  for (const keras::Variable& v : f.variables) by_dataset[v.dataset_path] = &v;
+  graph->nodes.clear();
+  std::function<int(const hdf5::Node&, const std::string&, int, const std::string&)> add =
+      [&](const hdf5::Node& n, const std::string& path, int parent, const std::string& local) {
+        const int id = static_cast<int>(graph->nodes.size());
+        graph->nodes.emplace_back();
+        {
+          ObjectNode& o = graph->nodes.back();
+          o.path = path;
+          o.reached = true;
+          o.parent = parent;
+          o.local_name = local;
+        }
+        bool holds = false;
+        if (const hdf5::Node* vars = n.Child("vars"); vars != nullptr && vars->group) {
+          for (const hdf5::Node& d : vars->children) {
+            auto it = by_dataset.find((path.empty() ? "" : path + "/") + "vars/" + d.name);
+            if (d.group || it == by_dataset.end()) continue;
+            graph->nodes[id].attributes.push_back({d.name, it->second->name, it->second->name});
+            holds = true;
+          }
+        }
+        for (const hdf5::Node& c : n.children) {
+          if (!c.group || c.name == "vars") continue;
+          const int child = add(c, path.empty() ? c.name : path + "/" + c.name, id, c.name);
+          graph->nodes[id].children.emplace_back(c.name, child);
+          holds = holds || graph->nodes[child].holds_values;
+        }
+        graph->nodes[id].holds_values = holds;
+        return id;
+      };
+  add(*f.tree, "", -1, "");
+  return Status::OK();
+}
+
+}  // namespace
+
+Status ReadObjectGraph(const Checkpoint& ckpt, ObjectGraph* graph) {
+  if (ckpt.format() == Checkpoint::Format::kKeras) return KerasObjectGraph(ckpt, graph);
+  std::string bytes;
+  TFCKPT_RETURN_IF_ERROR(ReadObjectGraphBytes(ckpt, &bytes));
   if (bytes.empty()) {
     return Status::NotFound(
         fmt::format("{} is a name-based (TF1) checkpoint: it has no object graph, its keys are the "

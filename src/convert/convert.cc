@@ -491,6 +491,12 @@ Status FromForeign(const std::string& src, const std::string& out, bool npz_sour
 // Keras file OUT laid out as the template: a transfer by name into it.
 Status ToKeras(const std::string& src, const std::string& out, int foreign,
                const ConvertOptions& options, ConvertReport* report) {
+  if (EndsWith(out, ".weights.json")) {
+    return Status::Unsupported(fmt::format(
+        "'{}': writing sharded Keras weights (.weights.json) is not supported yet; name the "
+        "output .weights.h5 or .keras",
+        out));
+  }
   if (options.keras_template.empty()) {
     return Status::InvalidArgument(fmt::format(
         "'{}' would be {}, which takes its layout from a Keras model of the same architecture: "
@@ -660,10 +666,12 @@ Status Convert(const std::string& src, const std::string& out, const ConvertOpti
   }
   if (EndsWith(out, ".safetensors")) return FromTensorFlow(s, out, false, options, report);
   if (EndsWith(out, ".npz")) return FromTensorFlow(s, out, true, options, report);
-  if (std::unique_ptr<Checkpoint> ckpt;
-      Checkpoint::Open(s, &ckpt).ok() && ckpt->format() == Checkpoint::Format::kKeras) {
+  std::unique_ptr<Checkpoint> ckpt;
+  const Status opened = Checkpoint::Open(s, &ckpt);
+  if (opened.ok() && ckpt->format() == Checkpoint::Format::kKeras) {
     return KerasToTensorFlow(s, out, options, report);
   }
+  if (!opened.ok() && keras::OutputKindOf(s) != keras::OutputKind::kNone) return opened;
   return Status::InvalidArgument(fmt::format(
       "cannot tell the direction: '{}' should end in .safetensors or .npz (from a TensorFlow "
       "checkpoint), or '{}' should be a .safetensors, .safetensors.index.json or .npz file",

@@ -455,7 +455,8 @@ Status ExecutePlan(const Plan& plan, const ExecuteOptions& options, ExecuteRepor
     TFCKPT_RETURN_IF_ERROR(Checkpoint::Open(prefix, &values));
     std::map<std::string, int64_t> offsets;
     for (const TensorInfo& t : values->tensors()) offsets[t.name] = t.location.offset;
-    if (values->num_shards() != 1 || offsets[std::string(kKerasHead)] != 0) {
+    const auto head = offsets.find(std::string(kKerasHead));
+    if (values->num_shards() != 1 || head == offsets.end() || head->second != 0) {
       return Status::IOError(
           fmt::format("the values of '{}' were not laid out in one file", plan.output));
     }

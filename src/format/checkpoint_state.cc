@@ -97,12 +97,20 @@ Status KerasCheckpointFiles(const std::string& dir, std::vector<std::string>* fi
         dir, kinds));
   }
   names = by_kind.begin()->second;
-  const bool numbered = std::all_of(names.begin(), names.end(), [](const std::string& n) {
+  // (Without the kind's extension, whose ".h5" holds a digit.)
+  const std::string kind = by_kind.begin()->first;
+  auto stem = [&](const std::string& n) {
+    return n.ends_with(".hdf5") ? n.substr(0, n.size() - 5) : n.substr(0, n.size() - kind.size());
+  };
+  const bool numbered = std::all_of(names.begin(), names.end(), [&](const std::string& full) {
+    const std::string n = stem(full);
     return std::any_of(n.begin(), n.end(),
                        [](char c) { return std::isdigit(static_cast<unsigned char>(c)); });
   });
   if (numbered) {
-    std::sort(names.begin(), names.end(), NaturalLess);
+    std::sort(names.begin(), names.end(), [&](const std::string& a, const std::string& b) {
+      return NaturalLess(stem(a), stem(b)) || (stem(a) == stem(b) && a < b);
+    });
     *order = "by the numbers in their names (the epoch)";
   } else {
     std::vector<std::pair<int64_t, std::string>> timed;

@@ -13,6 +13,7 @@ namespace {
 
 constexpr uint64_t kUndefined = ~uint64_t{0};
 constexpr int kLeafK = 4;                  // a symbol node holds 2 * kLeafK entries
+constexpr int kInternalK = 16;             // a B-tree node holds 2 * kInternalK children
 constexpr size_t kEntrySize = 40;          // a symbol table entry with 8-byte addresses
 constexpr uint64_t kHeapObjects = 60000;   // objects of one global heap collection (max 65535)
 constexpr uint64_t kMinCollection = 4096;  // HDF5 reads a collection's first 4 KiB at once
@@ -22,14 +23,17 @@ void Put(std::string* out, uint64_t v, int width) {
 }
 void Pad8(std::string* out) { out->append((8 - out->size() % 8) % 8, '\0'); }
 
-// One header message (version-1 object header): type, size, flags, then the data padded to 8.
-void Message(std::string* header, uint16_t type, uint8_t flags, std::string data) {
+// One header message (version-1 object header): type, size, flags, then the data padded to 8;
+// false when it is too large for one (its size is 16 bits).
+bool Message(std::string* header, uint16_t type, uint8_t flags, std::string data) {
   Pad8(&data);
+  if (data.size() > 0xffff) return false;
   Put(header, type, 2);
   Put(header, data.size(), 2);
   Put(header, flags, 1);
   Put(header, 0, 3);
   *header += data;
+  return true;
 }
 
 std::string Dataspace(const Shape& dims, bool null) {
@@ -51,7 +55,7 @@ std::string Dataspace(const Shape& dims, bool null) {
 
 class Builder {
  public:
-  Builder(uint64_t at, int internal_k) : at_(at), internal_k_(internal_k) {}
+  explicit Builder(uint64_t at) : at_(at) {}
 
   // Every variable-length string of the tree goes to the global heap first; `strings_` says
   // where each lies, in the order the attributes are met.
@@ -61,6 +65,7 @@ class Builder {
       if (a.type_class != 9) continue;
       first_string_[&a] = strings_.size();
       for (const std::string& s : a.strings) {
+        if (s.size() > 0xffffffffu) return Refuse(path, "has a string too long to write");
         strings_.push_back(&s);
         if (collections_.empty() || collections_.back().size() >= kHeapObjects) {
           collections_.emplace_back();
@@ -111,7 +116,8 @@ class Builder {
   };
   Status Object(const Node& node, const std::string& path, Written* written) {
     std::string messages;
-    int count = 0;
+    size_t count = 0;
+    bool ok = true;
     if (node.group) {
       std::vector<Written> children(node.children.size());
       for (size_t i = 0; i < node.children.size(); i++) {
@@ -122,32 +128,36 @@ class Builder {
       std::string stab;
       Put(&stab, written->btree, 8);
       Put(&stab, written->heap, 8);
-      Message(&messages, 0x0011, 0, std::move(stab));
+      ok = Message(&messages, 0x0011, 0, std::move(stab));
       count++;
     } else {
       const Dataset& d = node.dataset;
       if (d.raw_type.empty()) return Refuse(path, "has no stored datatype to write again");
       const bool placed = d.offset >= 0 || d.size == 0;
       if (!placed) return Refuse(path, "has values this writer was not given a place for");
-      Message(&messages, 0x0001, 0, Dataspace(d.shape, false));
-      Message(&messages, 0x0003, 1, d.raw_type);
+      ok = Message(&messages, 0x0001, 0, Dataspace(d.shape, false)) &&
+           Message(&messages, 0x0003, 1, d.raw_type);
       std::string fill;
       Put(&fill, 2, 1);  // version 2
       Put(&fill, 2, 1);  // space allocated late
       Put(&fill, 2, 1);  // fill values written if set
       Put(&fill, 0, 1);  // none set
-      Message(&messages, 0x0005, 1, std::move(fill));
+      ok = ok && Message(&messages, 0x0005, 1, std::move(fill));
       std::string layout;
       Put(&layout, 3, 1);  // version 3
       Put(&layout, 1, 1);  // contiguous
       Put(&layout, d.offset >= 0 ? static_cast<uint64_t>(d.offset) : kUndefined, 8);
       Put(&layout, static_cast<uint64_t>(d.size), 8);
-      Message(&messages, 0x0008, 0, std::move(layout));
+      ok = ok && Message(&messages, 0x0008, 0, std::move(layout));
       count += 4;
     }
     for (const Attribute& a : node.attributes) {
-      Message(&messages, 0x000C, 0, AttributeMessage(a));
+      if (a.name.size() >= 0xffff) return Refuse(path, "has an attribute name too long to write");
+      ok = ok && Message(&messages, 0x000C, 0, AttributeMessage(a));
       count++;
+    }
+    if (!ok || count > 0xffff || messages.size() > 0xffffffffu) {
+      return Refuse(path, "has an attribute or a header too large for this writer");
     }
     written->header = Here();
     Put(&out_, 1, 1);  // version
@@ -268,25 +278,45 @@ class Builder {
       s.resize(8 + per_node * kEntrySize, '\0');
       out_ += s;
     }
-    written->btree = Here();
-    std::string t = "TREE";
-    Put(&t, 0, 1);  // group nodes
-    Put(&t, 0, 1);  // a leaf
-    Put(&t, nodes.size(), 2);
-    Put(&t, kUndefined, 8);
-    Put(&t, kUndefined, 8);
-    Put(&t, 0, 8);  // key 0: the empty name
-    for (size_t i = 0; i < nodes.size(); i++) {
-      Put(&t, nodes[i], 8);
-      Put(&t, last_names[i], 8);
-    }
-    const size_t k2 = 2 * static_cast<size_t>(internal_k_);
-    t.resize(24 + k2 * 8 + (k2 + 1) * 8, '\0');
-    out_ += t;
+    // The B-tree over the symbol nodes: leaves of up to 2K of them, then levels above, each
+    // level's nodes side by side (siblings linked), the root last. A node's keys bound its
+    // children's names: key 0 the name before its first child's (the empty name for the
+    // first), key i + 1 the last name under child i.
+    const size_t k2 = 2 * static_cast<size_t>(kInternalK);
+    const uint64_t node_size = 24 + k2 * 8 + (k2 + 1) * 8;
+    std::vector<uint64_t> level = nodes, level_last = last_names;
+    int height = 0;
+    do {
+      const size_t count = (level.size() + k2 - 1) / k2;
+      const uint64_t base = Here();
+      std::vector<uint64_t> up, up_last;
+      for (size_t n = 0; n < std::max<size_t>(count, 1); n++) {
+        const size_t first = n * k2;
+        const size_t used = std::min(k2, level.size() - std::min(level.size(), first));
+        std::string t = "TREE";
+        Put(&t, 0, 1);  // group nodes
+        Put(&t, height, 1);
+        Put(&t, used, 2);
+        Put(&t, n == 0 ? kUndefined : base + (n - 1) * node_size, 8);
+        Put(&t, n + 1 < count ? base + (n + 1) * node_size : kUndefined, 8);
+        Put(&t, first == 0 ? 0 : level_last[first - 1], 8);
+        for (size_t i = first; i < first + used; i++) {
+          Put(&t, level[i], 8);
+          Put(&t, level_last[i], 8);
+        }
+        t.resize(node_size, '\0');
+        up.push_back(Here());
+        up_last.push_back(used > 0 ? level_last[first + used - 1] : 0);
+        out_ += t;
+      }
+      level = std::move(up);
+      level_last = std::move(up_last);
+      height++;
+    } while (level.size() > 1);
+    written->btree = level[0];
   }
 
   const uint64_t at_;
-  const int internal_k_;
   std::string out_;
   std::vector<std::vector<const std::string*>> collections_;
   std::vector<const std::string*> strings_;              // in the order they were met
@@ -294,25 +324,12 @@ class Builder {
   std::map<const Attribute*, size_t> first_string_;      // an attribute's first in `strings_`
 };
 
-// The most children of one group.
-size_t MostChildren(const Node& node) {
-  size_t most = node.children.size();
-  for (const Node& child : node.children) most = std::max(most, MostChildren(child));
-  return most;
-}
-
 }  // namespace
 
 Status BuildMetadata(const Node& root, uint64_t at, std::string* superblock,
                      std::string* metadata) {
   if (!root.group) return Status::InvalidArgument("the root of an HDF5 file must be a group");
-  // One B-tree node per group: it must hold every symbol node of the largest group.
-  const size_t symbol_nodes = (MostChildren(root) + 2 * kLeafK - 1) / (2 * kLeafK);
-  const size_t internal_k = std::max<size_t>(16, (symbol_nodes + 1) / 2);
-  if (internal_k > 0xffff) {
-    return Status::Unsupported("a group of the HDF5 file has too many members to write");
-  }
-  Builder b(at, static_cast<int>(internal_k));
+  Builder b(at);
   TFCKPT_RETURN_IF_ERROR(b.CollectStrings(root, "/"));
   b.WriteHeaps();
   Builder::Written r;
@@ -327,7 +344,7 @@ Status BuildMetadata(const Node& root, uint64_t at, std::string* superblock,
   Put(&s, 8, 1);  // size of lengths
   Put(&s, 0, 1);
   Put(&s, kLeafK, 2);
-  Put(&s, internal_k, 2);
+  Put(&s, kInternalK, 2);
   Put(&s, 0, 4);           // consistency flags
   Put(&s, 0, 8);           // base address
   Put(&s, kUndefined, 8);  // free-space info

@@ -201,7 +201,20 @@ Status PlanOutput(const File& tmpl, const std::string& label, const std::string&
         "'{}' holds datasets that are no weight tfckpt names ({}); it cannot be written again",
         label, List(unknown)));
   }
+  // The values are written little-endian: a template's big-endian numbers say so no more.
+  for (const auto& [name, dataset] : out->dataset_of) {
+    hdf5::Node* node = Find(&out->tree, dataset);
+    std::string& type = node->dataset.raw_type;
+    if (type.size() >= 2 && ((type[0] & 0x0f) == 0 || (type[0] & 0x0f) == 1)) type[1] &= ~1;
+  }
   if (out->kind == OutputKind::kArchive) {
+    const nlohmann::json config = nlohmann::json::parse(tmpl.config, nullptr, false);
+    if (!config.is_object()) {
+      return Status::Unsupported(fmt::format(
+          "'{}' has no config.json describing its model (or one that is no JSON object): it "
+          "cannot be the template of a .keras file; write a .weights.h5 instead",
+          label));
+    }
     out->metadata = tmpl.metadata;
     out->config = tmpl.config;
     if (out->optimizer_left_out) {
@@ -212,10 +225,13 @@ Status PlanOutput(const File& tmpl, const std::string& label, const std::string&
       }
     }
   }
-  std::string superblock, metadata;
-  TFCKPT_RETURN_IF_ERROR(hdf5::BuildMetadata(out->tree, 0, &superblock, &metadata));
-  out->metadata_size = static_cast<int64_t>(metadata.size());
+  // The structures' size, with every value given a place (their size does not depend on it).
   out->head = hdf5::kSuperblockSize;
+  std::map<std::string, int64_t> anywhere;
+  for (const auto& [name, dataset] : out->dataset_of) anywhere[name] = out->head;
+  std::string superblock, metadata;
+  TFCKPT_RETURN_IF_ERROR(BuildHdf5(*out, anywhere, &superblock, &metadata));
+  out->metadata_size = static_cast<int64_t>(metadata.size());
   if (out->kind == OutputKind::kArchive) {
     const uint64_t member = static_cast<uint64_t>(out->head + out->values + out->metadata_size);
     out->head += static_cast<int64_t>(zip::LocalHeader(kWeightsMember, 0, member, 0).size());

@@ -247,8 +247,9 @@ static Status BuildMerge(const std::vector<std::string>& sources, const std::str
             "would be saved and the original would be deleted; merge without `move` (and delete "
             "it yourself once the output is checked)",
             src.ckpt->prefix(),
-            src.ckpt->format() == Checkpoint::Format::kTensorSliceV1
-                ? "a V1 checkpoint"
+            src.ckpt->format() == Checkpoint::Format::kTensorSliceV1 ? "a V1 checkpoint"
+            : src.ckpt->format() == Checkpoint::Format::kKeras
+                ? "a Keras file"
                 : "a checkpoint written on a big-endian machine"));
       }
     }

@@ -162,9 +162,10 @@ Status CheckSources(Plan* p) {
       same =
           SameFile(fmt::format("{}.data-{:05d}-of-{:05d}", out, i, c.num_shards()), c.data_path(i));
     }
-    if (c.format() == Checkpoint::Format::kKeras && SameFile(plan.output, c.data_path(0))) {
-      same = true;
+    for (int i = 0; c.format() == Checkpoint::Format::kKeras && i < c.num_shards(); i++) {
+      same = same || SameFile(plan.output, c.data_path(i));  // (every shard, and the map)
     }
+    if (c.format() == Checkpoint::Format::kKeras) same = same || SameFile(plan.output, c.prefix());
     if (!src.saved_model_dir.empty() && plan.saved_model_from >= 0 &&
         Canonical(plan.output) == Canonical(src.saved_model_dir)) {
       same = true;
@@ -260,7 +261,13 @@ Status CheckKerasOutput(Plan* p) {
   for (size_t i = 0; i < plan.sources.size() && from < 0; i++) {
     if (plan.sources[i].ckpt->format() == Checkpoint::Format::kKeras) from = static_cast<int>(i);
   }
-  if (from < 0 || plan.saved_model_from >= 0) {
+  if (plan.saved_model_from >= 0) {
+    return Status::Unsupported(fmt::format(
+        "'{}' would be {}, but the plan writes a SavedModel (its model is one): give a Keras "
+        "file as the model (`into`) to write a Keras file",
+        plan.output, keras::OutputKindName(kind)));
+  }
+  if (from < 0) {
     return Status::Unsupported(fmt::format(
         "'{}' would be {}, which takes its layout from a Keras model, and no input is one: give "
         "a Keras file as the model (`into`) or as the first input, or name the output without "

@@ -246,7 +246,8 @@ void RegisterLs(CLI::App& app) {
   cmd->add_option("--filter", args->filter, "Only tensors whose name matches this regex");
   cmd->add_flag("--objects", args->objects,
                 "TF2 checkpoints: print the object tree (objects, their values, optimizer slots) "
-                "that tf.train.Checkpoint restores by");
+                "that tf.train.Checkpoint restores by; Keras 3 files: their object tree, as "
+                "keras.saving.KerasFileEditor shows it");
   cmd->callback([args] { RunLs(*args); });
 }
 
