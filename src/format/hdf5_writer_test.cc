@@ -114,6 +114,23 @@ TEST(Hdf5Writer, WhatItWritesReadsBackTheSame) {
   }
 }
 
+// A group of more members than one B-tree node's symbol nodes hold: a B-tree of two levels.
+TEST(Hdf5Writer, LargeGroupsGetTallerBTrees) {
+  hdf5::Node root;
+  for (int i = 0; i < 2000; i++) {
+    hdf5::Node g;
+    g.name = "g" + std::to_string(100000 + i);
+    root.children.push_back(std::move(g));
+  }
+  std::string superblock, metadata;
+  ASSERT_OK(hdf5::BuildMetadata(root, hdf5::kSuperblockSize, &superblock, &metadata));
+  hdf5::Node back;
+  ASSERT_OK(hdf5::Read(*Source(superblock + metadata, "tall.h5"), &back));
+  ASSERT_EQ(back.children.size(), 2000u);
+  for (int i = 0; i < 2000; i++) EXPECT_EQ(back.children[i].name, root.children[i].name);
+  EXPECT_LT(metadata.size(), size_t{2000} * 700);  // (linear in the members)
+}
+
 TEST(Hdf5Writer, RefusesWhatWouldPointIntoTheOldFile) {
   hdf5::Node root;
   hdf5::Attribute reference;

@@ -204,6 +204,11 @@ Status PlanOutput(const File& tmpl, const std::string& label, const std::string&
   // The values are written little-endian: a template's big-endian numbers say so no more.
   for (const auto& [name, dataset] : out->dataset_of) {
     hdf5::Node* node = Find(&out->tree, dataset);
+    if (node == nullptr || node->group) {
+      return Status::Unsupported(fmt::format(
+          "weight '{}' of '{}' lies at '{}', a path this writer cannot find again", name, label,
+          dataset));
+    }
     std::string& type = node->dataset.raw_type;
     if (type.size() >= 2 && ((type[0] & 0x0f) == 0 || (type[0] & 0x0f) == 1)) type[1] &= ~1;
   }
