@@ -51,12 +51,12 @@ struct TfckptError : std::runtime_error {
 std::string ForPython(std::string_view message) {
   return RespellOptions(message, [](std::string_view name) -> std::string {
     static const std::map<std::string_view, std::string_view> kOther = {
-        {"overwrite", "force=True"},     {"renames", "`rename`"},
-        {"overrides", "`per_tensor`"},   {"names", "sources given as a mapping {name: path}"},
-        {"objects", "tfckpt.objects()"}, {"ls", "Checkpoint.names()"},
-        {"edit", "tfckpt.edit()"},       {"verify", "Checkpoint.verify()"},
-        {"to_tf1", "tfckpt.to_tf1()"},   {"to_tf2", "tfckpt.to_tf2()"},
-        {"keras_template", "`template`"}};
+        {"overwrite", "force=True"},      {"renames", "`rename`"},
+        {"overrides", "`per_tensor`"},    {"names", "sources given as a mapping {name: path}"},
+        {"objects", "tfckpt.objects()"},  {"ls", "Checkpoint.names()"},
+        {"edit", "tfckpt.edit()"},        {"verify", "Checkpoint.verify()"},
+        {"to_tf1", "tfckpt.to_tf1()"},    {"to_tf2", "tfckpt.to_tf2()"},
+        {"keras_template", "`template`"}, {"transfer", "tfckpt.transfer()"}};
     auto it = kOther.find(name);
     return it == kOther.end() ? "" : std::string(it->second);
   });

@@ -487,6 +487,21 @@ Status FromForeign(const std::string& src, const std::string& out, bool npz_sour
   return Status::OK();
 }
 
+// Carries out `plan` as a conversion: the report's counts and notes are the plan's.
+Status ExecuteConversion(const Plan& plan, const ConvertOptions& options, ConvertReport* report) {
+  ExecuteOptions eo;
+  eo.overwrite = options.overwrite;
+  eo.sync = options.sync;
+  eo.progress = options.progress;
+  ExecuteReport er;
+  TFCKPT_RETURN_IF_ERROR(ExecutePlan(plan, eo, &er));
+  report->outputs.push_back(plan.output_prefix());
+  report->tensors = er.tensors;
+  report->bytes = er.bytes;
+  report->notes = plan.notes;
+  return Status::OK();
+}
+
 // SRC (a checkpoint, a Keras file, or through a scratch checkpoint safetensors / .npz) into the
 // Keras file OUT laid out as the template: a transfer by name into it.
 Status ToKeras(const std::string& src, const std::string& out, int foreign,
@@ -509,8 +524,8 @@ Status ToKeras(const std::string& src, const std::string& out, int foreign,
       options.max_shard_bytes > 0) {
     return Status::InvalidArgument(
         "a Keras output takes its weights from SRC by name and holds every weight of its "
-        "template: to map other names use `tfckpt transfer --into TEMPLATE --from SRC --map "
-        "...`, to leave the optimizer out run `tfckpt edit --strip-optimizer` on the result");
+        "template: to map other names, `transfer` SRC into the template with a map; to leave "
+        "the optimizer out, `edit` the result (`strip_optimizer`)");
   }
   FileCommit scratch(/*sync=*/false);
   std::string from = src;
@@ -530,12 +545,7 @@ Status ToKeras(const std::string& src, const std::string& out, int foreign,
   to.include_optimizer = true;  // (a conversion takes every weight SRC holds)
   Plan plan;
   TFCKPT_RETURN_IF_ERROR(PlanTransfer(to, out, &plan));
-  ExecuteOptions eo;
-  eo.overwrite = options.overwrite;
-  eo.sync = options.sync;
-  eo.progress = options.progress;
-  ExecuteReport er;
-  TFCKPT_RETURN_IF_ERROR(ExecutePlan(plan, eo, &er));
+  TFCKPT_RETURN_IF_ERROR(ExecuteConversion(plan, options, report));
   report->from =
       foreign == 2   ? "npz"
       : foreign == 1 ? "safetensors"
@@ -543,15 +553,12 @@ Status ToKeras(const std::string& src, const std::string& out, int foreign,
           ? "keras"
           : "tensorflow";
   report->to = "keras";
-  report->outputs.push_back(plan.output);
-  report->tensors = er.tensors;
-  report->bytes = er.bytes;
-  for (std::string note : plan.notes) {
+  for (std::string& note : report->notes) {
     if (foreign > 0) {  // (the scratch checkpoint is SRC to the user)
-      for (size_t at; (at = note.find(from)) != std::string::npos;)
+      for (size_t at; (at = note.find(from)) != std::string::npos;) {
         note.replace(at, from.size(), src);
+      }
     }
-    report->notes.push_back(std::move(note));
   }
   return Status::OK();
 }
@@ -561,18 +568,9 @@ Status KerasToTensorFlow(const std::string& src, const std::string& out,
                          const ConvertOptions& options, ConvertReport* report) {
   Plan plan;
   TFCKPT_RETURN_IF_ERROR(PlanEdit(src, out, options.names, &plan));
-  ExecuteOptions eo;
-  eo.overwrite = options.overwrite;
-  eo.sync = options.sync;
-  eo.progress = options.progress;
-  ExecuteReport er;
-  TFCKPT_RETURN_IF_ERROR(ExecutePlan(plan, eo, &er));
+  TFCKPT_RETURN_IF_ERROR(ExecuteConversion(plan, options, report));
   report->from = "keras";
   report->to = "tensorflow";
-  report->outputs.push_back(plan.output_prefix());
-  report->tensors = er.tensors;
-  report->bytes = er.bytes;
-  report->notes = plan.notes;
   return Status::OK();
 }
 

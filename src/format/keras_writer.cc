@@ -137,8 +137,8 @@ Status PlanOutput(const File& tmpl, const std::string& label, const std::string&
     if (it == vars.end()) {
       problems.push_back(
           fmt::format("'{}' is no weight of the model in '{}' (a Keras output holds its template's "
-                      "weights, by their names: `tfckpt ls {}` lists them)",
-                      t.name, label, label));
+                      "weights, by their names, which `ls` lists)",
+                      t.name, label));
       continue;
     }
     const Variable& v = *it->second;
@@ -205,9 +205,9 @@ Status PlanOutput(const File& tmpl, const std::string& label, const std::string&
   for (const auto& [name, dataset] : out->dataset_of) {
     hdf5::Node* node = Find(&out->tree, dataset);
     if (node == nullptr || node->group) {
-      return Status::Unsupported(fmt::format(
-          "weight '{}' of '{}' lies at '{}', a path this writer cannot find again", name, label,
-          dataset));
+      return Status::Unsupported(
+          fmt::format("weight '{}' of '{}' lies at '{}', a path this writer cannot find again",
+                      name, label, dataset));
     }
     std::string& type = node->dataset.raw_type;
     if (type.size() >= 2 && ((type[0] & 0x0f) == 0 || (type[0] & 0x0f) == 1)) type[1] &= ~1;

@@ -204,8 +204,7 @@ Status KerasOutputLayout(const Plan& plan, keras::Output* out) {
     return Status::Unsupported(fmt::format(
         "a merge of several Keras files is written as a Keras 3 .weights.h5 ('{}' is not one): "
         "a .keras or legacy file describes one model; to put the layers of several files into "
-        "one model, give the model: `tfckpt transfer --into MODEL.keras --from A --from B -o "
-        "OUT.keras`",
+        "one model, `transfer` them into a Keras file of that model (`into`)",
         plan.output));
   }
   keras::File joined = first;
@@ -226,8 +225,7 @@ Status KerasOutputLayout(const Plan& plan, keras::Output* out) {
                          })) {
           return Status::InvalidArgument(fmt::format(
               "'{}' and '{}' both hold '{}' (as '{}' in the second): Keras files merge when their "
-              "layers differ (leave the optimizer state out of all but one with `edit "
-              "--strip-optimizer`)",
+              "layers differ (leave the optimizer state out of all but one: `strip_optimizer`)",
               src.label, o->label, v.dataset_path, v.name));
         }
         continue;

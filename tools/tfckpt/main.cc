@@ -47,12 +47,19 @@ std::string ForCommandLine(std::string_view message) {
   return RespellOptions(message, [](std::string_view name) -> std::string {
     // The library's names that the command line spells otherwise.
     static const std::map<std::string_view, std::string_view> kOther = {
-        {"overwrite", "--force"},       {"renames", "--rename"},
-        {"overrides", "--set"},         {"source", "--from"},
-        {"names", "NAME=SRC"},          {"objects", "`tfckpt ls --objects`"},
-        {"ls", "`tfckpt ls`"},          {"edit", "`tfckpt edit`"},
-        {"verify", "`tfckpt verify`"},  {"to_tf1", "convert --to-tf1"},
-        {"to_tf2", "convert --to-tf2"}, {"keras_template", "--template"}};
+        {"overwrite", "--force"},
+        {"renames", "--rename"},
+        {"overrides", "--set"},
+        {"source", "--from"},
+        {"names", "NAME=SRC"},
+        {"objects", "`tfckpt ls --objects`"},
+        {"ls", "`tfckpt ls`"},
+        {"edit", "`tfckpt edit`"},
+        {"verify", "`tfckpt verify`"},
+        {"to_tf1", "convert --to-tf1"},
+        {"to_tf2", "convert --to-tf2"},
+        {"keras_template", "--template"},
+        {"transfer", "`tfckpt transfer`"}};
     if (auto it = kOther.find(name); it != kOther.end()) return std::string(it->second);
     std::string flag = "--" + std::string(name);
     std::replace(flag.begin(), flag.end(), '_', '-');
