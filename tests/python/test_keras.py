@@ -702,6 +702,16 @@ def test_keras2_h5_weights_move_into_keras3_by_layer_name(tfckpt, tmp_path):
     x = np.random.rand(3, 4).astype(np.float32)
     got = keras.saving.load_model(tmp_path / "migrated.keras")
     assert np.array_equal(_predict(got, x), np.asarray(old.predict(x, verbose=0)))
+    # And back: Keras 3 weights into a Keras 2 file of the model (its layout the template's).
+    keras.utils.set_random_seed(11)
+    newer = keras.Sequential([keras.Input((4,)),
+                              keras.layers.Dense(5, activation="relu", name="d1"),
+                              keras.layers.Dense(2, name="d2")])
+    newer.save(tmp_path / "newer.keras")
+    tfckpt.run("transfer", "--into", tmp_path / "old.h5", "--from", tmp_path / "newer.keras",
+               "-o", tmp_path / "back.h5")
+    old.load_weights(tmp_path / "back.h5")
+    assert np.array_equal(np.asarray(old.predict(x, verbose=0)), _predict(newer, x))
 
 
 def test_convert_between_keras_and_other_formats(keras_files, tfckpt, tmp_path):
