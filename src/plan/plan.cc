@@ -250,11 +250,6 @@ Status CheckKerasOutput(Plan* p) {
   }
   const keras::OutputKind kind = keras::OutputKindOf(plan.output);
   if (kind == keras::OutputKind::kNone) return Status::OK();
-  if (IsRemotePath(plan.output)) {
-    return Status::Unsupported(fmt::format(
-        "'{}': Keras files are written to local paths only so far; write it here and upload it",
-        plan.output));
-  }
   int from = -1;
   for (size_t i = 0; i < plan.sources.size() && from < 0; i++) {
     if (plan.sources[i].ckpt->format() == Checkpoint::Format::kKeras) from = static_cast<int>(i);

@@ -331,6 +331,47 @@ def test_saved_model_output_to_s3_loads_in_tf(tfckpt, s3, saved_model_dir, tmp_p
         "s3://models/half_plus/variables/variables"
 
 
+def test_keras_outputs_to_s3_load_in_keras(tfckpt, s3, tmp_path):
+    """A Keras file written to a bucket, from a local or a remote Keras file: one object, the
+    same bytes as written locally, which Keras loads once downloaded."""
+    os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+    import keras
+    env = env_for(s3.endpoint)
+    s3.bucket("kerasout")
+    keras.utils.set_random_seed(2)
+    model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(3, name="d1"),
+                              keras.layers.Dense(2, name="d2")], name="seq")
+    model.compile(optimizer="adam", loss="mse")
+    model.fit(np.random.rand(4, 4), np.random.rand(4, 2), verbose=0)
+    model.save(tmp_path / "m.keras")
+    s3.client.upload_file(str(tmp_path / "m.keras"), "kerasout", "in/m.keras")
+    tfckpt.run("edit", tmp_path / "m.keras", "--strip-optimizer",
+               "-o", "s3://kerasout/out/serving.keras", env=env)
+    tfckpt.run("edit", "s3://kerasout/in/m.keras", "-o", "s3://kerasout/out/w.weights.h5",
+               env=env)
+    assert keys_under(s3, "kerasout", "out/") == ["out/serving.keras", "out/w.weights.h5"]
+    down = tmp_path / "down"
+    down.mkdir()
+    for name in ("serving.keras", "w.weights.h5"):
+        s3.client.download_file("kerasout", "out/" + name, str(down / name))
+    tfckpt.run("edit", tmp_path / "m.keras", "--strip-optimizer", "-o", tmp_path / "local.keras")
+    assert (down / "serving.keras").read_bytes() == (tmp_path / "local.keras").read_bytes()
+    x = np.random.rand(3, 4)
+    served = keras.saving.load_model(down / "serving.keras", compile=False)
+    assert np.array_equal(served.predict(x, verbose=0), model.predict(x, verbose=0))
+    fresh = keras.saving.load_model(tmp_path / "m.keras")
+    for v in fresh.weights:
+        v.assign(np.zeros(v.shape, v.dtype))
+    fresh.load_weights(down / "w.weights.h5")
+    assert np.array_equal(fresh.predict(x, verbose=0), model.predict(x, verbose=0))
+    # An existing object is replaced only when asked.
+    proc = tfckpt.run("edit", tmp_path / "m.keras", "-o", "s3://kerasout/out/w.weights.h5",
+                      env=env, expect_rc=2)
+    assert "already exists" in proc.err, proc.err
+    assert not [d for d in os.listdir(os.environ.get("TMPDIR", "/tmp"))
+                if d.startswith("tfckpt-upload-")]
+
+
 def test_remote_output_overwrite_needs_force(tfckpt, s3, tf1_sharded, tf1_plain, tmp_path):
     env = env_for(s3.endpoint)
     s3.bucket("overwrite")
