@@ -78,6 +78,11 @@ std::string List(const std::vector<std::string>& names) {
   return s;
 }
 
+// Where the HDF5 file starts in the output: after the weights member's zip header in an archive.
+int64_t Hdf5Start(const Output& out) {
+  return out.kind == OutputKind::kArchive ? out.head - hdf5::kSuperblockSize : 0;
+}
+
 }  // namespace
 
 OutputKind OutputKindOf(std::string_view path) {
@@ -246,7 +251,7 @@ Status PlanOutput(const File& tmpl, const std::string& label, const std::string&
 
 Status BuildHdf5(const Output& out, const std::map<std::string, int64_t>& offsets,
                  std::string* superblock, std::string* metadata) {
-  const int64_t start = out.kind == OutputKind::kArchive ? out.head - hdf5::kSuperblockSize : 0;
+  const int64_t start = Hdf5Start(out);
   const int64_t data_end = out.head + out.values;
   hdf5::Node tree = out.tree;
   for (const auto& [name, dataset] : out.dataset_of) {
@@ -267,7 +272,7 @@ Status BuildHdf5(const Output& out, const std::map<std::string, int64_t>& offset
 
 Status FinishOutput(const Output& out, const std::string& file,
                     const std::map<std::string, int64_t>& offsets, bool sync) {
-  const int64_t start = out.kind == OutputKind::kArchive ? out.head - hdf5::kSuperblockSize : 0;
+  const int64_t start = Hdf5Start(out);
   const int64_t data_end = out.head + out.values;
   std::string superblock, metadata;
   TFCKPT_RETURN_IF_ERROR(BuildHdf5(out, offsets, &superblock, &metadata));
@@ -295,13 +300,10 @@ Status FinishOutput(const Output& out, const std::string& file,
     for (int64_t at = 0; at < member;) {
       const size_t n =
           static_cast<size_t>(std::min<int64_t>(static_cast<int64_t>(buffer.size()), member - at));
-      const ssize_t got = ::pread(fd, buffer.data(), n, start + at);
-      if (got <= 0) {
-        return fail(
-            Status::FromErrno(fmt::format("cannot read back '{}'", file), got < 0 ? errno : EIO));
-      }
-      crc = zip::Crc32(crc, buffer.data(), static_cast<size_t>(got));
-      at += got;
+      s = file::PreadAll(fd, buffer.data(), n, start + at, file);
+      if (!s.ok()) return fail(s);
+      crc = zip::Crc32(crc, buffer.data(), n);
+      at += static_cast<int64_t>(n);
     }
     const std::string local =
         zip::LocalHeader(kWeightsMember, crc, static_cast<uint64_t>(member), 0);
