@@ -64,6 +64,21 @@ void WriteAgain(const tfckpt::keras::File& file) {
     std::abort();
   }
   Same(out.tree, again);
+  // The same weights as sharded weights, one tensor in three per shard: every shard is built.
+  if (file.kind == keras::File::Kind::kLegacyH5) return;
+  keras::Output sharded;
+  if (!keras::PlanOutput(file, "fuzz.keras", "out.weights.json", tensors, &sharded).ok()) {
+    std::abort();  // (it fits wherever the .weights.h5 did)
+  }
+  std::map<std::string, int> shard_of;
+  int i = 0;
+  for (const keras::OutputTensor& t : tensors) shard_of[t.name] = i++ % 3;
+  std::vector<keras::Output> shards;
+  std::string map;
+  if (!keras::SplitShards(sharded, "out.weights.json", shard_of, 3, &shards, &map).ok()) return;
+  size_t placed = 0;
+  for (const keras::Output& o : shards) placed += o.dataset_of.size();
+  if (shards.size() != 3 || placed != sharded.dataset_of.size()) std::abort();
 }
 
 }  // namespace

@@ -8,7 +8,10 @@ cd "$(dirname "$0")/.."
 SECONDS_EACH=${FUZZ_SECONDS:-30}
 CC=clang CXX=clang++ cmake -S . -B build-fuzz -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
   -DTFCKPT_FUZZ=ON -DTFCKPT_BUILD_TESTS=OFF -DTFCKPT_BUILD_PYTHON=OFF >/dev/null
-if ! cmake --build build-fuzz -j"$(nproc)" >build-fuzz/build.log 2>&1; then
+targets="index_table protos string_tensor slice_key checkpoint_state recipe checkpoint v1_checkpoint npz safetensors keras"
+# (Only the fuzz targets and the libraries they link: not the command line nor the tools.)
+if ! cmake --build build-fuzz -j"$(nproc)" --target $(printf 'fuzz_%s ' $targets) \
+     >build-fuzz/build.log 2>&1; then
   grep -E -A6 "error|FAILED" build-fuzz/build.log | head -n 60
   echo "the fuzz targets do not build: see build-fuzz/build.log" >&2
   exit 1
@@ -16,7 +19,6 @@ fi
 corpus=build-fuzz/corpus
 rm -rf "$corpus" build-fuzz/crashes
 mkdir -p build-fuzz/crashes
-targets="index_table protos string_tensor slice_key checkpoint_state recipe checkpoint v1_checkpoint npz safetensors keras"
 for t in $targets; do
   mkdir -p "$corpus/$t"
 done

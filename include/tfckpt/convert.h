@@ -22,7 +22,9 @@ namespace tfckpt {
 struct ConvertOptions {
   EditOptions names;              // rename / keep / drop / strip-optimizer, as for edit
   bool skip_unsupported = false;  // leave out tensors the target format cannot hold
-  int64_t max_shard_bytes = 0;    // safetensors output: shard at this size (0: one file)
+  // safetensors output: shard at this size (0: one file); a Keras .weights.json output: its
+  // shards' size (needed there).
+  int64_t max_shard_bytes = 0;
   bool overwrite = false;
   bool sync = true;
   ProgressFn progress;  // through the bytes of the tensors converted (tfckpt/progress.h)

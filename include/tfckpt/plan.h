@@ -89,9 +89,12 @@ struct Plan {
   std::vector<PlannedTensor> tensors;  // in output key order
   int saved_model_from = -1;           // index of the SavedModel source the output copies
   bool move_sources = false;           // merge --move: data files are moved, sources consumed
-  // A Keras output (the output ends in .keras, .weights.h5 or .h5): the Keras source whose
-  // layout it takes, its weights replaced by the tensors; -1 for a TensorFlow checkpoint.
+  // A Keras output (the output ends in .keras, .weights.h5, .weights.json or .h5): the Keras source
+  // whose layout it takes, its weights replaced by the tensors; -1 for a TensorFlow checkpoint.
   int keras_template = -1;
+  // Sharded Keras weights (an output ending in .weights.json): each .weights.h5 shard holds at
+  // most this many bytes (SetMaxShardBytes).
+  int64_t max_shard_bytes = 0;
   std::vector<std::string> notes;  // one line each, for the summary
 
   // The output checkpoint prefix (inside the directory for a SavedModel output).
@@ -240,6 +243,13 @@ struct BlendOptions {
 Status PlanBlend(const BlendOptions& options, const std::string& output, Plan* plan);
 
 // --- execution ---
+// Sets `plan->max_shard_bytes`, which only an output of sharded Keras weights (ending in
+// .weights.json) takes and which it needs, as Keras' save_weights(max_shard_size=) does: each
+// shard is started once the next tensor would take it past `bytes` (a larger tensor gets a shard
+// of its own). `bytes` 0 on another output is nothing to set; anything else is InvalidArgument
+// saying what is wrong.
+Status SetMaxShardBytes(Plan* plan, int64_t bytes);
+
 struct ExecuteOptions {
   LinkMode link = LinkMode::kAuto;  // how whole data files are taken (kMove only via the plan)
   bool overwrite = false;

@@ -67,6 +67,9 @@ struct WriterOptions {
   // Start a new data file once the current one holds this many bytes (0: a single data file).
   // A tensor is never split across files.
   int64_t max_shard_bytes = 0;
+  // Every data file starts with this many zero bytes, room for a header that a later step writes
+  // over them (a Keras output's HDF5 superblock); they count towards max_shard_bytes.
+  int64_t data_file_head = 0;
   // Replace an existing checkpoint at the prefix. Without it, an existing PREFIX.index is an error.
   bool overwrite = false;
   // fsync files and the directory before committing (turn off only for scratch output in tests).

@@ -328,10 +328,14 @@ class PyProgress {
 
 // Runs a plan (or describes it) and returns the JSON the CLI prints.
 std::string RunPlan(const Status& built, Plan& plan, bool dry_run, bool force,
-                    const std::string& link, std::optional<py::function> progress = std::nullopt) {
+                    const std::string& link, const std::optional<std::string>& max_shard_size,
+                    std::optional<py::function> progress = std::nullopt) {
   ExecuteOptions eo;
   Check(ParseLinkMode(link, &eo.link));
   Check(built);
+  int64_t shard_bytes = 0;
+  if (max_shard_size) Check(ParseByteSize(*max_shard_size, &shard_bytes));
+  Check(SetMaxShardBytes(&plan, shard_bytes));
   for (std::string& note : plan.notes) note = ForPython(note);
   if (dry_run) return plan.DescribeJson(false, nullptr);
   eo.overwrite = force;
@@ -502,23 +506,24 @@ PYBIND11_MODULE(_core, m) {
       .def("close", &PyWriter::Close)
       .def("abort", &PyWriter::Abort);
 
-  m.def("merge", [](const std::vector<std::string>& sources, const std::vector<std::string>& names,
-                    const std::string& output, const std::string& on_conflict,
-                    const std::string& link, bool move, bool force, bool dry_run) {
-    MergeOptions mo;
-    mo.names = names;
-    mo.move = move;
-    Check(ParseOnConflict(on_conflict, &mo.on_conflict));
-    Plan plan;
-    Status s = PlanMerge(sources, output, mo, &plan);
-    return RunPlan(s, plan, dry_run, force, link);
-  });
+  m.def("merge",
+        [](const std::vector<std::string>& sources, const std::vector<std::string>& names,
+           const std::string& output, const std::string& on_conflict, const std::string& link,
+           bool move, bool force, bool dry_run, std::optional<std::string> max_shard_size) {
+          MergeOptions mo;
+          mo.names = names;
+          mo.move = move;
+          Check(ParseOnConflict(on_conflict, &mo.on_conflict));
+          Plan plan;
+          Status s = PlanMerge(sources, output, mo, &plan);
+          return RunPlan(s, plan, dry_run, force, link, max_shard_size);
+        });
   m.def("transfer",
         [](const std::string& output,
            const std::vector<
                std::pair<std::string, std::vector<std::pair<std::string, std::string>>>>& groups,
            std::optional<std::string> into, const std::string& tf2_names, bool include_optimizer,
-           bool force, bool dry_run) {
+           bool force, bool dry_run, std::optional<std::string> max_shard_size) {
           TransferOptions to;
           to.into = into;
           to.include_optimizer = include_optimizer;
@@ -526,68 +531,71 @@ PYBIND11_MODULE(_core, m) {
           for (const auto& [src, map] : groups) to.groups.push_back({src, map});
           Plan plan;
           Status s = PlanTransfer(to, output, &plan);
-          return RunPlan(s, plan, dry_run, force, "auto");
+          return RunPlan(s, plan, dry_run, force, "auto", max_shard_size);
         });
-  m.def("edit", [](const std::string& src, const std::string& output,
-                   const std::vector<std::pair<std::string, std::string>>& rename,
-                   const std::vector<std::string>& keep, const std::vector<std::string>& drop,
-                   bool strip, bool force, bool dry_run) {
-    EditOptions eo;
-    eo.renames = rename;
-    eo.keep = keep;
-    eo.drop = drop;
-    eo.strip_optimizer = strip;
-    Plan plan;
-    Status s = PlanEdit(src, output, eo, &plan);
-    return RunPlan(s, plan, dry_run, force, "auto");
-  });
-  m.def("average", [](const std::vector<std::string>& sources, const std::string& output,
-                      const std::vector<double>& weights, bool normalize, int take_nonfloat_from,
-                      bool keep_optimizer, bool force, bool dry_run,
-                      std::optional<py::function> progress, const std::string& selection) {
-    AverageOptions ao;
-    ao.selection = selection;
-    ao.weights = weights;
-    ao.normalize = normalize;
-    ao.take_nonfloat_from = take_nonfloat_from;
-    ao.keep_optimizer = keep_optimizer;
-    Plan plan;
-    Status s = PlanAverage(sources, output, ao, &plan);
-    return RunPlan(s, plan, dry_run, force, "auto", std::move(progress));
-  });
-  m.def("blend", [](const std::string& method, std::optional<std::string> base,
-                    const std::vector<std::string>& models, const std::string& output,
-                    const std::vector<double>& weights, double lambda, double t, double density,
-                    double p, uint64_t seed, bool normalize, bool keep_optimizer,
-                    const std::vector<BlendRule>& per_tensor, bool force, bool dry_run,
-                    std::optional<py::function> progress) {
-    BlendOptions bo;
-    Check(ParseBlendMethod(method, &bo.method));
-    bo.base = base;
-    bo.models = models;
-    bo.weights = weights;
-    bo.lambda = lambda;
-    bo.t = t;
-    bo.density = density;
-    bo.p = p;
-    bo.seed = seed;
-    bo.normalize = normalize;
-    bo.keep_optimizer = keep_optimizer;
-    for (const auto& [pattern, rule_weights, rule_lambda, rule_t, rule_density, rule_p] :
-         per_tensor) {
-      BlendOverride o;
-      o.pattern = pattern;
-      o.weights = rule_weights;
-      o.lambda = rule_lambda;
-      o.t = rule_t;
-      o.density = rule_density;
-      o.p = rule_p;
-      bo.overrides.push_back(std::move(o));
-    }
-    Plan plan;
-    Status s = PlanBlend(bo, output, &plan);
-    return RunPlan(s, plan, dry_run, force, "auto", std::move(progress));
-  });
+  m.def("edit",
+        [](const std::string& src, const std::string& output,
+           const std::vector<std::pair<std::string, std::string>>& rename,
+           const std::vector<std::string>& keep, const std::vector<std::string>& drop, bool strip,
+           bool force, bool dry_run, std::optional<std::string> max_shard_size) {
+          EditOptions eo;
+          eo.renames = rename;
+          eo.keep = keep;
+          eo.drop = drop;
+          eo.strip_optimizer = strip;
+          Plan plan;
+          Status s = PlanEdit(src, output, eo, &plan);
+          return RunPlan(s, plan, dry_run, force, "auto", max_shard_size);
+        });
+  m.def("average",
+        [](const std::vector<std::string>& sources, const std::string& output,
+           const std::vector<double>& weights, bool normalize, int take_nonfloat_from,
+           bool keep_optimizer, bool force, bool dry_run, std::optional<py::function> progress,
+           const std::string& selection, std::optional<std::string> max_shard_size) {
+          AverageOptions ao;
+          ao.selection = selection;
+          ao.weights = weights;
+          ao.normalize = normalize;
+          ao.take_nonfloat_from = take_nonfloat_from;
+          ao.keep_optimizer = keep_optimizer;
+          Plan plan;
+          Status s = PlanAverage(sources, output, ao, &plan);
+          return RunPlan(s, plan, dry_run, force, "auto", max_shard_size, std::move(progress));
+        });
+  m.def("blend",
+        [](const std::string& method, std::optional<std::string> base,
+           const std::vector<std::string>& models, const std::string& output,
+           const std::vector<double>& weights, double lambda, double t, double density, double p,
+           uint64_t seed, bool normalize, bool keep_optimizer,
+           const std::vector<BlendRule>& per_tensor, bool force, bool dry_run,
+           std::optional<py::function> progress, std::optional<std::string> max_shard_size) {
+          BlendOptions bo;
+          Check(ParseBlendMethod(method, &bo.method));
+          bo.base = base;
+          bo.models = models;
+          bo.weights = weights;
+          bo.lambda = lambda;
+          bo.t = t;
+          bo.density = density;
+          bo.p = p;
+          bo.seed = seed;
+          bo.normalize = normalize;
+          bo.keep_optimizer = keep_optimizer;
+          for (const auto& [pattern, rule_weights, rule_lambda, rule_t, rule_density, rule_p] :
+               per_tensor) {
+            BlendOverride o;
+            o.pattern = pattern;
+            o.weights = rule_weights;
+            o.lambda = rule_lambda;
+            o.t = rule_t;
+            o.density = rule_density;
+            o.p = rule_p;
+            bo.overrides.push_back(std::move(o));
+          }
+          Plan plan;
+          Status s = PlanBlend(bo, output, &plan);
+          return RunPlan(s, plan, dry_run, force, "auto", max_shard_size, std::move(progress));
+        });
   m.def("diff", [](const PyCheckpoint& a, const PyCheckpoint& b, double atol, double rtol,
                    bool names_only, bool norms) {
     DiffOptions options;
@@ -643,13 +651,13 @@ PYBIND11_MODULE(_core, m) {
   m.def("to_tf1", [](const std::string& src, const std::string& output, bool force, bool dry_run) {
     Plan plan;
     Status s = PlanToTf1(src, output, &plan);
-    return RunPlan(s, plan, dry_run, force, "auto");
+    return RunPlan(s, plan, dry_run, force, "auto", std::nullopt);
   });
   m.def("to_tf2", [](const std::string& src, const std::string& tf2_template,
                      const std::string& output, bool force, bool dry_run) {
     Plan plan;
     Status s = PlanToTf2(src, tf2_template, output, &plan);
-    return RunPlan(s, plan, dry_run, force, "auto");
+    return RunPlan(s, plan, dry_run, force, "auto", std::nullopt);
   });
   m.def("objects", [](const std::string& path) {
     std::unique_ptr<Checkpoint> ckpt;

@@ -262,8 +262,13 @@ def _pairs(mapping):
 
 
 def merge(sources, output, on_conflict="error", link="auto", move=False, force=False,
-          dry_run=False):
+          dry_run=False, max_shard_size=None):
     """Merges whole checkpoints into one (tfckpt merge); returns the plan or summary.
+
+    `max_shard_size` (a number of bytes, or a size such as "2GB"; Keras' own max_shard_size
+    counts GiB): an output of sharded Keras weights (X.weights.json) is written as .weights.h5
+    shards of at most this size, in the form Keras' save_weights(max_shard_size=) gives; the
+    other writing functions take it too.
 
     `sources` is a list of checkpoints, or a dict {name: checkpoint} to put each source under its
     own name (TF2: a child of the root, so tf.train.Checkpoint(name=model, ...) restores it; TF1:
@@ -275,7 +280,11 @@ def merge(sources, output, on_conflict="error", link="auto", move=False, force=F
         paths = [str(s) for s in sources]
         names = [""] * len(paths)
     return _json.loads(_core.merge(paths, names, str(output), on_conflict, link, move, force,
-                                   dry_run))
+                                   dry_run, _shard_size(max_shard_size)))
+
+
+def _shard_size(max_shard_size):
+    return None if max_shard_size is None else str(max_shard_size)
 
 
 def _is_path(value):
@@ -320,7 +329,7 @@ def _groups(sources):
 
 
 def transfer(sources, output, into=None, tf2_names="auto", include_optimizer=False, force=False,
-             dry_run=False):
+             dry_run=False, max_shard_size=None):
     """init_from_checkpoint into a new checkpoint (tfckpt transfer), written at `output`.
 
     `sources` is a list of (checkpoint, {name_in_checkpoint: target}) pairs, one per
@@ -350,7 +359,8 @@ def transfer(sources, output, into=None, tf2_names="auto", include_optimizer=Fal
                         % _short_repr(output))
     return _json.loads(_core.transfer(_os.fsdecode(output), _groups(sources),
                                       None if into is None else _os.fsdecode(into),
-                                      tf2_names, bool(include_optimizer), force, dry_run))
+                                      tf2_names, bool(include_optimizer), force, dry_run,
+                                      _shard_size(max_shard_size)))
 
 
 def to_tf1(source, output, force=False, dry_run=False):
@@ -370,14 +380,16 @@ def objects(path):
 
 
 def edit(source, output, rename=None, keep=None, drop=None, strip_optimizer=False, force=False,
-         dry_run=False):
+         dry_run=False, max_shard_size=None):
     """Renames, filters or strips optimizer state (tfckpt edit)."""
     return _json.loads(_core.edit(str(source), str(output), _pairs(rename), list(keep or []),
-                                  list(drop or []), strip_optimizer, force, dry_run))
+                                  list(drop or []), strip_optimizer, force, dry_run,
+                                  _shard_size(max_shard_size)))
 
 
 def average(sources, output, weights=None, normalize=True, take_nonfloat_from=-1,
-            keep_optimizer=False, force=False, dry_run=False, last=None, progress=None):
+            keep_optimizer=False, force=False, dry_run=False, last=None, progress=None,
+            max_shard_size=None):
     """Averages checkpoints (tfckpt average). last=(n, directory) picks the last n listed in
     the directory's `checkpoint` file instead of `sources` (or, in a directory without one, the
     last n Keras files a ModelCheckpoint callback left there; the plan's notes say which).
@@ -393,7 +405,7 @@ def average(sources, output, weights=None, normalize=True, take_nonfloat_from=-1
     return _json.loads(_core.average([str(s) for s in sources], str(output),
                                      [float(w) for w in (weights or [])], normalize,
                                      take_nonfloat_from, keep_optimizer, force, dry_run,
-                                     progress, selection))
+                                     progress, selection, _shard_size(max_shard_size)))
 
 
 _BLEND_RULE_KEYS = ("match", "weights", "lambda", "t", "density", "p")
@@ -426,7 +438,7 @@ def _blend_rules(per_tensor):
 
 def blend(models, output, method, base=None, weights=None, lambda_=1.0, t=0.5, density=0.5,
           p=0.5, seed=0, normalize=True, keep_optimizer=False, per_tensor=None, force=False,
-          dry_run=False, progress=None):
+          dry_run=False, progress=None, max_shard_size=None):
     """Merges same-architecture models tensor by tensor (tfckpt blend METHOD MODEL... --base B);
     returns the plan (dry_run=True) or the summary, as `tfckpt blend --json` prints them.
 
@@ -461,7 +473,7 @@ def blend(models, output, method, base=None, weights=None, lambda_=1.0, t=0.5, d
         [_os.fsdecode(m) for m in models], _os.fsdecode(output),
         [float(w) for w in (weights or [])], float(lambda_), float(t), float(density), float(p),
         seed, bool(normalize), bool(keep_optimizer), _blend_rules(per_tensor), bool(force),
-        bool(dry_run), progress))
+        bool(dry_run), progress, _shard_size(max_shard_size)))
 
 
 def diff(a, b, atol=0.0, rtol=0.0, names_only=False, norms=False):
@@ -564,10 +576,11 @@ def convert(source, output, skip_unsupported=False, strip_optimizer=False, max_s
             force=False, template=None):
     """Converts to or from safetensors / .npz / Keras files (tfckpt convert).
 
-    A Keras `output` (.keras, .weights.h5, .h5) takes its layout from `template`, a Keras file
-    of the same model, and every weight `source` holds under the same name."""
+    A Keras `output` (.keras, .weights.h5, .h5, .weights.json with `max_shard_size`) takes its
+    layout from `template`, a Keras file of the same model, and every weight `source` holds
+    under the same name."""
     return _json.loads(_core.convert(str(source), str(output), skip_unsupported, strip_optimizer,
-                                     None if max_shard_size is None else str(max_shard_size),
+                                     _shard_size(max_shard_size),
                                      force, "" if template is None else str(template)))
 
 

@@ -23,8 +23,13 @@ constexpr int64_t kMaxPendingCopy = int64_t{128} << 20;
 
 }  // namespace
 
-ShardOutput::ShardOutput(std::string prefix, FileCommit* commit, int64_t max_shard_bytes, bool sync)
-    : prefix_(std::move(prefix)), commit_(commit), max_shard_bytes_(max_shard_bytes), sync_(sync) {
+ShardOutput::ShardOutput(std::string prefix, FileCommit* commit, int64_t max_shard_bytes, bool sync,
+                         int64_t head)
+    : prefix_(std::move(prefix)),
+      commit_(commit),
+      max_shard_bytes_(max_shard_bytes),
+      sync_(sync),
+      head_(head) {
   buffer_.reserve(kBufferSize);
 }
 
@@ -46,6 +51,7 @@ Status ShardOutput::OpenShard() {
   TFCKPT_RETURN_IF_ERROR(file::CreateNewFile(path, &fd_));
   shards_.push_back({path, "", "", "", 0, {}});
   current_ = static_cast<int>(shards_.size()) - 1;
+  if (head_ > 0) return Write(std::string(static_cast<size_t>(head_), '\0').data(), head_);
   return Status::OK();
 }
 
@@ -122,7 +128,7 @@ Status ShardOutput::FlushCopy() {
 }
 
 Status ShardOutput::Reserve(int64_t size, int* shard, int64_t* offset) {
-  if (current_ >= 0 && max_shard_bytes_ > 0 && shards_[current_].bytes > 0 &&
+  if (current_ >= 0 && max_shard_bytes_ > 0 && shards_[current_].bytes > head_ &&
       shards_[current_].bytes + size > max_shard_bytes_) {
     TFCKPT_RETURN_IF_ERROR(CloseShard());
   }

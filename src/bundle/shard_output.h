@@ -31,8 +31,10 @@ namespace tfckpt {
 class ShardOutput {
  public:
   // Data files are named "<prefix>.data-NNNNN-of-MMMMM" at the commit. `max_shard_bytes` 0: one
-  // data file (and one more after each adopted file).
-  ShardOutput(std::string prefix, FileCommit* commit, int64_t max_shard_bytes, bool sync);
+  // data file (and one more after each adopted file). Every data file written (not adopted)
+  // starts with `head` zero bytes.
+  ShardOutput(std::string prefix, FileCommit* commit, int64_t max_shard_bytes, bool sync,
+              int64_t head = 0);
   ~ShardOutput();
   ShardOutput(const ShardOutput&) = delete;
   ShardOutput& operator=(const ShardOutput&) = delete;
@@ -81,6 +83,7 @@ class ShardOutput {
   FileCommit* commit_;
   int64_t max_shard_bytes_;
   bool sync_;
+  int64_t head_;
   std::vector<Shard> shards_;
   int current_ = -1;  // the shard being written, if any
   int fd_ = -1;       // its descriptor

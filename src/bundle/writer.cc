@@ -54,7 +54,9 @@ Status ParseLinkMode(std::string_view text, LinkMode* mode) {
 // index entries, and the one commit every file appears through.
 struct BundleWriter::Impl {
   Impl(const std::string& prefix, const WriterOptions& o)
-      : options(o), commit(o.sync), shards(prefix, &commit, o.max_shard_bytes, o.sync) {}
+      : options(o),
+        commit(o.sync),
+        shards(prefix, &commit, o.max_shard_bytes, o.sync, o.data_file_head) {}
 
   WriterOptions options;
   FileCommit commit;  // declared before `shards`, which writes its temporaries

@@ -506,12 +506,6 @@ Status ExecuteConversion(const Plan& plan, const ConvertOptions& options, Conver
 // Keras file OUT laid out as the template: a transfer by name into it.
 Status ToKeras(const std::string& src, const std::string& out, int foreign,
                const ConvertOptions& options, ConvertReport* report) {
-  if (EndsWith(out, ".weights.json")) {
-    return Status::Unsupported(fmt::format(
-        "'{}': writing sharded Keras weights (.weights.json) is not supported yet; name the "
-        "output .weights.h5 or .keras",
-        out));
-  }
   if (options.keras_template.empty()) {
     return Status::InvalidArgument(fmt::format(
         "'{}' would be {}, which takes its layout from a Keras model of the same architecture: "
@@ -520,8 +514,7 @@ Status ToKeras(const std::string& src, const std::string& out, int foreign,
         out, keras::OutputKindName(keras::OutputKindOf(out))));
   }
   const EditOptions& n = options.names;
-  if (!n.renames.empty() || !n.keep.empty() || !n.drop.empty() || n.strip_optimizer ||
-      options.max_shard_bytes > 0) {
+  if (!n.renames.empty() || !n.keep.empty() || !n.drop.empty() || n.strip_optimizer) {
     return Status::InvalidArgument(
         "a Keras output takes its weights from SRC by name and holds every weight of its "
         "template: to map other names, `transfer` SRC into the template with a map; to leave "
@@ -545,6 +538,7 @@ Status ToKeras(const std::string& src, const std::string& out, int foreign,
   to.include_optimizer = true;  // (a conversion takes every weight SRC holds)
   Plan plan;
   TFCKPT_RETURN_IF_ERROR(PlanTransfer(to, out, &plan));
+  TFCKPT_RETURN_IF_ERROR(SetMaxShardBytes(&plan, options.max_shard_bytes));
   TFCKPT_RETURN_IF_ERROR(ExecuteConversion(plan, options, report));
   report->from =
       foreign == 2   ? "npz"
@@ -568,6 +562,7 @@ Status KerasToTensorFlow(const std::string& src, const std::string& out,
                          const ConvertOptions& options, ConvertReport* report) {
   Plan plan;
   TFCKPT_RETURN_IF_ERROR(PlanEdit(src, out, options.names, &plan));
+  TFCKPT_RETURN_IF_ERROR(SetMaxShardBytes(&plan, options.max_shard_bytes));
   TFCKPT_RETURN_IF_ERROR(ExecuteConversion(plan, options, report));
   report->from = "keras";
   report->to = "tensorflow";
@@ -616,11 +611,12 @@ Status ParseByteSize(const std::string& text, int64_t* bytes) {
                                                        {"M", 1e6},
                                                        {"G", 1e9}};
   auto it = kUnits.find(unit);
-  if (used == 0 || it == kUnits.end() || value <= 0 || !std::isfinite(value)) {
+  const double size = it == kUnits.end() ? 0 : value * it->second;
+  if (used == 0 || it == kUnits.end() || !(size >= 1) || size > 9e18) {
     return Status::InvalidArgument(
         fmt::format("'{}' is not a size; write e.g. 5GB, 500MB, 2GiB or a number of bytes", text));
   }
-  *bytes = static_cast<int64_t>(value * it->second);
+  *bytes = static_cast<int64_t>(size);
   return Status::OK();
 }
 
@@ -637,7 +633,7 @@ Status Convert(const std::string& src, const std::string& out, const ConvertOpti
       for (const std::string& n : names) st_source = st_source || EndsWith(n, ".safetensors");
     }
   }
-  if (keras::OutputKindOf(out) != keras::OutputKind::kNone || EndsWith(out, ".weights.json")) {
+  if (keras::OutputKindOf(out) != keras::OutputKind::kNone) {
     if ((npz_source || st_source) && !file::Exists(s)) {
       return Status::NotFound(fmt::format("no file at '{}'{}", s, file::WindowsPathHint(s)));
     }
@@ -645,7 +641,8 @@ Status Convert(const std::string& src, const std::string& out, const ConvertOpti
   }
   if (!options.keras_template.empty()) {
     return Status::InvalidArgument(fmt::format(
-        "`keras_template` goes with a Keras output (a path ending in .keras, .weights.h5 or .h5), "
+        "`keras_template` goes with a Keras output (a path ending in .keras, .weights.h5, "
+        ".weights.json or .h5), "
         "and '{}' is none",
         out));
   }

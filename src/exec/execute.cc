@@ -180,6 +180,70 @@ Status WriteComputed(const Plan& plan, const PlannedTensor& t, BundleWriter* w) 
   return Status::OK();
 }
 
+// Makes the values written at `prefix` (each data file after room for its head) the Keras
+// output `out` of `plan`, and places its files in `commit`: one file, or the shards and their map.
+Status FinishKerasOutput(const Plan& plan, const keras::Output& out, const std::string& prefix,
+                         const ExecuteOptions& options, FileCommit* commit,
+                         std::vector<std::string>* finals) {
+  std::unique_ptr<Checkpoint> values;
+  TFCKPT_RETURN_IF_ERROR(Checkpoint::Open(prefix, &values));
+  const int files = values->num_shards();
+  std::vector<std::map<std::string, int64_t>> offsets(static_cast<size_t>(files));
+  std::map<std::string, int> shard_of;
+  for (const TensorInfo& t : values->tensors()) {
+    offsets[static_cast<size_t>(t.location.shard_id)][t.name] = t.location.offset;
+    shard_of[t.name] = t.location.shard_id;
+  }
+  std::vector<std::string> data;
+  for (int i = 0; i < files; i++) data.push_back(values->data_path(i));
+  values.reset();
+  if (out.kind != keras::OutputKind::kSharded) {
+    if (files != 1) {
+      return Status::IOError(
+          fmt::format("the values of '{}' were not laid out in one file", plan.output));
+    }
+    TFCKPT_RETURN_IF_ERROR(keras::FinishOutput(out, data[0], offsets[0], options.sync));
+    std::string temp;
+    TFCKPT_RETURN_IF_ERROR(commit->Add(plan.output, &temp));
+    finals->push_back(plan.output);
+    return file::Rename(data[0], temp);
+  }
+  std::vector<keras::Output> shards;
+  std::string map;
+  TFCKPT_RETURN_IF_ERROR(keras::SplitShards(out, plan.output, shard_of, files, &shards, &map));
+  const std::string dir = file::Dirname(plan.output);
+  for (int i = 0; i < files; i++) {
+    const size_t k = static_cast<size_t>(i);
+    TFCKPT_RETURN_IF_ERROR(keras::FinishOutput(shards[k], data[k], offsets[k], options.sync));
+    std::string temp;
+    const std::string shard = file::Join(dir, keras::ShardName(plan.output, i));
+    TFCKPT_RETURN_IF_ERROR(commit->Add(shard, &temp));
+    TFCKPT_RETURN_IF_ERROR(file::Rename(data[k], temp));
+    finals->push_back(shard);
+  }
+  // Replacing sharded weights: the old map goes before any new shard appears (no reader finds
+  // it naming a mix of old and new shards), and so do old shards beyond the new ones.
+  commit->ReplaceFirst(plan.output);
+  if (!IsRemotePath(plan.output)) {
+    std::vector<std::string> names;
+    if (file::ListDirectory(dir, &names).ok()) {
+      for (const std::string& n : names) {
+        const int index = keras::ShardIndex(plan.output, n);
+        if (index >= files) commit->ReplaceFirst(file::Join(dir, n));
+      }
+    }
+  }
+  // The map last: Keras finds the shards through it.
+  std::string temp;
+  TFCKPT_RETURN_IF_ERROR(commit->Add(plan.output, &temp));
+  finals->push_back(plan.output);
+  int fd = -1;
+  TFCKPT_RETURN_IF_ERROR(file::CreateNewFile(temp, &fd));
+  Status s = file::WriteAll(fd, map.data(), map.size(), temp);
+  Status closed = file::SyncAndClose(fd, options.sync && s.ok(), temp);
+  return s.ok() ? closed : s;
+}
+
 }  // namespace
 
 Status ExecutePlan(const Plan& plan, const ExecuteOptions& options, ExecuteReport* report) {
@@ -309,10 +373,20 @@ Status ExecutePlan(const Plan& plan, const ExecuteOptions& options, ExecuteRepor
   FileCommit keras_commit(options.sync);
   if (keras_output) {
     TFCKPT_RETURN_IF_ERROR(KerasOutputLayout(plan, &keras_out));
-    if (file::Exists(plan.output) && !options.overwrite) {
+    if (keras_out.kind == keras::OutputKind::kSharded && plan.max_shard_bytes <= 0) {
+      return Status::InvalidArgument(
+          fmt::format("'{}' names sharded Keras weights, and the plan gives no shard size "
+                      "(`max_shard_size`; a recipe cannot give one: write a .weights.h5 there)",
+                      plan.output));
+    }
+    std::string existing = plan.output;
+    if (keras_out.kind == keras::OutputKind::kSharded && !file::Exists(existing)) {
+      existing = file::Join(file::Dirname(plan.output), keras::ShardName(plan.output, 0));
+    }
+    if (file::Exists(existing) && !options.overwrite) {
       return Status::AlreadyExists(fmt::format(
           "'{}' already exists; choose another output or allow replacing it (`overwrite`)",
-          plan.output));
+          existing));
     }
     std::string temp_dir;
     TFCKPT_RETURN_IF_ERROR(keras_commit.NewTemporary(plan.output, &temp_dir));
@@ -323,15 +397,13 @@ Status ExecutePlan(const Plan& plan, const ExecuteOptions& options, ExecuteRepor
   WriterOptions wo;
   wo.overwrite = options.overwrite;
   wo.sync = options.sync && !keras_output;  // (a Keras output is synced once it is whole)
+  if (keras_output) {
+    wo.data_file_head = keras_out.head;
+    if (keras_out.kind == keras::OutputKind::kSharded) wo.max_shard_bytes = plan.max_shard_bytes;
+  }
   std::unique_ptr<BundleWriter> w;
   Status s = BundleWriter::Create(prefix, wo, &w);
   if (!s.ok()) return s;
-  constexpr std::string_view kKerasHead = "\x01keras file head";
-  if (keras_output) {
-    const std::vector<uint8_t> zeros(static_cast<size_t>(keras_out.head), 0);
-    s = w->Add({kKerasHead, DType::kUInt8, {keras_out.head}}, PieceBytes::InMemory(zeros));
-    if (!s.ok()) return s;
-  }
 
   // Whole files first.
   std::map<FileKey, int> adopted;
@@ -451,27 +523,16 @@ Status ExecutePlan(const Plan& plan, const ExecuteOptions& options, ExecuteRepor
   s = w->Finish();
   if (!s.ok()) return s;
   if (keras_output) {
-    std::unique_ptr<Checkpoint> values;
-    TFCKPT_RETURN_IF_ERROR(Checkpoint::Open(prefix, &values));
-    std::map<std::string, int64_t> offsets;
-    for (const TensorInfo& t : values->tensors()) offsets[t.name] = t.location.offset;
-    const auto head = offsets.find(std::string(kKerasHead));
-    if (values->num_shards() != 1 || head == offsets.end() || head->second != 0) {
-      return Status::IOError(
-          fmt::format("the values of '{}' were not laid out in one file", plan.output));
-    }
-    const std::string data = values->data_path(0);
-    values.reset();
-    TFCKPT_RETURN_IF_ERROR(keras::FinishOutput(keras_out, data, offsets, options.sync));
-    std::string temp;
-    TFCKPT_RETURN_IF_ERROR(keras_commit.Add(plan.output, &temp));
-    TFCKPT_RETURN_IF_ERROR(file::Rename(data, temp));
+    std::vector<std::string> finals;
+    TFCKPT_RETURN_IF_ERROR(
+        FinishKerasOutput(plan, keras_out, prefix, options, &keras_commit, &finals));
     TFCKPT_RETURN_IF_ERROR(keras_commit.Lock());
-    if (file::Exists(plan.output) && !options.overwrite) {
-      return Status::AlreadyExists(fmt::format(
-          "'{}' appeared while the output was written; choose another output or allow replacing "
-          "it (`overwrite`)",
-          plan.output));
+    for (const std::string& f : finals) {
+      if (file::Exists(f) && !options.overwrite) {
+        return Status::AlreadyExists(
+            fmt::format("'{}' {}; choose another output or allow replacing it (`overwrite`)", f,
+                        f == plan.output ? "appeared while the output was written" : "exists"));
+      }
     }
     TFCKPT_RETURN_IF_ERROR(keras_commit.Commit());
     file::RemoveTree(file::Dirname(prefix));

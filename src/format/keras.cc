@@ -1,7 +1,10 @@
 #include "format/keras.h"
 
+#include <sys/stat.h>
+
 #include <algorithm>
 #include <cctype>
+#include <cerrno>
 #include <cstdio>
 #include <functional>
 #include <map>
@@ -22,6 +25,7 @@ using Json = nlohmann::json;
 
 constexpr char kWeightsMember[] = "model.weights.h5";
 constexpr int64_t kMaxJsonMember = int64_t{64} << 20;  // config.json and metadata.json
+constexpr size_t kMaxAssets = 100000;                  // files under a directory's assets/
 
 // Keras' snake case of a class name: "BatchNormalization" -> "batch_normalization",
 // "Conv2DTranspose" -> "conv2d_transpose", "LSTM" -> "lstm".
@@ -712,7 +716,13 @@ Status OpenArchive(const std::shared_ptr<const ByteSource>& source, File* file) 
     if (m.name == "config.json") config = &m;
     if (m.name == "metadata.json") metadata = &m;
     if (m.name != kWeightsMember && m.name != "config.json" && m.name != "metadata.json") {
-      file->others.push_back(m.name);
+      if (m.method != 0 && m.method != 8 && file->assets_problem.empty()) {
+        file->assets_problem = fmt::format(
+            "its member '{}' is compressed with method {}, which tfckpt cannot read (zip "
+            "method 0, stored, or 8, deflated, only)",
+            m.name, m.method);
+      }
+      file->assets.push_back({m, "", source});
     }
   }
   if (weights == nullptr) {
@@ -766,6 +776,56 @@ bool IsKerasDirectory(const std::string& path) {
 bool IsShardedWeights(const std::string& path) { return path.ends_with(".weights.json"); }
 
 namespace {
+
+// The regular files under `dir`/`rel` (a directory's assets), recursively, in name order, as
+// `file->assets`. What a .keras output could not copy safely (a symbolic link, which could lead
+// outside the model's directory, another kind of entry, a name a zip member cannot have) is
+// described in `file->assets_problem` instead: reading the weights does not need the assets.
+Status DirectoryAssets(const std::string& dir, const std::string& rel, File* file, int depth = 0) {
+  if (!file->assets_problem.empty()) return Status::OK();
+  const std::string at = dir + "/" + rel;
+  struct stat st;
+  if (::lstat(at.c_str(), &st) != 0) {
+    if (depth == 0 && errno == ENOENT) return Status::OK();
+    return Status::FromErrno(fmt::format("cannot read '{}'", at), errno);
+  }
+  auto problem = [&](std::string why) {
+    file->assets_problem = std::move(why);
+    return Status::OK();
+  };
+  if (!zip::SafeName(rel)) {
+    return problem(fmt::format("its asset '{}' has a name a .keras member cannot have", at));
+  }
+  if (S_ISREG(st.st_mode)) {
+    if (file->assets.size() >= kMaxAssets) {
+      return problem(fmt::format("it holds more than {} assets", kMaxAssets));
+    }
+    Asset a;
+    a.member.name = rel;
+    a.member.data_size = a.member.raw_size = static_cast<int64_t>(st.st_size);
+    a.path = at;
+    file->assets.push_back(std::move(a));
+    return Status::OK();
+  }
+  if (S_ISLNK(st.st_mode)) {
+    return problem(fmt::format(
+        "its asset '{}' is a symbolic link, which an output never follows (replace the link "
+        "with a copy of the file)",
+        at));
+  }
+  if (!S_ISDIR(st.st_mode) || depth > 64) {
+    return problem(fmt::format("'{}' under its assets is {}", at,
+                               S_ISDIR(st.st_mode) ? "nested more than 64 directories deep"
+                                                   : "neither a file nor a directory"));
+  }
+  std::vector<std::string> names;
+  TFCKPT_RETURN_IF_ERROR(file::ListDirectory(at, &names));
+  std::sort(names.begin(), names.end());
+  for (const std::string& n : names) {
+    TFCKPT_RETURN_IF_ERROR(DirectoryAssets(dir, rel + "/" + n, file, depth + 1));
+  }
+  return Status::OK();
+}
 
 // Keras 3's sharded weights: the map names, for each object's `vars` group, the shards (files
 // beside it) holding its values; their trees are joined into one.
@@ -864,7 +924,7 @@ Status Open(const std::string& path, File* file) {
     const std::string p = path + "/" + name;
     if (file::IsRegularFile(p)) TFCKPT_RETURN_IF_ERROR(ReadWholeSource(p, out));
   }
-  if (file::IsDirectory(path + "/assets")) file->others.push_back("assets/");
+  TFCKPT_RETURN_IF_ERROR(DirectoryAssets(path, "assets", file));
   return ReadWeights(file);
 }
 

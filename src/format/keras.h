@@ -28,6 +28,7 @@
 #include <vector>
 
 #include "format/hdf5.h"
+#include "format/zip.h"
 #include "io/byte_source.h"
 #include "tfckpt/status.h"
 #include "tfckpt/tensor.h"
@@ -50,6 +51,16 @@ struct Variable {
   std::string unsupported;
 };
 
+// A file that goes with a model (a vocabulary under assets/): a member of an archive, or a
+// regular file of a directory.
+struct Asset {
+  // Its member name ("assets/layers/string_lookup/vocabulary.txt"), method and sizes, and for a
+  // member of `source` where its bytes lie and their CRC-32; a directory's file is stored.
+  zip::Member member;
+  std::string path;  // a directory's file; empty for a member of `source`
+  std::shared_ptr<const ByteSource> source;
+};
+
 struct File {
   // kSharded: Keras 3's sharded weights, a `.weights.json` map and the `.weights.h5` shards
   // beside it that it names.
@@ -69,9 +80,11 @@ struct File {
   std::vector<Variable> variables;  // sorted by name
   // The HDF5 object tree of the weights (what a Keras output written after this file copies).
   std::shared_ptr<const hdf5::Node> tree;
-  // Members of an archive (entries of a directory) besides metadata.json, config.json and the
-  // weights: assets, which outputs do not carry over yet.
-  std::vector<std::string> others;
+  // Members of an archive besides metadata.json, config.json and the weights (the files under
+  // a directory's assets/): the model's assets, which a .keras output copies as they are.
+  std::vector<Asset> assets;
+  // Why the assets cannot be copied into an output, empty when they can.
+  std::string assets_problem;
 };
 
 // True when `source` holds a Keras file: HDF5 bytes or a zip archive.

@@ -31,10 +31,12 @@
 namespace tfckpt::keras {
 
 // What an output path asks for by its name: ".keras", ".weights.h5", another ".h5" or ".hdf5"
-// (legacy), or kNone.
-enum class OutputKind { kNone, kArchive, kWeightsH5, kLegacyH5 };
+// (legacy), ".weights.json" (Keras 3's sharded weights: the map and `.weights.h5` shards beside
+// it), or kNone.
+enum class OutputKind { kNone, kArchive, kWeightsH5, kLegacyH5, kSharded };
 OutputKind OutputKindOf(std::string_view path);
-// "a .keras archive", "a Keras 3 .weights.h5 file", "a legacy Keras .h5 file".
+// "a .keras archive", "a Keras 3 .weights.h5 file", "a legacy Keras .h5 file", "sharded Keras 3
+// weights (...)".
 std::string_view OutputKindName(OutputKind kind);
 
 struct OutputTensor {
@@ -50,6 +52,7 @@ struct Output {
   hdf5::Node tree;                                // the template's, less what is left out
   std::map<std::string, std::string> dataset_of;  // tensor name -> dataset path in `tree`
   std::string config, metadata;                   // an archive's config.json and metadata.json
+  std::vector<Asset> assets;                      // an archive's other members, copied
   int64_t head = 0;                               // bytes reserved before the values
   int64_t values = 0;                             // bytes of all values
   int64_t metadata_size = 0;                      // bytes of HDF5 structures after the values
@@ -66,6 +69,20 @@ Status PlanOutput(const File& tmpl, const std::string& label, const std::string&
 Status BuildHdf5(const Output& out, const std::map<std::string, int64_t>& offsets,
                  std::string* superblock, std::string* metadata);
 
+// The name of shard `index` of the sharded output at `path`, as Keras names them:
+// "m.weights.json" -> "m_00000.weights.h5".
+std::string ShardName(std::string_view path, int index);
+// The index of the shard named `name` (a file name) of the sharded output at `path`, -1 when it
+// is none of its names.
+int ShardIndex(std::string_view path, std::string_view name);
+// Splits the sharded output `whole` (kSharded) where its values were written: tensor `name` in
+// data file `shard_of[name]`, of `num_shards`. Each shard is a `.weights.h5` output holding its
+// tensors and the groups above them; the first also holds every other group and attribute of
+// the template, as Keras writes them. `map` is the `.weights.json` that names the shards
+// (ShardName of `path`).
+Status SplitShards(const Output& whole, std::string_view path,
+                   const std::map<std::string, int>& shard_of, int num_shards,
+                   std::vector<Output>* shards, std::string* map);
 // Completes the output in `file`, which holds `out.head` reserved bytes followed by the values,
 // tensor `name` at `offsets[name]` (every tensor of the output). fsyncs it when `sync`.
 Status FinishOutput(const Output& out, const std::string& file,

@@ -183,8 +183,7 @@ Status FileCommit::CommitRemote() {
   for (const StoreCopy& c : store_copies_) files.push_back({"", c.to, c.from, c.version, {}});
   for (const std::string& path : replace_first_) {
     if (!IsRemotePath(path)) continue;
-    const bool index = path.size() > 6 && path.compare(path.size() - 6, 6, ".index") == 0;
-    (index ? first : after).push_back(path);
+    (UploadPhase(path) == 1 ? first : after).push_back(path);  // (an index or a map goes first)
   }
   if (files.empty() && first.empty()) return Status::OK();
   TFCKPT_RETURN_IF_ERROR(UploadFiles(files, first, after));

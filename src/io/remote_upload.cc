@@ -23,13 +23,6 @@ constexpr int64_t kMaxParts = 10000;             // and its most parts per uploa
 constexpr int64_t kMaxCopy = int64_t{5} << 30;   // the largest object CopyObject copies
 constexpr int64_t kCopyPart = int64_t{1} << 30;  // parts of larger copies
 
-int PhaseOf(const std::string& remote) {
-  const std::string base = file::Basename(remote);
-  if (base == "checkpoint") return 2;
-  if (base.size() > 6 && base.compare(base.size() - 6, 6, ".index") == 0) return 1;
-  return 0;
-}
-
 // Deletes the object at `remote` (a missing one is no error: S3 answers 204 for it too).
 Status Delete(const std::string& remote) {
   RemoteObject o;
@@ -330,6 +323,14 @@ Status PutFile(const UploadFile& f) {
 
 bool StoreCopiesRanges(const std::string& path) { return path.rfind("s3://", 0) == 0; }
 
+int UploadPhase(const std::string& remote) {
+  const std::string base = file::Basename(remote);
+  if (base == "checkpoint") return 2;
+  if (base.size() > 6 && base.compare(base.size() - 6, 6, ".index") == 0) return 1;
+  if (base.ends_with(".weights.json")) return 1;  // (sharded Keras weights' map: after its shards)
+  return 0;
+}
+
 Status UploadFiles(const std::vector<UploadFile>& files,
                    const std::vector<std::string>& delete_first,
                    const std::vector<std::string>& delete_after) {
@@ -352,7 +353,7 @@ Status UploadFiles(const std::vector<UploadFile>& files,
   std::vector<std::string> put;
   for (int phase = 0; phase < 3; phase++) {
     for (const UploadFile& f : files) {
-      if (PhaseOf(f.remote) != phase) continue;
+      if (UploadPhase(f.remote) != phase) continue;
       Status s = PutFile(f);
       if (!s.ok()) {
         // (The failed object too: its last attempt may have been stored though its answer was

@@ -1,7 +1,8 @@
 // RemoteUpload: local files put into object storage as one commit. Objects go up in phases:
 // every data object first (a large file by a multipart upload whose parts go up in parallel),
-// then the index objects, then the `checkpoint` state files, so that a reader who finds an index
-// finds its data complete. A data object may take some of its bytes from objects of the same
+// then the index objects (and the maps of sharded Keras weights), then the `checkpoint` state
+// files, so that a reader who finds an index finds its data complete. A data object may take
+// some of its bytes from objects of the same
 // store, copied by the store itself (UploadPartCopy of byte ranges): the local file has a hole
 // there. If anything fails, every object this commit put is deleted and an
 // unfinished multipart upload is aborted: no reader ever sees half a checkpoint.
@@ -52,6 +53,10 @@ struct UploadFile {
   // (where the local file has a hole). Ranges that cannot be copied so are fetched instead.
   std::vector<StoreRange> ranges;
 };
+
+// The phase in which the object at `remote` goes up: 0 data, 1 an index (or a map of sharded
+// Keras weights), 2 a `checkpoint` state file.
+int UploadPhase(const std::string& remote);
 
 // Deletes `delete_first` (objects an overwrite replaces, such as the old index), puts `files`
 // (phase by phase as above), then deletes `delete_after` (old objects the new ones do not

@@ -166,6 +166,14 @@ Status CheckSources(Plan* p) {
       same = same || SameFile(plan.output, c.data_path(i));  // (every shard, and the map)
     }
     if (c.format() == Checkpoint::Format::kKeras) same = same || SameFile(plan.output, c.prefix());
+    // (Sharded Keras weights: the output's shards are named "<base>_NNNNN.weights.h5".)
+    for (int i = 0; keras::OutputKindOf(plan.output) == keras::OutputKind::kSharded &&
+                    c.format() == Checkpoint::Format::kKeras && i < c.num_shards();
+         i++) {
+      same = same ||
+             (keras::ShardIndex(plan.output, file::Basename(c.data_path(i))) >= 0 &&
+              Canonical(file::Dirname(c.data_path(i))) == Canonical(file::Dirname(plan.output)));
+    }
     if (!src.saved_model_dir.empty() && plan.saved_model_from >= 0 &&
         Canonical(plan.output) == Canonical(src.saved_model_dir)) {
       same = true;
@@ -199,10 +207,12 @@ Status KerasOutputLayout(const Plan& plan, keras::Output* out) {
   if (plan.operation != "merge" || others.empty()) {
     return keras::PlanOutput(first, src.label, plan.output, tensors, out);
   }
-  if (keras::OutputKindOf(plan.output) != keras::OutputKind::kWeightsH5 ||
+  const keras::OutputKind kind = keras::OutputKindOf(plan.output);
+  if ((kind != keras::OutputKind::kWeightsH5 && kind != keras::OutputKind::kSharded) ||
       first.kind == keras::File::Kind::kLegacyH5) {
     return Status::Unsupported(fmt::format(
-        "a merge of several Keras files is written as a Keras 3 .weights.h5 ('{}' is not one): "
+        "a merge of several Keras files is written as Keras 3 weights, a .weights.h5 or "
+        ".weights.json ('{}' is neither): "
         "a .keras or legacy file describes one model; to put the layers of several files into "
         "one model, `transfer` them into a Keras file of that model (`into`)",
         plan.output));
@@ -240,14 +250,35 @@ Status KerasOutputLayout(const Plan& plan, keras::Output* out) {
   return keras::PlanOutput(joined, src.label, plan.output, tensors, out);
 }
 
+Status SetMaxShardBytes(Plan* plan, int64_t bytes) {
+  const bool sharded = keras::OutputKindOf(plan->output) == keras::OutputKind::kSharded;
+  if (bytes < 0) {
+    return Status::InvalidArgument(fmt::format("a shard size of {} bytes is no size", bytes));
+  }
+  if (sharded && bytes == 0) {
+    return Status::InvalidArgument(
+        fmt::format("'{}' names sharded Keras weights: give the largest size of a shard "
+                    "(`max_shard_size`), or name the output .weights.h5 for one file",
+                    plan->output));
+  }
+  if (!sharded && bytes > 0) {
+    return Status::InvalidArgument(fmt::format(
+        "`max_shard_size` shapes sharded Keras weights (an output ending in .weights.json) and "
+        "safetensors outputs of `convert`; '{}' is neither",
+        plan->output));
+  }
+  plan->max_shard_bytes = bytes;
+  if (sharded) {
+    plan->notes.push_back(fmt::format(
+        "the weights are written as .weights.h5 shards of at most {} bytes each (a larger tensor "
+        "gets a shard of its own), named after '{}' beside it",
+        bytes, file::Basename(plan->output)));
+  }
+  return Status::OK();
+}
+
 Status CheckKerasOutput(Plan* p) {
   Plan& plan = *p;
-  if (plan.output.ends_with(".weights.json")) {
-    return Status::Unsupported(fmt::format(
-        "'{}': sharded Keras weights (.weights.json) are not written yet; name the output "
-        ".weights.h5 or .keras",
-        plan.output));
-  }
   const keras::OutputKind kind = keras::OutputKindOf(plan.output);
   if (kind == keras::OutputKind::kNone) return Status::OK();
   int from = -1;

@@ -120,6 +120,22 @@ def test_merge_conflict(ab, tmp_path, cli_or_none):
                                     force=True), "on_conflict")
 
 
+def test_max_shard_size_is_for_sharded_keras_weights_only(ab, tmp_path, cli_or_none):
+    out = str(tmp_path / "o" / "model")
+    for call in (lambda: tfckpt.merge([ab["a"]], out, max_shard_size="1KB"),
+                 lambda: tfckpt.edit(ab["a"], out, max_shard_size=1024),
+                 lambda: tfckpt.average([ab["a"], ab["a"]], out, max_shard_size="1KB")):
+        msg = raises_error(call, "`max_shard_size`", "sharded Keras weights", out)
+    assert not os.path.exists(tmp_path / "o"), all_files(tmp_path / "o")
+    bad = raises_error(lambda: tfckpt.merge([ab["a"]], out, max_shard_size="lots"), "lots")
+    if cli_or_none is not None:
+        err = cli_or_none.run("merge", ab["a"], "-o", out, "--max-shard-size", "1KB",
+                              expect_rc=2).err.strip()
+        assert msg.replace("`max_shard_size`", "--max-shard-size").strip() == \
+            err[len("tfckpt: error: "):], (msg, err)
+    assert bad and not os.path.exists(tmp_path / "o")
+
+
 def test_merge_force(ab, tmp_path):
     out = str(tmp_path / "o" / "model")
     tfckpt.merge([ab["a"]], out)

@@ -558,6 +558,15 @@ def _assert_same_weights(got, want):
         assert a.dtype == b.dtype and np.array_equal(a, b), path
 
 
+def _fresh_with_weights(model_file, weights):
+    """The model of `model_file` with every weight zeroed, then `weights` loaded into it."""
+    fresh = keras.saving.load_model(model_file)
+    for v in fresh.weights:
+        v.assign(np.zeros(v.shape, v.dtype))
+    fresh.load_weights(weights)
+    return fresh
+
+
 def test_edit_writes_every_keras_kind_and_keras_loads_it(keras_files, tfckpt, tmp_path):
     kind, model, d = keras_files
     before = ops.snapshot(d)
@@ -577,10 +586,7 @@ def test_edit_writes_every_keras_kind_and_keras_loads_it(keras_files, tfckpt, tm
     for src in (d / "model.keras", d / "model.weights.h5"):
         out = tmp_path / ("from_%s.weights.h5" % src.name.split(".")[-1])
         tfckpt.run("edit", src, "-o", out)
-        fresh = keras.saving.load_model(d / "model.keras")
-        for v in fresh.weights:
-            v.assign(np.zeros(v.shape, v.dtype))
-        fresh.load_weights(out)
+        fresh = _fresh_with_weights(d / "model.keras", out)
         assert np.array_equal(_predict(fresh, model.x), _predict(model, model.x))
         _assert_same_weights(fresh, model)
         with h5py.File(out) as f:  # h5py reads it as the same tree of groups and datasets
@@ -796,8 +802,8 @@ def test_keras_outputs_that_could_not_be_right_are_refused(keras_files, tfckpt, 
         (["merge", "MISSING", "-o", tmp_path / "o.keras"], None),
         # a legacy output from a Keras 3 model
         (["edit", src, "-o", tmp_path / "o.h5"], "converting between Keras 3 and legacy"),
-        # sharded weights are not written yet
-        (["edit", src, "-o", tmp_path / "o.weights.json"], "not written yet"),
+        # sharded weights without the size of their shards
+        (["edit", src, "-o", tmp_path / "o.weights.json"], "--max-shard-size"),
         # weights left out or renamed
         (["edit", src, "--drop", "^" + first + "$", "-o", tmp_path / "o.keras"],
          "leaves out"),
@@ -902,6 +908,179 @@ def test_sharded_weights_read_as_one_file(keras_files, tfckpt, tmp_path):
     fresh.load_weights(tmp_path / "one.weights.h5")
     assert np.array_equal(_predict(fresh, model.x), _predict(model, model.x))
     _assert_same_weights(fresh, model)
+
+
+def _h5_datasets(path):
+    """{dataset path: value} of an HDF5 file, as h5py reads it."""
+    out = {}
+    with h5py.File(path) as f:
+        f.visititems(lambda n, o: out.__setitem__(n, o[()]) if isinstance(o, h5py.Dataset)
+                     else None)
+    return out
+
+
+def test_sharded_weights_written_and_keras_loads_them(keras_files, tfckpt, tmp_path):
+    kind, model, d = keras_files
+    before = ops.snapshot(d)
+    whole = _h5_datasets(d / "model.weights.h5")
+    sizes = [v.nbytes for v in whole.values()]
+    limit = max(max(sizes), sum(sizes) // 4)  # a few shards; the largest tensor fits in one
+    out = tmp_path / "out" / "model.weights.json"
+    report = tfckpt.json("edit", d / "model.keras", "-o", out, "--max-shard-size", str(limit),
+                         "--json")
+    assert any("shards of at most %d bytes" % limit in n for n in report["notes"]), report
+    shards = sorted(p.name for p in out.parent.iterdir() if p.name != out.name)
+    assert len(shards) > 1 and shards == ["model_%05d.weights.h5" % i
+                                          for i in range(len(shards))], shards
+    # The map names every shard, as Keras writes it; every dataset lies in exactly one shard,
+    # each shard's values within the limit, and together they are the template's.
+    weight_map = json.loads(out.read_text())["weight_map"]
+    assert sorted({f for fs in weight_map.values() for f in fs}) == shards
+    seen = {}
+    for name in shards:
+        got = _h5_datasets(out.parent / name)
+        assert sum(v.nbytes for v in got.values()) <= limit, name
+        for path in got:
+            assert path not in seen, path
+            assert name in weight_map["/" + path.rsplit("/", 1)[0]], (name, path)
+            seen[path] = got[path]
+    assert sorted(seen) == sorted(whole)
+    for path, value in whole.items():
+        assert seen[path].dtype == value.dtype and np.array_equal(seen[path], value), path
+    # Keras loads the shards: same predictions, every weight and the optimizer state.
+    fresh = _fresh_with_weights(d / "model.keras", out)
+    assert np.array_equal(_predict(fresh, model.x), _predict(model, model.x))
+    _assert_same_weights(fresh, model)
+    assert tfckpt.run("verify", out).out.startswith("ok ")
+    # The Python package writes the same files.
+    tfckpt_py.edit(d / "model.keras", tmp_path / "py" / "model.weights.json",
+                   max_shard_size=limit)
+    for name in [out.name] + shards:
+        assert (tmp_path / "py" / name).read_bytes() == (out.parent / name).read_bytes(), name
+    ops.assert_unchanged(before, d)
+
+
+def test_sharded_weights_from_other_jobs_and_refusals(tfckpt, tmp_path):
+    import tensorflow as tf
+    model = _sequential()
+    model.compile(optimizer="adam", loss="mse")
+    x = np.random.rand(4, 4)
+    model.fit(x, np.random.rand(4, 2), verbose=0)
+    model.save(tmp_path / "m.keras")
+    ckpt = tmp_path / "tf" / "ckpt"
+    tf.train.Checkpoint(model=model).write(str(ckpt))
+    # A TensorFlow checkpoint of the model, converted with the .keras as the template.
+    out = tmp_path / "conv" / "m.weights.json"
+    tfckpt.run("convert", ckpt, out, "--template", tmp_path / "m.keras", "--max-shard-size", "64")
+    fresh = _fresh_with_weights(tmp_path / "m.keras", out)
+    assert np.array_equal(_predict(fresh, x), _predict(model, x))
+    # Sharded weights read back and written into a .keras again.
+    tfckpt.run("transfer", "--into", tmp_path / "m.keras", "--from", out, "-o",
+               tmp_path / "back.keras")
+    back = keras.saving.load_model(tmp_path / "back.keras")
+    assert np.array_equal(_predict(back, x), _predict(model, x))
+    # Refused before a byte is written: no size, a size on another output, a legacy template.
+    for args, why in (
+            (["edit", tmp_path / "m.keras", "-o", tmp_path / "r" / "a.weights.json"],
+             "give the largest size of a shard (--max-shard-size)"),
+            (["edit", tmp_path / "m.keras", "-o", tmp_path / "r" / "a.weights.h5",
+              "--max-shard-size", "1KB"], "--max-shard-size shapes sharded Keras weights"),
+            (["edit", tmp_path / "m.keras", "-o", tmp_path / "r" / "a.weights.json",
+              "--max-shard-size", "-3"], "size")):
+        proc = tfckpt.run(*args, expect_rc=2)
+        assert why in proc.err, (args, proc.err)
+        assert not (tmp_path / "r").exists() or not any((tmp_path / "r").iterdir())
+    legacy = tmp_path / "legacy.h5"
+    _tf_keras_model().save(legacy)
+    proc = tfckpt.run("edit", legacy, "-o", tmp_path / "r" / "l.weights.json",
+                      "--max-shard-size", "1KB", expect_rc=2)
+    assert "a legacy .h5 for a .h5" in proc.err, proc.err
+    # An output whose shards would replace an input is refused; a name that only looks alike
+    # is not.
+    tfckpt.run("edit", tmp_path / "m.keras", "-o", tmp_path / "s" / "w_00000.weights.h5")
+    proc = tfckpt.run("edit", tmp_path / "s" / "w_00000.weights.h5", "-o",
+                      tmp_path / "s" / "w.weights.json", "--max-shard-size", "1KB", expect_rc=2)
+    assert "never writes over its inputs" in proc.err, proc.err
+    (tmp_path / "s" / "w_00000.weights.h5").rename(tmp_path / "s" / "w_best.weights.h5")
+    tfckpt.run("edit", tmp_path / "s" / "w_best.weights.h5", "-o",
+               tmp_path / "s" / "w.weights.json", "--max-shard-size", "1KB")
+    # Shards are named as Keras names them ("x.weights.v2.weights.json": x.v2_NNNNN), and
+    # written again with fewer shards, the old map and the shards left over go.
+    out = tmp_path / "re" / "x.weights.v2.weights.json"
+    tfckpt.run("edit", tmp_path / "m.keras", "-o", out, "--max-shard-size", "64")
+    many = sorted(p.name for p in out.parent.glob("x.v2_*.weights.h5"))
+    assert len(many) > 2, many
+    proc = tfckpt.run("edit", tmp_path / "m.keras", "-o", out, "--max-shard-size", "1MB",
+                      expect_rc=2)
+    assert "already exists" in proc.err
+    out.unlink()  # (its shards alone are an output too)
+    proc = tfckpt.run("edit", tmp_path / "m.keras", "-o", out, "--max-shard-size", "1MB",
+                      expect_rc=2)
+    assert "x.v2_00000.weights.h5' already exists" in proc.err, proc.err
+    tfckpt.run("edit", tmp_path / "m.keras", "-o", out, "--max-shard-size", "1MB", "--force")
+    assert sorted(p.name for p in out.parent.iterdir()) == \
+        sorted([out.name, "x.v2_00000.weights.h5"])
+    fresh = _fresh_with_weights(tmp_path / "m.keras", out)
+    assert np.array_equal(_predict(fresh, x), _predict(model, x))
+
+
+def _lookup_model():
+    """A model whose StringLookup keeps its adapted vocabulary as an asset."""
+    lookup = keras.layers.StringLookup(name="lookup")
+    lookup.adapt(np.array(["cat", "dog", "cat", "bird", "cat", "dog"]))
+    i = keras.Input((1,), dtype="string")
+    e = keras.layers.Embedding(lookup.vocabulary_size(), 3, name="emb")(lookup(i))
+    return keras.Model(i, keras.layers.Dense(2, name="head")(e))
+
+
+def test_assets_go_with_keras_outputs(tfckpt, tmp_path):
+    import tensorflow as tf
+    model = _lookup_model()
+    model.compile(optimizer="adam", loss="mse")
+    words = tf.constant([["cat"], ["bird"], ["fish"], ["dog"]])
+    model.fit(words, np.random.rand(4, 1, 2), verbose=0)
+    src = tmp_path / "in"
+    src.mkdir()
+    model.save(src / "m.keras")
+    with zipfile.ZipFile(src / "m.keras") as z:
+        assets = {n: z.read(n) for n in z.namelist() if n.startswith("assets/")}
+        assert assets, z.namelist()  # (Keras keeps the adapted vocabulary there)
+        # The same archive deflated, and unzipped.
+        with zipfile.ZipFile(src / "deflated.keras", "w", zipfile.ZIP_DEFLATED) as o:
+            for n in z.namelist():
+                o.writestr(n, z.read(n))
+        z.extractall(src / "unzipped")
+    want = np.asarray(model(words))
+    before = ops.snapshot(src)
+    for name in ("m.keras", "deflated.keras", "unzipped"):
+        out = tmp_path / "out" / (name.replace(".", "_") + ".keras")
+        tfckpt.run("edit", src / name, "-o", out, "--strip-optimizer")
+        with zipfile.ZipFile(out) as z:
+            assert z.testzip() is None
+            assert {n: z.read(n) for n in z.namelist() if n.startswith("assets/")} == assets
+        loaded = keras.saving.load_model(out, compile=False)
+        assert loaded.get_layer("lookup").get_vocabulary() == \
+            model.get_layer("lookup").get_vocabulary()
+        assert np.array_equal(np.asarray(loaded(words)), want), name
+    ops.assert_unchanged(before, src)
+    # A .weights.h5 holds weights only; Keras loads it into the model without its assets.
+    tfckpt.run("edit", src / "m.keras", "-o", tmp_path / "w.weights.h5")
+    fresh = keras.saving.load_model(src / "m.keras")
+    fresh.load_weights(tmp_path / "w.weights.h5")
+    assert np.array_equal(np.asarray(fresh(words)), want)
+    # A link inside a directory's assets is refused: an output copies nothing from outside.
+    shutil.copytree(src / "unzipped", tmp_path / "linked")
+    target = next(p for p in (tmp_path / "linked" / "assets").rglob("*") if p.is_file())
+    target.unlink()
+    target.symlink_to("/etc/hostname")
+    proc = tfckpt.run("edit", tmp_path / "linked", "-o", tmp_path / "l.keras", expect_rc=2)
+    assert "symbolic link" in proc.err and str(target) in proc.err, proc.err
+    assert not (tmp_path / "l.keras").exists()
+    # (Its weights are still read, and written where no asset goes.)
+    assert tfckpt.run("verify", tmp_path / "linked").out.startswith("ok ")
+    tfckpt.run("edit", tmp_path / "linked", "-o", tmp_path / "l.weights.h5")
+    fresh.load_weights(tmp_path / "l.weights.h5")
+    assert np.array_equal(np.asarray(fresh(words)), want)
 
 
 def test_sharded_weights_naming_files_elsewhere_or_missing_are_refused(tfckpt, tmp_path):

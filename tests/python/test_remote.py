@@ -364,6 +364,21 @@ def test_keras_outputs_to_s3_load_in_keras(tfckpt, s3, tmp_path):
         v.assign(np.zeros(v.shape, v.dtype))
     fresh.load_weights(down / "w.weights.h5")
     assert np.array_equal(fresh.predict(x, verbose=0), model.predict(x, verbose=0))
+    # Sharded weights: the shards and their map, the same bytes as written locally.
+    tfckpt.run("edit", "s3://kerasout/in/m.keras", "-o", "s3://kerasout/sh/m.weights.json",
+               "--max-shard-size", "64", env=env)
+    tfckpt.run("edit", tmp_path / "m.keras", "-o", tmp_path / "sh" / "m.weights.json",
+               "--max-shard-size", "64")
+    local = sorted(os.listdir(tmp_path / "sh"))
+    assert len(local) > 2 and keys_under(s3, "kerasout", "sh/") == ["sh/" + n for n in local]
+    (down / "sh").mkdir()
+    for name in local:
+        s3.client.download_file("kerasout", "sh/" + name, str(down / "sh" / name))
+        assert (down / "sh" / name).read_bytes() == (tmp_path / "sh" / name).read_bytes(), name
+    for v in fresh.weights:
+        v.assign(np.zeros(v.shape, v.dtype))
+    fresh.load_weights(down / "sh" / "m.weights.json")
+    assert np.array_equal(fresh.predict(x, verbose=0), model.predict(x, verbose=0))
     # An existing object is replaced only when asked.
     proc = tfckpt.run("edit", tmp_path / "m.keras", "-o", "s3://kerasout/out/w.weights.h5",
                       env=env, expect_rc=2)

@@ -58,7 +58,8 @@ void RegisterConvert(CLI::App& app) {
                 "Leave out tensors the target format cannot hold (listed in the summary)");
   cmd->add_option("--max-shard-size", args->max_shard_size,
                   "safetensors: write Hugging Face's sharded form with shards of at most this "
-                  "size (e.g. 5GB, 500MiB)");
+                  "size (e.g. 5GB, 500MiB); a Keras .weights.json output: the size of its "
+                  ".weights.h5 shards");
   cmd->add_flag("--dry-run", args->dry_run,
                 "With --to-tf1/--to-tf2: print the plan; write nothing");
   cmd->add_flag("--force", args->force, "Replace existing outputs");

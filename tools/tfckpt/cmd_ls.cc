@@ -223,7 +223,8 @@ void RunLs(const LsArgs& args) {
   if (ckpt->format() == Checkpoint::Format::kKeras) {
     out += fmt::format(
         "{} tensors, {} parameters, {} bytes in a Keras file (an output named .keras, "
-        ".weights.h5 or .h5 is written as one; any other name makes a TensorFlow checkpoint)\n",
+        ".weights.h5, .weights.json or .h5 is written as one; any other name makes a "
+        "TensorFlow checkpoint)\n",
         shown.size(), params, bytes);
     fmt::print("{}", out);
     return;

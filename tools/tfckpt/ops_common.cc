@@ -10,6 +10,7 @@
 
 #include "commands.h"
 #include "progress_bar.h"
+#include "tfckpt/convert.h"
 
 namespace tfckpt::cli {
 namespace {
@@ -69,6 +70,9 @@ void AddCommon(CLI::App* cmd, CommonArgs* args, const std::string& what,
                   "(shares the inputs' "
                   "inodes without reading them: their CRCs are not checked unless --verify)")
       ->check(OneOfNames(LinkModeNames()));
+  cmd->add_option("--max-shard-size", args->max_shard_size,
+                  "An output of sharded Keras weights (X.weights.json): the largest size of its "
+                  ".weights.h5 shards (e.g. 2GB, 500MiB)");
   AddQuiet(cmd, &args->quiet);
   cmd->add_flag("--verify", args->verify,
                 "Also check the CRC32C of what is taken without being read: data files that "
@@ -85,6 +89,14 @@ void AddQuiet(CLI::App* cmd, bool* quiet) {
 void Run(const Status& built, Plan& plan, const CommonArgs& args, int threads) {
   if (!built.ok()) {
     ReportError(built);
+    return;
+  }
+  int64_t shard_bytes = 0;
+  Status sized =
+      args.max_shard_size.empty() ? Status::OK() : ParseByteSize(args.max_shard_size, &shard_bytes);
+  if (sized.ok()) sized = SetMaxShardBytes(&plan, shard_bytes);
+  if (!sized.ok()) {
+    ReportError(sized);
     return;
   }
   for (std::string& note : plan.notes) note = ForCommandLine(note);

@@ -32,6 +32,7 @@ struct CommonArgs {
   bool verify = false;
   bool quiet = false;
   std::string link = "auto";
+  std::string max_shard_size;
 };
 
 // -q/--quiet: sets `*quiet` and Quiet() (no progress line, no notes on stderr).
