@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Builds the libFuzzer targets (clang, ASan + UBSan) into build-fuzz and runs each for
-# FUZZ_SECONDS (default 30) on a corpus seeded from the TensorFlow-written examples. Prints the
-# executions of every target; exits non-zero on the first crash (its input is saved in
-# build-fuzz/crashes/ — add it as a regression test and fix the bug).
+# FUZZ_SECONDS (default 30; one target per core at a time) on a corpus seeded from the
+# TensorFlow-written examples. Prints the executions of every target; exits non-zero on the
+# first crash (its input is saved in build-fuzz/crashes/ — add it as a regression test and fix
+# the bug).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SECONDS_EACH=${FUZZ_SECONDS:-30}
@@ -80,14 +81,31 @@ m.fit(np.ones((2, 4)), np.ones((2, 2)), verbose=0)
 m.save(out + "seed.keras")
 m.save_weights(out + "seed.weights.h5")
 PY
-for t in $targets; do
-  log=build-fuzz/$t.log
+# One target per core at a time (each runs on one thread).
+fuzz_one() {
   # Absurd sizes in damaged files must fail cleanly (bad_alloc is caught), not abort.
-  if ! ASAN_OPTIONS=allocator_may_return_null=1 ./build-fuzz/bin/fuzz_$t -max_total_time="$SECONDS_EACH" -timeout=10 -rss_limit_mb=2048 \
-       -artifact_prefix=build-fuzz/crashes/$t- "$corpus/$t" >"$log" 2>&1; then
-    tail -n 40 "$log"
-    echo "fuzz_$t found a crash: see build-fuzz/crashes/" >&2
+  ASAN_OPTIONS=allocator_may_return_null=1 ./build-fuzz/bin/fuzz_$1 -max_total_time="$SECONDS_EACH" \
+    -timeout=10 -rss_limit_mb=2048 -artifact_prefix=build-fuzz/crashes/$1- "$corpus/$1" \
+    >"build-fuzz/$1.log" 2>&1
+}
+finish() {  # pid target
+  if ! wait "$1"; then
+    tail -n 40 "build-fuzz/$2.log"
+    echo "fuzz_$2 found a crash: see build-fuzz/crashes/" >&2
     exit 1
   fi
-  echo "fuzz_$t: $(grep -o 'Done [0-9]* runs' "$log" | tail -n 1) in ${SECONDS_EACH} s"
+  echo "fuzz_$2: $(grep -o 'Done [0-9]* runs' "build-fuzz/$2.log" | tail -n 1) in ${SECONDS_EACH} s"
+}
+pids=()
+names=()
+for t in $targets; do
+  fuzz_one "$t" &
+  pids+=($!)
+  names+=("$t")
+  if ((${#pids[@]} >= $(nproc))); then
+    finish "${pids[0]}" "${names[0]}"
+    pids=("${pids[@]:1}")
+    names=("${names[@]:1}")
+  fi
 done
+for i in "${!pids[@]}"; do finish "${pids[$i]}" "${names[$i]}"; done

@@ -31,7 +31,7 @@ for variant in release asan; do
 done
 stage "benchmark smoke run (every job once, tiny inputs; outputs compared with TensorFlow's)"
 "$PY" bench/run.py --smoke --bin "$PWD/build/bin"
-stage "fuzzing: every target ${FUZZ_SECONDS:-30} s (clang, ASan + UBSan)"
+stage "fuzzing: every target ${FUZZ_SECONDS:-30} s, one per core at a time (clang, ASan + UBSan)"
 bash scripts/fuzz.sh
 stage "Python package tests with ml_dtypes and safetensors present (the build's module)"
 TFCKPT_CLI="$PWD/build/bin/tfckpt" "$PY" -m pytest tests/pypkg -q -p no:cacheprovider
