@@ -237,11 +237,7 @@ Status FinishKerasOutput(const Plan& plan, const keras::Output& out, const std::
   std::string temp;
   TFCKPT_RETURN_IF_ERROR(commit->Add(plan.output, &temp));
   finals->push_back(plan.output);
-  int fd = -1;
-  TFCKPT_RETURN_IF_ERROR(file::CreateNewFile(temp, &fd));
-  Status s = file::WriteAll(fd, map.data(), map.size(), temp);
-  Status closed = file::SyncAndClose(fd, options.sync && s.ok(), temp);
-  return s.ok() ? closed : s;
+  return file::WriteNewFile(temp, map, options.sync);
 }
 
 }  // namespace

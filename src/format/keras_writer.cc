@@ -80,6 +80,11 @@ std::string List(const std::vector<std::string>& names) {
   return s;
 }
 
+// The bytes of a dataset's values as the output stores them.
+int64_t ValueBytes(const hdf5::Dataset& d) {
+  return d.element_size * std::max<int64_t>(0, NumElements(d.shape).value_or(0));
+}
+
 // Where the HDF5 file starts in the output: after the weights member's zip header in an archive.
 int64_t Hdf5Start(const Output& out) {
   return out.kind == OutputKind::kArchive ? out.head - hdf5::kSuperblockSize : 0;
@@ -329,8 +334,7 @@ Status SplitShards(const Output& whole, std::string_view path,
       o.dataset_of.emplace(name, dataset);
       hdf5::Node* node = Find(&o.tree, dataset);
       if (node == nullptr) return Status::IOError(fmt::format("'{}' was lost", dataset));
-      const int64_t bytes = node->dataset.element_size *
-                            std::max<int64_t>(0, NumElements(node->dataset.shape).value_or(0));
+      const int64_t bytes = ValueBytes(node->dataset);
       o.values += bytes;
       total += static_cast<double>(bytes);
       const size_t slash = dataset.rfind('/');
@@ -370,8 +374,7 @@ Status BuildHdf5(const Output& out, const std::map<std::string, int64_t>& offset
     if (at == offsets.end() || node == nullptr || node->group) {
       return Status::IOError(fmt::format("the values of '{}' were not placed", name));
     }
-    const int64_t bytes = node->dataset.element_size *
-                          std::max<int64_t>(0, NumElements(node->dataset.shape).value_or(0));
+    const int64_t bytes = ValueBytes(node->dataset);
     node->dataset.offset = bytes > 0 ? at->second - start : -1;
     node->dataset.size = bytes;
     node->dataset.compact = false;

@@ -261,12 +261,7 @@ Status WriteFileAtomically(const std::string& path, std::string_view contents, b
   FileCommit commit(sync);
   std::string temp;
   TFCKPT_RETURN_IF_ERROR(commit.Add(path, &temp));
-  int fd = -1;
-  TFCKPT_RETURN_IF_ERROR(file::CreateNewFile(temp, &fd));
-  Status s = file::WriteAll(fd, contents.data(), contents.size(), temp);
-  Status closed = file::SyncAndClose(fd, sync && s.ok(), temp);
-  TFCKPT_RETURN_IF_ERROR(s);
-  TFCKPT_RETURN_IF_ERROR(closed);
+  TFCKPT_RETURN_IF_ERROR(file::WriteNewFile(temp, contents, sync));
   return commit.Commit();
 }
 

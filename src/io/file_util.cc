@@ -127,6 +127,14 @@ Status CreateNewFile(const std::string& path, int* fd) {
   return Status::OK();
 }
 
+Status WriteNewFile(const std::string& path, std::string_view contents, bool sync) {
+  int fd = -1;
+  TFCKPT_RETURN_IF_ERROR(CreateNewFile(path, &fd));
+  Status s = WriteAll(fd, contents.data(), contents.size(), path);
+  Status closed = SyncAndClose(fd, sync && s.ok(), path);
+  return s.ok() ? closed : s;
+}
+
 Status SyncAndClose(int fd, bool sync, const std::string& name) {
   Status s;
   if (sync && ::fsync(fd) != 0) s = Status::FromErrno(fmt::format("cannot sync '{}'", name), errno);

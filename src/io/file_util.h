@@ -38,6 +38,8 @@ Status WriteAll(int fd, const void* data, size_t n, const std::string& name);
 Status PWriteAll(int fd, const void* data, size_t n, int64_t offset, const std::string& name);
 // Creates the new file `path` for writing (it must not exist).
 Status CreateNewFile(const std::string& path, int* fd);
+// Creates the new file `path` holding `contents`, fsync'ed when `sync`.
+Status WriteNewFile(const std::string& path, std::string_view contents, bool sync);
 // fsyncs (with `sync`) and closes `fd`, a file written at `name`; the first error wins.
 Status SyncAndClose(int fd, bool sync, const std::string& name);
 // Reads exactly `n` bytes at `offset` of `fd` (retrying short reads and EINTR); a file that ends
