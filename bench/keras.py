@@ -60,7 +60,7 @@ names = [v.path for v in m.weights]
 json.dump({"wall": time.perf_counter() - t, "n": len(names)}, open(sys.argv[2], "w"))
 """
 
-#The by - hand way : h5py over the archives' weights, numpy for the arithmetic.
+# The by-hand way: h5py over the archives' weights, numpy for the arithmetic.
 SCRIPT = r"""
 import io, json, os, sys, zipfile
 import h5py, numpy as np
@@ -132,13 +132,12 @@ def main():
 
     def job(key, cmd, inputs):
         runs = [timed(cmd, out_dir, inputs) for _ in range(args.runs)]
-        results[key] = {
-k: statistics.median(r[k] for r in runs) for k in runs[0]}
+        results[key] = {k: statistics.median(r[k] for r in runs) for k in runs[0]}
         return runs
 
     result_json = os.path.join(out_dir, "load.json")
     job("ls_tfckpt", [tfckpt, "ls", files[0]], files[:1])
-#load_model : its own timer, after the imports; the process's peak RSS beside it.
+    # load_model: its own timer, after the imports; the process's peak RSS beside it.
     load_walls, load_rss = [], []
     for _ in range(args.runs):
         with tempfile.TemporaryDirectory() as logs:
@@ -153,7 +152,7 @@ k: statistics.median(r[k] for r in runs) for k in runs[0]}
     job("avg_script", [sys.executable, "-c", SCRIPT, out, *files], files)
     job("avg_floor", ["sh", "-c", floor, "sh", out, *files], files)
 
-#The script 's weights and tfckpt' s agree bit for bit.
+    # The script's weights and tfckpt's agree bit for bit.
     a = os.path.join(args.cache, "keras", "check_tfckpt.keras")
     b = os.path.join(args.cache, "keras", "check_script.keras")
     subprocess.run([tfckpt, "average", *files, "-o", a, "--force", "--no-sync"], check=True,

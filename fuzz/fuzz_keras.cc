@@ -2,8 +2,9 @@
 // (superblocks, object headers, B-trees, heaps, attributes, layouts) and the naming of weights,
 // read through a byte source without a mapping (ReadAt only), then every located value read.
 // Every file that reads is then written again as a Keras output of its own weights (the HDF5
-// writer over whatever tree the reader accepted), and what was written must read back as the
-// same tree.
+// writer over whatever tree the reader accepted; a Keras 3 file also as a legacy file where its
+// layout is known, and as sharded weights), and what was written must read back as the same
+// tree.
 
 #include <cstdlib>
 #include <map>
@@ -36,16 +37,15 @@ void Same(const tfckpt::hdf5::Node& a, const tfckpt::hdf5::Node& b) {
   for (size_t i = 0; i < a.children.size(); i++) Same(a.children[i], b.children[i]);
 }
 
-void WriteAgain(const tfckpt::keras::File& file) {
+// Writes `tensors` as the Keras output `path` laid out as `file`, when it plans, and checks that
+// it reads back as the tree planned. False when it does not plan.
+bool WriteAndReadBack(const tfckpt::keras::File& file,
+                      const std::vector<tfckpt::keras::OutputTensor>& tensors,
+                      const std::string& path) {
   using namespace tfckpt;
-  std::vector<keras::OutputTensor> tensors;
-  for (const keras::Variable& v : file.variables) {
-    tensors.push_back({v.name, v.dtype, v.shape, v.size});
-  }
-  const std::string path = file.kind == keras::File::Kind::kLegacyH5 ? "out.h5" : "out.weights.h5";
   keras::Output out;
-  if (!keras::PlanOutput(file, "fuzz.keras", path, tensors, &out).ok()) return;
-  if (out.values > (int64_t{16} << 20)) return;
+  if (!keras::PlanOutput(file, "fuzz.keras", path, tensors, &out).ok()) return false;
+  if (out.values > (int64_t{16} << 20)) return true;
   std::map<std::string, int64_t> offsets;
   int64_t at = out.head;
   for (const keras::OutputTensor& t : tensors) {
@@ -53,7 +53,7 @@ void WriteAgain(const tfckpt::keras::File& file) {
     at += t.bytes;
   }
   std::string superblock, metadata;
-  if (!keras::BuildHdf5(out, offsets, &superblock, &metadata).ok()) return;
+  if (!keras::BuildHdf5(out, offsets, &superblock, &metadata).ok()) return true;
   const std::string bytes =
       superblock + std::string(static_cast<size_t>(out.values), '\0') + metadata;
   hdf5::Node again;
@@ -64,8 +64,23 @@ void WriteAgain(const tfckpt::keras::File& file) {
     std::abort();
   }
   Same(out.tree, again);
+  return true;
+}
+
+void WriteAgain(const tfckpt::keras::File& file) {
+  using namespace tfckpt;
+  std::vector<keras::OutputTensor> tensors;
+  for (const keras::Variable& v : file.variables) {
+    tensors.push_back({v.name, v.dtype, v.shape, v.size});
+  }
+  if (file.kind == keras::File::Kind::kLegacyH5) {
+    WriteAndReadBack(file, tensors, "out.h5");
+    return;
+  }
+  if (!WriteAndReadBack(file, tensors, "out.weights.h5")) return;
+  // The model of a Keras 3 file in the legacy layout, where it is known.
+  WriteAndReadBack(file, tensors, "out.h5");
   // The same weights as sharded weights, one tensor in three per shard: every shard is built.
-  if (file.kind == keras::File::Kind::kLegacyH5) return;
   keras::Output sharded;
   if (!keras::PlanOutput(file, "fuzz.keras", "out.weights.json", tensors, &sharded).ok()) {
     std::abort();  // (it fits wherever the .weights.h5 did)

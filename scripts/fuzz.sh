@@ -65,7 +65,7 @@ text = json.dumps(header).encode()
 text += b" " * (-len(text) % 8)
 open(out + "/safetensors/seed0", "wb").write(struct.pack("<Q", len(text)) + text + bytes(28))
 PY
-# Keras 3 files: a .keras archive, a .weights.h5 with optimizer state and a bfloat16 layer.
+# Keras 3 files: .keras archives, a .weights.h5 with optimizer state and a bfloat16 layer.
 KERAS_BACKEND=tensorflow TF_CPP_MIN_LOG_LEVEL=3 python3 - "$corpus" <<'PY' 2>/dev/null
 import sys
 import keras
@@ -80,6 +80,12 @@ m.compile("adam", "mse")
 m.fit(np.ones((2, 4)), np.ones((2, 2)), verbose=0)
 m.save(out + "seed.keras")
 m.save_weights(out + "seed.weights.h5")
+# (Without the bfloat16 layer, which a legacy file cannot hold: also written as a legacy file.)
+h = keras.layers.Dense(2, name="head")(keras.layers.BatchNormalization(name="bn")(i))
+m = keras.Model(i, h, name="m")
+m.compile("adam", "mse")
+m.fit(np.ones((2, 4)), np.ones((2, 2)), verbose=0)
+m.save(out + "seed-float32.keras")
 PY
 # One target per core at a time (each runs on one thread).
 fuzz_one() {

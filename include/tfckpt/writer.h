@@ -70,6 +70,9 @@ struct WriterOptions {
   // Every data file starts with this many zero bytes, room for a header that a later step writes
   // over them (a Keras output's HDF5 superblock); they count towards max_shard_bytes.
   int64_t data_file_head = 0;
+  // Compute each data file's zip CRC-32 (the gzip polynomial) of the bytes after its head as they
+  // are written (BundleWriter::DataFileCrc32): a Keras archive's weights member needs it.
+  bool data_file_crc32 = false;
   // Replace an existing checkpoint at the prefix. Without it, an existing PREFIX.index is an error.
   bool overwrite = false;
   // fsync files and the directory before committing (turn off only for scratch output in tests).
@@ -145,6 +148,10 @@ class BundleWriter {
   const std::string& prefix() const { return prefix_; }
   int64_t bytes_written() const { return total_bytes_; }
   const TransferStats& stats() const;
+  // The zip CRC-32 of the bytes after the head of data file `shard`, as written, when
+  // `data_file_crc32` was asked for and every byte of the file passed through the writer (not
+  // a file adopted, nor one with ranges the kernel or the store copied in): false otherwise.
+  bool DataFileCrc32(int shard, uint32_t* crc) const;
 
  private:
   struct Impl;

@@ -9,6 +9,7 @@
 
 #include <fmt/format.h>
 
+#include "format/zip.h"
 #include "io/file_util.h"
 #include "io/remote_upload.h"
 #include "tfckpt/remote.h"
@@ -24,12 +25,13 @@ constexpr int64_t kMaxPendingCopy = int64_t{128} << 20;
 }  // namespace
 
 ShardOutput::ShardOutput(std::string prefix, FileCommit* commit, int64_t max_shard_bytes, bool sync,
-                         int64_t head)
+                         int64_t head, bool crc32)
     : prefix_(std::move(prefix)),
       commit_(commit),
       max_shard_bytes_(max_shard_bytes),
       sync_(sync),
-      head_(head) {
+      head_(head),
+      crc32_(crc32) {
   buffer_.reserve(kBufferSize);
 }
 
@@ -49,7 +51,7 @@ Status ShardOutput::OpenShard() {
   std::string path;
   TFCKPT_RETURN_IF_ERROR(NewTemporary(&path));
   TFCKPT_RETURN_IF_ERROR(file::CreateNewFile(path, &fd_));
-  shards_.push_back({path, "", "", "", 0, {}});
+  shards_.push_back({path, "", "", "", 0, {}, 0, crc32_});
   current_ = static_cast<int>(shards_.size()) - 1;
   if (head_ > 0) return Write(std::string(static_cast<size_t>(head_), '\0').data(), head_);
   return Status::OK();
@@ -141,6 +143,10 @@ Status ShardOutput::Reserve(int64_t size, int* shard, int64_t* offset) {
 Status ShardOutput::Write(const void* data, size_t n) {
   TFCKPT_RETURN_IF_ERROR(FlushCopy());  // (what was copied in comes first)
   const char* p = static_cast<const char*>(data);
+  if (Shard& sh = shards_[current_]; sh.crc32_known) {
+    const int64_t skip = std::clamp<int64_t>(head_ - sh.bytes, 0, static_cast<int64_t>(n));
+    sh.crc32 = zip::Crc32(sh.crc32, p + skip, n - static_cast<size_t>(skip));
+  }
   if (buffer_.size() + n <= kBufferSize) {
     buffer_.append(p, n);
   } else {
@@ -168,8 +174,17 @@ Status ShardOutput::CopyIn(std::shared_ptr<const ByteSource> src, int64_t offset
     pending_ = {std::move(src), offset, size, shards_[current_].bytes, 1, store};
   }
   shards_[current_].bytes += size;
+  shards_[current_].crc32_known = false;  // (bytes this writer does not see)
   if (!pending_.store && pending_.size >= kMaxPendingCopy) return FlushCopy();
   return Status::OK();
+}
+
+bool ShardOutput::Crc32(int shard, uint32_t* crc) const {
+  if (shard < 0 || shard >= static_cast<int>(shards_.size()) || !shards_[shard].crc32_known) {
+    return false;
+  }
+  *crc = shards_[shard].crc32;
+  return true;
 }
 
 bool ShardOutput::Holds(int shard, int64_t offset, int64_t size) const {

@@ -32,9 +32,10 @@ class ShardOutput {
  public:
   // Data files are named "<prefix>.data-NNNNN-of-MMMMM" at the commit. `max_shard_bytes` 0: one
   // data file (and one more after each adopted file). Every data file written (not adopted)
-  // starts with `head` zero bytes.
+  // starts with `head` zero bytes. With `crc32`, the zip CRC-32 of each data file's bytes after
+  // the head is computed as they are written (Crc32).
   ShardOutput(std::string prefix, FileCommit* commit, int64_t max_shard_bytes, bool sync,
-              int64_t head = 0);
+              int64_t head = 0, bool crc32 = false);
   ~ShardOutput();
   ShardOutput(const ShardOutput&) = delete;
   ShardOutput& operator=(const ShardOutput&) = delete;
@@ -52,6 +53,9 @@ class ShardOutput {
   Status Adopt(const ByteSource& src, LinkMode how, int* shard_id);
   // True when [offset, offset + size) lies inside data file `shard`.
   bool Holds(int shard, int64_t offset, int64_t size) const;
+  // The zip CRC-32 of the bytes after the head of data file `shard`, when they were all written
+  // through Write (asked for at construction); false otherwise.
+  bool Crc32(int shard, uint32_t* crc) const;
 
   // Closes the current data file (an empty bundle still gets one, empty) and places every data
   // file at its final name in the commit. Returns the number of data files.
@@ -71,6 +75,9 @@ class ShardOutput {
     std::string copy_version;  // its ETag when it was read (the copy must be of that version)
     int64_t bytes = 0;
     std::vector<StoreRange> ranges;  // copied into it by the store at the commit (sorted)
+    // The CRC-32 of its bytes after the head, while every one of them passed through Write.
+    uint32_t crc32 = 0;
+    bool crc32_known = false;
   };
   Status NewTemporary(std::string* path);
   Status OpenShard();
@@ -84,6 +91,7 @@ class ShardOutput {
   int64_t max_shard_bytes_;
   bool sync_;
   int64_t head_;
+  bool crc32_;
   std::vector<Shard> shards_;
   int current_ = -1;  // the shard being written, if any
   int fd_ = -1;       // its descriptor

@@ -56,7 +56,7 @@ struct BundleWriter::Impl {
   Impl(const std::string& prefix, const WriterOptions& o)
       : options(o),
         commit(o.sync),
-        shards(prefix, &commit, o.max_shard_bytes, o.sync, o.data_file_head) {}
+        shards(prefix, &commit, o.max_shard_bytes, o.sync, o.data_file_head, o.data_file_crc32) {}
 
   WriterOptions options;
   FileCommit commit;  // declared before `shards`, which writes its temporaries
@@ -442,5 +442,9 @@ Status BundleWriter::Finish() {
 }
 
 const TransferStats& BundleWriter::stats() const { return impl_->shards.stats(); }
+
+bool BundleWriter::DataFileCrc32(int shard, uint32_t* crc) const {
+  return impl_->shards.Crc32(shard, crc);
+}
 
 }  // namespace tfckpt

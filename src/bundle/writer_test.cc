@@ -6,6 +6,7 @@
 #include <fstream>
 
 #include "format/crc32c.h"
+#include "format/zip.h"
 #include "io/byte_source.h"
 #include "testing/test_util.h"
 #include "tfckpt/checkpoint.h"
@@ -201,6 +202,50 @@ TEST(Writer, CopiedRangesJoinAndInterleave) {
   VerifyReport r;
   ASSERT_OK(VerifyCheckpoint(*c, VerifyOptions(), &r));
   EXPECT_TRUE(r.ok());
+}
+
+// The zip CRC-32 of a data file's bytes after its head, computed as they are written; unknown
+// once a range is copied in by the kernel (this writer does not see those bytes).
+TEST(Writer, DataFileCrc32OfTheBytesAfterTheHead) {
+  const std::string dir = TempDir();
+  WriterOptions o = Fast();
+  o.data_file_head = 24;
+  o.data_file_crc32 = true;
+  std::unique_ptr<BundleWriter> w;
+  ASSERT_OK(BundleWriter::Create(dir + "/crc", o, &w));
+  std::vector<float> a = {1, 2, 3};
+  std::vector<int64_t> b = {7, 8};
+  ASSERT_OK(testing::AddBytes(*w, "a", DType::kFloat, {3}, AsBytes(a)));
+  ASSERT_OK(testing::AddBytes(*w, "b", DType::kInt64, {2}, AsBytes(b)));
+  ASSERT_OK(w->Finish());
+  const std::string data = ReadAll(dir + "/crc.data-00000-of-00001");
+  ASSERT_EQ(data.size(), 24u + 12 + 16);
+  EXPECT_EQ(data.substr(0, 24), std::string(24, '\0'));
+  uint32_t crc = 0;
+  ASSERT_TRUE(w->DataFileCrc32(0, &crc));
+  EXPECT_EQ(crc, zip::Crc32(0, data.data() + 24, data.size() - 24));
+  EXPECT_FALSE(w->DataFileCrc32(1, &crc));
+  // (and joined with the CRC-32 of what goes before and after, as a zip member's)
+  EXPECT_EQ(zip::Crc32Combine(zip::Crc32(0, data.data(), 24), crc, 28),
+            zip::Crc32(0, data.data(), data.size()));
+
+  std::ofstream(dir + "/src.bin", std::ios::binary)
+      .write(reinterpret_cast<const char*>(a.data()), 12);
+  std::shared_ptr<const ByteSource> src;
+  ASSERT_OK(OpenByteSource(dir + "/src.bin", &src));
+  ASSERT_OK(BundleWriter::Create(dir + "/copied", o, &w));
+  ASSERT_OK(w->Add(
+      {"a", DType::kFloat, {3}},
+      PieceBytes::Copied(
+          src, DataLocation{0, 0, 12,
+                            crc32c::Mask(crc32c::Value(ReadAll(dir + "/src.bin").data(), 12))})));
+  ASSERT_OK(w->Finish());
+  EXPECT_FALSE(w->DataFileCrc32(0, &crc));
+  // Not asked for: not computed.
+  ASSERT_OK(BundleWriter::Create(dir + "/plain", Fast(), &w));
+  ASSERT_OK(testing::AddBytes(*w, "a", DType::kFloat, {3}, AsBytes(a)));
+  ASSERT_OK(w->Finish());
+  EXPECT_FALSE(w->DataFileCrc32(0, &crc));
 }
 
 TEST(Writer, ShardsBySize) {

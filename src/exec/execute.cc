@@ -8,6 +8,7 @@
 #include <functional>
 #include <future>
 #include <map>
+#include <optional>
 #include <set>
 #include <thread>
 #include <tuple>
@@ -25,6 +26,7 @@
 #include "io/commit.h"
 #include "io/file_util.h"
 #include "io/remote_client.h"
+#include "io/remote_source.h"
 #include "io/remote_upload.h"
 #include "plan/plan_util.h"
 #include "tfckpt/plan.h"
@@ -183,8 +185,8 @@ Status WriteComputed(const Plan& plan, const PlannedTensor& t, BundleWriter* w) 
 // Makes the values written at `prefix` (each data file after room for its head) the Keras
 // output `out` of `plan`, and places its files in `commit`: one file, or the shards and their map.
 Status FinishKerasOutput(const Plan& plan, const keras::Output& out, const std::string& prefix,
-                         const ExecuteOptions& options, FileCommit* commit,
-                         std::vector<std::string>* finals) {
+                         const ExecuteOptions& options, const BundleWriter& writer,
+                         FileCommit* commit, std::vector<std::string>* finals) {
   std::unique_ptr<Checkpoint> values;
   TFCKPT_RETURN_IF_ERROR(Checkpoint::Open(prefix, &values));
   const int files = values->num_shards();
@@ -202,7 +204,12 @@ Status FinishKerasOutput(const Plan& plan, const keras::Output& out, const std::
       return Status::IOError(
           fmt::format("the values of '{}' were not laid out in one file", plan.output));
     }
-    TFCKPT_RETURN_IF_ERROR(keras::FinishOutput(out, data[0], offsets[0], options.sync));
+    // (The values' CRC-32 as they were written spares an archive reading them back.)
+    uint32_t crc = 0;
+    const std::optional<uint32_t> values_crc32 =
+        writer.DataFileCrc32(0, &crc) ? std::optional<uint32_t>(crc) : std::nullopt;
+    TFCKPT_RETURN_IF_ERROR(
+        keras::FinishOutput(out, data[0], offsets[0], options.sync, values_crc32));
     std::string temp;
     TFCKPT_RETURN_IF_ERROR(commit->Add(plan.output, &temp));
     finals->push_back(plan.output);
@@ -231,6 +238,16 @@ Status FinishKerasOutput(const Plan& plan, const keras::Output& out, const std::
         const int index = keras::ShardIndex(plan.output, n);
         if (index >= files) commit->ReplaceFirst(file::Join(dir, n));
       }
+    }
+  } else if (options.overwrite) {
+    // In a bucket, the old shards beyond the new ones, found by their names in turn (Keras
+    // numbers shards from 0 without gaps); they go once the new map is up.
+    for (int i = files; i < 100000; i++) {
+      const std::string old = file::Join(dir, keras::ShardName(plan.output, i));
+      bool exists = false;
+      TFCKPT_RETURN_IF_ERROR(RemoteObjectExists(old, &exists));
+      if (!exists) break;
+      commit->ReplaceFirst(old);
     }
   }
   // The map last: Keras finds the shards through it.
@@ -372,7 +389,7 @@ Status ExecutePlan(const Plan& plan, const ExecuteOptions& options, ExecuteRepor
     if (keras_out.kind == keras::OutputKind::kSharded && plan.max_shard_bytes <= 0) {
       return Status::InvalidArgument(
           fmt::format("'{}' names sharded Keras weights, and the plan gives no shard size "
-                      "(`max_shard_size`; a recipe cannot give one: write a .weights.h5 there)",
+                      "(`max_shard_size`)",
                       plan.output));
     }
     std::string existing = plan.output;
@@ -395,6 +412,7 @@ Status ExecutePlan(const Plan& plan, const ExecuteOptions& options, ExecuteRepor
   wo.sync = options.sync && !keras_output;  // (a Keras output is synced once it is whole)
   if (keras_output) {
     wo.data_file_head = keras_out.head;
+    wo.data_file_crc32 = keras_out.kind == keras::OutputKind::kArchive;
     if (keras_out.kind == keras::OutputKind::kSharded) wo.max_shard_bytes = plan.max_shard_bytes;
   }
   std::unique_ptr<BundleWriter> w;
@@ -521,7 +539,7 @@ Status ExecutePlan(const Plan& plan, const ExecuteOptions& options, ExecuteRepor
   if (keras_output) {
     std::vector<std::string> finals;
     TFCKPT_RETURN_IF_ERROR(
-        FinishKerasOutput(plan, keras_out, prefix, options, &keras_commit, &finals));
+        FinishKerasOutput(plan, keras_out, prefix, options, *w, &keras_commit, &finals));
     TFCKPT_RETURN_IF_ERROR(keras_commit.Lock());
     for (const std::string& f : finals) {
       if (file::Exists(f) && !options.overwrite) {

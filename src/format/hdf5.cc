@@ -1053,6 +1053,18 @@ const Node* Node::Child(const std::string& child) const {
   return it != children.end() && it->name == child ? &*it : nullptr;
 }
 
+const Node* Node::Descendant(const std::string& path) const {
+  const Node* at = this;
+  size_t start = 0;
+  while (at != nullptr && start <= path.size()) {
+    size_t end = path.find('/', start);
+    if (end == std::string::npos) end = path.size();
+    at = at->Child(path.substr(start, end - start));
+    start = end + 1;
+  }
+  return at;
+}
+
 namespace {
 
 void Join(const Node& from, Node* into, const std::string& path, std::vector<std::string>* both) {

@@ -85,6 +85,8 @@ struct Node {
 
   const Attribute* FindAttribute(const std::string& attribute) const;
   const Node* Child(const std::string& child) const;
+  // The node at `path` ("layers/dense/vars/0") below this group, or nullptr.
+  const Node* Descendant(const std::string& path) const;
 };
 
 // True when the bytes at the start of `source` (or after a user block of 512, 1024, ... bytes)

@@ -168,6 +168,7 @@ struct Object {
   bool children_ordered = true;
   std::vector<std::string> names;  // the variables' full names, filled by Name
   std::vector<bool> trainable_vars;
+  bool positional = false;  // its variables are named by position (their class is not known)
 };
 
 // A weight from its dataset: dtype (bfloat16 as Keras marks it), shape and where its values lie.
@@ -232,7 +233,8 @@ class Namer {
                    (major > 3 || (major == 3 && minor >= 15));
   }
 
-  Status Run(std::vector<Variable>* out) {
+  // Names the variables into `out`; fills `legacy` (when given) with the legacy layout.
+  Status Run(std::vector<Variable>* out, LegacyLayout* legacy = nullptr) {
     Object model;
     model.path = "";
     model.config = ConfigOf(model_config_);
@@ -247,6 +249,13 @@ class Namer {
     NameOptimizer(&model);
     for (auto& o : objects_) Emit(*o, out);
     Emit(model, out);
+    if (legacy != nullptr) {
+      *legacy = LegacyLayout();
+      if (std::string problem = Legacy(model, legacy); !problem.empty()) {
+        *legacy = LegacyLayout();
+        legacy->problem = std::move(problem);
+      }
+    }
     return Finish(file_, out);
   }
 
@@ -408,6 +417,7 @@ class Namer {
     }
     const std::vector<VarSpec> known =
         quantized ? std::vector<VarSpec>() : KnownVariables(o->cls, o->config, o->datasets.size());
+    o->positional = known.empty() && !o->datasets.empty();
     for (size_t i = 0; i < o->datasets.size(); i++) {
       if (!known.empty()) {
         o->names.push_back(prefix + known[i].name);
@@ -530,6 +540,104 @@ class Namer {
     objects_.push_back(std::move(o));
   }
 
+  static std::string DatasetPath(const Object& o, size_t i) {
+    return (o.path.empty() ? "" : o.path + "/") + "vars/" + o.datasets[i]->name;
+  }
+
+  // The weights of `o` and the objects below it in the order of Keras' `layer.weights` (its own,
+  // then its sub-objects' in tracking order), each with whether it is trainable; an empty
+  // string, else why that order is not known.
+  std::string WeightsInOrder(const Object& o, bool enclosing_trainable, bool nested,
+                             std::vector<std::pair<std::string, bool>>* out) const {
+    const bool parent = std::any_of(o.children.begin(), o.children.end(),
+                                    [](const Object* c) { return HasVariables(*c); });
+    if (o.positional && (nested || parent)) {
+      return fmt::format(
+          "which of the weights of '{}' ({}) are trainable is not known, and a legacy file "
+          "orders a layer's weights by that",
+          o.name, o.cls.empty() ? std::string("a class tfckpt does not know") : o.cls);
+    }
+    const bool trainable = enclosing_trainable && o.trainable;
+    for (size_t i = 0; i < o.datasets.size(); i++) {
+      out->emplace_back(DatasetPath(o, i), trainable && o.trainable_vars[i]);
+    }
+    for (const Object* c : o.children) {
+      if (!HasVariables(*c)) continue;
+      if (!o.children_ordered) {
+        return fmt::format("the order in which layer '{}' tracks the layers inside it is not known",
+                           o.name);
+      }
+      if (std::string why = WeightsInOrder(*c, trainable, true, out); !why.empty()) return why;
+    }
+    return "";
+  }
+
+  // The layout Keras' legacy writer gives the model (LegacyLayout); an empty string, else why it
+  // is not known.
+  std::string Legacy(const Object& model, LegacyLayout* legacy) const {
+    const Json* config = ConfigOf(model_config_);
+    const Json* layers = nullptr;
+    if (config != nullptr) {
+      auto it = config->find("layers");
+      if (it != config->end() && it->is_array()) layers = &*it;
+    }
+    if (layers == nullptr) {
+      return model_config_ == nullptr
+                 ? "it has no config.json listing the model's layers, by whose order a legacy "
+                   "file stores the weights (give the .keras file)"
+                 : "its config.json lists no layers (a subclassed model), and a legacy file "
+                   "stores the weights by the order of the model's layers";
+    }
+    const bool sequential = ClassOf(model_config_) == "sequential";
+    for (size_t i = 0; i < layers->size(); i++) {
+      const Json& entry = (*layers)[i];
+      const Json* c = ConfigOf(&entry);
+      std::string name = c ? StringField(*c, "name") : "";
+      if (name.empty() && entry.is_object()) name = StringField(entry, "name");
+      if (name.empty() || name.find('/') != std::string::npos) {
+        return fmt::format("layer {} of its config.json has no name a legacy file can hold", i);
+      }
+      // (A Sequential model's `layers` leave out the input layer that starts it.)
+      if (sequential && i == 0 && ClassOf(&entry) == "input_layer") continue;
+      legacy->layer_names.push_back(name);
+    }
+    std::map<std::string, const Object*> by_name;
+    for (const Object* o : layers_) {
+      if (!HasVariables(*o)) continue;
+      if (o->path.rfind("layers/", 0) != 0 || !by_name.emplace(o->name, o).second ||
+          std::find(legacy->layer_names.begin(), legacy->layer_names.end(), o->name) ==
+              legacy->layer_names.end()) {
+        return fmt::format("the weights at '{}' belong to no layer its config.json lists", o->path);
+      }
+    }
+    for (const std::string& name : legacy->layer_names) {
+      auto it = by_name.find(name);
+      if (it == by_name.end()) continue;
+      std::vector<std::pair<std::string, bool>> weights;
+      if (std::string why = WeightsInOrder(*it->second, true, false, &weights); !why.empty()) {
+        return why;
+      }
+      std::vector<std::string> ordered;
+      for (bool trainable : {true, false}) {
+        for (const auto& [path, t] : weights) {
+          if (t == trainable) ordered.push_back(path);
+        }
+      }
+      legacy->layers.emplace_back(name, std::move(ordered));
+    }
+    for (size_t i = 0; i < model.datasets.size(); i++)
+      legacy->model.push_back(DatasetPath(model, i));
+    for (const auto& o : objects_) {
+      if (o->path != "optimizer") continue;
+      for (const Object* c : o->children) {
+        if (HasVariables(*c)) return "its optimizer holds another optimizer's state";
+      }
+      for (size_t i = 0; i < o->datasets.size(); i++)
+        legacy->optimizer.push_back(DatasetPath(*o, i));
+    }
+    return "";
+  }
+
   void Emit(const Object& o, std::vector<Variable>* out) const {
     const std::string base = (o.path.empty() ? "" : o.path + "/") + "vars/";
     for (size_t i = 0; i < o.datasets.size(); i++) {
@@ -573,14 +681,7 @@ bool StringList(const hdf5::Node& node, const std::string& name, std::vector<std
 
 // The dataset at `path` ("d1/kernel:0") below `node`, or nullptr.
 const hdf5::Node* Find(const hdf5::Node& node, const std::string& path) {
-  const hdf5::Node* at = &node;
-  size_t start = 0;
-  while (at != nullptr && start <= path.size()) {
-    size_t end = path.find('/', start);
-    if (end == std::string::npos) end = path.size();
-    at = at->Child(path.substr(start, end - start));
-    start = end + 1;
-  }
+  const hdf5::Node* at = node.Descendant(path);
   return at != nullptr && !at->group ? at : nullptr;
 }
 
@@ -901,7 +1002,7 @@ Status OpenSharded(const std::string& path, File* file) {
         "the shards of '{}' are not Keras weights (no 'layers', 'vars' or 'optimizer' group)",
         path));
   }
-  return Namer(*tree, nullptr, nullptr, "", path).Run(&file->variables);
+  return Namer(*tree, nullptr, nullptr, "", path).Run(&file->variables, &file->legacy);
 }
 
 }  // namespace
@@ -958,6 +1059,7 @@ Status ReadWeights(File* file) {
         a != nullptr && a->kind == hdf5::Attribute::Kind::kStrings && a->strings.size() == 1) {
       file->config = a->strings[0];
     }
+    file->legacy.problem = "it is a legacy file itself";
     return ReadLegacy(root, file->weights_name, file->config, &file->variables);
   }
   if (root.Child("layers") == nullptr && root.Child("vars") == nullptr &&
@@ -989,7 +1091,7 @@ Status ReadWeights(File* file) {
     }
   }
   return Namer(root, model_config, compile_config, keras_version, file->weights_name)
-      .Run(&file->variables);
+      .Run(&file->variables, &file->legacy);
 }
 
 }  // namespace

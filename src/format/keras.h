@@ -25,6 +25,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "format/hdf5.h"
@@ -61,6 +62,19 @@ struct Asset {
   std::shared_ptr<const ByteSource> source;
 };
 
+// How Keras' legacy writer (`model.save("m.h5")`) lays out the model of a Keras 3 file: what a
+// legacy .h5 written from it holds. Weights are named by their dataset paths in the Keras 3 file.
+struct LegacyLayout {
+  std::vector<std::string> layer_names;  // the model's `layers`, in order
+  // Each layer that has weights: its name and its weights in the order Keras loads a legacy file
+  // (by position: the layer's trainable weights, then the others).
+  std::vector<std::pair<std::string, std::vector<std::string>>> layers;
+  std::vector<std::string> model;      // the model's own weights (top_level_model_weights)
+  std::vector<std::string> optimizer;  // the optimizer's, in its order
+  // Why the layout is not known (then the rest is empty), empty when it is.
+  std::string problem;
+};
+
 struct File {
   // kSharded: Keras 3's sharded weights, a `.weights.json` map and the `.weights.h5` shards
   // beside it that it names.
@@ -85,6 +99,8 @@ struct File {
   std::vector<Asset> assets;
   // Why the assets cannot be copied into an output, empty when they can.
   std::string assets_problem;
+  // A Keras 3 file's model as a legacy file lays it out (problem set for a legacy file).
+  LegacyLayout legacy;
 };
 
 // True when `source` holds a Keras file: HDF5 bytes or a zip archive.

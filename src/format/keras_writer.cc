@@ -14,6 +14,7 @@
 #include <nlohmann/json.hpp>
 
 #include "format/hdf5_writer.h"
+#include "format/keras_legacy.h"
 #include "format/zip.h"
 #include "io/file_util.h"
 
@@ -141,14 +142,16 @@ Status PlanOutput(const File& tmpl, const std::string& label, const std::string&
   const bool fits = out->kind == OutputKind::kArchive ? archive_template
                     : out->kind == OutputKind::kWeightsH5 || out->kind == OutputKind::kSharded
                         ? tmpl.kind != File::Kind::kLegacyH5
-                    : out->kind == OutputKind::kLegacyH5 ? tmpl.kind == File::Kind::kLegacyH5
-                                                         : false;
+                    : out->kind == OutputKind::kLegacyH5
+                        ? tmpl.kind != File::Kind::kWeightsH5 && tmpl.kind != File::Kind::kSharded
+                        : false;
   if (!fits) {
     return Status::Unsupported(fmt::format(
         "'{}' would be {}, which is written laid out as a Keras file of that kind; its "
         "template '{}' is {}. Give a template that fits (a .keras file for a .keras output, a "
-        "Keras 3 file for a .weights.h5 or .weights.json, a legacy .h5 for a .h5): converting "
-        "between Keras 3 and legacy layouts is not supported yet",
+        "Keras 3 file for a .weights.h5 or .weights.json, a .keras or legacy .h5 for a .h5): a "
+        "Keras 3 layout is not known from a legacy file, nor a legacy one from Keras 3 weights "
+        "without the model's config.json",
         path, OutputKindName(out->kind), label, KindName(tmpl.kind)));
   }
   if (!tmpl.tree)
@@ -203,8 +206,16 @@ Status PlanOutput(const File& tmpl, const std::string& label, const std::string&
     for (const std::string& p : problems) all += "\n  " + p;
     return Status::InvalidArgument(all);
   }
-  out->tree = *tmpl.tree;
-  if (out->optimizer_left_out) {
+  // A legacy file of a Keras 3 model: the layout Keras' legacy writer gives it.
+  const bool legacy_of_keras3 =
+      out->kind == OutputKind::kLegacyH5 && tmpl.kind != File::Kind::kLegacyH5;
+  if (legacy_of_keras3) {
+    TFCKPT_RETURN_IF_ERROR(
+        LegacyTree(tmpl, label, !out->optimizer_left_out, &out->dataset_of, &out->tree));
+  } else {
+    out->tree = *tmpl.tree;
+  }
+  if (out->optimizer_left_out && !legacy_of_keras3) {
     auto& c = out->tree.children;
     c.erase(std::remove_if(c.begin(), c.end(),
                            [&](const hdf5::Node& n) { return n.name == optimizer; }),
@@ -462,7 +473,8 @@ Status CopyAsset(const Asset& asset, int fd, const std::string& file, int64_t* p
 }  // namespace
 
 Status FinishOutput(const Output& out, const std::string& file,
-                    const std::map<std::string, int64_t>& offsets, bool sync) {
+                    const std::map<std::string, int64_t>& offsets, bool sync,
+                    std::optional<uint32_t> values_crc32) {
   const int64_t start = Hdf5Start(out);
   const int64_t data_end = out.head + out.values;
   std::string superblock, metadata;
@@ -484,17 +496,25 @@ Status FinishOutput(const Output& out, const std::string& file,
   if (s.ok()) s = file::PWriteAll(fd, superblock.data(), superblock.size(), start, file);
   if (!s.ok()) return fail(s);
   if (out.kind == OutputKind::kArchive) {
-    // The weights member's CRC-32, read back from the page cache.
+    // The weights member's CRC-32: the superblock's, the values' and the structures' joined, or
+    // read back from the page cache when the values' is not known.
     const int64_t member = data_end - start + static_cast<int64_t>(metadata.size());
     uint32_t crc = 0;
-    std::vector<char> buffer(size_t{8} << 20);
-    for (int64_t at = 0; at < member;) {
-      const size_t n =
-          static_cast<size_t>(std::min<int64_t>(static_cast<int64_t>(buffer.size()), member - at));
-      s = file::PreadAll(fd, buffer.data(), n, start + at, file);
-      if (!s.ok()) return fail(s);
-      crc = zip::Crc32(crc, buffer.data(), n);
-      at += static_cast<int64_t>(n);
+    if (values_crc32) {
+      crc = zip::Crc32(0, superblock.data(), superblock.size());
+      crc = zip::Crc32Combine(crc, *values_crc32, data_end - out.head);
+      crc = zip::Crc32Combine(crc, zip::Crc32(0, metadata.data(), metadata.size()),
+                              static_cast<int64_t>(metadata.size()));
+    } else {
+      std::vector<char> buffer(size_t{8} << 20);
+      for (int64_t at = 0; at < member;) {
+        const size_t n = static_cast<size_t>(
+            std::min<int64_t>(static_cast<int64_t>(buffer.size()), member - at));
+        s = file::PreadAll(fd, buffer.data(), n, start + at, file);
+        if (!s.ok()) return fail(s);
+        crc = zip::Crc32(crc, buffer.data(), n);
+        at += static_cast<int64_t>(n);
+      }
     }
     const std::string local =
         zip::LocalHeader(kWeightsMember, crc, static_cast<uint64_t>(member), 0);

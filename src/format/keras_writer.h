@@ -19,6 +19,7 @@
 
 #include <cstdint>
 #include <map>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -84,9 +85,12 @@ Status SplitShards(const Output& whole, std::string_view path,
                    const std::map<std::string, int>& shard_of, int num_shards,
                    std::vector<Output>* shards, std::string* map);
 // Completes the output in `file`, which holds `out.head` reserved bytes followed by the values,
-// tensor `name` at `offsets[name]` (every tensor of the output). fsyncs it when `sync`.
+// tensor `name` at `offsets[name]` (every tensor of the output). fsyncs it when `sync`. An
+// archive's weights member needs the CRC-32 of the values: given as `values_crc32` (computed
+// as they were written), else read back from the file.
 Status FinishOutput(const Output& out, const std::string& file,
-                    const std::map<std::string, int64_t>& offsets, bool sync);
+                    const std::map<std::string, int64_t>& offsets, bool sync,
+                    std::optional<uint32_t> values_crc32 = std::nullopt);
 
 }  // namespace tfckpt::keras
 

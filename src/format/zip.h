@@ -41,6 +41,8 @@ Status Inflate(const ByteSource& file, const Member& member, std::string* raw);
 
 // zip's CRC-32 (the gzip polynomial), continued from `crc`.
 uint32_t Crc32(uint32_t crc, const void* data, size_t n);
+// The CRC-32 of two byte strings one after the other, from their CRC-32s and the second's size.
+uint32_t Crc32Combine(uint32_t first, uint32_t second, int64_t second_size);
 
 // Writing stored (uncompressed) members. The local header that goes before member `name` of
 // `size` bytes at archive offset `offset`; it has a ZIP64 extra field exactly when

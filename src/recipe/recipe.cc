@@ -11,6 +11,7 @@
 #include <fmt/format.h>
 
 #include "io/file_util.h"
+#include "tfckpt/convert.h"
 #include "tfckpt/paths.h"
 
 namespace tfckpt {
@@ -437,6 +438,7 @@ struct Recipe {
   std::vector<Step> steps;
   std::vector<std::string> outs;  // each step's output
   std::vector<Planner> planners;  // each step's plan builder
+  int64_t max_shard_bytes = 0;    // the output's shards (sharded Keras weights), 0: none given
 };
 
 // Loads the recipe's YAML.
@@ -486,6 +488,13 @@ Status ReadOutput(const Reader& r, const YAML::Node& root, const RecipeOptions& 
     return r.Error(root, "the recipe has no 'output' (or pass -o)");
   }
   if (output.empty()) return r.Error(root, "the recipe's output is empty");
+  if (root["max_shard_size"]) {
+    std::string size;
+    TFCKPT_RETURN_IF_ERROR(r.Scalar(root["max_shard_size"], "max_shard_size", &size));
+    if (Status s = ParseByteSize(size, &recipe->max_shard_bytes); !s.ok()) {
+      return r.Error(root["max_shard_size"], s.message());
+    }
+  }
   if (output.back() == '/' ||
       (file::IsDirectory(output) && !file::Exists(file::Join(output, "saved_model.pb")))) {
     std::string name = file::Basename(r.path());
@@ -580,13 +589,20 @@ std::string InRecipeTerms(const std::string& message) {
         {"overrides", "the key 'per_tensor'"},
         {"source", "the key 'from'"},
         {"names", "'sources' as a mapping of names to sources"}};
-    static const std::set<std::string_view> kSame = {"on_conflict",    "move",
-                                                     "keep",           "drop",
-                                                     "keep_optimizer", "weights",
-                                                     "base",           "map",
-                                                     "tf2_names",      "take_nonfloat_from",
-                                                     "normalize",      "include_optimizer",
-                                                     "strip_optimizer"};
+    static const std::set<std::string_view> kSame = {"on_conflict",
+                                                     "move",
+                                                     "keep",
+                                                     "drop",
+                                                     "keep_optimizer",
+                                                     "weights",
+                                                     "base",
+                                                     "map",
+                                                     "tf2_names",
+                                                     "take_nonfloat_from",
+                                                     "normalize",
+                                                     "include_optimizer",
+                                                     "strip_optimizer",
+                                                     "max_shard_size"};
     if (auto it = kOther.find(option); it != kOther.end()) return std::string(it->second);
     return kSame.count(option) ? fmt::format("the key '{}'", option) : "";
   });
@@ -627,6 +643,8 @@ Status RunSteps(const Reader& r, const RecipeOptions& options, const Recipe& rec
     const std::string& out = recipe.outs[i];
     Plan plan;
     Status s = recipe.planners[i](out, &plan);
+    // (Only the last step writes the output: sharded Keras weights take the size of a shard.)
+    if (s.ok() && out == recipe.output) s = SetMaxShardBytes(&plan, recipe.max_shard_bytes);
     *report +=
         fmt::format("step {} ({}{}):\n", i + 1, step.op, step.name.empty() ? "" : ", " + step.name);
     if (!s.ok()) {
@@ -662,7 +680,8 @@ Status ApplyRecipeChecked(const std::string& path, const RecipeOptions& options,
   Reader r(path);
   YAML::Node root;
   TFCKPT_RETURN_IF_ERROR(LoadRecipe(path, &root));
-  TFCKPT_RETURN_IF_ERROR(r.Keys(root, {"inputs", "steps", "output"}, "the recipe"));
+  TFCKPT_RETURN_IF_ERROR(
+      r.Keys(root, {"inputs", "steps", "output", "max_shard_size"}, "the recipe"));
   Refs refs{&r, {}, {}, "", {}};
   Recipe recipe;
   TFCKPT_RETURN_IF_ERROR(ReadInputs(r, root, &refs));

@@ -603,6 +603,116 @@ def test_edit_writes_every_keras_kind_and_keras_loads_it(keras_files, tfckpt, tm
     ops.assert_unchanged(before, d)
 
 
+def _legacy_weights(f, group):
+    """[(weight name, value)] of a legacy group, in the order of its `weight_names`."""
+    g = f[group]
+    return [(n.decode() if isinstance(n, bytes) else n, g[n][()])
+            for n in g.attrs["weight_names"]]
+
+
+def _assert_same_legacy_file(ours, theirs):
+    """`ours` holds what Keras' legacy writer wrote in `theirs`: the same configuration and
+    attributes, the same layers in the same order, each with the same weights in the same order
+    (the order Keras loads them by; their names may differ: ours are tfckpt's names)."""
+    with h5py.File(ours) as a, h5py.File(theirs) as b:
+        assert set(a.attrs) == set(b.attrs)
+        for k in b.attrs:
+            x, y = a.attrs[k], b.attrs[k]
+            x, y = (v.decode() if isinstance(v, bytes) else v for v in (x, y))
+            assert (json.loads(x) == json.loads(y)) if k.endswith("_config") else x == y, k
+        assert sorted(a) == sorted(b)
+        ma, mb = a["model_weights"], b["model_weights"]
+        assert set(ma.attrs) == set(mb.attrs) and sorted(ma) == sorted(mb)
+        assert list(ma.attrs["layer_names"]) == list(mb.attrs["layer_names"])
+        groups = ["model_weights/" + n for n in mb] + (
+            ["optimizer_weights"] if "optimizer_weights" in b else [])
+        for group in groups:
+            got, want = _legacy_weights(a, group), _legacy_weights(b, group)
+            assert len(got) == len(want), group
+            for (name, x), (_, y) in zip(got, want):
+                assert x.dtype == y.dtype and np.array_equal(x, y), (group, name)
+
+
+def _legacy_order_model():
+    """Weights whose legacy order differs from the Keras 3 file's: a nested model holding
+    BatchNormalization (its moving statistics go after every trainable weight of the nested
+    model) and a frozen layer, an LSTM and attention projections at the top."""
+    i = keras.Input((6,))
+    h = keras.layers.Dense(4, name="n_d1")(i)
+    h = keras.layers.BatchNormalization(name="n_bn")(h)
+    frozen = keras.layers.Dense(4, name="n_frozen")
+    frozen.trainable = False
+    inner = keras.Model(i, keras.layers.Dense(4, name="n_d2")(frozen(h)), name="block")
+    x = keras.Input((6,), name="x")
+    h = keras.layers.Reshape((2, 2))(inner(x))
+    h = keras.layers.LSTM(3, return_sequences=True, name="lstm")(h)
+    h = keras.layers.MultiHeadAttention(2, 2, name="mha")(h, h)
+    return keras.Model(x, keras.layers.Dense(2, name="head")(keras.layers.Flatten()(h)),
+                       name="ordered")
+
+
+def test_legacy_h5_from_a_keras3_model_as_keras_writes_it(keras_files, tfckpt, tmp_path):
+    kind, model, d = keras_files
+    out = tmp_path / "out.h5"
+    if kind == "subclassed":  # no list of layers: their order is not known
+        proc = tfckpt.run("edit", d / "model.keras", "-o", out, expect_rc=2)
+        assert "subclassed" in proc.err and not out.exists()
+        return
+    if kind == "recurrent_attention":  # a bfloat16 layer: h5py has no such type
+        proc = tfckpt.run("edit", d / "model.keras", "-o", out, expect_rc=2)
+        assert "bfloat16" in proc.err and "bf16" in proc.err and not out.exists()
+        return
+    model.save(tmp_path / "keras.h5")  # Keras' own legacy writer
+    for src in (d / "model.keras", d / "unzipped"):
+        tfckpt.run("edit", src, "-o", out, "--force")
+        _assert_same_legacy_file(out, tmp_path / "keras.h5")
+        # (Keras 3.15 cannot compile what its legacy writer wrote: loaded uncompiled.)
+        loaded = keras.saving.load_model(out, compile=False)
+        assert np.array_equal(_predict(loaded, model.x), _predict(model, model.x))
+        fresh = _fresh_with_weights(d / "model.keras", out)
+        assert np.array_equal(_predict(fresh, model.x), _predict(model, model.x))
+        for v, w in zip(fresh.weights, model.weights):
+            assert np.array_equal(v.numpy(), w.numpy()), v.path
+        # tfckpt reads it back under the names of the .keras file, with the same values.
+        back, there = tfckpt_py.open(out), tfckpt_py.open(d / "model.keras")
+        assert sorted(back.names()) == sorted(there.names())
+        for name in there.names():
+            assert np.array_equal(back[name], there[name]), name
+    # For serving: without the optimizer state nor the training configuration.
+    tfckpt.run("edit", d / "model.keras", "--strip-optimizer", "-o", tmp_path / "serve.h5")
+    with h5py.File(tmp_path / "serve.h5") as f:
+        assert "optimizer_weights" not in f and "training_config" not in f.attrs
+    served = keras.saving.load_model(tmp_path / "serve.h5", compile=False)
+    assert np.array_equal(_predict(served, model.x), _predict(model, model.x))
+
+
+def test_legacy_h5_orders_weights_as_keras_loads_them(tfckpt, tmp_path):
+    keras.utils.set_random_seed(11)
+    model = _legacy_order_model()
+    model.compile(optimizer="adam", loss="mse")
+    x = np.random.rand(4, 6)
+    model.fit(x, np.random.rand(4, 2), epochs=2, verbose=0)
+    model.save(tmp_path / "m.keras")
+    model.save(tmp_path / "keras.h5")
+    tfckpt.run("edit", tmp_path / "m.keras", "-o", tmp_path / "out.h5")
+    _assert_same_legacy_file(tmp_path / "out.h5", tmp_path / "keras.h5")
+    with h5py.File(tmp_path / "out.h5") as f:  # the nested model: trainable weights first
+        names = [n.decode() if isinstance(n, bytes) else n
+                 for n in f["model_weights/block"].attrs["weight_names"]]
+    assert names.index("block/n_d2/kernel") < names.index("block/n_bn/moving_mean")
+    assert names[-2:] == ["block/n_frozen/kernel", "block/n_frozen/bias"]
+    loaded = keras.saving.load_model(tmp_path / "out.h5", compile=False)
+    assert np.array_equal(_predict(loaded, x), _predict(model, x))
+    fresh = _fresh_with_weights(tmp_path / "m.keras", tmp_path / "out.h5")
+    for v, w in zip(fresh.weights, model.weights):
+        assert np.array_equal(v.numpy(), w.numpy()), v.path
+    # A TensorFlow checkpoint of the weights converted with the .keras file as the template.
+    tfckpt.run("convert", tmp_path / "m.keras", "-o", tmp_path / "ckpt" / "model")
+    tfckpt.run("convert", tmp_path / "ckpt" / "model", "--template", tmp_path / "m.keras",
+               "-o", tmp_path / "from_ckpt.h5")
+    _assert_same_legacy_file(tmp_path / "from_ckpt.h5", tmp_path / "keras.h5")
+
+
 def test_stripped_keras_file_serves_and_trains_again(keras_files, tfckpt, tmp_path):
     kind, model, d = keras_files
     out = tmp_path / "serving.keras"
@@ -650,6 +760,10 @@ def test_average_of_keras_files_keras_loads(keras_files, tfckpt, tmp_path):
     py_report = tfckpt_py.average(None, tmp_path / "avg_py.keras", last=(2, run))
     assert any("model.10.keras, " in n for n in py_report["notes"]), py_report["notes"]
     assert (tmp_path / "avg_py.keras").read_bytes() == out.read_bytes()
+    # (The weights member's CRC-32 was computed as the averages were written.)
+    with zipfile.ZipFile(out) as z:
+        assert z.testzip() is None
+    assert tfckpt.run("verify", out).out.startswith("ok ")
     avg = keras.saving.load_model(out)
     assert not avg.compiled  # the optimizer state went, and with it the compile configuration
     ref = keras.saving.load_model(run / "model.11.keras")
@@ -800,8 +914,8 @@ def test_keras_outputs_that_could_not_be_right_are_refused(keras_files, tfckpt, 
     cases = [
         # no Keras input to take the layout from
         (["merge", "MISSING", "-o", tmp_path / "o.keras"], None),
-        # a legacy output from a Keras 3 model
-        (["edit", src, "-o", tmp_path / "o.h5"], "converting between Keras 3 and legacy"),
+        # a legacy output from Keras 3 weights without the model's config.json
+        (["edit", d / "model.weights.h5", "-o", tmp_path / "o.h5"], "config.json"),
         # sharded weights without the size of their shards
         (["edit", src, "-o", tmp_path / "o.weights.json"], "--max-shard-size"),
         # weights left out or renamed
@@ -990,11 +1104,32 @@ def test_sharded_weights_from_other_jobs_and_refusals(tfckpt, tmp_path):
         proc = tfckpt.run(*args, expect_rc=2)
         assert why in proc.err, (args, proc.err)
         assert not (tmp_path / "r").exists() or not any((tmp_path / "r").iterdir())
+    # A recipe gives the size of the shards with the key max_shard_size beside its output.
+    recipe = tmp_path / "serve.yaml"
+    recipe.write_text("inputs: {m: m.keras}\nsteps:\n  - edit: {source: m, strip_optimizer: true}\n"
+                      "output: rec/m.weights.json\nmax_shard_size: 64\n")
+    tfckpt.run("apply", recipe)
+    assert len(list((tmp_path / "rec").glob("m_0000*.weights.h5"))) > 1
+    fresh = _fresh_with_weights(tmp_path / "m.keras", tmp_path / "rec" / "m.weights.json")
+    assert np.array_equal(_predict(fresh, x), _predict(model, x))
+    recipe.write_text("inputs: {m: m.keras}\nsteps:\n  - edit: {source: m}\n"
+                      "output: rec2/m.weights.json\n")
+    proc = tfckpt.run("apply", recipe, expect_rc=2)
+    assert "the key 'max_shard_size'" in proc.err and "serve.yaml" in proc.err, proc.err
+    recipe.write_text("inputs: {m: m.keras}\nsteps:\n  - edit: {source: m}\n"
+                      "output: rec2/m.keras\nmax_shard_size: 1KB\n")
+    proc = tfckpt.run("apply", recipe, expect_rc=2)
+    assert "the key 'max_shard_size' shapes sharded Keras weights" in proc.err, proc.err
+    recipe.write_text("inputs: {m: m.keras}\nsteps:\n  - edit: {source: m}\n"
+                      "output: rec2/m.weights.json\nmax_shard_size: lots\n")
+    proc = tfckpt.run("apply", recipe, expect_rc=2)
+    assert "serve.yaml:5" in proc.err, proc.err
+    assert not (tmp_path / "rec2").exists()
     legacy = tmp_path / "legacy.h5"
     _tf_keras_model().save(legacy)
     proc = tfckpt.run("edit", legacy, "-o", tmp_path / "r" / "l.weights.json",
                       "--max-shard-size", "1KB", expect_rc=2)
-    assert "a legacy .h5 for a .h5" in proc.err, proc.err
+    assert "a Keras 3 layout is not known from a legacy file" in proc.err, proc.err
     # An output whose shards would replace an input is refused; a name that only looks alike
     # is not.
     tfckpt.run("edit", tmp_path / "m.keras", "-o", tmp_path / "s" / "w_00000.weights.h5")

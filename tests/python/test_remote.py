@@ -379,6 +379,16 @@ def test_keras_outputs_to_s3_load_in_keras(tfckpt, s3, tmp_path):
         v.assign(np.zeros(v.shape, v.dtype))
     fresh.load_weights(down / "sh" / "m.weights.json")
     assert np.array_equal(fresh.predict(x, verbose=0), model.predict(x, verbose=0))
+    # Replaced (--force) by fewer shards: the old shards beyond the new ones go too.
+    tfckpt.run("edit", "s3://kerasout/in/m.keras", "-o", "s3://kerasout/sh/m.weights.json",
+               "--max-shard-size", "1MB", "--force", env=env)
+    assert keys_under(s3, "kerasout", "sh/") == ["sh/m.weights.json", "sh/m_00000.weights.h5"]
+    for name in ("m.weights.json", "m_00000.weights.h5"):
+        s3.client.download_file("kerasout", "sh/" + name, str(down / "sh" / name))
+    for v in fresh.weights:
+        v.assign(np.zeros(v.shape, v.dtype))
+    fresh.load_weights(down / "sh" / "m.weights.json")
+    assert np.array_equal(fresh.predict(x, verbose=0), model.predict(x, verbose=0))
     # An existing object is replaced only when asked.
     proc = tfckpt.run("edit", tmp_path / "m.keras", "-o", "s3://kerasout/out/w.weights.h5",
                       env=env, expect_rc=2)
