@@ -169,6 +169,7 @@ struct Object {
   std::vector<std::string> names;  // the variables' full names, filled by Name
   std::vector<bool> trainable_vars;
   bool positional = false;  // its variables are named by position (their class is not known)
+  bool quantized = false;   // it holds integer values: a quantized layer
 };
 
 // A weight from its dataset: dtype (bfloat16 as Keras marks it), shape and where its values lie.
@@ -418,6 +419,7 @@ class Namer {
     const std::vector<VarSpec> known =
         quantized ? std::vector<VarSpec>() : KnownVariables(o->cls, o->config, o->datasets.size());
     o->positional = known.empty() && !o->datasets.empty();
+    o->quantized = quantized;
     for (size_t i = 0; i < o->datasets.size(); i++) {
       if (!known.empty()) {
         o->names.push_back(prefix + known[i].name);
@@ -547,15 +549,27 @@ class Namer {
   // The weights of `o` and the objects below it in the order of Keras' `layer.weights` (its own,
   // then its sub-objects' in tracking order), each with whether it is trainable; an empty
   // string, else why that order is not known.
-  std::string WeightsInOrder(const Object& o, bool enclosing_trainable, bool nested,
+  std::string WeightsInOrder(const Object& o, bool enclosing_trainable,
                              std::vector<std::pair<std::string, bool>>* out) const {
-    const bool parent = std::any_of(o.children.begin(), o.children.end(),
-                                    [](const Object* c) { return HasVariables(*c); });
-    if (o.positional && (nested || parent)) {
+    // (A class may save its variables in an order of its own: only known classes are laid out.)
+    if (o.quantized) {
       return fmt::format(
-          "which of the weights of '{}' ({}) are trainable is not known, and a legacy file "
-          "orders a layer's weights by that",
+          "layer '{}' is quantized, and the order of a quantized layer's weights in a legacy file "
+          "is not known to tfckpt",
+          o.name);
+    }
+    if (o.positional) {
+      return fmt::format(
+          "the order of the weights of '{}' ({}) in a legacy file is not known: tfckpt names "
+          "them by position",
           o.name, o.cls.empty() ? std::string("a class tfckpt does not know") : o.cls);
+    }
+    if (o.config != nullptr && o.config->contains("lora_rank") &&
+        !(*o.config)["lora_rank"].is_null()) {
+      return fmt::format(
+          "layer '{}' has LoRA weights, which a .keras file keeps merged into its kernel and a "
+          "legacy file holds apart",
+          o.name);
     }
     const bool trainable = enclosing_trainable && o.trainable;
     for (size_t i = 0; i < o.datasets.size(); i++) {
@@ -567,7 +581,7 @@ class Namer {
         return fmt::format("the order in which layer '{}' tracks the layers inside it is not known",
                            o.name);
       }
-      if (std::string why = WeightsInOrder(*c, trainable, true, out); !why.empty()) return why;
+      if (std::string why = WeightsInOrder(*c, trainable, out); !why.empty()) return why;
     }
     return "";
   }
@@ -601,6 +615,28 @@ class Namer {
       if (sequential && i == 0 && ClassOf(&entry) == "input_layer") continue;
       legacy->layer_names.push_back(name);
     }
+    // A layer shared by a nested model and another model has its weights in one place of a
+    // .keras file and in both of a legacy one.
+    std::set<std::string> seen;
+    std::string shared;
+    std::function<void(const Json*, int)> walk = [&](const Json* cfg, int depth) {
+      if (cfg == nullptr || depth > 32 || !shared.empty()) return;
+      auto it = cfg->find("layers");
+      if (it == cfg->end() || !it->is_array()) return;
+      for (const Json& entry : *it) {
+        const Json* c = ConfigOf(&entry);
+        const std::string name = c ? StringField(*c, "name") : "";
+        if (!name.empty() && !seen.insert(name).second) shared = name;
+        walk(c, depth + 1);
+      }
+    };
+    walk(config, 0);
+    if (!shared.empty()) {
+      return fmt::format(
+          "layer '{}' is listed twice (a layer shared by a nested model and another), which a "
+          "legacy file holds once in each place",
+          shared);
+    }
     std::map<std::string, const Object*> by_name;
     for (const Object* o : layers_) {
       if (!HasVariables(*o)) continue;
@@ -614,7 +650,7 @@ class Namer {
       auto it = by_name.find(name);
       if (it == by_name.end()) continue;
       std::vector<std::pair<std::string, bool>> weights;
-      if (std::string why = WeightsInOrder(*it->second, true, false, &weights); !why.empty()) {
+      if (std::string why = WeightsInOrder(*it->second, true, &weights); !why.empty()) {
         return why;
       }
       std::vector<std::string> ordered;

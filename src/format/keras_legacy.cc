@@ -128,8 +128,9 @@ std::string LegacyTrainingConfig(const std::string& config_json) {
   return Dump(training);
 }
 
-std::vector<hdf5::Attribute> StringListAttributes(const std::string& name,
-                                                  const std::vector<std::string>& strings) {
+Status StringListAttributes(const std::string& name, const std::vector<std::string>& strings,
+                            std::vector<hdf5::Attribute>* out) {
+  out->clear();
   hdf5::Attribute a;
   a.name = name;
   if (strings.empty()) {
@@ -138,10 +139,18 @@ std::vector<hdf5::Attribute> StringListAttributes(const std::string& name,
     a.type_class = 1;
     a.raw_type = kDoubleType;
     a.dims = {0};
-    return {a};
+    out->push_back(std::move(a));
+    return Status::OK();
   }
   size_t longest = 1;
-  for (const std::string& s : strings) longest = std::max(longest, s.size());
+  for (const std::string& s : strings) {
+    if (s.size() > kHeaderLimit) {
+      return Status::Unsupported(
+          fmt::format("'{}...' ({} bytes) is longer than a name a legacy file can list ({} bytes)",
+                      s.substr(0, 40), s.size(), kHeaderLimit));
+    }
+    longest = std::max(longest, s.size());
+  }
   const size_t n = strings.size();
   if (n * longest <= kHeaderLimit) {
     a.kind = hdf5::Attribute::Kind::kStrings;
@@ -149,12 +158,12 @@ std::vector<hdf5::Attribute> StringListAttributes(const std::string& name,
     a.type_class = 9;
     a.raw_type = VariableStringType(false);
     a.dims = {static_cast<int64_t>(n)};
-    return {a};
+    out->push_back(std::move(a));
+    return Status::OK();
   }
   // As numpy's array_split into the fewest parts that fit: the first n % k parts one longer.
   size_t k = 2;
   while ((n / k + (n % k ? 1 : 0)) * longest > kHeaderLimit) k++;
-  std::vector<hdf5::Attribute> parts;
   size_t at = 0;
   for (size_t i = 0; i < k; i++) {
     const size_t count = n / k + (i < n % k ? 1 : 0);
@@ -170,9 +179,9 @@ std::vector<hdf5::Attribute> StringListAttributes(const std::string& name,
       padded.resize(longest, '\0');
       p.raw_values += padded;
     }
-    parts.push_back(std::move(p));
+    out->push_back(std::move(p));
   }
-  return parts;
+  return Status::OK();
 }
 
 Status LegacyTree(const File& tmpl, const std::string& label, bool optimizer,
@@ -225,6 +234,11 @@ Status LegacyTree(const File& tmpl, const std::string& label, bool optimizer,
         problem = fmt::format("weight '{}' lies at '{}', which was not found again", name, path);
         return names;
       }
+      if (name.empty() || name.front() == '/' || name.back() == '/' ||
+          name.find("//") != std::string::npos) {
+        problem = fmt::format("weight '{}' has a name no HDF5 path can be", name);
+        return names;
+      }
       hdf5::Node* node = group;
       size_t start = 0;
       while (node != nullptr) {
@@ -254,7 +268,8 @@ Status LegacyTree(const File& tmpl, const std::string& label, bool optimizer,
   }
   hdf5::Node weights;
   weights.name = "model_weights";
-  weights.attributes = StringListAttributes("layer_names", layout.layer_names);
+  TFCKPT_RETURN_IF_ERROR(
+      StringListAttributes("layer_names", layout.layer_names, &weights.attributes));
   weights.attributes.push_back(StringAttribute("backend", "tensorflow", false));
   weights.attributes.push_back(StringAttribute("keras_version", keras_version, false));
   std::set<std::string> layers(layout.layer_names.begin(), layout.layer_names.end());
@@ -269,17 +284,18 @@ Status LegacyTree(const File& tmpl, const std::string& label, bool optimizer,
   for (const std::string& layer : layout.layer_names) {
     hdf5::Node* group = Place(&weights, layer, nullptr);
     const std::vector<std::string> names = put(group, "model_weights/" + layer, weights_of[layer]);
-    group->attributes = StringListAttributes("weight_names", names);
+    TFCKPT_RETURN_IF_ERROR(StringListAttributes("weight_names", names, &group->attributes));
   }
   hdf5::Node* top = Place(&weights, "top_level_model_weights", nullptr);
-  top->attributes = StringListAttributes(
-      "weight_names", put(top, "model_weights/top_level_model_weights", layout.model));
+  TFCKPT_RETURN_IF_ERROR(StringListAttributes(
+      "weight_names", put(top, "model_weights/top_level_model_weights", layout.model),
+      &top->attributes));
   root.children.push_back(std::move(weights));
   if (optimizer && !layout.optimizer.empty()) {
     hdf5::Node state;
     state.name = "optimizer_weights";
-    state.attributes =
-        StringListAttributes("weight_names", put(&state, "optimizer_weights", layout.optimizer));
+    TFCKPT_RETURN_IF_ERROR(StringListAttributes(
+        "weight_names", put(&state, "optimizer_weights", layout.optimizer), &state.attributes));
     root.children.push_back(std::move(state));
   }
   if (!problem.empty()) {

@@ -27,7 +27,7 @@ namespace tfckpt::keras {
 // rewritten to the datasets' paths in `tree`). The weight names a legacy file records are the
 // tensors' names. Without `optimizer`, the optimizer's state and the training configuration are
 // left out. A model whose layout is not known, or that a legacy file cannot hold (bfloat16
-// weights, a configuration larger than an attribute can be), is kUnsupported saying why.
+// weights, a name longer than an object header holds), is kUnsupported saying why.
 Status LegacyTree(const File& tmpl, const std::string& label, bool optimizer,
                   std::map<std::string, std::string>* dataset_of, hdf5::Node* tree);
 
@@ -41,9 +41,10 @@ std::string LegacyTrainingConfig(const std::string& config_json);
 
 // A list of strings as Keras' legacy writer stores it in attribute `name`: variable-length
 // strings, or, when they are larger than an object header holds, fixed-length strings split
-// into `name0`, `name1`, ... An empty list is stored as an empty list of numbers.
-std::vector<hdf5::Attribute> StringListAttributes(const std::string& name,
-                                                  const std::vector<std::string>& strings);
+// into `name0`, `name1`, ... An empty list is stored as an empty list of numbers. A string
+// longer than an object header holds is kUnsupported (Keras refuses it too).
+Status StringListAttributes(const std::string& name, const std::vector<std::string>& strings,
+                            std::vector<hdf5::Attribute>* out);
 
 }  // namespace tfckpt::keras
 

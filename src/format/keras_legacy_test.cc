@@ -27,12 +27,13 @@ hdf5::Node RoundTrip(const std::vector<hdf5::Attribute>& attributes) {
 
 TEST(KerasLegacy, StringListsAreStoredAsKerasStoresThem) {
   // Empty: numpy's empty list (float64, no elements).
-  auto empty = StringListAttributes("weight_names", {});
+  std::vector<hdf5::Attribute> empty, few, split;
+  ASSERT_TRUE(StringListAttributes("weight_names", {}, &empty).ok());
   ASSERT_EQ(empty.size(), 1u);
   EXPECT_EQ(empty[0].type_class, 1);
   EXPECT_EQ(empty[0].dims, Shape({0}));
   // A few: one attribute of variable-length strings.
-  auto few = StringListAttributes("layer_names", {"x", "enc1", "head"});
+  ASSERT_TRUE(StringListAttributes("layer_names", {"x", "enc1", "head"}, &few).ok());
   ASSERT_EQ(few.size(), 1u);
   EXPECT_EQ(few[0].type_class, 9);
   hdf5::Node back = RoundTrip({empty[0], few[0]});
@@ -45,7 +46,7 @@ TEST(KerasLegacy, StringListsAreStoredAsKerasStoresThem) {
   // numpy's array_split does into the fewest parts that fit, the first one longer.
   std::vector<std::string> many;
   for (int i = 0; i < 2001; i++) many.push_back(std::string(36, 'l') + std::to_string(1000 + i));
-  auto split = StringListAttributes("layer_names", many);
+  ASSERT_TRUE(StringListAttributes("layer_names", many, &split).ok());
   ASSERT_EQ(split.size(), 2u);
   EXPECT_EQ(split[0].name, "layer_names0");
   EXPECT_EQ(split[1].name, "layer_names1");
@@ -61,6 +62,10 @@ TEST(KerasLegacy, StringListsAreStoredAsKerasStoresThem) {
     joined.insert(joined.end(), part->strings.begin(), part->strings.end());
   }
   EXPECT_EQ(joined, many);
+  // One name longer than an object header: refused (Keras refuses it too), not split forever.
+  const Status s = StringListAttributes("layer_names", {"a", std::string(70000, 'x')}, &split);
+  EXPECT_EQ(s.code(), Status::Code::kUnsupported);
+  EXPECT_NE(s.message().find("70000 bytes"), std::string::npos) << s.message();
 }
 
 TEST(KerasLegacy, ConfigurationsTakeTheLegacyForm) {

@@ -272,7 +272,7 @@ Status Inflate(const ByteSource& file, const Member& m, std::string* raw) {
 }
 
 uint32_t Crc32Combine(uint32_t first, uint32_t second, int64_t second_size) {
-  return static_cast<uint32_t>(crc32_combine(first, second, static_cast<z_off_t>(second_size)));
+  return static_cast<uint32_t>(crc32_combine64(first, second, second_size));
 }
 
 uint32_t Crc32(uint32_t crc, const void* data, size_t n) {

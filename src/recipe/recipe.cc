@@ -476,6 +476,8 @@ Status ReadInputs(const Reader& r, const YAML::Node& root, Refs* refs) {
 // (existing, or written with a trailing '/') gets the result named after the recipe
 // (jobs/finetune.yaml -> DIR/finetune), and a note says so; an existing SavedModel directory is
 // the output.
+std::string InRecipeTerms(const std::string& message);
+
 Status ReadOutput(const Reader& r, const YAML::Node& root, const RecipeOptions& options,
                   Recipe* recipe) {
   std::string& output = recipe->output;
@@ -494,6 +496,13 @@ Status ReadOutput(const Reader& r, const YAML::Node& root, const RecipeOptions& 
     if (Status s = ParseByteSize(size, &recipe->max_shard_bytes); !s.ok()) {
       return r.Error(root["max_shard_size"], s.message());
     }
+  }
+  // (Checked before any step runs: sharded Keras weights need the size, other outputs refuse it.)
+  Plan probe;
+  probe.output = output;
+  if (Status s = SetMaxShardBytes(&probe, recipe->max_shard_bytes); !s.ok()) {
+    return r.Error(root["max_shard_size"] ? root["max_shard_size"] : root,
+                   InRecipeTerms(s.message()));
   }
   if (output.back() == '/' ||
       (file::IsDirectory(output) && !file::Exists(file::Join(output, "saved_model.pb")))) {

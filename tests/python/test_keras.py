@@ -713,6 +713,30 @@ def test_legacy_h5_orders_weights_as_keras_loads_them(tfckpt, tmp_path):
     _assert_same_legacy_file(tmp_path / "from_ckpt.h5", tmp_path / "keras.h5")
 
 
+def test_legacy_h5_refuses_models_whose_legacy_order_is_not_known(tfckpt, tmp_path):
+    # Each would load wrongly or not at all if written: refused with the reason, nothing written.
+    i = keras.Input((4,))
+    quantized = keras.Sequential([i, keras.layers.Dense(8, name="q")], name="quant")
+    quantized.quantize("int8")
+    lora = keras.layers.Dense(4, name="lo")
+    with_lora = keras.Sequential([i, lora], name="lora")
+    lora.enable_lora(2)
+    shared = keras.layers.Dense(4, name="sh")
+    j = keras.Input((4,))
+    inner = keras.Model(j, shared(j), name="inner")
+    x = keras.Input((4,))
+    both = keras.Model(x, keras.layers.Add()([inner(x), shared(x)]), name="both")
+    custom = keras.Model(x, Block(name="blk")(x), name="custom")
+    for model, why in ((quantized, "is quantized"), (with_lora, "LoRA"),
+                       (both, "'sh' is listed twice"),
+                       (custom, "the order in which layer 'blk' tracks the layers")):
+        model.save(tmp_path / (model.name + ".keras"))
+        out = tmp_path / (model.name + ".h5")
+        proc = tfckpt.run("edit", tmp_path / (model.name + ".keras"), "-o", out, expect_rc=2)
+        assert why in proc.err and "Write a .keras or .weights.h5" in proc.err, proc.err
+        assert not out.exists()
+
+
 def test_stripped_keras_file_serves_and_trains_again(keras_files, tfckpt, tmp_path):
     kind, model, d = keras_files
     out = tmp_path / "serving.keras"
@@ -1112,10 +1136,12 @@ def test_sharded_weights_from_other_jobs_and_refusals(tfckpt, tmp_path):
     assert len(list((tmp_path / "rec").glob("m_0000*.weights.h5"))) > 1
     fresh = _fresh_with_weights(tmp_path / "m.keras", tmp_path / "rec" / "m.weights.json")
     assert np.array_equal(_predict(fresh, x), _predict(model, x))
+    # (checked before the first step runs, and in a dry run)
     recipe.write_text("inputs: {m: m.keras}\nsteps:\n  - edit: {source: m}\n"
-                      "output: rec2/m.weights.json\n")
-    proc = tfckpt.run("apply", recipe, expect_rc=2)
-    assert "the key 'max_shard_size'" in proc.err and "serve.yaml" in proc.err, proc.err
+                      "  - edit: {strip_optimizer: true}\noutput: rec2/m.weights.json\n")
+    for dry in ([], ["--dry-run"]):
+        proc = tfckpt.run("apply", recipe, *dry, expect_rc=2)
+        assert "the key 'max_shard_size'" in proc.err and "serve.yaml" in proc.err, proc.err
     recipe.write_text("inputs: {m: m.keras}\nsteps:\n  - edit: {source: m}\n"
                       "output: rec2/m.keras\nmax_shard_size: 1KB\n")
     proc = tfckpt.run("apply", recipe, expect_rc=2)
