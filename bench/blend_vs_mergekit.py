@@ -38,7 +38,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 sys.path.insert(0, HERE)
 from inputs import bert_variables  # noqa: E402
-from run import measure  # noqa: E402
+from run import add_bin_and_cache, measure  # noqa: E402
 
 TORCH, MERGEKIT = "torch==2.13.0", "mergekit==0.1.5"
 MODELS = ("base", "ft1", "ft2")
@@ -245,9 +245,7 @@ def compare(method, ours_prefix, theirs_dir, inputs):
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--runs", type=int, default=3)
-    ap.add_argument("--bin", default=os.environ.get("TFCKPT_BIN_DIR",
-                                                    os.path.join(ROOT, "build", "bin")))
-    ap.add_argument("--cache", default=os.path.join(HERE, "cache"))
+    add_bin_and_cache(ap)
     args = ap.parse_args()
     tfckpt = os.path.join(args.bin, "tfckpt")
     mk_bin = venv(args.cache)

@@ -31,7 +31,7 @@ import tempfile
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 sys.path.insert(0, HERE)
-from run import measure  # noqa: E402
+from run import add_bin_and_cache, measure  # noqa: E402
 
 LAYER = 4096  # Dense(LAYER) on LAYER inputs: 64 MiB of float32 kernel per layer
 
@@ -111,9 +111,7 @@ def timed(cmd, out_dir, inputs):
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--runs", type=int, default=3)
-    ap.add_argument("--bin", default=os.environ.get("TFCKPT_BIN_DIR",
-                                                    os.path.join(ROOT, "build", "bin")))
-    ap.add_argument("--cache", default=os.path.join(HERE, "cache"))
+    add_bin_and_cache(ap)
     ap.add_argument("--gb", type=float, default=1.0)
     args = ap.parse_args()
     tfckpt = os.path.join(args.bin, "tfckpt")

@@ -66,6 +66,13 @@ def child_of(pid):
     return None
 
 
+def add_bin_and_cache(ap):
+    """The options every benchmark script takes: --bin (the tfckpt to time) and --cache."""
+    ap.add_argument("--bin", default=os.environ.get("TFCKPT_BIN_DIR",
+                                                    os.path.join(ROOT, "build", "bin")))
+    ap.add_argument("--cache", default=os.path.join(HERE, "cache"))
+
+
 def measure(cmd, log_dir):
     """Runs argv under /usr/bin/time; returns dict(wall, cpu, rss, anon) in s and KiB, or raises
     CalledProcessError. GNU time forks the command itself, so its peak RSS is the command's."""
