@@ -35,7 +35,6 @@ import sys
 import tempfile
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-ROOT = os.path.dirname(HERE)
 sys.path.insert(0, HERE)
 from inputs import bert_variables  # noqa: E402
 from run import add_bin_and_cache, measure  # noqa: E402

@@ -29,7 +29,6 @@ import sys
 import tempfile
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-ROOT = os.path.dirname(HERE)
 sys.path.insert(0, HERE)
 from run import add_bin_and_cache, measure  # noqa: E402
 
