@@ -1118,7 +1118,7 @@ Status ReadWeights(File* file) {
     auto it = config.find("compile_config");
     if (it != config.end() && it->is_object()) compile_config = &*it;
   }
-  std::string keras_version;
+  std::string& keras_version = file->keras_version;
   if (!file->metadata.empty()) {
     Json metadata = Json::parse(file->metadata, nullptr, /*allow_exceptions=*/false);
     if (metadata.is_object() && metadata.contains("keras_version") &&

@@ -86,8 +86,9 @@ struct File {
   // Every HDF5 file of the weights (one, or the shards of a sharded set) and their paths.
   std::vector<std::shared_ptr<const ByteSource>> files;
   std::vector<std::string> file_paths;
-  std::string config;    // config.json (a legacy file's `model_config`), "" when there is none
-  std::string metadata;  // metadata.json, "" when there is none
+  std::string config;         // config.json (a legacy file's `model_config`), "" when there is none
+  std::string metadata;       // metadata.json, "" when there is none
+  std::string keras_version;  // metadata.json's keras_version, "" when it has none
   // An archive's record of the weights member's CRC-32 (zip's), when it is stored uncompressed
   // (a compressed one is checked as it is decompressed).
   std::optional<uint32_t> weights_crc32;

@@ -207,12 +207,7 @@ Status LegacyTree(const File& tmpl, const std::string& label, bool optimizer,
           v.name));
     }
   }
-  std::string keras_version = "3";
-  const Ordered metadata = Ordered::parse(tmpl.metadata, nullptr, /*allow_exceptions=*/false);
-  if (metadata.is_object() && metadata.contains("keras_version") &&
-      metadata["keras_version"].is_string()) {
-    keras_version = metadata["keras_version"].get<std::string>();
-  }
+  const std::string keras_version = tmpl.keras_version.empty() ? "3" : tmpl.keras_version;
   const std::string model_config = LegacyModelConfig(tmpl.config);
   if (model_config.empty()) {
     return Status::Unsupported(fmt::format(
